@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""One entry point for people and CI: set up the virtual environment and run things.
+
+    python3 dev.py demo     # set up, build the demo platform, snapshot it, verify, summarise
+    python3 dev.py test     # set up (dev extras, Chromium, PostgreSQL) and run lint, types, tests
+    python3 dev.py check    # lint + types only
+    python3 dev.py bench NAME [ARGS]   # run bench/NAME.py in the venv
+
+Needs only python3 (3.11+). Creates ./.venv; reinstalls when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+
+
+def sh(*cmd: str | Path, check: bool = True, env: dict[str, str] | None = None) -> int:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    rc = subprocess.call([str(c) for c in cmd], cwd=ROOT, env=env)
+    if check and rc != 0:
+        sys.exit(rc)
+    return rc
+
+
+def ensure_venv(extras: str) -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"optin needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    if not PY.exists():
+        print(f"creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    stamp = VENV / f".optin-installed-{extras or 'base'}-{digest}"
+    if stamp.exists():
+        return
+    sh(PY, "-m", "pip", "install", "-q", "--upgrade", "pip")
+    target = f".[{extras}]" if extras else "."
+    sh(PY, "-m", "pip", "install", "-q", "-e", target)
+    stamp.touch()
+
+
+def ensure_chromium() -> None:
+    if Path("/usr/bin/chromium").exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt and os.geteuid() == 0:
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        sh(apt, "update", "-qq", check=False, env=env)
+        sh(apt, "install", "-y", "-qq", "chromium", "chromium-driver", check=False, env=env)
+    if not Path("/usr/bin/chromium").exists():
+        print("warning: /usr/bin/chromium is missing; browser tests will fail. "
+              "Install it with: apt-get install -y chromium chromium-driver", flush=True)
+
+
+def ensure_postgres() -> None:
+    if os.environ.get("OPTIN_TEST_PG_URL", "").startswith("skip"):
+        return
+    ready = shutil.which("pg_isready")
+    if ready and subprocess.call([ready, "-q", "-h", "127.0.0.1", "-p", "5432"]) == 0:
+        return
+    for cmd in (["pg_ctlcluster", "15", "main", "start"], ["service", "postgresql", "start"]):
+        if shutil.which(cmd[0]):
+            subprocess.call(cmd)
+            for _ in range(30):
+                if ready and subprocess.call([ready, "-q", "-h", "127.0.0.1"]) == 0:
+                    return
+                time.sleep(1)
+    print("warning: PostgreSQL is not reachable on 127.0.0.1:5432; PostgreSQL tests will "
+          "fail in CI and be skipped locally", flush=True)
+
+
+def optin(*args: str) -> None:
+    sh(BIN / "optin", *args)
+
+
+def cmd_demo(argv: list[str]) -> None:
+    ensure_venv("dask")
+    home = os.environ.get("OPTIN_HOME", str(ROOT / "optin-data"))
+    optin("--home", home, "init")
+    optin("--home", home, "demo", *argv)
+    optin("--home", home, "snapshot", "build", "--purpose", "train_own_models")
+    optin("--home", home, "snapshot", "verify", "latest")
+    optin("--home", home, "summary")
+
+
+def cmd_check(_: list[str]) -> None:
+    ensure_venv("dev")
+    sh(BIN / "ruff", "check", "src", "tests", "bench", "dev.py")
+    sh(BIN / "ruff", "format", "--check", "src", "tests", "bench", "dev.py")
+    sh(BIN / "mypy")
+
+
+def cmd_test(argv: list[str]) -> None:
+    ensure_venv("dev")
+    ensure_chromium()
+    ensure_postgres()
+    cmd_check([])
+    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
+    workers = os.environ.get("OPTIN_TEST_WORKERS", "2")
+    sh(BIN / "pytest", "-n", workers, "--timeout", "600", *argv, env=env)
+
+
+def cmd_bench(argv: list[str]) -> None:
+    ensure_venv("dev")
+    if not argv:
+        sys.exit("usage: python3 dev.py bench NAME [ARGS]; NAME is one of: "
+                 + ", ".join(sorted(p.stem for p in (ROOT / "bench").glob("*.py"))))
+    sh(PY, ROOT / "bench" / f"{argv[0]}.py", *argv[1:])
+
+
+COMMANDS = {"demo": cmd_demo, "test": cmd_test, "check": cmd_check, "bench": cmd_bench}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(__doc__)
+    COMMANDS[sys.argv[1]](sys.argv[2:])

@@ -1,0 +1,102 @@
+"""The ``optin`` command: a thin layer over the services. Errors never show a traceback."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+import typer
+
+from optin import __version__
+from optin.cli.context import err_console
+from optin.errors import OptinError, exit_code_for
+from optin.settings import Settings
+
+#: Modules that add commands; each defines ``register(app: typer.Typer) -> None``.
+COMMAND_MODULES = (
+    "optin.cli.core",
+    "optin.cli.data",
+    "optin.cli.redact",
+    "optin.cli.snapshot",
+    "optin.cli.serve",
+)
+
+app = typer.Typer(
+    name="optin",
+    help="Consent-first training data for generative AI.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"optin {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Path = typer.Option(
+        None, "--home", help="Data directory (default: $OPTIN_HOME or ./optin-data)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """optin: per-member, per-purpose consent; provable, redacted training snapshots."""
+    settings = Settings(home=home) if home is not None else Settings()
+    ctx.obj = settings
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.WARNING),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point: map optin errors to exit codes and short messages."""
+    try:
+        app(args=argv, prog_name="optin", standalone_mode=False)
+    except OptinError as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        return exit_code_for(e)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    except click.exceptions.Exit as e:
+        return int(e.exit_code or 0)
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # last resort: never a traceback for users
+        if os.environ.get("OPTIN_DEBUG"):
+            raise
+        err_console.print(
+            f"[bold red]internal error:[/] {type(e).__name__}. This is a bug in optin; "
+            "rerun with OPTIN_DEBUG=1 to see the traceback and report it."
+        )
+        return 70
+    return 0
+
+
+def main() -> None:  # pragma: no cover - thin wrapper
+    sys.exit(run())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,218 @@
+"""Deterministic fake values for the ``surrogate`` operator, one generator per label.
+
+Every fake is drawn from a :class:`random.Random` seeded by the keyed HMAC of the
+entity, so the same entity gets the same fake under one key. Fakes are chosen so that
+they are never a real identifier: e-mails and URLs use the RFC 2606 ``example.com``
+domain, phones the fictional NANP range 555-0100..0199, IPs the documentation networks
+(RFC 5737 / RFC 3849), cards FAIL the Luhn check, IBANs FAIL mod-97, US SSNs use the
+never-issued area 000, UK NINOs the never-issued prefix QQ.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import re
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+
+from optin.privacy.findings import Label
+
+_DOC_NETS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+_RESERVED_HOST = re.compile(
+    r"(?:^|[/@.])example\.(?:com|org|net)(?:[/:?#]|$)|\.(?:example|test|invalid)(?:[/:?#]|$)",
+    re.IGNORECASE,
+)
+_FICTIONAL_PHONE = re.compile(r"555[\s.\-]?01\d\d\s*$")
+_SSN = re.compile(r"^\d{3}([\s\-]?)\d{2}\1\d{4}$")
+_NINO = re.compile(r"^[A-Z]{2}(\s?)\d{2}\1\d{2}\1\d{2}\1[A-D]$", re.IGNORECASE)
+_AREA_CODES = ("202", "212", "312", "415", "617", "720")
+_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+
+
+@cache
+def _words(name: str) -> tuple[str, ...]:
+    text = resources.files("optin.privacy.anonymize").joinpath("data", name).read_text("utf-8")
+    return tuple(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def first_name(rng: random.Random) -> str:
+    return rng.choice(_words("first_names.txt"))
+
+
+def last_name(rng: random.Random) -> str:
+    return rng.choice(_words("last_names.txt"))
+
+
+def is_reserved(value: str, label: Label) -> bool:
+    """True when ``value`` is already in a reserved, never-real range for ``label``.
+
+    Such values are kept as they are, which makes the surrogate operator idempotent
+    for these labels (a fake e-mail is not replaced by another fake).
+    """
+    v = value.strip()
+    if label in (Label.EMAIL, Label.URL):
+        return bool(_RESERVED_HOST.search(v))
+    if label is Label.PHONE:
+        return bool(_FICTIONAL_PHONE.search(v))
+    if label is Label.IP_ADDRESS:
+        try:
+            addr = ipaddress.ip_address(v.strip("[]"))
+        except ValueError:
+            return False
+        return any(addr.version == n.version and addr in n for n in _DOC_NETS)
+    return False
+
+
+def _person(value: str, rng: random.Random, surname_only: bool) -> str:
+    first, last = first_name(rng), last_name(rng)
+    if surname_only:
+        return last
+    return first if len(value.split()) < 2 else f"{first} {last}"
+
+
+def _handle(value: str, rng: random.Random) -> str:
+    at = "@" if value.startswith("@") else ""
+    return f"{at}{first_name(rng).lower()}_{rng.getrandbits(16):04x}"
+
+
+def _email(value: str, rng: random.Random) -> str:
+    return f"{first_name(rng)}.{last_name(rng)}@example.com".lower()
+
+
+def _phone(value: str, rng: random.Random) -> str:
+    return f"+1 {rng.choice(_AREA_CODES)}-555-01{rng.randrange(100):02d}"
+
+
+def _url(value: str, rng: random.Random) -> str:
+    slug = f"{first_name(rng)}-{last_name(rng)}".lower()
+    return f"https://example.com/in/{slug}-{rng.getrandbits(16):04x}"
+
+
+def _ip(value: str, rng: random.Random) -> str:
+    if ":" in value:
+        return f"2001:db8::{rng.getrandbits(16):x}"
+    prefix = rng.choice(("192.0.2", "198.51.100", "203.0.113"))
+    return f"{prefix}.{rng.randrange(1, 255)}"
+
+
+def _positional(value: str, rng: random.Random, digits: str) -> str:
+    """Replace characters of ``value`` in place, taking new digits from ``digits`` first."""
+    out: list[str] = []
+    feed = iter(digits)
+    for ch in value:
+        if ch.isdigit():
+            out.append(next(feed, None) or str(rng.randrange(10)))
+        elif ch.isalpha():
+            letter = chr(ord("A") + rng.randrange(26))
+            out.append(letter if ch.isupper() else letter.lower())
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def luhn_check_digit(payload: str) -> int:
+    """The digit that makes ``payload + digit`` pass the Luhn check."""
+    total = 0
+    for i, ch in enumerate(reversed(payload)):
+        d = int(ch)
+        if i % 2 == 0:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return (10 - total % 10) % 10
+
+
+def luhn_valid(number: str) -> bool:
+    digits = re.sub(r"\D", "", number)
+    return len(digits) > 1 and luhn_check_digit(digits[:-1]) == int(digits[-1])
+
+
+def _card(value: str, rng: random.Random) -> str:
+    n = sum(ch.isdigit() for ch in value) or 16
+    payload = "4" + "".join(str(rng.randrange(10)) for _ in range(n - 2))
+    bad = (luhn_check_digit(payload) + 1 + rng.randrange(9)) % 10  # never the valid digit
+    digits = payload + str(bad)
+    if not any(ch.isdigit() for ch in value):
+        return digits
+    return "".join(_positional(value, rng, digits))
+
+
+def iban_valid(iban: str) -> bool:
+    s = re.sub(r"\s+", "", iban).upper()
+    if len(s) < 5 or not s.isalnum():
+        return False
+    moved = s[4:] + s[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+def _iban(value: str, rng: random.Random) -> str:
+    compact = re.sub(r"[^0-9A-Za-z]", "", value).upper()
+    country = compact[:2] if compact[:2].isalpha() and len(compact) >= 2 else "DE"
+    bban = _positional(compact[4:] or "0" * 18, rng, "")
+    valid = 98 - int("".join(str(int(c, 36)) for c in bban + country + "00")) % 97
+    check = (valid + 1 + rng.randrange(90)) % 97
+    check = check if check != valid else (check + 1) % 97
+    fake = f"{country}{check:02d}{bban}"
+    if iban_valid(fake):  # paranoia: never emit a checksum-valid IBAN
+        fake = f"{country}{(check + 1) % 97:02d}{bban}"
+    out: list[str] = []
+    feed = iter(fake)
+    for ch in value:
+        out.append(next(feed, "") if ch.isalnum() else ch)
+    return "".join(out) + "".join(feed)
+
+
+def _gov_id(value: str, rng: random.Random) -> str:
+    v = value.strip()
+    if _SSN.match(v):
+        sep = _SSN.match(v).group(1)  # type: ignore[union-attr]
+        return f"000{sep}{rng.randrange(1, 100):02d}{sep}{rng.randrange(1, 10000):04d}"
+    if _NINO.match(v):
+        return "QQ" + _positional(v[2:], rng, "")
+    return _positional(v, rng, "")
+
+
+def _location(value: str, rng: random.Random) -> str:
+    if any(ch.isdigit() for ch in value):
+        return f"{rng.randrange(1, 999)} {rng.choice(_words('streets.txt'))}"
+    return rng.choice(_words("cities.txt"))
+
+
+def _date(value: str, rng: random.Random) -> str:
+    return f"{rng.choice(_MONTHS)} {rng.randrange(1, 29)}, {rng.randrange(1950, 2006)}"
+
+
+def _org(value: str, rng: random.Random) -> str:
+    return rng.choice(_words("orgs.txt"))
+
+
+FAKERS: dict[Label, Callable[[str, random.Random], str]] = {
+    Label.HANDLE: _handle,
+    Label.EMAIL: _email,
+    Label.PHONE: _phone,
+    Label.URL: _url,
+    Label.IP_ADDRESS: _ip,
+    Label.CREDIT_CARD: _card,
+    Label.IBAN: _iban,
+    Label.GOV_ID: _gov_id,
+    Label.LOCATION: _location,
+    Label.DATE_TIME: _date,
+    Label.ORG: _org,
+}
+
+
+def fake(value: str, label: Label, seed: bytes, *, surname_only: bool = False) -> str:
+    """A realistic fake for ``value``; ``[OTHER]``-style tag for labels without one."""
+    rng = random.Random(int.from_bytes(seed, "big"))
+    if label is Label.PERSON:
+        return _person(value, rng, surname_only)
+    faker = FAKERS.get(label)
+    return faker(value, rng) if faker else f"[{label}]"

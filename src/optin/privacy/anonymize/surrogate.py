@@ -1,0 +1,28 @@
+"""``surrogate``: a realistic fake value of the same type, deterministic per entity.
+
+See :mod:`.fakes` for the per-label generators and why a fake is never a real
+identifier. Values already in a reserved range (``example.com``, 555-01xx, TEST-NET)
+are kept, so re-redacting surrogate output leaves those unchanged.
+"""
+
+from __future__ import annotations
+
+from optin.privacy.anonymize.base import DocContext, Operator, register
+from optin.privacy.anonymize.fakes import fake, is_reserved
+from optin.privacy.anonymize.normalize import normalize
+from optin.privacy.findings import Finding, Label
+
+
+@register
+class Surrogate(Operator):
+    name = "surrogate"
+    needs_key = True
+
+    def replace(self, value: str, finding: Finding, ctx: DocContext) -> str:
+        if is_reserved(value, finding.label):
+            return value
+        surname_only = (
+            finding.label is Label.PERSON
+            and ctx.entity(value, finding.label) != normalize(value, finding.label)
+        )
+        return fake(value, finding.label, ctx.digest(value, finding.label), surname_only=surname_only)

@@ -1,0 +1,327 @@
+"""The facade the pipeline uses: detect + anonymize in one object built once per process.
+
+::
+
+    redactor = Redactor(profile="default", operator="pseudonym", key=key)
+    redactor.redact("Thanks Jane Doe!")            # -> Redacted(text="Thanks <PERSON_3f2a>!", ...)
+    batch = redactor.redact_batch(table["text"])   # Arrow in, Arrow out
+
+Workers (process pool, Dask) receive a picklable :class:`RedactorConfig` and call
+:meth:`Redactor.from_config`, which builds the analyzer once per process and caches it.
+This is the only module that imports both halves (detection and anonymization).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from optin.errors import ConfigError
+from optin.privacy.anonymize import (
+    DEFAULT_DROP_DENSITY,
+    Policy,
+    Redacted,
+    anonymize,
+    merge_overlaps,
+)
+from optin.privacy.findings import Finding, Label
+
+if TYPE_CHECKING:
+    from optin.privacy.detect import Directory
+
+#: Texts longer than this (characters) are analysed in overlapping windows, so one huge
+#: document never runs a recognizer over tens of megabytes at once.
+DEFAULT_CHUNK_CHARS = 200_000
+#: Overlap between windows; an entity shorter than this is seen whole by some window.
+CHUNK_OVERLAP = 1_000
+_CACHE_SIZE = 4
+
+
+@dataclass(frozen=True)
+class RedactorConfig:
+    """Everything needed to rebuild a :class:`Redactor` in another process. Picklable.
+
+    ``directory_path`` names a members JSONL file each worker loads; ``directory_entries``
+    carries the entries themselves (``DirectoryEntry`` objects).
+    """
+
+    profile: str = "default"
+    operator: str = "mask"
+    key: bytes = field(default=b"", repr=False)
+    per_label: tuple[tuple[str, str], ...] = ()
+    tag_hex_len: int = 4
+    drop_density: float | None = DEFAULT_DROP_DENSITY
+    directory_path: str | None = None
+    directory_entries: tuple[Any, ...] = ()
+    chunk_chars: int = DEFAULT_CHUNK_CHARS
+
+    @cached_property
+    def cache_key(self) -> str:
+        """A digest of every field (the key never appears in clear)."""
+        state = tuple(getattr(self, f) for f in self.__dataclass_fields__)
+        return hashlib.sha256(pickle.dumps(state)).hexdigest()
+
+
+@dataclass(frozen=True)
+class RedactedBatch:
+    """The outcome for a batch of texts, aligned with the input.
+
+    ``texts`` are the redacted texts (nulls stay null), ``findings`` the applied findings
+    per text on the ORIGINAL texts, ``dropped`` the record-drop flags, ``density`` the
+    personal-data densities.
+    """
+
+    texts: pa.Array
+    findings: list[list[Finding]]
+    dropped: pa.Array
+    density: pa.Array
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def counts_by_label(self) -> dict[str, int]:
+        """Applied findings per label over the batch (sorted by label)."""
+        counts = Counter(str(f.label) for fs in self.findings for f in fs)
+        return dict(sorted(counts.items()))
+
+
+class Redactor:
+    """Detect and redact personal data; build once per process, reuse for every text."""
+
+    def __init__(
+        self,
+        profile: str = "default",
+        operator: str = "mask",
+        *,
+        key: bytes | None = None,
+        directory: Directory | None = None,
+        drop_density: float | None = DEFAULT_DROP_DENSITY,
+        per_label: Mapping[Label | str, str] | None = None,
+        tag_hex_len: int = 4,
+        chunk_chars: int = DEFAULT_CHUNK_CHARS,
+    ) -> None:
+        from optin.privacy.detect import Analyzer
+        from optin.privacy.profiles import get_profile
+
+        if chunk_chars < 10 * CHUNK_OVERLAP // 4:
+            raise ConfigError(f"chunk_chars {chunk_chars} is too small; allowed: >= 2500")
+        self.profile = get_profile(profile)
+        self.profile_name = profile
+        self.directory = directory
+        self.chunk_chars = chunk_chars
+        self.analyzer = Analyzer(profile=profile, directory=directory)
+        self.policy = Policy(
+            operator=operator,
+            per_label={_label(k): v for k, v in (per_label or {}).items()},
+            labels=frozenset(self.profile.redact_labels),
+            key=key or b"",
+            tag_hex_len=tag_hex_len,
+            drop_density=drop_density,
+            select=_profile_predicate(self.profile),
+        )
+        self._config: RedactorConfig | None = None
+
+    # -- construction from a config (workers) -------------------------------------------
+
+    @classmethod
+    def from_config(cls, cfg: RedactorConfig) -> Redactor:
+        """The Redactor for ``cfg``, built at most once per process (small LRU cache)."""
+        ck = cfg.cache_key
+        with _LOCK:
+            hit = _CACHE.get(ck)
+            if hit is not None:
+                _CACHE[ck] = _CACHE.pop(ck)  # mark most recently used
+                return hit
+        redactor = cls._build(cfg)
+        with _LOCK:
+            _CACHE[ck] = redactor
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.pop(next(iter(_CACHE)))
+        return redactor
+
+    @classmethod
+    def _build(cls, cfg: RedactorConfig) -> Redactor:
+        from optin.privacy.detect import Directory
+
+        directory: Directory | None = None
+        if cfg.directory_path is not None:
+            directory = Directory.from_jsonl(cfg.directory_path)
+        elif cfg.directory_entries:
+            directory = Directory.from_entries(list(cfg.directory_entries))
+        redactor = cls(
+            cfg.profile,
+            cfg.operator,
+            key=cfg.key,
+            directory=directory,
+            drop_density=cfg.drop_density,
+            per_label=dict(cfg.per_label),
+            tag_hex_len=cfg.tag_hex_len,
+            chunk_chars=cfg.chunk_chars,
+        )
+        redactor._config = cfg
+        return redactor
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._config is not None:
+            return (Redactor.from_config, (self._config,))
+        pol = self.policy
+        return (
+            _rebuild,
+            (
+                self.profile_name,
+                pol.operator,
+                pol.key,
+                self.directory,
+                pol.drop_density,
+                {str(k): v for k, v in pol.per_label.items()},
+                pol.tag_hex_len,
+                self.chunk_chars,
+            ),
+        )
+
+    # -- the work ------------------------------------------------------------------------
+
+    def analyze(self, text: str) -> list[Finding]:
+        """All findings of the profile on ``text`` (windowed when the text is huge)."""
+        if len(text) <= self.chunk_chars:
+            return self.analyzer.analyze(text)
+        found: set[Finding] = set()
+        for start, end in _windows(text, self.chunk_chars, CHUNK_OVERLAP):
+            for f in self.analyzer.analyze(text[start:end]):
+                if f.end == end - start and end < len(text):
+                    continue  # may be cut by the window edge; the next window sees it whole
+                found.add(_shift(f, start))
+        return merge_overlaps(found)
+
+    def redact(self, text: str) -> Redacted:
+        """Detect and redact one text."""
+        return anonymize(text, self.analyze(text), self.policy)
+
+    def redact_batch(self, texts: pa.Array | pa.ChunkedArray | Sequence[str | None]) -> RedactedBatch:
+        """Detect and redact a batch; Arrow ``string``/``large_string`` in, same type out."""
+        values, out_type = _as_pylist(texts)
+        small = [t for t in values if t is not None and len(t) <= self.chunk_chars]
+        small_findings = iter(self._analyze_many(small))
+        red_texts: list[str | None] = []
+        applied: list[list[Finding]] = []
+        dropped: list[bool] = []
+        density: list[float] = []
+        for t in values:
+            if t is None:
+                red_texts.append(None)
+                applied.append([])
+                dropped.append(False)
+                density.append(0.0)
+                continue
+            fs = next(small_findings) if len(t) <= self.chunk_chars else self.analyze(t)
+            r = anonymize(t, fs, self.policy)
+            red_texts.append(r.text)
+            applied.append(r.applied)
+            dropped.append(r.dropped)
+            density.append(r.density)
+        return RedactedBatch(
+            texts=pa.array(red_texts, type=out_type),
+            findings=applied,
+            dropped=pa.array(dropped, type=pa.bool_()),
+            density=pa.array(density, type=pa.float64()),
+        )
+
+    def _analyze_many(self, texts: list[str]) -> Iterable[list[Finding]]:
+        many = getattr(self.analyzer, "analyze_many", None)
+        if many is not None:
+            return list(many(texts))
+        return [self.analyzer.analyze(t) for t in texts]
+
+
+_CACHE: dict[str, Redactor] = {}
+_LOCK = threading.Lock()
+
+
+def _rebuild(
+    profile: str,
+    operator: str,
+    key: bytes,
+    directory: Directory | None,
+    drop_density: float | None,
+    per_label: dict[str, str],
+    tag_hex_len: int,
+    chunk_chars: int,
+) -> Redactor:
+    return Redactor(
+        profile,
+        operator,
+        key=key,
+        directory=directory,
+        drop_density=drop_density,
+        per_label=per_label,
+        tag_hex_len=tag_hex_len,
+        chunk_chars=chunk_chars,
+    )
+
+
+def _label(value: Label | str) -> Label:
+    try:
+        return Label(value)
+    except ValueError:
+        raise ConfigError(
+            f"unknown label {value!r} in per_label; allowed: {', '.join(Label)}"
+        ) from None
+
+
+def _profile_predicate(profile: object) -> Any:
+    """A profile's finer per-finding rule, when it has one (e.g. street vs city)."""
+    for name in ("redacts", "should_redact"):
+        rule = getattr(profile, name, None)
+        if callable(rule):
+            return rule
+    return None
+
+
+def _shift(f: Finding, offset: int) -> Finding:
+    if not offset:
+        return f
+    return Finding(f.start + offset, f.end + offset, f.label, f.score, f.recognizer, f.explanation)
+
+
+def _windows(text: str, size: int, overlap: int) -> Iterable[tuple[int, int]]:
+    """Overlapping windows of at most ``size`` characters, cut at whitespace if possible."""
+    start, n = 0, len(text)
+    while start < n:
+        end = min(start + size, n)
+        if end < n:
+            cut = max(text.rfind(" ", end - overlap // 2, end), text.rfind("\n", end - overlap // 2, end))
+            if cut > start:
+                end = cut
+        yield start, end
+        if end >= n:
+            return
+        nxt = end - overlap
+        ws = text.find(" ", nxt, end)
+        start = ws + 1 if ws != -1 else nxt
+
+
+def _as_pylist(texts: pa.Array | pa.ChunkedArray | Sequence[str | None]) -> tuple[list[Any], pa.DataType]:
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks() if texts.num_chunks else pa.array([], pa.large_string())
+    if isinstance(texts, pa.Array):
+        if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+            raise ConfigError(
+                f"redact_batch needs an Arrow string or large_string array, got {texts.type}"
+            )
+        return texts.to_pylist(), texts.type
+    values = list(texts)
+    for i, v in enumerate(values):
+        if v is not None and not isinstance(v, str):
+            raise ConfigError(f"redact_batch: item {i} is {type(v).__name__}; allowed: str or None")
+    return values, pa.large_string()
+
+
+__all__ = ["DEFAULT_CHUNK_CHARS", "RedactedBatch", "Redactor", "RedactorConfig"]

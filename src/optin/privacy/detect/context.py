@@ -1,0 +1,28 @@
+"""Small helpers shared by recognizers: context windows and word boundaries."""
+
+from __future__ import annotations
+
+import re
+
+
+def before(text: str, start: int, window: int = 40) -> str:
+    """Lower-cased text in the ``window`` characters before ``start``."""
+    return text[max(0, start - window) : start].lower()
+
+
+def after(text: str, end: int, window: int = 30) -> str:
+    return text[end : end + window].lower()
+
+
+def near(text: str, start: int, end: int, pattern: re.Pattern[str], window: int = 40) -> bool:
+    """Whether ``pattern`` occurs in the context window around ``[start, end)``."""
+    lo = max(0, start - window)
+    return bool(pattern.search(text, lo, start)) or bool(
+        pattern.search(text, end, min(len(text), end + window // 2))
+    )
+
+
+def words(*alternatives: str) -> re.Pattern[str]:
+    """A case-insensitive pattern matching any of the words/phrases as whole words."""
+    alt = "|".join(re.escape(a).replace(r"\ ", r"\s+") for a in alternatives)
+    return re.compile(rf"(?i)(?<![^\W_])(?:{alt})(?![^\W_])")

@@ -1,0 +1,41 @@
+"""E-mail addresses, any case, and common obfuscations ("jane at example dot com")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from optin.privacy.detect.base import Recognizer, register
+from optin.privacy.findings import Finding, Label
+
+_PLAIN = re.compile(
+    r"(?<![\w.%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w\-])"
+)
+_AT = r"\s*(?:\[\s*at\s*\]|\(\s*at\s*\)|\{\s*at\s*\}|<\s*at\s*>|\s at\s|\s@\s)\s*"
+_DOT = r"\s*(?:\[\s*dot\s*\]|\(\s*dot\s*\)|\{\s*dot\s*\}|<\s*dot\s*>|\s dot\s|\.)\s*"
+_TLD = r"(?:com|org|net|edu|gov|io|co|uk|de|fr|es|it|nl|be|ch|se|no|fi|dk|in|au|ca|us|info|biz|me|ai|dev|app)"
+_OBFUSCATED = re.compile(
+    rf"(?i)(?<![\w.%+\-])[a-z0-9][a-z0-9._%+\-]*{_AT}[a-z0-9][a-z0-9\-]*(?:{_DOT}[a-z0-9\-]+)*?"
+    rf"(?:\s*(?:\[\s*dot\s*\]|\(\s*dot\s*\)|\{{\s*dot\s*\}}|<\s*dot\s*>|\sdot\s)\s*){_TLD}\b"
+)
+_HINT = re.compile(r"(?i)dot|\[at\]|\(at\)")
+
+
+@register
+class EmailRecognizer(Recognizer):
+    """Plain addresses (case-insensitive) and "at"/"dot" obfuscations."""
+
+    name = "email"
+    labels = frozenset({Label.EMAIL})
+
+    def __init__(self, obfuscated: bool = True) -> None:
+        self.obfuscated = obfuscated
+
+    def find(self, text: str) -> Iterator[Finding]:
+        if "@" in text:
+            for m in _PLAIN.finditer(text):
+                yield Finding(m.start(), m.end(), Label.EMAIL, 1.0, self.name, "address pattern")
+        if self.obfuscated and _HINT.search(text):
+            for m in _OBFUSCATED.finditer(text):
+                yield Finding(m.start(), m.end(), Label.EMAIL, 0.9, self.name, "obfuscated address")

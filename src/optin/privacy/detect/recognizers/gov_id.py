@@ -1,0 +1,114 @@
+"""Government identifiers, each with its structure rule or check digit.
+
+* US SSN ``AAA-GG-SSSS`` (area not 000/666/9xx, group not 00, serial not 0000); bare
+  nine digits only next to "SSN"/"social security".
+* US ITIN ``9XX-7X-XXXX`` (valid group ranges).
+* UK National Insurance number (valid prefixes, suffix A-D).
+* Spanish DNI/NIE (mod-23 letter).
+* Dutch BSN (11-test), only next to "BSN"/"burgerservicenummer".
+* French NIR (mod-97 key).
+* Indian Aadhaar (Verhoeff), grouped ``XXXX XXXX XXXX`` or next to "Aadhaar".
+* Passport, driver's licence and national-id numbers next to those words.
+* Country-prefixed id codes such as ``GB-ID-7401525`` / ``US-DL-74111304325``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from optin.privacy.detect.base import Recognizer, register
+from optin.privacy.detect.checksums import (
+    bsn_ok,
+    french_nir_ok,
+    spanish_dni_ok,
+    us_itin_ok,
+    us_ssn_ok,
+    verhoeff_ok,
+)
+from optin.privacy.detect.context import words
+from optin.privacy.findings import Finding, Label
+
+_SSN = re.compile(r"(?<![\w\-.])(\d{3})([\- ])(\d{2})\2(\d{4})(?![\w\-]|\.\d)")
+_SSN_BARE = re.compile(r"(?<![\w\-.])(\d{3})(\d{2})(\d{4})(?![\w\-]|\.\d)")
+_SSN_CONTEXT = words("ssn", "social security", "social security number", "ss#", "ss no")
+_NINO = re.compile(
+    r"(?<![\w])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
+    r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![\w])"
+)
+_DNI = re.compile(r"(?<![\w\-])(?:\d{8}|[XYZxyz]\d{7})-?[A-Za-z](?![\w])")
+_NINE = re.compile(r"(?<![\w\-.])\d{9}(?![\w\-]|\.\d)")
+_BSN_CONTEXT = words("bsn", "burgerservicenummer", "sofinummer", "sofi-nummer")
+_NIR = re.compile(r"(?<![\w])[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?![\w])")
+_AADHAAR = re.compile(r"(?<![\w\-])[2-9]\d{3}([ \-]?)\d{4}\1\d{4}(?![\w\-])")
+_AADHAAR_CONTEXT = words("aadhaar", "aadhar", "uidai", "uid")
+_PREFIXED = re.compile(
+    r"(?<![\w\-])[A-Z]{2}-(?:ID|DL|PP|NI|SSN|TIN|NIN|PAN|NID|DNI)-[A-Z0-9]{4,14}(?![\w\-])"
+)
+_DOC_WORDS = (
+    r"(?i)(?:passport|driver'?s?[ \-]?licen[cs]e|driving licen[cs]e|licen[cs]e (?:no|number|#)|"
+    r"\bdl\b|national id|national identity|identity card|id card|id number|id no\b|"
+    r"\bnin\b|tax id|\btin\b|\bpan\b|personal number|personnummer|henkilötunnus|codice fiscale|"
+    r"cédula|cedula|\bcurp\b|\brfc\b|\bnic\b)"
+)
+_DOC_CONTEXT = re.compile(_DOC_WORDS + r"[^\n]{0,25}$")
+_DOC_HINT = re.compile(_DOC_WORDS)
+_DOC_TOKEN = re.compile(r"(?<![\w\-])(?=[A-Z0-9\-]*\d)[A-Z]{0,3}\d[A-Z0-9\-]{4,17}(?![\w\-])")
+
+
+@register
+class GovIdRecognizer(Recognizer):
+    name = "gov_id"
+    labels = frozenset({Label.GOV_ID})
+
+    def __init__(self, window: int = 40) -> None:
+        self.window = window
+
+    def find(self, text: str) -> Iterator[Finding]:
+        yield from self._ssn(text)
+        yield from self._simple(text)
+        yield from self._documents(text)
+
+    def _ssn(self, text: str) -> Iterator[Finding]:
+        for m in _SSN.finditer(text):
+            area, _, group, serial = m.groups()
+            if us_itin_ok(area, group):
+                yield Finding(m.start(), m.end(), Label.GOV_ID, 0.9, self.name, "US ITIN")
+            elif us_ssn_ok(area, group, serial):
+                ctx = _SSN_CONTEXT.search(text, max(0, m.start() - self.window), m.start())
+                score = 0.95 if ctx or m.group(2) == "-" else 0.6
+                yield Finding(m.start(), m.end(), Label.GOV_ID, score, self.name, "US SSN")
+        for m in _NINE.finditer(text):
+            lo = max(0, m.start() - self.window)
+            value = m.group(0)
+            if _SSN_CONTEXT.search(text, lo, m.start()):
+                if us_ssn_ok(value[:3], value[3:5], value[5:]):
+                    yield Finding(m.start(), m.end(), Label.GOV_ID, 0.9, self.name, "US SSN")
+            elif _BSN_CONTEXT.search(text, lo, m.start()) and bsn_ok(value):
+                yield Finding(m.start(), m.end(), Label.GOV_ID, 0.9, self.name, "Dutch BSN")
+
+    def _simple(self, text: str) -> Iterator[Finding]:
+        for m in _NINO.finditer(text):
+            yield Finding(m.start(), m.end(), Label.GOV_ID, 0.85, self.name, "UK NINO")
+        for m in _DNI.finditer(text):
+            if spanish_dni_ok(m.group(0)):
+                yield Finding(m.start(), m.end(), Label.GOV_ID, 0.85, self.name, "Spanish DNI/NIE")
+        for m in _NIR.finditer(text):
+            if french_nir_ok(m.group(0)):
+                yield Finding(m.start(), m.end(), Label.GOV_ID, 0.85, self.name, "French NIR")
+        for m in _AADHAAR.finditer(text):
+            digits = m.group(0).replace(" ", "").replace("-", "")
+            grouped = bool(m.group(1))
+            ctx = _AADHAAR_CONTEXT.search(text, max(0, m.start() - self.window), m.start())
+            if (grouped or ctx) and verhoeff_ok(digits):
+                yield Finding(m.start(), m.end(), Label.GOV_ID, 0.8, self.name, "Aadhaar")
+        for m in _PREFIXED.finditer(text):
+            yield Finding(m.start(), m.end(), Label.GOV_ID, 0.9, self.name, "prefixed id code")
+
+    def _documents(self, text: str) -> Iterator[Finding]:
+        if not _DOC_HINT.search(text):
+            return
+        for m in _DOC_TOKEN.finditer(text):
+            lo = max(0, m.start() - self.window)
+            if _DOC_CONTEXT.search(text[lo : m.start()]):
+                yield Finding(m.start(), m.end(), Label.GOV_ID, 0.85, self.name, "id with context")

@@ -1,0 +1,71 @@
+"""Street addresses (label LOCATION, recognizer ``street_address``).
+
+Cities and countries are LOCATION findings of the ``location`` recognizer and are kept
+by the ``default`` profile; findings of this recognizer are redacted by ``default``
+through its ``redact_recognizers`` rule (see :mod:`optin.privacy.profiles`).
+
+Forms: "221B Baker Street", "1600 Pennsylvania Ave NW, Apt. 4", "Via Franscini 71",
+"Koskikatu 25", "Hauptstraße 5", "Rue de la Paix 12" / "12 rue de la Paix", unit
+designators ("Suite 838", "Apt. 595") and "PO Box 123".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from optin.privacy.detect.base import Recognizer, register
+from optin.privacy.findings import Finding, Label
+
+_UP = "A-ZÀ-ÖØ-ÞĀ-ſ"
+_WORD = rf"[{_UP}0-9][\w'’.\-]*"
+_SUFFIX = (
+    r"(?:Street|St|Avenue|Ave|Av|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|"
+    r"Pl|Square|Sq|Squares|Terrace|Ter|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Close|Crescent|"
+    r"Cres|Gardens|Grove|Row|Mews|Hill|Walk|Alley|Trail|Trl|Path|Pike|Loop|Plaza|Expressway|"
+    r"Freeway|Turnpike|Crossing|Ridge|Heights|Park|Marg|Nagar|Chowk|Gali)"
+)
+_UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl|Floor|Room|Rm|Bldg|Building|#)\.?\s*#?\s*[\w\-]{1,6}"
+_NUMBERED = re.compile(
+    rf"(?<![\w\-.,])\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?,?[ \t]+(?:{_WORD}[ \t]+){{0,4}}{_SUFFIX}\b\.?"
+    rf"(?:[ \t]+(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\b)?"
+    rf"(?:,?[ \t]*(?:{_UNIT}))?"
+)
+_ORDINAL_STREET = re.compile(
+    rf"(?<![\w\-])\d{{1,3}}(?:st|nd|rd|th)[ \t]+{_SUFFIX}\b"
+)
+_CONTINENTAL = re.compile(
+    rf"(?<![\w\-])(?:[{_UP}][\w'’\-]*?(?:straße|strasse|str\.|gasse|weg|allee|platz|ring|"
+    rf"katu|kuja|tie|polku|gatan|vägen|gränd|gade|vej|veien|gata|straat|laan|gracht|plein|"
+    rf"utca|ulica|ul\.|ulice|rua|calle|carrer))(?:[ \t]+\d{{1,5}}[A-Za-z]?\b(?:[ \t]*[A-Z]\b)?)"
+    rf"(?:,?[ \t]*(?:{_UNIT}))?"
+)
+_PREFIXED = re.compile(
+    rf"(?<![\w\-])(?:(?:\d{{1,5}},?[ \t]+)?(?:Via|Viale|Piazza|Corso|Rue|Avenue|Boulevard|Calle|"
+    rf"Avenida|Av\.|Carrer|Rua|Travessa|Praça|Plaza|Paseo|Strada|Ulica|Ul\.|Utca)"
+    rf"(?:[ \t]+(?:de|del|de la|des|du|di|da|dos|das|la|le|[{_UP}][\w'’\-]*)){{1,4}}"
+    rf"(?:,?[ \t]+\d{{1,5}}[A-Za-z]?\b)?)"
+)
+_UNIT_ALONE = re.compile(rf"(?<![\w\-])(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?[ \t]*#?[ \t]*\d[\w\-]{{0,5}}\b")
+_PO_BOX = re.compile(r"(?i)(?<![\w])P\.?\s?O\.?\s?Box\s+\d{1,6}\b")
+
+
+@register
+class StreetAddressRecognizer(Recognizer):
+    name = "street_address"
+    labels = frozenset({Label.LOCATION})
+
+    def find(self, text: str) -> Iterator[Finding]:
+        for pattern, score, why in (
+            (_NUMBERED, 0.8, "number + street type"),
+            (_ORDINAL_STREET, 0.6, "ordinal street"),
+            (_CONTINENTAL, 0.75, "street name + number"),
+            (_PREFIXED, 0.6, "street prefix"),
+            (_UNIT_ALONE, 0.6, "unit designator"),
+            (_PO_BOX, 0.8, "PO box"),
+        ):
+            for m in pattern.finditer(text):
+                if pattern is _PREFIXED and not any(ch.isdigit() for ch in m.group(0)):
+                    # "Avenue Q" alone is not an address unless a number follows
+                    continue
+                yield Finding(m.start(), m.end(), Label.LOCATION, score, self.name, why)

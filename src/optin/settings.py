@@ -1,0 +1,44 @@
+"""One Settings object, from CLI options and OPTIN_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """optin's configuration. Nothing connects or creates files at construction."""
+
+    model_config = SettingsConfigDict(env_prefix="OPTIN_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("./optin-data"),
+        description="Data directory: SQLite database, keys, snapshots (OPTIN_HOME or --home).",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL (OPTIN_DATABASE_URL); default sqlite:///$OPTIN_HOME/optin.db. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/db",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Secret for web sessions and CSRF tokens (OPTIN_SECRET_KEY); default: a "
+        "random key kept in $OPTIN_HOME/keys/web.key",
+    )
+    log_level: str = Field(default="WARNING", description="Logging level for entry points.")
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'optin.db').resolve()}"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.home / "snapshots"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"

@@ -1,0 +1,241 @@
+"""SQLAlchemy 2 table models: the only schema definition (Alembic migrations follow it).
+
+Times are stored as timezone-aware UTC (``DateTime(timezone=True)``; on SQLite the
+:class:`UTCDateTime` type normalises to UTC on the way in and out).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware datetimes")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class MemberRow(Base):
+    __tablename__ = "members"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    handle: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class MemberCountryRow(Base):
+    __tablename__ = "member_countries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    country: Mapped[str] = mapped_column(String(2))
+
+    __table_args__ = (Index("ix_member_countries_member_since", "member_id", "since"),)
+
+
+class MemberStatusRow(Base):
+    __tablename__ = "member_statuses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (Index("ix_member_statuses_member_since", "member_id", "since"),)
+
+
+class ContentRow(Base):
+    __tablename__ = "content_items"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    author_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    visibility: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_content_items_author", "author_id"),
+        Index("ix_content_items_created", "created_at"),
+    )
+
+
+class PolicyVersionRow(Base):
+    __tablename__ = "policy_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    document: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    material: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of purpose ids
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+
+class ConsentEventRow(Base):
+    """The consent ledger. Append-only; ``hash`` chains every row to the one before.
+
+    ``personal`` holds the event's personal fields (country, IP, user agent ...) as
+    JSON encrypted with the member's key (:class:`MemberKeyRow`); the chain hashes the
+    ciphertext, so destroying the key erases them without breaking verification.
+    """
+
+    __tablename__ = "consent_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    member_id: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    policy_version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))
+    personal: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_consent_events_member_purpose_at", "member_id", "purpose", "at", "seq"),
+        Index("ix_consent_events_purpose_at", "purpose", "at"),
+    )
+
+
+class LedgerHeadRow(Base):
+    """One row (id=1): the ledger's length and head hash; the append lock."""
+
+    __tablename__ = "ledger_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class MemberKeyRow(Base):
+    """Per-member encryption key for personal fields in the ledger; NULL once destroyed."""
+
+    __tablename__ = "member_keys"
+
+    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SnapshotRow(Base):
+    __tablename__ = "snapshots"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(64))
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime)
+    built_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # building | complete | failed | withdrawn
+    path: Mapped[str] = mapped_column(Text)
+    engine: Mapped[str] = mapped_column(String(16))
+    profile: Mapped[str] = mapped_column(String(32))
+    record_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    manifest: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON copy
+
+
+class SnapshotRecordRow(Base):
+    """Provenance: record id -> content, author, and the consent that made it eligible.
+
+    Never shipped with the shards.
+    """
+
+    __tablename__ = "snapshot_records"
+
+    snapshot_id: Mapped[str] = mapped_column(
+        ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_id: Mapped[str] = mapped_column(String(64))
+    author_id: Mapped[str] = mapped_column(String(64))
+    consent_event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    policy_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    shard: Mapped[str] = mapped_column(String(128))
+
+    __table_args__ = (
+        Index("ix_snapshot_records_author", "author_id"),
+        Index("ix_snapshot_records_content", "content_id"),
+    )
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # public prefix
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(128))
+    scopes: Mapped[str] = mapped_column(Text)  # space-separated
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WebSessionRow(Base):
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
