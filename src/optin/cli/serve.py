@@ -1,9 +1,189 @@
-"""Placeholder: commands are added by the engineer who owns this module."""
+"""``optin serve`` (the web app and JSON API), ``optin apikey`` and ``optin user``."""
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
+
 import typer
+
+from optin.cli.context import console, print_json, settings_from
+from optin.errors import InputError
+
+apikey_app = typer.Typer(help="API keys for the JSON API (/api/v1).", no_args_is_help=True)
+user_app = typer.Typer(help="Web login accounts.", no_args_is_help=True)
+
+
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    access_log: bool = typer.Option(
+        False,
+        "--access-log/--no-access-log",
+        help="Log method, path (never the query string), status and duration per request.",
+    ),
+    proxy_headers: bool = typer.Option(
+        False,
+        "--proxy-headers",
+        help="Trust X-Forwarded-* from a reverse proxy on 127.0.0.1 "
+        "(so cookies get the Secure flag behind HTTPS).",
+    ),
+) -> None:
+    """Run the member and admin web app and the JSON API."""
+    import uvicorn
+
+    from optin.services.database import Database
+    from optin.web import create_app
+
+    settings = settings_from(ctx)
+    db = Database.open(settings)
+    db.require_initialized()
+    app = create_app(settings, db=db)
+    if access_log:
+        logging.getLogger("optin.web.access").setLevel(logging.INFO)
+    console.print(
+        f"optin web app on http://{host}:{port}/  (API: /api/v1, schema: /api/v1/openapi.json)"
+    )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips="127.0.0.1" if proxy_headers else None,
+        log_level="warning",
+        server_header=False,
+    )
+
+
+@apikey_app.command("create")
+def apikey_create(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="A name for the client, e.g. 'settings-service'."),
+    scope: list[str] = typer.Option(
+        ...,
+        "--scope",
+        help="Scope(s): consents:write, eligibility:read, receipts:read, "
+        "snapshots:read (repeat the option or separate with commas).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Create an API key; its secret is printed once and never stored in clear."""
+    from optin.services import web_auth
+    from optin.services.database import Database
+
+    db = Database.open(settings_from(ctx))
+    db.require_initialized()
+    with db.session() as s:
+        key = web_auth.create_api_key(s, name, scope, now=datetime.now(UTC))
+    if as_json:
+        print_json({"id": key.key_id, "key": key.token, "scopes": list(key.scopes)})
+        return
+    console.print(
+        f"API key [bold]{key.key_id}[/] ({', '.join(key.scopes)}). "
+        "Store it now; it is not shown again:"
+    )
+    typer.echo(key.token)
+
+
+@apikey_app.command("list")
+def apikey_list(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")
+) -> None:
+    """List API keys (never their secrets)."""
+    from optin.services import web_auth
+    from optin.services.database import Database
+
+    db = Database.open(settings_from(ctx))
+    db.require_initialized()
+    with db.session() as s:
+        rows = [
+            {
+                "id": r.id,
+                "name": r.name,
+                "scopes": r.scopes.split(),
+                "created_at": r.created_at.isoformat(),
+                "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+            }
+            for r in web_auth.list_api_keys(s)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
+        scopes = r["scopes"]
+        shown = " ".join(scopes) if isinstance(scopes, list) else str(scopes)
+        console.print(f"{r['id']}  {r['name']}  {shown}  {state}")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    ctx: typer.Context,
+    key_id: str = typer.Argument(..., help="The key id (the part after 'optin_')."),
+) -> None:
+    """Revoke an API key; requests with it fail with 401 from now on."""
+    from optin.services import web_auth
+    from optin.services.database import Database
+
+    db = Database.open(settings_from(ctx))
+    db.require_initialized()
+    with db.session() as s:
+        web_auth.revoke_api_key(s, key_id, now=datetime.now(UTC))
+    console.print(f"revoked API key {key_id}")
+
+
+@user_app.command("set-password")
+def user_set_password(
+    ctx: typer.Context,
+    handle: str = typer.Argument(..., help="The member's handle."),
+    password: str = typer.Option(
+        ...,
+        "--password",
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        help="New password (8+ chars).",
+    ),
+) -> None:
+    """Set a member's web login password (argon2id)."""
+    from optin.services import web_auth
+    from optin.services.database import Database
+
+    db = Database.open(settings_from(ctx))
+    db.require_initialized()
+    with db.session() as s:
+        web_auth.set_password(s, handle.lstrip("@"), password)
+    console.print(f"password set for @{handle.lstrip('@')}")
+
+
+@user_app.command("set-role")
+def user_set_role(
+    ctx: typer.Context,
+    handle: str = typer.Argument(..., help="The member's handle."),
+    role: str = typer.Argument(..., help="member or admin"),
+) -> None:
+    """Give a member the admin role, or take it away."""
+    from sqlalchemy import select
+
+    from optin.errors import NotFoundError
+    from optin.services.database import Database
+    from optin.storage.models import MemberRow
+
+    if role not in ("member", "admin"):
+        raise InputError("unknown role", field="role", value=role, allowed="member, admin")
+    db = Database.open(settings_from(ctx))
+    db.require_initialized()
+    with db.session() as s:
+        m = s.scalar(select(MemberRow).where(MemberRow.handle == handle.lstrip("@")))
+        if m is None:
+            raise NotFoundError(f"no member with handle {handle!r}")
+        m.role = role
+    console.print(f"@{handle.lstrip('@')} is now {role}")
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("serve")(serve)
+    app.add_typer(apikey_app, name="apikey")
+    app.add_typer(user_app, name="user")

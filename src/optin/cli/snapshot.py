@@ -1,9 +1,247 @@
-"""Placeholder: commands are added by the engineer who owns this module."""
+"""``optin snapshot build|verify|list|show``: a thin layer over the snapshot services."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from optin.cli.context import console, err_console, print_json, settings_from
+from optin.cli.core import open_db, parse_time
+from optin.pipeline.config import ENGINES, PROFILES, BuildConfig
+from optin.services.snapshots import BuildProgress, build_snapshot, list_snapshots, show_snapshot
+from optin.services.verify import verify_snapshot
+
+snapshot_app = typer.Typer(
+    help="Build, verify and inspect consent-gated training-data snapshots.",
+    no_args_is_help=True,
+)
+JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of text.")
+
+
+class _Speed(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} records/s" if speed else "- records/s", style="cyan")
+
+
+class RichProgress(BuildProgress):
+    """A rich progress bar per stage, advancing by records per finished shard."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            _Speed(),
+            TimeElapsedColumn(),
+            console=err_console,
+            disable=not enabled,
+            transient=False,
+        )
+        self.task: Any = None
+        self.enabled = enabled
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def stage(self, name: str, total: int) -> None:
+        self.task = self.progress.add_task(name, total=total or None)
+
+    def advance(self, result: dict[str, Any]) -> None:
+        if self.task is not None:
+            n = result.get("rows_in", result.get("rows", 0))
+            if "rows_in" not in result:
+                n = int(result.get("rows", 0)) + sum(result.get("dropped", {}).values())
+            self.progress.advance(self.task, int(n))
+
+    def message(self, text: str) -> None:
+        if self.enabled:
+            err_console.print(text, highlight=False)
+
+
+def build(
+    ctx: typer.Context,
+    purpose: str = typer.Option(..., "--purpose", help="Purpose id, e.g. train_own_models."),
+    as_of: str = typer.Option(None, "--as-of", help="As-of time (ISO 8601; default now)."),
+    engine: str = typer.Option("local", "--engine", help=f"One of: {', '.join(ENGINES)}."),
+    scheduler: str = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)."
+    ),
+    workers: int = typer.Option(1, "--workers", help="Worker processes.", min=1),
+    profile: str = typer.Option("default", "--profile", help=f"One of: {', '.join(PROFILES)}."),
+    seed: int = typer.Option(0, "--seed", help="Seed for near-duplicate hashing."),
+    shard_size: int = typer.Option(10_000, "--shard-size", help="Records per shard.", min=1),
+    language: list[str] = typer.Option(
+        [], "--language", help="Allowed language (repeatable; default any known tag)."
+    ),
+    no_dedupe: bool = typer.Option(False, "--no-dedupe", help="Skip duplicate removal."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Build (or resume) the snapshot of PURPOSE as of a time."""
+    settings = settings_from(ctx)
+    db = open_db(ctx)
+    cfg = BuildConfig(
+        purpose=purpose,
+        profile=profile,
+        seed=seed,
+        shard_size=shard_size,
+        row_group_size=shard_size,
+        languages=tuple(language),
+        dedupe=not no_dedupe,
+    )
+    with RichProgress(enabled=not as_json and err_console.is_terminal) as bar:
+        result = build_snapshot(
+            db,
+            settings,
+            purpose,
+            parse_time(as_of, "--as-of"),
+            engine=engine,
+            workers=workers,
+            scheduler=scheduler,
+            profile=profile,
+            config=cfg,
+            progress=bar,
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    verb = {
+        "built": "built",
+        "resumed": "resumed and built",
+        "up_to_date": "is up to date (nothing changed since it was built)",
+    }[result.status]
+    console.print(
+        f"snapshot [bold]{result.snapshot_id}[/] {verb}: {result.records:,} records "
+        f"in {result.path}",
+        highlight=False,
+    )
+    steps = result.manifest.get("counts", {}).get("steps", [])
+    if steps:
+        t = Table("step", "in", "out", "dropped by reason")
+        for st in steps:
+            t.add_row(
+                st["step"],
+                f"{st['in']:,}",
+                f"{st['out']:,}",
+                ", ".join(f"{k} {v:,}" for k, v in st["dropped"].items()),
+            )
+        console.print(t)
+    total = result.timings.get("total")
+    if total and steps:
+        console.print(
+            f"{steps[0]['in'] / total:,.0f} candidate records/s end to end ({total:.1f} s)",
+            highlight=False,
+        )
+
+
+def verify(
+    ctx: typer.Context,
+    snapshot_id: str = typer.Argument(..., help="Snapshot id (see `optin snapshot list`)."),
+    no_rescan: bool = typer.Option(False, "--no-rescan", help="Skip the personal-data rescan."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Re-check a snapshot independently: eligibility, ledger, hashes, Merkle root, PII."""
+    settings = settings_from(ctx)
+    db = open_db(ctx)
+    report = verify_snapshot(db, settings, snapshot_id, rescan=not no_rescan)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        colour = {"pass": "green", "stale": "yellow", "fail": "red"}[report.status]
+        console.print(
+            f"snapshot {snapshot_id}: [bold {colour}]{report.status.upper()}[/]", highlight=False
+        )
+        t = Table("check", "result", "counts", "problems")
+        for c in report.checks:
+            res = "ok" if c.ok else ("stale" if c.stale else "FAIL")
+            counts = ", ".join(f"{k}={v}" for k, v in c.counts.items())
+            t.add_row(c.name, res, counts, "\n".join(c.problems) or c.detail)
+        console.print(t)
+    report.raise_for_status()
+
+
+def list_(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
+    """List snapshots, newest first."""
+    db = open_db(ctx)
+    rows = list_snapshots(db)
+    if as_json:
+        print_json(rows)
+        return
+    t = Table("id", "purpose", "as of", "built", "status", "records", "engine")
+    for r in rows:
+        t.add_row(
+            r["id"],
+            r["purpose"],
+            r["as_of"],
+            r["built_at"] or "-",
+            r["status"],
+            f"{r['records']:,}",
+            r["engine"],
+        )
+    console.print(t)
+
+
+def show(
+    ctx: typer.Context,
+    snapshot_id: str = typer.Argument(..., help="Snapshot id."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Show one snapshot: where it is, its counts and its files."""
+    db = open_db(ctx)
+    info = show_snapshot(db, snapshot_id)
+    if as_json:
+        print_json(info)
+        return
+    m = info.get("manifest") or {}
+    for k in (
+        "id",
+        "purpose",
+        "as_of",
+        "built_at",
+        "status",
+        "records",
+        "engine",
+        "profile",
+        "path",
+    ):
+        console.print(f"{k:>10}: {info[k]}", highlight=False)
+    if m:
+        console.print(
+            f"{'ledger':>10}: length {m['ledger']['length']}, head {m['ledger']['head_hash']}",
+            highlight=False,
+        )
+        console.print(f"{'merkle':>10}: {m['merkle']['root']}", highlight=False)
+        for st in m["counts"]["steps"]:
+            console.print(
+                f"{st['step']:>10}: {st['in']:,} -> {st['out']:,} {st['dropped'] or ''}",
+                highlight=False,
+            )
+        for f in m["files"]:
+            console.print(
+                f"{'file':>10}: {f['path']} {f['rows']:,} rows sha256 {f['sha256']}",
+                highlight=False,
+            )
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    snapshot_app.command("build")(build)
+    snapshot_app.command("verify")(verify)
+    snapshot_app.command("list")(list_)
+    snapshot_app.command("show")(show)
+    app.add_typer(snapshot_app, name="snapshot")

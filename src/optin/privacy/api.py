@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
@@ -32,16 +32,16 @@ from optin.privacy.anonymize import (
     anonymize,
     merge_overlaps,
 )
+from optin.privacy.detect import Analyzer, Directory, DirectoryEntry
 from optin.privacy.findings import Finding, Label
-
-if TYPE_CHECKING:
-    from optin.privacy.detect import Directory
+from optin.privacy.profiles import get_profile
 
 #: Texts longer than this (characters) are analysed in overlapping windows, so one huge
 #: document never runs a recognizer over tens of megabytes at once.
 DEFAULT_CHUNK_CHARS = 200_000
 #: Overlap between windows; an entity shorter than this is seen whole by some window.
 CHUNK_OVERLAP = 1_000
+MIN_CHUNK_CHARS = 2_500
 _CACHE_SIZE = 4
 
 
@@ -60,7 +60,7 @@ class RedactorConfig:
     tag_hex_len: int = 4
     drop_density: float | None = DEFAULT_DROP_DENSITY
     directory_path: str | None = None
-    directory_entries: tuple[Any, ...] = ()
+    directory_entries: tuple[DirectoryEntry, ...] = ()
     chunk_chars: int = DEFAULT_CHUNK_CHARS
 
     @cached_property
@@ -108,11 +108,10 @@ class Redactor:
         tag_hex_len: int = 4,
         chunk_chars: int = DEFAULT_CHUNK_CHARS,
     ) -> None:
-        from optin.privacy.detect import Analyzer
-        from optin.privacy.profiles import get_profile
-
-        if chunk_chars < 10 * CHUNK_OVERLAP // 4:
-            raise ConfigError(f"chunk_chars {chunk_chars} is too small; allowed: >= 2500")
+        if chunk_chars < MIN_CHUNK_CHARS:
+            raise ConfigError(
+                f"chunk_chars {chunk_chars} is too small; allowed: >= {MIN_CHUNK_CHARS}"
+            )
         self.profile = get_profile(profile)
         self.profile_name = profile
         self.directory = directory
@@ -121,11 +120,11 @@ class Redactor:
         self.policy = Policy(
             operator=operator,
             per_label={_label(k): v for k, v in (per_label or {}).items()},
-            labels=frozenset(self.profile.redact_labels),
+            labels=None,
             key=key or b"",
             tag_hex_len=tag_hex_len,
             drop_density=drop_density,
-            select=_profile_predicate(self.profile),
+            select=self.profile.redacts,
         )
         self._config: RedactorConfig | None = None
 
@@ -149,8 +148,6 @@ class Redactor:
 
     @classmethod
     def _build(cls, cfg: RedactorConfig) -> Redactor:
-        from optin.privacy.detect import Directory
-
         directory: Directory | None = None
         if cfg.directory_path is not None:
             directory = Directory.from_jsonl(cfg.directory_path)
@@ -205,7 +202,9 @@ class Redactor:
         """Detect and redact one text."""
         return anonymize(text, self.analyze(text), self.policy)
 
-    def redact_batch(self, texts: pa.Array | pa.ChunkedArray | Sequence[str | None]) -> RedactedBatch:
+    def redact_batch(
+        self, texts: pa.Array | pa.ChunkedArray | Sequence[str | None]
+    ) -> RedactedBatch:
         """Detect and redact a batch; Arrow ``string``/``large_string`` in, same type out."""
         values, out_type = _as_pylist(texts)
         small = [t for t in values if t is not None and len(t) <= self.chunk_chars]
@@ -276,15 +275,6 @@ def _label(value: Label | str) -> Label:
         ) from None
 
 
-def _profile_predicate(profile: object) -> Any:
-    """A profile's finer per-finding rule, when it has one (e.g. street vs city)."""
-    for name in ("redacts", "should_redact"):
-        rule = getattr(profile, name, None)
-        if callable(rule):
-            return rule
-    return None
-
-
 def _shift(f: Finding, offset: int) -> Finding:
     if not offset:
         return f
@@ -297,7 +287,9 @@ def _windows(text: str, size: int, overlap: int) -> Iterable[tuple[int, int]]:
     while start < n:
         end = min(start + size, n)
         if end < n:
-            cut = max(text.rfind(" ", end - overlap // 2, end), text.rfind("\n", end - overlap // 2, end))
+            cut = max(
+                text.rfind(" ", end - overlap // 2, end), text.rfind("\n", end - overlap // 2, end)
+            )
             if cut > start:
                 end = cut
         yield start, end
@@ -308,7 +300,9 @@ def _windows(text: str, size: int, overlap: int) -> Iterable[tuple[int, int]]:
         start = ws + 1 if ws != -1 else nxt
 
 
-def _as_pylist(texts: pa.Array | pa.ChunkedArray | Sequence[str | None]) -> tuple[list[Any], pa.DataType]:
+def _as_pylist(
+    texts: pa.Array | pa.ChunkedArray | Sequence[str | None],
+) -> tuple[list[Any], pa.DataType]:
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks() if texts.num_chunks else pa.array([], pa.large_string())
     if isinstance(texts, pa.Array):

@@ -128,8 +128,9 @@ def session_user(session: Session, token: str | None, *, now: datetime) -> WebUs
     ws, member = row
     if ws.revoked or ws.expires_at <= now or member.erased_at is not None:
         return None
-    return WebUser(member.id, member.handle, member.display_name, member.role or "member",
-                   ws.csrf_token)
+    return WebUser(
+        member.id, member.handle, member.display_name, member.role or "member", ws.csrf_token
+    )
 
 
 def logout(session: Session, token: str | None) -> None:
@@ -215,13 +216,15 @@ def parse_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     for raw in scopes:
         for s in raw.replace(",", " ").split():
             if s not in API_SCOPES:
-                raise InputError("unknown API scope", field="scope", value=s,
-                                 allowed=", ".join(API_SCOPES))
+                raise InputError(
+                    "unknown API scope", field="scope", value=s, allowed=", ".join(API_SCOPES)
+                )
             if s not in out:
                 out.append(s)
     if not out:
-        raise InputError("an API key needs at least one scope", field="scope",
-                         allowed=", ".join(API_SCOPES))
+        raise InputError(
+            "an API key needs at least one scope", field="scope", allowed=", ".join(API_SCOPES)
+        )
     return tuple(out)
 
 

@@ -13,11 +13,11 @@ import json
 import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from optin.storage.models import MemberKeyRow
@@ -70,7 +70,7 @@ class KeyRing:
             key = AESGCM.generate_key(bit_length=256)
             self._keys[m] = key
             rows.append({"member_id": m, "key": key, "created_at": now, "destroyed_at": None})
-        self.session.execute(MemberKeyRow.__table__.insert(), rows)
+        self.session.execute(insert(cast(Table, MemberKeyRow.__table__)), rows)
 
     def key_for_read(self, member_id: str) -> bytes | None:
         if member_id not in self._keys:

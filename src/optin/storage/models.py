@@ -84,7 +84,10 @@ class MemberCountryRow(Base):
     since: Mapped[datetime] = mapped_column(UTCDateTime)
     country: Mapped[str] = mapped_column(String(2))
 
-    __table_args__ = (Index("ix_member_countries_member_since", "member_id", "since"),)
+    # covering (id, country): the bulk projection reads it without touching the table
+    __table_args__ = (
+        Index("ix_member_countries_member_since", "member_id", "since", "id", "country"),
+    )
 
 
 class MemberStatusRow(Base):
@@ -95,7 +98,9 @@ class MemberStatusRow(Base):
     since: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))
 
-    __table_args__ = (Index("ix_member_statuses_member_since", "member_id", "since"),)
+    __table_args__ = (
+        Index("ix_member_statuses_member_since", "member_id", "since", "id", "status"),
+    )
 
 
 class ContentRow(Base):
@@ -153,7 +158,17 @@ class ConsentEventRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
-        Index("ix_consent_events_member_purpose_at", "member_id", "purpose", "at", "seq"),
+        # covering: the latest event per (member, purpose) at T is an index-only lookup
+        Index(
+            "ix_consent_events_member_purpose_at",
+            "member_id",
+            "purpose",
+            "at",
+            "seq",
+            "action",
+            "policy_version",
+            "event_id",
+        ),
         Index("ix_consent_events_purpose_at", "purpose", "at"),
     )
 

@@ -92,7 +92,9 @@ def test_pseudonym_differs_across_keys_and_entities() -> None:
 
 
 def test_pseudonym_tag_length_is_configurable() -> None:
-    assert re.fullmatch(r"<EMAIL_[0-9a-f]{12}>", one("a@b.io", Label.EMAIL, "pseudonym", tag_hex_len=12))
+    assert re.fullmatch(
+        r"<EMAIL_[0-9a-f]{12}>", one("a@b.io", Label.EMAIL, "pseudonym", tag_hex_len=12)
+    )
 
 
 def test_when_surname_follows_full_name_then_same_pseudonym() -> None:
@@ -109,9 +111,15 @@ def test_when_surname_follows_full_name_then_same_pseudonym() -> None:
 
 def test_when_surname_is_ambiguous_then_no_alias() -> None:
     text = "Jane Doe and John Doe met. Doe left."
-    fs = [Finding(0, 8, Label.PERSON, 1, "t"), Finding(13, 21, Label.PERSON, 1, "t"),
-          Finding(27, 30, Label.PERSON, 1, "t")]
-    tags = re.findall(r"<PERSON_[0-9a-f]+>", anonymize(text, fs, Policy(operator="pseudonym", key=KEY, drop_density=None)).text)
+    fs = [
+        Finding(0, 8, Label.PERSON, 1, "t"),
+        Finding(13, 21, Label.PERSON, 1, "t"),
+        Finding(27, 30, Label.PERSON, 1, "t"),
+    ]
+    tags = re.findall(
+        r"<PERSON_[0-9a-f]+>",
+        anonymize(text, fs, Policy(operator="pseudonym", key=KEY, drop_density=None)).text,
+    )
     assert len(set(tags)) == 3
 
 
@@ -131,11 +139,17 @@ def test_surrogate_person_surname_alias_uses_surrogate_surname() -> None:
         ("https://linkedin.com/in/jdoe", Label.URL, lambda s: s.startswith("https://example.com/")),
         ("10.1.2.3", Label.IP_ADDRESS, lambda s: is_reserved(s, Label.IP_ADDRESS)),
         ("fe80::1ff:fe23:4567:890a", Label.IP_ADDRESS, lambda s: s.startswith("2001:db8::")),
-        ("4111 1111 1111 1111", Label.CREDIT_CARD,
-         lambda s: re.fullmatch(r"\d{4} \d{4} \d{4} \d{4}", s) and not luhn_valid(s)),
+        (
+            "4111 1111 1111 1111",
+            Label.CREDIT_CARD,
+            lambda s: re.fullmatch(r"\d{4} \d{4} \d{4} \d{4}", s) and not luhn_valid(s),
+        ),
         ("4111111111111111", Label.CREDIT_CARD, lambda s: len(s) == 16 and not luhn_valid(s)),
-        ("DE89 3704 0044 0532 0130 00", Label.IBAN,
-         lambda s: s.startswith("DE") and len(s) == 27 and not iban_valid(s)),
+        (
+            "DE89 3704 0044 0532 0130 00",
+            Label.IBAN,
+            lambda s: s.startswith("DE") and len(s) == 27 and not iban_valid(s),
+        ),
         ("GB82WEST12345698765432", Label.IBAN, lambda s: len(s) == 22 and not iban_valid(s)),
         ("123-45-6789", Label.GOV_ID, lambda s: re.fullmatch(r"000-\d\d-\d{4}", s)),
         ("AB 12 34 56 C", Label.GOV_ID, lambda s: s.startswith("QQ") and len(s) == 13),

@@ -14,9 +14,12 @@ KEY = b"k"
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
 FILLER = st.lists(WORD, min_size=0, max_size=4).map(lambda ws: " " + " ".join(ws) + " ")
 SECRETS = [
-    ("Zqxjane Vortmann", Label.PERSON), ("zqx.vort@corp.io", Label.EMAIL),
-     ("+44 20 7946 0958", Label.PHONE), ("@zqxvort", Label.HANDLE),
-     ("4111 1111 1111 1111", Label.CREDIT_CARD), ("10.9.8.7", Label.IP_ADDRESS),
+    ("Zqxjane Vortmann", Label.PERSON),
+    ("zqx.vort@corp.io", Label.EMAIL),
+    ("+44 20 7946 0958", Label.PHONE),
+    ("@zqxvort", Label.HANDLE),
+    ("4111 1111 1111 1111", Label.CREDIT_CARD),
+    ("10.9.8.7", Label.IP_ADDRESS),
 ]
 SECRET = st.sampled_from(SECRETS)
 OPERATORS = st.sampled_from(["mask", "pseudonym", "surrogate"])
@@ -38,7 +41,10 @@ def detect_fake(text: str) -> list[Finding]:
     """A stand-in detector that finds the SECRET values wherever they occur."""
     out = []
     for secret, label in SECRETS:
-        out += [Finding(m.start(), m.end(), label, 0.9, "t") for m in re.finditer(re.escape(secret), text)]
+        out += [
+            Finding(m.start(), m.end(), label, 0.9, "t")
+            for m in re.finditer(re.escape(secret), text)
+        ]
     return out
 
 
@@ -87,13 +93,21 @@ def test_every_occurrence_is_replaced(n: int, op: str) -> None:
 
 @settings(max_examples=80, deadline=None)
 @given(WORD, st.binary(min_size=1, max_size=16), st.binary(min_size=1, max_size=16))
-def test_pseudonym_consistent_within_key_and_differs_across(name: str, k1: bytes, k2: bytes) -> None:
+def test_pseudonym_consistent_within_key_and_differs_across(
+    name: str, k1: bytes, k2: bytes
+) -> None:
     text = f"{name} and {name.upper()}"
-    fs = [Finding(0, len(name), Label.PERSON, 1, "t"),
-          Finding(len(name) + 5, 2 * len(name) + 5, Label.PERSON, 1, "t")]
-    a = anonymize(text, fs, Policy(operator="pseudonym", key=k1, tag_hex_len=16, drop_density=None)).text
+    fs = [
+        Finding(0, len(name), Label.PERSON, 1, "t"),
+        Finding(len(name) + 5, 2 * len(name) + 5, Label.PERSON, 1, "t"),
+    ]
+    a = anonymize(
+        text, fs, Policy(operator="pseudonym", key=k1, tag_hex_len=16, drop_density=None)
+    ).text
     left, right = a.split(" and ")
     assert left == right
     if k1 != k2:
-        b = anonymize(text, fs, Policy(operator="pseudonym", key=k2, tag_hex_len=16, drop_density=None)).text
+        b = anonymize(
+            text, fs, Policy(operator="pseudonym", key=k2, tag_hex_len=16, drop_density=None)
+        ).text
         assert a != b

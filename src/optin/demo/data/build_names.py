@@ -17,33 +17,127 @@ import importlib
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 OUT = Path(__file__).with_name("names.json")
 LIMIT = 160
 
 LOCALES = {
-    "us": "en_US", "gb": "en_GB", "de": "de_DE", "fr": "fr_FR", "es": "es_ES",
-    "mx": "es_MX", "br": "pt_BR", "it": "it_IT", "nl": "nl_NL", "pl": "pl_PL",
-    "se": "sv_SE", "in": "en_IN", "ng": "en_NG", "ke": "en_KE", "tr": "tr_TR",
-    "vn": "vi_VN", "id": "id_ID",
+    "us": "en_US",
+    "gb": "en_GB",
+    "de": "de_DE",
+    "fr": "fr_FR",
+    "es": "es_ES",
+    "mx": "es_MX",
+    "br": "pt_BR",
+    "it": "it_IT",
+    "nl": "nl_NL",
+    "pl": "pl_PL",
+    "se": "sv_SE",
+    "in": "en_IN",
+    "ng": "en_NG",
+    "ke": "en_KE",
+    "tr": "tr_TR",
+    "vn": "vi_VN",
+    "id": "id_ID",
 }
 
 KOREAN = {
-    "first": "Min-jun Seo-yeon Ji-ho Ha-eun Do-yun Ji-woo Seo-jun Soo-ah Ye-jun Ha-rin "
-    "Joon-ho Eun-ji Hyun-woo Ji-min Sung-min Yu-na Tae-yang Da-eun Jae-won So-yeon".split(),
-    "last": "Kim Lee Park Choi Jung Kang Cho Yoon Jang Lim Han Oh Seo Shin Kwon Hwang Ahn "
-    "Song Yoo Hong".split(),
+    "first": [
+        "Min-jun",
+        "Seo-yeon",
+        "Ji-ho",
+        "Ha-eun",
+        "Do-yun",
+        "Ji-woo",
+        "Seo-jun",
+        "Soo-ah",
+        "Ye-jun",
+        "Ha-rin",
+        "Joon-ho",
+        "Eun-ji",
+        "Hyun-woo",
+        "Ji-min",
+        "Sung-min",
+        "Yu-na",
+        "Tae-yang",
+        "Da-eun",
+        "Jae-won",
+        "So-yeon",
+    ],
+    "last": [
+        "Kim",
+        "Lee",
+        "Park",
+        "Choi",
+        "Jung",
+        "Kang",
+        "Cho",
+        "Yoon",
+        "Jang",
+        "Lim",
+        "Han",
+        "Oh",
+        "Seo",
+        "Shin",
+        "Kwon",
+        "Hwang",
+        "Ahn",
+        "Song",
+        "Yoo",
+        "Hong",
+    ],
 }
 ARABIC = {
-    "first": "Ahmed Fatima Omar Layla Youssef Mariam Khalid Noor Hassan Aisha Karim Salma "
-    "Tariq Huda Rami Yasmin Bilal Rania Samir Dina".split(),
-    "last": "Al-Sayed Haddad Khalil Mansour Nasser Farouk Hamdan Saleh Aziz Rahman Qureshi "
-    "Darwish Haddad Bakr Othman Suleiman Zaki Hijazi Karam Nassar".split(),
+    "first": [
+        "Ahmed",
+        "Fatima",
+        "Omar",
+        "Layla",
+        "Youssef",
+        "Mariam",
+        "Khalid",
+        "Noor",
+        "Hassan",
+        "Aisha",
+        "Karim",
+        "Salma",
+        "Tariq",
+        "Huda",
+        "Rami",
+        "Yasmin",
+        "Bilal",
+        "Rania",
+        "Samir",
+        "Dina",
+    ],
+    "last": [
+        "Al-Sayed",
+        "Haddad",
+        "Khalil",
+        "Mansour",
+        "Nasser",
+        "Farouk",
+        "Hamdan",
+        "Saleh",
+        "Aziz",
+        "Rahman",
+        "Qureshi",
+        "Darwish",
+        "Haddad",
+        "Bakr",
+        "Othman",
+        "Suleiman",
+        "Zaki",
+        "Hijazi",
+        "Karam",
+        "Nassar",
+    ],
 }
 
 
-def _names(obj: object) -> list[str]:
-    seq = list(obj.keys()) if isinstance(obj, dict) else list(obj)  # type: ignore[union-attr]
+def _names(obj: Any) -> list[str]:
+    seq = list(obj.keys()) if isinstance(obj, dict) else list(obj)
     out = []
     for n in seq:
         n = str(n).strip()
@@ -79,12 +173,16 @@ def main() -> None:
         native_first = _names(p.first_names)
         native_last = _names(p.last_names)
         natives = [[rng.choice(native_first), rng.choice(native_last)] for _ in range(60)]
-        data[culture] = {"first": sorted(first[:LIMIT]), "last": sorted(last[:LIMIT]),
-                         "native": natives}
+        data[culture] = {
+            "first": sorted(first[:LIMIT]),
+            "last": sorted(last[:LIMIT]),
+            "native": natives,
+        }
     data["kr"] = KOREAN
     data["ar"] = ARABIC
-    OUT.write_text(json.dumps(data, ensure_ascii=False, indent=0, sort_keys=True) + "\n",
-                   encoding="utf-8")
+    OUT.write_text(
+        json.dumps(data, ensure_ascii=False, indent=0, sort_keys=True) + "\n", encoding="utf-8"
+    )
     print(f"wrote {OUT} ({len(data)} cultures)")
 
 

@@ -9,7 +9,13 @@ detection; both share :mod:`optin.privacy.findings`.
 from __future__ import annotations
 
 from optin.privacy.anonymize import keep, mask, pseudonym, surrogate  # noqa: F401 (register)
-from optin.privacy.anonymize.base import DocContext, Operator, get_operator, operator_names, register
+from optin.privacy.anonymize.base import (
+    DocContext,
+    Operator,
+    get_operator,
+    operator_names,
+    register,
+)
 from optin.privacy.anonymize.engine import Redacted, anonymize, merge_overlaps
 from optin.privacy.anonymize.policy import DEFAULT_DROP_DENSITY, Policy
 

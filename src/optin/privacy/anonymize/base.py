@@ -80,10 +80,10 @@ class Operator(ABC):
 _REGISTRY: dict[str, type[Operator]] = {}
 _INSTANCES: dict[str, Operator] = {}
 
-O = TypeVar("O", bound=type[Operator])
+OpT = TypeVar("OpT", bound=type[Operator])
 
 
-def register(cls: O) -> O:
+def register(cls: OpT) -> OpT:
     """Class decorator: make an operator available by its ``name``."""
     _REGISTRY[cls.name] = cls
     _INSTANCES.pop(cls.name, None)

@@ -10,6 +10,7 @@ never-issued area 000, UK NINOs the never-issued prefix QQ.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import random
 import re
@@ -31,9 +32,20 @@ _FICTIONAL_PHONE = re.compile(r"555[\s.\-]?01\d\d\s*$")
 _SSN = re.compile(r"^\d{3}([\s\-]?)\d{2}\1\d{4}$")
 _NINO = re.compile(r"^[A-Z]{2}(\s?)\d{2}\1\d{2}\1\d{2}\1[A-D]$", re.IGNORECASE)
 _AREA_CODES = ("202", "212", "312", "415", "617", "720")
-_MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 @cache
@@ -211,8 +223,15 @@ FAKERS: dict[Label, Callable[[str, random.Random], str]] = {
 
 def fake(value: str, label: Label, seed: bytes, *, surname_only: bool = False) -> str:
     """A realistic fake for ``value``; ``[OTHER]``-style tag for labels without one."""
-    rng = random.Random(int.from_bytes(seed, "big"))
-    if label is Label.PERSON:
-        return _person(value, rng, surname_only)
     faker = FAKERS.get(label)
-    return faker(value, rng) if faker else f"[{label}]"
+    if faker is None and label is not Label.PERSON:
+        return f"[{label}]"
+    out = value
+    for attempt in range(4):  # a fake that happens to equal the original is redrawn
+        if attempt:
+            seed = hashlib.sha256(seed + b"\x01").digest()
+        rng = random.Random(int.from_bytes(seed, "big"))
+        out = _person(value, rng, surname_only) if faker is None else faker(value, rng)
+        if out.casefold() != value.casefold():
+            break
+    return out

@@ -21,8 +21,9 @@ class Surrogate(Operator):
     def replace(self, value: str, finding: Finding, ctx: DocContext) -> str:
         if is_reserved(value, finding.label):
             return value
-        surname_only = (
-            finding.label is Label.PERSON
-            and ctx.entity(value, finding.label) != normalize(value, finding.label)
+        surname_only = finding.label is Label.PERSON and ctx.entity(
+            value, finding.label
+        ) != normalize(value, finding.label)
+        return fake(
+            value, finding.label, ctx.digest(value, finding.label), surname_only=surname_only
         )
-        return fake(value, finding.label, ctx.digest(value, finding.label), surname_only=surname_only)

@@ -26,3 +26,15 @@ def words(*alternatives: str) -> re.Pattern[str]:
     """A case-insensitive pattern matching any of the words/phrases as whole words."""
     alt = "|".join(re.escape(a).replace(r"\ ", r"\s+") for a in alternatives)
     return re.compile(rf"(?i)(?<![^\W_])(?:{alt})(?![^\W_])")
+
+
+def last_words(text: str, start: int, n: int = 3, window: int = 40) -> list[str]:
+    """Up to ``n`` lower-cased words just before ``start`` (punctuation stripped)."""
+    chunk = text[max(0, start - window) : start].lower().split()[-n:]
+    return [w.strip(".,;:!?()[]\"'“”") for w in chunk]
+
+
+def ends_with_phrase(text: str, start: int, phrases: frozenset[str], n: int = 3) -> bool:
+    """Whether the 1..n words before ``start`` form one of ``phrases`` (lower-case)."""
+    ws = last_words(text, start, n)
+    return any(" ".join(ws[-k:]) in phrases for k in range(1, len(ws) + 1))

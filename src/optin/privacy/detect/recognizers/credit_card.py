@@ -1,4 +1,7 @@
-"""Payment card numbers: 13-19 digits, known issuer prefix, Luhn check."""
+"""Payment card numbers: 12-19 digits, Luhn check, and a known issuer prefix or a card word.
+
+Only windows around digit runs with at least 12 digits are scanned (see ``scan``).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,13 @@ from collections.abc import Iterator
 
 from optin.privacy.detect.base import Recognizer, register
 from optin.privacy.detect.checksums import luhn_ok
+from optin.privacy.detect.context import words
+from optin.privacy.detect.scan import number_windows
 from optin.privacy.findings import Finding, Label
 
-_CANDIDATE = re.compile(r"(?<![\w.\-])\d(?:[ \-]?\d){12,18}(?![\w\-]|\.\d)")
-_ISSUER = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|3[0689]|6|35|1800|2131|62|8)")
+_CANDIDATE = re.compile(r"\d(?<![\w.\-].)(?:[ \-]?\d){11,18}(?![\w\-]|\.\d)")
+_CONTEXT = words("card", "cc", "credit", "debit", "visa", "mastercard", "maestro", "amex", "pay")
+_ISSUER = re.compile(r"^(?:4|5|2[2-7]|3[47]|3[0689]|6|35|1800|2131|62|8)")
 
 
 @register
@@ -19,11 +25,20 @@ class CreditCardRecognizer(Recognizer):
     labels = frozenset({Label.CREDIT_CARD})
 
     def find(self, text: str) -> Iterator[Finding]:
-        for m in _CANDIDATE.finditer(text):
+        for lo, hi in number_windows(text, 12):
+            yield from self._window(text, lo, hi)
+
+    def _window(self, text: str, lo: int, hi: int) -> Iterator[Finding]:
+        for m in _CANDIDATE.finditer(text, lo, hi):
             raw = m.group(0)
             digits = raw.replace(" ", "").replace("-", "")
-            if not 13 <= len(digits) <= 19 or not _ISSUER.match(digits):
+            if not 12 <= len(digits) <= 19 or len(set(digits)) < 2 or not luhn_ok(digits):
                 continue
-            if len(set(digits)) < 3 or not luhn_ok(digits):
-                continue
-            yield Finding(m.start(), m.end(), Label.CREDIT_CARD, 1.0, self.name, "Luhn-valid")
+            issuer = bool(_ISSUER.match(digits))
+            if len(digits) == 12 or not issuer:
+                # short numbers and unlisted issuer ranges (Maestro 0604/6390, private-label
+                # cards) need a card word just before: "credit card 0604 2607 0011"
+                if not _CONTEXT.search(text, max(0, m.start() - 30), m.start()):
+                    continue
+            why = "Luhn-valid" if issuer else "Luhn-valid + card context"
+            yield Finding(m.start(), m.end(), Label.CREDIT_CARD, 1.0, self.name, why)

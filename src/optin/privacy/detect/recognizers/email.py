@@ -6,20 +6,29 @@ import re
 from collections.abc import Iterator
 
 from optin.privacy.detect.base import Recognizer, register
+from optin.privacy.detect.scan import lower, windows_around
 from optin.privacy.findings import Finding, Label
 
 _PLAIN = re.compile(
     r"(?<![\w.%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w\-])"
 )
-_AT = r"\s*(?:\[\s*at\s*\]|\(\s*at\s*\)|\{\s*at\s*\}|<\s*at\s*>|\s at\s|\s@\s)\s*"
-_DOT = r"\s*(?:\[\s*dot\s*\]|\(\s*dot\s*\)|\{\s*dot\s*\}|<\s*dot\s*>|\s dot\s|\.)\s*"
-_TLD = r"(?:com|org|net|edu|gov|io|co|uk|de|fr|es|it|nl|be|ch|se|no|fi|dk|in|au|ca|us|info|biz|me|ai|dev|app)"
+_AT = r"\s*(?:\[\s*at\s*\]|\(\s*at\s*\)|\{\s*at\s*\}|<\s*at\s*>|\sat\s|\s@\s)\s*"
+_DOT = r"\s*(?:\[\s*dot\s*\]|\(\s*dot\s*\)|\{\s*dot\s*\}|<\s*dot\s*>|\sdot\s|\.)\s*"
+_TLD = (
+    r"(?:com|org|net|edu|gov|io|co|uk|de|fr|es|it|nl|be|ch|se|no|fi|dk|in|au|ca|us|info|biz|"
+    r"me|ai|dev|app)"
+)
 _OBFUSCATED = re.compile(
     rf"(?i)(?<![\w.%+\-])[a-z0-9][a-z0-9._%+\-]*{_AT}[a-z0-9][a-z0-9\-]*(?:{_DOT}[a-z0-9\-]+)*?"
     rf"(?:\s*(?:\[\s*dot\s*\]|\(\s*dot\s*\)|\{{\s*dot\s*\}}|<\s*dot\s*>|\sdot\s)\s*){_TLD}\b"
+    rf"(?:{_DOT}{_TLD}\b)?"
 )
-_HINT = re.compile(r"(?i)dot|\[at\]|\(at\)")
+_AT_SIGN = re.compile("@")
+
+
+def _hinted(low: str) -> bool:
+    return "dot" in low or "[at]" in low or "(at)" in low
 
 
 @register
@@ -33,9 +42,15 @@ class EmailRecognizer(Recognizer):
         self.obfuscated = obfuscated
 
     def find(self, text: str) -> Iterator[Finding]:
-        if "@" in text:
-            for m in _PLAIN.finditer(text):
-                yield Finding(m.start(), m.end(), Label.EMAIL, 1.0, self.name, "address pattern")
-        if self.obfuscated and _HINT.search(text):
+        at = text.find("@")
+        if at >= 0:
+            # an address holds no whitespace: scan only the words around each "@"
+            ats = [m.start() for m in _AT_SIGN.finditer(text, at)]
+            for lo, hi in windows_around(text, ats, 0, 0):
+                for m in _PLAIN.finditer(text, lo, hi):
+                    yield Finding(
+                        m.start(), m.end(), Label.EMAIL, 1.0, self.name, "address pattern"
+                    )
+        if self.obfuscated and _hinted(lower(text)):
             for m in _OBFUSCATED.finditer(text):
                 yield Finding(m.start(), m.end(), Label.EMAIL, 0.9, self.name, "obfuscated address")

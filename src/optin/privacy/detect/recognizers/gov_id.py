@@ -27,23 +27,24 @@ from optin.privacy.detect.checksums import (
     verhoeff_ok,
 )
 from optin.privacy.detect.context import words
+from optin.privacy.detect.scan import number_windows, lower
 from optin.privacy.findings import Finding, Label
 
-_SSN = re.compile(r"(?<![\w\-.])(\d{3})([\- ])(\d{2})\2(\d{4})(?![\w\-]|\.\d)")
-_SSN_BARE = re.compile(r"(?<![\w\-.])(\d{3})(\d{2})(\d{4})(?![\w\-]|\.\d)")
+_SSN = re.compile(r"(\d(?<![\w\-.].)\d\d)([\- ])(\d{2})\2(\d{4})(?![\w\-]|\.\d)")
+_SSN_BARE = re.compile(r"(\d(?<![\w\-.].)\d\d)(\d{2})(\d{4})(?![\w\-]|\.\d)")
 _SSN_CONTEXT = words("ssn", "social security", "social security number", "ss#", "ss no")
 _NINO = re.compile(
-    r"(?<![\w])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
+    r"[A-CEGHJ-PR-TW-Z](?<![\w].)[A-CEGHJ-NPR-TW-Z](?<!BG|GB|KN|NK|NT|TN|ZZ)"
     r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![\w])"
 )
-_DNI = re.compile(r"(?<![\w\-])(?:\d{8}|[XYZxyz]\d{7})-?[A-Za-z](?![\w])")
-_NINE = re.compile(r"(?<![\w\-.])\d{9}(?![\w\-]|\.\d)")
+_DNI = re.compile(r"[\dXYZxyz](?<![\w\-].)(?:(?<=\d)\d{7}|(?<=[XYZxyz])\d{7})-?[A-Za-z](?![\w])")
+_NINE = re.compile(r"\d(?<![\w\-.].)\d{8}(?![\w\-]|\.\d)")
 _BSN_CONTEXT = words("bsn", "burgerservicenummer", "sofinummer", "sofi-nummer")
-_NIR = re.compile(r"(?<![\w])[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?![\w])")
-_AADHAAR = re.compile(r"(?<![\w\-])[2-9]\d{3}([ \-]?)\d{4}\1\d{4}(?![\w\-])")
+_NIR = re.compile(r"[12](?<![\w].) ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?![\w])")
+_AADHAAR = re.compile(r"[2-9](?<![\w\-].)\d{3}([ \-]?)\d{4}\1\d{4}(?![\w\-])")
 _AADHAAR_CONTEXT = words("aadhaar", "aadhar", "uidai", "uid")
 _PREFIXED = re.compile(
-    r"(?<![\w\-])[A-Z]{2}-(?:ID|DL|PP|NI|SSN|TIN|NIN|PAN|NID|DNI)-[A-Z0-9]{4,14}(?![\w\-])"
+    r"[A-Z](?<![\w\-].)[A-Z]-(?:ID|DL|PP|NI|SSN|TIN|NIN|PAN|NID|DNI)-[A-Z0-9]{4,14}(?![\w\-])"
 )
 _DOC_WORDS = (
     r"(?i)(?:passport|driver'?s?[ \-]?licen[cs]e|driving licen[cs]e|licen[cs]e (?:no|number|#)|"
@@ -52,8 +53,14 @@ _DOC_WORDS = (
     r"cédula|cedula|\bcurp\b|\brfc\b|\bnic\b)"
 )
 _DOC_CONTEXT = re.compile(_DOC_WORDS + r"[^\n]{0,25}$")
-_DOC_HINT = re.compile(_DOC_WORDS)
-_DOC_TOKEN = re.compile(r"(?<![\w\-])(?=[A-Z0-9\-]*\d)[A-Z]{0,3}\d[A-Z0-9\-]{4,17}(?![\w\-])")
+_HAS_DIGIT = re.compile(r"\d")
+_DOC_KEYS = (
+    "passport", "licen", "dl", "id", "identity", "nin", "tin", "pan", "personal number",
+    "personnummer", "henkilötunnus", "codice fiscale", "cédula", "cedula", "curp", "rfc", "nic",
+)  # fmt: skip
+_DOC_TOKEN = re.compile(
+    r"[A-Z0-9](?<![\w\-].)(?<=(?=[A-Z0-9\-]*\d)[A-Z0-9])(?:(?<=[A-Z])[A-Z]{0,2}\d|(?<=\d))[A-Z0-9\-]{4,17}(?![\w\-])"
+)
 
 
 @register
@@ -65,12 +72,19 @@ class GovIdRecognizer(Recognizer):
         self.window = window
 
     def find(self, text: str) -> Iterator[Finding]:
-        yield from self._ssn(text)
-        yield from self._simple(text)
+        if not _HAS_DIGIT.search(text):
+            return
+        for lo, hi in number_windows(text, 9):
+            yield from self._ssn(text, lo, hi)
+        for lo, hi in number_windows(text, 6):
+            yield from self._simple(text, lo, hi)
+        if "-" in text:
+            for m in _PREFIXED.finditer(text):
+                yield Finding(m.start(), m.end(), Label.GOV_ID, 0.9, self.name, "prefixed id code")
         yield from self._documents(text)
 
-    def _ssn(self, text: str) -> Iterator[Finding]:
-        for m in _SSN.finditer(text):
+    def _ssn(self, text: str, lo: int, hi: int) -> Iterator[Finding]:
+        for m in _SSN.finditer(text, lo, hi):
             area, _, group, serial = m.groups()
             if us_itin_ok(area, group):
                 yield Finding(m.start(), m.end(), Label.GOV_ID, 0.9, self.name, "US ITIN")
@@ -78,7 +92,7 @@ class GovIdRecognizer(Recognizer):
                 ctx = _SSN_CONTEXT.search(text, max(0, m.start() - self.window), m.start())
                 score = 0.95 if ctx or m.group(2) == "-" else 0.6
                 yield Finding(m.start(), m.end(), Label.GOV_ID, score, self.name, "US SSN")
-        for m in _NINE.finditer(text):
+        for m in _NINE.finditer(text, lo, hi):
             lo = max(0, m.start() - self.window)
             value = m.group(0)
             if _SSN_CONTEXT.search(text, lo, m.start()):
@@ -87,28 +101,31 @@ class GovIdRecognizer(Recognizer):
             elif _BSN_CONTEXT.search(text, lo, m.start()) and bsn_ok(value):
                 yield Finding(m.start(), m.end(), Label.GOV_ID, 0.9, self.name, "Dutch BSN")
 
-    def _simple(self, text: str) -> Iterator[Finding]:
-        for m in _NINO.finditer(text):
+    def _simple(self, text: str, lo: int, hi: int) -> Iterator[Finding]:
+        for m in _NINO.finditer(text, lo, hi):
             yield Finding(m.start(), m.end(), Label.GOV_ID, 0.85, self.name, "UK NINO")
-        for m in _DNI.finditer(text):
+        for m in _DNI.finditer(text, lo, hi):
             if spanish_dni_ok(m.group(0)):
                 yield Finding(m.start(), m.end(), Label.GOV_ID, 0.85, self.name, "Spanish DNI/NIE")
-        for m in _NIR.finditer(text):
+        for m in _NIR.finditer(text, lo, hi):
             if french_nir_ok(m.group(0)):
                 yield Finding(m.start(), m.end(), Label.GOV_ID, 0.85, self.name, "French NIR")
-        for m in _AADHAAR.finditer(text):
+        for m in _AADHAAR.finditer(text, lo, hi):
             digits = m.group(0).replace(" ", "").replace("-", "")
             grouped = bool(m.group(1))
             ctx = _AADHAAR_CONTEXT.search(text, max(0, m.start() - self.window), m.start())
             if (grouped or ctx) and verhoeff_ok(digits):
                 yield Finding(m.start(), m.end(), Label.GOV_ID, 0.8, self.name, "Aadhaar")
-        for m in _PREFIXED.finditer(text):
-            yield Finding(m.start(), m.end(), Label.GOV_ID, 0.9, self.name, "prefixed id code")
 
     def _documents(self, text: str) -> Iterator[Finding]:
-        if not _DOC_HINT.search(text):
+        low = lower(text)
+        if not any(k in low for k in _DOC_KEYS):
             return
-        for m in _DOC_TOKEN.finditer(text):
-            lo = max(0, m.start() - self.window)
-            if _DOC_CONTEXT.search(text[lo : m.start()]):
-                yield Finding(m.start(), m.end(), Label.GOV_ID, 0.85, self.name, "id with context")
+        # a document number holds a digit: scan the words around digit runs only
+        for wlo, whi in number_windows(text, 1):
+            for m in _DOC_TOKEN.finditer(text, wlo, whi):
+                lo = max(0, m.start() - self.window)
+                if _DOC_CONTEXT.search(low[lo : m.start()]):
+                    yield Finding(
+                        m.start(), m.end(), Label.GOV_ID, 0.85, self.name, "id with context"
+                    )

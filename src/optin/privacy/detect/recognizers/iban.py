@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from optin.privacy.detect.base import Recognizer, register
 from optin.privacy.detect.checksums import iban_ok
+from optin.privacy.detect.scan import number_windows
 from optin.privacy.findings import Finding, Label
 
 # ISO 13616 registry lengths (subset covers all SEPA and common others).
@@ -20,7 +21,7 @@ _LENGTHS = {
     "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SE": 24, "SI": 19, "SK": 24,
     "SM": 27, "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
 }  # fmt: skip
-_CANDIDATE = re.compile(r"(?i)(?<![\w])[A-Z]{2}\d{2}(?:[ \-]?[A-Z0-9]){11,30}(?![\w])")
+_CANDIDATE = re.compile(r"(?i)[A-Z](?<![\w].)[A-Z]\d{2}(?:[ \-]?[A-Z0-9]){11,30}(?![\w])")
 
 
 @register
@@ -29,7 +30,11 @@ class IbanRecognizer(Recognizer):
     labels = frozenset({Label.IBAN})
 
     def find(self, text: str) -> Iterator[Finding]:
-        for m in _CANDIDATE.finditer(text):
+        for lo, hi in number_windows(text, 2):
+            yield from self._window(text, lo, hi)
+
+    def _window(self, text: str, lo: int, hi: int) -> Iterator[Finding]:
+        for m in _CANDIDATE.finditer(text, lo, hi):
             raw = m.group(0)
             compact = raw.replace(" ", "").replace("-", "").upper()
             want = _LENGTHS.get(compact[:2])

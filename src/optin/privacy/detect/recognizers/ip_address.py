@@ -7,13 +7,17 @@ import re
 from collections.abc import Iterator
 
 from optin.privacy.detect.base import Recognizer, register
+from optin.privacy.detect.scan import number_windows
 from optin.privacy.findings import Finding, Label
 
 _V4 = re.compile(
     r"(?<![\w.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
     r"(?![\w]|\.\d)"
 )
-_V6 = re.compile(r"(?i)(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{0,4}|\d+\.\d+\.\d+\.\d+)(?![\w:])")
+_V6 = re.compile(
+    r"(?i)(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{0,4}|\d+\.\d+\.\d+\.\d+)(?![\w:])"
+)
+_V6_HINT = re.compile(r"[0-9a-fA-F]:[0-9a-fA-F]{1,4}:")
 _VERSION = re.compile(r"(?i)(?:\bv|\bver\.?|\bversion|\brelease|\bbuild)\s*$")
 
 
@@ -23,12 +27,12 @@ class IpAddressRecognizer(Recognizer):
     labels = frozenset({Label.IP_ADDRESS})
 
     def find(self, text: str) -> Iterator[Finding]:
-        if "." in text:
-            for m in _V4.finditer(text):
+        for lo, hi in number_windows(text, 4):
+            for m in _V4.finditer(text, lo, hi):
                 if _VERSION.search(text, max(0, m.start() - 12), m.start()):
                     continue
                 yield Finding(m.start(), m.end(), Label.IP_ADDRESS, 0.95, self.name, "IPv4")
-        if "::" in text or text.count(":") >= 3:
+        if "::" in text or (text.count(":") >= 3 and _V6_HINT.search(text)):
             for m in _V6.finditer(text):
                 cand = m.group(0)
                 if cand.count(":") < 2 or sum(c.isalnum() for c in cand) < 4:

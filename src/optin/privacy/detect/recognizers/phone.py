@@ -17,6 +17,7 @@ import phonenumbers
 
 from optin.privacy.detect.base import Recognizer, register
 from optin.privacy.detect.context import words
+from optin.privacy.detect.scan import number_windows
 from optin.privacy.findings import Finding, Label
 
 _CANDIDATE = re.compile(
@@ -27,11 +28,16 @@ _DATE = re.compile(
     r"^(?:\d{4}[\-/.]\d{1,2}[\-/.]\d{1,2}|\d{1,2}[\-/.]\d{1,2}[\-/.]\d{2,4})"
     r"(?:[ \t]+\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)?$"
 )
+_SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 _CONTEXT = words(
     "phone", "tel", "telephone", "mobile", "cell", "cellphone", "call", "calls", "text",
     "fax", "whatsapp", "contact", "reach", "ph", "mob", "dial", "ring", "number", "no",
     "hotline", "sms", "signal", "telegram", "landline", "tél", "telefon", "teléfono",
+    "office", "desk", "home", "work",
 )  # fmt: skip
+_AFTER_CONTEXT = re.compile(
+    r"(?i)[ \t]*[\-–(,]?[ \t]*(?:office|fax|mobile|cell|home|work|desk|tel|phone)\b"
+)
 _NEGATIVE_CONTEXT = words(
     "isbn", "issn", "doi", "invoice", "order", "account", "acct", "case", "ref",
     "reference", "application", "serial", "version", "tracking", "zip", "postcode",
@@ -74,38 +80,68 @@ class PhoneRecognizer(Recognizer):
         self.window = window
 
     def find(self, text: str) -> Iterator[Finding]:
-        for m in _CANDIDATE.finditer(text):
-            start, end = m.start(), m.end()
-            cand = m.group(0)
-            # drop an unbalanced trailing/leading parenthesis
-            if cand.endswith(")") and "(" not in cand:
-                cand = cand[:-1]
-                end -= 1
-            digits = sum(ch.isdigit() for ch in cand)
-            if digits < 7 or digits > 15:
-                continue
-            if _DATE.match(cand) or "/" in cand and cand.count("/") >= 2:
-                continue
-            intl = cand.startswith("+") or cand.startswith("00")
-            separated = any(ch in cand for ch in " -.()")
-            lo = max(0, start - self.window)
-            ctx = bool(_CONTEXT.search(text, lo, start))
-            neg = bool(_NEGATIVE_CONTEXT.search(text, max(0, start - 20), start))
-            if neg and not ctx:
-                continue
-            if cand[:3] in ("978", "979") and digits == 13:
-                continue
-            region = _valid(cand, self.regions)
-            if region is None:
-                continue
-            if intl:
-                score = 0.95
-            elif region in ("US", "CA") and digits in (10, 11):
-                score = 0.9 if separated or ctx else 0.75
-            elif separated:
-                score = 0.9 if ctx else 0.7
-            elif ctx:
-                score = 0.8
-            else:
-                continue
-            yield Finding(start, end, Label.PHONE, score, self.name, f"valid number ({region})")
+        for lo, hi in number_windows(text, 7):
+            yield from self._window(text, lo, hi)
+
+    def _window(self, text: str, lo: int, hi: int) -> Iterator[Finding]:
+        for m in _CANDIDATE.finditer(text, lo, hi):
+            f = self._check(text, m.start(), m.end())
+            if f is None and " " in m.group(0).strip():
+                # a postcode or another number glued in front: "30971 21 253 109 8211"
+                first = m.group(0).index(" ")
+                head = m.group(0)[:first]
+                if head.isdigit() and len(head) in (4, 5):
+                    f = self._check(text, m.start() + first + 1, m.end())
+            if f is not None:
+                yield f
+
+    def _check(self, text: str, start: int, end: int) -> Finding | None:
+        cand = text[start:end]
+        if cand.endswith(")") and "(" not in cand:
+            cand = cand[:-1]
+            end -= 1
+        digits = sum(ch.isdigit() for ch in cand)
+        if digits < 7 or digits > 15:
+            return None
+        if _SSN_SHAPE.match(cand) or _DATE.match(cand) or cand.count("/") >= 2:
+            return None
+        if cand[:3] in ("978", "979") and digits == 13:
+            return None
+        intl = cand.startswith("+") or cand.startswith("00")
+        separated = any(ch in cand for ch in " -.()")
+        ctx = bool(_CONTEXT.search(text, max(0, start - self.window), start)) or bool(
+            _AFTER_CONTEXT.match(text, end, min(len(text), end + 12))
+        )
+        if not ctx and _NEGATIVE_CONTEXT.search(text, max(0, start - 20), start):
+            return None
+        parsed = cand.replace("(0)", "")
+        region = _valid(parsed, self.regions)
+        if region is None:
+            if intl and _possible(parsed):
+                return Finding(start, end, Label.PHONE, 0.85, self.name, "possible intl number")
+            if ctx and (separated or intl):
+                return Finding(start, end, Label.PHONE, 0.75, self.name, "number + phone context")
+            if ctx and digits >= 9:
+                return Finding(start, end, Label.PHONE, 0.7, self.name, "number + phone context")
+            return None
+        if intl:
+            score = 0.95
+        elif region in ("US", "CA") and digits in (10, 11):
+            score = 0.9 if separated or ctx else 0.75
+        elif separated:
+            score = 0.9 if ctx else 0.7
+        elif ctx:
+            score = 0.8
+        else:
+            return None
+        return Finding(start, end, Label.PHONE, score, self.name, f"valid number ({region})")
+
+
+@lru_cache(maxsize=16384)
+def _possible(candidate: str) -> bool:
+    s = candidate.strip()
+    try:
+        num = phonenumbers.parse("+" + s[2:] if s.startswith("00") else s, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.is_possible_number(num)

@@ -12,9 +12,10 @@ designators ("Suite 838", "Apt. 595") and "PO Box 123".
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from optin.privacy.detect.base import Recognizer, register
+from optin.privacy.detect.scan import digit_runs, digit_windows, lower
 from optin.privacy.findings import Finding, Label
 
 _UP = "A-ZÀ-ÖØ-ÞĀ-ſ"
@@ -25,15 +26,16 @@ _SUFFIX = (
     r"Cres|Gardens|Grove|Row|Mews|Hill|Walk|Alley|Trail|Trl|Path|Pike|Loop|Plaza|Expressway|"
     r"Freeway|Turnpike|Crossing|Ridge|Heights|Park|Marg|Nagar|Chowk|Gali)"
 )
-_UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl|Floor|Room|Rm|Bldg|Building|#)\.?\s*#?\s*[\w\-]{1,6}"
+_UNIT = (
+    r"(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl|Floor|Room|Rm|Bldg|Building|#)\.?\s*#?\s*[\w\-]{1,6}"
+)
 _NUMBERED = re.compile(
-    rf"(?<![\w\-.,])\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?,?[ \t]+(?:{_WORD}[ \t]+){{0,4}}{_SUFFIX}\b\.?"
+    rf"\d(?<![\w\-.,].)\d{{0,5}}[A-Za-z]?(?:-\d{{1,4}})?,?[ \t]+"
+    rf"(?:{_WORD}[ \t]+){{0,4}}{_SUFFIX}\b\.?"
     rf"(?:[ \t]+(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\b)?"
     rf"(?:,?[ \t]*(?:{_UNIT}))?"
 )
-_ORDINAL_STREET = re.compile(
-    rf"(?<![\w\-])\d{{1,3}}(?:st|nd|rd|th)[ \t]+{_SUFFIX}\b"
-)
+_ORDINAL_STREET = re.compile(rf"\d(?<![\w\-].)\d{{0,2}}(?:st|nd|rd|th)[ \t]+{_SUFFIX}\b")
 _CONTINENTAL = re.compile(
     rf"(?<![\w\-])(?:[{_UP}][\w'’\-]*?(?:straße|strasse|str\.|gasse|weg|allee|platz|ring|"
     rf"katu|kuja|tie|polku|gatan|vägen|gränd|gade|vej|veien|gata|straat|laan|gracht|plein|"
@@ -46,7 +48,10 @@ _PREFIXED = re.compile(
     rf"(?:[ \t]+(?:de|del|de la|des|du|di|da|dos|das|la|le|[{_UP}][\w'’\-]*)){{1,4}}"
     rf"(?:,?[ \t]+\d{{1,5}}[A-Za-z]?\b)?)"
 )
-_UNIT_ALONE = re.compile(rf"(?<![\w\-])(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?[ \t]*#?[ \t]*\d[\w\-]{{0,5}}\b")
+_UNIT_ALONE = re.compile(
+    r"(?<![\w\-])(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?[ \t]*#?[ \t]*\d[\w\-]{0,5}\b"
+)
+_HAS_DIGIT = re.compile(r"\d")
 _PO_BOX = re.compile(r"(?i)(?<![\w])P\.?\s?O\.?\s?Box\s+\d{1,6}\b")
 
 
@@ -56,16 +61,56 @@ class StreetAddressRecognizer(Recognizer):
     labels = frozenset({Label.LOCATION})
 
     def find(self, text: str) -> Iterator[Finding]:
-        for pattern, score, why in (
-            (_NUMBERED, 0.8, "number + street type"),
-            (_ORDINAL_STREET, 0.6, "ordinal street"),
-            (_CONTINENTAL, 0.75, "street name + number"),
-            (_PREFIXED, 0.6, "street prefix"),
-            (_UNIT_ALONE, 0.6, "unit designator"),
-            (_PO_BOX, 0.8, "PO box"),
-        ):
-            for m in pattern.finditer(text):
-                if pattern is _PREFIXED and not any(ch.isdigit() for ch in m.group(0)):
-                    # "Avenue Q" alone is not an address unless a number follows
-                    continue
-                yield Finding(m.start(), m.end(), Label.LOCATION, score, self.name, why)
+        if not _HAS_DIGIT.search(text):
+            return
+        # every form holds a number: scan windows around digit runs only, and only with
+        # the patterns whose key words occur in the text
+        for lo, hi, _ in digit_windows(text, 0, 60):
+            for pattern, score, why in _NUMBER_FIRST:
+                for m in pattern.finditer(text, lo, hi):
+                    yield Finding(m.start(), m.end(), Label.LOCATION, score, self.name, why)
+        later = [p for p in _NUMBER_LATER if p[3](text)]
+        if not later:
+            return
+        for lo, hi, _ in digit_windows(text, 50, 40):
+            for pattern, score, why, _gate in later:
+                for m in pattern.finditer(text, lo, hi):
+                    if pattern is _PREFIXED and not any(ch.isdigit() for ch in m.group(0)):
+                        # "Avenue Q" alone is not an address unless a number follows
+                        continue
+                    yield Finding(m.start(), m.end(), Label.LOCATION, score, self.name, why)
+
+
+_CONTINENTAL_ENDS = (
+    "straße", "strasse", "str.", "gasse", "weg", "allee", "platz", "ring", "katu", "kuja",
+    "tie", "polku", "gatan", "vägen", "gränd", "gade", "vej", "veien", "gata", "straat",
+    "laan", "gracht", "plein", "utca", "ulica", "ul.", "ulice", "rua", "calle", "carrer",
+)  # fmt: skip
+_PREFIX_WORDS = (
+    "Via", "Viale", "Piazza", "Corso", "Rue", "Avenue", "Boulevard", "Calle", "Avenida",
+    "Av.", "Carrer", "Rua", "Travessa", "Praça", "Plaza", "Paseo", "Strada", "Ulica", "Ul.",
+    "Utca",
+)  # fmt: skip
+_UNIT_WORDS = ("Apt", "Apartment", "Suite", "Ste", "Unit", "Flat")
+
+
+def _continental_gate(text: str) -> bool:
+    """Some digit run follows a word ending like a street name ("Koskikatu 25")."""
+    for s, _, d in digit_runs(text):
+        if d <= 5 and s > 2 and text[s - 1] in " \t":
+            word = text[max(0, s - 40) : s].rstrip().rsplit(None, 1)[-1:]
+            if word and word[0].lower().endswith(_CONTINENTAL_ENDS):
+                return True
+    return False
+
+
+_NUMBER_FIRST = (
+    (_NUMBERED, 0.8, "number + street type"),
+    (_ORDINAL_STREET, 0.6, "ordinal street"),
+)
+_NUMBER_LATER: tuple[tuple[re.Pattern[str], float, str, Callable[[str], bool]], ...] = (
+    (_CONTINENTAL, 0.75, "street name + number", _continental_gate),
+    (_PREFIXED, 0.6, "street prefix", lambda t: any(w in t for w in _PREFIX_WORDS)),
+    (_UNIT_ALONE, 0.6, "unit designator", lambda t: any(w in t for w in _UNIT_WORDS)),
+    (_PO_BOX, 0.8, "PO box", lambda t: "box" in lower(t)),
+)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 
 from optin.privacy.detect.base import Recognizer, register
+from optin.privacy.detect.scan import lower, windows_around
 from optin.privacy.findings import Finding, Label
 
 _TLDS = (
@@ -25,6 +26,7 @@ _URL = re.compile(
     rf"|[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.(?:{_TLDS})"
     r"(?![\w@\-])(?:/[^\s<>\"'`]*)?)"
 )
+_HINT = re.compile(rf"://|www\.|\.(?:{_TLDS})(?![a-z0-9_@\-])")
 _TRAIL = ".,;:!?)]}'\"»”’"
 _SOCIAL = re.compile(
     r"(?i)^(?:[a-z]+://)?(?:www\.|m\.|mobile\.)?(?:"
@@ -54,7 +56,13 @@ class UrlRecognizer(Recognizer):
     def find(self, text: str) -> Iterator[Finding]:
         if "." not in text:
             return
-        for m in _URL.finditer(text):
+        # a URL holds no whitespace: scan only the words that hold a scheme, "www." or a TLD
+        hints = [m.start() for m in _HINT.finditer(lower(text))]
+        for lo, hi in windows_around(text, hints, 0, 0):
+            yield from self._window(text, lo, hi)
+
+    def _window(self, text: str, lo: int, hi: int) -> Iterator[Finding]:
+        for m in _URL.finditer(text, lo, hi):
             start, end = m.start(), m.end()
             while end > start and text[end - 1] in _TRAIL:
                 # keep a closing paren that belongs to the URL

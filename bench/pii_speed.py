@@ -1,0 +1,155 @@
+"""PII redaction speed: MB/s, docs/s and peak RSS per profile, one core.
+
+The corpus concatenates the dev+test texts of every dataset under
+``../shared/benchmarks/pii`` (panorama_spia, presidio_synth, tab, wnut17), repeated until
+it holds at least ``--mb`` MB of UTF-8 text. Each profile runs in a fresh subprocess so
+its peak RSS (``resource.getrusage``) is its own. Rates are per CPU-second of the worker
+(``time.process_time``), i.e. per core, unaffected by other load on the machine; the baseline RSS (interpreter + corpus,
+before the analyzer is built) is printed too. Every worker times two passes over the
+corpus: analyzer only, then analyze + anonymize (``Redactor.redact``). Presidio and
+scrubadub are timed too when they happen to be installed (never required).
+
+    .venv/bin/python bench/pii_speed.py                 # default: 20 MB, all profiles
+    .venv/bin/python bench/pii_speed.py --mb 2 --profiles default
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DATA = Path(
+    os.environ.get("OPTIN_PII_BENCH", Path(__file__).resolve().parents[2] / "shared/benchmarks/pii")
+)
+DATASETS = ("panorama_spia", "presidio_synth", "tab", "wnut17")
+PROFILES = ("default", "strict", "accurate")
+
+
+def corpus(min_mb: float) -> list[str]:
+    base: list[str] = []
+    for ds in DATASETS:
+        for split in ("dev", "test"):
+            with open(DATA / ds / f"{split}.jsonl", encoding="utf-8") as f:
+                base += [json.loads(line)["text"] for line in f if line.strip()]
+    size = sum(len(t.encode()) for t in base)
+    reps = max(1, -(-int(min_mb * 1e6) // size))
+    return base * reps  # the same string objects: RSS stays the detector's, not the corpus's
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _timed(fn, texts: list[str]) -> float:  # type: ignore[no-untyped-def]
+    """CPU seconds of this process (one core), so a busy machine does not skew the rate."""
+    t0 = time.process_time()
+    for t in texts:
+        fn(t)
+    return time.process_time() - t0
+
+
+def worker(engine: str, profile: str, operator: str, min_mb: float) -> dict[str, object]:
+    texts = corpus(min_mb)
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    base_rss = rss_mb()
+    out: dict[str, object] = {"engine": engine, "profile": profile, "docs": len(texts), "mb": mb}
+    if engine == "optin":
+        from optin.privacy.api import Redactor
+
+        t0 = time.process_time()
+        redactor = Redactor(profile, operator, key=b"bench-key-0123456789", drop_density=None)
+        redactor.redact("warm up Jane Doe jane@example.com")
+        out["build_s"] = time.process_time() - t0
+        analyze_s = _timed(redactor.analyze, texts)
+        full_s = _timed(redactor.redact, texts)
+        from optin.privacy.anonymize import anonymize
+
+        found = {id(t): redactor.analyze(t) for t in set(texts)}
+        anon_s = _timed(lambda t: anonymize(t, found[id(t)], redactor.policy), texts)
+        out["anonymize_only_mb_s"] = mb / anon_s
+    elif engine == "presidio":
+        from presidio_analyzer import AnalyzerEngine  # type: ignore[import-not-found]
+        from presidio_anonymizer import AnonymizerEngine  # type: ignore[import-not-found]
+
+        analyzer, anonymizer = AnalyzerEngine(), AnonymizerEngine()
+        analyze_s = _timed(lambda t: analyzer.analyze(t, language="en"), texts)
+        full_s = _timed(
+            lambda t: anonymizer.anonymize(t, analyzer.analyze(t, language="en")), texts
+        )
+    elif engine == "scrubadub":
+        import scrubadub  # type: ignore[import-not-found]
+
+        scrubber = scrubadub.Scrubber()
+        analyze_s = _timed(lambda t: list(scrubber.iter_filth(t)), texts)
+        full_s = _timed(scrubber.clean, texts)
+    else:
+        raise SystemExit(f"unknown engine {engine!r}")
+    out.update(
+        analyze_mb_s=mb / analyze_s,
+        full_mb_s=mb / full_s,
+        full_docs_s=len(texts) / full_s,
+        anonymize_share=max(0.0, (full_s - analyze_s) / full_s),
+        base_rss_mb=base_rss,
+        peak_rss_mb=rss_mb(),
+    )
+    return out
+
+
+def run_one(engine: str, profile: str, operator: str, min_mb: float) -> dict[str, object] | None:
+    cmd = [sys.executable, __file__, "--worker", engine, "--profiles", profile,
+           "--operator", operator, "--mb", str(min_mb)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"# {engine}/{profile} failed: {proc.stderr.strip()[-500:]}", file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def importable(module: str) -> bool:
+    probe = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
+    return probe.returncode == 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--mb", type=float, default=20.0, help="minimum corpus size in MB")
+    ap.add_argument("--profiles", default=",".join(PROFILES))
+    ap.add_argument("--operator", default="mask")
+    ap.add_argument("--json", action="store_true", help="print the rows as JSON")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        row = worker(args.worker, args.profiles, args.operator, args.mb)
+        print(json.dumps(row))
+        return
+    jobs = [("optin", p) for p in args.profiles.split(",")]
+    for engine, module in (("presidio", "presidio_analyzer"), ("scrubadub", "scrubadub")):
+        if importable(module):
+            jobs.append((engine, "-"))
+    rows = [r for e, p in jobs if (r := run_one(e, p, args.operator, args.mb))]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"corpus: {rows[0]['mb']:.1f} MB, {rows[0]['docs']} docs" if rows else "no results")
+    print(f"operator: {args.operator}; one process; rates per CPU-second (one core)\n")
+    head = ("engine", "profile", "analyze MB/s", "redact MB/s", "redact docs/s",
+            "anonymize-only MB/s", "build s", "base RSS MB", "peak RSS MB")  # fmt: skip
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" for _ in head) + "|")
+    for r in rows:
+        print(
+            f"| {r['engine']} | {r['profile']} | {r['analyze_mb_s']:.2f} | {r['full_mb_s']:.2f} "
+            f"| {r['full_docs_s']:.0f} | {r.get('anonymize_only_mb_s', float('nan')):.1f} | {r.get('build_s', 0):.2f} "
+            f"| {r['base_rss_mb']:.0f} "
+            f"| {r['peak_rss_mb']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Run the stages of a planned build on an executor; no database, no clock."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optin.pipeline.executors.base import Executor
+from optin.pipeline.io import read_ipc
+from optin.pipeline.shard import ShardTask, run_stage1, run_stage2
+from optin.pipeline.steps.dedupe import find_duplicates
+
+#: progress callback: (stage name, total records) starts a stage; then results arrive
+StageStart = Callable[[str, int], None]
+OnDone = Callable[[dict[str, Any]], None]
+
+
+@dataclasses.dataclass
+class StageResults:
+    tasks: list[ShardTask]
+    stage1: list[dict[str, Any]]
+    stage2: list[dict[str, Any]]
+    dedupe_seconds: float = 0.0
+
+
+def global_dedupe(
+    tasks: Sequence[ShardTask], stage1: Sequence[dict[str, Any]]
+) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Per shard: (exact-duplicate rows, near-duplicate rows) of its stage-1 output."""
+    if not tasks:
+        return []
+    cfg = tasks[0].config
+    sizes = [int(r["rows_out"]) for r in stage1]
+    if not cfg.dedupe or sum(sizes) == 0:
+        return [((), ()) for _ in tasks]
+    paths = [t.stage1_path() for t in tasks]
+
+    def column(name: str, dtype: Any) -> Any:
+        parts = [read_ipc(p, [name])[name].to_numpy() for p in paths]
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+
+    created = column("created_us", np.int64)
+    exact = column("exact_hash", np.uint64)
+    bands = (lambda b: column(f"band_{b:02d}", np.uint64)) if cfg.near_dup else None
+    exact_m, near_m = find_duplicates(created, exact, bands, cfg.bands)
+    out = []
+    offset = 0
+    for n in sizes:
+        e = np.flatnonzero(exact_m[offset : offset + n])
+        nd = np.flatnonzero(near_m[offset : offset + n])
+        out.append((tuple(int(i) for i in e), tuple(int(i) for i in nd)))
+        offset += n
+    return out
+
+
+def run_stages(
+    tasks: Iterable[ShardTask],
+    executor: Executor,
+    *,
+    on_stage: StageStart | None = None,
+    on_done: OnDone | None = None,
+) -> StageResults:
+    """Stage 1 on every shard (started as ``tasks`` yields them), the global dedupe
+    pass, then stage 2 on every shard."""
+    import time
+
+    seen: list[ShardTask] = []
+
+    def collect() -> Iterable[ShardTask]:
+        for t in tasks:
+            seen.append(t)
+            yield t
+
+    if on_stage:
+        on_stage("redact+filter", 0)
+    s1 = executor.map(run_stage1, collect(), on_done)
+    t0 = time.perf_counter()
+    drops = global_dedupe(seen, s1)
+    dt = time.perf_counter() - t0
+    tasks2 = [
+        dataclasses.replace(t, stage1_sha256=r["stage1_sha256"], exact_dup=e, near_dup=n)
+        for t, r, (e, n) in zip(seen, s1, drops, strict=True)
+    ]
+    if on_stage:
+        on_stage("dedupe+write", sum(int(r["rows_out"]) for r in s1))
+    s2 = executor.map(run_stage2, tasks2, on_done)
+    return StageResults(seen, s1, s2, dt)
+
+
+def provenance_paths(tasks: Sequence[ShardTask]) -> list[Path]:
+    return [t.prov_path() for t in tasks]

@@ -1,0 +1,39 @@
+"""Redaction step: the privacy engine over a batch; drop records over the density bar."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from optin.privacy.api import Redactor, RedactorConfig
+
+
+@dataclass
+class RedactOutcome:
+    table: pa.Table
+    dropped: Counter[str] = field(default_factory=Counter)
+    findings: Counter[str] = field(default_factory=Counter)
+
+
+def redact_step(table: pa.Table, cfg: RedactorConfig) -> RedactOutcome:
+    """Replace ``text`` by its redacted form; drop rows the policy marks (``pii_density``).
+
+    ``findings`` counts applied findings by label over every row seen, kept or dropped.
+    """
+    if table.num_rows == 0:
+        return RedactOutcome(table)
+    redactor = Redactor.from_config(cfg)
+    batch = redactor.redact_batch(table["text"].combine_chunks())
+    out = table.set_column(
+        table.schema.get_field_index("text"), "text", batch.texts.cast(pa.large_string())
+    )
+    dropped = pc.fill_null(batch.dropped, False)
+    n_dropped = int(pc.sum(dropped).as_py() or 0)
+    out = out.filter(pc.invert(dropped))
+    counts: Counter[str] = Counter()
+    if n_dropped:
+        counts["pii_density"] = n_dropped
+    return RedactOutcome(out, counts, Counter(batch.counts_by_label()))

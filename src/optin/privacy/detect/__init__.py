@@ -1,0 +1,26 @@
+"""Personal-data detection: a registry of recognizers and an analyzer.
+
+Detection never imports anonymization; both share only :mod:`optin.privacy.findings`.
+"""
+
+from optin.privacy.detect.analyzer import Analyzer, resolve_overlaps
+from optin.privacy.detect.base import (
+    Recognizer,
+    create,
+    get_recognizer_class,
+    recognizer_names,
+    register,
+)
+from optin.privacy.detect.directory import Directory, DirectoryEntry
+
+__all__ = [
+    "Analyzer",
+    "Directory",
+    "DirectoryEntry",
+    "Recognizer",
+    "create",
+    "get_recognizer_class",
+    "recognizer_names",
+    "register",
+    "resolve_overlaps",
+]

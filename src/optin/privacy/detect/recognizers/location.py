@@ -1,0 +1,72 @@
+"""Cities, regions and countries (label LOCATION, recognizer ``location``).
+
+Kept by the ``default`` profile, redacted by ``strict``. Uses the place names of the
+shipped lexicon; a capitalised place word that is also a common first name or English
+word needs a cue ("in", "from", "near", "at", "to") or a neighbouring place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from optin.privacy.detect import lexicon
+from optin.privacy.detect.base import Recognizer, register
+from optin.privacy.detect.scan import cap_spans, cap_words
+from optin.privacy.findings import Finding, Label
+
+_CUE = re.compile(r"(?i)(?:\bin|\bfrom|\bnear|\bat|\bto|\bvisit(?:ing|ed)?|\baround|,)[ \t]*$")
+
+
+@register
+class LocationRecognizer(Recognizer):
+    name = "location"
+    labels = frozenset({Label.LOCATION})
+
+    def __init__(self) -> None:
+        self._lex = lexicon.names()
+
+    def find(self, text: str) -> Iterator[Finding]:
+        words = cap_words(text)
+        if not words:
+            return
+        lex = self._lex
+        spans = cap_spans(text)
+        place = lexicon.PLACE
+        # cheap C-level pass: which capitalised words are places at all
+        hits = [
+            i
+            for i, en in enumerate(map(lex.get, map(_norm, words)))
+            if en is not None and en[0] & place
+        ]
+        if not hits:
+            return
+        run_start = run_end = -1
+        run_strong = False
+        prev_i = -2
+        for i in hits:
+            s, e = spans[i]
+            if text[e - 1] == ".":
+                e -= 1
+            tok = text[s:e]
+            low = tok.lower()
+            if low in lexicon.STOP or len(tok) < 3:
+                continue  # a break in the run (the index gap below ends it)
+            flags = lex[low][0]
+            strong = not flags & (lexicon.WORD | lexicon.FIRST) or bool(
+                _CUE.search(text, max(0, s - 12), s)
+            )
+            if run_start >= 0 and i == prev_i + 1 and text[run_end:s] in (" ", ", "):
+                run_end = e
+                run_strong = run_strong or strong
+            else:
+                if run_start >= 0 and run_strong:
+                    yield Finding(run_start, run_end, Label.LOCATION, 0.5, self.name, "place")
+                run_start, run_end, run_strong = s, e, strong
+            prev_i = i
+        if run_start >= 0 and run_strong:
+            yield Finding(run_start, run_end, Label.LOCATION, 0.5, self.name, "place")
+
+
+def _norm(word: str) -> str:
+    return (word[:-1] if word[-1] == "." else word).lower()

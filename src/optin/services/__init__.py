@@ -1,0 +1,1 @@
+"""Use cases joining domain and storage: consent, policy, eligibility, receipts."""

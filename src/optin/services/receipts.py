@@ -1,0 +1,141 @@
+"""Consent receipts: one ledger event as a consent record.
+
+The record follows the field groups of ISO/IEC TS 27560 (consent record information
+structure) as mapped onto the W3C Data Privacy Vocabulary (DPV) by the DPV consent
+guide: record, principal (data subject), notice, purpose, processing and recipients,
+jurisdiction, event, state, method, withdrawal, plus optin's proof (ledger seq + hash).
+Keys use DPV / Dublin Core terms (``dpv:``, ``dct:``) where one fits. The principal is
+the pseudonymous member id; no name, e-mail, IP or user agent appears.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from optin.domain.model import ConsentAction, ConsentSource
+from optin.errors import NotFoundError
+from optin.services.database import Database
+from optin.services.policy import policy_set
+from optin.storage.keys import KeyRing, unseal
+from optin.storage.ledger import iso
+from optin.storage.models import ConsentEventRow
+
+SCHEMA_VERSION = "optin-consent-record/1 (ISO/IEC TS 27560:2023 via W3C DPV 2.x)"
+CONTEXT = {
+    "dpv": "https://w3id.org/dpv#",
+    "dct": "http://purl.org/dc/terms/",
+    "optin": "https://optin.social/ns#",
+}
+#: Where a member switches a purpose off (web) and the equivalent command.
+WITHDRAWAL_UI = "Settings & Privacy → Data privacy → Data for Generative AI Improvement"
+WITHDRAWAL_CLI = "optin consent set {member} {purpose} off"
+
+_METHOD = {
+    ConsentSource.WEB: "dpv:ConsentIndicatedByWebForm",
+    ConsentSource.API: "dpv:ConsentIndicatedByAPI",
+    ConsentSource.CLI: "optin:RecordedByOperatorCLI",
+    ConsentSource.IMPORT: "optin:ImportedFromPlatformRecords",
+    ConsentSource.DEMO: "optin:SyntheticDemoData",
+    ConsentSource.GPC: "optin:GlobalPrivacyControlSignal",
+    ConsentSource.SYSTEM: "optin:RecordedBySystem",
+}
+
+
+def _state(action: ConsentAction, source: ConsentSource) -> tuple[str, str]:
+    if action is ConsentAction.GRANT:
+        return "given", "dpv:ConsentGiven"
+    if source is ConsentSource.GPC:
+        return "objected", "dpv:ConsentRefused"
+    return "withdrawn", "dpv:ConsentWithdrawn"
+
+
+def receipt(db: Database, event_id: str) -> dict[str, Any]:
+    """Render ledger event ``event_id`` as a consent record (JSON-LD-ish dict)."""
+    with db.session() as s:
+        row = s.execute(
+            select(ConsentEventRow).where(ConsentEventRow.event_id == event_id)
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFoundError(
+                f"consent event {event_id!r} does not exist; "
+                "`optin consent history MEMBER` lists a member's event ids"
+            )
+        key = KeyRing(s).key_for_read(row.member_id)
+        personal = unseal(key, row.event_id, row.personal)
+        erased = row.personal is not None and personal is None
+    ps = policy_set(db)
+    pv = ps.by_version(row.policy_version)
+    purpose = pv.purposes.get(row.purpose) if pv else None
+    action = ConsentAction(row.action)
+    source = ConsentSource(row.source)
+    state, dpv_state = _state(action, source)
+    country = (personal or {}).get("country")
+    regime = str(pv.jurisdictions.regime(country)) if pv and country else None
+    return {
+        "@context": CONTEXT,
+        "@type": "dpv:ConsentRecord",
+        "schema_version": SCHEMA_VERSION,
+        "record": {
+            "dct:identifier": row.event_id,
+            "dct:created": iso(row.recorded_at),
+            "dpv:hasLegalBasis": "dpv:Consent" if regime != "opt_out" else "dpv:LegitimateInterest",
+        },
+        "principal": {
+            "dpv:hasDataSubject": {
+                "@id": f"optin:member/{row.member_id}",
+                "@type": "dpv:User",
+                "pseudonymous": True,
+            },
+        },
+        "notice": {
+            "dpv:hasNotice": {
+                "dct:identifier": f"policy-v{row.policy_version}",
+                "version": row.policy_version,
+                "sha256": pv.sha256 if pv else None,
+                "dct:title": purpose.title if purpose else None,
+                "effective_at": iso(pv.effective_at) if pv else None,
+            },
+        },
+        "purposes": [
+            {
+                "@id": f"optin:purpose/{row.purpose}",
+                "@type": "dpv:Purpose",
+                "dct:title": purpose.title if purpose else row.purpose,
+                "dct:description": purpose.description if purpose else None,
+                "dpv:hasPersonalData": ["dpv:Content"],
+            }
+        ],
+        "processing": {
+            "dpv:hasProcessing": ["dpv:Use", "dpv:Share"]
+            if row.purpose == "share_with_providers"
+            else ["dpv:Use"],
+            "content_kinds": sorted(str(k) for k in purpose.kinds) if purpose else [],
+            "visibility": sorted(str(v) for v in purpose.visibilities) if purpose else [],
+            "dpv:hasRecipient": list(purpose.recipients) if purpose else [],
+            "safeguards": ["personal data removed before training"],
+        },
+        "jurisdiction": {
+            "dpv:hasJurisdiction": country,
+            "regime": regime,
+            "erased": erased,
+        },
+        "event": {
+            "dpv:isIndicatedAtTime": iso(row.at),
+            "dct:created": iso(row.recorded_at),
+        },
+        "state": {"dpv:hasConsentStatus": dpv_state, "value": state},
+        "method": {"dpv:hasIndicationMethod": _METHOD[source], "source": str(source)},
+        "withdrawal": {
+            "how": WITHDRAWAL_UI,
+            "cli": WITHDRAWAL_CLI.format(member=row.member_id, purpose=row.purpose),
+            "effect": purpose.off_effect if purpose else None,
+        },
+        "proof": {
+            "ledger_seq": int(row.seq),
+            "hash": row.hash,
+            "prev_hash": row.prev_hash,
+            "hash_algorithm": "sha256(prev_hash || canonical_payload)",
+        },
+    }

@@ -1,0 +1,1 @@
+"""Alembic migrations of optin's schema, shipped inside the package."""

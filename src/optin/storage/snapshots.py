@@ -1,0 +1,266 @@
+"""Snapshot SQL: content selection, snapshot rows and provenance rows (the only SQL the
+snapshot services use besides the ledger and member repositories)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import and_, case, delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from optin.storage.models import ContentRow, SnapshotRecordRow, SnapshotRow
+
+_INSERT_CHUNK = 5_000
+
+#: Arrow schema of selected content (equal to ``optin.pipeline.schema.INPUT``; a test
+#: keeps them in step, storage does not import the pipeline layer).
+CONTENT_SCHEMA = pa.schema(
+    [
+        ("content_id", pa.string()),
+        ("author_id", pa.string()),
+        ("text", pa.large_string()),
+        ("kind", pa.string()),
+        ("language", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def _selected(kinds: Sequence[str], visibilities: Sequence[str], as_of: datetime) -> Any:
+    return and_(
+        ContentRow.deleted_at.is_(None),
+        ContentRow.kind.in_(list(kinds)),
+        ContentRow.visibility.in_(list(visibilities)),
+        ContentRow.created_at <= as_of,
+    )
+
+
+def selection_counts(
+    session: Session, kinds: Sequence[str], visibilities: Sequence[str], as_of: datetime
+) -> dict[str, int]:
+    """Content rows by selection outcome: ``selected`` or the first reason it is not.
+
+    Reasons, in order: ``deleted``, ``kind_not_allowed``, ``visibility_not_allowed``,
+    ``created_after_as_of``.
+    """
+    outcome = case(
+        (ContentRow.deleted_at.is_not(None), "deleted"),
+        (ContentRow.kind.not_in(list(kinds)), "kind_not_allowed"),
+        (ContentRow.visibility.not_in(list(visibilities)), "visibility_not_allowed"),
+        (ContentRow.created_at > as_of, "created_after_as_of"),
+        else_="selected",
+    )
+    rows = session.execute(select(outcome, func.count()).group_by(outcome)).all()
+    return {str(r): int(n) for r, n in rows}
+
+
+def selection_fingerprint(
+    session: Session, kinds: Sequence[str], visibilities: Sequence[str], as_of: datetime
+) -> list[str]:
+    """Cheap facts that change when the selected content changes (count, newest edit,
+    id range), for deciding whether an earlier unfinished build can be resumed."""
+    row = session.execute(
+        select(
+            func.count(),
+            func.max(ContentRow.id),
+            func.min(ContentRow.id),
+            func.max(ContentRow.edited_at),
+            func.max(ContentRow.created_at),
+            func.sum(func.length(ContentRow.text)),
+        ).where(_selected(kinds, visibilities, as_of))
+    ).one()
+    return [str(v) for v in row]
+
+
+def iter_selected(
+    session: Session,
+    kinds: Sequence[str],
+    visibilities: Sequence[str],
+    as_of: datetime,
+    *,
+    batch_size: int = 10_000,
+) -> Iterator[pa.Table]:
+    """Selected content in primary-key order, as Arrow tables of :data:`CONTENT_SCHEMA` (keyset
+    pagination: memory is bounded by ``batch_size``)."""
+    last: str | None = None
+    cols = (
+        ContentRow.id,
+        ContentRow.author_id,
+        ContentRow.text,
+        ContentRow.kind,
+        ContentRow.language,
+        ContentRow.created_at,
+    )
+    while True:
+        q = select(*cols).where(_selected(kinds, visibilities, as_of))
+        if last is not None:
+            q = q.where(ContentRow.id > last)
+        rows = session.execute(q.order_by(ContentRow.id).limit(batch_size)).all()
+        if not rows:
+            return
+        columns = list(zip(*rows, strict=True))
+        arrays = [
+            pa.array(list(c), type=f.type) for c, f in zip(columns, CONTENT_SCHEMA, strict=True)
+        ]
+        yield pa.table(arrays, schema=CONTENT_SCHEMA)
+        last = rows[-1][0]
+
+
+def get_snapshot(session: Session, snapshot_id: str) -> SnapshotRow | None:
+    return session.get(SnapshotRow, snapshot_id)
+
+
+def list_snapshots(session: Session) -> list[SnapshotRow]:
+    return list(
+        session.execute(
+            select(SnapshotRow).order_by(SnapshotRow.built_at.desc(), SnapshotRow.id)
+        ).scalars()
+    )
+
+
+def upsert_building(
+    session: Session,
+    *,
+    snapshot_id: str,
+    purpose: str,
+    as_of: datetime,
+    built_at: datetime,
+    path: str,
+    engine: str,
+    profile: str,
+) -> SnapshotRow:
+    """Create the snapshot row in state ``building`` (or reset an unfinished one)."""
+    row = session.get(SnapshotRow, snapshot_id)
+    if row is None:
+        row = SnapshotRow(
+            id=snapshot_id,
+            purpose=purpose,
+            as_of=as_of,
+            status="building",
+            path=path,
+            engine=engine,
+            profile=profile,
+            record_count=0,
+        )
+        session.add(row)
+    row.built_at = built_at
+    row.status = "building"
+    row.engine = engine
+    row.path = path
+    session.flush()
+    return row
+
+
+def complete(
+    session: Session,
+    snapshot_id: str,
+    *,
+    built_at: datetime,
+    record_count: int,
+    manifest_text: str,
+    manifest_sha256: str,
+) -> None:
+    row = session.get(SnapshotRow, snapshot_id)
+    assert row is not None
+    row.status = "complete"
+    row.built_at = built_at
+    row.record_count = record_count
+    row.manifest = manifest_text
+    row.manifest_sha256 = manifest_sha256
+    session.flush()
+
+
+def set_status(session: Session, snapshot_id: str, status: str) -> None:
+    row = session.get(SnapshotRow, snapshot_id)
+    if row is not None:
+        row.status = status
+        session.flush()
+
+
+def replace_provenance(session: Session, snapshot_id: str, rows: Iterable[dict[str, Any]]) -> int:
+    """Replace the snapshot's provenance rows (record id -> content, author, consent)."""
+    session.execute(delete(SnapshotRecordRow).where(SnapshotRecordRow.snapshot_id == snapshot_id))
+    n = 0
+    chunk: list[dict[str, Any]] = []
+    for r in rows:
+        chunk.append({"snapshot_id": snapshot_id, **r})
+        if len(chunk) >= _INSERT_CHUNK:
+            session.execute(insert(SnapshotRecordRow), chunk)
+            n += len(chunk)
+            chunk = []
+    if chunk:
+        session.execute(insert(SnapshotRecordRow), chunk)
+        n += len(chunk)
+    return n
+
+
+def iter_provenance(session: Session, snapshot_id: str, *, chunk: int = 20_000) -> Iterator[Any]:
+    """Provenance rows of a snapshot in record-id order (keyset pagination)."""
+    last: str | None = None
+    while True:
+        q = select(
+            SnapshotRecordRow.record_id,
+            SnapshotRecordRow.content_id,
+            SnapshotRecordRow.author_id,
+            SnapshotRecordRow.consent_event_id,
+            SnapshotRecordRow.policy_version,
+            SnapshotRecordRow.shard,
+        ).where(SnapshotRecordRow.snapshot_id == snapshot_id)
+        if last is not None:
+            q = q.where(SnapshotRecordRow.record_id > last)
+        rows = session.execute(q.order_by(SnapshotRecordRow.record_id).limit(chunk)).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].record_id
+
+
+def content_facts(session: Session, content_ids: Sequence[str]) -> dict[str, Any]:
+    """content id -> row of (id, author_id, kind, visibility, created_at, deleted_at)."""
+    out: dict[str, Any] = {}
+    ids = list(content_ids)
+    for i in range(0, len(ids), 900):
+        for r in session.execute(
+            select(
+                ContentRow.id,
+                ContentRow.author_id,
+                ContentRow.kind,
+                ContentRow.visibility,
+                ContentRow.created_at,
+                ContentRow.deleted_at,
+            ).where(ContentRow.id.in_(ids[i : i + 900]))
+        ):
+            out[r.id] = r
+    return out
+
+
+def iter_directory_rows(session: Session, *, chunk: int = 20_000) -> Iterator[tuple[str, str]]:
+    """(display name, handle) of every member not erased, in id order (for the privacy
+    engine's platform directory)."""
+    from optin.storage.models import MemberRow
+
+    last: str | None = None
+    while True:
+        q = select(MemberRow.id, MemberRow.display_name, MemberRow.handle).where(
+            MemberRow.erased_at.is_(None)
+        )
+        if last is not None:
+            q = q.where(MemberRow.id > last)
+        rows = session.execute(q.order_by(MemberRow.id).limit(chunk)).all()
+        if not rows:
+            return
+        for r in rows:
+            yield r.display_name, r.handle
+        last = rows[-1].id
+
+
+def ledger_hash_at(session: Session, seq: int) -> str | None:
+    """The chain hash of ledger entry ``seq`` (None when there is no such entry)."""
+    from optin.storage.models import ConsentEventRow
+
+    return session.execute(
+        select(ConsentEventRow.hash).where(ConsentEventRow.seq == seq)
+    ).scalar_one_or_none()

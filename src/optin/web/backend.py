@@ -1,0 +1,98 @@
+"""The web layer's one door to the services: every call the routes make goes through
+here, so route modules stay thin and a service signature change is fixed in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from optin.domain.eligibility import Decision, PolicySet
+from optin.domain.model import PolicyVersion
+from optin.errors import NotFoundError
+from optin.services import consent, eligibility, policy, receipts
+from optin.services.database import Database
+from optin.settings import Settings
+from optin.storage.models import ConsentEventRow
+from optin.web.group_commit import GroupCommitter
+from optin.web.pages import HistoryEvent, as_history_event
+
+
+def policies(db: Database) -> PolicySet:
+    return policy.policy_set(db)
+
+
+def current_policy(db: Database, now: datetime) -> PolicyVersion:
+    return policy.current_policy(db, now)
+
+
+def history(db: Database, member_id: str) -> list[HistoryEvent]:
+    events = [as_history_event(e) for e in consent.consent_history(db, member_id)]
+    events.sort(key=lambda e: (e.at, e.seq), reverse=True)
+    return events
+
+
+def decide(db: Database, member_id: str, purpose: str, at: datetime) -> Decision:
+    return eligibility.decide_member(db, member_id, purpose, at)
+
+
+def decide_many(
+    db: Database, member_ids: Sequence[str], purpose: str, at: datetime
+) -> tuple[list[Decision], list[str]]:
+    """Decisions for the known ids (in the order asked) and the ids that are unknown."""
+    found = {d.member_id: d for d in eligibility.decide_all(db, purpose, at, member_ids=member_ids)}
+    ordered = [found[m] for m in dict.fromkeys(member_ids) if m in found]
+    unknown = [m for m in dict.fromkeys(member_ids) if m not in found]
+    return ordered, unknown
+
+
+def decide_all(db: Database, purpose: str, at: datetime) -> list[Decision]:
+    return list(eligibility.decide_all(db, purpose, at))
+
+
+def record(
+    db: Database,
+    member_id: str,
+    purpose: str,
+    action: str,
+    *,
+    source: str,
+    at: datetime | None = None,
+    personal: dict[str, Any] | None = None,
+    committer: GroupCommitter | None = None,
+) -> HistoryEvent:
+    """Record a consent event (through the group committer when there is one)."""
+    if committer is not None:
+        ev = committer.record(member_id, purpose, action, source=source, at=at, personal=personal)
+    else:
+        ev = consent.record_consent(
+            db, member_id, purpose, action, source=source, at=at, personal=personal
+        )
+    return as_history_event(ev)
+
+
+def event_owner(db: Database, event_id: str) -> str | None:
+    with db.session() as s:
+        return s.scalar(
+            select(ConsentEventRow.member_id).where(ConsentEventRow.event_id == event_id)
+        )
+
+
+def receipt_for_member(db: Database, member_id: str, event_id: str) -> dict[str, Any]:
+    """The receipt of one of ``member_id``'s own events; someone else's is 'not found'."""
+    if event_owner(db, event_id) != member_id:
+        raise NotFoundError(f"no consent event {event_id!r} in your history")
+    return receipt(db, event_id)
+
+
+def receipt(db: Database, event_id: str) -> dict[str, Any]:
+    return receipts.receipt(db, event_id)
+
+
+def verify_snapshot(db: Database, settings: Settings, snapshot_id: str) -> dict[str, Any]:
+    """Run the independent snapshot verifier; returns its report as a dict."""
+    from optin.services import verify
+
+    return verify.verify_snapshot(db, settings, snapshot_id).to_dict()

@@ -1,0 +1,242 @@
+"""The admin dashboard's figures and charts, computed from the ledger (bulk
+eligibility at month ends), the policy, and the snapshots' manifests."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from optin.domain.eligibility import Decision, Reason
+from optin.services.database import Database
+from optin.storage.ledger import ledger_head
+from optin.storage.models import SnapshotRow
+from optin.web import backend, charts
+
+#: Members who can make a choice (the denominator of a consent rate).
+CAN_CHOOSE = frozenset(
+    {
+        Reason.ELIGIBLE,
+        Reason.ELIGIBLE_OPT_OUT_DEFAULT,
+        Reason.NO_CONSENT,
+        Reason.WITHDRAWN,
+        Reason.STALE_POLICY,
+    }
+)
+MONTHS = 12
+
+
+@dataclass
+class Dashboard:
+    members: int
+    ledger_length: int
+    policy_version: int
+    purposes: list[tuple[str, str]]  # (id, title)
+    eligible_now: dict[str, int]
+    reasons_now: dict[str, dict[str, int]]
+    rate_by_regime: dict[str, dict[str, float]]
+    months: list[str]
+    rate_over_time: dict[str, list[float | None]]
+    snapshots: list[dict[str, Any]]
+    charts: dict[str, str] = field(default_factory=dict)
+
+
+def month_points(now: datetime, n: int = MONTHS) -> list[datetime]:
+    """The first instant of each of the last ``n - 1`` months, then ``now``."""
+    pts: list[datetime] = []
+    y, m = now.year, now.month
+    for _ in range(n - 1):
+        pts.append(datetime(y, m, 1, tzinfo=UTC))
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    pts.reverse()
+    return [p for p in pts if p < now] + [now]
+
+
+def consent_rate(decisions: list[Decision]) -> float | None:
+    pool = [d for d in decisions if d.reason in CAN_CHOOSE]
+    if not pool:
+        return None
+    return sum(1 for d in pool if d.eligible) / len(pool)
+
+
+def _find(manifest: Any, *names: str) -> dict[str, int]:
+    """The first mapping of counts found under any of ``names`` (searched recursively)."""
+    if isinstance(manifest, dict):
+        for name in names:
+            v = manifest.get(name)
+            if isinstance(v, dict) and v and all(isinstance(x, int) for x in v.values()):
+                return {str(k): int(x) for k, x in v.items()}
+        for v in manifest.values():
+            hit = _find(v, *names)
+            if hit:
+                return hit
+    return {}
+
+
+def exclusions(manifest: dict[str, Any]) -> dict[str, int]:
+    """Records excluded at every step, by reason (``counts.steps[*].dropped``)."""
+    steps = manifest.get("counts", {}).get("steps") if isinstance(manifest, dict) else None
+    if not isinstance(steps, list):
+        return _find(manifest, "excluded_by_reason", "exclusions", "excluded")
+    out: Counter[str] = Counter()
+    for step in steps:
+        dropped = step.get("dropped") if isinstance(step, dict) else None
+        if isinstance(dropped, dict):
+            out.update({str(k): int(v) for k, v in dropped.items() if isinstance(v, int)})
+    return dict(out.most_common())
+
+
+def snapshot_summary(row: SnapshotRow) -> dict[str, Any]:
+    try:
+        manifest = json.loads(row.manifest) if row.manifest else {}
+    except ValueError:
+        manifest = {}
+    return {
+        "id": row.id,
+        "purpose": row.purpose,
+        "as_of": row.as_of,
+        "built_at": row.built_at,
+        "status": row.status,
+        "records": row.record_count,
+        "excluded": exclusions(manifest),
+        "findings": _find(manifest, "findings_by_label", "findings"),
+    }
+
+
+def list_snapshots(db: Database, limit: int = 50) -> list[dict[str, Any]]:
+    with db.session() as s:
+        rows = s.scalars(
+            select(SnapshotRow).order_by(SnapshotRow.built_at.desc(), SnapshotRow.id).limit(limit)
+        ).all()
+        return [snapshot_summary(r) for r in rows]
+
+
+_cache: dict[tuple[object, ...], Dashboard] = {}
+_lock = threading.Lock()
+
+
+def build(db: Database, now: datetime) -> Dashboard:
+    """All figures; cached per (ledger head, policy versions, snapshot count, hour)."""
+    pv = backend.current_policy(db, now)
+    with db.session() as s:
+        head = ledger_head(s)
+    snaps = list_snapshots(db)
+    key = (
+        db.url,
+        head.seq,
+        head.hash,
+        len(backend.policies(db)),
+        len(snaps),
+        [sn["status"] for sn in snaps].count("complete"),
+        now.strftime("%Y%m%d%H"),
+    )
+    with _lock:
+        hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    purposes = [(p.id, p.title) for p in pv.purposes.values()]
+    points = month_points(now)
+    months = [p.strftime("%b %y") for p in points[:-1]] + ["now"]
+    over_time: dict[str, list[float | None]] = {}
+    eligible_now: dict[str, int] = {}
+    reasons_now: dict[str, dict[str, int]] = {}
+    by_regime: dict[str, dict[str, float]] = {}
+    members = 0
+    for pid, _title in purposes:
+        series: list[float | None] = []
+        for at in points:
+            try:
+                decisions = backend.decide_all(db, pid, at)
+            except Exception:  # purpose not defined at that time
+                series.append(None)
+                continue
+            series.append(consent_rate(decisions))
+        over_time[pid] = series
+        latest = backend.decide_all(db, pid, now)
+        members = max(members, len(latest))
+        eligible_now[pid] = sum(1 for d in latest if d.eligible)
+        reasons_now[pid] = dict(Counter(str(d.reason) for d in latest).most_common())
+        regimes: dict[str, list[Decision]] = {}
+        for d in latest:
+            regimes.setdefault(str(d.regime) if d.regime else "unknown", []).append(d)
+        by_regime[pid] = {
+            r: sum(1 for d in ds if d.eligible) / len(ds) for r, ds in sorted(regimes.items())
+        }
+    dash = Dashboard(
+        members=members,
+        ledger_length=head.seq,
+        policy_version=pv.version,
+        purposes=purposes,
+        eligible_now=eligible_now,
+        reasons_now=reasons_now,
+        rate_by_regime=by_regime,
+        months=months,
+        rate_over_time=over_time,
+        snapshots=snaps,
+    )
+    dash.charts = render_charts(dash)
+    with _lock:
+        if len(_cache) > 16:
+            _cache.clear()
+        _cache[key] = dash
+    return dash
+
+
+def short_name(purpose_id: str) -> str:
+    """A chart label for a purpose: its id in words ('train own models')."""
+    return purpose_id.replace("_", " ")
+
+
+def render_charts(d: Dashboard) -> dict[str, str]:
+    titles = {pid: short_name(pid) for pid, _ in d.purposes}
+    out: dict[str, str] = {}
+    out["over_time"] = charts.line_chart(
+        "Consent rate per purpose over time (members who can choose)",
+        d.months,
+        [(titles[p], d.rate_over_time[p]) for p, _ in d.purposes],
+    )
+    regimes = sorted({r for p in d.rate_by_regime.values() for r in p})
+    out["by_regime"] = charts.hbar_chart(
+        "Share of members whose content is usable, by regime",
+        [
+            (r.replace("_", "-"), [d.rate_by_regime[p].get(r, 0.0) for p, _ in d.purposes])
+            for r in regimes
+        ],
+        [titles[p] for p, _ in d.purposes],
+        percent=True,
+        label_width=110,
+    )
+    out["eligible"] = charts.hbar_chart(
+        "Eligible members per purpose now",
+        [(titles[p], [float(d.eligible_now[p])]) for p, _ in d.purposes],
+        ["eligible members"],
+        label_width=170,
+    )
+    snaps = [s for s in d.snapshots if s["excluded"] or s["findings"]][:6]
+    if snaps:
+        reasons = sorted(
+            {r for s in snaps for r in s["excluded"]},
+            key=lambda r: -sum(s["excluded"].get(r, 0) for s in snaps),
+        )
+        out["exclusions"] = charts.hbar_chart(
+            "Snapshots: records excluded, by reason",
+            [(r, [float(s["excluded"].get(r, 0)) for s in snaps]) for r in reasons],
+            [s["id"][:16] for s in snaps],
+            label_width=200,
+        )
+        labels = sorted(
+            {r for s in snaps for r in s["findings"]},
+            key=lambda r: -sum(s["findings"].get(r, 0) for s in snaps),
+        )
+        out["findings"] = charts.hbar_chart(
+            "Snapshots: personal data found and redacted, by label",
+            [(lab, [float(s["findings"].get(lab, 0)) for s in snaps]) for lab in labels],
+            [s["id"][:16] for s in snaps],
+            label_width=160,
+        )
+    return out

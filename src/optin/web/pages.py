@@ -1,0 +1,168 @@
+"""View models for the member pages: what each purpose card says, computed from the
+policy in force, the member's ledger history and the eligibility decision now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from optin.domain.eligibility import Decision, Reason
+from optin.domain.model import (
+    ConsentAction,
+    ConsentSource,
+    ContentKind,
+    PolicyVersion,
+    Purpose,
+    Regime,
+    Visibility,
+)
+from optin.web.countries import country_name
+
+GPC_PURPOSE = "share_with_providers"
+
+_KIND_WORDS = {
+    ContentKind.POST: "posts",
+    ContentKind.ARTICLE: "articles",
+    ContentKind.COMMENT: "comments",
+    ContentKind.PROFILE: "your profile",
+    ContentKind.MESSAGE: "private messages",
+}
+_VIS_WORDS = {
+    Visibility.PUBLIC: "public",
+    Visibility.CONNECTIONS: "shared with your connections",
+    Visibility.PRIVATE: "private",
+}
+_KIND_ORDER = [ContentKind.POST, ContentKind.ARTICLE, ContentKind.COMMENT, ContentKind.PROFILE]
+
+
+def _join(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def used_text(p: Purpose) -> str:
+    vis = _join([_VIS_WORDS[v] for v in Visibility if v in p.visibilities])
+    kinds = _join([_KIND_WORDS[k] for k in _KIND_ORDER if k in p.kinds])
+    return f"Your {vis} {kinds}."
+
+
+def never_text(p: Purpose) -> str:
+    never = ["private messages"]
+    never += [_KIND_WORDS[k] for k in _KIND_ORDER if k not in p.kinds]
+    never += [f"anything {_VIS_WORDS[v]}" for v in Visibility if v not in p.visibilities]
+    return _join(never).capitalize() + "."
+
+
+@dataclass
+class HistoryEvent:
+    event_id: str
+    seq: int
+    purpose: str
+    action: str
+    at: datetime
+    recorded_at: datetime | None
+    source: str
+    policy_version: int
+
+
+@dataclass
+class PurposeCard:
+    id: str
+    title: str
+    description: str
+    used: str
+    never: str
+    recipients: tuple[str, ...]
+    off_effect: str
+    checked: bool
+    disabled: bool
+    disabled_reason: str | None
+    decision: Decision
+    regime: str | None
+    opt_out_default: bool
+    stale: bool
+    material_in: int | None
+    last: HistoryEvent | None
+    gpc: HistoryEvent | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def in_use(self) -> bool:
+        return self.decision.eligible
+
+
+def card_for(
+    p: Purpose,
+    decision: Decision,
+    events: list[HistoryEvent],
+    policy: PolicyVersion,
+) -> PurposeCard:
+    mine = [e for e in events if e.purpose == p.id]
+    last = max(mine, key=lambda e: (e.at, e.seq), default=None)
+    gpc = next((e for e in mine if e.source == ConsentSource.GPC), None)
+    reason = decision.reason
+    regime = decision.regime
+    country = country_name(decision.country) if decision.country else None
+    disabled_reason = None
+    if reason is Reason.EXCLUDED_JURISDICTION:
+        disabled_reason = (
+            f"Your content is never used for this purpose because your account is in "
+            f"{country}, where this platform does not use members' content for AI training. "
+            "Nothing you or we switch here changes that."
+        )
+    elif reason is Reason.MINOR:
+        disabled_reason = (
+            f"Your content is never used for this purpose because you are under "
+            f"{policy.jurisdictions.minimum_age}. This stays off until you reach that age, "
+            "and even then only if you switch it on."
+        )
+    elif reason in (Reason.UNKNOWN_AGE, Reason.UNKNOWN_JURISDICTION):
+        disabled_reason = (
+            "Your content is not used for this purpose because we do not know your "
+            + ("age." if reason is Reason.UNKNOWN_AGE else "country.")
+        )
+    elif reason in (Reason.ACCOUNT_CLOSED, Reason.ACCOUNT_SUSPENDED, Reason.ERASED):
+        disabled_reason = "Your content is not used: " + decision.explanation + "."
+    stale = reason is Reason.STALE_POLICY
+    opt_out_default = reason is Reason.ELIGIBLE_OPT_OUT_DEFAULT or (
+        regime is Regime.OPT_OUT and (last is None or last.action != ConsentAction.WITHDRAW)
+    )
+    checked = (
+        (last is not None and last.action == ConsentAction.GRANT and not stale)
+        or reason is Reason.ELIGIBLE_OPT_OUT_DEFAULT
+    ) and disabled_reason is None
+    return PurposeCard(
+        id=p.id,
+        title=p.title,
+        description=p.description,
+        used=used_text(p),
+        never=never_text(p),
+        recipients=p.recipients,
+        off_effect=p.off_effect,
+        checked=checked,
+        disabled=disabled_reason is not None,
+        disabled_reason=disabled_reason,
+        decision=decision,
+        regime=str(regime) if regime else None,
+        opt_out_default=opt_out_default,
+        stale=stale,
+        material_in=decision.policy_version if stale else None,
+        last=last,
+        gpc=gpc,
+    )
+
+
+def as_history_event(ev: Any) -> HistoryEvent:
+    """Adapt a ledger row or domain event to the page's shape."""
+    return HistoryEvent(
+        event_id=str(ev.event_id),
+        seq=int(getattr(ev, "seq", 0) or 0),
+        purpose=str(ev.purpose),
+        action=str(getattr(ev.action, "value", ev.action)),
+        at=ev.at,
+        recorded_at=getattr(ev, "recorded_at", None),
+        source=str(getattr(ev.source, "value", ev.source)),
+        policy_version=int(ev.policy_version),
+    )

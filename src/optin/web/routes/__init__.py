@@ -1,0 +1,1 @@
+"""Route groups: auth, member pages, admin pages, JSON API."""

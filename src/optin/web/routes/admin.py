@@ -1,0 +1,215 @@
+"""Admin pages (role ``admin`` only): dashboard, snapshots with verify, policy
+publishing, ledger status. Every POST carries the session's CSRF token."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from optin.errors import InputError, NotFoundError, OptinError
+from optin.services import policy as policy_service
+from optin.services.web_auth import WebUser
+from optin.storage import ledger
+from optin.storage.models import PolicyVersionRow, SnapshotRow
+from optin.web import backend, dashboard
+from optin.web.deps import admin_user, check_csrf
+from optin.web.state import WebState, state
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+def _ctx(request: Request, user: WebUser, **extra: Any) -> dict[str, Any]:
+    return {
+        "user": user,
+        "csrf_token": user.csrf_token,
+        "nav": request.url.path,
+        "stale": [],
+        **extra,
+    }
+
+
+def _render(
+    st: WebState, request: Request, name: str, ctx: dict[str, Any], status: int = 200
+) -> Response:
+    return st.templates.TemplateResponse(request, name, ctx, status_code=status)
+
+
+@router.get("")
+def dashboard_page(request: Request, user: WebUser = Depends(admin_user)) -> Response:
+    st = state(request)
+    dash = dashboard.build(st.db, st.now())
+    return _render(st, request, "admin/dashboard.html", _ctx(request, user, d=dash))
+
+
+@router.get("/snapshots")
+def snapshots_page(request: Request, user: WebUser = Depends(admin_user)) -> Response:
+    st = state(request)
+    snaps = dashboard.list_snapshots(st.db, limit=200)
+    return _render(st, request, "admin/snapshots.html", _ctx(request, user, snapshots=snaps))
+
+
+def _snapshot(st: WebState, snapshot_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    with st.db.session() as s:
+        row = s.get(SnapshotRow, snapshot_id)
+        if row is None:
+            raise NotFoundError(f"snapshot {snapshot_id!r} does not exist")
+        summary = dashboard.snapshot_summary(row)
+        try:
+            manifest = json.loads(row.manifest) if row.manifest else {}
+        except ValueError:
+            manifest = {}
+        summary["path"] = row.path
+        summary["engine"] = row.engine
+        summary["profile"] = row.profile
+        summary["manifest_sha256"] = row.manifest_sha256
+    return summary, manifest
+
+
+@router.get("/snapshots/{snapshot_id}")
+def snapshot_page(
+    request: Request, snapshot_id: str, user: WebUser = Depends(admin_user)
+) -> Response:
+    st = state(request)
+    summary, manifest = _snapshot(st, snapshot_id)
+    return _render(
+        st,
+        request,
+        "admin/snapshot.html",
+        _ctx(
+            request,
+            user,
+            snap=summary,
+            manifest=json.dumps(manifest, indent=2, default=str)[:20000],
+            report=None,
+        ),
+    )
+
+
+@router.post("/snapshots/{snapshot_id}/verify")
+def snapshot_verify(
+    request: Request,
+    snapshot_id: str,
+    csrf_token: str = Form("", max_length=200),
+    user: WebUser = Depends(admin_user),
+) -> Response:
+    check_csrf(user, csrf_token)
+    st = state(request)
+    summary, manifest = _snapshot(st, snapshot_id)
+    report = backend.verify_snapshot(st.db, st.settings, snapshot_id)
+    return _render(
+        st,
+        request,
+        "admin/snapshot.html",
+        _ctx(
+            request,
+            user,
+            snap=summary,
+            manifest=json.dumps(manifest, indent=2, default=str)[:20000],
+            report=report,
+        ),
+    )
+
+
+def _policy_ctx(st: WebState, request: Request, user: WebUser, **extra: Any) -> dict[str, Any]:
+    now = st.now()
+    pv = backend.current_policy(st.db, now)
+    with st.db.session() as s:
+        versions = s.scalars(
+            select(PolicyVersionRow).order_by(PolicyVersionRow.version.desc())
+        ).all()
+        rows = [
+            {
+                "version": v.version,
+                "effective_at": v.effective_at,
+                "published_at": v.published_at,
+                "material": json.loads(v.material or "[]"),
+                "summary": v.summary,
+                "sha256": v.sha256,
+            }
+            for v in versions
+        ]
+    extra.setdefault("document", policy_service.policy_document(st.db, pv.version))
+    extra.setdefault("material", [])
+    return _ctx(request, user, current=pv, versions=rows, error=None, published=None, **extra)
+
+
+@router.get("/policy")
+def policy_page(
+    request: Request, published: int = 0, user: WebUser = Depends(admin_user)
+) -> Response:
+    st = state(request)
+    ctx = _policy_ctx(st, request, user)
+    ctx["published"] = published or None
+    return _render(st, request, "admin/policy.html", ctx)
+
+
+@router.post("/policy")
+def policy_publish(
+    request: Request,
+    document: str = Form(..., max_length=200_000),
+    material: list[str] = Form(default_factory=list),
+    effective_at: str = Form("", max_length=40),
+    csrf_token: str = Form("", max_length=200),
+    user: WebUser = Depends(admin_user),
+) -> Response:
+    check_csrf(user, csrf_token)
+    st = state(request)
+    now = st.now()
+    try:
+        eff = _parse_time(effective_at) if effective_at.strip() else now
+        pv = policy_service.publish_policy(
+            st.db,
+            document.replace("\r\n", "\n"),
+            effective_at=eff,
+            material=frozenset(material),
+            now=now,
+            source="the policy form",
+        )
+    except OptinError as e:
+        ctx = _policy_ctx(st, request, user, document=document, material=material)
+        ctx["error"] = str(e)
+        return _render(st, request, "admin/policy.html", ctx, status=422)
+    log.info("policy version %d published from the web by admin %s", pv.version, user.member_id)
+    return RedirectResponse(f"/admin/policy?published={pv.version}", status_code=303)
+
+
+def _parse_time(raw: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise InputError(
+            "not a date and time",
+            field="effective_at",
+            value=raw,
+            allowed="ISO 8601, e.g. 2026-11-01T00:00 (UTC)",
+        ) from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+@router.get("/ledger")
+def ledger_page(request: Request, user: WebUser = Depends(admin_user)) -> Response:
+    st = state(request)
+    with st.db.session() as s:
+        head = ledger.ledger_head(s)
+    return _render(st, request, "admin/ledger.html", _ctx(request, user, head=head, report=None))
+
+
+@router.post("/ledger/verify")
+def ledger_verify(
+    request: Request,
+    csrf_token: str = Form("", max_length=200),
+    user: WebUser = Depends(admin_user),
+) -> Response:
+    check_csrf(user, csrf_token)
+    st = state(request)
+    with st.db.session() as s:
+        head = ledger.ledger_head(s)
+        report = ledger.verify(s)
+    return _render(st, request, "admin/ledger.html", _ctx(request, user, head=head, report=report))

@@ -1,0 +1,256 @@
+"""JSON API ``/api/v1``. Every route needs an API key holding its scope; every error is
+an RFC 9457 problem+json body (see :mod:`optin.web.problems`)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from optin.errors import InputError, NotFoundError
+from optin.services.web_auth import ApiClient
+from optin.storage.models import SnapshotRow
+from optin.web import backend, dashboard
+from optin.web.deps import require_scope
+from optin.web.state import state
+
+ID = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+
+PROBLEM = {
+    "description": "An RFC 9457 problem",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: PROBLEM,
+    403: PROBLEM,
+    404: PROBLEM,
+    422: PROBLEM,
+    429: PROBLEM,
+}
+
+router = APIRouter(prefix="/api/v1", tags=["v1"], responses=ERRORS)
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    member_id: str = Field(min_length=1, max_length=64, description="The platform's member id.")
+    purpose: str = Field(min_length=1, max_length=64, examples=["train_own_models"])
+    action: Literal["grant", "withdraw"]
+    at: AwareDatetime | None = Field(
+        None, description="When the member made the choice (UTC; default now; never future)."
+    )
+
+
+class ConsentOut(BaseModel):
+    event_id: str
+    seq: int
+    member_id: str
+    purpose: str
+    action: str
+    at: datetime
+    policy_version: int
+    source: str
+    receipt: str
+
+
+class DecisionOut(BaseModel):
+    member_id: str
+    purpose: str
+    at: str
+    eligible: bool
+    reason: str
+    explanation: str
+    regime: str | None
+    country: str | None
+    consent_event_id: str | None
+    policy_version: int | None
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: str = Field(min_length=1, max_length=64, examples=["train_own_models"])
+    member_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=1000
+    )
+    at: AwareDatetime | None = None
+
+
+class BatchOut(BaseModel):
+    purpose: str
+    at: str
+    decisions: list[DecisionOut]
+    unknown_member_ids: list[str]
+
+
+class SnapshotOut(BaseModel):
+    id: str
+    purpose: str
+    as_of: datetime
+    built_at: datetime | None
+    status: str
+    records: int
+    excluded: dict[str, int]
+    findings: dict[str, int]
+
+
+class SnapshotDetailOut(SnapshotOut):
+    manifest_sha256: str | None
+    manifest: dict[str, Any] | None
+
+
+@router.post(
+    "/consents",
+    status_code=201,
+    response_model=ConsentOut,
+    summary="Record a consent event (grant or withdraw)",
+)
+def post_consent(
+    request: Request,
+    body: ConsentIn,
+    client: ApiClient = Depends(require_scope("consents:write")),
+) -> JSONResponse:
+    st = state(request)
+    ev = backend.record(
+        st.db,
+        body.member_id,
+        body.purpose,
+        body.action,
+        source="api",
+        at=body.at,
+        committer=st.committer,
+    )
+    out = ConsentOut(
+        event_id=ev.event_id,
+        seq=ev.seq,
+        member_id=body.member_id,
+        purpose=ev.purpose,
+        action=ev.action,
+        at=ev.at,
+        policy_version=ev.policy_version,
+        source=ev.source,
+        receipt=f"/api/v1/receipts/{ev.event_id}",
+    )
+    return JSONResponse(
+        out.model_dump(mode="json"), status_code=201, headers={"Location": out.receipt}
+    )
+
+
+def _when(request: Request, at: datetime | None) -> datetime:
+    if at is None:
+        return state(request).now()
+    if at.tzinfo is None:
+        raise InputError(
+            "time must include a UTC offset",
+            field="at",
+            value=at.isoformat(),
+            allowed="ISO 8601 with offset, e.g. 2026-11-01T00:00:00Z",
+        )
+    return at
+
+
+@router.get(
+    "/members/{member_id}/eligibility",
+    response_model=DecisionOut,
+    summary="Eligibility of one member for a purpose at a time",
+)
+def get_eligibility(
+    request: Request,
+    member_id: ID,
+    purpose: Annotated[str, Query(min_length=1, max_length=64)],
+    at: Annotated[AwareDatetime | None, Query()] = None,
+    client: ApiClient = Depends(require_scope("eligibility:read")),
+) -> dict[str, object]:
+    st = state(request)
+    return backend.decide(st.db, member_id, purpose, _when(request, at)).to_dict()
+
+
+def _batch(request: Request, body: BatchIn) -> dict[str, object]:
+    st = state(request)
+    when = _when(request, body.at)
+    decisions, unknown = backend.decide_many(st.db, body.member_ids, body.purpose, when)
+    return {
+        "purpose": body.purpose,
+        "at": when.isoformat(),
+        "decisions": [d.to_dict() for d in decisions],
+        "unknown_member_ids": unknown,
+    }
+
+
+@router.post(
+    "/eligibility/batch",
+    response_model=BatchOut,
+    summary="Eligibility of up to 1,000 members for a purpose at a time",
+)
+def post_eligibility_batch(
+    request: Request,
+    body: BatchIn,
+    client: ApiClient = Depends(require_scope("eligibility:read")),
+) -> dict[str, object]:
+    return _batch(request, body)
+
+
+@router.post("/eligibility:batch", response_model=BatchOut, include_in_schema=False)
+def post_eligibility_batch_colon(
+    request: Request,
+    body: BatchIn,
+    client: ApiClient = Depends(require_scope("eligibility:read")),
+) -> dict[str, object]:
+    return _batch(request, body)
+
+
+@router.get("/receipts/{event_id}", summary="The consent receipt (ISO/IEC TS 27560-style)")
+def get_receipt(
+    request: Request,
+    event_id: ID,
+    client: ApiClient = Depends(require_scope("receipts:read")),
+) -> dict[str, Any]:
+    return backend.receipt(state(request).db, event_id)
+
+
+@router.get("/snapshots", response_model=list[SnapshotOut], summary="Training-data snapshots")
+def list_snapshots(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    client: ApiClient = Depends(require_scope("snapshots:read")),
+) -> list[dict[str, Any]]:
+    return dashboard.list_snapshots(state(request).db, limit=limit)
+
+
+@router.get(
+    "/snapshots/{snapshot_id}",
+    response_model=SnapshotDetailOut,
+    summary="One snapshot with its manifest",
+)
+def get_snapshot(
+    request: Request,
+    snapshot_id: ID,
+    client: ApiClient = Depends(require_scope("snapshots:read")),
+) -> dict[str, Any]:
+    st = state(request)
+    with st.db.session() as s:
+        row = s.get(SnapshotRow, snapshot_id)
+        if row is None:
+            raise NotFoundError(
+                f"snapshot {snapshot_id!r} does not exist; list them with GET /api/v1/snapshots"
+            )
+        out = dashboard.snapshot_summary(row)
+        out["manifest_sha256"] = row.manifest_sha256
+        try:
+            out["manifest"] = json.loads(row.manifest) if row.manifest else None
+        except ValueError:
+            out["manifest"] = None
+    return out

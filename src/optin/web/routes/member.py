@@ -1,0 +1,186 @@
+"""Member pages. Every handler acts on the session's member only: no member id is ever
+read from the URL or the form."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from optin.domain.eligibility import Reason
+from optin.domain.model import ConsentAction, ConsentSource
+from optin.errors import InputError, NotFoundError
+from optin.services import transparency
+from optin.services.web_auth import WebUser
+from optin.web import backend
+from optin.web.deps import check_csrf, current_user
+from optin.web.pages import GPC_PURPOSE, HistoryEvent, PurposeCard, card_for
+from optin.web.state import WebState, state
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+SETTINGS = "/settings/data-privacy/generative-ai"
+HISTORY = "/settings/data-privacy/history"
+YOUR_DATA = "/settings/data-privacy/your-data-and-ai"
+
+
+def honour_gpc(request: Request, st: WebState, user: WebUser) -> HistoryEvent | None:
+    """``Sec-GPC: 1`` is an objection to sharing with providers: record it once, unless
+    the member already withdrew. A later explicit grant by the member is respected."""
+    if request.headers.get("sec-gpc", "").strip() != "1":
+        return None
+    now = st.now()
+    pv = backend.current_policy(st.db, now)
+    if GPC_PURPOSE not in pv.purposes:
+        return None
+    mine = [e for e in backend.history(st.db, user.member_id) if e.purpose == GPC_PURPOSE]
+    if any(e.source == ConsentSource.GPC for e in mine):
+        return None
+    if mine and mine[0].action == ConsentAction.WITHDRAW:
+        return None
+    ev = backend.record(
+        st.db,
+        user.member_id,
+        GPC_PURPOSE,
+        ConsentAction.WITHDRAW.value,
+        source=ConsentSource.GPC.value,
+        committer=st.committer,
+    )
+    log.info("recorded a Sec-GPC objection as event %s", ev.event_id)
+    return ev
+
+
+def purpose_cards(st: WebState, user: WebUser) -> tuple[list[PurposeCard], list[HistoryEvent]]:
+    now = st.now()
+    pv = backend.current_policy(st.db, now)
+    events = backend.history(st.db, user.member_id)
+    cards = [
+        card_for(p, backend.decide(st.db, user.member_id, p.id, now), events, pv)
+        for p in pv.purposes.values()
+    ]
+    return cards, events
+
+
+def member_context(request: Request, st: WebState, user: WebUser, **extra: object) -> dict:
+    """Context every member page shares, including the re-consent banner."""
+    now = st.now()
+    pv = backend.current_policy(st.db, now)
+    stale = [
+        pv.purposes[pid].title
+        for pid in pv.purposes
+        if backend.decide(st.db, user.member_id, pid, now).reason is Reason.STALE_POLICY
+    ]
+    return {
+        "user": user,
+        "csrf_token": user.csrf_token,
+        "policy": pv,
+        "stale": stale,
+        "nav": request.url.path,
+        **extra,
+    }
+
+
+@router.get(SETTINGS)
+def settings_page(
+    request: Request, saved: str = "", user: WebUser = Depends(current_user)
+) -> Response:
+    st = state(request)
+    gpc_now = honour_gpc(request, st, user)
+    cards, events = purpose_cards(st, user)
+    saved_event = next((e for e in events if e.event_id == saved), None) if saved else None
+    ctx = member_context(
+        request,
+        st,
+        user,
+        cards=cards,
+        saved=saved_event,
+        gpc_now=gpc_now,
+        gpc_header=request.headers.get("sec-gpc") == "1",
+    )
+    return st.templates.TemplateResponse(request, "settings_ai.html", ctx)
+
+
+@router.post(SETTINGS)
+def settings_save(
+    request: Request,
+    purpose: str = Form(..., max_length=64),
+    choice: str = Form("off", max_length=8),
+    csrf_token: str = Form("", max_length=200),
+    user: WebUser = Depends(current_user),
+) -> Response:
+    check_csrf(user, csrf_token)
+    st = state(request)
+    pv = backend.current_policy(st.db, st.now())
+    if purpose not in pv.purposes:
+        raise InputError(
+            "unknown purpose", field="purpose", value=purpose, allowed=", ".join(pv.purposes)
+        )
+    if choice not in ("on", "off"):
+        raise InputError(
+            "choice must be on or off", field="choice", value=choice, allowed="on, off"
+        )
+    cards, _ = purpose_cards(st, user)
+    card = next(c for c in cards if c.id == purpose)
+    if card.disabled:
+        raise InputError(
+            card.disabled_reason or "this purpose cannot be changed", field="purpose", value=purpose
+        )
+    want_on = choice == "on"
+    if want_on == card.checked and not card.stale:
+        return RedirectResponse(f"{SETTINGS}?saved=none#p-{purpose}", status_code=303)
+    action = ConsentAction.GRANT if want_on else ConsentAction.WITHDRAW
+    ev = backend.record(
+        st.db,
+        user.member_id,
+        purpose,
+        action.value,
+        source=ConsentSource.WEB.value,
+        committer=st.committer,
+    )
+    return RedirectResponse(f"{SETTINGS}?saved={ev.event_id}#p-{purpose}", status_code=303)
+
+
+@router.get(HISTORY)
+def history_page(request: Request, user: WebUser = Depends(current_user)) -> Response:
+    st = state(request)
+    honour_gpc(request, st, user)
+    events = backend.history(st.db, user.member_id)
+    ctx = member_context(request, st, user, events=events)
+    return st.templates.TemplateResponse(request, "history.html", ctx)
+
+
+@router.get(HISTORY + "/{event_id}/receipt.json")
+def receipt_download(
+    request: Request, event_id: str, user: WebUser = Depends(current_user)
+) -> Response:
+    st = state(request)
+    if len(event_id) > 64:
+        raise NotFoundError("no such consent event in your history")
+    body = backend.receipt_for_member(st.db, user.member_id, event_id)
+    return Response(
+        json.dumps(body, indent=2, ensure_ascii=False, default=str),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="consent-receipt-{event_id}.json"'},
+    )
+
+
+@router.get(YOUR_DATA)
+def your_data(request: Request, user: WebUser = Depends(current_user)) -> Response:
+    st = state(request)
+    honour_gpc(request, st, user)
+    uses = transparency.snapshot_uses(st.db, user.member_id)
+    ctx = member_context(request, st, user, uses=uses)
+    return st.templates.TemplateResponse(request, "your_data.html", ctx)
+
+
+@router.get(YOUR_DATA + "/{snapshot_id}")
+def your_data_snapshot(
+    request: Request, snapshot_id: str, user: WebUser = Depends(current_user)
+) -> Response:
+    st = state(request)
+    detail = transparency.snapshot_items(st.db, user.member_id, snapshot_id, limit=200)
+    ctx = member_context(request, st, user, detail=detail)
+    return st.templates.TemplateResponse(request, "your_data_snapshot.html", ctx)

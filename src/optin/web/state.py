@@ -1,0 +1,39 @@
+"""What every request handler needs, built once by :func:`optin.web.create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+
+from optin.services.web_auth import LoginRateLimiter
+from optin.settings import Settings
+
+if TYPE_CHECKING:
+    from optin.services.database import Database
+    from optin.web.group_commit import GroupCommitter
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class WebState:
+    settings: Settings
+    db: Database
+    clock: Callable[[], datetime] = utcnow
+    limiter: LoginRateLimiter = field(default_factory=LoginRateLimiter)
+    templates: Any = None
+    committer: GroupCommitter | None = None
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+def state(request: Request) -> WebState:
+    st: WebState = request.app.state.optin
+    return st

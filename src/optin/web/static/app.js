@@ -1,0 +1,18 @@
+// optin: progressive enhancement only. Every form works without this file.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+  document.addEventListener("DOMContentLoaded", function () {
+    var forms = document.querySelectorAll("form[data-autosubmit]");
+    Array.prototype.forEach.call(forms, function (form) {
+      var box = form.querySelector("input[type=checkbox]");
+      if (!box || box.disabled) { return; }
+      box.addEventListener("change", function () {
+        var label = form.querySelector(".switch-label strong");
+        if (label) { label.textContent = box.checked ? "On" : "Off"; }
+        box.setAttribute("aria-busy", "true");
+        form.submit();
+      });
+    });
+  });
+})();

@@ -1,0 +1,183 @@
+"""Eligibility services: per member, and bulk == per member on random histories."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from optin.domain.eligibility import Reason, eligibility
+from optin.domain.policy import default_policy_text
+from optin.errors import NotFoundError
+from optin.services.consent import record_consent
+from optin.services.database import Database
+from optin.services.eligibility import decide_all, decide_member
+from optin.services.policy import policy_set, publish_policy
+from optin.storage import ledger
+from optin.storage.members import member_histories
+from tests.factories import MINOR, T0, add_member, add_members
+
+P = "train_own_models"
+Q = "share_with_providers"
+
+
+def test_when_granted_then_eligible_with_justifying_event(db: Database) -> None:
+    add_member(db, "m1")
+    ev = record_consent(db, "m1", P, "on", source="web", at=T0 + timedelta(days=1))
+    d = decide_member(db, "m1", P, T0 + timedelta(days=2))
+    assert d.eligible and d.reason is Reason.ELIGIBLE
+    assert d.consent_event_id == ev.event_id and d.policy_version == 1
+    before = decide_member(db, "m1", P, T0 + timedelta(hours=12))
+    assert before.reason is Reason.NO_CONSENT
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ({"country": "DE"}, Reason.EXCLUDED_JURISDICTION),
+        ({"birth_date": MINOR}, Reason.MINOR),
+        ({"birth_date": None}, Reason.UNKNOWN_AGE),
+        ({"country": None}, Reason.UNKNOWN_JURISDICTION),
+        ({"statuses": [(T0, "active"), (T0 + timedelta(days=1), "closed")]}, Reason.ACCOUNT_CLOSED),
+    ],
+)
+def test_when_blocked_then_not_eligible_even_with_grant(
+    db: Database, spec: dict, reason: Reason
+) -> None:
+    add_members(db, [{"id": "m1", **spec}])
+    record_consent(db, "m1", P, "on", source="web", at=T0 + timedelta(hours=1))
+    at = T0 + timedelta(days=2)
+    assert decide_member(db, "m1", P, at).reason is reason
+    assert [d.reason for d in decide_all(db, P, at)] == [reason]
+
+
+def test_when_unknown_member_or_purpose_then_not_found(db: Database) -> None:
+    add_member(db, "m1")
+    with pytest.raises(NotFoundError, match="ghost"):
+        decide_member(db, "ghost", P, T0)
+    with pytest.raises(NotFoundError, match="valid purposes"):
+        decide_member(db, "m1", "nope", T0)
+    with pytest.raises(NotFoundError, match="valid purposes"):
+        list(decide_all(db, "nope", T0))
+
+
+def test_when_member_ids_given_then_decide_all_limits_to_them(db: Database) -> None:
+    add_members(db, [{"id": f"m{i}"} for i in range(5)])
+    got = [d.member_id for d in decide_all(db, P, T0, member_ids=["m3", "m1", "ghost"])]
+    assert got == ["m1", "m3"]
+    assert list(decide_all(db, P, T0, member_ids=[])) == []
+
+
+# -- bulk == per member on random histories --------------------------------------------
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+COUNTRIES = ["US", "BR", "IN", "DE", "FR", "GB", "JP", "NG", "ZZ"]  # ZZ: not a country
+
+
+def _t(rng: random.Random) -> datetime:
+    # coarse times so that ties (equal times) happen often
+    return START + timedelta(days=rng.randrange(0, 600), hours=rng.choice([0, 12]))
+
+
+def _random_world(db: Database, rng: random.Random, n: int) -> tuple[list[str], list[datetime]]:
+    mid = START + timedelta(days=300)
+    publish_policy(db, default_policy_text(), effective_at=mid, material={P}, now=mid)
+    specs = []
+    for i in range(n):
+        countries = [(_t(rng), rng.choice(COUNTRIES)) for _ in range(rng.randrange(0, 3))]
+        statuses = [
+            (_t(rng), rng.choice(["active", "active", "suspended", "closed"]))
+            for _ in range(rng.randrange(0, 3))
+        ]
+        birth = rng.choice([date(1980, 1, 1), date(2006, 6, 15), date(2012, 3, 3), None])
+        specs.append(
+            {"id": f"m{i:03d}", "countries": countries, "statuses": statuses, "birth_date": birth}
+        )
+    # one certain minor and one certain adult in an opt-in country
+    specs.append(
+        {
+            "id": "m900",
+            "countries": [(START, "US")],
+            "statuses": [(START, "active")],
+            "birth_date": date(2012, 3, 3),
+        }
+    )
+    specs.append(
+        {
+            "id": "m901",
+            "countries": [(START, "US")],
+            "statuses": [(START, "active")],
+            "birth_date": date(1970, 3, 3),
+        }
+    )
+    ids = add_members(db, specs)
+    # an adult whose only grant predates the material change -> STALE_POLICY after it
+    drafts = [
+        ledger.EventDraft(
+            member_id="m901",
+            purpose=P,
+            action="grant",
+            at=START + timedelta(days=10),
+            policy_version=1,
+            source="import",
+        ),
+        ledger.EventDraft(
+            member_id="m901",
+            purpose=Q,
+            action="withdraw",
+            at=START + timedelta(days=20),
+            policy_version=1,
+            source="import",
+        ),
+    ]
+    for _ in range(n * 4):
+        at = _t(rng)
+        drafts.append(
+            ledger.EventDraft(
+                member_id=rng.choice(ids[:n]),
+                purpose=rng.choice([P, Q]),
+                action=rng.choice(["grant", "grant", "withdraw"]),
+                at=at,
+                policy_version=1 if at < mid else 2,
+                source="import",
+            )
+        )
+    with db.session() as s:
+        ledger.append_many(s, drafts)
+    probes = [START - timedelta(days=1), mid, mid - timedelta(microseconds=1)]
+    probes += [_t(rng) for _ in range(4)]
+    probes += [d.at for d in drafts[:3]]  # exactly at an event's time
+    return ids, probes
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_when_random_histories_then_bulk_equals_per_member(db: Database, seed: int) -> None:
+    rng = random.Random(seed)
+    n = 40
+    ids, probes = _random_world(db, rng, n)
+    ps = policy_set(db)
+    with db.session() as s:
+        histories = member_histories(s, ids)
+    reasons = set()
+    for at in probes:
+        for purpose in (P, Q):
+            bulk = list(decide_all(db, purpose, at))
+            assert [d.member_id for d in bulk] == sorted(histories)
+            for d in bulk:
+                expected = eligibility(histories[d.member_id], purpose, at, ps)
+                assert d == expected, (d.member_id, purpose, at)
+                reasons.add(d.reason)
+    # the random world exercises most reasons
+    assert {
+        Reason.ELIGIBLE,
+        Reason.WITHDRAWN,
+        Reason.NO_CONSENT,
+        Reason.MINOR,
+        Reason.EXCLUDED_JURISDICTION,
+        Reason.STALE_POLICY,
+    } <= reasons
+    # decide_member (its own loading path) agrees too
+    at = probes[-1]
+    for d in decide_all(db, P, at):
+        assert decide_member(db, d.member_id, P, at) == d

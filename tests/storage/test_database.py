@@ -1,0 +1,61 @@
+"""Database handle: migrations shipped in the package, init idempotence, schema drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from optin.errors import ConfigError
+from optin.services.database import Database
+from optin.storage.ledger import GENESIS, ledger_head
+from optin.storage.models import Base
+
+
+def test_when_initialised_then_schema_matches_models(db: Database) -> None:
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], "models changed without a migration: " + repr(diff)
+
+
+def test_when_initialised_then_at_head_with_ledger_head_row(db: Database) -> None:
+    assert db.is_initialized()
+    assert db.current_revision() == db.head_revision()
+    db.require_initialized()
+    with db.session() as s:
+        assert ledger_head(s).hash == GENESIS
+    counts = db.table_counts()
+    assert counts["policy_versions"] == 1 and counts["ledger_head"] == 1
+
+
+def test_when_not_initialised_then_require_names_the_fix(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'none' / 'optin.db'}")
+    assert db.current_revision() is None
+    with pytest.raises(ConfigError, match="optin init"):
+        db.require_initialized()
+    assert not (tmp_path / "none").exists()  # checking creates nothing
+
+
+def test_when_init_on_new_home_then_creates_directories(tmp_path: Path) -> None:
+    home = tmp_path / "a" / "b"
+    db = Database(f"sqlite:///{home / 'optin.db'}", home=home)
+    assert db.init() is True
+    assert db.init() is False
+    assert (home / "optin.db").exists()
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    db.dispose()
+
+
+def test_when_url_scheme_unknown_then_config_error() -> None:
+    with pytest.raises(ConfigError, match="allowed"):
+        Database("mysql://u@h/db")
+
+
+def test_repr_hides_password() -> None:
+    db = Database("postgresql+psycopg://u:secret@127.0.0.1:1/x")
+    assert "secret" not in repr(db)
+    db.dispose()
