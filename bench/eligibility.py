@@ -34,8 +34,31 @@ from optin.storage.projection import iter_member_states, iter_state_rows
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 START = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN_S = 700 * 86400
-COUNTRIES = ["US"] * 8 + ["IN"] * 5 + ["BR"] * 4 + ["NG", "JP", "CA", "MX", "ID", "PH", "KE",
-             "AU", "ZA", "AR", "DE", "FR", "GB", "ES", "IT", "NL", "SE", "CH"]
+COUNTRIES = (
+    ["US"] * 8
+    + ["IN"] * 5
+    + ["BR"] * 4
+    + [
+        "NG",
+        "JP",
+        "CA",
+        "MX",
+        "ID",
+        "PH",
+        "KE",
+        "AU",
+        "ZA",
+        "AR",
+        "DE",
+        "FR",
+        "GB",
+        "ES",
+        "IT",
+        "NL",
+        "SE",
+        "CH",
+    ]
+)
 PURPOSES = ("train_own_models", "share_with_providers")
 
 
@@ -49,22 +72,43 @@ def generate(n: int, events_per_member: float, seed: int):
         mid = f"m{i:08d}"
         joined = START + timedelta(seconds=rng.randrange(SPAN_S // 4))
         r = rng.random()
-        birth = None if r < 0.02 else (date(2010, 1, 1) if r < 0.07 else
-                                       date(1950 + rng.randrange(50), 1 + rng.randrange(12), 1))
+        birth = (
+            None
+            if r < 0.02
+            else (
+                date(2010, 1, 1)
+                if r < 0.07
+                else date(1950 + rng.randrange(50), 1 + rng.randrange(12), 1)
+            )
+        )
         members.append((mid, f"h{i}", f"Member {i}", birth, joined))
         countries.append((mid, joined, rng.choice(COUNTRIES)))
         if rng.random() < 0.1:
-            countries.append((mid, joined + timedelta(days=rng.randrange(1, 500)),
-                              rng.choice(COUNTRIES)))
+            countries.append(
+                (mid, joined + timedelta(days=rng.randrange(1, 500)), rng.choice(COUNTRIES))
+            )
         statuses.append((mid, joined, "active"))
         if rng.random() < 0.03:
             statuses.append((mid, joined + timedelta(days=rng.randrange(1, 600)), "closed"))
         for _ in range(rng.randint(0, max_events)):
             seq += 1
             at = joined + timedelta(seconds=rng.randrange(SPAN_S // 2))
-            events.append((seq, f"e{seq:010d}", mid, rng.choice(PURPOSES),
-                           "grant" if rng.random() < 0.7 else "withdraw", at, at,
-                           1, "import", None, "0" * 64, "0" * 64))
+            events.append(
+                (
+                    seq,
+                    f"e{seq:010d}",
+                    mid,
+                    rng.choice(PURPOSES),
+                    "grant" if rng.random() < 0.7 else "withdraw",
+                    at,
+                    at,
+                    1,
+                    "import",
+                    None,
+                    "0" * 64,
+                    "0" * 64,
+                )
+            )
     return members, countries, statuses, events
 
 
@@ -81,17 +125,22 @@ def load_sqlite(db: Database, data) -> None:
         cur.executemany(
             "INSERT INTO members (id, handle, display_name, birth_date, joined_at, role) "
             "VALUES (?, ?, ?, ?, ?, 'member')",
-            ((m, h, d, b.isoformat() if b else None, _sqlite_time(j))
-             for m, h, d, b, j in members))
-        cur.executemany("INSERT INTO member_countries (member_id, since, country) VALUES (?,?,?)",
-                        ((m, _sqlite_time(t), c) for m, t, c in countries))
-        cur.executemany("INSERT INTO member_statuses (member_id, since, status) VALUES (?,?,?)",
-                        ((m, _sqlite_time(t), s) for m, t, s in statuses))
+            ((m, h, d, b.isoformat() if b else None, _sqlite_time(j)) for m, h, d, b, j in members),
+        )
+        cur.executemany(
+            "INSERT INTO member_countries (member_id, since, country) VALUES (?,?,?)",
+            ((m, _sqlite_time(t), c) for m, t, c in countries),
+        )
+        cur.executemany(
+            "INSERT INTO member_statuses (member_id, since, status) VALUES (?,?,?)",
+            ((m, _sqlite_time(t), s) for m, t, s in statuses),
+        )
         cur.executemany(
             "INSERT INTO consent_events (seq, event_id, member_id, purpose, action, at, "
             "recorded_at, policy_version, source, personal, prev_hash, hash) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            ((*e[:5], _sqlite_time(e[5]), _sqlite_time(e[6]), *e[7:]) for e in events))
+            ((*e[:5], _sqlite_time(e[5]), _sqlite_time(e[6]), *e[7:]) for e in events),
+        )
         cur.execute("ANALYZE")
         raw.commit()
     finally:
@@ -103,8 +152,9 @@ def load_pg(db: Database, data) -> None:
     raw = db.engine.raw_connection()
     try:
         cur = raw.cursor()
-        with cur.copy("COPY members (id, handle, display_name, birth_date, joined_at, role) "
-                      "FROM STDIN") as cp:
+        with cur.copy(
+            "COPY members (id, handle, display_name, birth_date, joined_at, role) FROM STDIN"
+        ) as cp:
             for m, h, d, b, j in members:
                 cp.write_row((m, h, d, b, j, "member"))
         with cur.copy("COPY member_countries (member_id, since, country) FROM STDIN") as cp:
@@ -113,9 +163,11 @@ def load_pg(db: Database, data) -> None:
         with cur.copy("COPY member_statuses (member_id, since, status) FROM STDIN") as cp:
             for row in statuses:
                 cp.write_row(row)
-        with cur.copy("COPY consent_events (seq, event_id, member_id, purpose, action, at, "
-                      "recorded_at, policy_version, source, personal, prev_hash, hash) "
-                      "FROM STDIN") as cp:
+        with cur.copy(
+            "COPY consent_events (seq, event_id, member_id, purpose, action, at, "
+            "recorded_at, policy_version, source, personal, prev_hash, hash) "
+            "FROM STDIN"
+        ) as cp:
             for row in events:
                 cp.write_row(row)
         raw.commit()
@@ -141,11 +193,15 @@ def measure(db: Database, n: int, at: datetime, purpose: str) -> None:
     for d in decide_all(db, purpose, at):
         reasons[d.reason] += 1
     full, full_cpu = time.perf_counter() - t, time.process_time() - c
-    for label, wall, cpu in (("SQL rows only     ", sql, sql_cpu),
-                             ("MemberState stream", proj, proj_cpu),
-                             ("decide_all        ", full, full_cpu)):
-        print(f"  {label}: wall {wall:6.2f} s = {n / wall:10,.0f} members/s | "
-              f"client CPU {cpu:6.2f} s = {n / max(cpu, 1e-9):10,.0f} members/s")
+    for label, wall, cpu in (
+        ("SQL rows only     ", sql, sql_cpu),
+        ("MemberState stream", proj, proj_cpu),
+        ("decide_all        ", full, full_cpu),
+    ):
+        print(
+            f"  {label}: wall {wall:6.2f} s = {n / wall:10,.0f} members/s | "
+            f"client CPU {cpu:6.2f} s = {n / max(cpu, 1e-9):10,.0f} members/s"
+        )
     top = ", ".join(f"{k} {v}" for k, v in reasons.most_common(6))
     print(f"  reasons: {top}")
 
@@ -172,8 +228,11 @@ def main() -> int:
     args = ap.parse_args()
     t = time.perf_counter()
     data = generate(args.members, args.events_per_member, args.seed)
-    print(f"generated {args.members:,} members / {len(data[3]):,} events in "
-          f"{time.perf_counter() - t:.1f} s", flush=True)
+    print(
+        f"generated {args.members:,} members / {len(data[3]):,} events in "
+        f"{time.perf_counter() - t:.1f} s",
+        flush=True,
+    )
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as tmp:
             db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")

@@ -42,11 +42,18 @@ def _writer(url: str, worker: int, seconds: float, barrier: Any, out: mp.Queue) 
     while time.time() < end:
         t = time.perf_counter()
         with db.session() as s:
-            ledger.append(s, ledger.EventDraft(
-                member_id=f"w{worker}-{i % 500}", purpose="train_own_models",
-                action="grant" if i % 2 == 0 else "withdraw",
-                at=T0 + timedelta(seconds=i), policy_version=1, source="system",
-            ), {"ip": f"10.0.{worker}.{i % 250}"} if i % 4 == 0 else None)
+            ledger.append(
+                s,
+                ledger.EventDraft(
+                    member_id=f"w{worker}-{i % 500}",
+                    purpose="train_own_models",
+                    action="grant" if i % 2 == 0 else "withdraw",
+                    at=T0 + timedelta(seconds=i),
+                    policy_version=1,
+                    source="system",
+                ),
+                {"ip": f"10.0.{worker}.{i % 250}"} if i % 4 == 0 else None,
+            )
         lat.append(time.perf_counter() - t)
         i += 1
     db.dispose()
@@ -57,8 +64,9 @@ def concurrent(url: str, writers: int, seconds: float) -> None:
     ctx = mp.get_context("spawn")
     q: mp.Queue = ctx.Queue()
     barrier = ctx.Barrier(writers + 1)  # every process imported and connected
-    procs = [ctx.Process(target=_writer, args=(url, w, seconds, barrier, q))
-             for w in range(writers)]
+    procs = [
+        ctx.Process(target=_writer, args=(url, w, seconds, barrier, q)) for w in range(writers)
+    ]
     for p in procs:
         p.start()
     barrier.wait()
@@ -74,8 +82,10 @@ def concurrent(url: str, writers: int, seconds: float) -> None:
     lats.sort()
     p50 = statistics.median(lats) * 1000
     p99 = lats[min(n - 1, int(n * 0.99))] * 1000
-    print(f"  {writers} writers, {window:.1f} s: {n:,} appends = {n / window:,.0f} appends/s; "
-          f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(
+        f"  {writers} writers, {window:.1f} s: {n:,} appends = {n / window:,.0f} appends/s; "
+        f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    )
     db = Database(url)
     t = time.perf_counter()
     with db.session() as s:
@@ -83,17 +93,27 @@ def concurrent(url: str, writers: int, seconds: float) -> None:
     el = time.perf_counter() - t
     db.dispose()
     status = "INTACT" if report.ok else f"BROKEN at seq {report.first_bad_seq}: {report.problem}"
-    print(f"  chain {status}; length {report.length:,} (expected {n:,}); "
-          f"verified in {el:.2f} s = {report.length / max(el, 1e-9):,.0f} events/s")
+    print(
+        f"  chain {status}; length {report.length:,} (expected {n:,}); "
+        f"verified in {el:.2f} s = {report.length / max(el, 1e-9):,.0f} events/s"
+    )
     if not report.ok or report.length != n:
         raise SystemExit("ledger check failed")
 
 
 def bulk(url: str, n: int) -> None:
     db = Database(url)
-    drafts = [ledger.EventDraft(member_id=f"b{i % 10000}", purpose="share_with_providers",
-                                action="grant", at=T0 + timedelta(seconds=i), policy_version=1,
-                                source="import") for i in range(n)]
+    drafts = [
+        ledger.EventDraft(
+            member_id=f"b{i % 10000}",
+            purpose="share_with_providers",
+            action="grant",
+            at=T0 + timedelta(seconds=i),
+            policy_version=1,
+            source="import",
+        )
+        for i in range(n)
+    ]
     t = time.perf_counter()
     with db.session() as s:
         ledger.append_many(s, drafts)

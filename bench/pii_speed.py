@@ -5,8 +5,9 @@ The corpus concatenates the dev+test texts of every dataset under
 it holds at least ``--mb`` MB of UTF-8 text. Each profile runs in a fresh subprocess so
 its peak RSS (``resource.getrusage``) is its own. Rates are per CPU-second of the worker
 (``time.process_time``), i.e. per core, unaffected by other load on the machine; the baseline RSS (interpreter + corpus,
-before the analyzer is built) is printed too. Every worker times two passes over the
-corpus: analyzer only, then analyze + anonymize (``Redactor.redact``). Presidio and
+before the analyzer is built) is printed too. Every worker times the analyzer alone,
+analyze + anonymize (``Redactor.redact``), and anonymize alone over precomputed
+findings (the operator's own cost). Presidio and
 scrubadub are timed too when they happen to be installed (never required).
 
     .venv/bin/python bench/pii_speed.py                 # default: 20 MB, all profiles
@@ -70,8 +71,8 @@ def worker(engine: str, profile: str, operator: str, min_mb: float) -> dict[str,
         full_s = _timed(redactor.redact, texts)
         from optin.privacy.anonymize import anonymize
 
-        found = {id(t): redactor.analyze(t) for t in set(texts)}
-        anon_s = _timed(lambda t: anonymize(t, found[id(t)], redactor.policy), texts)
+        found = {t: redactor.analyze(t) for t in dict.fromkeys(texts)}
+        anon_s = _timed(lambda t: anonymize(t, found[t], redactor.policy), texts)
         out["anonymize_only_mb_s"] = mb / anon_s
     elif engine == "presidio":
         from presidio_analyzer import AnalyzerEngine  # type: ignore[import-not-found]

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -108,6 +110,7 @@ def run_build(home: Path, engine: str, workers: int) -> dict[str, object]:
         str(workers),
         "--json",
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = RssSampler(proc.pid)
@@ -116,10 +119,14 @@ def run_build(home: Path, engine: str, workers: int) -> dict[str, object]:
     wall = time.perf_counter() - t0
     sampler.stop.set()
     sampler.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"build failed ({engine}, {workers}): {err[-2000:]}")
     result = json.loads(out)
     result["wall"] = wall
+    result["cpu"] = cpu
+    result["load"] = os.getloadavg()[0]
     result["peak_tree_mb"] = sampler.peak_tree / 2**20
     result["peak_one_mb"] = sampler.peak_one / 2**20
     return result

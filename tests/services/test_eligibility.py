@@ -181,3 +181,21 @@ def test_when_random_histories_then_bulk_equals_per_member(db: Database, seed: i
     at = probes[-1]
     for d in decide_all(db, P, at):
         assert decide_member(db, d.member_id, P, at) == d
+
+
+def test_when_random_histories_then_storage_projection_equals_domain_project(
+    db: Database,
+) -> None:
+    from optin.domain.eligibility import project
+    from optin.storage.projection import iter_member_states
+
+    rng = random.Random(3)
+    ids, probes = _random_world(db, rng, 30)
+    with db.session() as s:
+        histories = member_histories(s, ids)
+    for at in probes:
+        for purpose in (P, Q):
+            states = list(iter_member_states(db.engine, purpose, at))
+            assert [st.member_id for st in states] == sorted(ids)
+            for st in states:
+                assert st == project(histories[st.member_id], purpose, at)

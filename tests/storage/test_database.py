@@ -59,3 +59,17 @@ def test_repr_hides_password() -> None:
     db = Database("postgresql+psycopg://u:secret@127.0.0.1:1/x")
     assert "secret" not in repr(db)
     db.dispose()
+
+
+def test_when_sqlite_datetime_then_same_text_as_sqlalchemy_stores(sqlite_db: Database) -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from optin.storage.models import sqlite_datetime
+    from tests.factories import add_member
+
+    joined = datetime(987, 3, 4, 5, 6, 7, 89, tzinfo=timezone(timedelta(hours=2)))
+    add_member(sqlite_db, "m1", joined_at=joined)
+    with sqlite_db.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT joined_at FROM members").scalar()
+    assert stored == sqlite_datetime(joined) == "0987-03-04 03:06:07.000089"
+    assert sqlite_datetime(joined.astimezone(UTC)) == stored

@@ -275,6 +275,10 @@ def test_when_member_key_destroyed_then_personal_unreadable_and_chain_verifies(
         key_row = s.get(MemberKeyRow, "m1")
         assert key_row is not None and key_row.destroyed_at is not None
     assert _verify(db).ok
+    with db.session() as s:
+        assert ledger.personal_fields(s, a) is None
+        assert ledger.personal_fields(s, b) == {"ip": "198.51.100.9"}
+        assert ledger.destroy_member_key(s, "m1") is False  # already gone
     # an erased member never gets personal data stored again
     with db.session() as s:
         c = ledger.append(s, _draft(2, "m1"), {"ip": "192.0.2.8"})

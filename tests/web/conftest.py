@@ -8,9 +8,10 @@ admin, all with the password ``PASSWORDS[handle]``; the shipped default policy.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -82,23 +83,34 @@ def csrf_of(c: TestClient, path: str = "/settings/data-privacy/generative-ai") -
     return m.group(1)
 
 
-@pytest.fixture()
-def world(sqlite_db: Database, tmp_path, password_hashes: dict[str, str]) -> Iterator[World]:
-    add_member(sqlite_db, "m-alice", handle="alice", country="US")
-    add_member(sqlite_db, "m-bob", handle="bob", country="US")
-    add_member(sqlite_db, "m-eve", handle="eve", country="DE")
-    add_member(sqlite_db, "m-kid", handle="kid", country="US", birth_date=MINOR)
-    add_member(sqlite_db, "m-admin", handle="admin", country="US")
-    with sqlite_db.session() as s:
+def make_world(db: Database, tmp_path: Path, password_hashes: dict[str, str]) -> World:
+    add_member(db, "m-alice", handle="alice", country="US")
+    add_member(db, "m-bob", handle="bob", country="US")
+    add_member(db, "m-eve", handle="eve", country="DE")
+    add_member(db, "m-kid", handle="kid", country="US", birth_date=MINOR)
+    add_member(db, "m-admin", handle="admin", country="US")
+    with db.session() as s:
         for handle, h in password_hashes.items():
             s.execute(
                 update(MemberRow)
                 .where(MemberRow.handle == handle)
                 .values(password_hash=h, role="admin" if handle == "admin" else "member")
             )
-    settings = Settings(home=tmp_path / "home", database_url=sqlite_db.url)
-    app = create_app(settings, db=sqlite_db, limiter=LoginRateLimiter())
-    yield World(sqlite_db, settings, app, {h: f"m-{h}" for h in PASSWORDS})
+    settings = Settings(home=tmp_path / "home", database_url=db.url)
+    app = create_app(settings, db=db, limiter=LoginRateLimiter())
+    return World(db, settings, app, {h: f"m-{h}" for h in PASSWORDS})
+
+
+@pytest.fixture()
+def world(sqlite_db: Database, tmp_path: Path, password_hashes: dict[str, str]) -> World:
+    """The world on SQLite."""
+    return make_world(sqlite_db, tmp_path, password_hashes)
+
+
+@pytest.fixture()
+def any_world(db: Database, tmp_path: Path, password_hashes: dict[str, str]) -> World:
+    """The world on SQLite and again on PostgreSQL."""
+    return make_world(db, tmp_path, password_hashes)
 
 
 ClientFor = Callable[[str], TestClient]

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from optin.services import consent
 from optin.storage import ledger
 from tests.web.conftest import World
 
 ALL = ("consents:write", "eligibility:read", "receipts:read", "snapshots:read")
+
+
+@pytest.fixture()
+def world(any_world: World) -> World:
+    """These tests run on SQLite and again on PostgreSQL."""
+    return any_world
 
 
 def _c(world: World):

@@ -206,3 +206,15 @@ def test_when_key_secret_is_wrong_then_401(world: World) -> None:
     prefix = key.rsplit("_", 1)[0] if key.count("_") == 2 else "_".join(key.split("_")[:2])
     r = _call(world, "GET", "/api/v1/snapshots", None, prefix + "_wrongsecret")
     assert r.status_code == 401
+
+
+def test_when_key_revoked_while_cached_then_refused_after_the_ttl(world: World) -> None:
+    import time
+
+    world.app.state.optin.api_key_ttl = 0.2
+    key = world.api_key("snapshots:read")
+    assert _call(world, "GET", "/api/v1/snapshots", None, key).status_code == 200
+    with world.db.session() as s:
+        web_auth.revoke_api_key(s, key.split("_")[1], now=datetime.now(UTC))
+    time.sleep(0.25)
+    assert _call(world, "GET", "/api/v1/snapshots", None, key).status_code == 401

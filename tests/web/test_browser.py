@@ -17,14 +17,22 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium "
-                       "(apt-get install -y chromium)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"
+    ),
 ]
 
 
@@ -51,8 +59,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     build_snapshot(db, settings, "train_own_models", engine="inline")
     app = create_app(settings, db=db)
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                       access_log=False, lifespan="off"))
+    srv = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
+        )
+    )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -92,11 +103,12 @@ def _count(page, base: str) -> int:  # type: ignore[no-untyped-def]
 def test_member_and_admin_journey(server: str, browser) -> None:  # type: ignore[no-untyped-def]
     ARTIFACTS.mkdir(exist_ok=True)
     csp_errors: list[str] = []
-    member_ctx = browser.new_context(accept_downloads=True, viewport={"width": 1100,
-                                                                      "height": 900})
+    member_ctx = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 900})
     page = member_ctx.new_page()
-    page.on("console", lambda m: csp_errors.append(m.text)
-            if "Content Security Policy" in m.text else None)
+    page.on(
+        "console",
+        lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     _login(page, server, "ada", "demo-ada-2024")
     assert "/settings/data-privacy/generative-ai" in page.url
     page.screenshot(path=str(ARTIFACTS / "settings.png"), full_page=True)

@@ -6,6 +6,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from optin.domain.policy import default_policy_text
@@ -15,6 +16,12 @@ from tests.web.conftest import PASSWORDS, World, csrf_of, login_token
 
 SETTINGS = "/settings/data-privacy/generative-ai"
 HISTORY = "/settings/data-privacy/history"
+
+
+@pytest.fixture()
+def world(any_world: World) -> World:
+    """These tests run on SQLite and again on PostgreSQL."""
+    return any_world
 
 
 def _toggle(c, purpose: str, choice: str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import typer
@@ -61,6 +62,9 @@ class RichProgress(BuildProgress):
         self.progress.stop()
 
     def stage(self, name: str, total: int) -> None:
+        if self.task is not None:  # close the previous (possibly open-ended) bar
+            done = self.progress.tasks[self.task].completed
+            self.progress.update(self.task, total=max(done, 1), completed=max(done, 1))
         self.task = self.progress.add_task(name, total=total or None)
 
     def advance(self, result: dict[str, Any]) -> None:
@@ -83,7 +87,9 @@ def build(
     scheduler: str = typer.Option(
         None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)."
     ),
-    workers: int = typer.Option(1, "--workers", help="Worker processes.", min=1),
+    workers: int = typer.Option(
+        0, "--workers", help="Worker processes (default: the number of CPUs).", min=0
+    ),
     profile: str = typer.Option("default", "--profile", help=f"One of: {', '.join(PROFILES)}."),
     seed: int = typer.Option(0, "--seed", help="Seed for near-duplicate hashing."),
     shard_size: int = typer.Option(10_000, "--shard-size", help="Records per shard.", min=1),
@@ -96,6 +102,7 @@ def build(
     """Build (or resume) the snapshot of PURPOSE as of a time."""
     settings = settings_from(ctx)
     db = open_db(ctx)
+    workers = workers or os.cpu_count() or 1
     cfg = BuildConfig(
         purpose=purpose,
         profile=profile,

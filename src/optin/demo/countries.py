@@ -47,7 +47,7 @@ COUNTRIES: tuple[DemoCountry, ...] = (
         "New York;San Francisco;Austin;Chicago;Seattle;Boston;Atlanta",
         gov_id="ssn",
     ),
-    _c("CA", 3, "us", "us", "Toronto;Vancouver;Montreal;Calgary;Ottawa"),
+    _c("CA", 3, "us", "ca", "Toronto;Vancouver;Montreal;Calgary;Ottawa"),
     _c("MX", 3, "mx", "latam", "Mexico City;Guadalajara;Monterrey;Puebla", "es", 0.25),
     _c("BR", 4, "br", "latam", "São Paulo;Rio de Janeiro;Belo Horizonte;Curitiba", "pt", 0.25),
     _c("AR", 1, "mx", "latam", "Buenos Aires;Córdoba;Rosario", "es", 0.25),

@@ -223,7 +223,8 @@ def ipv4(rng: random.Random) -> str:
 _US_SUFFIX = ("Street", "Avenue", "Road", "Lane", "Drive", "Boulevard", "Court", "Way")
 _GB_SUFFIX = ("Road", "Street", "Lane", "Close", "Gardens", "Crescent", "Terrace")
 _EU_SUFFIX = ("straat", "straße", "gatan", "vej", "weg", "gasse")
-_US_STATES = ("NY", "CA", "TX", "IL", "WA", "MA", "GA", "ON", "BC")
+_US_STATES = ("NY", "CA", "TX", "IL", "WA", "MA", "GA", "CO", "FL")
+_CA_PROV = ("ON", "BC", "QC", "AB", "NS")
 
 
 def street_address(style: str, city: str, surname: str, rng: random.Random) -> str:
@@ -235,6 +236,13 @@ def street_address(style: str, city: str, surname: str, rng: random.Random) -> s
         zip_ = f"{rng.randrange(10000, 99999)}"
         state = rng.choice(_US_STATES)
         return f"{num} {name} {rng.choice(_US_SUFFIX)}, {city}, {state} {zip_}"
+    if style == "ca":
+        letters = "ABCEGHJKLMNPRSTVXY"
+        pc = (
+            f"{rng.choice(letters)}{rng.randrange(10)}{rng.choice(letters)} "
+            f"{rng.randrange(10)}{rng.choice(letters)}{rng.randrange(10)}"
+        )
+        return f"{num} {name} {rng.choice(_US_SUFFIX)}, {city}, {rng.choice(_CA_PROV)} {pc}"
     if style in ("gb", "au"):
         if style == "au":
             return f"{num} {name} {rng.choice(_GB_SUFFIX)}, {city} {rng.randrange(2000, 7000)}"

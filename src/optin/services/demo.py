@@ -35,6 +35,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, func, select
 
+from optin.demo.countries import BY_CODE
 from optin.demo.people import (
     ADMIN,
     LOGIN_MEMBERS,
@@ -348,6 +349,13 @@ def generate_demo(
         }
         for v in policy_set(db).versions
     ]
+    log.info(
+        "demo: %d members, %d content items, %d ledger events in %.1fs",
+        len(ms),
+        posts,
+        head.seq,
+        time.perf_counter() - t0,
+    )
     return DemoSummary(
         seed=seed,
         now=now,
@@ -449,8 +457,8 @@ def _content(
     tl: Timeline,
     gt_path: Path | None,
 ) -> dict[str, dict[str, int]]:
-    from optin.demo.countries import BY_CODE
-
+    """Generate and insert ``total`` content items in chunks, streaming the ground truth to
+    a temporary file renamed into place at the end; returns counts for the summary."""
     stats: dict[str, Counter[str]] = {
         k: Counter() for k in ("kind", "visibility", "language", "label", "flags")
     }

@@ -24,8 +24,7 @@ from optin.domain.eligibility import (
     decide,
     eligibility,
 )
-from optin.domain.model import AccountStatus, ConsentAction
-from optin.domain.model import MemberHistory
+from optin.domain.model import AccountStatus, ConsentAction, MemberHistory
 from optin.errors import NotFoundError
 from optin.services.consent import member_not_found
 from optin.services.database import Database
@@ -75,8 +74,7 @@ def decide_all(
     ids = sorted(set(member_ids)) if member_ids is not None else None
     if ids is not None and not ids:
         return iter(())
-    return _decide_rows(iter_state_rows(db.engine, purpose, at, member_ids=ids), purpose, at,
-                        ps)
+    return _decide_rows(iter_state_rows(db.engine, purpose, at, member_ids=ids), purpose, at, ps)
 
 
 _STATUS = {s.value: s for s in AccountStatus}
@@ -107,15 +105,26 @@ def _decide_rows(
             if tpl is None:
                 st = _STATUS.get(status) if status is not None else None
                 state = MemberState(
-                    mid, st is not None, st, country,
+                    mid,
+                    st is not None,
+                    st,
+                    country,
                     (fromiso(birth) if text_birth else birth) if birth is not None else None,
-                    _ACTION[action] if action is not None else None, eid,
+                    _ACTION[action] if action is not None else None,
+                    eid,
                     int(pv) if pv is not None else None,
                 )
                 tpl = templates[key] = decide(state, purpose, at, ps)
             yield Decision(
-                mid, purpose, at, tpl.eligible, tpl.reason, tpl.regime, tpl.country,
-                eid if tpl.consent_event_id is not None else None, tpl.policy_version,
+                mid,
+                purpose,
+                at,
+                tpl.eligible,
+                tpl.reason,
+                tpl.regime,
+                tpl.country,
+                eid if tpl.consent_event_id is not None else None,
+                tpl.policy_version,
             )
 
 

@@ -23,18 +23,18 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from optin.domain.model import ConsentAction, ConsentEvent, ConsentSource
 from optin.errors import ConfigError, InputError
-from optin.storage.keys import KeyRing, seal
-from optin.storage.models import ConsentEventRow, LedgerHeadRow
+from optin.storage.keys import KeyRing, destroy_member_key, seal, unseal
+from optin.storage.models import ConsentEventRow, LedgerHeadRow, sqlite_datetime
 
 GENESIS = "0" * 64
 _CHUNK = 5000
@@ -102,6 +102,9 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_payload(
     seq: int,
     event_id: str,
@@ -114,24 +117,48 @@ def canonical_payload(
     source: str,
     personal: bytes | None,
 ) -> str:
-    return json.dumps(
+    return payload_from_iso(
+        seq,
+        event_id,
+        member_id,
+        purpose,
+        action,
+        iso(at),
+        iso(recorded_at),
+        policy_version,
+        source,
+        personal,
+    )
+
+
+def payload_from_iso(
+    seq: int,
+    event_id: str,
+    member_id: str,
+    purpose: str,
+    action: str,
+    at: str,
+    recorded_at: str,
+    policy_version: int,
+    source: str,
+    personal: bytes | None,
+) -> str:
+    """The canonical payload with the times already in canonical ISO form."""
+    return _ENCODER.encode(
         {
             "seq": seq,
             "event_id": event_id,
             "member_id": member_id,
             "purpose": purpose,
             "action": action,
-            "at": iso(at),
-            "recorded_at": iso(recorded_at),
+            "at": at,
+            "recorded_at": recorded_at,
             "policy_version": policy_version,
             "source": source,
             "personal_sha256": hashlib.sha256(personal).hexdigest()
             if personal is not None
             else None,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+        }
     )
 
 
@@ -310,12 +337,45 @@ def append(
     return row
 
 
+_COLS = (
+    "seq, event_id, member_id, purpose, action, at, recorded_at, policy_version, source, "
+    "personal, prev_hash, hash"
+)
+
+
+def _bulk_writer(session: Session) -> Callable[[list[tuple[Any, ...]]], None]:
+    """Insert row tuples on the session's own DBAPI connection (same transaction):
+    PostgreSQL COPY, SQLite executemany; no per-value ORM/Core processing."""
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    if session.get_bind().dialect.name == "postgresql":
+
+        def write_pg(rows: list[tuple[Any, ...]]) -> None:
+            with raw.cursor() as cur, cur.copy(f"COPY consent_events ({_COLS}) FROM STDIN") as cp:
+                for r in rows:
+                    cp.write_row(r)
+
+        return write_pg
+
+    def write_sqlite(rows: list[tuple[Any, ...]]) -> None:
+        cur = raw.cursor()
+        try:
+            cur.executemany(
+                f"INSERT INTO consent_events ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(*r[:5], sqlite_datetime(r[5]), sqlite_datetime(r[6]), *r[7:]) for r in rows],
+            )
+        finally:
+            cur.close()
+
+    return write_sqlite
+
+
 def append_many(
-    session: Session, drafts: Sequence[EventDraft], *, batch: int = 10000
+    session: Session, drafts: Sequence[EventDraft], *, batch: int = 20000
 ) -> LedgerHead:
-    """Append many events fast (imports, demo): one lock, chain computed in Python,
-    rows inserted with executemany. Returns the new head. All-or-nothing with the
-    caller's transaction."""
+    """Append many events fast (imports, demo): one lock, the chain computed in Python,
+    rows written in bulk on the session's connection. Returns the new head.
+    All-or-nothing with the caller's transaction."""
     if not drafts:
         return ledger_head(session)
     now = datetime.now(UTC)
@@ -325,17 +385,30 @@ def append_many(
     if with_personal:
         ring.create_missing(with_personal, now)
     head = _lock_head(session)
+    write = _bulk_writer(session)
     seq, prev = head.seq, head.hash
-    table = cast(Table, ConsentEventRow.__table__)
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
+    sha = hashlib.sha256
     for d, (action, source) in zip(drafts, checked, strict=True):
         seq += 1
-        blob = _seal_personal(ring, d, d.personal, now)
-        recorded = d.recorded_at or now
+        blob = _seal_personal(ring, d, d.personal, now) if d.personal else None
+        recorded = (d.recorded_at or now).astimezone(UTC)
         at = d.at.astimezone(UTC)
-        digest = chain_hash(
-            prev,
-            canonical_payload(
+        payload = canonical_payload(
+            seq,
+            d.event_id,
+            d.member_id,
+            d.purpose,
+            action,
+            at,
+            recorded,
+            d.policy_version,
+            source,
+            blob,
+        )
+        digest = sha((prev + payload).encode("utf-8")).hexdigest()
+        rows.append(
+            (
                 seq,
                 d.event_id,
                 d.member_id,
@@ -346,33 +419,45 @@ def append_many(
                 d.policy_version,
                 source,
                 blob,
-            ),
-        )
-        rows.append(
-            {
-                "seq": seq,
-                "event_id": d.event_id,
-                "member_id": d.member_id,
-                "purpose": d.purpose,
-                "action": action,
-                "at": at,
-                "recorded_at": recorded,
-                "policy_version": d.policy_version,
-                "source": source,
-                "personal": blob,
-                "prev_hash": prev,
-                "hash": digest,
-            }
+                prev,
+                digest,
+            )
         )
         prev = digest
         if len(rows) >= batch:
-            session.execute(table.insert(), rows)
+            write(rows)
             rows = []
     if rows:
-        session.execute(table.insert(), rows)
+        write(rows)
     new_head = LedgerHead(seq, prev)
     _set_head(session, new_head)
     return new_head
+
+
+def personal_fields(session: Session, row: Any) -> dict[str, Any] | None:
+    """Decrypt an event row's personal fields (None: none stored, or the member's key was
+    destroyed). ``row`` needs ``member_id``, ``event_id`` and ``personal``."""
+    if row.personal is None:
+        return None
+    return unseal(KeyRing(session).key_for_read(row.member_id), row.event_id, row.personal)
+
+
+__all__ = [
+    "GENESIS",
+    "EventDraft",
+    "LedgerHead",
+    "LedgerReport",
+    "append",
+    "append_many",
+    "canonical_payload",
+    "chain_hash",
+    "destroy_member_key",
+    "ensure_head",
+    "ledger_head",
+    "personal_fields",
+    "row_to_event",
+    "verify",
+]
 
 
 def row_to_event(row: Any) -> ConsentEvent:
@@ -402,12 +487,63 @@ def iter_rows(session: Session, *, chunk: int = _CHUNK) -> Iterator[Any]:
         last = rows[-1].seq
 
 
+def _sqlite_iso(value: Any) -> str:
+    """SQLite's stored 'YYYY-MM-DD HH:MM:SS.ffffff' (naive UTC) -> canonical ISO."""
+    if isinstance(value, str) and len(value) == 26 and value[10] == " ":
+        return f"{value[:10]}T{value[11:]}+00:00"
+    if isinstance(value, str):
+        try:
+            return iso(datetime.fromisoformat(value).replace(tzinfo=UTC))
+        except ValueError:
+            return value  # garbage: the hash check reports the row
+    return iso(value.replace(tzinfo=UTC) if value.tzinfo is None else value)
+
+
+def _iter_canonical(session: Session, chunk: int) -> Iterator[tuple[Any, ...]]:
+    """Rows for verification through the raw DBAPI cursor, times as canonical ISO text:
+    ``(seq, event_id, member_id, purpose, action, at, recorded_at, policy_version,
+    source, personal, prev_hash, hash)``."""
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    pg = session.get_bind().dialect.name == "postgresql"
+    mark = "%s" if pg else "?"
+    sql = f"SELECT {_COLS} FROM consent_events WHERE seq > {mark} ORDER BY seq LIMIT {int(chunk)}"
+    conv = iso if pg else _sqlite_iso
+    last = 0
+    cur = raw.cursor()
+    try:
+        while True:
+            cur.execute(sql, (last,))
+            rows = cur.fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield (
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    conv(r[5]),
+                    conv(r[6]),
+                    r[7],
+                    r[8],
+                    None if r[9] is None else bytes(r[9]),
+                    r[10],
+                    r[11],
+                )
+            last = rows[-1][0]
+    finally:
+        cur.close()
+
+
 def verify(session: Session, *, chunk: int = _CHUNK) -> LedgerReport:
     """Re-check the whole chain; report the first bad sequence number."""
     expected = 1
     prev = GENESIS
-    for r in iter_rows(session, chunk=chunk):
-        seq = int(r.seq)
+    sha = hashlib.sha256
+    for r in _iter_canonical(session, chunk):
+        seq = int(r[0])
         if seq != expected:
             kind = "missing (deleted?)" if seq > expected else "out of order"
             return LedgerReport(
@@ -417,7 +553,7 @@ def verify(session: Session, *, chunk: int = _CHUNK) -> LedgerReport:
                 expected,
                 f"seq {expected} is {kind}: found seq {seq} after {expected - 1}",
             )
-        if r.prev_hash != prev:
+        if r[10] != prev:
             return LedgerReport(
                 False,
                 expected - 1,
@@ -426,20 +562,9 @@ def verify(session: Session, *, chunk: int = _CHUNK) -> LedgerReport:
                 f"seq {seq}: prev_hash does not match the hash of seq {seq - 1} "
                 "(a row was deleted, inserted or reordered)",
             )
-        payload = canonical_payload(
-            seq,
-            r.event_id,
-            r.member_id,
-            r.purpose,
-            r.action,
-            r.at,
-            r.recorded_at,
-            int(r.policy_version),
-            r.source,
-            r.personal,
-        )
-        digest = chain_hash(prev, payload)
-        if digest != r.hash:
+        payload = payload_from_iso(seq, r[1], r[2], r[3], r[4], r[5], r[6], int(r[7]), r[8], r[9])
+        digest = sha((prev + payload).encode("utf-8")).hexdigest()
+        if digest != r[11]:
             return LedgerReport(
                 False,
                 expected - 1,

@@ -58,6 +58,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def sqlite_datetime(value: datetime) -> str:
+    """The text SQLAlchemy stores for an aware datetime in a SQLite DATETIME column
+    (naive UTC, microseconds), for raw-cursor bulk paths and comparisons."""
+    v = value.astimezone(UTC)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
+        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+    )
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from optin.domain.eligibility import MemberState
 from optin.domain.model import AccountStatus, ConsentAction
+from optin.storage.models import sqlite_datetime
 
 _STATUS = {s.value: s for s in AccountStatus}
 _ACTION = {a.value: a for a in ConsentAction}
@@ -73,9 +74,7 @@ _PG_SETTINGS = (
 )
 
 
-def _sqlite_time(at: datetime) -> str:
-    """SQLAlchemy's SQLite DATETIME storage format (naive UTC, microseconds)."""
-    return at.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+_sqlite_time = sqlite_datetime
 
 
 def _states(rows: Any, parse_birth: bool) -> Iterator[MemberState]:
@@ -162,6 +161,7 @@ def iter_member_states(
     batch: int = 20000,
 ) -> Iterator[MemberState]:
     """Stream every member's state for ``purpose`` at ``at`` (ordered by member id)."""
-    for rows, text_birth in iter_state_rows(engine, purpose, at, member_ids=member_ids,
-                                            batch=batch):
+    for rows, text_birth in iter_state_rows(
+        engine, purpose, at, member_ids=member_ids, batch=batch
+    ):
         yield from _states(rows, text_birth)

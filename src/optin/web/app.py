@@ -119,11 +119,14 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     limiter: LoginRateLimiter | None = None,
     group_commit: bool | None = None,
+    api_key_ttl: float = 2.0,
 ) -> FastAPI:
     """Build the web app. ``db`` defaults to ``Database.open(settings)``.
 
     ``group_commit`` (default: on for PostgreSQL) records concurrent consent events in
-    one transaction (see :mod:`optin.web.group_commit`).
+    one transaction (see :mod:`optin.web.group_commit`). ``api_key_ttl``: seconds a
+    verified API key is trusted without a database lookup (a revoked key stops working
+    within that time; 0 looks every request up).
     """
     if db is None:
         from optin.services.database import Database
@@ -149,6 +152,7 @@ def create_app(
         clock=clock or utcnow,
         limiter=limiter or LoginRateLimiter(),
         templates=make_templates(_PKG / "templates"),
+        api_key_ttl=api_key_ttl,
     )
     if group_commit is None:
         group_commit = db.dialect == "postgresql"

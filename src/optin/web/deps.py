@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from fastapi import Depends, Request
@@ -64,8 +65,20 @@ def api_client(
     header = (
         f"{creds.scheme} {creds.credentials}" if creds else request.headers.get("authorization")
     )
+    key = web_auth.sha256_hex(header) if header and st.api_key_ttl > 0 else None
+    now = time.monotonic()
+    if key is not None:
+        hit = st.api_key_cache.get(key)
+        if hit is not None and hit[0] > now:
+            cached: ApiClient = hit[1]
+            return cached
     with st.db.session() as s:
-        return web_auth.api_client(s, header)
+        client = web_auth.api_client(s, header)
+    if key is not None:
+        if len(st.api_key_cache) > 10_000:
+            st.api_key_cache.clear()
+        st.api_key_cache[key] = (now + st.api_key_ttl, client)
+    return client
 
 
 def require_scope(scope: str) -> Callable[..., ApiClient]:

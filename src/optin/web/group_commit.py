@@ -1,13 +1,18 @@
 """Group commit for consent events recorded through the web app and the API.
 
-The ledger serialises appends on its head row, so each append waits for the previous
-transaction's commit; on PostgreSQL a durable commit costs a WAL flush (several ms), which
-caps one-event-per-transaction at roughly 1 / flush time. Here one writer thread takes
-every request waiting in the queue, records each with the consent service
-(:func:`optin.services.consent.record_consent`, unchanged: same validation, same ledger
-append) inside its own SAVEPOINT of one shared transaction, commits once, and only then
-answers every caller. A request that fails validation rolls back its savepoint alone; if
-the commit fails, every caller in the batch gets the error (nothing was acknowledged).
+The ledger serialises appends on its head row, so with one event per transaction each
+append waits for the previous transaction's commit, and on PostgreSQL a durable commit
+costs a WAL flush (several ms): that caps the ledger at roughly one event per flush.
+
+Here each request is validated in its own thread, exactly as
+:func:`optin.services.consent.record_consent` does (:func:`prepare`: action, source, not
+in the future, purpose in the policy in force, member exists, country at the time), and
+becomes an :class:`~optin.storage.ledger.EventDraft`. One writer thread takes every
+draft waiting in the queue, appends them with :func:`optin.storage.ledger.append_many`
+(one lock, one multi-row insert, one head update) and commits once; only then is every
+caller answered. A request refused by validation fails alone and never reaches the
+ledger; a failed append or commit fails every caller of that batch (nothing of it was
+committed, nothing is acknowledged).
 """
 
 from __future__ import annotations
@@ -19,57 +24,106 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from optin.domain.model import ConsentEvent
+from optin.domain.model import ConsentAction, ConsentEvent, ConsentSource
+from optin.errors import InputError
 from optin.services import consent
 from optin.services.database import Database
+from optin.services.policy import policy_set
+from optin.storage import ledger
+from optin.storage.members import country_at, get_member
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class _Request:
-    member_id: str
-    purpose: str
-    action: str
-    source: str
-    at: datetime | None
-    personal: dict[str, Any] | None
-    future: Future[ConsentEvent]
-
-
-class _SharedSession:
-    """Looks like a :class:`Database` to the consent service, but every ``session()``
-    is the batch's one open transaction."""
+class _OneSession:
+    """Looks like the :class:`Database` to a service that only reads, but every
+    ``session()`` is the caller's open one."""
 
     def __init__(self, db: Database, session: Session) -> None:
-        self._db = db
-        self._session = session
         self.url = db.url
-        self.engine = db.engine
-        self.home = db.home
-
-    @property
-    def dialect(self) -> str:
-        return self._db.dialect
+        self._session = session
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         yield self._session
 
 
-class GroupCommitter:
-    """One writer thread; ``record`` blocks until the caller's event is committed."""
+def prepare(
+    db: Database,
+    member_id: str,
+    purpose: str,
+    action: ConsentAction | str,
+    *,
+    source: ConsentSource | str,
+    at: datetime | None = None,
+    personal: dict[str, Any] | None = None,
+) -> ledger.EventDraft:
+    """Validate like ``record_consent`` and return the draft it would append."""
+    now = datetime.now(UTC)
+    when = at or now
+    if when.tzinfo is None:
+        raise InputError("time must be timezone-aware (UTC)", field="at", value=str(when))
+    if when > now + consent.FUTURE_SKEW:
+        raise InputError(
+            "a consent event cannot be in the future",
+            field="at",
+            value=when.isoformat(),
+            allowed=f"a time at or before {now.isoformat()}",
+        )
+    act = action if isinstance(action, ConsentAction) else consent.parse_action(action)
+    try:
+        src = ConsentSource(source)
+    except ValueError:
+        raise InputError(
+            "unknown consent source",
+            field="source",
+            value=source,
+            allowed=", ".join(s.value for s in ConsentSource),
+        ) from None
+    with db.session() as s:  # one connection checkout for all three reads
+        ps = policy_set(_OneSession(db, s))  # type: ignore[arg-type]
+        pv = ps.in_force(when)
+        if pv is None or purpose not in pv.purposes:
+            raise consent._purpose_error(purpose, ps, when)
+        if get_member(s, member_id) is None:
+            raise consent.member_not_found(member_id)
+        fields: dict[str, Any] = {}
+        country = country_at(s, member_id, when)
+    if country is not None:
+        fields["country"] = country
+    if personal:
+        fields.update(personal)
+    return ledger.EventDraft(
+        member_id=member_id,
+        purpose=purpose,
+        action=act,
+        at=when,
+        policy_version=pv.version,
+        source=src,
+        recorded_at=now,
+        personal=fields or None,
+    )
 
-    def __init__(self, db: Database, *, max_batch: int = 128, timeout: float = 30.0) -> None:
+
+@dataclass
+class _Pending:
+    draft: ledger.EventDraft
+    future: Future[ConsentEvent]
+
+
+class GroupCommitter:
+    """One writer thread; :meth:`record` blocks until the caller's event is committed."""
+
+    def __init__(self, db: Database, *, max_batch: int = 256, timeout: float = 30.0) -> None:
         self.db = db
         self.max_batch = max_batch
         self.timeout = timeout
-        self._queue: queue.Queue[_Request] = queue.Queue()
+        self._queue: queue.Queue[_Pending] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -91,15 +145,17 @@ class GroupCommitter:
         at: datetime | None = None,
         personal: dict[str, Any] | None = None,
     ) -> ConsentEvent:
+        draft = prepare(
+            self.db, member_id, purpose, action, source=source, at=at, personal=personal
+        )
         self._ensure_thread()
         fut: Future[ConsentEvent] = Future()
-        self._queue.put(_Request(member_id, purpose, action, source, at, personal, fut))
+        self._queue.put(_Pending(draft, fut))
         return fut.result(timeout=self.timeout)
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            batch = [first]
+            batch = [self._queue.get()]
             while len(batch) < self.max_batch:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -107,37 +163,30 @@ class GroupCommitter:
                     break
             self._process(batch)
 
-    def _process(self, batch: list[_Request]) -> None:
-        results: list[ConsentEvent | BaseException] = []
+    def _process(self, batch: list[_Pending]) -> None:
+        drafts = [p.draft for p in batch]
         try:
-            with self.db.session() as outer:
-                shared = _SharedSession(self.db, outer)
-                for req in batch:
-                    savepoint = outer.begin_nested()
-                    try:
-                        ev = consent.record_consent(
-                            shared,  # type: ignore[arg-type]
-                            req.member_id,
-                            req.purpose,
-                            req.action,
-                            source=req.source,
-                            at=req.at,
-                            personal=req.personal,
-                        )
-                        savepoint.commit()
-                        results.append(ev)
-                    except Exception as e:  # this request only
-                        savepoint.rollback()
-                        results.append(e)
-        except BaseException as e:  # the commit failed: nobody is acknowledged
+            with self.db.session() as s:
+                head = ledger.append_many(s, drafts)
+        except BaseException as e:  # nothing of this batch was committed
             log.error(
                 "group commit of %d consent event(s) failed: %s", len(batch), type(e).__name__
             )
-            for req in batch:
-                req.future.set_exception(e)
+            for p in batch:
+                p.future.set_exception(e)
             return
-        for req, res in zip(batch, results, strict=True):
-            if isinstance(res, BaseException):
-                req.future.set_exception(res)
-            else:
-                req.future.set_result(res)
+        first = head.seq - len(drafts) + 1
+        for i, p in enumerate(batch):
+            d = p.draft
+            p.future.set_result(
+                ConsentEvent(
+                    event_id=d.event_id,
+                    member_id=d.member_id,
+                    purpose=d.purpose,
+                    action=ConsentAction(d.action),
+                    at=d.at.astimezone(UTC),
+                    policy_version=d.policy_version,
+                    source=ConsentSource(d.source),
+                    seq=first + i,
+                )
+            )

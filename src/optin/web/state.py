@@ -29,6 +29,10 @@ class WebState:
     limiter: LoginRateLimiter = field(default_factory=LoginRateLimiter)
     templates: Any = None
     committer: GroupCommitter | None = None
+    #: seconds a verified API key is trusted without a database lookup (0: always look up);
+    #: a key revoked with ``optin apikey revoke`` stops working within this time
+    api_key_ttl: float = 2.0
+    api_key_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return self.clock()

@@ -12,12 +12,15 @@ sorted by (start, end). Findings below the profile's ``min_score`` are dropped f
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterable, Sequence
 
 from optin.privacy.detect.base import Recognizer, create
 from optin.privacy.detect.directory import Directory
 from optin.privacy.findings import Finding
 from optin.privacy.profiles import Profile, get_profile
+
+_DIGIT = re.compile(r"\d")
 
 
 def _rank(f: Finding) -> tuple[float, int, int, str, str]:
@@ -26,6 +29,10 @@ def _rank(f: Finding) -> tuple[float, int, int, str, str]:
 
 def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
     """Keep a non-overlapping subset by the documented rule, sorted by position."""
+    if not isinstance(findings, list):
+        findings = list(findings)
+    if len(findings) < 2:
+        return findings[:]
     starts: list[int] = []
     ends: list[int] = []
     kept: list[Finding] = []
@@ -70,7 +77,10 @@ class Analyzer:
         n = len(text)
         min_score = self.profile.min_score
         cands: list[Finding] = []
+        has_digit = _DIGIT.search(text) is not None
         for rec in self.recognizers:
+            if rec.needs_digit and not has_digit:
+                continue
             for f in rec.find(text):
                 if f.score >= min_score and 0 <= f.start < f.end <= n:
                     cands.append(f)

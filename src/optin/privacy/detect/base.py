@@ -34,10 +34,13 @@ class Recognizer:
     Subclasses set ``name`` (unique registry key) and ``labels``; parameters are keyword
     arguments of ``__init__`` with defaults, so ``create(name)`` always works.
     ``find`` must be pure and deterministic and return spans on the original text.
+    ``needs_digit = True`` lets the analyzer skip the recognizer on texts with no digit.
     """
 
     name: ClassVar[str] = ""
     labels: ClassVar[frozenset[Label]] = frozenset()
+    #: True when every finding holds a digit: the analyzer skips texts without digits
+    needs_digit: ClassVar[bool] = False
 
     def find(self, text: str) -> Iterable[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError

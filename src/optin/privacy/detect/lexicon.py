@@ -36,6 +36,24 @@ def names() -> dict[str, tuple[int, int]]:
     return out
 
 
+_EXTRA_PLACES = (
+    "great britain", "united kingdom", "united states", "northern ireland", "sierra leone",
+    "new zealand", "south africa", "hong kong", "sri lanka", "costa rica", "puerto rico",
+    "saudi arabia", "new york", "los angeles", "san francisco", "las vegas", "san diego",
+    "new delhi", "buenos aires", "rio de janeiro", "sao paulo", "são paulo", "tel aviv",
+    "kuala lumpur", "abu dhabi", "ivory coast", "czech republic", "dominican republic",
+    "el salvador", "burkina faso", "cape town", "st petersburg", "saint petersburg",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def multiword_places() -> frozenset[str]:
+    """Lower-cased place names of two or more words ("sierra leone", "los angeles")."""
+    raw = resources.files("optin.privacy.data").joinpath("places.txt.gz").read_bytes()
+    places = {p for p in gzip.decompress(raw).decode("utf-8").split("\n") if " " in p}
+    return frozenset(places | set(_EXTRA_PLACES))
+
+
 # Capitalised words that are never names on their own (function words, months, days,
 # common sentence starters, titles of works); checked lower-cased.
 STOP = frozenset(

@@ -92,10 +92,7 @@ def digit_windows(
     ws = _WS.search
     for s, e, d in digit_runs(text):
         lo = s - left
-        if lo > 0:
-            lo = max(text.rfind(" ", 0, lo), text.rfind("\n", 0, lo)) + 1
-        else:
-            lo = 0
+        lo = max(text.rfind(" ", 0, lo), text.rfind("\n", 0, lo)) + 1 if lo > 0 else 0
         if out and lo <= out[-1][1]:
             plo, phi, pd = out[-1]
             if e + right > phi:
@@ -110,7 +107,10 @@ def digit_windows(
 
 def number_windows(text: str, min_digits: int) -> list[tuple[int, int]]:
     """The shared number windows holding a digit run of at least ``min_digits`` digits."""
-    return [(lo, hi) for lo, hi, d in digit_windows(text) if d >= min_digits]
+    wins = digit_windows(text)
+    if not wins:
+        return []
+    return [(lo, hi) for lo, hi, d in wins if d >= min_digits]
 
 
 def windows_around(text: str, positions: list[int], left: int, right: int) -> list[tuple[int, int]]:
@@ -136,4 +136,4 @@ def cap_spans(text: str) -> list[tuple[int, int]]:
 @lru_cache(maxsize=8)
 def cap_words(text: str) -> list[str]:
     """The capitalised words of :func:`cap_spans`, in the same order."""
-    return _CAP.findall(text)
+    return [text[s:e] for s, e in cap_spans(text)]

@@ -176,7 +176,7 @@ def policy_publish(
         ctx = _policy_ctx(st, request, user, document=document, material=material)
         ctx["error"] = str(e)
         return _render(st, request, "admin/policy.html", ctx, status=422)
-    log.info("policy version %d published from the web by admin %s", pv.version, user.member_id)
+    log.info("policy version %d published from the web", pv.version)
     return RedirectResponse(f"/admin/policy?published={pv.version}", status_code=303)
 
 

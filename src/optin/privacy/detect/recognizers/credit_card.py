@@ -23,6 +23,7 @@ _ISSUER = re.compile(r"^(?:4|5|2[2-7]|3[47]|3[0689]|6|35|1800|2131|62|8)")
 class CreditCardRecognizer(Recognizer):
     name = "credit_card"
     labels = frozenset({Label.CREDIT_CARD})
+    needs_digit = True
 
     def find(self, text: str) -> Iterator[Finding]:
         for lo, hi in number_windows(text, 12):
@@ -35,10 +36,11 @@ class CreditCardRecognizer(Recognizer):
             if not 12 <= len(digits) <= 19 or len(set(digits)) < 2 or not luhn_ok(digits):
                 continue
             issuer = bool(_ISSUER.match(digits))
-            if len(digits) == 12 or not issuer:
-                # short numbers and unlisted issuer ranges (Maestro 0604/6390, private-label
-                # cards) need a card word just before: "credit card 0604 2607 0011"
-                if not _CONTEXT.search(text, max(0, m.start() - 30), m.start()):
-                    continue
+            # short numbers and unlisted issuer ranges (Maestro 0604/6390, private-label
+            # cards) need a card word just before: "credit card 0604 2607 0011"
+            if (len(digits) == 12 or not issuer) and not _CONTEXT.search(
+                text, max(0, m.start() - 30), m.start()
+            ):
+                continue
             why = "Luhn-valid" if issuer else "Luhn-valid + card context"
             yield Finding(m.start(), m.end(), Label.CREDIT_CARD, 1.0, self.name, why)

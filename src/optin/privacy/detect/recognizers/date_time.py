@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 
 from optin.privacy.detect.base import Recognizer, register
-from optin.privacy.detect.scan import number_windows
+from optin.privacy.detect.scan import cap_words, digit_runs
 from optin.privacy.findings import Finding, Label
 
 _MONTH = (
@@ -31,9 +31,33 @@ _DATE = re.compile(
     rf"|\d{{1,2}}:\d{{2}}(?::\d{{2}})?\s?(?:[AaPp]\.?[Mm]\.?)"
     rf"|(?:in|since|until|from|by|of|year)\s+(?:19|20)\d{{2}})(?![\w\-/])"
 )
+_DIGIT_DATE = re.compile(
+    rf"\d(?<![\w\-/.].)(?:\d{{3}}-\d{{1,2}}-\d{{1,2}}{_TIME}?"
+    rf"|\d?[/.]\d{{1,2}}[/.](?:\d{{4}}|\d{{2}})"
+    rf"|\d?(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?"
+    rf"|\d?:\d{{2}}(?::\d{{2}})?\s?(?:[AaPp]\.?[Mm]\.?))(?![\w\-/])"
+)
+_LEAD = re.compile(
+    r"(?<![A-Za-z])(?:Jan|January|Feb|February|Mar|March|Apr|April|May|Jun|June|Jul|July|Aug|"
+    r"August|Sep|Sept|September|Oct|October|Nov|November|Dec|December|in|since|until|from|by|"
+    r"of|year)\.?\s+$"
+)
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_WEEKDAY_WORDS = frozenset(d + t for d in _WEEKDAYS for t in ("", ".", "'s", "’s", "s"))
 _WEEKDAY = re.compile(r"(?<![\w\-/.])(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day(?![\w\-/])")
 _BIRTH = re.compile(r"(?i)(?:born|birth|dob|d\.o\.b|birthday|b\.)\W{0,4}(?:\w+\W+){0,3}$")
+
+
+def _word_before(text: str, s: int) -> int:
+    """Start of the month name or cue word just before position ``s``, or -1."""
+    if s < 3 or not text[s - 1].isspace():
+        return -1
+    c = text[s - 2]
+    if not (c.isalpha() or c == "." or c.isspace()):
+        return -1
+    lo = max(0, s - 14)
+    m = _LEAD.search(text, lo, s)
+    return m.start() if m is not None else -1
 
 
 @register
@@ -42,9 +66,29 @@ class DateTimeRecognizer(Recognizer):
     labels = frozenset({Label.DATE_TIME})
 
     def find(self, text: str) -> Iterator[Finding]:
-        matches = [m for lo, hi in number_windows(text, 1) for m in _DATE.finditer(text, lo, hi)]
-        if any(d in text for d in _WEEKDAYS):
+        runs = digit_runs(text)
+        matches: list[re.Match[str]] = []
+        if runs:
+            # dates that start with a digit: one fast scan (the pattern starts with \d)
+            matches.extend(_DIGIT_DATE.finditer(text))
+            # dates that start with a word ("May 2020", "since 1999"): try the word just
+            # before each digit run only
+            for s, _, _ in runs:
+                k = _word_before(text, s)
+                if k >= 0:
+                    m = _DATE.match(text, k)
+                    if m is not None:
+                        matches.append(m)
+        if "day" in text and not _WEEKDAY_WORDS.isdisjoint(cap_words(text)):
             matches.extend(_WEEKDAY.finditer(text))
+        if len(matches) > 1:
+            # leftmost non-overlapping, like one scan of the whole pattern
+            matches.sort(key=lambda m: m.start())
+            kept: list[re.Match[str]] = []
+            for m in matches:
+                if not kept or m.start() >= kept[-1].end():
+                    kept.append(m)
+            matches = kept
         for m in matches:
             s, e = m.start(), m.end()
             word = m.group(0).split()[0].lower()

@@ -27,7 +27,7 @@ from optin.privacy.detect.checksums import (
     verhoeff_ok,
 )
 from optin.privacy.detect.context import words
-from optin.privacy.detect.scan import number_windows, lower
+from optin.privacy.detect.scan import lower, number_windows
 from optin.privacy.findings import Finding, Label
 
 _SSN = re.compile(r"(\d(?<![\w\-.].)\d\d)([\- ])(\d{2})\2(\d{4})(?![\w\-]|\.\d)")
@@ -46,6 +46,7 @@ _AADHAAR_CONTEXT = words("aadhaar", "aadhar", "uidai", "uid")
 _PREFIXED = re.compile(
     r"[A-Z](?<![\w\-].)[A-Z]-(?:ID|DL|PP|NI|SSN|TIN|NIN|PAN|NID|DNI)-[A-Z0-9]{4,14}(?![\w\-])"
 )
+_PREFIX_HINT = re.compile(r"-(?:ID|DL|PP|NI|SSN|TIN|NIN|PAN|NID|DNI)-")
 _DOC_WORDS = (
     r"(?i)(?:passport|driver'?s?[ \-]?licen[cs]e|driving licen[cs]e|licen[cs]e (?:no|number|#)|"
     r"\bdl\b|national id|national identity|identity card|id card|id number|id no\b|"
@@ -67,6 +68,7 @@ _DOC_TOKEN = re.compile(
 class GovIdRecognizer(Recognizer):
     name = "gov_id"
     labels = frozenset({Label.GOV_ID})
+    needs_digit = True
 
     def __init__(self, window: int = 40) -> None:
         self.window = window
@@ -78,7 +80,7 @@ class GovIdRecognizer(Recognizer):
             yield from self._ssn(text, lo, hi)
         for lo, hi in number_windows(text, 6):
             yield from self._simple(text, lo, hi)
-        if "-" in text:
+        if "-" in text and _PREFIX_HINT.search(text):
             for m in _PREFIXED.finditer(text):
                 yield Finding(m.start(), m.end(), Label.GOV_ID, 0.9, self.name, "prefixed id code")
         yield from self._documents(text)

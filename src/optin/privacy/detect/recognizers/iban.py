@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from optin.privacy.detect.base import Recognizer, register
 from optin.privacy.detect.checksums import iban_ok
-from optin.privacy.detect.scan import number_windows
+from optin.privacy.detect.scan import digit_runs
 from optin.privacy.findings import Finding, Label
 
 # ISO 13616 registry lengths (subset covers all SEPA and common others).
@@ -28,13 +28,21 @@ _CANDIDATE = re.compile(r"(?i)[A-Z](?<![\w].)[A-Z]\d{2}(?:[ \-]?[A-Z0-9]){11,30}
 class IbanRecognizer(Recognizer):
     name = "iban"
     labels = frozenset({Label.IBAN})
+    needs_digit = True
 
     def find(self, text: str) -> Iterator[Finding]:
-        for lo, hi in number_windows(text, 2):
-            yield from self._window(text, lo, hi)
-
-    def _window(self, text: str, lo: int, hi: int) -> Iterator[Finding]:
-        for m in _CANDIDATE.finditer(text, lo, hi):
+        # an IBAN starts with two letters and two digits: "GB82..." -> a digit run that
+        # starts right after two letters at a word start
+        last = -1
+        for s, _, d in digit_runs(text):
+            if d < 2 or s < 2 or s - 2 < last:
+                continue
+            if not (text[s - 2].isalpha() and text[s - 1].isalpha()):
+                continue
+            m = _CANDIDATE.match(text, s - 2)
+            if m is None:
+                continue
+            last = m.end()
             raw = m.group(0)
             compact = raw.replace(" ", "").replace("-", "").upper()
             want = _LENGTHS.get(compact[:2])

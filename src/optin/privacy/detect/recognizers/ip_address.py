@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from optin.privacy.detect.base import Recognizer, register
-from optin.privacy.detect.scan import number_windows
+from optin.privacy.detect.scan import digit_runs
 from optin.privacy.findings import Finding, Label
 
 _V4 = re.compile(
@@ -27,8 +27,11 @@ class IpAddressRecognizer(Recognizer):
     labels = frozenset({Label.IP_ADDRESS})
 
     def find(self, text: str) -> Iterator[Finding]:
-        for lo, hi in number_windows(text, 4):
-            for m in _V4.finditer(text, lo, hi):
+        # an IPv4 address is one digit run with three dots ("192.168.0.1")
+        for s, e, d in digit_runs(text):
+            if d < 4 or text.count(".", s, e) < 3:
+                continue
+            for m in _V4.finditer(text, s, min(len(text), e + 2)):
                 if _VERSION.search(text, max(0, m.start() - 12), m.start()):
                     continue
                 yield Finding(m.start(), m.end(), Label.IP_ADDRESS, 0.95, self.name, "IPv4")

@@ -75,6 +75,13 @@ _TOKEN_HINTS = frozenset(_BRAND_TOKENS) | frozenset(
 )
 
 
+_PEOPLE_BEFORE = re.compile(
+    r"(?i)\b(?:founders?|co-?founders|friends|members|parents|kids|children|sons|daughters|"
+    r"siblings|brothers|sisters|guests|speakers|authors|winners|players|students|colleagues|"
+    r"family|team|staff|employees|people|artists|singers)\b[^.\n]{0,16}$"
+)
+
+
 def _and_positions(text: str) -> list[int]:
     """Positions of " and "/" & " followed by a capital letter (partnership names)."""
     out: list[int] = []
@@ -100,7 +107,7 @@ class OrgRecognizer(Recognizer):
             return
         words = cap_words(text)
         suffixes: list[int] = []
-        for (s, e), w in zip(spans, words, strict=True):
+        for (s, _e), w in zip(spans, words, strict=True):
             if w in _TOKEN_HINTS:
                 if w in _BRAND_TOKENS:
                     b = _BRAND_TOKENS[w]
@@ -127,5 +134,8 @@ class OrgRecognizer(Recognizer):
             flags = [lex.get(p.lower(), (0, 0))[0] for p in parts]
             # "Alice, Bob and Carol" is a list of people, not a firm
             if sum(1 for f in flags if f & lexicon.FIRST and not f & lexicon.LAST) >= 1:
+                continue
+            # "our 3 founders: Rudi, Jackson and Campos"
+            if _PEOPLE_BEFORE.search(text, max(0, m.start() - 40), m.start()):
                 continue
             yield Finding(m.start(), m.end(), Label.ORG, 0.88, self.name, "partnership name")

@@ -29,10 +29,14 @@ from functools import lru_cache
 from optin.privacy.detect import lexicon
 from optin.privacy.detect.base import Recognizer, register
 from optin.privacy.detect.context import ends_with_phrase
-from optin.privacy.detect.scan import cap_spans
+from optin.privacy.detect.scan import cap_spans, cap_words, lower, windows_around
 from optin.privacy.findings import Finding, Label
 
 _LOWER_TOKEN = re.compile(r"[a-z](?<![\w@#&/.\-'’].)[a-z]{2,}(?![\w@\-'’])")
+_INITIALS = re.compile(r"(?:[A-Z]\.)+(?=[ \t])")
+_LOWER_NEXT = re.compile(r"[a-z]{3,}(?=['’]s\b|(?![\w@\-'’]))")
+_LOWER_BEFORE = re.compile(r"[\w@#&/.\-'’]").match
+_LOWER_AFTER = re.compile(r"[\w@\-'’]").match
 _LOWER_RUN = re.compile(r"[a-z](?<![A-Za-z].)[a-z]{2,}")
 _PARTICLES = frozenset(
     [
@@ -57,6 +61,11 @@ _PARTICLES = frozenset(
         "dos",
         "das",
         "st",
+        "ten",
+        "ter",
+        "dei",
+        "degli",
+        "do",
     ]
 )
 _CUES = frozenset(
@@ -67,19 +76,58 @@ _CUES = frozenset(
     spouse|by|with|to|and|said|told|named|called|dm|ping|contact|love|miss|ft|feat|mom|mum|
     dad|uncle|aunt|cousin|grandma|grandpa|coach|mentor|teammate|neighbor|neighbour|
     says|asked|name is|named|calls me|call me|i am|i'm|this is|from|producer|director|
-    directed by|written by|starring|feat""".replace("\n", "").split("|")
+    directed by|written by|starring|feat""".replace("\n", "").replace("    ", "").split("|")
 )
 _WEAK_CUES = frozenset({"by", "with", "to", "and", "from", "love", "miss", "contact", "ask"})
 _STRONG_CUES = _CUES - _WEAK_CUES
+_NOT_NAME_FLAGS = lexicon.WORD | lexicon.PLACE
+_VERB_AFTER = re.compile(
+    r"[ \t]+(?:began|begins|lives|lived|shouted|went|loves|loved|wants|wanted|thinks|thought|"
+    r"smiled|cried|laughed|is very|was born|has been married|married)\b"
+)
+_PAIR_VERB = re.compile(
+    r"(?<![\w'’\-])([A-Z][^\W\d_]+)[ \t]+(?:and|&)[ \t]+([A-Z][^\W\d_]+)[ \t]+"
+    r"(?:were|are|have|had)\b"
+)
+_FIRST_NAME_STOPS = frozenset(["jan", "may", "june", "april", "august", "will", "lord"])
+_DIGIT_AFTER = re.compile(r"[ \t,]*\d")
+_SURNAME_STOPS = frozenset(
+    ["king", "prince", "bishop", "judge", "general", "major", "queen", "pope", "lord",
+     "young", "little", "good", "best", "north", "south", "west", "east", "park", "church",
+     "bank", "may", "mar", "june"]
+)  # fmt: skip
+_SPEECH_AFTER = re.compile(
+    r"[ \t]+(?:said|says|explained|explains|told|asked|wrote|writes|added|replied|tweeted|"
+    r"posted|announced|argued|claimed|noted|recalled)\b"
+)
+_PLACE_CUE = re.compile(r"(?i)(?:\bin|\bfrom|\bnear|\bat|\bto|\bvisit(?:ing|ed)?|,)[ \t]*$")
+# capitalised words that are never a name on their own: field labels of forms and ads
+# ("Price: 800"), and places the name lists get wrong
+_NOT_NAMES = frozenset(
+    """price|location|item|description|contact|seller|buyer|name|email|e-mail|phone|mobile|
+    timestamp|category|condition|address|title|subject|date|time|status|note|notes|source|
+    tags|rating|size|color|colour|model|brand|type|quantity|total|payment|shipping|delivery|
+    summary|question|answer|reply|comment|message|website|link|company|role|position|salary|
+    age|gender|language|city|country|zip|postcode|website|username|user|password|id|
+    britain|america|europe|africa|asia|oceania|antarctica|scandinavia""".replace("\n", "")
+    .replace(" ", "")
+    .split("|")
+)
 _FIELD_CUES = frozenset(
     """name|full name|first name|last name|surname|user|username|author|posted by|written by|
     reviewed by|signed|from|contact person|spouse|mother's name|father's name|
-    emergency contact|employee|patient|applicant|client|customer""".replace("\n", "").split("|")
+    emergency contact|employee|patient|applicant|client|customer""".replace("\n", "").replace("    ", "").split("|")
 )
 _ALPHA = re.compile(r"^[^\W\d_]+(?:-[^\W\d_]+)*$")
 _SENT_END = frozenset('.!?\n\r\t"“”:;|')
 _POSSESSIVE = ("'s", "’s")
 _FIELD_TOKEN = re.compile(r"[A-Za-z][\w.\-]{1,30}")
+
+
+# per capitalised word: _INERT (never a name alone), _COMMON (a common English word: a
+# name only after a field label) or _OTHER; shared by all instances (same lexicon)
+_INERT, _COMMON, _OTHER = 0, 1, 2
+_KINDS: dict[str, int] = {}
 
 
 @lru_cache(maxsize=1)
@@ -91,10 +139,18 @@ def _plain_first_names() -> frozenset[str]:
     )
 
 
+@lru_cache(maxsize=1)
+def _place_heads() -> frozenset[str]:
+    """First words of the multi-word place names."""
+    return frozenset(p.split()[0] for p in lexicon.multiword_places())
+
+
 def _is_initial(tok: str) -> bool:
-    return (len(tok) == 2 and tok[1] == "." and tok[0].isupper()) or (
-        len(tok) == 1 and tok.isupper()
-    )
+    """ "J.", "J" or dotted initials "C.A."."""
+    n = len(tok)
+    if n == 1:
+        return tok.isupper()
+    return n % 2 == 0 and all(tok[i].isupper() and tok[i + 1] == "." for i in range(0, n, 2))
 
 
 @register
@@ -118,26 +174,81 @@ class PersonRecognizer(Recognizer):
         self._lex = lexicon.names()
 
     # -- token classes ------------------------------------------------------------
+    def _kind(self, tok: str) -> int:
+        """What a capitalised word alone can be, whatever its context (cached per word).
+
+        _INERT: never a name alone. _COMMON: a common word or a place that is not a name;
+        it can be a name only as a field value ("Name: Rose") or a speaker label.
+        """
+        low = tok.lower()
+        if (
+            len(tok) < 2
+            or tok.isupper()
+            or low in lexicon.STOP
+            or low.rstrip(".") in lexicon.TITLES
+            or low in _NOT_NAMES
+        ):
+            kind = _INERT
+        else:
+            f, rank = self._lex.get(low, (0, 0))
+            popular = bool(f & lexicon.FIRST) and 0 < rank <= 150
+            common = (f & lexicon.WORD and not popular) or (
+                f & lexicon.PLACE and not f & (lexicon.FIRST | lexicon.LAST)
+            )
+            kind = _COMMON if common and tok[1:] == tok[1:].lower() else _OTHER
+        if len(_KINDS) < 200_000:
+            _KINDS[tok] = kind
+        return kind
+
+    def _word_only(self, tok: str) -> bool:
+        """A common English word that is neither a first name nor a surname ("Location")."""
+        f = self._flags(tok)
+        return bool(f & lexicon.WORD) and not f & (lexicon.FIRST | lexicon.LAST)
+
     def _flags(self, tok: str) -> int:
         entry = self._lex.get(tok.lower())
         return entry[0] if entry else 0
 
     def find(self, text: str) -> Iterator[Finding]:
         found: list[Finding] = []
+        spans = cap_spans(text)
+        if spans:
+            self._runs(text, spans, cap_words(text), found)
+        if ":" in text:
+            found.extend(self._field_values(text))
+        if self.lowercase_pairs or self.lowercase:
+            found.extend(self._lowercase(text))
+        low = lower(text)
+        if "name" in low or "call" in low or "known as" in low:
+            found.extend(self._introduced(text, low))
+        if found:
+            found = [f for f in found if not _in_address(text, f)]
+        if "," in text or " and " in text or " & " in text:
+            found.extend(self._lists(text, found))
+        if self.propagate and found:
+            found.extend(self._propagate(text, found))
+        return iter(found)
+
+    def _runs(
+        self, text: str, spans: list[tuple[int, int]], words: list[str], found: list[Finding]
+    ) -> None:
+        """Group capitalised words into runs (joined by one space or a particle), try each."""
         titles = lexicon.TITLES
-        stop = lexicon.STOP
-        # group capitalised words into runs separated by a single space (or a particle)
-        runs: list[list[tuple[int, int]]] = []
+        kinds = _KINDS
+        run: list[tuple[int, int]] = []
         prev_end = -10
-        for s, e in cap_spans(text):
-            if e - s > 2 and text[e - 1] == "." and text[s : e - 1].lower() not in titles:
+        for (s, e), w in zip(spans, words, strict=True):
+            if e - s == 2 and w[1] == ".":
+                m = _INITIALS.match(text, e)
+                if m is not None:
+                    e = m.end()  # dotted initials "C.A."
+            elif w[-1] == "." and e - s > 2 and w[:-1].lower() not in titles:
                 e -= 1
-            if text[e - 1] == "s" and text[e - 2] in "'’":
+            if text[e - 1] == "s" and e - s > 2 and text[e - 2] in "'’":
                 e -= 2
-            if e <= s:
-                continue
-            if runs and (
+            if run and (
                 (s == prev_end + 1 and text[prev_end] == " ")
+                or (s == prev_end + 2 and text[prev_end : s] == "  ")
                 or (
                     s - prev_end < 8
                     and text[prev_end] == " "
@@ -145,31 +256,62 @@ class PersonRecognizer(Recognizer):
                     and text[prev_end:s].strip() in _PARTICLES
                 )
             ):
-                runs[-1].append((s, e))
-            else:
-                runs.append([(s, e)])
-            prev_end = e
-        for run in runs:
-            if len(run) == 1:
-                # fast path: one capitalised word (most of them)
-                s, e = run[0]
-                tok = text[s:e]
-                low = tok.lower()
-                if low in stop or low.rstrip(".") in titles or (tok.isupper() and len(tok) > 1):
-                    continue
-                f = self._single(text, s, e)
-                if f is not None:
-                    found.append(f)
+                run.append((s, e))
+                prev_end = e
                 continue
+            if len(run) > 1:
+                self._run(text, run, found)
+            elif run:
+                self._alone(text, run[0], kinds, found)
+            run = [(s, e)]
+            prev_end = e
+        if len(run) > 1:
             self._run(text, run, found)
-        found.extend(self._field_values(text))
-        if self.lowercase_pairs or self.lowercase:
-            found.extend(self._lowercase(text))
-        if self.propagate and found:
-            found.extend(self._propagate(text, found))
-        return iter(found)
+        elif run:
+            self._alone(text, run[0], kinds, found)
+
+    def _alone(
+        self, text: str, span: tuple[int, int], kinds: dict[str, int], found: list[Finding]
+    ) -> None:
+        """One capitalised word on its own (most of them): cached word class first."""
+        s, e = span
+        tok = text[s:e]
+        kind = kinds.get(tok)
+        if kind is None:
+            kind = self._kind(tok)
+        if kind == _INERT:
+            return
+        if (
+            kind == _COMMON
+            and text[e : e + 1] != ":"
+            and not text[max(0, s - 3) : s].rstrip(" \t").endswith((":", "-", "–"))
+        ):
+            return  # a common word is a name only after "Name:" or before ":" (_single)
+        f = self._single(text, s, e)
+        if f is not None:
+            found.append(f)
 
     def _run(self, text: str, run: list[tuple[int, int]], out: list[Finding]) -> None:
+        places = lexicon.multiword_places()
+        heads = _place_heads()
+        n = len(run)
+        for i in range(n - 1):
+            if text[run[i][0] : run[i][1]].lower() not in heads:
+                continue
+            for k in (2, 3):
+                if i + k <= n:
+                    phrase = " ".join(text[run[i][0] : run[i + k - 1][1]].lower().split())
+                    if phrase in places:
+                        # "Sierra Leone", "Los Angeles": a place, never part of a name
+                        self._run_part(text, run[:i], out)
+                        self._run(text, run[i + k :], out)
+                        return
+        self._run_part(text, run, out)
+
+    def _run_part(self, text: str, run: list[tuple[int, int]], out: list[Finding]) -> None:
+        if len(run) == 1:
+            self._alone(text, run[0], _KINDS, out)
+            return
         i = 0
         n = len(run)
         while i < n:
@@ -185,7 +327,7 @@ class PersonRecognizer(Recognizer):
                         break
                     names.append(run[j])
                     j += 1
-                if names:
+                if names and not all(self._word_only(text[a:b]) for a, b in names):
                     out.append(
                         Finding(
                             names[0][0], names[-1][1], Label.PERSON, 0.9, self.name, "title + name"
@@ -195,6 +337,11 @@ class PersonRecognizer(Recognizer):
                     continue
                 i += 1
                 continue
+            if low in lexicon.STOP and i + 1 < n and not tok.isupper():
+                j = self._stop_first_name(text, run, i, out)
+                if j > i:
+                    i = j
+                    continue
             if low in lexicon.STOP or (tok.isupper() and len(tok) > 1):
                 if tok.isupper() and len(tok) > 2:
                     j = self._allcaps(text, run, i, out)
@@ -219,11 +366,26 @@ class PersonRecognizer(Recognizer):
         t0 = text[s0:e0]
         f0 = self._flags(t0)
         first_ok = bool(f0 & lexicon.FIRST) or _is_initial(t0)
+        if not first_ok and f0:
+            # only "Xxx J. Yyy" (a non-word, an initial, a non-word) can still match
+            if f0 & lexicon.WORD or i + 2 >= n:
+                return i
+            s1, e1 = run[i + 1]
+            if not _is_initial(text[s1:e1]):
+                return i
         j = i + 1
         parts = [t0]
         while j < n and j - i < 4:
             t = text[run[j][0] : run[j][1]]
             if t.lower() in lexicon.STOP and not _is_initial(t):
+                if (
+                    j == i + 1
+                    and f0 & lexicon.FIRST
+                    and not f0 & lexicon.WORD
+                    and t.lower() in _SURNAME_STOPS
+                ):
+                    parts.append(t)  # "Ivan King", "Diana Prince"
+                    j += 1
                 break
             if t.isupper() and len(t) > 2:
                 break
@@ -239,7 +401,10 @@ class PersonRecognizer(Recognizer):
             for p, f in zip(parts, flags, strict=True)
         ]
         # trim trailing words that are clearly not names ("John Smith Foundation")
-        while len(parts) > 1 and (
+        initial_before_last = (
+            len(parts) == 3 and _is_initial(parts[1]) and f0 & lexicon.FIRST and not f0 & lexicon.WORD
+        )
+        while len(parts) > 1 and not initial_before_last and (
             (flags[-1] & lexicon.WORD and not flags[-1] & (lexicon.FIRST | lexicon.LAST))
             or (flags[-1] & lexicon.PLACE and not flags[-1] & (lexicon.FIRST | lexicon.LAST))
         ):
@@ -252,18 +417,24 @@ class PersonRecognizer(Recognizer):
         tail = flags[1:]
         last_flags = flags[-1]
         all_words = all(f & lexicon.WORD for f in flags)
-        if first_ok and all(namey[1:]) and not all_words and not _is_initial(parts[-1]):
-            known_tail = any(f & (lexicon.LAST | lexicon.FIRST) for f in tail)
-            score = 0.85 if (known_tail or not f0 & lexicon.WORD) else 0.6
-            if f0 & lexicon.WORD and not known_tail:
-                return i
-            out.append(Finding(run[i][0], run[j - 1][1], Label.PERSON, score, self.name, "name"))
+        known_tail = any(f & (lexicon.LAST | lexicon.FIRST) for f in tail)
+        if (
+            first_ok
+            and all(namey[1:])
+            and not all_words
+            and not _is_initial(parts[-1])
+            and (known_tail or not f0 & lexicon.WORD)
+        ):
+            out.append(Finding(run[i][0], run[j - 1][1], Label.PERSON, 0.85, self.name, "name"))
             return j
         if (
             len(parts) == 3
             and _is_initial(parts[1])
-            and not flags[0] & lexicon.WORD
-            and not flags[2] & lexicon.WORD
+            and (not flags[0] & lexicon.WORD or flags[0] & lexicon.FIRST)
+            and (
+                not flags[2] & lexicon.WORD
+                or (flags[0] & lexicon.FIRST and not flags[0] & lexicon.WORD)
+            )
         ):
             out.append(Finding(run[i][0], run[j - 1][1], Label.PERSON, 0.8, self.name, "name"))
             return j
@@ -278,6 +449,43 @@ class PersonRecognizer(Recognizer):
                 Finding(run[i][0], run[j - 1][1], Label.PERSON, 0.7, self.name, "name + surname")
             )
             return j
+        if (
+            len(parts) <= 3
+            and any(f == 0 for f in flags)
+            and all(
+                f == 0 or (f & (lexicon.FIRST | lexicon.LAST) and not f & _NOT_NAME_FLAGS)
+                for f in flags
+            )
+            and not _is_initial(parts[-1])
+            and all(_ALPHA.match(p) for p in parts)
+        ):
+            # "Olubukunola Obasa", "Vidica Zakoč": foreign names the lists do not hold
+            out.append(
+                Finding(run[i][0], run[j - 1][1], Label.PERSON, 0.6, self.name, "unknown names")
+            )
+            return j
+        return i
+
+    def _stop_first_name(
+        self, text: str, run: list[tuple[int, int]], i: int, out: list[Finding]
+    ) -> int:
+        """ "Jan Jílek", "May Ling Chen": a first name that is also a month or a word."""
+        t0 = text[run[i][0] : run[i][1]]
+        if t0.lower() not in _FIRST_NAME_STOPS:
+            return i
+        f0 = self._flags(t0)
+        s1, e1 = run[i + 1]
+        f1 = self._flags(text[s1:e1])
+        if (
+            not text[s1:e1].isupper()
+            and f0 & lexicon.FIRST
+            and (f1 == 0 or f1 & lexicon.LAST)
+            and not f1 & (lexicon.WORD | lexicon.PLACE)
+            and text[s1:e1].lower() not in lexicon.STOP
+            and not _DIGIT_AFTER.match(text, e1)
+        ):
+            out.append(Finding(run[i][0], e1, Label.PERSON, 0.7, self.name, "name"))
+            return i + 2
         return i
 
     def _allcaps(self, text: str, run: list[tuple[int, int]], i: int, out: list[Finding]) -> int:
@@ -311,16 +519,42 @@ class PersonRecognizer(Recognizer):
         is_place = bool(f & lexicon.PLACE)
         if f & lexicon.FIRST and not is_word and not is_place:
             return Finding(s, e, Label.PERSON, 0.7, self.name, "first name")
-        if text[e : e + 1] == ":" and (
-            s == 0 or text[s - 1] in '\n"“>' or text[max(0, s - 2) : s] in (". ", "? ", "! ", '" ')
+        if (
+            f & lexicon.FIRST
+            and is_place
+            and not is_word
+            and 0 < rank <= 1000
+            and not _PLACE_CUE.search(text, max(0, s - 12), s)
         ):
-            if not (is_word and not f & lexicon.FIRST):
-                return Finding(s, e, Label.PERSON, 0.7, self.name, "speaker label")
+            return Finding(s, e, Label.PERSON, 0.6, self.name, "first name (also a place)")
+        if (
+            text[e : e + 1] == ":"
+            and tok.lower() not in _NOT_NAMES
+            and (
+                s == 0
+                or text[s - 1] in '\n"“>'
+                or text[max(0, s - 2) : s] in (". ", "? ", "! ", '" ')
+            )
+            and not (is_word and not f & lexicon.FIRST)
+        ):
+            return Finding(s, e, Label.PERSON, 0.7, self.name, "speaker label")
         popular = bool(f & lexicon.FIRST) and 0 < rank <= 150
         if (f == 0 or f & lexicon.FIRST) and tok[1:] != tok[1:].lower() and self._camel(tok):
             return Finding(s, e, Label.PERSON, 0.6, self.name, "user name")
         if (is_word and not popular) or (is_place and not f & (lexicon.FIRST | lexicon.LAST)):
             return None
+        if _SPEECH_AFTER.match(text, e) and (f == 0 or f & (lexicon.FIRST | lexicon.LAST)):
+            return Finding(s, e, Label.PERSON, 0.65, self.name, "speaker of said/says")
+        if f == 0 and _VERB_AFTER.match(text, e) and _ALPHA.match(tok):
+            # "Vsevolod is very reliable", "Järvilehto began writing": an unknown word
+            # as the subject of a verb, even at the start of a sentence
+            return Finding(s, e, Label.PERSON, 0.6, self.name, "unknown word + verb")
+        if (
+            text[max(0, s - 2) : s] == ", "
+            and text[e : e + 1] in ("!", "?")
+            and (f == 0 or f & (lexicon.FIRST | lexicon.LAST))
+        ):
+            return Finding(s, e, Label.PERSON, 0.65, self.name, "vocative")
         if (
             s == 0
             or text[s - 1] in _SENT_END
@@ -355,23 +589,41 @@ class PersonRecognizer(Recognizer):
 
     def _field_values(self, text: str) -> Iterator[Finding]:
         """Lower-case / mixed tokens after "Name:" / "Username:" field labels."""
-        if ":" not in text:
+        low = lower(text)
+        if not any(k in low for k in _FIELD_KEYS):
             return
-        for m in _FIELD_VALUE.finditer(text):
+        colons: list[int] = []
+        p = text.find(":")
+        while p >= 0:
+            if any(k in low[max(0, p - 12) : p] for k in _FIELD_KEYS):
+                colons.append(p)
+            p = text.find(":", p + 1)
+        wins = windows_around(text, colons, 14, 66)
+        for m in (m for lo, hi in wins for m in _FIELD_VALUE.finditer(text, lo, hi)):
             yield Finding(m.start(1), m.end(1), Label.PERSON, 0.8, self.name, "field label")
 
     def _lowercase(self, text: str) -> Iterator[Finding]:
         """Lower-case names: "olga krylova" (pairs), "emma" alone (``lowercase=True``)."""
         plain = _plain_first_names()
-        if plain.isdisjoint(_LOWER_RUN.findall(text)):
-            return  # cheap superset test: no lower-case word is a plain first name
+        names = plain.intersection(_LOWER_RUN.findall(text)) - lexicon.STOP
+        if not names:
+            return  # no lower-case word is a plain first name (cheap superset test)
         lex = self._lex
-        for m in _LOWER_TOKEN.finditer(text):
-            tok = m.group(0)
-            if tok not in plain or tok in lexicon.STOP:
-                continue
-            s, e = m.span()
-            nxt = _LOWER_TOKEN.match(text, e + 1) if text[e : e + 1] == " " else None
+        # find just those names, with the word boundaries of _LOWER_TOKEN
+        spans: list[tuple[int, int]] = []
+        n = len(text)
+        for name in names:
+            s = text.find(name)
+            while s >= 0:
+                e = s + len(name)
+                if (s == 0 or not _LOWER_BEFORE(text[s - 1])) and (
+                    e == n or not _LOWER_AFTER(text[e])
+                ):
+                    spans.append((s, e))
+                s = text.find(name, e)
+        spans.sort()
+        for s, e in spans:
+            nxt = _LOWER_NEXT.match(text, e + 1) if text[e : e + 1] == " " else None
             if nxt is not None:
                 f2 = lex.get(nxt.group(0), (0, 0))[0]
                 if f2 & (lexicon.LAST | lexicon.FIRST) and not f2 & (lexicon.WORD | lexicon.PLACE):
@@ -379,6 +631,88 @@ class PersonRecognizer(Recognizer):
                     continue
             if self.lowercase:
                 yield Finding(s, e, Label.PERSON, 0.5, self.name, "lower-case first name")
+            elif (
+                (m := _LIST_NEXT.match(text, e)) is not None
+                and m.group(1) in names
+                or (m := _LIST_PREV.search(text, max(0, s - 40), s)) is not None
+                and m.group(1) in names
+            ):
+                # two plain first names in one enumeration: "silvana, adam, ... and caleb"
+                yield Finding(s, e, Label.PERSON, 0.6, self.name, "lower-case list of names")
+
+    def _introduced(self, text: str, low: str) -> Iterator[Finding]:
+        """The word(s) after "my name is", "her maiden name is", "call me", "named"."""
+        for m in _NAME_INTRO.finditer(low):
+            w = _NAME_WORDS.match(text, m.end())
+            if w is None:
+                continue
+            first = w.group(1)
+            f1 = self._flags(first)
+            strong = m.group(1) is not None  # "my name is", "maiden name is"
+            if first.lower() in lexicon.STOP or (
+                not strong and f1 & lexicon.WORD and not f1 & (lexicon.FIRST | lexicon.LAST)
+            ):
+                continue
+            end = w.end(1)
+            second = w.group(2)
+            if second is not None and second.lower() not in lexicon.STOP:
+                f2 = self._flags(second)
+                same_case = first[:1].isupper() == second[:1].isupper()
+                if same_case and (f2 == 0 or f2 & (lexicon.FIRST | lexicon.LAST)):
+                    end = w.end(2)
+            yield Finding(w.start(1), end, Label.PERSON, 0.75, self.name, "introduced name")
+
+    def _lists(self, text: str, found: list[Finding]) -> list[Finding]:
+        """Other items of an enumeration that holds a name: "Rudi, Jackson and Campos"."""
+        seen = {(f.start, f.end) for f in found}
+        out: list[Finding] = []
+        queue = [f for f in found if f.score >= 0.55]
+        if " were " in text or " are " in text or " have " in text or " had " in text:
+            # "Dale and White were precision engineers": two people
+            for m in _PAIR_VERB.finditer(text):
+                if self._list_item(m.group(1), True) and self._list_item(m.group(2), True):
+                    for k in (1, 2):
+                        if (m.start(k), m.end(k)) not in seen:
+                            seen.add((m.start(k), m.end(k)))
+                            g = Finding(
+                                m.start(k), m.end(k), Label.PERSON, 0.6, self.name, "pair of names"
+                            )
+                            out.append(g)
+                            queue.append(g)
+        while queue:
+            f = queue.pop()
+            seed_upper = text[f.start].isupper()
+            pos = f.end
+            while True:  # items to the right
+                m = _LIST_NEXT.match(text, pos)
+                if m is None or not self._list_item(m.group(1), seed_upper):
+                    break
+                pos = m.end(1)
+                if (m.start(1), pos) not in seen:
+                    seen.add((m.start(1), pos))
+                    g = Finding(m.start(1), pos, Label.PERSON, 0.6, self.name, "list of names")
+                    out.append(g)
+                    queue.append(g)
+            m = _LIST_PREV.search(text, max(0, f.start - 40), f.start)
+            if m is not None and self._list_item(m.group(1), seed_upper):
+                span = (m.start(1), m.end(1))
+                if span not in seen:
+                    seen.add(span)
+                    g = Finding(span[0], span[1], Label.PERSON, 0.6, self.name, "list of names")
+                    out.append(g)
+                    queue.append(g)
+        return out
+
+    def _list_item(self, tok: str, upper: bool) -> bool:
+        if tok[:1].isupper() != upper or tok.isupper() or len(tok) < 2 or not _ALPHA.match(tok):
+            return False
+        low = tok.lower()
+        if low in lexicon.STOP or low in lexicon.TITLES or low in _NOT_NAMES:
+            return False
+        f = self._flags(tok)
+        if f & lexicon.WORD and not f & (lexicon.FIRST | lexicon.LAST):
+            return False
+        return not (f & lexicon.PLACE and not f & lexicon.FIRST)
 
     def _propagate(self, text: str, found: list[Finding]) -> Iterator[Finding]:
         seen: set[str] = set()
@@ -410,6 +744,31 @@ class PersonRecognizer(Recognizer):
                 pos = text.find(p, end)
 
 
+_NAME_INTRO = re.compile(
+    r"\b(?:(my|his|her|their|your|maiden|first|last|full|middle|sur|nick)[ \t]+)?name"
+    r"(?:[ \t]+is|[ \t]+was|'s|’s|:|\?)[ \t]+"
+    r"|\b(?:call(?:s|ed)?[ \t]+me|named|known[ \t]+as|called)[ \t]+"
+)
+_NAME_WORDS = re.compile(r"([^\W\d_][\w'’\-]*)(?:[ \t]+([^\W\d_][\w'’\-]*))?")
+_LIST_SEP = r"(?:,[ \t]*(?:and[ \t]+|&[ \t]+)?|,?[ \t]+(?:and|&)[ \t]+)"
+_LIST_NEXT = re.compile(_LIST_SEP + r"([^\W\d_][\w'’\-]*)(?![\w'’\-])")
+_LIST_PREV = re.compile(r"(?<![\w'’\-])([^\W\d_][\w'’\-]*)" + _LIST_SEP + r"$")
+# a capitalised run right after a house number or unit, or right before a number, is
+# part of an address: "526 Rua Cyro Schmutzer Franco 1213", "Suite 980 Reichenbach"
+_ADDRESS_BEFORE = re.compile(r"(?:\b\d{1,6}[A-Za-z]?|\bApt\.?|\bSuite|\bBox)[ \t]*,?[ \t]+$")
+_ADDRESS_AFTER = re.compile(r"[ \t]+\d{1,5}(?:[ \t,]|$)")
+
+
+def _in_address(text: str, f: Finding) -> bool:
+    if f.explanation in ("title + name", "field label", "introduced name"):
+        return False
+    return bool(
+        _ADDRESS_BEFORE.search(text, max(0, f.start - 12), f.start)
+        or _ADDRESS_AFTER.match(text, f.end)
+    )
+
+
+_FIELD_KEYS = ("name", "user", "author", "posted by", "handle")
 _FIELD_VALUE = re.compile(
     r"(?im)(?:^|[|(\[]\s*|\s)(?:name|full name|username|user name|user|author|posted by|handle)"
     r"[ \t]*:[ \t]*([A-Za-z][\w.\-]{1,30}(?:[ \t][A-Z][\w.\-]{1,30})?)"

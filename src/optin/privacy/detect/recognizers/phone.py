@@ -74,6 +74,7 @@ def _valid(candidate: str, regions: tuple[str, ...]) -> str | None:
 class PhoneRecognizer(Recognizer):
     name = "phone"
     labels = frozenset({Label.PHONE})
+    needs_digit = True
 
     def __init__(self, regions: tuple[str, ...] = _REGIONS, window: int = 40) -> None:
         self.regions = tuple(regions)

@@ -11,11 +11,19 @@ designators ("Suite 838", "Apt. 595") and "PO Box 123".
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterator
 
 from optin.privacy.detect.base import Recognizer, register
-from optin.privacy.detect.scan import digit_runs, digit_windows, lower
+from optin.privacy.detect.scan import (
+    cap_spans,
+    cap_words,
+    digit_runs,
+    digit_windows,
+    lower,
+    windows_around,
+)
 from optin.privacy.findings import Finding, Label
 
 _UP = "A-ZÀ-ÖØ-ÞĀ-ſ"
@@ -59,16 +67,19 @@ _PO_BOX = re.compile(r"(?i)(?<![\w])P\.?\s?O\.?\s?Box\s+\d{1,6}\b")
 class StreetAddressRecognizer(Recognizer):
     name = "street_address"
     labels = frozenset({Label.LOCATION})
+    needs_digit = True
 
     def find(self, text: str) -> Iterator[Finding]:
         if not _HAS_DIGIT.search(text):
             return
         # every form holds a number: scan windows around digit runs only, and only with
         # the patterns whose key words occur in the text
-        for lo, hi, _ in digit_windows(text, 0, 60):
-            for pattern, score, why in _NUMBER_FIRST:
-                for m in pattern.finditer(text, lo, hi):
-                    yield Finding(m.start(), m.end(), Label.LOCATION, score, self.name, why)
+        starts = _numbers_before_street_words(text)
+        if starts:
+            for lo, hi in windows_around(text, starts, 0, 70):
+                for pattern, score, why in _NUMBER_FIRST:
+                    for m in pattern.finditer(text, lo, hi):
+                        yield Finding(m.start(), m.end(), Label.LOCATION, score, self.name, why)
         later = [p for p in _NUMBER_LATER if p[3](text)]
         if not later:
             return
@@ -86,22 +97,52 @@ _CONTINENTAL_ENDS = (
     "tie", "polku", "gatan", "vägen", "gränd", "gade", "vej", "veien", "gata", "straat",
     "laan", "gracht", "plein", "utca", "ulica", "ul.", "ulice", "rua", "calle", "carrer",
 )  # fmt: skip
-_PREFIX_WORDS = (
+_PREFIX_WORDS = frozenset(
+    w + tail
+    for w in (
     "Via", "Viale", "Piazza", "Corso", "Rue", "Avenue", "Boulevard", "Calle", "Avenida",
     "Av.", "Carrer", "Rua", "Travessa", "Praça", "Plaza", "Paseo", "Strada", "Ulica", "Ul.",
     "Utca",
+    )
+    for tail in ("", ".")
 )  # fmt: skip
-_UNIT_WORDS = ("Apt", "Apartment", "Suite", "Ste", "Unit", "Flat")
+_UNIT_WORDS = frozenset(
+    w + tail for w in ("Apt", "Apartment", "Suite", "Ste", "Unit", "Flat") for tail in ("", ".")
+)
+
+
+_STREET_WORDS = frozenset(_SUFFIX[3:-1].split("|"))
+# the capitalised-word forms of a street type: "St", "St.", "Street's"
+_STREET_FORMS = frozenset(w + t for w in _STREET_WORDS for t in ("", ".", "'s", "’s"))
+
+
+def _numbers_before_street_words(text: str) -> list[int]:
+    """Starts of digit runs followed within 70 characters by a street type word."""
+    words = cap_words(text)
+    if _STREET_FORMS.isdisjoint(words):
+        return []
+    spans = cap_spans(text)
+    at = [spans[i][0] for i, w in enumerate(words) if w in _STREET_FORMS]
+    out: list[int] = []
+    for s, e, _ in digit_runs(text):
+        k = bisect.bisect_right(at, e)
+        if k < len(at) and at[k] - e <= 70:
+            out.append(s)
+    return out
 
 
 def _continental_gate(text: str) -> bool:
     """Some digit run follows a word ending like a street name ("Koskikatu 25")."""
     for s, _, d in digit_runs(text):
-        if d <= 5 and s > 2 and text[s - 1] in " \t":
-            word = text[max(0, s - 40) : s].rstrip().rsplit(None, 1)[-1:]
-            if word and word[0].lower().endswith(_CONTINENTAL_ENDS):
+        if d <= 5 and s > 2 and text[s - 1] == " ":
+            k = text.rfind(" ", max(0, s - 40), s - 1) + 1
+            if text[k : k + 1].isupper() and text[k : s - 1].lower().endswith(_CONTINENTAL_ENDS):
                 return True
     return False
+
+
+def _has_any(words: frozenset[str]) -> Callable[[str], bool]:
+    return lambda text: not words.isdisjoint(cap_words(text))
 
 
 _NUMBER_FIRST = (
@@ -110,7 +151,7 @@ _NUMBER_FIRST = (
 )
 _NUMBER_LATER: tuple[tuple[re.Pattern[str], float, str, Callable[[str], bool]], ...] = (
     (_CONTINENTAL, 0.75, "street name + number", _continental_gate),
-    (_PREFIXED, 0.6, "street prefix", lambda t: any(w in t for w in _PREFIX_WORDS)),
-    (_UNIT_ALONE, 0.6, "unit designator", lambda t: any(w in t for w in _UNIT_WORDS)),
+    (_PREFIXED, 0.6, "street prefix", _has_any(_PREFIX_WORDS)),
+    (_UNIT_ALONE, 0.6, "unit designator", _has_any(_UNIT_WORDS)),
     (_PO_BOX, 0.8, "PO box", lambda t: "box" in lower(t)),
 )
