@@ -58,6 +58,7 @@ def ensure_demo(home: Path, members: int, posts: int) -> float:
 
 def clean(home: Path) -> None:
     db = Database.open(Settings(home=home))
+    db.init()  # migrate to head if the schema moved since the demo was generated
     with db.session() as s:
         s.execute(delete(SnapshotRecordRow))
         s.execute(delete(SnapshotRow))

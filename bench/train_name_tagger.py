@@ -32,6 +32,7 @@ from optin.privacy.detect.tagger import (  # noqa: E402
     MODEL_FILE,
     candidate,
     features,
+    genre,
     lexicon_info,
     tokenize,
 )
@@ -63,12 +64,14 @@ def load_docs() -> list[tuple[str, str, list[list[Example]]]]:
                 tokens = tokenize(text)
                 info = lexicon_info(tokens)
                 tags = rule_tags(text, tokens, rules)
+                style = genre(text)
                 exs: list[Example] = []
                 for i, tok in enumerate(tokens):
                     if not candidate(tok.text, info[i][0]):
                         continue
                     inside = any(s < tok.end and tok.start < e for s, e in gold)
-                    exs.append((features(tokens, i, info, tags), 1 if inside else -1, ds))
+                    feats = features(tokens, i, info, tags, style)
+                    exs.append((feats, 1 if inside else -1, ds))
                 out.append((ds, doc["id"], [exs]))
     return out
 
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--beta", type=float, default=1.5, help="recall weight of the threshold")
+    ap.add_argument("--beta", type=float, default=2.0, help="recall weight of the threshold")
     ap.add_argument("--cv", action="store_true", help="2-fold CV on dev only; write nothing")
     a = ap.parse_args(argv)
     docs = load_docs()

@@ -161,12 +161,20 @@ def verify(
     ctx: typer.Context,
     snapshot_id: str = typer.Argument(..., help="Snapshot id (see `optin snapshot list`)."),
     no_rescan: bool = typer.Option(False, "--no-rescan", help="Skip the personal-data rescan."),
+    tolerance: float = typer.Option(
+        0.01,
+        "--tolerance",
+        help="Share of records allowed a residual finding of a soft label (names, handles, "
+        "phones...); any residual e-mail, card, IBAN or government id always fails.",
+        min=0.0,
+        max=1.0,
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Re-check a snapshot independently: eligibility, ledger, hashes, Merkle root, PII."""
     settings = settings_from(ctx)
     db = open_db(ctx)
-    report = verify_snapshot(db, settings, snapshot_id, rescan=not no_rescan)
+    report = verify_snapshot(db, settings, snapshot_id, rescan=not no_rescan, tolerance=tolerance)
     if as_json:
         print_json(report.to_dict())
     else:

@@ -17,7 +17,8 @@ default    PERSON, HANDLE, EMAIL, PHONE, GOV_ID, CREDIT_CARD, IBAN, IP_ADDRESS, 
            addresses, personal profile URLs, directory matches. Keeps ORG, cities,
            countries, ordinary dates, other URLs, hashtags.
 strict     default + every LOCATION, every DATE_TIME (dates of birth included), every URL.
-accurate   default's redaction rule with a slower name search: lower-case first names too.
+accurate   default's redaction rule; names by a statistical tagger (``person_model``)
+           stacked on the rule recognizers: higher recall, slower.
 =========  ==============================================================================
 """
 
@@ -99,10 +100,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
             name="accurate",
             redact_labels=_DIRECT,
             redact_recognizers=_ALWAYS,
-            params=MappingProxyType(
-                {"person": MappingProxyType({"lowercase": True, "unknown_words": True})}
+            recognizers=tuple(
+                "person_model" if r == "person" else r for r in _BASE_RECOGNIZERS
             ),
-            description="default's rule with a slower, higher-recall name search",
+            description="default's rule with a slower, higher-recall name search: a "
+            "statistical name tagger stacked on the rule recognizers",
         ),
     }
 )

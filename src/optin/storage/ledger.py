@@ -12,9 +12,13 @@ encrypted personal fields (or null), so destroying a member's key (crypto-shredd
 :func:`optin.storage.keys.destroy_member_key`) leaves the chain intact.
 
 The single :class:`LedgerHeadRow` (id=1) holds the length and head hash and is the
-append lock: PostgreSQL appenders take ``SELECT ... FOR UPDATE`` on it; on SQLite the
-first statement of an append is an ``UPDATE`` of that row, which takes the database's
-write lock, so two writers never compute the same ``seq``. The head row also lets
+append lock: on PostgreSQL an append is one statement that takes ``SELECT ... FOR
+UPDATE`` on it, computes the hash in SQL (``sha256`` over the same canonical payload),
+inserts the event and moves the head, so the lock is held only for that statement and
+the commit; on SQLite the first statement of an append is an ``UPDATE`` of that row,
+which takes the database's write lock. Either way two writers never compute the same
+``seq``. :func:`append_many` (imports, demo) takes the lock once and writes with COPY
+(PostgreSQL) or executemany (SQLite). The head row also lets
 :func:`verify` notice a truncated tail or rows appended behind the ledger's back.
 """
 
@@ -453,7 +457,9 @@ __all__ = [
     "chain_hash",
     "destroy_member_key",
     "ensure_head",
+    "iter_rows",
     "ledger_head",
+    "payload_from_iso",
     "personal_fields",
     "row_to_event",
     "verify",

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -94,9 +95,15 @@ class MemberCountryRow(Base):
     since: Mapped[datetime] = mapped_column(UTCDateTime)
     country: Mapped[str] = mapped_column(String(2))
 
-    # covering (id, country): the bulk projection reads it without touching the table
+    # covering, newest first: "country at T" is the first index entry with since <= T
     __table_args__ = (
-        Index("ix_member_countries_member_since", "member_id", "since", "id", "country"),
+        Index(
+            "ix_member_countries_member_since",
+            "member_id",
+            text("since DESC"),
+            text("id DESC"),
+            "country",
+        ),
     )
 
 
@@ -109,7 +116,13 @@ class MemberStatusRow(Base):
     status: Mapped[str] = mapped_column(String(16))
 
     __table_args__ = (
-        Index("ix_member_statuses_member_since", "member_id", "since", "id", "status"),
+        Index(
+            "ix_member_statuses_member_since",
+            "member_id",
+            text("since DESC"),
+            text("id DESC"),
+            "status",
+        ),
     )
 
 
@@ -168,13 +181,14 @@ class ConsentEventRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
-        # covering: the latest event per (member, purpose) at T is an index-only lookup
+        # covering, newest first: the latest event per (member, purpose) at T is the first
+        # index entry with at <= T (index-only; no sort on either backend)
         Index(
             "ix_consent_events_member_purpose_at",
             "member_id",
             "purpose",
-            "at",
-            "seq",
+            text("at DESC"),
+            text("seq DESC"),
             "action",
             "policy_version",
             "event_id",

@@ -7,9 +7,10 @@ purpose (by event time, then ledger ``seq``), which is exactly what
 :func:`optin.domain.eligibility.project` computes from a full history.
 
 * SQLite: correlated ``ORDER BY ... LIMIT 1`` subqueries, each one index seek.
-* PostgreSQL: ``DISTINCT ON`` subqueries over the covering indexes (index-only scans and
-  incremental sorts, merge-joined to ``members``), read with a server-side cursor; the
-  planner settings are ``SET LOCAL`` to that one read-only transaction.
+* PostgreSQL: ``DISTINCT ON`` subqueries that read the newest-first covering indexes
+  in order (index-only scans, no sort), merge-joined to ``members``, read with a
+  server-side cursor; ``work_mem``/``jit`` are ``SET LOCAL`` to that read-only
+  transaction.
 
 Rows come out ordered by member id.
 """
@@ -68,7 +69,6 @@ ORDER BY m.id
 
 
 _PG_SETTINGS = (
-    "SET LOCAL enable_sort = off",
     "SET LOCAL work_mem = '256MB'",
     "SET LOCAL jit = off",
 )
@@ -122,8 +122,7 @@ def iter_state_rows(
                 where = "WHERE m.id = ANY(%(ids)s)"
                 params["ids"] = list(member_ids)
             with raw.cursor() as setup:
-                # read the covering indexes in member order (incremental sort) instead of
-                # sorting whole tables; big in-memory sorts otherwise; no JIT start-up cost
+                # in-memory sorts if the planner wants any; no JIT start-up cost
                 for stmt in _PG_SETTINGS:
                     setup.execute(stmt)
             cur = raw.cursor(name="optin_member_states")

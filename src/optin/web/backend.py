@@ -3,10 +3,12 @@ here, so route modules stay thin and a service signature change is fixed in one 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from optin.domain.eligibility import Decision, PolicySet
@@ -16,7 +18,7 @@ from optin.services import consent, eligibility, policy, receipts
 from optin.services.database import Database
 from optin.settings import Settings
 from optin.storage.models import ConsentEventRow
-from optin.web.group_commit import GroupCommitter
+from optin.web.group_commit import GroupCommitter, prepare
 from optin.web.pages import HistoryEvent, as_history_event
 
 
@@ -70,6 +72,29 @@ def record(
         ev = consent.record_consent(
             db, member_id, purpose, action, source=source, at=at, personal=personal
         )
+    return as_history_event(ev)
+
+
+async def record_async(
+    db: Database,
+    member_id: str,
+    purpose: str,
+    action: str,
+    *,
+    source: str,
+    at: datetime | None = None,
+    committer: GroupCommitter | None = None,
+) -> HistoryEvent:
+    """:func:`record` for async routes: validation runs in a worker thread and the wait
+    for the group commit holds no thread."""
+    if committer is None:
+        return await run_in_threadpool(
+            lambda: record(db, member_id, purpose, action, source=source, at=at)
+        )
+    draft = await run_in_threadpool(
+        lambda: prepare(db, member_id, purpose, action, source=source, at=at)
+    )
+    ev = await asyncio.wrap_future(committer.submit(draft))
     return as_history_event(ev)
 
 

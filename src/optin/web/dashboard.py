@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from optin.domain.eligibility import Decision, Reason
+from optin.errors import OptinError
 from optin.services.database import Database
 from optin.storage.ledger import ledger_head
 from optin.storage.models import SnapshotRow
@@ -118,6 +120,29 @@ def list_snapshots(db: Database, limit: int = 50) -> list[dict[str, Any]]:
 
 _cache: dict[tuple[object, ...], Dashboard] = {}
 _lock = threading.Lock()
+#: consent rates at past month starts: (url, purpose, time) -> (computed at, rate).
+#: The past rarely changes (only imports with past times change it), so these points are
+#: recomputed every PAST_TTL; the "now" point is always fresh.
+_past: dict[tuple[str, str, datetime], tuple[float, float | None]] = {}
+PAST_TTL = 600.0
+
+
+def _past_rate(db: Database, purpose: str, at: datetime) -> float | None:
+    key = (db.url, purpose, at)
+    now = time.monotonic()
+    with _lock:
+        hit = _past.get(key)
+    if hit is not None and now - hit[0] < PAST_TTL:
+        return hit[1]
+    try:
+        rate = consent_rate(backend.decide_all(db, purpose, at))
+    except OptinError:  # the purpose did not exist at that time
+        rate = None
+    with _lock:
+        if len(_past) > 5000:
+            _past.clear()
+        _past[key] = (now, rate)
+    return rate
 
 
 def build(db: Database, now: datetime) -> Dashboard:
@@ -149,15 +174,11 @@ def build(db: Database, now: datetime) -> Dashboard:
     members = 0
     for pid, _title in purposes:
         series: list[float | None] = []
-        for at in points:
-            try:
-                decisions = backend.decide_all(db, pid, at)
-            except Exception:  # purpose not defined at that time
-                series.append(None)
-                continue
-            series.append(consent_rate(decisions))
-        over_time[pid] = series
+        for at in points[:-1]:
+            series.append(_past_rate(db, pid, at))
         latest = backend.decide_all(db, pid, now)
+        series.append(consent_rate(latest))
+        over_time[pid] = series
         members = max(members, len(latest))
         eligible_now[pid] = sum(1 for d in latest if d.eligible)
         reasons_now[pid] = dict(Counter(str(d.reason) for d in latest).most_common())

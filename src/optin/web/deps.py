@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from optin.errors import PermissionDeniedError
@@ -58,9 +59,11 @@ def check_csrf(user: WebUser, token: str | None) -> None:
 bearer = HTTPBearer(auto_error=False, description="An API key: optin_<id>_<secret>")
 
 
-def api_client(
+async def api_client(
     request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)
 ) -> ApiClient:
+    """The API key's client. A key verified within ``api_key_ttl`` seconds is answered
+    from memory; otherwise it is looked up (in a worker thread)."""
     st = state(request)
     header = (
         f"{creds.scheme} {creds.credentials}" if creds else request.headers.get("authorization")
@@ -72,8 +75,12 @@ def api_client(
         if hit is not None and hit[0] > now:
             cached: ApiClient = hit[1]
             return cached
-    with st.db.session() as s:
-        client = web_auth.api_client(s, header)
+
+    def lookup() -> ApiClient:
+        with st.db.session() as s:
+            return web_auth.api_client(s, header)
+
+    client = await run_in_threadpool(lookup)
     if key is not None:
         if len(st.api_key_cache) > 10_000:
             st.api_key_cache.clear()
@@ -81,10 +88,10 @@ def api_client(
     return client
 
 
-def require_scope(scope: str) -> Callable[..., ApiClient]:
+def require_scope(scope: str) -> Callable[..., Awaitable[ApiClient]]:
     """A dependency that admits only API keys holding ``scope``."""
 
-    def dep(client: ApiClient = Depends(api_client)) -> ApiClient:
+    async def dep(client: ApiClient = Depends(api_client)) -> ApiClient:
         if scope not in client.scopes:
             held = ", ".join(sorted(client.scopes)) or "none"
             raise PermissionDeniedError(

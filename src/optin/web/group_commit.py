@@ -148,10 +148,14 @@ class GroupCommitter:
         draft = prepare(
             self.db, member_id, purpose, action, source=source, at=at, personal=personal
         )
+        return self.submit(draft).result(timeout=self.timeout)
+
+    def submit(self, draft: ledger.EventDraft) -> Future[ConsentEvent]:
+        """Queue a prepared draft; the future resolves once it is committed."""
         self._ensure_thread()
         fut: Future[ConsentEvent] = Future()
         self._queue.put(_Pending(draft, fut))
-        return fut.result(timeout=self.timeout)
+        return fut
 
     def _run(self) -> None:
         while True:

@@ -24,6 +24,9 @@ POSITIVES = [
     ("ip_address", "v6 2001:db8::8a2e:370:7334 here", ["2001:db8::8a2e:370:7334"]),
     ("credit_card", "card 4111 1111 1111 1111 exp", ["4111 1111 1111 1111"]),
     ("credit_card", "pay with 4007070753690781", ["4007070753690781"]),
+    # unlisted issuer range (Maestro 0604): Luhn + a card word just before
+    ("credit_card", "debit card 0604 1234 5678 9015 please", ["0604 1234 5678 9015"]),
+    ("credit_card", "my card no. 7012345678901232", ["7012345678901232"]),
     ("iban", "IBAN GB82 WEST 1234 5698 7654 32.", ["GB82 WEST 1234 5698 7654 32"]),
     ("iban", "iban gb82west12345698765432", ["gb82west12345698765432"]),
     ("gov_id", "SSN 710-31-0236", ["710-31-0236"]),
@@ -68,6 +71,8 @@ NEGATIVES = [
     ("ip_address", "version 1.2.3.4 is out", None),
     ("ip_address", "at 10:22:33 sharp", None),
     ("credit_card", "order 4111 1111 1111 1112", None),
+    ("credit_card", "order 0604 1234 5678 9015 shipped", None),  # no card word, no issuer
+    ("credit_card", "tracking 7012345678901232", None),
     ("credit_card", "ISBN 978-3-16-148410-0", None),
     ("iban", "GB82 WEST 1234 5698 7654 33", None),
     ("gov_id", "SSN 000-12-3456 or 666-12-3456", None),
@@ -75,6 +80,8 @@ NEGATIVES = [
     ("gov_id", "mijn BSN is 111222334", None),
     ("gov_id", "NIR 2 84 05 75 123 456 58", None),
     ("gov_id", "case no. 36110/97 of 2001", None),
+    ("phone", "case no. 36110/97 of 2001", None),
+    ("phone", "order number 4044591515", None),
     ("gov_id", "the price is 123456789 dollars", None),
     ("handle", "mail jane@example.com", None),
     ("handle", "love #JaneRoe and #summer", None),

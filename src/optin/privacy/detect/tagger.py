@@ -47,7 +47,9 @@ def tokenize(text: str) -> list[Token]:
 
 def _shape(tok: str) -> str:
     if not tok[:1].isalpha():
-        return "sym" if len(tok) == 1 and not tok.isalnum() else "num" if tok[0].isdigit() else "tag"
+        return (
+            "sym" if len(tok) == 1 and not tok.isalnum() else "num" if tok[0].isdigit() else "tag"
+        )
     if tok.isupper():
         return "X" if len(tok) == 1 else "XX"
     if tok[0].isupper():
@@ -80,21 +82,37 @@ def _flag_names(f: int, rank: int) -> list[str]:
     if not f:
         out.append("unk")
     if f & _NAME_BITS and rank:
-        out.append("r150" if rank <= 150 else "r1k" if rank <= 1000 else "r5k" if rank <= 5000 else "rlo")
+        out.append(
+            "r150" if rank <= 150 else "r1k" if rank <= 1000 else "r5k" if rank <= 5000 else "rlo"
+        )
     return out
 
 
 def _common(tok: str, f: int) -> bool:
     """Word identity is a feature only for function words and common non-name words."""
     low = tok.lower()
-    return low in lexicon.STOP or low in lexicon.TITLES or (bool(f & lexicon.WORD) and not f & _NAME_BITS)
+    return (
+        low in lexicon.STOP
+        or low in lexicon.TITLES
+        or (bool(f & lexicon.WORD) and not f & _NAME_BITS)
+    )
+
+
+def genre(text: str) -> str:
+    """A coarse style of the whole text: short posts vs long documents."""
+    return "short" if len(text) < 400 else "long"
 
 
 def features(
-    tokens: Sequence[Token], i: int, info: Sequence[tuple[int, int]], rules: Sequence[str]
+    tokens: Sequence[Token],
+    i: int,
+    info: Sequence[tuple[int, int]],
+    rules: Sequence[str],
+    style: str = "short",
 ) -> list[str]:
     """Sparse binary features of ``tokens[i]``; ``info`` = lexicon (flags, rank) per token,
-    ``rules`` = the rule recognizers' tag per token ("" when none)."""
+    ``rules`` = the rule recognizers' tag per token ("" when none), ``style`` =
+    :func:`genre` of the text."""
     tok = tokens[i].text
     f, rank = info[i]
     shape = _shape(tok)
@@ -102,8 +120,14 @@ def features(
     feats = ["b", "s=" + shape, "rule=" + rules[i], "len=" + str(min(len(tok), 8))]
     feats += ["f=" + x for x in fl]
     feats += ["sf=" + shape + x for x in fl]
+    feats += ["g=" + style + shape + x for x in fl]
+    feats.append("g=" + style + rules[i])
     if _common(tok, f):
         feats.append("w=" + tok.lower())
+    else:
+        low = tok.lower()
+        feats.append("suf=" + low[-3:])
+        feats.append("suf2=" + low[-2:])
     if tok.lower() in lexicon.TITLES:
         feats.append("title")
     if i == 0 or tokens[i - 1].text in _SENT_END:
@@ -170,6 +194,7 @@ __all__ = [
     "Token",
     "candidate",
     "features",
+    "genre",
     "lexicon_info",
     "load_model",
     "tokenize",

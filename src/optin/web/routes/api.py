@@ -118,13 +118,13 @@ class SnapshotDetailOut(SnapshotOut):
     response_model=ConsentOut,
     summary="Record a consent event (grant or withdraw)",
 )
-def post_consent(
+async def post_consent(
     request: Request,
     body: ConsentIn,
     client: ApiClient = Depends(require_scope("consents:write")),
 ) -> JSONResponse:
     st = state(request)
-    ev = backend.record(
+    ev = await backend.record_async(
         st.db,
         body.member_id,
         body.purpose,

@@ -7,8 +7,10 @@ word needs a cue ("in", "from", "near", "at", "to") or a neighbouring place.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 from optin.privacy.detect import lexicon
 from optin.privacy.detect.base import Recognizer, register
@@ -34,11 +36,10 @@ class LocationRecognizer(Recognizer):
         spans = cap_spans(text)
         place = lexicon.PLACE
         # cheap C-level pass: which capitalised words are places at all
-        hits = [
-            i
-            for i, en in enumerate(map(lex.get, map(_norm, words)))
-            if en is not None and en[0] & place
-        ]
+        lows = list(map(_STRIP_DOT, map(str.lower, words)))
+        if _place_words().isdisjoint(lows):
+            return
+        hits = [i for i, en in enumerate(map(lex.get, lows)) if en is not None and en[0] & place]
         if not hits:
             return
         run_start = run_end = -1
@@ -68,5 +69,10 @@ class LocationRecognizer(Recognizer):
             yield Finding(run_start, run_end, Label.LOCATION, 0.5, self.name, "place")
 
 
-def _norm(word: str) -> str:
-    return (word[:-1] if word[-1] == "." else word).lower()
+_STRIP_DOT = operator.methodcaller("rstrip", ".")
+
+
+@lru_cache(maxsize=1)
+def _place_words() -> frozenset[str]:
+    """Every lexicon token flagged as a place (lower case)."""
+    return frozenset(w for w, (f, _) in lexicon.names().items() if f & lexicon.PLACE)

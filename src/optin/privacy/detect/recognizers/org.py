@@ -107,7 +107,8 @@ class OrgRecognizer(Recognizer):
             return
         words = cap_words(text)
         suffixes: list[int] = []
-        for (s, _e), w in zip(spans, words, strict=True):
+        hinted = not _TOKEN_HINTS.isdisjoint(words)
+        for (s, _e), w in zip(spans, words, strict=True) if hinted else ():
             if w in _TOKEN_HINTS:
                 if w in _BRAND_TOKENS:
                     b = _BRAND_TOKENS[w]

@@ -65,7 +65,6 @@ _PARTICLES = frozenset(
         "ter",
         "dei",
         "degli",
-        "do",
     ]
 )
 _CUES = frozenset(
@@ -76,11 +75,67 @@ _CUES = frozenset(
     spouse|by|with|to|and|said|told|named|called|dm|ping|contact|love|miss|ft|feat|mom|mum|
     dad|uncle|aunt|cousin|grandma|grandpa|coach|mentor|teammate|neighbor|neighbour|
     says|asked|name is|named|calls me|call me|i am|i'm|this is|from|producer|director|
-    directed by|written by|starring|feat""".replace("\n", "").replace("    ", "").split("|")
+    directed by|written by|starring|feat""".replace("\n", "")
+    .replace("    ", "")
+    .split("|")
 )
 _WEAK_CUES = frozenset({"by", "with", "to", "and", "from", "love", "miss", "contact", "ask"})
 _STRONG_CUES = _CUES - _WEAK_CUES
 _NOT_NAME_FLAGS = lexicon.WORD | lexicon.PLACE
+_NAME_BITS = lexicon.FIRST | lexicon.LAST
+_CONTRACTIONS = frozenset(
+    [
+        "i'm",
+        "i've",
+        "i'll",
+        "i'd",
+        "don't",
+        "can't",
+        "won't",
+        "isn't",
+        "aren't",
+        "wasn't",
+        "weren't",
+        "didn't",
+        "doesn't",
+        "haven't",
+        "hasn't",
+        "hadn't",
+        "couldn't",
+        "wouldn't",
+        "shouldn't",
+        "it's",
+        "that's",
+        "there's",
+        "here's",
+        "what's",
+        "who's",
+        "let's",
+        "he's",
+        "she's",
+        "we're",
+        "they're",
+        "you're",
+        "you've",
+        "we've",
+        "they've",
+        "you'll",
+        "we'll",
+        "they'll",
+        "he'll",
+        "she'll",
+        "it'll",
+        "i'd",
+        "you'd",
+        "he'd",
+        "she'd",
+        "we'd",
+        "they'd",
+        "ain't",
+        "y'all",
+    ]
+)
+_HAS_DIGIT = re.compile(r"\d")
 _VERB_AFTER = re.compile(
     r"[ \t]+(?:began|begins|lives|lived|shouted|went|loves|loved|wants|wanted|thinks|thought|"
     r"smiled|cried|laughed|is very|was born|has been married|married)\b"
@@ -116,7 +171,9 @@ _NOT_NAMES = frozenset(
 _FIELD_CUES = frozenset(
     """name|full name|first name|last name|surname|user|username|author|posted by|written by|
     reviewed by|signed|from|contact person|spouse|mother's name|father's name|
-    emergency contact|employee|patient|applicant|client|customer""".replace("\n", "").replace("    ", "").split("|")
+    emergency contact|employee|patient|applicant|client|customer""".replace("\n", "")
+    .replace("    ", "")
+    .split("|")
 )
 _ALPHA = re.compile(r"^[^\W\d_]+(?:-[^\W\d_]+)*$")
 _SENT_END = frozenset('.!?\n\r\t"“”:;|')
@@ -128,6 +185,8 @@ _FIELD_TOKEN = re.compile(r"[A-Za-z][\w.\-]{1,30}")
 # name only after a field label) or _OTHER; shared by all instances (same lexicon)
 _INERT, _COMMON, _OTHER = 0, 1, 2
 _KINDS: dict[str, int] = {}
+# per raw capitalised word: (characters to trim, kind of the trimmed word)
+_WORDS: dict[str, tuple[int, int]] = {}
 
 
 @lru_cache(maxsize=1)
@@ -187,6 +246,7 @@ class PersonRecognizer(Recognizer):
             or low in lexicon.STOP
             or low.rstrip(".") in lexicon.TITLES
             or low in _NOT_NAMES
+            or low.replace("’", "'") in _CONTRACTIONS
         ):
             kind = _INERT
         else:
@@ -221,9 +281,11 @@ class PersonRecognizer(Recognizer):
         low = lower(text)
         if "name" in low or "call" in low or "known as" in low:
             found.extend(self._introduced(text, low))
-        if found:
+        if found and _HAS_DIGIT.search(text):
             found = [f for f in found if not _in_address(text, f)]
-        if "," in text or " and " in text or " & " in text:
+        if (found and ("," in text or " and " in text or " & " in text)) or (
+            " and " in text and (" were " in text or " are " in text or " had " in text)
+        ):
             found.extend(self._lists(text, found))
         if self.propagate and found:
             found.extend(self._propagate(text, found))
@@ -232,23 +294,28 @@ class PersonRecognizer(Recognizer):
     def _runs(
         self, text: str, spans: list[tuple[int, int]], words: list[str], found: list[Finding]
     ) -> None:
-        """Group capitalised words into runs (joined by one space or a particle), try each."""
-        titles = lexicon.TITLES
-        kinds = _KINDS
+        """Group capitalised words into runs (joined by one space or a particle), try each.
+
+        Per distinct word a cache holds how much to trim ("Smith." -> 1, "Smith's" -> 2)
+        and its :meth:`_kind`, so a word met alone costs a couple of lookups.
+        """
+        cache = _WORDS
         run: list[tuple[int, int]] = []
+        run_kind = _OTHER
         prev_end = -10
         for (s, e), w in zip(spans, words, strict=True):
-            if e - s == 2 and w[1] == ".":
+            c = cache.get(w)
+            if c is None:
+                c = self._word_info(w)
+            if c[0]:
+                e -= c[0]
+            elif e - s == 2 and w[1] == ".":
                 m = _INITIALS.match(text, e)
                 if m is not None:
                     e = m.end()  # dotted initials "C.A."
-            elif w[-1] == "." and e - s > 2 and w[:-1].lower() not in titles:
-                e -= 1
-            if text[e - 1] == "s" and e - s > 2 and text[e - 2] in "'’":
-                e -= 2
             if run and (
                 (s == prev_end + 1 and text[prev_end] == " ")
-                or (s == prev_end + 2 and text[prev_end : s] == "  ")
+                or (s == prev_end + 2 and text[prev_end:s] == "  ")
                 or (
                     s - prev_end < 8
                     and text[prev_end] == " "
@@ -261,24 +328,36 @@ class PersonRecognizer(Recognizer):
                 continue
             if len(run) > 1:
                 self._run(text, run, found)
-            elif run:
-                self._alone(text, run[0], kinds, found)
+            elif run and run_kind != _INERT:
+                self._alone(text, run[0], run_kind, found)
             run = [(s, e)]
+            run_kind = c[1]
             prev_end = e
         if len(run) > 1:
             self._run(text, run, found)
-        elif run:
-            self._alone(text, run[0], kinds, found)
+        elif run and run_kind != _INERT:
+            self._alone(text, run[0], run_kind, found)
 
-    def _alone(
-        self, text: str, span: tuple[int, int], kinds: dict[str, int], found: list[Finding]
-    ) -> None:
-        """One capitalised word on its own (most of them): cached word class first."""
-        s, e = span
-        tok = text[s:e]
-        kind = kinds.get(tok)
+    def _word_info(self, w: str) -> tuple[int, int]:
+        """(characters to trim, kind of the trimmed word) of a capitalised word."""
+        n = len(w)
+        trim = 0
+        if w[-1] == "." and n > 2 and w[:-1].lower() not in lexicon.TITLES:
+            trim = 1
+        if n - trim > 2 and w[n - trim - 1] == "s" and w[n - trim - 2] in "'’":
+            trim += 2
+        tok = w[: n - trim]
+        kind = _KINDS.get(tok)
         if kind is None:
             kind = self._kind(tok)
+        info = (trim, kind)
+        if len(_WORDS) < 200_000:
+            _WORDS[w] = info
+        return info
+
+    def _alone(self, text: str, span: tuple[int, int], kind: int, found: list[Finding]) -> None:
+        """One capitalised word on its own (most of them), of a known :meth:`_kind`."""
+        s, e = span
         if kind == _INERT:
             return
         if (
@@ -310,7 +389,10 @@ class PersonRecognizer(Recognizer):
 
     def _run_part(self, text: str, run: list[tuple[int, int]], out: list[Finding]) -> None:
         if len(run) == 1:
-            self._alone(text, run[0], _KINDS, out)
+            s0, e0 = run[0]
+            tok = text[s0:e0]
+            kind = _KINDS.get(tok)
+            self._alone(text, run[0], self._kind(tok) if kind is None else kind, out)
             return
         i = 0
         n = len(run)
@@ -354,9 +436,8 @@ class PersonRecognizer(Recognizer):
             if j > i:
                 i = j
                 continue
-            f = self._single(text, s, e)
-            if f is not None:
-                out.append(f)
+            kind = _KINDS.get(tok)
+            self._alone(text, (s, e), self._kind(tok) if kind is None else kind, out)
             i += 1
 
     def _multi(self, text: str, run: list[tuple[int, int]], i: int, out: list[Finding]) -> int:
@@ -402,11 +483,18 @@ class PersonRecognizer(Recognizer):
         ]
         # trim trailing words that are clearly not names ("John Smith Foundation")
         initial_before_last = (
-            len(parts) == 3 and _is_initial(parts[1]) and f0 & lexicon.FIRST and not f0 & lexicon.WORD
+            len(parts) == 3
+            and _is_initial(parts[1])
+            and f0 & lexicon.FIRST
+            and not f0 & lexicon.WORD
         )
-        while len(parts) > 1 and not initial_before_last and (
-            (flags[-1] & lexicon.WORD and not flags[-1] & (lexicon.FIRST | lexicon.LAST))
-            or (flags[-1] & lexicon.PLACE and not flags[-1] & (lexicon.FIRST | lexicon.LAST))
+        while (
+            len(parts) > 1
+            and not initial_before_last
+            and (
+                (flags[-1] & lexicon.WORD and not flags[-1] & (lexicon.FIRST | lexicon.LAST))
+                or (flags[-1] & lexicon.PLACE and not flags[-1] & (lexicon.FIRST | lexicon.LAST))
+            )
         ):
             parts.pop()
             flags.pop()
@@ -543,17 +631,14 @@ class PersonRecognizer(Recognizer):
             return Finding(s, e, Label.PERSON, 0.6, self.name, "user name")
         if (is_word and not popular) or (is_place and not f & (lexicon.FIRST | lexicon.LAST)):
             return None
-        if _SPEECH_AFTER.match(text, e) and (f == 0 or f & (lexicon.FIRST | lexicon.LAST)):
+        after = text[e : e + 1]
+        if after == " " and _SPEECH_AFTER.match(text, e) and (f == 0 or f & _NAME_BITS):
             return Finding(s, e, Label.PERSON, 0.65, self.name, "speaker of said/says")
-        if f == 0 and _VERB_AFTER.match(text, e) and _ALPHA.match(tok):
+        if f == 0 and after == " " and _VERB_AFTER.match(text, e) and _ALPHA.match(tok):
             # "Vsevolod is very reliable", "Järvilehto began writing": an unknown word
             # as the subject of a verb, even at the start of a sentence
             return Finding(s, e, Label.PERSON, 0.6, self.name, "unknown word + verb")
-        if (
-            text[max(0, s - 2) : s] == ", "
-            and text[e : e + 1] in ("!", "?")
-            and (f == 0 or f & (lexicon.FIRST | lexicon.LAST))
-        ):
+        if text[max(0, s - 2) : s] == ", " and after in ("!", "?") and (f == 0 or f & _NAME_BITS):
             return Finding(s, e, Label.PERSON, 0.65, self.name, "vocative")
         if (
             s == 0
@@ -631,10 +716,8 @@ class PersonRecognizer(Recognizer):
                     continue
             if self.lowercase:
                 yield Finding(s, e, Label.PERSON, 0.5, self.name, "lower-case first name")
-            elif (
-                (m := _LIST_NEXT.match(text, e)) is not None
-                and m.group(1) in names
-                or (m := _LIST_PREV.search(text, max(0, s - 40), s)) is not None
+            elif ((m := _LIST_NEXT.match(text, e)) is not None and m.group(1) in names) or (
+                (m := _LIST_PREV.search(text, max(0, s - 40), s)) is not None
                 and m.group(1) in names
             ):
                 # two plain first names in one enumeration: "silvana, adam, ... and caleb"
@@ -683,25 +766,41 @@ class PersonRecognizer(Recognizer):
             f = queue.pop()
             seed_upper = text[f.start].isupper()
             pos = f.end
-            while True:  # items to the right
-                m = _LIST_NEXT.match(text, pos)
-                if m is None or not self._list_item(m.group(1), seed_upper):
-                    break
-                pos = m.end(1)
-                if (m.start(1), pos) not in seen:
-                    seen.add((m.start(1), pos))
-                    g = Finding(m.start(1), pos, Label.PERSON, 0.6, self.name, "list of names")
-                    out.append(g)
-                    queue.append(g)
-            m = _LIST_PREV.search(text, max(0, f.start - 40), f.start)
-            if m is not None and self._list_item(m.group(1), seed_upper):
-                span = (m.start(1), m.end(1))
-                if span not in seen:
-                    seen.add(span)
-                    g = Finding(span[0], span[1], Label.PERSON, 0.6, self.name, "list of names")
-                    out.append(g)
-                    queue.append(g)
+            nxt = text[pos : pos + 5]
+            if nxt[:1] == "," or nxt == " and " or nxt[:3] == " & ":
+                self._list_right(text, f, seed_upper, seen, out, queue)
+            before = text[max(0, f.start - 6) : f.start].rstrip()
+            if before.endswith((",", " and", " &")):
+                m = _LIST_PREV.search(text, max(0, f.start - 40), f.start)
+                if m is not None and self._list_item(m.group(1), seed_upper):
+                    span = (m.start(1), m.end(1))
+                    if span not in seen:
+                        seen.add(span)
+                        g = Finding(span[0], span[1], Label.PERSON, 0.6, self.name, "list of names")
+                        out.append(g)
+                        queue.append(g)
         return out
+
+    def _list_right(
+        self,
+        text: str,
+        f: Finding,
+        seed_upper: bool,
+        seen: set[tuple[int, int]],
+        out: list[Finding],
+        queue: list[Finding],
+    ) -> None:
+        pos = f.end
+        while True:  # items to the right
+            m = _LIST_NEXT.match(text, pos)
+            if m is None or not self._list_item(m.group(1), seed_upper):
+                break
+            pos = m.end(1)
+            if (m.start(1), pos) not in seen:
+                seen.add((m.start(1), pos))
+                g = Finding(m.start(1), pos, Label.PERSON, 0.6, self.name, "list of names")
+                out.append(g)
+                queue.append(g)
 
     def _list_item(self, tok: str, upper: bool) -> bool:
         if tok[:1].isupper() != upper or tok.isupper() or len(tok) < 2 or not _ALPHA.match(tok):

@@ -22,8 +22,9 @@ from optin.privacy.detect.tagger import (
     Token,
     candidate,
     features,
-    load_model,
+    genre,
     lexicon_info,
+    load_model,
     tokenize,
 )
 from optin.privacy.findings import Finding, Label
@@ -75,11 +76,12 @@ class PersonModelRecognizer(Recognizer):
             return
         info = lexicon_info(tokens)
         rules = rule_tags(text, tokens, self._rules)
+        style = genre(text)
         marked: list[tuple[int, float]] = []
         for i, tok in enumerate(tokens):
             if not candidate(tok.text, info[i][0]):
                 continue
-            margin = self.model.score(features(tokens, i, info, rules)) - self.threshold
+            margin = self.model.score(features(tokens, i, info, rules, style)) - self.threshold
             if margin > 0:
                 marked.append((i, margin))
         # join adjacent name words ("Jane Q. Roe") into one span

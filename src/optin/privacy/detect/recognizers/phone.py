@@ -35,6 +35,11 @@ _CONTEXT = words(
     "hotline", "sms", "signal", "telegram", "landline", "tél", "telefon", "teléfono",
     "office", "desk", "home", "work",
 )  # fmt: skip
+_STRONG_CONTEXT = words(
+    "phone", "tel", "telephone", "mobile", "cell", "cellphone", "call", "calls", "fax",
+    "whatsapp", "ph", "mob", "dial", "hotline", "sms", "landline", "tél", "telefon", "teléfono",
+)  # fmt: skip
+_CASE_NUMBER = re.compile(r"^\d{3,6}/\d{2}$")
 _AFTER_CONTEXT = re.compile(
     r"(?i)[ \t]*[\-–(,]?[ \t]*(?:office|fax|mobile|cell|home|work|desk|tel|phone)\b"
 )
@@ -113,8 +118,12 @@ class PhoneRecognizer(Recognizer):
         ctx = bool(_CONTEXT.search(text, max(0, start - self.window), start)) or bool(
             _AFTER_CONTEXT.match(text, end, min(len(text), end + 12))
         )
-        if not ctx and _NEGATIVE_CONTEXT.search(text, max(0, start - 20), start):
-            return None
+        if _NEGATIVE_CONTEXT.search(text, max(0, start - 20), start) and not (
+            ctx and _STRONG_CONTEXT.search(text, max(0, start - self.window), start)
+        ):
+            return None  # "case no. 36110/97", "order number 12345678"
+        if _CASE_NUMBER.match(cand):
+            return None  # application numbers "36110/97"
         parsed = cand.replace("(0)", "")
         region = _valid(parsed, self.regions)
         if region is None:
