@@ -31,7 +31,21 @@ PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = datetime(2024, 6, 1, tzinfo=UTC)
 
 
-def _writer(url: str, worker: int, seconds: float, barrier: Any, out: mp.Queue) -> None:
+def _draft(worker: int, i: int) -> ledger.EventDraft:
+    return ledger.EventDraft(
+        member_id=f"w{worker}-{i % 500}",
+        purpose="train_own_models",
+        action="grant" if i % 2 == 0 else "withdraw",
+        at=T0 + timedelta(seconds=i),
+        policy_version=1,
+        source="system",
+        personal={"ip": f"10.0.{worker}.{i % 250}"} if i % 4 == 0 else None,
+    )
+
+
+def _writer(
+    url: str, worker: int, seconds: float, barrier: Any, out: mp.Queue, per_commit: int = 1
+) -> None:
     db = Database(url)
     with db.engine.connect():
         pass  # connect before the clock starts
@@ -60,7 +74,7 @@ def _writer(url: str, worker: int, seconds: float, barrier: Any, out: mp.Queue) 
     out.put(lat)
 
 
-def concurrent(url: str, writers: int, seconds: float) -> None:
+def concurrent(url: str, writers: int, seconds: float, per_commit: int = 1) -> None:
     ctx = mp.get_context("spawn")
     q: mp.Queue = ctx.Queue()
     barrier = ctx.Barrier(writers + 1)  # every process imported and connected
@@ -82,9 +96,10 @@ def concurrent(url: str, writers: int, seconds: float) -> None:
     lats.sort()
     p50 = statistics.median(lats) * 1000
     p99 = lats[min(n - 1, int(n * 0.99))] * 1000
+    mode = "1 event/commit" if per_commit == 1 else f"{per_commit} events/commit"
     print(
-        f"  {writers} writers, {window:.1f} s: {n:,} appends = {n / window:,.0f} appends/s; "
-        f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        f"  {writers} writers ({mode}), {window:.1f} s: {n:,} appends = "
+        f"{n / window:,.0f} appends/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
     )
     db = Database(url)
     t = time.perf_counter()
@@ -131,6 +146,13 @@ def main() -> int:
     ap.add_argument("--writers", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--bulk", type=int, default=200_000)
+    ap.add_argument(
+        "--per-commit",
+        type=int,
+        default=1,
+        help="events per transaction in the concurrent run (1: each toggle "
+        "commits alone; >1: what group commit in the web app does)",
+    )
     ap.add_argument("--pg-url", default=PG_URL)
     args = ap.parse_args()
     if args.backend in ("sqlite", "both"):
@@ -140,7 +162,12 @@ def main() -> int:
                 db.init()
                 db.dispose()
             print("[sqlite]")
-            concurrent(f"sqlite:///{Path(tmp) / 'concurrent'}.db", args.writers, args.seconds)
+            concurrent(
+                f"sqlite:///{Path(tmp) / 'concurrent'}.db",
+                args.writers,
+                args.seconds,
+                args.per_commit,
+            )
             bulk(f"sqlite:///{Path(tmp) / 'bulk'}.db", args.bulk)
     if args.backend in ("postgresql", "both"):
         try:
@@ -161,7 +188,7 @@ def main() -> int:
             db.dispose()
         print("[postgresql]")
         try:
-            concurrent(urls["bench_ledger"], args.writers, args.seconds)
+            concurrent(urls["bench_ledger"], args.writers, args.seconds, args.per_commit)
             bulk(urls["bench_bulk"], args.bulk)
         finally:
             with admin.begin() as conn:

@@ -46,6 +46,8 @@ STEPS = ("language", "redact", "quality", "dedupe_keys", "write")
 def ensure_demo(home: Path, members: int, posts: int) -> float:
     settings = Settings(home=home)
     db = Database.open(settings)
+    if (home / "optin.db").exists():
+        db.init()  # migrate an older demo database to head
     if db.is_initialized() and db.table_counts().get("content_items", 0):
         db.dispose()
         return 0.0
@@ -75,6 +77,7 @@ class RssSampler(threading.Thread):
         self.peak_tree = 0
         self.peak_one = 0
         self.stop = threading.Event()
+        self.loads: list[float] = []
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -86,6 +89,7 @@ class RssSampler(threading.Thread):
                         rss.append(p.memory_info().rss)
                 self.peak_tree = max(self.peak_tree, sum(rss))
                 self.peak_one = max(self.peak_one, max(rss, default=0))
+                self.loads.append(os.getloadavg()[0])
             except psutil.Error:
                 return
             time.sleep(0.1)
@@ -127,7 +131,7 @@ def run_build(home: Path, engine: str, workers: int) -> dict[str, object]:
     result = json.loads(out)
     result["wall"] = wall
     result["cpu"] = cpu
-    result["load"] = os.getloadavg()[0]
+    result["load"] = sum(sampler.loads) / max(len(sampler.loads), 1)
     result["peak_tree_mb"] = sampler.peak_tree / 2**20
     result["peak_one_mb"] = sampler.peak_one / 2**20
     return result
@@ -163,6 +167,11 @@ def report(label: str, results: list[tuple[str, int, dict]]) -> None:  # type: i
             if sec and n:
                 per.append(f"{step} {n / sec:,.0f}/s")
         print("        cpu records/s per step: " + ", ".join(per))
+        print(
+            f"        cpu {r['cpu']:.0f} s (driver + workers) = {cand / r['cpu']:,.0f} posts per "
+            f"CPU-second; host load average during the run {r['load']:.1f} on "
+            f"{psutil.cpu_count()} CPUs (other processes share them)"
+        )
 
 
 def bench(home: Path, members: int, posts: int, label: str) -> None:

@@ -100,9 +100,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
             name="accurate",
             redact_labels=_DIRECT,
             redact_recognizers=_ALWAYS,
-            recognizers=tuple(
-                "person_model" if r == "person" else r for r in _BASE_RECOGNIZERS
-            ),
+            recognizers=tuple("person_model" if r == "person" else r for r in _BASE_RECOGNIZERS),
             description="default's rule with a slower, higher-recall name search: a "
             "statistical name tagger stacked on the rule recognizers",
         ),

@@ -6,6 +6,8 @@ properties check that they find exactly what one scan of the whole text finds.
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +27,7 @@ def test_when_text_has_numbers_then_digit_runs_count_their_digits() -> None:
 def test_when_windows_are_made_then_they_are_sorted_disjoint_and_cover_runs() -> None:
     text = "a 1234 b ccc 5678901 dd 12 eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee 99 f"
     wins = scan.digit_windows(text)
-    for (lo1, hi1, _), (lo2, _, _) in zip(wins, wins[1:], strict=False):
+    for (_lo1, hi1, _), (lo2, _, _) in itertools.pairwise(wins):
         assert hi1 < lo2
     for s, e, _ in scan.digit_runs(text):
         assert any(lo <= s and e <= hi for lo, hi, _ in wins)
@@ -86,3 +88,9 @@ def test_when_capitalised_words_are_listed_then_spans_and_words_agree() -> None:
     words = scan.cap_words(text)
     assert words == [text[s:e] for s, e in scan.cap_spans(text)]
     assert words == ["Thanks", "Dr.", "Jane", "O'Neil-Roe", "Émile", "Zürich."]
+
+
+def test_when_text_has_dotted_capital_i_then_lower_keeps_indices() -> None:
+    text = "İstanbul, passport no. M62225531"
+    low = scan.lower(text)
+    assert len(low) == len(text) and low.endswith("passport no. m62225531")

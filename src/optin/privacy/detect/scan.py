@@ -32,7 +32,12 @@ _TRAILING = " -./()"
 
 @lru_cache(maxsize=8)
 def lower(text: str) -> str:
-    return text.lower()
+    """``text.lower()`` with the same length, so its indices are indices of ``text``
+    ("İ" lower-cases to two code points; such characters are kept as they are)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
 
 
 @lru_cache(maxsize=8)

@@ -31,6 +31,8 @@ MODEL_FILE = "name_tagger.json.gz"
 _TOKEN = re.compile(r"[^\W\d_][\w'’\-]*|[@#]\w+|\d[\w.,:/\-]*|\S")
 _SENT_END = frozenset(".!?\n")
 _NAME_BITS = lexicon.FIRST | lexicon.LAST
+# function words and months that are also first names ("Jan", "May", "Will", "Grace")
+_NAME_STOPS = frozenset(["jan", "may", "june", "april", "august", "will", "king", "prince"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,11 +182,11 @@ def candidate(tok: str, f: int) -> bool:
     lower-case common words)."""
     if not tok[:1].isalpha():
         return False
+    low = tok.lower()
+    if low in lexicon.STOP and low not in _NAME_STOPS:
+        return False
     if tok[0].isupper():
         return True
-    low = tok.lower()
-    if low in lexicon.STOP:
-        return False
     return not (f & lexicon.WORD and not f & _NAME_BITS)
 
 

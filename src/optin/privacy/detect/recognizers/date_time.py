@@ -74,6 +74,8 @@ class DateTimeRecognizer(Recognizer):
             # dates that start with a word ("May 2020", "since 1999"): try the word just
             # before each digit run only
             for s, _, _ in runs:
+                if s < 3 or not text[s - 1].isspace():
+                    continue
                 k = _word_before(text, s)
                 if k >= 0:
                     m = _DATE.match(text, k)

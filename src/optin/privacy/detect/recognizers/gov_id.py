@@ -56,7 +56,7 @@ _DOC_WORDS = (
 _DOC_CONTEXT = re.compile(_DOC_WORDS + r"[^\n]{0,25}$")
 _HAS_DIGIT = re.compile(r"\d")
 _DOC_KEYS = (
-    "passport", "licen", "dl", "id", "identity", "nin", "tin", "pan", "personal number",
+    "id", "passport", "licen", "dl", "identity", "nin", "tin", "pan", "personal number",
     "personnummer", "henkilötunnus", "codice fiscale", "cédula", "cedula", "curp", "rfc", "nic",
 )  # fmt: skip
 _DOC_TOKEN = re.compile(

@@ -24,7 +24,14 @@ _SUFFIX = (
     r"Enterprises|International|Store|Stores|Retail|Hospital|Clinic|Council|Ministry|"
     r"Department|Office|Court|Commission|Committee|Authority|Association|Society|Union|Trust)"
 )
-_SUFFIXED = re.compile(rf"(?<![\w@#])(?:{_CAPW}[ \t]+){{0,4}}{_CAPW}(?:,)?[ \t]+{_SUFFIX}\b\.?")
+# "Acme, Inc." takes a comma before a legal form only ("Mr Roe, Ministry of ..." is not one)
+_LEGAL = (
+    r"(?:Inc|Incorporated|LLC|L\.L\.C|Ltd|Limited|Corp|Corporation|Co|GmbH|AG|SA|S\.A|SAS|"
+    r"SARL|BV|NV|AB|ASA|Oy|PLC|Plc|LLP|LP|Pty)"
+)
+_SUFFIXED = re.compile(
+    rf"(?<![\w@#])(?:{_CAPW}[ \t]+){{0,4}}{_CAPW}(?:,[ \t]+{_LEGAL}|[ \t]+{_SUFFIX})\b\.?"
+)
 _SUFFIX_HINT = re.compile(rf"[ \t]{_SUFFIX}\b")
 _PARTNERS = re.compile(
     rf"(?<![\w@#]){_CAPW}(?:,[ \t]+{_CAPW}){{1,3}},?[ \t]+(?:and|&)[ \t]+{_CAPW}(?![\w])"
@@ -107,14 +114,18 @@ class OrgRecognizer(Recognizer):
             return
         words = cap_words(text)
         suffixes: list[int] = []
-        hinted = not _TOKEN_HINTS.isdisjoint(words)
-        for (s, _e), w in zip(spans, words, strict=True) if hinted else ():
-            if w in _TOKEN_HINTS:
-                if w in _BRAND_TOKENS:
-                    b = _BRAND_TOKENS[w]
-                    yield Finding(s, s + len(b), Label.ORG, 0.88, self.name, "known brand")
-                elif s and text[s - 1] in " \t":
-                    suffixes.append(s)
+        hits = (
+            [i for i, w in enumerate(words) if w in _TOKEN_HINTS]
+            if not _TOKEN_HINTS.isdisjoint(words)
+            else []
+        )
+        for i in hits:
+            s, w = spans[i][0], words[i]
+            if w in _BRAND_TOKENS:
+                b = _BRAND_TOKENS[w]
+                yield Finding(s, s + len(b), Label.ORG, 0.88, self.name, "known brand")
+            elif s and text[s - 1] in " \t":
+                suffixes.append(s)
         if suffixes or "L.L.C" in text or "S.A" in text:
             # the longest match is five capitalised words and a suffix; scan just those
             wins = [(0, len(text))] if not suffixes else windows_around(text, suffixes, 160, 0)

@@ -37,7 +37,6 @@ _INITIALS = re.compile(r"(?:[A-Z]\.)+(?=[ \t])")
 _LOWER_NEXT = re.compile(r"[a-z]{3,}(?=['’]s\b|(?![\w@\-'’]))")
 _LOWER_BEFORE = re.compile(r"[\w@#&/.\-'’]").match
 _LOWER_AFTER = re.compile(r"[\w@\-'’]").match
-_LOWER_RUN = re.compile(r"[a-z](?<![A-Za-z].)[a-z]{2,}")
 _PARTICLES = frozenset(
     [
         "van",
@@ -141,7 +140,7 @@ _VERB_AFTER = re.compile(
     r"smiled|cried|laughed|is very|was born|has been married|married)\b"
 )
 _PAIR_VERB = re.compile(
-    r"(?<![\w'’\-])([A-Z][^\W\d_]+)[ \t]+(?:and|&)[ \t]+([A-Z][^\W\d_]+)[ \t]+"
+    r"([A-Z](?<![\w'’\-].)[^\W\d_]+)[ \t]+(?:and|&)[ \t]+([A-Z][^\W\d_]+)[ \t]+"
     r"(?:were|are|have|had)\b"
 )
 _FIRST_NAME_STOPS = frozenset(["jan", "may", "june", "april", "august", "will", "lord"])
@@ -185,8 +184,8 @@ _FIELD_TOKEN = re.compile(r"[A-Za-z][\w.\-]{1,30}")
 # name only after a field label) or _OTHER; shared by all instances (same lexicon)
 _INERT, _COMMON, _OTHER = 0, 1, 2
 _KINDS: dict[str, int] = {}
-# per raw capitalised word: (characters to trim, kind of the trimmed word)
-_WORDS: dict[str, tuple[int, int]] = {}
+# per raw capitalised word: (characters to trim, kind of the trimmed word, place head)
+_WORDS: dict[str, tuple[int, int, bool]] = {}
 
 
 @lru_cache(maxsize=1)
@@ -302,8 +301,9 @@ class PersonRecognizer(Recognizer):
         cache = _WORDS
         run: list[tuple[int, int]] = []
         run_kind = _OTHER
+        run_head = False
         prev_end = -10
-        for (s, e), w in zip(spans, words, strict=True):
+        for (s, e), w in zip(spans, words, strict=False):  # same length by construction
             c = cache.get(w)
             if c is None:
                 c = self._word_info(w)
@@ -313,33 +313,43 @@ class PersonRecognizer(Recognizer):
                 m = _INITIALS.match(text, e)
                 if m is not None:
                     e = m.end()  # dotted initials "C.A."
-            if run and (
-                (s == prev_end + 1 and text[prev_end] == " ")
-                or (s == prev_end + 2 and text[prev_end:s] == "  ")
+            gap = s - prev_end
+            if gap < 8 and (
+                (gap == 1 and text[prev_end] == " ")
+                or (gap == 2 and text[prev_end:s] == "  ")
                 or (
-                    s - prev_end < 8
+                    gap > 2
                     and text[prev_end] == " "
                     and text[s - 1] == " "
                     and text[prev_end:s].strip() in _PARTICLES
                 )
             ):
                 run.append((s, e))
+                run_head = run_head or c[2]
                 prev_end = e
                 continue
             if len(run) > 1:
-                self._run(text, run, found)
+                if run_head:
+                    self._run(text, run, found)
+                else:
+                    self._run_part(text, run, found)
             elif run and run_kind != _INERT:
                 self._alone(text, run[0], run_kind, found)
             run = [(s, e)]
             run_kind = c[1]
+            run_head = c[2]
             prev_end = e
         if len(run) > 1:
-            self._run(text, run, found)
+            if run_head:
+                self._run(text, run, found)
+            else:
+                self._run_part(text, run, found)
         elif run and run_kind != _INERT:
             self._alone(text, run[0], run_kind, found)
 
-    def _word_info(self, w: str) -> tuple[int, int]:
-        """(characters to trim, kind of the trimmed word) of a capitalised word."""
+    def _word_info(self, w: str) -> tuple[int, int, bool]:
+        """(characters to trim, kind of the trimmed word, first word of a multi-word
+        place) of a capitalised word."""
         n = len(w)
         trim = 0
         if w[-1] == "." and n > 2 and w[:-1].lower() not in lexicon.TITLES:
@@ -350,7 +360,7 @@ class PersonRecognizer(Recognizer):
         kind = _KINDS.get(tok)
         if kind is None:
             kind = self._kind(tok)
-        info = (trim, kind)
+        info = (trim, kind, tok.lower() in _place_heads())
         if len(_WORDS) < 200_000:
             _WORDS[w] = info
         return info
@@ -690,9 +700,12 @@ class PersonRecognizer(Recognizer):
     def _lowercase(self, text: str) -> Iterator[Finding]:
         """Lower-case names: "olga krylova" (pairs), "emma" alone (``lowercase=True``)."""
         plain = _plain_first_names()
-        names = plain.intersection(_LOWER_RUN.findall(text)) - lexicon.STOP
+        # words split at spaces, commas and full stops (a name glued to other punctuation,
+        # "(emma", is missed here)
+        names = plain.intersection(text.replace(",", " ").replace(".", " ").split())
         if not names:
-            return  # no lower-case word is a plain first name (cheap superset test)
+            return
+        names -= lexicon.STOP
         lex = self._lex
         # find just those names, with the word boundaries of _LOWER_TOKEN
         spans: list[tuple[int, int]] = []
@@ -725,7 +738,15 @@ class PersonRecognizer(Recognizer):
 
     def _introduced(self, text: str, low: str) -> Iterator[Finding]:
         """The word(s) after "my name is", "her maiden name is", "call me", "named"."""
-        for m in _NAME_INTRO.finditer(low):
+        cues: list[int] = []
+        for key in ("name", "call", "known as"):
+            p = low.find(key)
+            while p >= 0:
+                cues.append(p)
+                p = low.find(key, p + 1)
+        cues.sort()
+        wins = windows_around(text, cues, 24, 16)
+        for m in (m for lo, hi in wins for m in _NAME_INTRO.finditer(low, lo, hi)):
             w = _NAME_WORDS.match(text, m.end())
             if w is None:
                 continue
@@ -750,7 +771,9 @@ class PersonRecognizer(Recognizer):
         seen = {(f.start, f.end) for f in found}
         out: list[Finding] = []
         queue = [f for f in found if f.score >= 0.55]
-        if " were " in text or " are " in text or " have " in text or " had " in text:
+        if " and " in text and (
+            " were " in text or " are " in text or " have " in text or " had " in text
+        ):
             # "Dale and White were precision engineers": two people
             for m in _PAIR_VERB.finditer(text):
                 if self._list_item(m.group(1), True) and self._list_item(m.group(2), True):
@@ -771,9 +794,9 @@ class PersonRecognizer(Recognizer):
                 self._list_right(text, f, seed_upper, seen, out, queue)
             before = text[max(0, f.start - 6) : f.start].rstrip()
             if before.endswith((",", " and", " &")):
-                m = _LIST_PREV.search(text, max(0, f.start - 40), f.start)
-                if m is not None and self._list_item(m.group(1), seed_upper):
-                    span = (m.start(1), m.end(1))
+                prev = _LIST_PREV.search(text, max(0, f.start - 40), f.start)
+                if prev is not None and self._list_item(prev.group(1), seed_upper):
+                    span = (prev.start(1), prev.end(1))
                     if span not in seen:
                         seen.add(span)
                         g = Finding(span[0], span[1], Label.PERSON, 0.6, self.name, "list of names")

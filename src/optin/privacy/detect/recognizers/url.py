@@ -26,7 +26,7 @@ _URL = re.compile(
     rf"|[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.(?:{_TLDS})"
     r"(?![\w@\-])(?:/[^\s<>\"'`]*)?)"
 )
-_HINT = re.compile(rf"://|www\.|\.(?:{_TLDS})(?![a-z0-9_@\-])")
+_HINT = re.compile(rf"://|www\.|\.(?=[a-z])(?:{_TLDS})(?![a-z0-9_@\-])")
 _TRAIL = ".,;:!?)]}'\"»”’"
 _SOCIAL = re.compile(
     r"(?i)^(?:[a-z]+://)?(?:www\.|m\.|mobile\.)?(?:"
