@@ -36,7 +36,7 @@ def sh(*cmd: str | Path, check: bool = True, env: dict[str, str] | None = None) 
 
 
 def ensure_venv(extras: str) -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs before the venv exists
         sys.exit(f"optin needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not PY.exists():
         print(f"creating virtual environment in {VENV}", flush=True)
@@ -60,8 +60,11 @@ def ensure_chromium() -> None:
         sh(apt, "update", "-qq", check=False, env=env)
         sh(apt, "install", "-y", "-qq", "chromium", "chromium-driver", check=False, env=env)
     if not Path("/usr/bin/chromium").exists():
-        print("warning: /usr/bin/chromium is missing; browser tests will fail. "
-              "Install it with: apt-get install -y chromium chromium-driver", flush=True)
+        print(
+            "warning: /usr/bin/chromium is missing; browser tests will fail. "
+            "Install it with: apt-get install -y chromium chromium-driver",
+            flush=True,
+        )
 
 
 def ensure_postgres() -> None:
@@ -77,8 +80,11 @@ def ensure_postgres() -> None:
                 if ready and subprocess.call([ready, "-q", "-h", "127.0.0.1"]) == 0:
                     return
                 time.sleep(1)
-    print("warning: PostgreSQL is not reachable on 127.0.0.1:5432; PostgreSQL tests will "
-          "fail in CI and be skipped locally", flush=True)
+    print(
+        "warning: PostgreSQL is not reachable on 127.0.0.1:5432; PostgreSQL tests will "
+        "fail in CI and be skipped locally",
+        flush=True,
+    )
 
 
 def optin(*args: str) -> None:
@@ -115,8 +121,10 @@ def cmd_test(argv: list[str]) -> None:
 def cmd_bench(argv: list[str]) -> None:
     ensure_venv("dev")
     if not argv:
-        sys.exit("usage: python3 dev.py bench NAME [ARGS]; NAME is one of: "
-                 + ", ".join(sorted(p.stem for p in (ROOT / "bench").glob("*.py"))))
+        sys.exit(
+            "usage: python3 dev.py bench NAME [ARGS]; NAME is one of: "
+            + ", ".join(sorted(p.stem for p in (ROOT / "bench").glob("*.py")))
+        )
     sh(PY, ROOT / "bench" / f"{argv[0]}.py", *argv[1:])
 
 

@@ -29,13 +29,20 @@ def test_shipped_default_policy() -> None:
 BAD = [
     ("not_toml", "purposes = [", "invalid TOML"),
     ("no_purposes", "summary = 'x'", "purposes"),
-    ("messages_never", default_policy_text().replace('kinds = ["post", "article", "comment"]',
-                                                      'kinds = ["post", "message"]', 1),
-     "private messages"),
+    (
+        "messages_never",
+        default_policy_text().replace(
+            'kinds = ["post", "article", "comment"]', 'kinds = ["post", "message"]', 1
+        ),
+        "private messages",
+    ),
     ("bad_kind", default_policy_text().replace('"article"', '"video"', 1), "video"),
     ("bad_country", default_policy_text().replace('"AT"', '"XX"'), "XX"),
-    ("bad_regime", default_policy_text().replace('default = "opt_in"', 'default = "maybe"'),
-     "maybe"),
+    (
+        "bad_regime",
+        default_policy_text().replace('default = "opt_in"', 'default = "maybe"'),
+        "maybe",
+    ),
     ("bad_age", default_policy_text().replace("minimum_age = 18", "minimum_age = 3"), "13..25"),
 ]
 
@@ -50,5 +57,4 @@ def test_when_policy_is_bad_then_error_names_the_problem(name, text, needle) -> 
 
 def test_when_material_names_unknown_purpose_then_config_error() -> None:
     with pytest.raises(ConfigError, match="train_own_models"):
-        parse_policy(default_policy_text(), version=2, effective_at=T,
-                     material=frozenset({"nope"}))
+        parse_policy(default_policy_text(), version=2, effective_at=T, material=frozenset({"nope"}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -9,11 +10,6 @@ import sys
 from pathlib import Path
 
 import typer
-
-try:  # typer >= 0.20 vendors click
-    from typer._click.exceptions import ClickException as _TyperClickException
-except ImportError:  # pragma: no cover
-    from click.exceptions import ClickException as _TyperClickException
 
 from optin import __version__
 from optin.cli.context import err_console
@@ -68,13 +64,16 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
 
-_CLICK_ERRORS: tuple[type[Exception], ...] = (_TyperClickException,)
-try:
-    import click as _click
+def _click_errors() -> tuple[type[Exception], ...]:
+    """Click's usage-error base classes (typer >= 0.20 vendors its own click)."""
+    found: list[type[Exception]] = []
+    for mod in ("typer._click.exceptions", "click.exceptions"):
+        with contextlib.suppress(ImportError, AttributeError):
+            found.append(importlib.import_module(mod).ClickException)
+    return tuple(found)
 
-    _CLICK_ERRORS += (_click.ClickException,)
-except ImportError:  # pragma: no cover
-    pass
+
+_CLICK_ERRORS = _click_errors()
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -90,7 +89,7 @@ def run(argv: list[str] | None = None) -> int:
     except typer.Exit as e:
         return int(e.exit_code or 0)
     except _CLICK_ERRORS as e:
-        e.show()  # usage errors: short message naming the option, exit 2
+        e.show()  # type: ignore[attr-defined]  # usage errors: message naming the option
         return int(getattr(e, "exit_code", 2))
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -195,7 +195,7 @@ def project(history: MemberHistory, purpose: str, at: datetime) -> MemberState:
     return MemberState(
         member_id=history.member_id,
         joined=joined,
-        status=AccountStatus(status) if status is not None else None,
+        status=AccountStatus(str(status)) if status is not None else None,
         country=str(country) if country is not None else None,
         birth_date=history.birth_date,
         last_action=last.action if last else None,
@@ -224,47 +224,106 @@ def _decide(s: MemberState, c: _Context) -> Decision:
         return Decision(s.member_id, c.purpose, c.at, False, Reason.NO_POLICY)
     pv = pol.version
     if not c.purpose_ok:
-        return Decision(s.member_id, c.purpose, c.at, False, Reason.UNKNOWN_PURPOSE, None,
-                        s.country, None, pv)
+        return Decision(
+            s.member_id, c.purpose, c.at, False, Reason.UNKNOWN_PURPOSE, None, s.country, None, pv
+        )
     if not s.joined or s.status is None:
-        return Decision(s.member_id, c.purpose, c.at, False, Reason.NOT_A_MEMBER, None,
-                        s.country, None, pv)
+        return Decision(
+            s.member_id, c.purpose, c.at, False, Reason.NOT_A_MEMBER, None, s.country, None, pv
+        )
     blocked = _BLOCKING_STATUS.get(s.status)
     if blocked is not None:
         return Decision(s.member_id, c.purpose, c.at, False, blocked, None, s.country, None, pv)
     country = s.country
     if country is None or not is_country(country):
-        return Decision(s.member_id, c.purpose, c.at, False, Reason.UNKNOWN_JURISDICTION,
-                        None, country, None, pv)
+        return Decision(
+            s.member_id,
+            c.purpose,
+            c.at,
+            False,
+            Reason.UNKNOWN_JURISDICTION,
+            None,
+            country,
+            None,
+            pv,
+        )
     rules = pol.jurisdictions
     regime = rules.regime(country)
     if regime is Regime.EXCLUDED:
-        return Decision(s.member_id, c.purpose, c.at, False, Reason.EXCLUDED_JURISDICTION,
-                        regime, country, None, pv)
+        return Decision(
+            s.member_id,
+            c.purpose,
+            c.at,
+            False,
+            Reason.EXCLUDED_JURISDICTION,
+            regime,
+            country,
+            None,
+            pv,
+        )
     if s.birth_date is None:
-        return Decision(s.member_id, c.purpose, c.at, False, Reason.UNKNOWN_AGE, regime,
-                        country, None, pv)
+        return Decision(
+            s.member_id, c.purpose, c.at, False, Reason.UNKNOWN_AGE, regime, country, None, pv
+        )
     if age_on(s.birth_date, c.at_date) < rules.min_age(country):
-        return Decision(s.member_id, c.purpose, c.at, False, Reason.MINOR, regime, country,
-                        None, pv)
+        return Decision(
+            s.member_id, c.purpose, c.at, False, Reason.MINOR, regime, country, None, pv
+        )
     action = s.last_action
     if action is ConsentAction.WITHDRAW:
-        return Decision(s.member_id, c.purpose, c.at, False, Reason.WITHDRAWN, regime,
-                        country, s.last_event_id, pv)
+        return Decision(
+            s.member_id,
+            c.purpose,
+            c.at,
+            False,
+            Reason.WITHDRAWN,
+            regime,
+            country,
+            s.last_event_id,
+            pv,
+        )
     grant_ok = action is ConsentAction.GRANT and (
         c.required is None or (s.last_policy_version or 0) >= c.required
     )
     if grant_ok:
-        return Decision(s.member_id, c.purpose, c.at, True, Reason.ELIGIBLE, regime, country,
-                        s.last_event_id, s.last_policy_version)
+        return Decision(
+            s.member_id,
+            c.purpose,
+            c.at,
+            True,
+            Reason.ELIGIBLE,
+            regime,
+            country,
+            s.last_event_id,
+            s.last_policy_version,
+        )
     if regime is Regime.OPT_OUT:
-        return Decision(s.member_id, c.purpose, c.at, True, Reason.ELIGIBLE_OPT_OUT_DEFAULT,
-                        regime, country, None, pv)
+        return Decision(
+            s.member_id,
+            c.purpose,
+            c.at,
+            True,
+            Reason.ELIGIBLE_OPT_OUT_DEFAULT,
+            regime,
+            country,
+            None,
+            pv,
+        )
     if action is None:
-        return Decision(s.member_id, c.purpose, c.at, False, Reason.NO_CONSENT, regime,
-                        country, None, pv)
-    return Decision(s.member_id, c.purpose, c.at, False, Reason.STALE_POLICY, regime, country,
-                    s.last_event_id, c.required)
+        return Decision(
+            s.member_id, c.purpose, c.at, False, Reason.NO_CONSENT, regime, country, None, pv
+        )
+    return Decision(
+        s.member_id,
+        c.purpose,
+        c.at,
+        False,
+        Reason.STALE_POLICY,
+        regime,
+        country,
+        s.last_event_id,
+        c.required,
+    )
 
 
 def decide(state: MemberState, purpose: str, at: datetime, policies: PolicySet) -> Decision:

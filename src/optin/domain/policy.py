@@ -27,29 +27,37 @@ def default_policy_text() -> str:
     return resources.files("optin.domain").joinpath("default_policy.toml").read_text("utf-8")
 
 
-def _enum_list(raw: Any, enum: type, where: str, source: str) -> frozenset[Any]:
+def _enum_list(raw: Any, enum: Any, where: str, source: str) -> frozenset[Any]:
     allowed = ", ".join(e.value for e in enum)
     if not isinstance(raw, list) or not raw:
-        raise InputError("must be a non-empty list", file=source, field=where, value=raw,
-                         allowed=allowed)
+        raise InputError(
+            "must be a non-empty list", file=source, field=where, value=raw, allowed=allowed
+        )
     out = set()
     for item in raw:
         try:
             out.add(enum(item))
         except ValueError:
-            raise InputError("unknown value", file=source, field=where, value=item,
-                             allowed=allowed) from None
+            raise InputError(
+                "unknown value", file=source, field=where, value=item, allowed=allowed
+            ) from None
     return frozenset(out)
 
 
 def _countries(raw: Any, where: str, source: str) -> list[str]:
     if not isinstance(raw, list):
-        raise InputError("must be a list of ISO 3166-1 alpha-2 codes", file=source,
-                         field=where, value=raw)
+        raise InputError(
+            "must be a list of ISO 3166-1 alpha-2 codes", file=source, field=where, value=raw
+        )
     for c in raw:
         if not isinstance(c, str) or c not in ISO_3166_ALPHA2:
-            raise InputError("not an ISO 3166-1 alpha-2 country code", file=source,
-                             field=where, value=c, allowed="two upper-case letters, e.g. US")
+            raise InputError(
+                "not an ISO 3166-1 alpha-2 country code",
+                file=source,
+                field=where,
+                value=c,
+                allowed="two upper-case letters, e.g. US",
+            )
     return list(raw)
 
 
@@ -68,8 +76,9 @@ def parse_policy(
         raise InputError(f"invalid TOML: {e}", file=source) from None
     purposes_raw = doc.get("purposes")
     if not isinstance(purposes_raw, dict) or not purposes_raw:
-        raise InputError("a policy needs at least one [purposes.<id>] table", file=source,
-                         field="purposes")
+        raise InputError(
+            "a policy needs at least one [purposes.<id>] table", file=source, field="purposes"
+        )
     purposes: dict[str, Purpose] = {}
     mat: set[str] = set()
     for pid, p in purposes_raw.items():
@@ -81,9 +90,13 @@ def parse_policy(
                 raise InputError("missing or empty text", file=source, field=f"{where}.{key}")
         kinds = _enum_list(p.get("kinds"), ContentKind, f"{where}.kinds", source)
         if ContentKind.MESSAGE in kinds:
-            raise InputError("private messages can never be used for AI training",
-                             file=source, field=f"{where}.kinds", value="message",
-                             allowed="post, article, comment, profile")
+            raise InputError(
+                "private messages can never be used for AI training",
+                file=source,
+                field=f"{where}.kinds",
+                value="message",
+                allowed="post, article, comment, profile",
+            )
         vis = _enum_list(p.get("visibility"), Visibility, f"{where}.visibility", source)
         recipients = p.get("recipients", [])
         if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
@@ -91,8 +104,12 @@ def parse_policy(
         if p.get("material", False) is True:
             mat.add(pid)
         purposes[pid] = Purpose(
-            id=pid, title=p["title"].strip(), description=" ".join(p["description"].split()),
-            kinds=kinds, visibilities=vis, recipients=tuple(recipients),
+            id=pid,
+            title=p["title"].strip(),
+            description=" ".join(p["description"].split()),
+            kinds=kinds,
+            visibilities=vis,
+            recipients=tuple(recipients),
             off_effect=" ".join(str(p.get("off_effect", "")).split()),
         )
     jur = doc.get("jurisdictions", {})
@@ -101,27 +118,42 @@ def parse_policy(
     try:
         default = Regime(jur.get("default", "opt_in"))
     except ValueError:
-        raise InputError("unknown regime", file=source, field="jurisdictions.default",
-                         value=jur.get("default"),
-                         allowed=", ".join(r.value for r in Regime)) from None
+        raise InputError(
+            "unknown regime",
+            file=source,
+            field="jurisdictions.default",
+            value=jur.get("default"),
+            allowed=", ".join(r.value for r in Regime),
+        ) from None
     regimes: dict[str, Regime] = {}
     for regime in Regime:
         for c in _countries(jur.get(regime.value, []), f"jurisdictions.{regime.value}", source):
             if c in regimes and regimes[c] is not regime:
-                raise InputError("country listed under two regimes", file=source,
-                                 field="jurisdictions", value=c)
+                raise InputError(
+                    "country listed under two regimes", file=source, field="jurisdictions", value=c
+                )
             regimes[c] = regime
     min_age = doc.get("minimum_age", 18)
     if not isinstance(min_age, int) or not 13 <= min_age <= 25:
-        raise InputError("must be an integer age", file=source, field="minimum_age",
-                         value=min_age, allowed="13..25")
+        raise InputError(
+            "must be an integer age",
+            file=source,
+            field="minimum_age",
+            value=min_age,
+            allowed="13..25",
+        )
     overrides_raw = jur.get("minimum_age", {})
     overrides: dict[str, int] = {}
     for c, a in (overrides_raw or {}).items():
         _countries([c], "jurisdictions.minimum_age", source)
         if not isinstance(a, int) or not 13 <= a <= 25:
-            raise InputError("must be an integer age", file=source,
-                             field=f"jurisdictions.minimum_age.{c}", value=a, allowed="13..25")
+            raise InputError(
+                "must be an integer age",
+                file=source,
+                field=f"jurisdictions.minimum_age.{c}",
+                value=a,
+                allowed="13..25",
+            )
         overrides[c] = a
     if material is not None:
         unknown = material - purposes.keys()
