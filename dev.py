@@ -93,12 +93,17 @@ def optin(*args: str) -> None:
 
 def cmd_demo(argv: list[str]) -> None:
     ensure_venv("dask")
-    home = os.environ.get("OPTIN_HOME", str(ROOT / "optin-data"))
-    optin("--home", home, "init")
-    optin("--home", home, "demo", *argv)
-    optin("--home", home, "snapshot", "build", "--purpose", "train_own_models")
-    optin("--home", home, "snapshot", "verify", "latest")
-    optin("--home", home, "summary")
+    home = Path(os.environ.get("OPTIN_HOME", str(ROOT / "optin-data")))
+    if (home / "demo" / "ground_truth.jsonl").exists() and (home / "optin.db").exists():
+        print(f"removing the previous demo platform in {home}", flush=True)
+        shutil.rmtree(home)
+    elif home.exists() and any(home.iterdir()):
+        sys.exit(f"{home} exists and is not a demo platform; set OPTIN_HOME to an empty folder")
+    optin("--home", str(home), "init")
+    optin("--home", str(home), "demo", *argv)
+    optin("--home", str(home), "snapshot", "build", "--purpose", "train_own_models")
+    optin("--home", str(home), "snapshot", "verify", "latest")
+    optin("--home", str(home), "summary")
 
 
 def cmd_check(_: list[str]) -> None:

@@ -21,7 +21,13 @@ from rich.text import Text
 from optin.cli.context import console, err_console, print_json, settings_from
 from optin.cli.core import open_db, parse_time
 from optin.pipeline.config import ENGINES, PROFILES, BuildConfig
-from optin.services.snapshots import BuildProgress, build_snapshot, list_snapshots, show_snapshot
+from optin.services.snapshots import (
+    BuildProgress,
+    build_snapshot,
+    list_snapshots,
+    resolve_snapshot_id,
+    show_snapshot,
+)
 from optin.services.verify import verify_snapshot
 
 snapshot_app = typer.Typer(
@@ -159,7 +165,9 @@ def build(
 
 def verify(
     ctx: typer.Context,
-    snapshot_id: str = typer.Argument(..., help="Snapshot id (see `optin snapshot list`)."),
+    snapshot_id: str = typer.Argument(
+        ..., help="Snapshot id (see `optin snapshot list`), or `latest`."
+    ),
     no_rescan: bool = typer.Option(False, "--no-rescan", help="Skip the personal-data rescan."),
     tolerance: float = typer.Option(
         0.01,
@@ -174,6 +182,7 @@ def verify(
     """Re-check a snapshot independently: eligibility, ledger, hashes, Merkle root, PII."""
     settings = settings_from(ctx)
     db = open_db(ctx)
+    snapshot_id = resolve_snapshot_id(db, snapshot_id)
     report = verify_snapshot(db, settings, snapshot_id, rescan=not no_rescan, tolerance=tolerance)
     if as_json:
         print_json(report.to_dict())
@@ -214,7 +223,7 @@ def list_(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
 
 def show(
     ctx: typer.Context,
-    snapshot_id: str = typer.Argument(..., help="Snapshot id."),
+    snapshot_id: str = typer.Argument(..., help="Snapshot id, or `latest`."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Show one snapshot: where it is, its counts and its files."""

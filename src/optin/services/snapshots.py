@@ -550,7 +550,21 @@ def list_snapshots(db: Database) -> list[dict[str, Any]]:
         return [_row_dict(r) for r in repo.list_snapshots(s)]
 
 
+def resolve_snapshot_id(db: Database, ref: str) -> str:
+    """``latest`` means the newest complete snapshot; any other value is an id."""
+    if ref != "latest":
+        return ref
+    with db.session() as s:
+        for r in repo.list_snapshots(s):
+            if r.status == "complete":
+                return r.id
+    raise NotFoundError(
+        "there is no complete snapshot yet; build one with `optin snapshot build --purpose PURPOSE`"
+    )
+
+
 def show_snapshot(db: Database, snapshot_id: str) -> dict[str, Any]:
+    snapshot_id = resolve_snapshot_id(db, snapshot_id)
     with db.session() as s:
         row = repo.get_snapshot(s, snapshot_id)
         if row is None:
