@@ -26,6 +26,13 @@ from optin.privacy.detect import lexicon
 from optin.privacy.findings import Finding, Label
 
 _TOKEN = re.compile(r"[^\W_](?:[\w'’\-.]*[^\W_])?")
+_SUBTOKEN = re.compile(r"[^\W_](?:[\w'’\-]*[^\W_])?")
+_SUBTOKEN_RE = _SUBTOKEN
+_BEFORE_NAME = re.compile(r"[\w@#/]|[.\-]\w")
+_WORDCH = re.compile(r"\w")
+_AFTER_NAME = re.compile(r"\w|@|[.\-_/]\w")
+_NAME_GAP = " \t\n\r\f\v."
+_TITLE_WORD = re.compile(r"(?<![\w])(?:mr|mrs|ms|miss|mx|dr|prof|professor|sir|dame)\.?\s+")
 _HANDLE_OK = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _AT_HANDLE = re.compile(r"(?<![\w@.+\-])@([A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_])?)")
 _URLISH = re.compile(
@@ -97,7 +104,15 @@ class Directory:
             if entry.profile_url:
                 self._urls.add(_norm_url(entry.profile_url))
         self._size = count
-        self._first_tokens = frozenset(self._names)
+        # the same names as word tuples split on dots too, longest first, for the walk
+        walk: dict[str, set[tuple[str, ...]]] = {}
+        for group in self._names.values():
+            for v in group:
+                sub = tuple(w for t in v for w in _SUBTOKEN_RE.findall(t))
+                if sub:
+                    walk.setdefault(sub[0], set()).add(sub)
+        self._walk = {k: sorted(vs, key=lambda v: (-len(v), v)) for k, vs in walk.items()}
+        self._first_tokens = frozenset(self._walk)
         self._surname_set = frozenset(self._surnames)
         self._bare_set = frozenset(self._bare)
 
@@ -161,30 +176,54 @@ class Directory:
             yield from self._find_urls(text, recognizer)
 
     def _find_names(self, text: str, low: str, recognizer: str) -> Iterator[Finding]:
-        present = set(_TOKEN.findall(low))
+        # Walk the text's words (dots and whitespace separate them, as in a name) and,
+        # at each word that starts a member name, take the longest name whose words
+        # follow; no per-text regex is compiled.
+        toks = list(_SUBTOKEN.finditer(low))
+        words = [m.group() for m in toks]
+        present = set(words)
         hits = present & self._first_tokens
-        if hits:
-            phrases: set[tuple[str, ...]] = set()
-            for tok in hits:
-                for v in self._names[tok]:
-                    if all(t in present for t in v):
-                        phrases.add(v)
-            if phrases:
-                alts = sorted(
-                    (r"[\s.]+".join(re.escape(t) for t in v) for v in phrases),
-                    key=len,
-                    reverse=True,
-                )
-                pat = re.compile(r"(?<![\w@#])(?:" + "|".join(alts) + r")(?![\w])")
-                for m in pat.finditer(low):
-                    yield Finding(m.start(), m.end(), Label.PERSON, 1.0, recognizer, "member name")
+        n = len(toks)
+        i = 0
+        while hits and i < n:
+            variants = self._walk.get(words[i]) if words[i] in hits else None
+            if variants:
+                start = toks[i].start()
+                if not (
+                    (start > 0 and _BEFORE_NAME.match(low, start - 1))
+                    or (start > 1 and _BEFORE_NAME.match(low, start - 2) and low[start - 1] in ".-")
+                ):
+                    for v in variants:
+                        k = len(v)
+                        if i + k > n:
+                            continue
+                        j = 1
+                        while j < k and words[i + j] == v[j]:
+                            gap = low[toks[i + j - 1].end() : toks[i + j].start()]
+                            if not gap or gap.strip(_NAME_GAP):
+                                break
+                            j += 1
+                        if j < k:
+                            continue
+                        end = toks[i + k - 1].end()
+                        if end < len(low) and _AFTER_NAME.match(low, end):
+                            continue  # part of a longer word, e-mail, handle or URL
+                        yield Finding(start, end, Label.PERSON, 1.0, recognizer, "member name")
+                        i += k - 1
+                        break
+            i += 1
         sur = present & self._surname_set
         if sur:
-            alt = "|".join(re.escape(s) for s in sorted(sur, key=len, reverse=True))
-            pat = re.compile(rf"(?<![\w])({_TITLE})\s+({alt})(?![\w])")
-            for m in pat.finditer(low):
+            for m in _TITLE_WORD.finditer(low):
+                nxt = m.end()
+                t = _TOKEN.match(low, nxt)
+                if t is None or t.group() not in sur:
+                    continue
+                end = t.end()
+                if end < len(low) and _WORDCH.match(low, end):
+                    continue
                 yield Finding(
-                    m.start(2), m.end(2), Label.PERSON, 1.0, recognizer, "title + member surname"
+                    t.start(), end, Label.PERSON, 1.0, recognizer, "title + member surname"
                 )
 
     def _find_handles(self, text: str, low: str, recognizer: str) -> Iterator[Finding]:
