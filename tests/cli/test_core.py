@@ -132,10 +132,13 @@ def test_policy_show_and_publish(cli, tmp_path: Path) -> None:
 
     f = tmp_path / "p.toml"
     f.write_text(default_policy_text(), encoding="utf-8")
+    rc, _, err = cli("policy", "publish", str(f), "--effective-at", "2025-01-01")
+    assert rc == 75 and "in the past" in err and "--allow-backdate" in err
     rc, out, err = cli(
         "policy",
         "publish",
         str(f),
+        "--allow-backdate",
         "--effective-at",
         "2025-01-01",
         "--material",
@@ -145,7 +148,9 @@ def test_policy_show_and_publish(cli, tmp_path: Path) -> None:
     assert rc == 0, err
     assert _json(out)["version"] == 2
     assert _json(out)["material"] == ["share_with_providers"]
-    rc, _, err = cli("policy", "publish", str(f), "--effective-at", "2024-06-01")
+    rc, _, err = cli(
+        "policy", "publish", str(f), "--allow-backdate", "--effective-at", "2024-06-01"
+    )
     assert rc == 75 and "effective" in err
     rc, _, err = cli("policy", "publish", str(f), "--material", "nope")
     assert rc == 78 and "nope" in err

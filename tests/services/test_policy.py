@@ -62,3 +62,14 @@ def test_when_version_missing_then_not_found(db: Database) -> None:
         get_policy(db, 7)
     with pytest.raises(NotFoundError):
         current_policy(db, datetime(2020, 1, 1, tzinfo=UTC))
+
+
+def test_when_effective_in_the_past_then_refused_unless_backdating_is_allowed(
+    db: Database,
+) -> None:
+    past = NOW - timedelta(days=30)
+    with pytest.raises(ConflictError, match="in the past"):
+        publish_policy(db, default_policy_text(), effective_at=past, now=NOW)
+    assert len(policy_set(db)) == 1
+    pv = publish_policy(db, default_policy_text(), effective_at=past, now=NOW, allow_backdate=True)
+    assert pv.version == 2 and pv.effective_at == past

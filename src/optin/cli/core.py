@@ -306,6 +306,12 @@ def policy_publish(
         help="Purpose whose change invalidates earlier grants (repeatable); default: the "
         "purposes marked material = true in the file.",
     ),
+    allow_backdate: bool = typer.Option(
+        False,
+        "--allow-backdate",
+        help="Allow an effective time in the past (to record a historical version; it "
+        "changes decisions already made for times after it).",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Publish FILE as the next policy version."""
@@ -324,6 +330,7 @@ def policy_publish(
             effective_at=when,
             material=set(material) if material else None,
             source=str(file),
+            allow_backdate=allow_backdate,
         )
     finally:
         db.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -102,6 +102,10 @@ def policy_document(db: Database, version: int) -> str:
         return row.document
 
 
+#: How far in the past an effective time may lie and still count as "now" (clock skew).
+BACKDATE_TOLERANCE = timedelta(minutes=5)
+
+
 def publish_policy(
     db: Database,
     text: str,
@@ -110,12 +114,15 @@ def publish_policy(
     material: set[str] | frozenset[str] | None = None,
     now: datetime | None = None,
     source: str = "policy.toml",
+    allow_backdate: bool = False,
 ) -> PolicyVersion:
     """Validate and publish ``text`` as the next version.
 
     ``material`` names the purposes whose change invalidates earlier grants (None: use
     the ``material = true`` keys in the document). ``effective_at`` defaults to ``now``
-    and must not be before the latest version's.
+    and must not be before the latest version's. A version never takes effect in the
+    past (that would rewrite decisions already made) unless ``allow_backdate`` is set,
+    for recording a platform's historical policies.
     """
     published = now or datetime.now(UTC)
     if published.tzinfo is None:
@@ -123,6 +130,13 @@ def publish_policy(
     eff = effective_at or published
     if eff.tzinfo is None:
         raise InputError("time must be timezone-aware", field="effective_at", value=str(eff))
+    if not allow_backdate and eff < published - BACKDATE_TOLERANCE:
+        raise ConflictError(
+            f"effective_at {eff.isoformat()} is in the past; a policy version takes effect "
+            "now or later, because a backdated version would change decisions already made. "
+            "To record a historical version on purpose, allow backdating "
+            "(`optin policy publish --allow-backdate`)"
+        )
     # validate before taking any lock; the version number is checked again below
     parse_policy(
         text,
@@ -178,6 +192,7 @@ def publish_default_policy(db: Database) -> bool:
             default_policy_text(),
             effective_at=DEFAULT_POLICY_EFFECTIVE_AT,
             source="default_policy.toml",
+            allow_backdate=True,  # the first version; no decision predates it
         )
     except ConflictError:
         return False
