@@ -4,8 +4,10 @@ Used by the ``person_model`` recognizer of the ``accurate`` profile. Each word o
 text gets a score from sparse binary features: its shape and capitalisation, what the
 shipped lexicon says of it (first name, surname, common word, place, popularity), the
 neighbouring words and their shapes, where it sits in the sentence, and what the rule
-recognizers (person, org, location, date) found there. Words scoring above a threshold
-are PERSON; adjacent ones are joined into one span.
+recognizers (person, org, location, date) found there, and two cheap facts of the whole
+text: its :func:`genre` (social post, other short text, long document) and how it uses
+capitals (:func:`doc_case`). Words scoring above the threshold of the text's genre are
+PERSON; adjacent ones are joined into one span.
 
 The weights are trained locally at development time by ``bench/train_name_tagger.py``
 on the dev splits of ``../shared/benchmarks/pii`` and shipped as
@@ -20,7 +22,7 @@ import gzip
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -100,9 +102,39 @@ def _common(tok: str, f: int) -> bool:
     )
 
 
+_SOCIAL_WORDS = re.compile(
+    r"(?i)(?<![\w'])(?:lol|lmao|lmfao|rofl|omg|haha\w*|hahaha\w*|hehe\w*|u|ur|im|ya|"
+    r"gonna|wanna|gotta|dont|cant|aint|ain|idk|tbh|smh|xd|rt|pls|plz|thx|luv|bro|dude|"
+    r"yall|cuz|fr|ngl|af|wtf|omfg|i|damn|shit|fuck\w*|crap|wow|yeah|yea|yo|ok|okay|guys|"
+    r"love|lil)(?![\w'])"
+)
+
+
+_LOWER_SENTENCE = re.compile(r"[.!?][ \t]+[a-z]")
+_SHOUT = re.compile(r"\b[A-Z]{2,}[ \t]+[A-Z]{2,}[ \t]+[A-Z]{2,}\b")
+
+
+_EMOJI = re.compile("[\u2600-\u27bf\U0001f000-\U0010ffff]")
+
+
 def genre(text: str) -> str:
-    """A coarse style of the whole text: short posts vs long documents."""
-    return "short" if len(text) < 400 else "long"
+    """A coarse style of the whole text, from cheap cues: ``social`` (a short post with
+    emojis, slang, no capital at the start or "!!"), ``short`` (other short texts) or
+    ``long`` (documents)."""
+    if len(text) >= 400:
+        return "long"
+    first = next((ch for ch in text if ch.isalpha()), "")
+    if (
+        (first and first.islower())
+        or "!!" in text
+        or "! !" in text
+        or _EMOJI.search(text) is not None
+        or _SOCIAL_WORDS.search(text) is not None
+        or _LOWER_SENTENCE.search(text) is not None
+        or _SHOUT.search(text) is not None
+    ):
+        return "social"
+    return "short"
 
 
 def features(
@@ -111,6 +143,7 @@ def features(
     info: Sequence[tuple[int, int]],
     rules: Sequence[str],
     style: str = "short",
+    case: str = "mx",
 ) -> list[str]:
     """Sparse binary features of ``tokens[i]``; ``info`` = lexicon (flags, rank) per token,
     ``rules`` = the rule recognizers' tag per token ("" when none), ``style`` =
@@ -124,6 +157,8 @@ def features(
     feats += ["sf=" + shape + x for x in fl]
     feats += ["g=" + style + shape + x for x in fl]
     feats.append("g=" + style + rules[i])
+    if case != "mx":
+        feats += ["dc=" + case + shape + x for x in fl]
     if _common(tok, f):
         feats.append("w=" + tok.lower())
     else:
@@ -153,10 +188,30 @@ def features(
     return feats
 
 
+def doc_case(tokens: Sequence[Token]) -> str:
+    """How the whole text uses capitals: ``lc`` (hardly any capitalised word, so case
+    says little about names), ``uc`` (mostly all-caps words) or ``mx``."""
+    words = [t.text for t in tokens if t.text[:1].isalpha() and len(t.text) > 1]
+    if len(words) < 3:
+        return "mx"
+    caps = sum(1 for w in words if w[0].isupper())
+    upper = sum(1 for w in words if w.isupper())
+    if upper * 5 >= len(words) * 3:
+        return "uc"
+    if caps * 10 <= len(words):
+        return "lc"
+    return "mx"
+
+
 @dataclass(frozen=True)
 class TaggerModel:
     weights: dict[str, float]
     threshold: float
+    # per :func:`genre` thresholds chosen by cross-validation; ``threshold`` otherwise
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    def threshold_for(self, style: str) -> float:
+        return self.thresholds.get(style, self.threshold)
 
     def score(self, feats: Iterable[str]) -> float:
         w = self.weights
@@ -174,7 +229,11 @@ def load_model() -> TaggerModel:
             "'python bench/train_name_tagger.py' or use the 'default' profile"
         ) from None
     data = json.loads(gzip.decompress(raw).decode("utf-8"))
-    return TaggerModel(weights=data["weights"], threshold=float(data["threshold"]))
+    return TaggerModel(
+        weights=data["weights"],
+        threshold=float(data["threshold"]),
+        thresholds={k: float(v) for k, v in data.get("thresholds", {}).items()},
+    )
 
 
 def candidate(tok: str, f: int) -> bool:
@@ -195,6 +254,7 @@ __all__ = [
     "TaggerModel",
     "Token",
     "candidate",
+    "doc_case",
     "features",
     "genre",
     "lexicon_info",

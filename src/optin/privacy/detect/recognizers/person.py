@@ -17,7 +17,9 @@ How a name is found (scores in brackets; the analyzer resolves overlaps by score
   are not common words ("emma", "ryan") (0.5).
 
 Negatives: function words, months, days, common capitalised nouns, hashtags, words
-after ``@``/``#``, all-caps headings (unless the lexicon says first name + surname).
+after ``@``/``#``, all-caps headings (unless the lexicon says first name + surname), a
+word that is not a known name before a job-role noun ("DevOps Engineer"), CamelCase
+product or tech words that are not known names ("GitHub", "JavaScript", "MacBook").
 """
 
 from __future__ import annotations
@@ -178,6 +180,24 @@ _ALPHA = re.compile(r"^[^\W\d_]+(?:-[^\W\d_]+)*$")
 _SENT_END = frozenset('.!?\n\r\t"“”:;|')
 _POSSESSIVE = ("'s", "’s")
 _FIELD_TOKEN = re.compile(r"[A-Za-z][\w.\-]{1,30}")
+# a job-role noun right after a word ("DevOps Engineer", "Salesforce Developer"): the
+# word names a field or a product, not a person, unless it is a known first name
+_ROLE_AFTER = re.compile(
+    r"[ \t]+(?:Engineers?|Developers?|Managers?|Designers?|Analysts?|Scientists?|"
+    r"Architects?|Leads?|Directors?|Consultants?|Interns?|Administrators?|Admins?|"
+    r"Specialists?|Officers?|Technicians?|Programmers?|Testers?|Recruiters?|Coordinators?)\b"
+)
+# the last part of a CamelCase product or tech word ("DevOps", "GitHub", "JavaScript",
+# "YouTube", "PayPal"): such words are not user names
+_TECH_TAILS = frozenset(
+    """ops|hub|lab|script|phone|pad|pod|tube|in|book|press|point|soft|net|base|flow|
+    cloud|shop|pal|box|drive|code|sec|kit|app|apps|bot|tech|sql|db|mail|chat|fi|bank|
+    pay|cast|desk|force|works|ware|link|dash|gram|stack|mart|hat|ql|js|os|api|ai|ml|
+    fox|tab|cad|star|feed|lens|cam|tok|fest|con|gate|ware|bucks|bnb|ex|ly|er""".replace("\n", "")
+    .replace(" ", "")
+    .split("|")
+)
+_CAMEL_PART = re.compile(r"[A-Z][a-z]*|[a-z]+|\d+")
 
 
 # per capitalised word: _INERT (never a name alone), _COMMON (a common English word: a
@@ -282,6 +302,8 @@ class PersonRecognizer(Recognizer):
             found.extend(self._introduced(text, low))
         if found and _HAS_DIGIT.search(text):
             found = [f for f in found if not _in_address(text, f)]
+        if found:
+            found = [f for f in found if not self._product_or_field(text, f)]
         if (found and ("," in text or " and " in text or " & " in text)) or (
             " and " in text and (" were " in text or " are " in text or " had " in text)
         ):
@@ -669,6 +691,23 @@ class PersonRecognizer(Recognizer):
         if ends_with_phrase(text, s, _STRONG_CUES):
             return Finding(s, e, Label.PERSON, 0.6, self.name, "context cue, unknown word")
         return None
+
+    def _product_or_field(self, text: str, f: Finding) -> bool:
+        """A one-word finding that is a field or product, not a person: a word that is
+        not a known name before a job-role noun ("DevOps Engineer"), or a
+        CamelCase word that is not a known name and ends in a tech part ("GitHub")."""
+        tok = text[f.start : f.end]
+        if not tok[:1].isalpha() or " " in tok:
+            return False
+        flags = self._flags(tok)
+        if flags & _NAME_BITS:
+            return False
+        if _ROLE_AFTER.match(text, f.end):
+            return True
+        if not any(ch.isupper() for ch in tok[1:]):
+            return False
+        parts = _CAMEL_PART.findall(tok)
+        return len(parts) >= 2 and parts[-1].lower() in _TECH_TAILS
 
     def _camel(self, tok: str) -> bool:
         """ "JohnResearcher62", "MartinArt", "AarnavBawa": a first name glued to more."""

@@ -19,8 +19,10 @@ from optin.privacy.detect.recognizers.location import LocationRecognizer
 from optin.privacy.detect.recognizers.org import OrgRecognizer
 from optin.privacy.detect.recognizers.person import PersonRecognizer
 from optin.privacy.detect.tagger import (
+    TaggerModel,
     Token,
     candidate,
+    doc_case,
     features,
     genre,
     lexicon_info,
@@ -64,9 +66,15 @@ class PersonModelRecognizer(Recognizer):
     name = "person_model"
     labels = frozenset({Label.PERSON})
 
-    def __init__(self, threshold: float | None = None, temperature: float = 2.0) -> None:
-        self.model = load_model()
-        self.threshold = self.model.threshold if threshold is None else threshold
+    def __init__(
+        self,
+        threshold: float | None = None,
+        temperature: float = 2.0,
+        model: TaggerModel | None = None,
+    ) -> None:
+        self.model = load_model() if model is None else model
+        # a fixed threshold for every genre, or the model's per-genre thresholds
+        self.threshold = threshold
         self.temperature = temperature
         self._rules = default_rules()
 
@@ -77,26 +85,39 @@ class PersonModelRecognizer(Recognizer):
         info = lexicon_info(tokens)
         rules = rule_tags(text, tokens, self._rules)
         style = genre(text)
+        case = doc_case(tokens)
+        threshold = self.model.threshold_for(style) if self.threshold is None else self.threshold
         marked: list[tuple[int, float]] = []
         for i, tok in enumerate(tokens):
             if not candidate(tok.text, info[i][0]):
                 continue
-            margin = self.model.score(features(tokens, i, info, rules, style)) - self.threshold
+            margin = self.model.score(features(tokens, i, info, rules, style, case)) - threshold
             if margin > 0:
                 marked.append((i, margin))
-        # join adjacent name words ("Jane Q. Roe") into one span
-        k = 0
-        while k < len(marked):
-            i0, best = marked[k]
-            j = k
-            while (
-                j + 1 < len(marked)
-                and marked[j + 1][0] == marked[j][0] + 1
-                and text[tokens[marked[j][0]].end : tokens[marked[j + 1][0]].start] in (" ", "")
-            ):
-                j += 1
-                best = max(best, marked[j][1])
-            start, end = tokens[i0].start, tokens[marked[j][0]].end
-            score = 0.5 + 0.45 / (1.0 + math.exp(-best / self.temperature))
-            yield Finding(start, end, Label.PERSON, round(score, 4), self.name, "name tagger")
-            k = j + 1
+        yield from join_marked(text, tokens, marked, self.name, self.temperature)
+
+
+def join_marked(
+    text: str,
+    tokens: Sequence[Token],
+    marked: Sequence[tuple[int, float]],
+    name: str = "person_model",
+    temperature: float = 2.0,
+) -> Iterator[Finding]:
+    """PERSON findings from (token index, margin > 0) pairs in token order: adjacent name
+    words ("Jane Q. Roe") are joined into one span scored by its best margin."""
+    k = 0
+    while k < len(marked):
+        i0, best = marked[k]
+        j = k
+        while (
+            j + 1 < len(marked)
+            and marked[j + 1][0] == marked[j][0] + 1
+            and text[tokens[marked[j][0]].end : tokens[marked[j + 1][0]].start] in (" ", "")
+        ):
+            j += 1
+            best = max(best, marked[j][1])
+        start, end = tokens[i0].start, tokens[marked[j][0]].end
+        score = 0.5 + 0.45 / (1.0 + math.exp(-best / temperature))
+        yield Finding(start, end, Label.PERSON, round(score, 4), name, "name tagger")
+        k = j + 1
