@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from optin.domain.eligibility import Decision, PolicySet, decide, project
 from optin.domain.model import ConsentAction, ConsentEvent, ConsentSource, MemberHistory
@@ -51,8 +52,9 @@ def member_not_found(member_id: str) -> NotFoundError:
     )
 
 
-def record_consent(
-    db: Database,
+def prepare_consent(
+    session: Session,
+    ps: PolicySet,
     member_id: str,
     purpose: str,
     action: ConsentAction | str,
@@ -60,15 +62,17 @@ def record_consent(
     source: ConsentSource | str,
     at: datetime | None = None,
     personal: dict[str, Any] | None = None,
-    event_id: str | None = None,
-) -> ConsentEvent:
-    """Append a grant or withdrawal for (member, purpose) and return the event.
+    now: datetime | None = None,
+) -> ledger.EventDraft:
+    """Validate a consent choice and return the ledger draft that records it.
 
-    The event records the policy version in force at ``at`` (default now). ``personal``
-    (IP, user agent ...) is stored encrypted with the member's key, together with the
-    member's country at ``at``.
+    The one place the rules live (time not naive and not in the future, known action
+    and source, purpose defined by the policy in force, member exists); both
+    :func:`record_consent` and the web app's group commit use it. The draft carries the
+    policy version in force at ``at`` and, as encrypted personal fields, the member's
+    country at ``at`` plus ``personal``.
     """
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     when = at or now
     if when.tzinfo is None:
         raise InputError("time must be timezone-aware (UTC)", field="at", value=str(when))
@@ -89,31 +93,54 @@ def record_consent(
             value=source,
             allowed=", ".join(s.value for s in ConsentSource),
         ) from None
-    ps = policy_set(db)
     pv = ps.in_force(when)
     if pv is None or purpose not in pv.purposes:
         raise _purpose_error(purpose, ps, when)
+    if get_member(session, member_id) is None:
+        raise member_not_found(member_id)
+    fields: dict[str, Any] = {}
+    country = country_at(session, member_id, when)
+    if country is not None:
+        fields["country"] = country
+    if personal:
+        fields.update(personal)
+    return ledger.EventDraft(
+        member_id=member_id,
+        purpose=purpose,
+        action=act,
+        at=when,
+        policy_version=pv.version,
+        source=src,
+        recorded_at=now,
+        personal=fields or None,
+    )
+
+
+def record_consent(
+    db: Database,
+    member_id: str,
+    purpose: str,
+    action: ConsentAction | str,
+    *,
+    source: ConsentSource | str,
+    at: datetime | None = None,
+    personal: dict[str, Any] | None = None,
+    event_id: str | None = None,
+) -> ConsentEvent:
+    """Append a grant or withdrawal for (member, purpose) and return the event.
+
+    The event records the policy version in force at ``at`` (default now). ``personal``
+    (IP, user agent ...) is stored encrypted with the member's key, together with the
+    member's country at ``at``.
+    """
+    ps = policy_set(db)
     with db.session() as s:
-        if get_member(s, member_id) is None:
-            raise member_not_found(member_id)
-        fields: dict[str, Any] = {}
-        country = country_at(s, member_id, when)
-        if country is not None:
-            fields["country"] = country
-        if personal:
-            fields.update(personal)
-        draft = ledger.EventDraft(
-            member_id=member_id,
-            purpose=purpose,
-            action=act,
-            at=when,
-            policy_version=pv.version,
-            source=src,
-            recorded_at=now,
+        draft = prepare_consent(
+            s, ps, member_id, purpose, action, source=source, at=at, personal=personal
         )
         if event_id is not None:
             draft.event_id = event_id
-        row = ledger.append(s, draft, fields or None)
+        row = ledger.append(s, draft)
         return ledger.row_to_event(row)
 
 

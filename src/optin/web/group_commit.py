@@ -30,12 +30,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from optin.domain.model import ConsentAction, ConsentEvent, ConsentSource
-from optin.errors import InputError
 from optin.services import consent
 from optin.services.database import Database
 from optin.services.policy import policy_set
 from optin.storage import ledger
-from optin.storage.members import country_at, get_member
 
 log = logging.getLogger(__name__)
 
@@ -63,51 +61,12 @@ def prepare(
     at: datetime | None = None,
     personal: dict[str, Any] | None = None,
 ) -> ledger.EventDraft:
-    """Validate like ``record_consent`` and return the draft it would append."""
-    now = datetime.now(UTC)
-    when = at or now
-    if when.tzinfo is None:
-        raise InputError("time must be timezone-aware (UTC)", field="at", value=str(when))
-    if when > now + consent.FUTURE_SKEW:
-        raise InputError(
-            "a consent event cannot be in the future",
-            field="at",
-            value=when.isoformat(),
-            allowed=f"a time at or before {now.isoformat()}",
-        )
-    act = action if isinstance(action, ConsentAction) else consent.parse_action(action)
-    try:
-        src = ConsentSource(source)
-    except ValueError:
-        raise InputError(
-            "unknown consent source",
-            field="source",
-            value=source,
-            allowed=", ".join(s.value for s in ConsentSource),
-        ) from None
-    with db.session() as s:  # one connection checkout for all three reads
+    """Validate exactly like ``record_consent`` and return the draft it would append."""
+    with db.session() as s:  # one connection checkout for all the reads
         ps = policy_set(_OneSession(db, s))  # type: ignore[arg-type]
-        pv = ps.in_force(when)
-        if pv is None or purpose not in pv.purposes:
-            raise consent._purpose_error(purpose, ps, when)
-        if get_member(s, member_id) is None:
-            raise consent.member_not_found(member_id)
-        fields: dict[str, Any] = {}
-        country = country_at(s, member_id, when)
-    if country is not None:
-        fields["country"] = country
-    if personal:
-        fields.update(personal)
-    return ledger.EventDraft(
-        member_id=member_id,
-        purpose=purpose,
-        action=act,
-        at=when,
-        policy_version=pv.version,
-        source=src,
-        recorded_at=now,
-        personal=fields or None,
-    )
+        return consent.prepare_consent(
+            s, ps, member_id, purpose, action, source=source, at=at, personal=personal
+        )
 
 
 @dataclass
