@@ -181,3 +181,19 @@ def test_when_ledger_tampered_then_verify_exits_3_naming_seq(cli, db: Database, 
     assert f"seq {seq}" in err
     rc, out, _ = cli("ledger", "verify", "--json")
     assert rc == 3 and _json(out)["first_bad_seq"] == seq
+
+
+@pytest.mark.parametrize("ref", ["m7", "ada", "@ada"])
+def test_when_member_given_by_id_or_handle_then_same_member(cli, db: Database, ref: str) -> None:
+    add_member(db, "m7", handle="ada", country="US")
+    rc, out, err = cli("consent", "set", ref, "train_own_models", "on", "--json")
+    assert rc == 0, err
+    assert _json(out)["member_id"] == "m7"
+    rc, out, _ = cli("eligibility", ref, "--purpose", "train_own_models", "--json")
+    assert rc == 0 and _json(out)["member_id"] == "m7" and _json(out)["eligible"] is True
+    rc, out, _ = cli("consent", "history", ref, "--json")
+    assert (
+        rc == 0 and len(_json(out)["events"] if isinstance(_json(out), dict) else _json(out)) == 1
+    )
+    rc, _, err = cli("consent", "show", "@nobody")
+    assert rc == 66 and "@nobody" in err

@@ -87,7 +87,7 @@ def init(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
 @consent_app.command("set")
 def consent_set(
     ctx: typer.Context,
-    member: str = typer.Argument(..., help="Member id."),
+    member: str = typer.Argument(..., help="Member id or @handle."),
     purpose: str = typer.Argument(..., help="Purpose id, e.g. train_own_models."),
     switch: str = typer.Argument(..., help="on (grant) or off (withdraw)."),
     at: str = typer.Option(None, "--at", help="Event time (ISO 8601; default now)."),
@@ -95,12 +95,13 @@ def consent_set(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Switch a purpose on or off for a member (appends to the ledger)."""
-    from optin.services.consent import parse_action, record_consent
+    from optin.services.consent import parse_action, record_consent, resolve_member
 
     action = parse_action(switch)
     when = parse_time(at, "--at")
     db = open_db(ctx)
     try:
+        member = resolve_member(db, member)
         ev = record_consent(db, member, purpose, action, source=source, at=when)
     finally:
         db.dispose()
@@ -127,16 +128,17 @@ def consent_set(
 @consent_app.command("show")
 def consent_show(
     ctx: typer.Context,
-    member: str = typer.Argument(..., help="Member id."),
+    member: str = typer.Argument(..., help="Member id or @handle."),
     at: str = typer.Option(None, "--at", help="As of this time (ISO 8601; default now)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Each purpose: is it switched on, and may the member's content be used."""
-    from optin.services.consent import consent_state
+    from optin.services.consent import consent_state, resolve_member
 
     when = parse_time(at, "--at") or datetime.now(UTC)
     db = open_db(ctx)
     try:
+        member = resolve_member(db, member)
         states = consent_state(db, member, when)
     finally:
         db.dispose()
@@ -164,14 +166,15 @@ def consent_show(
 @consent_app.command("history")
 def consent_history_cmd(
     ctx: typer.Context,
-    member: str = typer.Argument(..., help="Member id."),
+    member: str = typer.Argument(..., help="Member id or @handle."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Every consent event of a member, oldest first."""
-    from optin.services.consent import consent_history
+    from optin.services.consent import consent_history, resolve_member
 
     db = open_db(ctx)
     try:
+        member = resolve_member(db, member)
         events = consent_history(db, member)
     finally:
         db.dispose()
@@ -355,17 +358,19 @@ def policy_publish(
 
 def eligibility_cmd(
     ctx: typer.Context,
-    member: str = typer.Argument(..., help="Member id."),
+    member: str = typer.Argument(..., help="Member id or @handle."),
     purpose: str = typer.Option(..., "--purpose", help="Purpose id, e.g. train_own_models."),
     at: str = typer.Option(None, "--at", help="As of this time (ISO 8601; default now)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """May MEMBER's content be used for PURPOSE at time T, and why."""
+    from optin.services.consent import resolve_member
     from optin.services.eligibility import decide_member
 
     when = parse_time(at, "--at") or datetime.now(UTC)
     db = open_db(ctx)
     try:
+        member = resolve_member(db, member)
         d = decide_member(db, member, purpose, when)
     finally:
         db.dispose()

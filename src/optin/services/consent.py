@@ -15,7 +15,7 @@ from optin.errors import InputError, NotFoundError
 from optin.services.database import Database
 from optin.services.policy import policy_set
 from optin.storage import ledger
-from optin.storage.members import country_at, get_member, member_history
+from optin.storage.members import country_at, get_member, member_history, member_id_for
 from optin.storage.models import ConsentEventRow
 
 #: Tolerated clock skew for "not in the future".
@@ -50,6 +50,15 @@ def member_not_found(member_id: str) -> NotFoundError:
         f"member {member_id!r} does not exist; list members with "
         "`optin import` / `optin demo` or check the id"
     )
+
+
+def resolve_member(db: Database, ref: str) -> str:
+    """A member id from an id or a handle (``ada`` or ``@ada``); NotFoundError otherwise."""
+    with db.session() as s:
+        member_id = member_id_for(s, ref)
+    if member_id is None:
+        raise member_not_found(ref)
+    return member_id
 
 
 def prepare_consent(

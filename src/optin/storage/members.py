@@ -20,6 +20,14 @@ def get_member(session: Session, member_id: str) -> MemberRow | None:
     return session.get(MemberRow, member_id)
 
 
+def member_id_for(session: Session, ref: str) -> str | None:
+    """The id of the member whose id is ``ref``, or whose handle is ``ref`` (``@`` optional)."""
+    if session.get(MemberRow, ref) is not None:
+        return ref
+    handle = ref[1:] if ref.startswith("@") else ref
+    return session.scalar(select(MemberRow.id).where(MemberRow.handle == handle))
+
+
 def country_at(session: Session, member_id: str, at: datetime) -> str | None:
     """The member's country at ``at`` (latest ``since`` <= at), or None."""
     return session.execute(
