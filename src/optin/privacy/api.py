@@ -200,7 +200,13 @@ class Redactor:
 
     def redact(self, text: str) -> Redacted:
         """Detect and redact one text."""
-        return anonymize(text, self.analyze(text), self.policy)
+        return anonymize(text, self._redactable(text), self.policy)
+
+    def _redactable(self, text: str) -> list[Finding]:
+        """Findings to pass to anonymize: the redactable ones suffice (same outcome)."""
+        if len(text) <= self.chunk_chars:
+            return self.analyzer.analyze_redactable(text)
+        return self.analyze(text)
 
     def redact_batch(
         self, texts: pa.Array | pa.ChunkedArray | Sequence[str | None]
@@ -208,7 +214,7 @@ class Redactor:
         """Detect and redact a batch; Arrow ``string``/``large_string`` in, same type out."""
         values, out_type = _as_pylist(texts)
         small = [t for t in values if t is not None and len(t) <= self.chunk_chars]
-        small_findings = iter(self._analyze_many(small))
+        small_findings = iter([self.analyzer.analyze_redactable(t) for t in small])
         red_texts: list[str | None] = []
         applied: list[list[Finding]] = []
         dropped: list[bool] = []
@@ -232,12 +238,6 @@ class Redactor:
             dropped=pa.array(dropped, type=pa.bool_()),
             density=pa.array(density, type=pa.float64()),
         )
-
-    def _analyze_many(self, texts: list[str]) -> Iterable[list[Finding]]:
-        many = getattr(self.analyzer, "analyze_many", None)
-        if many is not None:
-            return list(many(texts))
-        return [self.analyzer.analyze(t) for t in texts]
 
 
 _CACHE: dict[str, Redactor] = {}

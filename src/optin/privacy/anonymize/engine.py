@@ -78,22 +78,30 @@ def anonymize(text: str, findings: Sequence[Finding], policy: Policy) -> Redacte
     ``mask``, ``pseudonym`` and ``keep`` operators the result is idempotent: redacting
     the output again (with fresh findings that do not fire on tags) changes nothing.
     """
+    n = len(text)
+    select = policy.selects
+    chosen: list[Finding] = []
     for f in findings:
-        if f.end > len(text):
-            raise ValueError(f"finding [{f.start}, {f.end}) is beyond the text ({len(text)})")
-    applied = merge_overlaps(f for f in findings if policy.selects(f))
-    if not applied:
+        if f.end > n:
+            raise ValueError(f"finding [{f.start}, {f.end}) is beyond the text ({n})")
+        if select(f):
+            chosen.append(f)
+    if not chosen:
         return Redacted(text, [], False, 0.0)
+    applied = merge_overlaps(chosen) if len(chosen) > 1 else chosen
     ctx = DocContext(key=policy.key, tag_hex_len=policy.tag_hex_len)
-    if any(f.label is Label.PERSON for f in applied):
-        ctx.aliases = build_aliases(text, applied)
+    for f in applied:
+        if f.label is Label.PERSON:
+            ctx.aliases = build_aliases(text, applied)
+            break
     parts: list[str] = []
     pos = 0
     covered = 0
+    operator_for = policy.operator_for
     for f in applied:
         value = text[f.start : f.end]
         parts.append(text[pos : f.start])
-        parts.append(policy.operator_for(f.label).replace(value, f, ctx))
+        parts.append(operator_for(f.label).replace(value, f, ctx))
         covered += nonspace_len(value)
         pos = f.end
     parts.append(text[pos:])

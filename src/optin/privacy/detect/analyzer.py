@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from optin.privacy.detect.base import Recognizer, create
 from optin.privacy.detect.directory import Directory
@@ -24,7 +25,11 @@ _DIGIT = re.compile(r"\d")
 
 
 def _rank(f: Finding) -> tuple[float, int, int, str, str]:
-    return (-f.score, -(f.end - f.start), f.start, str(f.label), f.recognizer)
+    return (-f.score, -(f.end - f.start), f.start, f.label.value, f.recognizer)
+
+
+def _first(pair: tuple[tuple[float, int, int, str, str], Finding]) -> Any:
+    return pair[0]
 
 
 def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
@@ -33,20 +38,40 @@ def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
         findings = list(findings)
     if len(findings) < 2:
         return findings[:]
+    ranks = list(map(_rank, findings))
+    if len(set(ranks)) == len(ranks):
+        # distinct ranks (the usual case): the order is total, no de-duplication needed
+        pairs = sorted(zip(ranks, findings, strict=True), key=_first)
+        ordered: Iterable[Finding] = [f for _, f in pairs]
+    else:
+        # equal ranks: drop exact duplicates, then break ties on the explanation so the
+        # result never depends on set order (hash seed)
+        ordered = sorted(set(findings), key=lambda f: (_rank(f), f.explanation))
     starts: list[int] = []
     ends: list[int] = []
     kept: list[Finding] = []
-    for f in sorted(set(findings), key=_rank):
-        i = bisect.bisect_left(starts, f.start)
+    for f in ordered:
+        fs = f.start
+        i = bisect.bisect_left(starts, fs)
         # previous kept span ends after our start, or next kept span starts before our end
-        if i > 0 and ends[i - 1] > f.start:
+        if i > 0 and ends[i - 1] > fs:
             continue
         if i < len(starts) and starts[i] < f.end:
             continue
-        starts.insert(i, f.start)
+        starts.insert(i, fs)
         ends.insert(i, f.end)
         kept.insert(i, f)
     return kept
+
+
+def _never_redacted(rec: Recognizer, profile: Profile) -> bool:
+    """Whether ``profile`` redacts none of the findings ``rec`` can emit."""
+    cls = type(rec)
+    if not cls.__dict__.get("exact_labels", False):
+        return False  # undeclared (or inherited): assume it may emit anything
+    if not cls.labels.isdisjoint(profile.redact_labels):
+        return False
+    return {rec.name, *cls.aliases}.isdisjoint(profile.redact_recognizers)
 
 
 class Analyzer:
@@ -69,6 +94,11 @@ class Analyzer:
             recognizers = built
         self.recognizers: tuple[Recognizer, ...] = tuple(recognizers)
         self.directory = directory
+        self._no_digit = tuple(r for r in self.recognizers if not r.needs_digit)
+        # recognizers none of whose findings this profile redacts (by their declaration)
+        self._keep_only = frozenset(
+            id(r) for r in self.recognizers if _never_redacted(r, self.profile)
+        )
 
     def analyze(self, text: str) -> list[Finding]:
         """Findings of every label detected in ``text`` (overlaps resolved, sorted)."""
@@ -77,14 +107,51 @@ class Analyzer:
         n = len(text)
         min_score = self.profile.min_score
         cands: list[Finding] = []
-        has_digit = _DIGIT.search(text) is not None
-        for rec in self.recognizers:
-            if rec.needs_digit and not has_digit:
-                continue
+        add = cands.append
+        recs = self.recognizers if _DIGIT.search(text) is not None else self._no_digit
+        for rec in recs:
+            # Finding itself guarantees 0 <= start < end
             for f in rec.find(text):
-                if f.score >= min_score and 0 <= f.start < f.end <= n:
-                    cands.append(f)
+                if f.score >= min_score and f.end <= n:
+                    add(f)
+        if len(cands) < 2:
+            return cands
         return resolve_overlaps(cands)
+
+    def analyze_redactable(self, text: str) -> list[Finding]:
+        """``redactable(analyze(text))``, faster: the recognizers whose findings the
+        profile never redacts (cities, organisations, ordinary dates in ``default``) run
+        only when some other recognizer found something the profile redacts, since
+        otherwise nothing can be redacted whatever they find."""
+        if not text:
+            return []
+        keep_only = self._keep_only
+        if not keep_only:
+            return self.redactable(self.analyze(text))
+        n = len(text)
+        min_score = self.profile.min_score
+        redacts = self.profile.redacts
+        recs = self.recognizers if _DIGIT.search(text) is not None else self._no_digit
+        per: list[list[Finding] | None] = []
+        hit = False
+        for rec in recs:
+            if id(rec) in keep_only:
+                per.append(None)  # run later, only if needed
+                continue
+            got = [f for f in rec.find(text) if f.score >= min_score and f.end <= n]
+            if got and not hit:
+                hit = any(map(redacts, got))
+            per.append(got)
+        if not hit:
+            return []
+        cands: list[Finding] = []
+        for rec, done in zip(recs, per, strict=True):
+            if done is None:
+                # the same order of candidates as analyze(): identical tie-breaking
+                cands.extend(f for f in rec.find(text) if f.score >= min_score and f.end <= n)
+            else:
+                cands.extend(done)
+        return [f for f in resolve_overlaps(cands) if redacts(f)]
 
     def analyze_many(self, texts: Iterable[str]) -> list[list[Finding]]:
         return [self.analyze(t) for t in texts]

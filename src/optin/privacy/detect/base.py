@@ -34,13 +34,21 @@ class Recognizer:
     Subclasses set ``name`` (unique registry key) and ``labels``; parameters are keyword
     arguments of ``__init__`` with defaults, so ``create(name)`` always works.
     ``find`` must be pure and deterministic and return spans on the original text.
-    ``needs_digit = True`` lets the analyzer skip the recognizer on texts with no digit.
+    ``needs_digit = True`` lets the analyzer skip the recognizer on texts with no digit;
+    ``exact_labels`` (with ``aliases``) lets it skip the recognizer when redacting texts
+    that hold nothing to redact.
     """
 
     name: ClassVar[str] = ""
     labels: ClassVar[frozenset[Label]] = frozenset()
     #: True when every finding holds a digit: the analyzer skips texts without digits
     needs_digit: ClassVar[bool] = False
+    #: recognizer names a finding may carry besides ``name`` (``"date_of_birth"``)
+    aliases: ClassVar[frozenset[str]] = frozenset()
+    #: True when THIS class (not a parent) guarantees that every finding has one of
+    #: ``labels`` and ``name`` or one of ``aliases`` as recognizer: the analyzer may then
+    #: skip it on texts where a profile could not redact anything anyway
+    exact_labels: ClassVar[bool] = False
 
     def find(self, text: str) -> Iterable[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -34,7 +34,17 @@ def last_words(text: str, start: int, n: int = 3, window: int = 40) -> list[str]
     return [w.strip(".,;:!?()[]\"'“”") for w in chunk]
 
 
+def phrase_suffixes(text: str, start: int, n: int = 3) -> list[str]:
+    """The phrases of the last 1..n words before ``start``: ``" ".join(ws[-k:])``."""
+    ws = last_words(text, start, n)
+    out: list[str] = []
+    acc = ""
+    for k, w in enumerate(reversed(ws)):
+        acc = w if k == 0 else w + " " + acc
+        out.append(acc)
+    return out
+
+
 def ends_with_phrase(text: str, start: int, phrases: frozenset[str], n: int = 3) -> bool:
     """Whether the 1..n words before ``start`` form one of ``phrases`` (lower-case)."""
-    ws = last_words(text, start, n)
-    return any(" ".join(ws[-k:]) in phrases for k in range(1, len(ws) + 1))
+    return not phrases.isdisjoint(phrase_suffixes(text, start, n))

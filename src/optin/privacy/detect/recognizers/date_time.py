@@ -64,13 +64,16 @@ def _word_before(text: str, s: int) -> int:
 class DateTimeRecognizer(Recognizer):
     name = "date_time"
     labels = frozenset({Label.DATE_TIME})
+    aliases = frozenset({"date_of_birth"})
+    exact_labels = True
 
     def find(self, text: str) -> Iterator[Finding]:
         runs = digit_runs(text)
         matches: list[re.Match[str]] = []
         if runs:
             # dates that start with a digit: one fast scan (the pattern starts with \d)
-            matches.extend(_DIGIT_DATE.finditer(text))
+            # (no match starts before the first digit; look-behinds still see before it)
+            matches.extend(_DIGIT_DATE.finditer(text, runs[0][0]))
             # dates that start with a word ("May 2020", "since 1999"): try the word just
             # before each digit run only
             for s, _, _ in runs:

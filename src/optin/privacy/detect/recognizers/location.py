@@ -24,6 +24,7 @@ _CUE = re.compile(r"(?i)(?:\bin|\bfrom|\bnear|\bat|\bto|\bvisit(?:ing|ed)?|\baro
 class LocationRecognizer(Recognizer):
     name = "location"
     labels = frozenset({Label.LOCATION})
+    exact_labels = True
 
     def __init__(self) -> None:
         self._lex = lexicon.names()

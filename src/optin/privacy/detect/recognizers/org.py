@@ -107,6 +107,7 @@ def _and_positions(text: str) -> list[int]:
 class OrgRecognizer(Recognizer):
     name = "org"
     labels = frozenset({Label.ORG})
+    exact_labels = True
 
     def find(self, text: str) -> Iterator[Finding]:
         spans = cap_spans(text)

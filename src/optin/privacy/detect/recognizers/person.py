@@ -30,7 +30,7 @@ from functools import lru_cache
 
 from optin.privacy.detect import lexicon
 from optin.privacy.detect.base import Recognizer, register
-from optin.privacy.detect.context import ends_with_phrase
+from optin.privacy.detect.context import ends_with_phrase, phrase_suffixes
 from optin.privacy.detect.scan import cap_spans, cap_words, lower, windows_around
 from optin.privacy.findings import Finding, Label
 
@@ -206,6 +206,8 @@ _INERT, _COMMON, _OTHER = 0, 1, 2
 _KINDS: dict[str, int] = {}
 # per raw capitalised word: (characters to trim, kind of the trimmed word, place head)
 _WORDS: dict[str, tuple[int, int, bool]] = {}
+# per token (as written): its lexicon flags
+_FLAGS: dict[str, int] = {}
 
 
 @lru_cache(maxsize=1)
@@ -285,8 +287,13 @@ class PersonRecognizer(Recognizer):
         return bool(f & lexicon.WORD) and not f & (lexicon.FIRST | lexicon.LAST)
 
     def _flags(self, tok: str) -> int:
-        entry = self._lex.get(tok.lower())
-        return entry[0] if entry else 0
+        f = _FLAGS.get(tok)
+        if f is None:
+            entry = self._lex.get(tok.lower())
+            f = entry[0] if entry else 0
+            if len(_FLAGS) < 200_000:
+                _FLAGS[tok] = f
+        return f
 
     def find(self, text: str) -> Iterator[Finding]:
         found: list[Finding] = []
@@ -682,13 +689,14 @@ class PersonRecognizer(Recognizer):
             return Finding(s, e, Label.PERSON, 0.6, self.name, "popular first name")
         if self.surnames_alone and f & lexicon.LAST and not is_word and not is_place:
             return Finding(s, e, Label.PERSON, 0.55, self.name, "surname")
-        if not ends_with_phrase(text, s, _CUES):
+        cues = phrase_suffixes(text, s)
+        if _CUES.isdisjoint(cues):
             if self.unknown_words and f == 0 and _ALPHA.match(tok) and len(tok) >= 3:
                 return Finding(s, e, Label.PERSON, 0.5, self.name, "unknown capitalised word")
             return None
         if f & (lexicon.FIRST | lexicon.LAST):
             return Finding(s, e, Label.PERSON, 0.65, self.name, "context cue")
-        if ends_with_phrase(text, s, _STRONG_CUES):
+        if not _STRONG_CUES.isdisjoint(cues):
             return Finding(s, e, Label.PERSON, 0.6, self.name, "context cue, unknown word")
         return None
 

@@ -57,7 +57,14 @@ class UrlRecognizer(Recognizer):
         if "." not in text:
             return
         # a URL holds no whitespace: scan only the words that hold a scheme, "www." or a TLD
-        hints = [m.start() for m in _HINT.finditer(lower(text))]
+        low = lower(text)
+        # every hint holds a "." (at most 3 characters on) or starts at "://": skip the
+        # characters before the earliest place one can start
+        start = max(0, low.find(".") - 3)
+        scheme = low.find("://", 0, start + 2)
+        if 0 <= scheme < start:
+            start = scheme
+        hints = [m.start() for m in _HINT.finditer(low, start)]
         for lo, hi in windows_around(text, hints, 0, 0):
             yield from self._window(text, lo, hi)
 
