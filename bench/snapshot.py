@@ -159,6 +159,7 @@ def report(label: str, results: list[tuple[str, int, dict]]) -> None:  # type: i
             f"plan+shards {t['shards']:.1f}s",
             f"global dedupe {t.get('dedupe_global', 0):.2f}s",
             f"finalise {t.get('finalise', 0):.1f}s",
+            f"driver CPU {t.get('driver_cpu', 0):.1f}s",
         ]
         print("        driver: " + ", ".join(steps))
         per = []

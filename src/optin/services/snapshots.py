@@ -162,11 +162,13 @@ def _eligibility(db: Database, purpose: str, as_of: datetime, now: datetime) -> 
 
 
 def _write_directory(db: Database, path: Path) -> None:
+    # the lines json.dumps({"display_name": name, "handle": handle}) gives, built directly
+    quote = json.encoder.encode_basestring_ascii
     lines: list[str] = []
     with db.session() as s:
         for name, handle in repo.iter_directory_rows(s):
             if name and name.strip() and handle:
-                lines.append(json.dumps({"display_name": name, "handle": handle}))
+                lines.append(f'{{"display_name": {quote(name)}, "handle": {quote(handle)}}}')
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o600)
 
 
@@ -207,6 +209,7 @@ def build_snapshot(
         raise ConfigError(f"config is for purpose {cfg.purpose!r}, not {purpose!r}")
     executor = make_executor(engine, workers=workers, scheduler=scheduler)  # fails early
     try:
+        executor.warm()  # workers start up while eligibility and the plan run
         return _build(
             db, settings, cfg, as_of, now, executor, engine, workers, progress, timings, t_start
         )
@@ -228,6 +231,7 @@ def _build(
     t_start: float,
 ) -> BuildResult:
     purpose = cfg.purpose
+    cpu_start = time.process_time()
     db.require_initialized()
     ps = policy_set(db)
     pv_t, pv_now = ps.in_force(as_of), ps.in_force(now)
@@ -311,6 +315,7 @@ def _build(
         raise
     result.status = "resumed" if resumed else "built"
     timings["total"] = time.perf_counter() - t_start
+    timings["driver_cpu"] = time.process_time() - cpu_start
     return result
 
 
@@ -354,13 +359,17 @@ def _run(
     plan = Plan()
     t0 = time.perf_counter()
     with db.session() as s:
+        # consent counts from rows per author; texts are read for eligible authors only
+        author_counts = repo.selected_author_counts(s, kinds, vis, as_of)
+        eligible = elig.proofs.keys()
         shards = write_input_shards(
-            repo.iter_selected(s, kinds, vis, as_of, batch_size=cfg.shard_size),
-            eligible=elig.proofs.keys(),
+            repo.iter_selected(s, kinds, vis, as_of, authors=eligible, batch_size=cfg.shard_size),
+            eligible=eligible,
             reasons=elig.reasons,
             shard_size=cfg.shard_size,
             work=work,
             plan=plan,
+            author_counts=author_counts,
         )
         tasks = (
             ShardTask(str(sdir), i, cfg, red_cfg, rkey, input_sha256=sha, rows=rows)

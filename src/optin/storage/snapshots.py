@@ -3,15 +3,17 @@ snapshot services use besides the ledger and member repositories)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+import json
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import and_, case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from optin.storage.models import ContentRow, SnapshotRecordRow, SnapshotRow
+from optin.storage.models import ContentRow, SnapshotRecordRow, SnapshotRow, sqlite_datetime
 
 _INSERT_CHUNK = 5_000
 
@@ -53,7 +55,18 @@ def selection_counts(
         (ContentRow.created_at > as_of, "created_after_as_of"),
         else_="selected",
     )
-    rows = session.execute(select(outcome, func.count()).group_by(outcome)).all()
+    if _sqlite(session):  # one plain table scan (see selected_author_counts)
+        sql = (
+            "SELECT CASE WHEN c.deleted_at IS NOT NULL THEN 'deleted' "
+            "WHEN c.kind NOT IN (SELECT value FROM json_each(?)) THEN 'kind_not_allowed' "
+            "WHEN c.visibility NOT IN (SELECT value FROM json_each(?)) "
+            "THEN 'visibility_not_allowed' "
+            "WHEN c.created_at > ? THEN 'created_after_as_of' ELSE 'selected' END AS outcome, "
+            "count(*) FROM content_items AS c NOT INDEXED GROUP BY outcome"
+        )
+        rows = _raw(session).execute(sql, _sqlite_params(kinds, visibilities, as_of)).fetchall()
+    else:
+        rows = session.execute(select(outcome, func.count()).group_by(outcome)).all()
     return {str(r): int(n) for r, n in rows}
 
 
@@ -62,6 +75,16 @@ def selection_fingerprint(
 ) -> list[str]:
     """Cheap facts that change when the selected content changes (count, newest edit,
     id range), for deciding whether an earlier unfinished build can be resumed."""
+    if _sqlite(session):  # one plain table scan; values formatted as the ORM gives them
+        sql = (
+            "SELECT count(*), max(c.id), min(c.id), max(c.edited_at), max(c.created_at), "
+            "sum(length(c.text)) FROM content_items AS c NOT INDEXED "
+            f"WHERE {_SQLITE_SELECTED}"
+        )
+        n, max_id, min_id, edited, created, chars = (
+            _raw(session).execute(sql, _sqlite_params(kinds, visibilities, as_of)).fetchone()
+        )
+        return [str(v) for v in (n, max_id, min_id, _aware(edited), _aware(created), chars)]
     row = session.execute(
         select(
             func.count(),
@@ -75,16 +98,48 @@ def selection_fingerprint(
     return [str(v) for v in row]
 
 
+def selected_author_counts(
+    session: Session, kinds: Sequence[str], visibilities: Sequence[str], as_of: datetime
+) -> dict[str, int]:
+    """Selected content rows per author (the consent gate's exclusion counts come from
+    these, so texts are only read for the authors who pass it)."""
+    if _sqlite(session):
+        # a plain table scan: the created_at index would cost a random lookup per row
+        sql = (
+            "SELECT c.author_id, count(*) FROM content_items AS c NOT INDEXED "
+            f"WHERE {_SQLITE_SELECTED} GROUP BY c.author_id"
+        )
+        cur = _raw(session).execute(sql, _sqlite_params(kinds, visibilities, as_of))
+        return {str(a): int(n) for a, n in cur.fetchall()}
+    rows = session.execute(
+        select(ContentRow.author_id, func.count())
+        .where(_selected(kinds, visibilities, as_of))
+        .group_by(ContentRow.author_id)
+    ).all()
+    return {str(a): int(n) for a, n in rows}
+
+
 def iter_selected(
     session: Session,
     kinds: Sequence[str],
     visibilities: Sequence[str],
     as_of: datetime,
     *,
+    authors: Collection[str] | None = None,
     batch_size: int = 10_000,
 ) -> Iterator[pa.Table]:
-    """Selected content in primary-key order, as Arrow tables of :data:`CONTENT_SCHEMA` (keyset
-    pagination: memory is bounded by ``batch_size``)."""
+    """Selected content in primary-key order, as Arrow tables of :data:`CONTENT_SCHEMA`;
+    with ``authors``, only their rows. Memory is bounded by ``batch_size``.
+
+    On SQLite this streams one raw cursor (the author set goes in as a JSON parameter)
+    and builds the Arrow columns in bulk; elsewhere it pages through the ORM query.
+    """
+    if _sqlite(session):
+        yield from _iter_selected_sqlite(
+            session, kinds, visibilities, as_of, authors=authors, batch_size=batch_size
+        )
+        return
+    keep = None if authors is None else pa.array(sorted(authors), pa.string())
     last: str | None = None
     cols = (
         ContentRow.id,
@@ -105,8 +160,86 @@ def iter_selected(
         arrays = [
             pa.array(list(c), type=f.type) for c, f in zip(columns, CONTENT_SCHEMA, strict=True)
         ]
-        yield pa.table(arrays, schema=CONTENT_SCHEMA)
+        table = pa.table(arrays, schema=CONTENT_SCHEMA)
+        if keep is not None:
+            table = table.filter(pc.fill_null(pc.is_in(table["author_id"], value_set=keep), False))
+        if table.num_rows:
+            yield table
         last = rows[-1][0]
+
+
+# -- SQLite fast path ------------------------------------------------------------------
+
+_SQLITE_SELECTED = (
+    "c.deleted_at IS NULL AND c.kind IN (SELECT value FROM json_each(?)) "
+    "AND c.visibility IN (SELECT value FROM json_each(?)) AND c.created_at <= ?"
+)
+
+
+def _sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _raw(session: Session) -> Any:
+    """The session's DBAPI (sqlite3) connection: same transaction, no ORM types."""
+    return session.connection().connection.driver_connection
+
+
+def _sqlite_params(
+    kinds: Sequence[str], visibilities: Sequence[str], as_of: datetime
+) -> tuple[str, str, str]:
+    return json.dumps(list(kinds)), json.dumps(list(visibilities)), sqlite_datetime(as_of)
+
+
+def _iter_selected_sqlite(
+    session: Session,
+    kinds: Sequence[str],
+    visibilities: Sequence[str],
+    as_of: datetime,
+    *,
+    authors: Collection[str] | None,
+    batch_size: int,
+) -> Iterator[pa.Table]:
+    params: tuple[str, ...] = _sqlite_params(kinds, visibilities, as_of)
+    where = _SQLITE_SELECTED
+    if authors is not None:
+        # unary + keeps SQLite on the primary-key scan (rows come out in id order with no
+        # sort) instead of the author index
+        where += " AND +c.author_id IN (SELECT value FROM json_each(?))"
+        params = (*params, json.dumps(sorted(authors)))
+    sql = (
+        "SELECT c.id, c.author_id, c.text, c.kind, c.language, c.created_at "
+        f"FROM content_items AS c WHERE {where} ORDER BY c.id"
+    )
+    cur = _raw(session).cursor()
+    try:
+        cur.execute(sql, params)
+        while rows := cur.fetchmany(batch_size):
+            ids, author_ids, texts, kinds_, langs, created = zip(*rows, strict=True)
+            yield pa.table(
+                [
+                    pa.array(ids, pa.string()),
+                    pa.array(author_ids, pa.string()),
+                    pa.array(texts, pa.large_string()),
+                    pa.array(kinds_, pa.string()),
+                    pa.array(langs, pa.string()),
+                    _sqlite_timestamps(created),
+                ],
+                schema=CONTENT_SCHEMA,
+            )
+    finally:
+        cur.close()
+
+
+def _aware(value: str | None) -> datetime | None:
+    """SQLite DATETIME text -> the aware UTC datetime ``UTCDateTime`` gives."""
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _sqlite_timestamps(values: Sequence[str]) -> pa.Array:
+    """SQLite DATETIME text (naive UTC, ``YYYY-MM-DD HH:MM:SS[.ffffff]``) -> timestamp[us, UTC]."""
+    naive = pc.cast(pa.array(values, pa.string()), pa.timestamp("us"))
+    return naive.cast(pa.timestamp("us", tz="UTC"))
 
 
 def get_snapshot(session: Session, snapshot_id: str) -> SnapshotRow | None:
@@ -242,6 +375,17 @@ def iter_directory_rows(session: Session, *, chunk: int = 20_000) -> Iterator[tu
     engine's platform directory)."""
     from optin.storage.models import MemberRow
 
+    if _sqlite(session):  # one raw cursor, no ORM row objects
+        cur = _raw(session).cursor()
+        try:
+            cur.execute(
+                "SELECT display_name, handle FROM members WHERE erased_at IS NULL ORDER BY id"
+            )
+            while rows := cur.fetchmany(chunk):
+                yield from rows
+        finally:
+            cur.close()
+        return
     last: str | None = None
     while True:
         q = select(MemberRow.id, MemberRow.display_name, MemberRow.handle).where(

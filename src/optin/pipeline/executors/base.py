@@ -24,7 +24,18 @@ class Executor(Protocol):
         each task is started as soon as it is produced (the plan overlaps the work)."""
         ...
 
+    def warm(self) -> None:
+        """Start the workers now (in the background where possible), so their start-up
+        overlaps the driver's planning instead of delaying the first shard."""
+        ...
+
     def close(self) -> None: ...
+
+
+def warm_up() -> None:
+    """Run once in each worker: import what every shard task needs."""
+    import optin.pipeline.shard
+    import optin.privacy.api  # noqa: F401
 
 
 class InlineExecutor:
@@ -45,6 +56,9 @@ class InlineExecutor:
                 on_done(r)
             out.append(r)
         return out
+
+    def warm(self) -> None:
+        return None
 
     def close(self) -> None:
         return None

@@ -8,7 +8,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
 from optin.errors import ConfigError
-from optin.pipeline.executors.base import OnDone
+from optin.pipeline.executors.base import OnDone, warm_up
 
 T = TypeVar("T")
 
@@ -28,6 +28,12 @@ class LocalExecutor:
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
             )
         return self._pool
+
+    def warm(self) -> None:
+        """Spawn every worker now; each imports the shard code while the driver plans."""
+        pool = self._get_pool()
+        for _ in range(self.workers):
+            pool.submit(warm_up)
 
     def map(
         self,
