@@ -78,6 +78,24 @@ def iter_members(db: Database) -> Iterator[dict[str, Any]]:
             yield {k: v for k, v in out.items() if v is not None}
 
 
+def _rows(db: Database, key: Any, cols: tuple[Any, ...]) -> Iterator[dict[str, Any]]:
+    """``cols`` of every row in ``key`` order as export records, one keyset page of
+    ``_CHUNK`` rows per query (bounded memory, one query per page)."""
+    last = None
+    pos = cols.index(key)
+    while True:
+        q = select(*cols).order_by(key).limit(_CHUNK)
+        if last is not None:
+            q = q.where(key > last)
+        with db.session() as s:
+            rows = s.execute(q).all()
+        if not rows:
+            return
+        for row in rows:
+            yield {c.key: _iso(v) for c, v in zip(cols, row, strict=True)}
+        last = rows[-1][pos]
+
+
 def iter_content(db: Database) -> Iterator[dict[str, Any]]:
     cols = (
         ContentRow.id,
@@ -90,14 +108,8 @@ def iter_content(db: Database) -> Iterator[dict[str, Any]]:
         ContentRow.edited_at,
         ContentRow.deleted_at,
     )
-    for ids in _keyset(db, ContentRow.id, _CHUNK):
-        with db.session() as s:
-            rows = s.execute(
-                select(*cols).where(ContentRow.id.in_(ids)).order_by(ContentRow.id)
-            ).all()
-        for row in rows:
-            rec = {c.key: _iso(v) for c, v in zip(cols, row, strict=True)}
-            yield {k: v for k, v in rec.items() if v is not None}
+    for rec in _rows(db, ContentRow.id, cols):
+        yield {k: v for k, v in rec.items() if v is not None}
 
 
 def iter_consents(db: Database) -> Iterator[dict[str, Any]]:
@@ -111,13 +123,10 @@ def iter_consents(db: Database) -> Iterator[dict[str, Any]]:
         ConsentEventRow.source,
         ConsentEventRow.recorded_at,
     )
-    for seqs in _keyset(db, ConsentEventRow.seq, _CHUNK):
-        with db.session() as s:
-            rows = s.execute(
-                select(*cols).where(ConsentEventRow.seq.in_(seqs)).order_by(ConsentEventRow.seq)
-            ).all()
-        for row in rows:
-            yield {c.key: _iso(v) for c, v in zip(cols, row, strict=True)}
+    # ledger order; seq is selected for paging and not exported
+    for rec in _rows(db, ConsentEventRow.seq, (*cols, ConsentEventRow.seq)):
+        del rec["seq"]
+        yield rec
 
 
 _ITER = {

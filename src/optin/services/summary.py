@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import tee
 from typing import Any
 
 from sqlalchemy import func, select
 
-from optin.domain.eligibility import ELIGIBLE_REASONS, _Context, _decide
+from optin.domain.eligibility import ELIGIBLE_REASONS, decide_bulk
 from optin.domain.model import ConsentAction, Regime
 from optin.services.database import Database
 from optin.services.policy import current_policy, policy_set
@@ -85,14 +86,13 @@ def platform_summary(db: Database, *, now: datetime) -> PlatformSummary:
     purposes: list[PurposeSummary] = []
     for i, (pid, purpose) in enumerate(sorted(pol.purposes.items())):
         summ = PurposeSummary(pid, purpose.title)
-        ctx = _Context(ps, pid, now)
         table: dict[str, Counter[str]] = defaultdict(Counter)
         reasons: Counter[str] = Counter()
-        for state in iter_member_states(db.engine, pid, now):
+        states, to_decide = tee(iter_member_states(db.engine, pid, now))
+        for state, d in zip(states, decide_bulk(to_decide, pid, now, ps), strict=True):
             regime = rules.regime(state.country).value if state.country else UNKNOWN
             if i == 0:
                 regime_count[regime] += 1
-            d = _decide(state, ctx)
             row = table[regime]
             row["members"] += 1
             on = state.last_action is ConsentAction.GRANT

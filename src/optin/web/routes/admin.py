@@ -76,20 +76,7 @@ def _snapshot(st: WebState, snapshot_id: str) -> tuple[dict[str, Any], dict[str,
 def snapshot_page(
     request: Request, snapshot_id: str, user: WebUser = Depends(admin_user)
 ) -> Response:
-    st = state(request)
-    summary, manifest = _snapshot(st, snapshot_id)
-    return _render(
-        st,
-        request,
-        "admin/snapshot.html",
-        _ctx(
-            request,
-            user,
-            snap=summary,
-            manifest=json.dumps(manifest, indent=2, default=str)[:20000],
-            report=None,
-        ),
-    )
+    return _snapshot_response(state(request), request, user, snapshot_id, verify=False)
 
 
 @router.post("/snapshots/{snapshot_id}/verify")
@@ -100,9 +87,15 @@ def snapshot_verify(
     user: WebUser = Depends(admin_user),
 ) -> Response:
     check_csrf(user, csrf_token)
-    st = state(request)
+    return _snapshot_response(state(request), request, user, snapshot_id, verify=True)
+
+
+def _snapshot_response(
+    st: WebState, request: Request, user: WebUser, snapshot_id: str, *, verify: bool
+) -> Response:
+    """The snapshot detail page, with a fresh verify report when asked for."""
     summary, manifest = _snapshot(st, snapshot_id)
-    report = backend.verify_snapshot(st.db, st.settings, snapshot_id)
+    report = backend.verify_snapshot(st.db, st.settings, snapshot_id) if verify else None
     return _render(
         st,
         request,
