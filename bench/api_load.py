@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 
 from optin.services import web_auth
 from optin.services.database import Database
+from optin.services.setup import init_database
 from optin.storage import ledger
 from optin.storage.models import ConsentEventRow, MemberCountryRow, MemberRow, MemberStatusRow
 
@@ -69,7 +70,7 @@ def free_port() -> int:
 
 def setup(url: str, home: Path, members: int) -> tuple[Database, str]:
     db = Database(url, home=home)
-    db.init()
+    init_database(db, now=datetime.now(UTC))
     t0 = datetime(2024, 2, 1, tzinfo=UTC)
     with db.session() as s:
         s.execute(

@@ -25,6 +25,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from optin.services.database import Database
+from optin.services.setup import init_database
 from optin.storage import ledger
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -159,7 +160,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for name in ("concurrent", "bulk"):
                 db = Database(f"sqlite:///{Path(tmp) / name}.db")
-                db.init()
+                init_database(db, now=datetime.now(UTC))
                 db.dispose()
             print("[sqlite]")
             concurrent(
@@ -184,7 +185,7 @@ def main() -> int:
             u = make_url(args.pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
             urls[schema] = u.render_as_string(hide_password=False)
             db = Database(urls[schema])
-            db.init()
+            init_database(db, now=datetime.now(UTC))
             db.dispose()
         print("[postgresql]")
         try:

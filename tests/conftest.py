@@ -3,7 +3,7 @@
 Database fixtures (use them; don't build engines by hand):
 
 ``db``
-    A fresh, initialised :class:`optin.services.database.Database` (schema migrated to
+    A fresh, initialised :class:`optin.storage.database.Database` (schema migrated to
     head, ledger head row, the shipped default policy published as version 1, effective
     2024-01-01T00:00Z; no members). **Parametrized over two backends**: ``sqlite`` (a
     temporary file) and ``postgresql`` (an isolated schema per test, dropped afterwards,
@@ -32,14 +32,16 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from optin.services.database import Database
+from optin.services.setup import init_database
 from optin.settings import Settings
+from optin.storage.database import Database
 
 PG_URL = os.environ.get("OPTIN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -74,7 +76,7 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An initialised SQLite database, migrated once; tests get copies."""
     path = tmp_path_factory.mktemp("sqlite-template") / "optin.db"
     db = Database(f"sqlite:///{path}")
-    db.init()
+    init_database(db, now=datetime.now(UTC))
     with db.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     db.dispose()
@@ -105,7 +107,7 @@ def _pg_schema_db() -> tuple[Database, str]:
     admin.dispose()
     url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
     db = Database(url.render_as_string(hide_password=False))
-    db.init()
+    init_database(db, now=datetime.now(UTC))
     return db, schema
 
 

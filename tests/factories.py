@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from optin.services.database import Database
+from optin.storage.database import Database
 from optin.storage.models import MemberCountryRow, MemberRow, MemberStatusRow
 
 T0 = datetime(2024, 2, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ import pytest
 
 from optin.cli.main import run
 from optin.domain.policy import default_policy_text
-from optin.services.database import Database
 from optin.settings import Settings
+from optin.storage.database import Database
 from tests.factories import add_member
 from tests.storage.test_ledger import TAMPERING, _fill
 

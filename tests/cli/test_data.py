@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from optin.cli.main import run
-from optin.services.database import Database
+from optin.storage.database import Database
 
 NOW = "2026-06-01T00:00:00Z"
 

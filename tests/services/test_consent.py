@@ -17,9 +17,9 @@ from optin.services.consent import (
     parse_action,
     record_consent,
 )
-from optin.services.database import Database
 from optin.services.policy import publish_policy
 from optin.storage import ledger
+from optin.storage.database import Database
 from optin.storage.keys import KeyRing, unseal
 from optin.storage.models import ConsentEventRow
 from tests.factories import T0, add_member
@@ -30,7 +30,14 @@ P = "train_own_models"
 def test_when_recorded_then_event_in_ledger_with_policy_version(db: Database) -> None:
     add_member(db, "m1", country="BR")
     ev = record_consent(
-        db, "m1", P, "on", source="web", at=T0 + timedelta(hours=1), personal={"ip": "203.0.113.5"}
+        db,
+        "m1",
+        P,
+        "on",
+        source="web",
+        at=T0 + timedelta(hours=1),
+        personal={"ip": "203.0.113.5"},
+        now=datetime.now(UTC),
     )
     assert ev.action is ConsentAction.GRANT and ev.policy_version == 1 and ev.seq == 1
     assert get_event(db, ev.event_id) == ev
@@ -46,8 +53,12 @@ def test_when_policy_changes_then_event_records_version_in_force(db: Database) -
     add_member(db, "m1")
     t2 = datetime(2025, 1, 1, tzinfo=UTC)
     publish_policy(db, default_policy_text(), effective_at=t2, material={P}, now=t2)
-    before = record_consent(db, "m1", P, "grant", source="api", at=t2 - timedelta(days=1))
-    after = record_consent(db, "m1", P, "grant", source="api", at=t2 + timedelta(days=1))
+    before = record_consent(
+        db, "m1", P, "grant", source="api", at=t2 - timedelta(days=1), now=datetime.now(UTC)
+    )
+    after = record_consent(
+        db, "m1", P, "grant", source="api", at=t2 + timedelta(days=1), now=datetime.now(UTC)
+    )
     assert (before.policy_version, after.policy_version) == (1, 2)
 
 
@@ -65,7 +76,7 @@ def test_when_invalid_then_clear_error_and_nothing_recorded(
 ) -> None:
     add_member(db, "m1")
     with pytest.raises(error, match=match):
-        record_consent(db, member, purpose, "on", source="cli", at=at)
+        record_consent(db, member, purpose, "on", source="cli", at=at, now=datetime.now(UTC))
     with db.session() as s:
         assert ledger.ledger_head(s).seq == 0
 
@@ -73,9 +84,9 @@ def test_when_invalid_then_clear_error_and_nothing_recorded(
 def test_when_action_or_source_unknown_then_input_error(db: Database) -> None:
     add_member(db, "m1")
     with pytest.raises(InputError, match="allowed: on, off"):
-        record_consent(db, "m1", P, "perhaps", source="cli")
+        record_consent(db, "m1", P, "perhaps", source="cli", now=datetime.now(UTC))
     with pytest.raises(InputError, match="source"):
-        record_consent(db, "m1", P, "on", source="carrier-pigeon")
+        record_consent(db, "m1", P, "on", source="carrier-pigeon", now=datetime.now(UTC))
 
 
 @pytest.mark.parametrize(
@@ -89,8 +100,10 @@ def test_parse_action(text: str, action: str) -> None:
 def test_when_toggled_then_history_and_state_follow(db: Database) -> None:
     add_member(db, "m1")
     t = T0 + timedelta(days=1)
-    g = record_consent(db, "m1", P, "on", source="web", at=t)
-    w = record_consent(db, "m1", P, "off", source="web", at=t + timedelta(days=1))
+    g = record_consent(db, "m1", P, "on", source="web", at=t, now=datetime.now(UTC))
+    w = record_consent(
+        db, "m1", P, "off", source="web", at=t + timedelta(days=1), now=datetime.now(UTC)
+    )
     assert [e.event_id for e in consent_history(db, "m1")] == [g.event_id, w.event_id]
     mid = {s.purpose: s for s in consent_state(db, "m1", t + timedelta(hours=1))}
     assert mid[P].switched_on and mid[P].decision.reason is Reason.ELIGIBLE

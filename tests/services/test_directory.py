@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from optin.services.database import Database
 from optin.services.directory import platform_directory, profile_url
 from optin.settings import Settings
+from optin.storage.database import Database
 from tests.factories import add_member
 
 

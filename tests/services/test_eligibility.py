@@ -11,10 +11,10 @@ from optin.domain.eligibility import Reason, eligibility
 from optin.domain.policy import default_policy_text
 from optin.errors import NotFoundError
 from optin.services.consent import record_consent
-from optin.services.database import Database
 from optin.services.eligibility import decide_all, decide_member
 from optin.services.policy import policy_set, publish_policy
 from optin.storage import ledger
+from optin.storage.database import Database
 from optin.storage.members import member_histories
 from tests.factories import MINOR, T0, add_member, add_members
 
@@ -24,7 +24,9 @@ Q = "share_with_providers"
 
 def test_when_granted_then_eligible_with_justifying_event(db: Database) -> None:
     add_member(db, "m1")
-    ev = record_consent(db, "m1", P, "on", source="web", at=T0 + timedelta(days=1))
+    ev = record_consent(
+        db, "m1", P, "on", source="web", at=T0 + timedelta(days=1), now=datetime.now(UTC)
+    )
     d = decide_member(db, "m1", P, T0 + timedelta(days=2))
     assert d.eligible and d.reason is Reason.ELIGIBLE
     assert d.consent_event_id == ev.event_id and d.policy_version == 1
@@ -46,7 +48,9 @@ def test_when_blocked_then_not_eligible_even_with_grant(
     db: Database, spec: dict, reason: Reason
 ) -> None:
     add_members(db, [{"id": "m1", **spec}])
-    record_consent(db, "m1", P, "on", source="web", at=T0 + timedelta(hours=1))
+    record_consent(
+        db, "m1", P, "on", source="web", at=T0 + timedelta(hours=1), now=datetime.now(UTC)
+    )
     at = T0 + timedelta(days=2)
     assert decide_member(db, "m1", P, at).reason is reason
     assert [d.reason for d in decide_all(db, P, at)] == [reason]

@@ -14,10 +14,11 @@ import pytest
 
 from optin.errors import ConflictError, ImportValidationError, InputError
 from optin.services import imports
-from optin.services.database import Database
 from optin.services.exports import export_file
 from optin.services.imports import import_file
+from optin.services.setup import init_database
 from optin.storage import ledger
+from optin.storage.database import Database
 from tests.factories import add_member
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -462,7 +463,7 @@ def test_when_exported_then_reimport_is_identical_and_a_fresh_db_gets_the_same_l
     assert counts(db) == before
 
     fresh = Database(f"sqlite:///{tmp_path / 'fresh' / 'optin.db'}", home=tmp_path / "fresh")
-    fresh.init()
+    init_database(fresh, now=datetime.now(UTC))
     try:
         for kind in ("members", "content", "consents"):
             assert run(fresh, kind, out / f"{kind}.jsonl").inserted == 2

@@ -8,8 +8,9 @@ import pytest
 
 from optin.domain.policy import default_policy_text
 from optin.errors import ConfigError, ConflictError, InputError, NotFoundError
-from optin.services.database import DEFAULT_POLICY_EFFECTIVE_AT, Database
 from optin.services.policy import current_policy, get_policy, policy_set, publish_policy
+from optin.services.setup import DEFAULT_POLICY_EFFECTIVE_AT, init_database
+from optin.storage.database import Database
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -20,7 +21,7 @@ def test_when_initialised_then_default_policy_is_version_1(db: Database) -> None
     v1 = ps.versions[0]
     assert v1.effective_at == DEFAULT_POLICY_EFFECTIVE_AT
     assert set(v1.purposes) == {"train_own_models", "share_with_providers"}
-    assert db.init() is False  # idempotent: no second version
+    assert init_database(db, now=NOW) is False  # idempotent: no second version
     assert len(policy_set(db)) == 1
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from optin.errors import NotFoundError
 from optin.services.consent import record_consent
-from optin.services.database import Database
 from optin.services.receipts import receipt
+from optin.storage.database import Database
 from optin.storage.keys import destroy_member_key
 from tests.factories import T0, add_member
 
@@ -38,6 +38,7 @@ def test_when_granted_then_receipt_has_every_field_group(db: Database) -> None:
         source="web",
         at=T0 + timedelta(days=1),
         personal={"ip": "203.0.113.9"},
+        now=datetime.now(UTC),
     )
     rec = receipt(db, ev.event_id)
     assert rec.keys() >= GROUPS
@@ -67,14 +68,28 @@ def test_when_withdrawn_or_objected_then_state_says_so(
 ) -> None:
     add_member(db, "m1")
     ev = record_consent(
-        db, "m1", "train_own_models", action, source=source, at=T0 + timedelta(days=1)
+        db,
+        "m1",
+        "train_own_models",
+        action,
+        source=source,
+        at=T0 + timedelta(days=1),
+        now=datetime.now(UTC),
     )
     assert receipt(db, ev.event_id)["state"]["value"] == state
 
 
 def test_when_member_erased_then_receipt_has_no_jurisdiction(db: Database) -> None:
     add_member(db, "m1", country="JP")
-    ev = record_consent(db, "m1", "train_own_models", "on", source="web", at=T0 + timedelta(days=1))
+    ev = record_consent(
+        db,
+        "m1",
+        "train_own_models",
+        "on",
+        source="web",
+        at=T0 + timedelta(days=1),
+        now=datetime.now(UTC),
+    )
     with db.session() as s:
         destroy_member_key(s, "m1")
     rec = receipt(db, ev.event_id)

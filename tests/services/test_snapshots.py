@@ -141,7 +141,15 @@ def test_rerun_after_completion_is_up_to_date_and_change_gives_new_snapshot(demo
     again = build(db, settings)
     assert again.status == "up_to_date" and again.snapshot_id == a.snapshot_id
     author = _provenance(db, a.snapshot_id)[0].author_id
-    record_consent(db, author, PURPOSE, "withdraw", source="web", at=DEMO_NOW + timedelta(hours=1))
+    record_consent(
+        db,
+        author,
+        PURPOSE,
+        "withdraw",
+        source="web",
+        at=DEMO_NOW + timedelta(hours=1),
+        now=datetime.now(UTC),
+    )
     later = DEMO_NOW + timedelta(days=1)
     b = build(db, settings, now=later)
     assert b.snapshot_id != a.snapshot_id and b.status == "built"
@@ -303,6 +311,7 @@ def test_no_ineligible_record_over_random_histories(
                     action,
                     source="web",  # type: ignore[arg-type]
                     at=_T0 + timedelta(hours=h),
+                    now=datetime.now(UTC),
                 )
         cfg = BuildConfig(purpose=PURPOSE, shard_size=3, dedupe=False, min_chars=1, min_words=1)
         r = build_snapshot(db, settings_, PURPOSE, as_of, engine="inline", config=cfg, now=now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from optin.errors import ConfigError
-from optin.services.database import Database
+from optin.services.setup import init_database
+from optin.storage.database import Database
 from optin.storage.ledger import GENESIS, ledger_head
 from optin.storage.models import Base
 
@@ -73,8 +75,9 @@ def test_when_not_initialised_then_require_names_the_fix(tmp_path: Path) -> None
 def test_when_init_on_new_home_then_creates_directories(tmp_path: Path) -> None:
     home = tmp_path / "a" / "b"
     db = Database(f"sqlite:///{home / 'optin.db'}", home=home)
-    assert db.init() is True
-    assert db.init() is False
+    now = datetime.now(UTC)
+    assert init_database(db, now=now) is True
+    assert init_database(db, now=now) is False
     assert (home / "optin.db").exists()
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from optin.services import web_auth
-from optin.services.database import Database
 from optin.services.web_auth import LoginRateLimiter
 from optin.settings import Settings
+from optin.storage.database import Database
 from optin.storage.models import MemberRow
 from optin.web import create_app
 from tests.factories import MINOR, add_member

@@ -98,7 +98,9 @@ def test_when_login_form_lacks_its_csrf_cookie_then_403(world: World) -> None:
 
 
 def test_when_member_asks_for_another_members_receipt_then_404(world: World) -> None:
-    ev = consent.record_consent(world.db, "m-bob", "train_own_models", "grant", source="web")
+    ev = consent.record_consent(
+        world.db, "m-bob", "train_own_models", "grant", source="web", now=datetime.now(UTC)
+    )
     alice = world.login("alice")
     r = alice.get(f"/settings/data-privacy/history/{ev.event_id}/receipt.json")
     assert r.status_code == 404

@@ -46,10 +46,10 @@ def _free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import uvicorn
 
-    from optin.services.database import Database
     from optin.services.demo import generate_demo
     from optin.services.snapshots import build_snapshot
     from optin.settings import Settings
+    from optin.storage.database import Database
     from optin.web import create_app
 
     home = tmp_path_factory.mktemp("browser-home")

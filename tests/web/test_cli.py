@@ -7,8 +7,8 @@ import json
 import pytest
 
 from optin.cli.main import run
-from optin.services.database import Database
 from optin.settings import Settings
+from optin.storage.database import Database
 from tests.factories import add_member
 
 

@@ -145,7 +145,9 @@ def test_when_member_is_a_minor_then_switch_disabled_with_reason(world: World) -
 
 def test_when_regime_is_opt_out_then_page_says_default_is_on(world: World) -> None:
     text = default_policy_text().replace("opt_out = []", 'opt_out = ["US"]')
-    policy.publish_policy(world.db, text, effective_at=datetime.now(UTC) - timedelta(seconds=1))
+    policy.publish_policy(
+        world.db, text, effective_at=datetime.now(UTC) - timedelta(seconds=1), now=datetime.now(UTC)
+    )
     c = world.login("alice")
     html = c.get(SETTINGS).text
     assert "Default: ON." in html and "opt-out" in html

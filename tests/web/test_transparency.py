@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from optin.services import transparency, web_auth
-from optin.services.database import Database
 from optin.services.demo import generate_demo
 from optin.services.snapshots import build_snapshot
 from optin.settings import Settings
+from optin.storage.database import Database
 from optin.storage.models import MemberRow, SnapshotRecordRow
 from optin.web import create_app
 from tests.web.conftest import CSRF_RE, login_token

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from optin.cli.context import console, print_json, settings_from
 from optin.errors import InputError, IntegrityError
-from optin.services.database import Database
+from optin.services.setup import Database
 
 consent_app = typer.Typer(help="Record and show members' consent choices.", no_args_is_help=True)
 policy_app = typer.Typer(help="Show and publish the data-use policy.", no_args_is_help=True)
@@ -60,10 +60,12 @@ def _iso(dt: datetime | None) -> str:
 
 def init(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """Create the data directory and database (migrations), publish the default policy."""
+    from optin.services.setup import init_database
+
     settings = settings_from(ctx)
     db = Database.open(settings)
     try:
-        published = db.init()
+        published = init_database(db, now=datetime.now(UTC))
         info = {
             "home": str(settings.home.resolve()),
             "database": repr(db)[len("Database(") + 1 : -2],
@@ -99,10 +101,11 @@ def consent_set(
 
     action = parse_action(switch)
     when = parse_time(at, "--at")
+    now = datetime.now(UTC)
     db = open_db(ctx)
     try:
         member = resolve_member(db, member)
-        ev = record_consent(db, member, purpose, action, source=source, at=when)
+        ev = record_consent(db, member, purpose, action, source=source, now=now, at=when)
     finally:
         db.dispose()
     data = {
@@ -330,6 +333,7 @@ def policy_publish(
         pv = publish_policy(
             db,
             text,
+            now=datetime.now(UTC),
             effective_at=when,
             material=set(material) if material else None,
             source=str(file),
@@ -390,12 +394,11 @@ def eligibility_cmd(
 @ledger_app.command("verify")
 def ledger_verify(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """Re-check the whole hash chain; exit 3 naming the first bad sequence number."""
-    from optin.storage.ledger import verify
+    from optin.services.ledger import verify_ledger
 
     db = open_db(ctx)
     try:
-        with db.session() as s:
-            report = verify(s)
+        report = verify_ledger(db)
     finally:
         db.dispose()
     if as_json:

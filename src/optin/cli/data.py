@@ -76,8 +76,8 @@ def demo(
     histories in the hash-chained ledger and a material policy update. Needs an empty
     database; initialises it if needed.
     """
-    from optin.services.database import Database
     from optin.services.demo import generate_demo
+    from optin.services.setup import Database
 
     settings = settings_from(ctx)
     db = Database.open(settings)
@@ -169,13 +169,15 @@ def import_(
     Every invalid record is reported (file, line, field, value, what is allowed) and
     nothing is written. Re-importing identical records is a no-op.
     """
-    from optin.services.database import Database
     from optin.services.imports import import_file
+    from optin.services.setup import Database
 
     db = Database.open(settings_from(ctx))
     try:
         db.require_initialized()
-        result = import_file(db, kind.value, file, fmt=fmt.value if fmt else None)
+        result = import_file(
+            db, kind.value, file, now=datetime.now(UTC), fmt=fmt.value if fmt else None
+        )
     finally:
         db.dispose()
     if as_json:
@@ -195,8 +197,8 @@ def export(
 ) -> None:
     """Export members, content or consent events as JSONL (written atomically) that
     ``optin import`` accepts."""
-    from optin.services.database import Database
     from optin.services.exports import export_file
+    from optin.services.setup import Database
 
     db = Database.open(settings_from(ctx))
     try:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 import typer
 
 from optin.cli.context import console, print_json, settings_from
-from optin.errors import InputError
 
 apikey_app = typer.Typer(help="API keys for the JSON API (/api/v1).", no_args_is_help=True)
 user_app = typer.Typer(help="Web login accounts.", no_args_is_help=True)
@@ -33,7 +32,7 @@ def serve(
     """Run the member and admin web app and the JSON API."""
     import uvicorn
 
-    from optin.services.database import Database
+    from optin.services.setup import Database
     from optin.web import create_app
 
     settings = settings_from(ctx)
@@ -71,7 +70,7 @@ def apikey_create(
 ) -> None:
     """Create an API key; its secret is printed once and never stored in clear."""
     from optin.services import web_auth
-    from optin.services.database import Database
+    from optin.services.setup import Database
 
     db = Database.open(settings_from(ctx))
     db.require_initialized()
@@ -93,7 +92,7 @@ def apikey_list(
 ) -> None:
     """List API keys (never their secrets)."""
     from optin.services import web_auth
-    from optin.services.database import Database
+    from optin.services.setup import Database
 
     db = Database.open(settings_from(ctx))
     db.require_initialized()
@@ -125,7 +124,7 @@ def apikey_revoke(
 ) -> None:
     """Revoke an API key; requests with it fail with 401 from now on."""
     from optin.services import web_auth
-    from optin.services.database import Database
+    from optin.services.setup import Database
 
     db = Database.open(settings_from(ctx))
     db.require_initialized()
@@ -149,7 +148,7 @@ def user_set_password(
 ) -> None:
     """Set a member's web login password (argon2id)."""
     from optin.services import web_auth
-    from optin.services.database import Database
+    from optin.services.setup import Database
 
     db = Database.open(settings_from(ctx))
     db.require_initialized()
@@ -165,22 +164,14 @@ def user_set_role(
     role: str = typer.Argument(..., help="member or admin"),
 ) -> None:
     """Give a member the admin role, or take it away."""
-    from sqlalchemy import select
+    from optin.services import web_auth
+    from optin.services.setup import Database
 
-    from optin.errors import NotFoundError
-    from optin.services.database import Database
-    from optin.storage.models import MemberRow
-
-    if role not in ("member", "admin"):
-        raise InputError("unknown role", field="role", value=role, allowed="member, admin")
     db = Database.open(settings_from(ctx))
     db.require_initialized()
     with db.session() as s:
-        m = s.scalar(select(MemberRow).where(MemberRow.handle == handle.lstrip("@")))
-        if m is None:
-            raise NotFoundError(f"no member with handle {handle!r}")
-        m.role = role
-    console.print(f"@{handle.lstrip('@')} is now {role}")
+        plain = web_auth.set_role(s, handle, role)
+    console.print(f"@{plain} is now {role}")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from optin.cli.context import console, print_json, settings_from
 from optin.errors import IntegrityError
-from optin.services.database import Database
+from optin.services.setup import Database
 from optin.services.summary import platform_summary
 
 

@@ -2,46 +2,99 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from optin.domain.eligibility import Decision, PolicySet, decide, project
-from optin.domain.model import ConsentAction, ConsentEvent, ConsentSource, MemberHistory
+from optin.domain.eligibility import Decision, PolicySet, Reason, decide, project
+from optin.domain.model import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    MemberHistory,
+    PolicyVersion,
+)
 from optin.errors import InputError, NotFoundError
-from optin.services.database import Database
-from optin.services.policy import policy_set
+from optin.services.choices import parse_choice
+from optin.services.policy import policy_set, require_purpose
 from optin.storage import ledger
+from optin.storage.database import Database
+from optin.storage.db import Session
 from optin.storage.members import country_at, get_member, member_history, member_id_for
-from optin.storage.models import ConsentEventRow
+from optin.storage.repos import consents
 
 #: Tolerated clock skew for "not in the future".
 FUTURE_SKEW = timedelta(seconds=5)
+#: The purpose a ``Sec-GPC: 1`` signal objects to (sharing with model providers).
+GPC_PURPOSE = "share_with_providers"
+#: Decisions no switch changes: the member cannot turn such a purpose on or off.
+FIXED_REASONS = frozenset(
+    {
+        Reason.EXCLUDED_JURISDICTION,
+        Reason.MINOR,
+        Reason.UNKNOWN_AGE,
+        Reason.UNKNOWN_JURISDICTION,
+        Reason.ACCOUNT_CLOSED,
+        Reason.ACCOUNT_SUSPENDED,
+        Reason.ERASED,
+    }
+)
+
+
+class _Choice(Protocol):
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def seq(self) -> int: ...
+
+
+def can_switch(decision: Decision) -> bool:
+    """Whether the member's switch for the decision's purpose changes anything: not when
+    the jurisdiction, age, account state or erasure decides alone."""
+    return decision.reason not in FIXED_REASONS
+
+
+def gpc_objection_due(events: Iterable[_Choice], policy: PolicyVersion) -> bool:
+    """The GPC rule: a ``Sec-GPC: 1`` signal is recorded once as a withdrawal of
+    :data:`GPC_PURPOSE` (when the policy in force has it), unless a GPC event is already
+    in the member's history or their latest choice for it is already a withdrawal. A
+    later explicit grant by the member is respected (the GPC event stays the one)."""
+    if GPC_PURPOSE not in policy.purposes:
+        return False
+    mine = sorted((e for e in events if e.purpose == GPC_PURPOSE), key=lambda e: (e.at, e.seq))
+    if any(e.source == ConsentSource.GPC for e in mine):
+        return False
+    return not (mine and mine[-1].action == ConsentAction.WITHDRAW)
+
+
+_ACTIONS = {
+    **dict.fromkeys(("grant", "on", "yes", "true", "1"), ConsentAction.GRANT),
+    **dict.fromkeys(("withdraw", "off", "no", "false", "0"), ConsentAction.WITHDRAW),
+}
 
 
 def parse_action(value: str) -> ConsentAction:
     """'grant'/'on'/'yes'/'true' -> GRANT, 'withdraw'/'off'/'no'/'false' -> WITHDRAW."""
-    v = str(value).strip().lower()
-    if v in ("grant", "on", "yes", "true", "1"):
-        return ConsentAction.GRANT
-    if v in ("withdraw", "off", "no", "false", "0"):
-        return ConsentAction.WITHDRAW
-    raise InputError(
-        "unknown consent action",
+    return parse_choice(
+        value,
+        _ACTIONS,
+        what="unknown consent action",
         field="action",
-        value=value,
         allowed="on, off (or grant, withdraw)",
     )
 
 
-def _purpose_error(purpose: str, ps: PolicySet, at: datetime) -> NotFoundError:
-    pv = ps.in_force(at)
-    valid = ", ".join(sorted(pv.purposes)) if pv else "none (no policy in force)"
-    return NotFoundError(
-        f"unknown purpose {purpose!r} at {at.isoformat()}; valid purposes: {valid}"
+def parse_source(value: ConsentSource | str) -> ConsentSource:
+    """A :class:`ConsentSource` from its value ('web', 'api', 'cli' ...)."""
+    return parse_choice(
+        value, {s.value: s for s in ConsentSource}, what="unknown consent source", field="source"
     )
 
 
@@ -69,19 +122,18 @@ def prepare_consent(
     action: ConsentAction | str,
     *,
     source: ConsentSource | str,
+    now: datetime,
     at: datetime | None = None,
     personal: dict[str, Any] | None = None,
-    now: datetime | None = None,
 ) -> ledger.EventDraft:
     """Validate a consent choice and return the ledger draft that records it.
 
     The one place the rules live (time not naive and not in the future, known action
     and source, purpose defined by the policy in force, member exists); both
     :func:`record_consent` and the web app's group commit use it. The draft carries the
-    policy version in force at ``at`` and, as encrypted personal fields, the member's
-    country at ``at`` plus ``personal``.
+    policy version in force at ``at`` (default ``now``) and, as encrypted personal
+    fields, the member's country at ``at`` plus ``personal``.
     """
-    now = now or datetime.now(UTC)
     when = at or now
     if when.tzinfo is None:
         raise InputError("time must be timezone-aware (UTC)", field="at", value=str(when))
@@ -93,18 +145,10 @@ def prepare_consent(
             allowed=f"a time at or before {now.isoformat()}",
         )
     act = parse_action(action) if not isinstance(action, ConsentAction) else action
-    try:
-        src = ConsentSource(source)
-    except ValueError:
-        raise InputError(
-            "unknown consent source",
-            field="source",
-            value=source,
-            allowed=", ".join(s.value for s in ConsentSource),
-        ) from None
+    src = parse_source(source)
+    require_purpose(ps, purpose, when)
     pv = ps.in_force(when)
-    if pv is None or purpose not in pv.purposes:
-        raise _purpose_error(purpose, ps, when)
+    assert pv is not None  # require_purpose found the purpose in it
     if get_member(session, member_id) is None:
         raise member_not_found(member_id)
     fields: dict[str, Any] = {}
@@ -132,20 +176,21 @@ def record_consent(
     action: ConsentAction | str,
     *,
     source: ConsentSource | str,
+    now: datetime,
     at: datetime | None = None,
     personal: dict[str, Any] | None = None,
     event_id: str | None = None,
 ) -> ConsentEvent:
     """Append a grant or withdrawal for (member, purpose) and return the event.
 
-    The event records the policy version in force at ``at`` (default now). ``personal``
+    The event records the policy version in force at ``at`` (default ``now``). ``personal``
     (IP, user agent ...) is stored encrypted with the member's key, together with the
     member's country at ``at``.
     """
     ps = policy_set(db)
     with db.session() as s:
         draft = prepare_consent(
-            s, ps, member_id, purpose, action, source=source, at=at, personal=personal
+            s, ps, member_id, purpose, action, source=source, now=now, at=at, personal=personal
         )
         if event_id is not None:
             draft.event_id = event_id
@@ -158,26 +203,21 @@ def consent_history(db: Database, member_id: str) -> list[ConsentEvent]:
     with db.session() as s:
         if get_member(s, member_id) is None:
             raise member_not_found(member_id)
-        rows = (
-            s.execute(
-                select(ConsentEventRow)
-                .where(ConsentEventRow.member_id == member_id)
-                .order_by(ConsentEventRow.at, ConsentEventRow.seq)
-            )
-            .scalars()
-            .all()
-        )
-        return [ledger.row_to_event(r) for r in rows]
+        return consents.member_events(s, member_id)
 
 
 def get_event(db: Database, event_id: str) -> ConsentEvent:
     with db.session() as s:
-        row = s.execute(
-            select(ConsentEventRow).where(ConsentEventRow.event_id == event_id)
-        ).scalar_one_or_none()
-        if row is None:
-            raise NotFoundError(f"consent event {event_id!r} does not exist")
-        return ledger.row_to_event(row)
+        ev = consents.get_event(s, event_id)
+    if ev is None:
+        raise NotFoundError(f"consent event {event_id!r} does not exist")
+    return ev
+
+
+def event_owner(db: Database, event_id: str) -> str | None:
+    """The member id of consent event ``event_id`` (None when there is none)."""
+    with db.session() as s:
+        return consents.event_owner(s, event_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,9 +274,9 @@ def state_from_history(history: MemberHistory, ps: PolicySet, at: datetime) -> l
     return out
 
 
-def consent_state(db: Database, member_id: str, at: datetime | None = None) -> list[PurposeState]:
+def consent_state(db: Database, member_id: str, at: datetime) -> list[PurposeState]:
     """Per purpose: is the switch on, and is the member's content eligible, at ``at``."""
-    when = at or datetime.now(UTC)
+    when = at
     ps = policy_set(db)
     with db.session() as s:
         history = member_history(s, member_id)

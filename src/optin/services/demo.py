@@ -53,6 +53,7 @@ from optin.errors import ConflictError, InputError
 from optin.services.database import Database
 from optin.services.eligibility import decide_all
 from optin.services.policy import policy_set, publish_policy
+from optin.services.setup import init_database
 from optin.services.web_auth import hash_password
 from optin.storage import ledger
 from optin.storage.models import (
@@ -226,7 +227,7 @@ def generate_demo(
     now = now.astimezone(UTC).replace(microsecond=0)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    db.init()
+    init_database(db, now=now)
     with db.session() as s:
         existing = s.execute(select(func.count()).select_from(MemberRow)).scalar_one()
     if existing:

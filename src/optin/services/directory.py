@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
-
-from optin.services.database import Database
 from optin.settings import Settings
-from optin.storage.models import MemberRow
+from optin.storage.database import Database
+from optin.storage.db import DatabaseError
+from optin.storage.members import iter_directory_entries
 
 if TYPE_CHECKING:
     from optin.privacy.detect import Directory
@@ -23,14 +21,7 @@ def profile_url(handle: str) -> str:
 
 
 def _entries(db: Database) -> Iterator[tuple[str, str]]:
-    with db.engine.connect() as conn:
-        result = conn.execute(
-            select(MemberRow.display_name, MemberRow.handle)
-            .order_by(MemberRow.id)
-            .execution_options(yield_per=20000)
-        )
-        for row in result:
-            yield row[0], row[1]
+    return iter_directory_entries(db.engine)
 
 
 def directory_from_db(db: Database) -> Directory:
@@ -49,7 +40,7 @@ def platform_directory(settings: Settings) -> Directory | None:
         if not db.is_initialized():
             return None
         return directory_from_db(db)
-    except (SQLAlchemyError, OSError):  # refused connection, unreadable file: no directory
+    except (DatabaseError, OSError):  # refused connection, unreadable file: no directory
         return None
     finally:
         db.dispose()

@@ -13,7 +13,7 @@ equals ``decide_member`` for every member on random histories on both backends.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from optin.domain.eligibility import (
@@ -25,31 +25,19 @@ from optin.domain.eligibility import (
     eligibility,
 )
 from optin.domain.model import AccountStatus, ConsentAction, MemberHistory
-from optin.errors import NotFoundError
 from optin.services.consent import member_not_found
-from optin.services.database import Database
-from optin.services.policy import policy_set
+from optin.services.policy import policy_set, require_purpose
+from optin.storage.database import Database
 from optin.storage.members import member_histories as _member_histories
 from optin.storage.members import member_history
 from optin.storage.projection import iter_state_rows
 
 
-def _check_purpose(db: Database, purpose: str, at: datetime) -> None:
+def decide_member(db: Database, member_id: str, purpose: str, at: datetime) -> Decision:
+    """The decision for one member at ``at``, from their full history."""
+    when = at
     ps = policy_set(db)
-    known = {p for v in ps.versions for p in v.purposes}
-    if purpose not in known:
-        pv = ps.in_force(at) or ps.latest()
-        valid = ", ".join(sorted(pv.purposes)) if pv else "none (no policy published)"
-        raise NotFoundError(f"unknown purpose {purpose!r}; valid purposes: {valid}")
-
-
-def decide_member(
-    db: Database, member_id: str, purpose: str, at: datetime | None = None
-) -> Decision:
-    """The decision for one member, from their full history."""
-    when = at or datetime.now(UTC)
-    _check_purpose(db, purpose, when)
-    ps = policy_set(db)
+    require_purpose(ps, purpose, when, any_version=True)
     with db.session() as s:
         history = member_history(s, member_id)
     if history is None:
@@ -69,8 +57,8 @@ def decide_all(
     ``member_ids`` limits the run to those members (for small sets; unknown ids are
     skipped). Unknown purposes raise NotFoundError before anything is streamed.
     """
-    _check_purpose(db, purpose, at)
     ps = policy_set(db)
+    require_purpose(ps, purpose, at, any_version=True)
     ids = sorted(set(member_ids)) if member_ids is not None else None
     if ids is not None and not ids:
         return iter(())

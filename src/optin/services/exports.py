@@ -17,19 +17,20 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from optin.errors import InputError
-from optin.services.database import Database
+from optin.services.choices import parse_enum
 from optin.services.imports import ImportKind, member_records
-from optin.storage.models import ConsentEventRow, ContentRow, MemberRow
+from optin.storage.database import Database
+from optin.storage.db import Session
+from optin.storage.repos import exports as repo
 
 _CHUNK = 2000
+_Page = Callable[[Session, Any, int], list[dict[str, Any]]]
 
 
 def _iso(v: Any) -> Any:
@@ -40,25 +41,15 @@ def _iso(v: Any) -> Any:
     return v
 
 
-def _keyset(db: Database, column: Any, chunk: int) -> Iterator[list[Any]]:
-    """Primary keys in order, ``chunk`` at a time (keyset pagination: bounded memory)."""
-    last = None
+def iter_members(db: Database) -> Iterator[dict[str, Any]]:
+    last: str | None = None
     while True:
         with db.session() as s:
-            q = select(column).order_by(column).limit(chunk)
-            if last is not None:
-                q = q.where(column > last)
-            keys = list(s.execute(q).scalars())
-        if not keys:
+            ids = repo.member_ids_after(s, last, _CHUNK)
+            recs = member_records(s, ids) if ids else {}
+        if not ids:
             return
-        yield keys
-        last = keys[-1]
-
-
-def iter_members(db: Database) -> Iterator[dict[str, Any]]:
-    for ids in _keyset(db, MemberRow.id, _CHUNK):
-        with db.session() as s:
-            recs = member_records(s, ids)
+        last = ids[-1]
         for mid in ids:
             r = recs[mid]
             out: dict[str, Any] = {
@@ -78,53 +69,28 @@ def iter_members(db: Database) -> Iterator[dict[str, Any]]:
             yield {k: v for k, v in out.items() if v is not None}
 
 
-def _rows(db: Database, key: Any, cols: tuple[Any, ...]) -> Iterator[dict[str, Any]]:
-    """``cols`` of every row in ``key`` order as export records, one keyset page of
-    ``_CHUNK`` rows per query (bounded memory, one query per page)."""
+def _rows(db: Database, page: _Page, key: str) -> Iterator[dict[str, Any]]:
+    """Every row ``page`` returns, in ``key`` order, one keyset page of ``_CHUNK`` rows per
+    query and session (bounded memory)."""
     last = None
-    pos = cols.index(key)
     while True:
-        q = select(*cols).order_by(key).limit(_CHUNK)
-        if last is not None:
-            q = q.where(key > last)
         with db.session() as s:
-            rows = s.execute(q).all()
+            rows = page(s, last, _CHUNK)
         if not rows:
             return
         for row in rows:
-            yield {c.key: _iso(v) for c, v in zip(cols, row, strict=True)}
-        last = rows[-1][pos]
+            yield {k: _iso(v) for k, v in row.items()}
+        last = rows[-1][key]
 
 
 def iter_content(db: Database) -> Iterator[dict[str, Any]]:
-    cols = (
-        ContentRow.id,
-        ContentRow.author_id,
-        ContentRow.kind,
-        ContentRow.visibility,
-        ContentRow.text,
-        ContentRow.language,
-        ContentRow.created_at,
-        ContentRow.edited_at,
-        ContentRow.deleted_at,
-    )
-    for rec in _rows(db, ContentRow.id, cols):
+    for rec in _rows(db, repo.content_after, "id"):
         yield {k: v for k, v in rec.items() if v is not None}
 
 
 def iter_consents(db: Database) -> Iterator[dict[str, Any]]:
-    cols = (
-        ConsentEventRow.event_id,
-        ConsentEventRow.member_id,
-        ConsentEventRow.purpose,
-        ConsentEventRow.action,
-        ConsentEventRow.at,
-        ConsentEventRow.policy_version,
-        ConsentEventRow.source,
-        ConsentEventRow.recorded_at,
-    )
     # ledger order; seq is selected for paging and not exported
-    for rec in _rows(db, ConsentEventRow.seq, (*cols, ConsentEventRow.seq)):
+    for rec in _rows(db, repo.consents_after, "seq"):
         del rec["seq"]
         yield rec
 
@@ -138,15 +104,7 @@ _ITER = {
 
 def export_file(db: Database, kind: ImportKind | str, output: Path) -> int:
     """Write every record of ``kind`` to ``output`` (JSONL, atomically); returns the count."""
-    try:
-        k = ImportKind(kind)
-    except ValueError:
-        raise InputError(
-            "unknown export kind",
-            field="kind",
-            value=kind,
-            allowed=", ".join(x.value for x in ImportKind),
-        ) from None
+    k = parse_enum(kind, ImportKind, field="kind", what="unknown export kind")
     output = Path(output)
     parent = output.parent if str(output.parent) else Path(".")
     if not parent.is_dir():

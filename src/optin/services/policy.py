@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import func, select
+from datetime import datetime, timedelta
 
 from optin.domain.eligibility import PolicySet
-from optin.domain.model import PolicyVersion
-from optin.domain.policy import default_policy_text, parse_policy
+from optin.domain.model import PolicyVersion, Purpose
+from optin.domain.policy import parse_policy
 from optin.errors import ConflictError, InputError, NotFoundError
-from optin.services.database import DEFAULT_POLICY_EFFECTIVE_AT, Database
+from optin.storage.database import Database
+from optin.storage.db import Session
 from optin.storage.models import PolicyVersionRow
+from optin.storage.repos import policies
 
 _lock = threading.Lock()
 _parsed: dict[tuple[int, str, datetime, str], PolicyVersion] = {}
@@ -47,23 +47,17 @@ def _parse_row(row: PolicyVersionRow) -> PolicyVersion:
 def policy_set(db: Database) -> PolicySet:
     """All published versions as a :class:`PolicySet` (cached per process)."""
     with db.session() as s:
-        ident = tuple(
-            s.execute(
-                select(
-                    PolicyVersionRow.version,
-                    PolicyVersionRow.sha256,
-                    PolicyVersionRow.effective_at,
-                    PolicyVersionRow.material,
-                ).order_by(PolicyVersionRow.version)
-            ).all()
-        )
-        key: tuple[object, ...] = (db.url, *ident)
-        with _lock:
-            hit = _sets.get(key)
-        if hit is not None:
-            return hit
-        rows = s.scalars(select(PolicyVersionRow).order_by(PolicyVersionRow.version)).all()
-        ps = PolicySet(_parse_row(r) for r in rows)
+        return policy_set_in(s, db.url)
+
+
+def policy_set_in(session: Session, url: str) -> PolicySet:
+    """:func:`policy_set` inside the caller's open session (``url`` keys the cache)."""
+    key: tuple[object, ...] = (url, *policies.identities(session))
+    with _lock:
+        hit = _sets.get(key)
+    if hit is not None:
+        return hit
+    ps = PolicySet(_parse_row(r) for r in policies.all_versions(session))
     with _lock:
         if len(_sets) > 64:
             _sets.clear()
@@ -71,16 +65,36 @@ def policy_set(db: Database) -> PolicySet:
     return ps
 
 
-def current_policy(db: Database, at: datetime | None = None) -> PolicyVersion:
-    """The version in force at ``at`` (default: now); NotFoundError when none."""
-    when = at or datetime.now(UTC)
-    pv = policy_set(db).in_force(when)
+def current_policy(db: Database, at: datetime) -> PolicyVersion:
+    """The version in force at ``at``; NotFoundError when none."""
+    pv = policy_set(db).in_force(at)
     if pv is None:
         raise NotFoundError(
-            f"no policy version was in force at {when.isoformat()}; "
+            f"no policy version was in force at {at.isoformat()}; "
             "publish one with `optin policy publish FILE`"
         )
     return pv
+
+
+def require_purpose(
+    ps: PolicySet, purpose: str, at: datetime, *, any_version: bool = False
+) -> Purpose | None:
+    """The one check for a purpose id: it must be defined by the version in force at
+    ``at`` (or, with ``any_version``, by some published version: eligibility may be asked
+    about a purpose a later version dropped). Anything else is a :class:`NotFoundError`
+    (CLI exit 66, HTTP 404) naming the purpose and the valid ones.
+
+    Returns the purpose as the version in force at ``at`` defines it (None when only an
+    other version defines it).
+    """
+    pv = ps.in_force(at)
+    if pv is not None and purpose in pv.purposes:
+        return pv.purposes[purpose]
+    if any_version and any(purpose in v.purposes for v in ps.versions):
+        return None
+    shown = pv or (ps.latest() if any_version else None)
+    valid = ", ".join(sorted(shown.purposes)) if shown else "none (no policy in force)"
+    raise NotFoundError(f"unknown purpose {purpose!r} at {at.isoformat()}; valid purposes: {valid}")
 
 
 def get_policy(db: Database, version: int) -> PolicyVersion:
@@ -96,7 +110,7 @@ def get_policy(db: Database, version: int) -> PolicyVersion:
 def policy_document(db: Database, version: int) -> str:
     """The TOML text of a published version."""
     with db.session() as s:
-        row = s.get(PolicyVersionRow, version)
+        row = policies.get_version(s, version)
         if row is None:
             raise NotFoundError(f"policy version {version} does not exist")
         return row.document
@@ -110,9 +124,9 @@ def publish_policy(
     db: Database,
     text: str,
     *,
+    now: datetime,
     effective_at: datetime | None = None,
     material: set[str] | frozenset[str] | None = None,
-    now: datetime | None = None,
     source: str = "policy.toml",
     allow_backdate: bool = False,
 ) -> PolicyVersion:
@@ -124,7 +138,7 @@ def publish_policy(
     past (that would rewrite decisions already made) unless ``allow_backdate`` is set,
     for recording a platform's historical policies.
     """
-    published = now or datetime.now(UTC)
+    published = now
     if published.tzinfo is None:
         raise InputError("time must be timezone-aware", field="now", value=str(published))
     eff = effective_at or published
@@ -146,11 +160,8 @@ def publish_policy(
         source=source,
     )
     with db.session() as s:
-        if s.get_bind().dialect.name == "postgresql":
-            s.execute(select(func.pg_advisory_xact_lock(7_446_570)))  # serialise publishers
-        latest = s.scalars(
-            select(PolicyVersionRow).order_by(PolicyVersionRow.version.desc()).limit(1)
-        ).first()
+        policies.lock_publishers(s)
+        latest = policies.latest(s)
         version = (latest.version + 1) if latest else 1
         if latest is not None and eff < latest.effective_at:
             raise ConflictError(
@@ -165,41 +176,26 @@ def publish_policy(
             material=frozenset(material) if material is not None else None,
             source=source,
         )
-        s.add(
-            PolicyVersionRow(
-                version=version,
-                effective_at=eff.astimezone(UTC),
-                published_at=published.astimezone(UTC),
-                document=text,
-                sha256=pv.sha256,
-                material=json.dumps(sorted(pv.material)),
-                summary=pv.summary,
-            )
+        policies.add_version(
+            s,
+            version=version,
+            effective_at=eff,
+            published_at=published,
+            document=text,
+            sha256=pv.sha256,
+            material=sorted(pv.material),
+            summary=pv.summary,
         )
-        s.flush()
     return pv
 
 
-def publish_default_policy(db: Database) -> bool:
-    """Publish the shipped policy as version 1 if there is no policy yet."""
+def version_listing(db: Database) -> list[dict[str, object]]:
+    """Every published version, newest first (version, times, material, summary, sha256)."""
     with db.session() as s:
-        n = s.execute(select(func.count()).select_from(PolicyVersionRow)).scalar_one()
-    if n:
-        return False
-    try:
-        publish_policy(
-            db,
-            default_policy_text(),
-            effective_at=DEFAULT_POLICY_EFFECTIVE_AT,
-            source="default_policy.toml",
-            allow_backdate=True,  # the first version; no decision predates it
-        )
-    except ConflictError:
-        return False
-    return True
+        return policies.version_listing(s)
 
 
-def purposes_hint(db: Database, at: datetime | None = None) -> str:
+def purposes_hint(db: Database, at: datetime) -> str:
     """'valid purposes: a, b' for error messages."""
     try:
         pv = current_policy(db, at)
@@ -213,7 +209,9 @@ __all__ = [
     "get_policy",
     "policy_document",
     "policy_set",
-    "publish_default_policy",
+    "policy_set_in",
     "publish_policy",
     "purposes_hint",
+    "require_purpose",
+    "version_listing",
 ]

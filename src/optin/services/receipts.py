@@ -12,15 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from optin.domain.model import ConsentAction, ConsentSource
 from optin.errors import NotFoundError
-from optin.services.database import Database
 from optin.services.policy import policy_set
-from optin.storage.keys import KeyRing, unseal
+from optin.storage.database import Database
 from optin.storage.ledger import iso
-from optin.storage.models import ConsentEventRow
+from optin.storage.repos import consents
 
 SCHEMA_VERSION = "optin-consent-record/1 (ISO/IEC TS 27560:2023 via W3C DPV 2.x)"
 CONTEXT = {
@@ -54,17 +51,13 @@ def _state(action: ConsentAction, source: ConsentSource) -> tuple[str, str]:
 def receipt(db: Database, event_id: str) -> dict[str, Any]:
     """Render ledger event ``event_id`` as a consent record (JSON-LD-ish dict)."""
     with db.session() as s:
-        row = s.execute(
-            select(ConsentEventRow).where(ConsentEventRow.event_id == event_id)
-        ).scalar_one_or_none()
+        row = consents.event_row(s, event_id)
         if row is None:
             raise NotFoundError(
                 f"consent event {event_id!r} does not exist; "
                 "`optin consent history MEMBER` lists a member's event ids"
             )
-        key = KeyRing(s).key_for_read(row.member_id)
-        personal = unseal(key, row.event_id, row.personal)
-        erased = row.personal is not None and personal is None
+        personal, erased = consents.personal_of(s, row)
     ps = policy_set(db)
     pv = ps.by_version(row.policy_version)
     purpose = pv.purposes.get(row.purpose) if pv else None

@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from optin.errors import NotFoundError
-from optin.services.database import Database
-from optin.storage.models import ContentRow, SnapshotRecordRow, SnapshotRow
+from optin.storage.database import Database
+from optin.storage.repos import transparency as repo
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +67,8 @@ class SnapshotDetail:
 def snapshot_uses(db: Database, member_id: str) -> list[SnapshotUse]:
     """Every snapshot that included at least one of the member's items, newest first."""
     with db.session() as s:
-        rows = s.execute(
-            select(SnapshotRow, func.count(SnapshotRecordRow.record_id))
-            .join(SnapshotRecordRow, SnapshotRecordRow.snapshot_id == SnapshotRow.id)
-            .where(SnapshotRecordRow.author_id == member_id)
-            .group_by(SnapshotRow.id)
-            .order_by(SnapshotRow.as_of.desc(), SnapshotRow.id)
-        ).all()
-        return [
-            SnapshotUse(r.id, r.purpose, r.as_of, r.built_at, r.status, int(n)) for r, n in rows
-        ]
+        rows = repo.snapshots_with_author(s, member_id)
+        return [SnapshotUse(r.id, r.purpose, r.as_of, r.built_at, r.status, n) for r, n in rows]
 
 
 def diff_segments(before: str, after: str) -> tuple[list[Segment], list[Segment]]:
@@ -116,30 +106,11 @@ def snapshot_items(
 ) -> SnapshotDetail:
     """The member's items in one snapshot, with a before/after view of the redaction."""
     with db.session() as s:
-        snap = s.get(SnapshotRow, snapshot_id)
-        total = int(
-            s.scalar(
-                select(func.count())
-                .select_from(SnapshotRecordRow)
-                .where(
-                    SnapshotRecordRow.snapshot_id == snapshot_id,
-                    SnapshotRecordRow.author_id == member_id,
-                )
-            )
-            or 0
-        )
+        snap = repo.get_snapshot_row(s, snapshot_id)
+        total = repo.author_record_count(s, snapshot_id, member_id)
         if snap is None or total == 0:
             raise NotFoundError(f"none of your content is in snapshot {snapshot_id!r}")
-        rows = s.execute(
-            select(SnapshotRecordRow, ContentRow)
-            .join(ContentRow, ContentRow.id == SnapshotRecordRow.content_id, isouter=True)
-            .where(
-                SnapshotRecordRow.snapshot_id == snapshot_id,
-                SnapshotRecordRow.author_id == member_id,
-            )
-            .order_by(SnapshotRecordRow.content_id)
-            .limit(limit)
-        ).all()
+        rows = repo.author_records(s, snapshot_id, member_id, limit=limit)
         use = SnapshotUse(snap.id, snap.purpose, snap.as_of, snap.built_at, snap.status, total)
         base = Path(snap.path)
     by_shard: dict[str, set[str]] = {}

@@ -9,7 +9,7 @@
   is stored (keys are high-entropy, so a fast hash is enough). Scopes are checked per route.
 * Login rate limiting: per (client IP, handle), in memory (one process).
 
-Every function takes an open SQLAlchemy :class:`Session`; the caller owns the
+Every function takes an open database session (``db.session()``); the caller owns the
 transaction. Time is a parameter. Nothing here logs personal data.
 """
 
@@ -25,11 +25,12 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from optin.errors import AuthenticationError, InputError, NotFoundError
-from optin.storage.models import ApiKeyRow, MemberRow, WebSessionRow
+from optin.services.choices import parse_choice
+from optin.storage.db import Session
+from optin.storage.models import ApiKeyRow
+from optin.storage.repos import web_auth as repo
 
 #: Every scope an API key may hold.
 API_SCOPES: tuple[str, ...] = (
@@ -38,6 +39,8 @@ API_SCOPES: tuple[str, ...] = (
     "receipts:read",
     "snapshots:read",
 )
+#: Every role a member may hold.
+ROLES: tuple[str, ...] = ("member", "admin")
 KEY_PREFIX = "optin"
 SESSION_TTL = timedelta(hours=12)
 
@@ -91,7 +94,7 @@ class NewSession:
 
 def login(session: Session, handle: str, password: str, *, now: datetime) -> NewSession:
     """Check credentials and open a web session. Raises :class:`AuthenticationError`."""
-    member = session.scalar(select(MemberRow).where(MemberRow.handle == handle.strip()))
+    member = repo.member_by_handle(session, handle.strip())
     stored = member.password_hash if member is not None else None
     ok = verify_password(stored, password)
     if not ok or member is None or member.erased_at is not None:
@@ -100,15 +103,13 @@ def login(session: Session, handle: str, password: str, *, now: datetime) -> New
         member.password_hash = _hasher.hash(password)
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
-    session.add(
-        WebSessionRow(
-            id_hash=sha256_hex(token),
-            member_id=member.id,
-            csrf_token=csrf,
-            created_at=now,
-            expires_at=now + SESSION_TTL,
-            revoked=False,
-        )
+    repo.add_session(
+        session,
+        id_hash=sha256_hex(token),
+        member_id=member.id,
+        csrf_token=csrf,
+        created_at=now,
+        expires_at=now + SESSION_TTL,
     )
     user = WebUser(member.id, member.handle, member.display_name, member.role or "member", csrf)
     return NewSession(token, csrf, user)
@@ -118,11 +119,7 @@ def session_user(session: Session, token: str | None, *, now: datetime) -> WebUs
     """The user of a live session token, or None (unknown, expired, revoked)."""
     if not token or len(token) > 128:
         return None
-    row = session.execute(
-        select(WebSessionRow, MemberRow)
-        .join(MemberRow, MemberRow.id == WebSessionRow.member_id)
-        .where(WebSessionRow.id_hash == sha256_hex(token))
-    ).first()
+    row = repo.session_with_member(session, sha256_hex(token))
     if row is None:
         return None
     ws, member = row
@@ -135,11 +132,7 @@ def session_user(session: Session, token: str | None, *, now: datetime) -> WebUs
 
 def logout(session: Session, token: str | None) -> None:
     if token:
-        session.execute(
-            update(WebSessionRow)
-            .where(WebSessionRow.id_hash == sha256_hex(token))
-            .values(revoked=True)
-        )
+        repo.revoke_session(session, sha256_hex(token))
 
 
 def csrf_ok(user: WebUser | None, submitted: str | None) -> bool:
@@ -150,10 +143,22 @@ def csrf_ok(user: WebUser | None, submitted: str | None) -> bool:
 
 
 def set_password(session: Session, handle: str, password: str) -> None:
-    member = session.scalar(select(MemberRow).where(MemberRow.handle == handle))
+    member = repo.member_by_handle(session, handle)
     if member is None:
         raise NotFoundError(f"no member with handle {handle!r}; list members with `optin demo`")
     member.password_hash = hash_password(password)
+
+
+def set_role(session: Session, handle: str, role: str) -> str:
+    """Give the member with ``handle`` (``@`` optional) the role ``member`` or ``admin``;
+    returns the handle without ``@``."""
+    checked = parse_choice(role, {r: r for r in ROLES}, field="role", what="unknown role")
+    plain = handle.lstrip("@")
+    member = repo.member_by_handle(session, plain)
+    if member is None:
+        raise NotFoundError(f"no member with handle {handle!r}")
+    member.role = checked
+    return plain
 
 
 # --------------------------------------------------------------------------- rate limit
@@ -237,21 +242,19 @@ def create_api_key(
     checked = parse_scopes(scopes)
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    session.add(
-        ApiKeyRow(
-            id=key_id,
-            name=name.strip(),
-            key_hash=sha256_hex(secret),
-            scopes=" ".join(checked),
-            created_at=now,
-            revoked_at=None,
-        )
+    repo.add_api_key(
+        session,
+        key_id=key_id,
+        name=name.strip(),
+        key_hash=sha256_hex(secret),
+        scopes=" ".join(checked),
+        created_at=now,
     )
     return NewApiKey(key_id, f"{KEY_PREFIX}_{key_id}_{secret}", checked)
 
 
 def revoke_api_key(session: Session, key_id: str, *, now: datetime) -> None:
-    row = session.get(ApiKeyRow, key_id)
+    row = repo.get_api_key(session, key_id)
     if row is None:
         raise NotFoundError(f"no API key with id {key_id!r}; list them with `optin apikey list`")
     if row.revoked_at is None:
@@ -259,7 +262,7 @@ def revoke_api_key(session: Session, key_id: str, *, now: datetime) -> None:
 
 
 def list_api_keys(session: Session) -> list[ApiKeyRow]:
-    return list(session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at)))
+    return repo.list_api_keys(session)
 
 
 def api_client(session: Session, authorization: str | None) -> ApiClient:
@@ -274,7 +277,7 @@ def api_client(session: Session, authorization: str | None) -> ApiClient:
     parts = token.strip().split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
         raise AuthenticationError("malformed API key; expected optin_<id>_<secret>")
-    row = session.get(ApiKeyRow, parts[1])
+    row = repo.get_api_key(session, parts[1])
     if row is None or not hmac.compare_digest(row.key_hash, sha256_hex(parts[2])):
         raise AuthenticationError("API key not recognised")
     if row.revoked_at is not None:
@@ -284,6 +287,7 @@ def api_client(session: Session, authorization: str | None) -> ApiClient:
 
 __all__ = [
     "API_SCOPES",
+    "ROLES",
     "ApiClient",
     "LoginRateLimiter",
     "NewApiKey",
@@ -300,5 +304,6 @@ __all__ = [
     "revoke_api_key",
     "session_user",
     "set_password",
+    "set_role",
     "verify_password",
 ]

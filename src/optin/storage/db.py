@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from optin.errors import ConfigError
@@ -57,3 +58,10 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+#: What a failed database operation raises (refused connection, bad file ...); services
+#: catch it by this name and so never import SQLAlchemy themselves.
+DatabaseError = SQLAlchemyError
+
+__all__ = ["DatabaseError", "Engine", "Session", "make_engine", "session_scope"]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from optin.domain.model import AccountStatus, ConsentEvent, MemberHistory
@@ -95,3 +95,19 @@ def member_histories(session: Session, member_ids: Iterable[str]) -> dict[str, M
 
 def member_history(session: Session, member_id: str) -> MemberHistory | None:
     return member_histories(session, [member_id]).get(member_id)
+
+
+def iter_directory_entries(engine: Engine, *, chunk: int = 20_000) -> Iterator[tuple[str, str]]:
+    """(display name, handle) of every member, by id, streamed."""
+    with engine.connect() as conn:
+        result = conn.execute(
+            select(MemberRow.display_name, MemberRow.handle)
+            .order_by(MemberRow.id)
+            .execution_options(yield_per=chunk)
+        )
+        for row in result:
+            yield row[0], row[1]
+
+
+def member_by_handle(session: Session, handle: str) -> MemberRow | None:
+    return session.scalar(select(MemberRow).where(MemberRow.handle == handle))

@@ -124,12 +124,12 @@ def create_app(
     """Build the web app. ``db`` defaults to ``Database.open(settings)``.
 
     ``group_commit`` (default: on for PostgreSQL) records concurrent consent events in
-    one transaction (see :mod:`optin.web.group_commit`). ``api_key_ttl``: seconds a
+    one transaction (see :mod:`optin.services.consent_writer`). ``api_key_ttl``: seconds a
     verified API key is trusted without a database lookup (a revoked key stops working
     within that time; 0 looks every request up).
     """
     if db is None:
-        from optin.services.database import Database
+        from optin.services.setup import Database
 
         db = Database.open(settings)
     app = FastAPI(
@@ -157,9 +157,9 @@ def create_app(
     if group_commit is None:
         group_commit = db.dialect == "postgresql"
     if group_commit:
-        from optin.web.group_commit import GroupCommitter
+        from optin.services.consent_writer import ConsentWriter
 
-        app.state.optin.committer = GroupCommitter(db)
+        app.state.optin.committer = ConsentWriter(db)
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(_PKG / "static")), name="static")

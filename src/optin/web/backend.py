@@ -9,16 +9,14 @@ from datetime import datetime
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
 
 from optin.domain.eligibility import Decision, PolicySet
 from optin.domain.model import PolicyVersion
 from optin.errors import NotFoundError
 from optin.services import consent, eligibility, policy, receipts
-from optin.services.database import Database
+from optin.services.consent_writer import ConsentWriter, prepare
+from optin.services.setup import Database
 from optin.settings import Settings
-from optin.storage.models import ConsentEventRow
-from optin.web.group_commit import GroupCommitter, prepare
 from optin.web.pages import HistoryEvent, as_history_event
 
 
@@ -61,16 +59,19 @@ def record(
     action: str,
     *,
     source: str,
+    now: datetime,
     at: datetime | None = None,
     personal: dict[str, Any] | None = None,
-    committer: GroupCommitter | None = None,
+    committer: ConsentWriter | None = None,
 ) -> HistoryEvent:
     """Record a consent event (through the group committer when there is one)."""
     if committer is not None:
-        ev = committer.record(member_id, purpose, action, source=source, at=at, personal=personal)
+        ev = committer.record(
+            member_id, purpose, action, source=source, now=now, at=at, personal=personal
+        )
     else:
         ev = consent.record_consent(
-            db, member_id, purpose, action, source=source, at=at, personal=personal
+            db, member_id, purpose, action, source=source, now=now, at=at, personal=personal
         )
     return as_history_event(ev)
 
@@ -82,32 +83,26 @@ async def record_async(
     action: str,
     *,
     source: str,
+    now: datetime,
     at: datetime | None = None,
-    committer: GroupCommitter | None = None,
+    committer: ConsentWriter | None = None,
 ) -> HistoryEvent:
     """:func:`record` for async routes: validation runs in a worker thread and the wait
     for the group commit holds no thread."""
     if committer is None:
         return await run_in_threadpool(
-            lambda: record(db, member_id, purpose, action, source=source, at=at)
+            lambda: record(db, member_id, purpose, action, source=source, now=now, at=at)
         )
     draft = await run_in_threadpool(
-        lambda: prepare(db, member_id, purpose, action, source=source, at=at)
+        lambda: prepare(db, member_id, purpose, action, source=source, now=now, at=at)
     )
     ev = await asyncio.wrap_future(committer.submit(draft))
     return as_history_event(ev)
 
 
-def event_owner(db: Database, event_id: str) -> str | None:
-    with db.session() as s:
-        return s.scalar(
-            select(ConsentEventRow.member_id).where(ConsentEventRow.event_id == event_id)
-        )
-
-
 def receipt_for_member(db: Database, member_id: str, event_id: str) -> dict[str, Any]:
     """The receipt of one of ``member_id``'s own events; someone else's is 'not found'."""
-    if event_owner(db, event_id) != member_id:
+    if consent.event_owner(db, event_id) != member_id:
         raise NotFoundError(f"no consent event {event_id!r} in your history")
     return receipt(db, event_id)
 

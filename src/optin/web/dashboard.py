@@ -5,32 +5,18 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
-from optin.domain.eligibility import Decision, Reason
-from optin.errors import OptinError
-from optin.services.database import Database
-from optin.storage.ledger import ledger_head
+from optin.services import dashboard as figures_service
+from optin.services.ledger import ledger_status
+from optin.services.setup import Database
 from optin.storage.models import SnapshotRow
 from optin.web import backend, charts
-
-#: Members who can make a choice (the denominator of a consent rate).
-CAN_CHOOSE = frozenset(
-    {
-        Reason.ELIGIBLE,
-        Reason.ELIGIBLE_OPT_OUT_DEFAULT,
-        Reason.NO_CONSENT,
-        Reason.WITHDRAWN,
-        Reason.STALE_POLICY,
-    }
-)
-MONTHS = 12
 
 
 @dataclass
@@ -46,24 +32,6 @@ class Dashboard:
     rate_over_time: dict[str, list[float | None]]
     snapshots: list[dict[str, Any]]
     charts: dict[str, str] = field(default_factory=dict)
-
-
-def month_points(now: datetime, n: int = MONTHS) -> list[datetime]:
-    """The first instant of each of the last ``n - 1`` months, then ``now``."""
-    pts: list[datetime] = []
-    y, m = now.year, now.month
-    for _ in range(n - 1):
-        pts.append(datetime(y, m, 1, tzinfo=UTC))
-        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
-    pts.reverse()
-    return [p for p in pts if p < now] + [now]
-
-
-def consent_rate(decisions: list[Decision]) -> float | None:
-    pool = [d for d in decisions if d.reason in CAN_CHOOSE]
-    if not pool:
-        return None
-    return sum(1 for d in pool if d.eligible) / len(pool)
 
 
 def _find(manifest: Any, *names: str) -> dict[str, int]:
@@ -120,36 +88,11 @@ def list_snapshots(db: Database, limit: int = 50) -> list[dict[str, Any]]:
 
 _cache: dict[tuple[object, ...], Dashboard] = {}
 _lock = threading.Lock()
-#: consent rates at past month starts: (url, purpose, time) -> (computed at, rate).
-#: The past rarely changes (only imports with past times change it), so these points are
-#: recomputed every PAST_TTL; the "now" point is always fresh.
-_past: dict[tuple[str, str, datetime], tuple[float, float | None]] = {}
-PAST_TTL = 600.0
-
-
-def _past_rate(db: Database, purpose: str, at: datetime) -> float | None:
-    key = (db.url, purpose, at)
-    now = time.monotonic()
-    with _lock:
-        hit = _past.get(key)
-    if hit is not None and now - hit[0] < PAST_TTL:
-        return hit[1]
-    try:
-        rate = consent_rate(backend.decide_all(db, purpose, at))
-    except OptinError:  # the purpose did not exist at that time
-        rate = None
-    with _lock:
-        if len(_past) > 5000:
-            _past.clear()
-        _past[key] = (now, rate)
-    return rate
 
 
 def build(db: Database, now: datetime) -> Dashboard:
     """All figures; cached per (ledger head, policy versions, snapshot count, hour)."""
-    pv = backend.current_policy(db, now)
-    with db.session() as s:
-        head = ledger_head(s)
+    head = ledger_status(db)
     snaps = list_snapshots(db)
     key = (
         db.url,
@@ -164,40 +107,17 @@ def build(db: Database, now: datetime) -> Dashboard:
         hit = _cache.get(key)
     if hit is not None:
         return hit
-    purposes = [(p.id, p.title) for p in pv.purposes.values()]
-    points = month_points(now)
-    months = [p.strftime("%b %y") for p in points[:-1]] + ["now"]
-    over_time: dict[str, list[float | None]] = {}
-    eligible_now: dict[str, int] = {}
-    reasons_now: dict[str, dict[str, int]] = {}
-    by_regime: dict[str, dict[str, float]] = {}
-    members = 0
-    for pid, _title in purposes:
-        series: list[float | None] = []
-        for at in points[:-1]:
-            series.append(_past_rate(db, pid, at))
-        latest = backend.decide_all(db, pid, now)
-        series.append(consent_rate(latest))
-        over_time[pid] = series
-        members = max(members, len(latest))
-        eligible_now[pid] = sum(1 for d in latest if d.eligible)
-        reasons_now[pid] = dict(Counter(str(d.reason) for d in latest).most_common())
-        regimes: dict[str, list[Decision]] = {}
-        for d in latest:
-            regimes.setdefault(str(d.regime) if d.regime else "unknown", []).append(d)
-        by_regime[pid] = {
-            r: sum(1 for d in ds if d.eligible) / len(ds) for r, ds in sorted(regimes.items())
-        }
+    f = figures_service.dashboard_figures(db, now=now)
     dash = Dashboard(
-        members=members,
-        ledger_length=head.seq,
-        policy_version=pv.version,
-        purposes=purposes,
-        eligible_now=eligible_now,
-        reasons_now=reasons_now,
-        rate_by_regime=by_regime,
-        months=months,
-        rate_over_time=over_time,
+        members=f.members,
+        ledger_length=f.ledger_length,
+        policy_version=f.policy_version,
+        purposes=f.purposes,
+        eligible_now=f.eligible_now,
+        reasons_now=f.reasons_now,
+        rate_by_regime=f.rate_by_regime,
+        months=f.months,
+        rate_over_time=f.rate_over_time,
         snapshots=snaps,
     )
     dash.charts = render_charts(dash)

@@ -17,9 +17,10 @@ from optin.domain.model import (
     Regime,
     Visibility,
 )
+from optin.services.consent import GPC_PURPOSE, can_switch
 from optin.web.countries import country_name
 
-GPC_PURPOSE = "share_with_providers"
+__all__ = ["GPC_PURPOSE", "HistoryEvent", "PurposeCard", "as_history_event", "card_for"]
 
 _KIND_WORDS = {
     ContentKind.POST: "posts",
@@ -123,7 +124,7 @@ def card_for(
             "Your content is not used for this purpose because we do not know your "
             + ("age." if reason is Reason.UNKNOWN_AGE else "country.")
         )
-    elif reason in (Reason.ACCOUNT_CLOSED, Reason.ACCOUNT_SUSPENDED, Reason.ERASED):
+    elif not can_switch(decision):  # account closed or suspended, erased
         disabled_reason = "Your content is not used: " + decision.explanation + "."
     stale = reason is Reason.STALE_POLICY
     opt_out_default = reason is Reason.ELIGIBLE_OPT_OUT_DEFAULT or (

@@ -13,8 +13,8 @@ from optin.services.web_auth import LoginRateLimiter
 from optin.settings import Settings
 
 if TYPE_CHECKING:
-    from optin.services.database import Database
-    from optin.web.group_commit import GroupCommitter
+    from optin.services.consent_writer import ConsentWriter
+    from optin.services.setup import Database
 
 
 def utcnow() -> datetime:
@@ -28,7 +28,7 @@ class WebState:
     clock: Callable[[], datetime] = utcnow
     limiter: LoginRateLimiter = field(default_factory=LoginRateLimiter)
     templates: Any = None
-    committer: GroupCommitter | None = None
+    committer: ConsentWriter | None = None
     #: seconds a verified API key is trusted without a database lookup (0: always look up);
     #: a key revoked with ``optin apikey revoke`` stops working within this time
     api_key_ttl: float = 2.0

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from optin.errors import InputError
-from optin.services.database import Database
+from optin.services.choices import parse_enum
 from optin.services.imports.fields import (
     FIELDS,
     ID_FIELD,
@@ -51,15 +51,15 @@ from optin.services.imports.records import (
     read_csv,
     read_jsonl,
 )
-from optin.services.imports.store import (
-    existing_ids,
+from optin.services.policy import policy_set
+from optin.storage.database import Database
+from optin.storage.repos.imports import (
+    existing_member_ids,
     member_records,
     write_consents,
     write_content,
     write_members,
 )
-from optin.services.policy import policy_set
-from optin.storage.models import MemberRow
 
 # ----------------------------------------------------------------------------- import
 
@@ -69,23 +69,15 @@ def import_file(
     kind: ImportKind | str,
     path: Path,
     *,
+    now: datetime,
     fmt: str | None = None,
-    now: datetime | None = None,
     name: str | None = None,
 ) -> ImportResult:
     """Validate and import ``path``; see the module docstring for the rules.
 
     ``name`` is how the file is named in messages (default: the path as given).
     """
-    try:
-        k = ImportKind(kind)
-    except ValueError:
-        raise InputError(
-            "unknown import kind",
-            field="kind",
-            value=kind,
-            allowed=", ".join(x.value for x in ImportKind),
-        ) from None
+    k = parse_enum(kind, ImportKind, field="kind", what="unknown import kind")
     label = name or str(path)
     form = detect_format(path, fmt)
     try:
@@ -101,10 +93,10 @@ def import_bytes(
     data: bytes,
     *,
     fmt: ImportFormat,
-    now: datetime | None = None,
+    now: datetime,
     name: str = "<input>",
 ) -> ImportResult:
-    when = (now or datetime.now(UTC)).astimezone(UTC)
+    when = now.astimezone(UTC)
     errs = Errors(name)
     fields = FIELDS[kind]
     id_field = ID_FIELD[kind]
@@ -155,7 +147,7 @@ def import_bytes(
         else:
             ref = "author_id" if kind is ImportKind.CONTENT else "member_id"
             with db.session() as s:
-                exist = existing_ids(s, MemberRow.id, (r[ref] for _, r in records))
+                exist = existing_member_ids(s, (r[ref] for _, r in records))
             for no, rec in records:
                 if rec[ref] not in exist:
                     what = "author" if kind is ImportKind.CONTENT else "member"

@@ -10,13 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 
 from optin.errors import InputError, NotFoundError, OptinError
+from optin.services import ledger as ledger_service
 from optin.services import policy as policy_service
 from optin.services.web_auth import WebUser
-from optin.storage import ledger
-from optin.storage.models import PolicyVersionRow, SnapshotRow
+from optin.storage.models import SnapshotRow
 from optin.web import backend, dashboard
 from optin.web.deps import admin_user, check_csrf
 from optin.web.state import WebState, state
@@ -113,21 +112,7 @@ def _snapshot_response(
 def _policy_ctx(st: WebState, request: Request, user: WebUser, **extra: Any) -> dict[str, Any]:
     now = st.now()
     pv = backend.current_policy(st.db, now)
-    with st.db.session() as s:
-        versions = s.scalars(
-            select(PolicyVersionRow).order_by(PolicyVersionRow.version.desc())
-        ).all()
-        rows = [
-            {
-                "version": v.version,
-                "effective_at": v.effective_at,
-                "published_at": v.published_at,
-                "material": json.loads(v.material or "[]"),
-                "summary": v.summary,
-                "sha256": v.sha256,
-            }
-            for v in versions
-        ]
+    rows = policy_service.version_listing(st.db)
     extra.setdefault("document", policy_service.policy_document(st.db, pv.version))
     extra.setdefault("material", [])
     return _ctx(request, user, current=pv, versions=rows, error=None, published=None, **extra)
@@ -189,8 +174,7 @@ def _parse_time(raw: str) -> datetime:
 @router.get("/ledger")
 def ledger_page(request: Request, user: WebUser = Depends(admin_user)) -> Response:
     st = state(request)
-    with st.db.session() as s:
-        head = ledger.ledger_head(s)
+    head = ledger_service.ledger_status(st.db)
     return _render(st, request, "admin/ledger.html", _ctx(request, user, head=head, report=None))
 
 
@@ -202,7 +186,6 @@ def ledger_verify(
 ) -> Response:
     check_csrf(user, csrf_token)
     st = state(request)
-    with st.db.session() as s:
-        head = ledger.ledger_head(s)
-        report = ledger.verify(s)
+    head = ledger_service.ledger_status(st.db)
+    report = ledger_service.verify_ledger(st.db)
     return _render(st, request, "admin/ledger.html", _ctx(request, user, head=head, report=report))

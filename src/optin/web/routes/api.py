@@ -130,6 +130,7 @@ async def post_consent(
         body.purpose,
         body.action,
         source="api",
+        now=st.now(),
         at=body.at,
         committer=st.committer,
     )

@@ -12,11 +12,12 @@ from fastapi.responses import RedirectResponse, Response
 from optin.domain.eligibility import Reason
 from optin.domain.model import ConsentAction, ConsentSource
 from optin.errors import InputError, NotFoundError
-from optin.services import transparency
+from optin.services import consent, policy, transparency
+from optin.services.choices import parse_choice
 from optin.services.web_auth import WebUser
 from optin.web import backend
 from optin.web.deps import check_csrf, current_user
-from optin.web.pages import GPC_PURPOSE, HistoryEvent, PurposeCard, card_for
+from optin.web.pages import HistoryEvent, PurposeCard, card_for
 from optin.web.state import WebState, state
 
 log = logging.getLogger(__name__)
@@ -34,19 +35,15 @@ def honour_gpc(request: Request, st: WebState, user: WebUser) -> HistoryEvent | 
         return None
     now = st.now()
     pv = backend.current_policy(st.db, now)
-    if GPC_PURPOSE not in pv.purposes:
-        return None
-    mine = [e for e in backend.history(st.db, user.member_id) if e.purpose == GPC_PURPOSE]
-    if any(e.source == ConsentSource.GPC for e in mine):
-        return None
-    if mine and mine[0].action == ConsentAction.WITHDRAW:
+    if not consent.gpc_objection_due(backend.history(st.db, user.member_id), pv):
         return None
     ev = backend.record(
         st.db,
         user.member_id,
-        GPC_PURPOSE,
+        consent.GPC_PURPOSE,
         ConsentAction.WITHDRAW.value,
         source=ConsentSource.GPC.value,
+        now=now,
         committer=st.committer,
     )
     log.info("recorded a Sec-GPC objection as event %s", ev.event_id)
@@ -113,22 +110,17 @@ def settings_save(
 ) -> Response:
     check_csrf(user, csrf_token)
     st = state(request)
-    pv = backend.current_policy(st.db, st.now())
-    if purpose not in pv.purposes:
-        raise InputError(
-            "unknown purpose", field="purpose", value=purpose, allowed=", ".join(pv.purposes)
-        )
-    if choice not in ("on", "off"):
-        raise InputError(
-            "choice must be on or off", field="choice", value=choice, allowed="on, off"
-        )
+    now = st.now()
+    policy.require_purpose(backend.policies(st.db), purpose, now)
+    want_on = parse_choice(
+        choice, {"on": True, "off": False}, field="choice", what="choice must be on or off"
+    )
     cards, _ = purpose_cards(st, user)
     card = next(c for c in cards if c.id == purpose)
     if card.disabled:
         raise InputError(
             card.disabled_reason or "this purpose cannot be changed", field="purpose", value=purpose
         )
-    want_on = choice == "on"
     if want_on == card.checked and not card.stale:
         return RedirectResponse(f"{SETTINGS}?saved=none#p-{purpose}", status_code=303)
     action = ConsentAction.GRANT if want_on else ConsentAction.WITHDRAW
@@ -138,6 +130,7 @@ def settings_save(
         purpose,
         action.value,
         source=ConsentSource.WEB.value,
+        now=now,
         committer=st.committer,
     )
     return RedirectResponse(f"{SETTINGS}?saved={ev.event_id}#p-{purpose}", status_code=303)

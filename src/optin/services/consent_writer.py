@@ -4,15 +4,20 @@ The ledger serialises appends on its head row, so with one event per transaction
 append waits for the previous transaction's commit, and on PostgreSQL a durable commit
 costs a WAL flush (several ms): that caps the ledger at roughly one event per flush.
 
-Here each request is validated in its own thread, exactly as
-:func:`optin.services.consent.record_consent` does (:func:`prepare`: action, source, not
-in the future, purpose in the policy in force, member exists, country at the time), and
-becomes an :class:`~optin.storage.ledger.EventDraft`. One writer thread takes every
-draft waiting in the queue, appends them with :func:`optin.storage.ledger.append_many`
-(one lock, one multi-row insert, one head update) and commits once; only then is every
-caller answered. A request refused by validation fails alone and never reaches the
-ledger; a failed append or commit fails every caller of that batch (nothing of it was
-committed, nothing is acknowledged).
+Here each request is validated in its own thread by
+:func:`optin.services.consent.prepare_consent`, exactly as ``record_consent`` does
+(action, source, not in the future, purpose in the policy in force, member exists,
+country at the time), and becomes an :class:`~optin.storage.ledger.EventDraft`. One
+writer thread takes every draft waiting in the queue, appends them with
+:func:`optin.storage.ledger.append_many` (one lock, one multi-row insert, one head
+update) and commits once; only then is every caller answered. A request refused by
+validation fails alone and never reaches the ledger; a failed append or commit fails
+every caller of that batch (nothing of it was committed, nothing is acknowledged).
+
+::
+
+    writer = ConsentWriter(db)
+    event = writer.record("m1", "train_own_models", "grant", source="web", now=now)
 """
 
 from __future__ import annotations
@@ -20,35 +25,18 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from optin.domain.model import ConsentAction, ConsentEvent, ConsentSource
-from optin.services import consent
-from optin.services.database import Database
-from optin.services.policy import policy_set
+from optin.services.consent import prepare_consent
+from optin.services.policy import policy_set_in
 from optin.storage import ledger
+from optin.storage.database import Database
 
 log = logging.getLogger(__name__)
-
-
-class _OneSession:
-    """Looks like the :class:`Database` to a service that only reads, but every
-    ``session()`` is the caller's open one."""
-
-    def __init__(self, db: Database, session: Session) -> None:
-        self.url = db.url
-        self._session = session
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        yield self._session
 
 
 def prepare(
@@ -58,15 +46,30 @@ def prepare(
     action: ConsentAction | str,
     *,
     source: ConsentSource | str,
+    now: datetime,
     at: datetime | None = None,
     personal: dict[str, Any] | None = None,
 ) -> ledger.EventDraft:
     """Validate exactly like ``record_consent`` and return the draft it would append."""
     with db.session() as s:  # one connection checkout for all the reads
-        ps = policy_set(_OneSession(db, s))  # type: ignore[arg-type]
-        return consent.prepare_consent(
-            s, ps, member_id, purpose, action, source=source, at=at, personal=personal
+        ps = policy_set_in(s, db.url)
+        return prepare_consent(
+            s, ps, member_id, purpose, action, source=source, now=now, at=at, personal=personal
         )
+
+
+def committed_event(draft: ledger.EventDraft, seq: int) -> ConsentEvent:
+    """The event a committed draft became (``seq`` assigned by the ledger)."""
+    return ConsentEvent(
+        event_id=draft.event_id,
+        member_id=draft.member_id,
+        purpose=draft.purpose,
+        action=ConsentAction(draft.action),
+        at=draft.at.astimezone(UTC),
+        policy_version=draft.policy_version,
+        source=ConsentSource(draft.source),
+        seq=seq,
+    )
 
 
 @dataclass
@@ -75,7 +78,7 @@ class _Pending:
     future: Future[ConsentEvent]
 
 
-class GroupCommitter:
+class ConsentWriter:
     """One writer thread; :meth:`record` blocks until the caller's event is committed."""
 
     def __init__(self, db: Database, *, max_batch: int = 256, timeout: float = 30.0) -> None:
@@ -98,14 +101,15 @@ class GroupCommitter:
         self,
         member_id: str,
         purpose: str,
-        action: str,
+        action: ConsentAction | str,
         *,
-        source: str,
+        source: ConsentSource | str,
+        now: datetime,
         at: datetime | None = None,
         personal: dict[str, Any] | None = None,
     ) -> ConsentEvent:
         draft = prepare(
-            self.db, member_id, purpose, action, source=source, at=at, personal=personal
+            self.db, member_id, purpose, action, source=source, now=now, at=at, personal=personal
         )
         return self.submit(draft).result(timeout=self.timeout)
 
@@ -140,16 +144,7 @@ class GroupCommitter:
             return
         first = head.seq - len(drafts) + 1
         for i, p in enumerate(batch):
-            d = p.draft
-            p.future.set_result(
-                ConsentEvent(
-                    event_id=d.event_id,
-                    member_id=d.member_id,
-                    purpose=d.purpose,
-                    action=ConsentAction(d.action),
-                    at=d.at.astimezone(UTC),
-                    policy_version=d.policy_version,
-                    source=ConsentSource(d.source),
-                    seq=first + i,
-                )
-            )
+            p.future.set_result(committed_event(p.draft, first + i))
+
+
+__all__ = ["ConsentWriter", "committed_event", "prepare"]

@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 
 from optin.errors import NotFoundError
 from optin.services import web_auth
-from optin.services.database import Database
+from optin.services.consent_writer import ConsentWriter
 from optin.settings import Settings
 from optin.storage import ledger
+from optin.storage.database import Database
 from optin.web import create_app
-from optin.web.group_commit import GroupCommitter
 from tests.factories import add_members
 
 
@@ -50,11 +50,12 @@ def test_when_many_clients_post_at_once_then_every_ack_is_in_the_ledger(
 @pytest.mark.postgres
 def test_when_request_invalid_then_only_it_fails(pg_db: Database) -> None:
     add_members(pg_db, [{"id": "a"}])
-    gc = GroupCommitter(pg_db)
-    ev = gc.record("a", "train_own_models", "grant", source="api")
+    gc = ConsentWriter(pg_db)
+    now = datetime.now(UTC)
+    ev = gc.record("a", "train_own_models", "grant", source="api", now=now)
     with pytest.raises(NotFoundError):
-        gc.record("nobody", "train_own_models", "grant", source="api")
-    ev2 = gc.record("a", "train_own_models", "withdraw", source="api")
+        gc.record("nobody", "train_own_models", "grant", source="api", now=now)
+    ev2 = gc.record("a", "train_own_models", "withdraw", source="api", now=now)
     assert ev2.seq == ev.seq + 1
 
 
@@ -63,8 +64,11 @@ def test_group_committed_event_matches_record_consent(pg_db: Database) -> None:
     from optin.services import consent, receipts
 
     add_members(pg_db, [{"id": "a", "country": "BR"}])
-    via_service = consent.record_consent(pg_db, "a", "train_own_models", "grant", source="api")
-    via_group = GroupCommitter(pg_db).record("a", "train_own_models", "grant", source="api")
+    now = datetime.now(UTC)
+    via_service = consent.record_consent(
+        pg_db, "a", "train_own_models", "grant", source="api", now=now
+    )
+    via_group = ConsentWriter(pg_db).record("a", "train_own_models", "grant", source="api", now=now)
     assert via_group.seq == via_service.seq + 1
     assert (via_group.policy_version, via_group.source, via_group.action) == (
         via_service.policy_version,

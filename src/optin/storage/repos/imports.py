@@ -1,5 +1,7 @@
-"""Writing validated records: compare with existing ones (idempotency, conflicts), insert
-members and content with Core bulk inserts, append consent events to the ledger."""
+"""Writing validated import records: compare with existing ones (idempotency,
+conflicts), insert members and content with Core bulk inserts, append consent events to
+the ledger. Kinds are named as the importer names them: ``members``, ``content``,
+``consents``."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from optin.domain.model import AccountStatus, ConsentSource
 from optin.errors import ConflictError
-from optin.services.imports.records import ImportKind
 from optin.storage import ledger
 from optin.storage.models import (
     ConsentEventRow,
@@ -43,6 +44,11 @@ def existing_ids(s: Session, column: Any, ids: Iterable[str]) -> set[str]:
     for chunk in chunks(sorted(set(ids))):
         found.update(s.execute(select(column).where(column.in_(chunk))).scalars())
     return found
+
+
+def existing_member_ids(s: Session, ids: Iterable[str]) -> set[str]:
+    """The ids among ``ids`` that are members."""
+    return existing_ids(s, MemberRow.id, ids)
 
 
 def member_records(s: Session, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -104,9 +110,9 @@ _CONTENT_COLS = (
 _CONSENT_KEYS = ("member_id", "purpose", "action", "at", "policy_version")
 
 
-def _conflict(kind: ImportKind, file: str, lines: list[tuple[int, str, str]]) -> ConflictError:
+def _conflict(kind: str, file: str, lines: list[tuple[int, str, str]]) -> ConflictError:
     shown = "\n".join(
-        f"  {file}:{no}: {kind.value} {rid!r} already exists with a different '{fld}'"
+        f"  {file}:{no}: {kind} {rid!r} already exists with a different '{fld}'"
         for no, rid, fld in lines[:20]
     )
     more = f"\n  ... and {len(lines) - 20} more" if len(lines) > 20 else ""
@@ -149,7 +155,7 @@ def write_members(
         if r["handle"] in taken:
             conflicts.append((no, r["id"], "handle"))
     if conflicts:
-        raise _conflict(ImportKind.MEMBERS, name, conflicts)
+        raise _conflict("members", name, conflicts)
     rows = [
         {
             "id": r["id"],
@@ -202,7 +208,7 @@ def write_content(
         if diff is not None:
             conflicts.append((no, r["id"], diff))
     if conflicts:
-        raise _conflict(ImportKind.CONTENT, name, conflicts)
+        raise _conflict("content", name, conflicts)
     for i in range(0, len(rows), 5000):
         s.execute(_t(ContentRow).insert(), rows[i : i + 5000])
     return len(rows), len(records) - len(rows)
@@ -237,7 +243,7 @@ def write_consents(
         if diff is not None:
             conflicts.append((no, r["event_id"], diff))
     if conflicts:
-        raise _conflict(ImportKind.CONSENTS, name, conflicts)
+        raise _conflict("consents", name, conflicts)
     fresh.sort(key=lambda r: r["at"])
     drafts = [
         ledger.EventDraft(

@@ -1,0 +1,138 @@
+"""The database handle every service takes: engine, sessions, schema migrations.
+
+::
+
+    db = Database.open(settings)      # or Database("sqlite:///path/optin.db")
+    db.init()                         # data dir, migrations to head, ledger head
+    with db.session() as s:           # one transaction: commit on success
+        ...
+
+Publishing the default policy is a use case, not storage:
+:func:`optin.services.setup.init_database` runs :meth:`Database.init` and then seeds it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from optin.errors import ConfigError
+from optin.settings import Settings
+from optin.storage.db import make_engine, session_scope
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def _alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+class Database:
+    """An engine plus a session factory for one optin database."""
+
+    def __init__(self, url: str, *, home: Path | None = None, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.home = home
+        self.engine: Engine = make_engine(url, **engine_kwargs)
+        self._factory = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, settings: Settings, **engine_kwargs: Any) -> Database:
+        return cls(settings.db_url, home=settings.home, **engine_kwargs)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: commit on success, roll back on error."""
+        with session_scope(self._factory) as s:
+            yield s
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- schema -------------------------------------------------------------------
+
+    def _sqlite_path(self) -> Path | None:
+        u = make_url(self.url)
+        if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+            return None
+        return Path(u.database)
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(_alembic_config(self.url)).get_current_head()
+
+    def current_revision(self) -> str | None:
+        path = self._sqlite_path()
+        if path is not None and not path.exists():
+            return None
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def is_initialized(self) -> bool:
+        return self.current_revision() == self.head_revision()
+
+    def require_initialized(self) -> None:
+        """Raise ConfigError with the fix when ``optin init`` has not been run."""
+        try:
+            current = self.current_revision()
+        except Exception as e:  # connection refused, bad file ...
+            raise ConfigError(
+                f"cannot open the database {self!r}: {type(e).__name__}: {e}"
+            ) from None
+        if current is None:
+            raise ConfigError(f"no optin database at {self!r}; run `optin init` first")
+        if current != self.head_revision():
+            raise ConfigError(
+                f"the database schema is at revision {current}, optin needs "
+                f"{self.head_revision()}; run `optin init` to upgrade it"
+            )
+
+    def init(self) -> None:
+        """Create the data directory, migrate to head and create the ledger head.
+        Idempotent. (:func:`optin.services.setup.init_database` also seeds the policy.)"""
+        from optin.storage.ledger import ensure_head
+
+        if self.home is not None:
+            self.home.mkdir(parents=True, exist_ok=True)
+        path = self._sqlite_path()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        cfg = _alembic_config(self.url)
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        with self.session() as s:
+            ensure_head(s)
+        log.info("database schema at head at %r", self)
+
+    def table_counts(self) -> dict[str, int]:
+        """Row counts per table (for summaries and tests)."""
+        from optin.storage.models import Base
+
+        out: dict[str, int] = {}
+        with self.session() as s:
+            for name, table in Base.metadata.tables.items():
+                out[name] = int(s.execute(select(func.count()).select_from(table)).scalar_one())
+        return out

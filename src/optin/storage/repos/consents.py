@@ -1,0 +1,49 @@
+"""Consent event reads: a member's events, one event, its owner, its personal fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from optin.domain.model import ConsentEvent
+from optin.storage.keys import KeyRing, unseal
+from optin.storage.ledger import row_to_event
+from optin.storage.models import ConsentEventRow
+
+
+def member_events(session: Session, member_id: str) -> list[ConsentEvent]:
+    """The member's events ordered by (time, seq)."""
+    rows = session.scalars(
+        select(ConsentEventRow)
+        .where(ConsentEventRow.member_id == member_id)
+        .order_by(ConsentEventRow.at, ConsentEventRow.seq)
+    ).all()
+    return [row_to_event(r) for r in rows]
+
+
+def event_row(session: Session, event_id: str) -> ConsentEventRow | None:
+    return session.execute(
+        select(ConsentEventRow).where(ConsentEventRow.event_id == event_id)
+    ).scalar_one_or_none()
+
+
+def get_event(session: Session, event_id: str) -> ConsentEvent | None:
+    row = event_row(session, event_id)
+    return None if row is None else row_to_event(row)
+
+
+def event_owner(session: Session, event_id: str) -> str | None:
+    """The member id of event ``event_id``, or None when there is no such event."""
+    return session.scalar(
+        select(ConsentEventRow.member_id).where(ConsentEventRow.event_id == event_id)
+    )
+
+
+def personal_of(session: Session, row: ConsentEventRow) -> tuple[dict[str, Any] | None, bool]:
+    """The event's decrypted personal fields and whether they were erased (sealed
+    fields whose member key is destroyed)."""
+    key = KeyRing(session).key_for_read(row.member_id)
+    personal = unseal(key, row.event_id, row.personal)
+    return personal, row.personal is not None and personal is None
