@@ -120,9 +120,10 @@ def test_when_choice_unchanged_then_no_event(world: World) -> None:
     assert consent.consent_history(world.db, "m-alice") == []
 
 
-def test_when_unknown_purpose_then_422(world: World) -> None:
-    c = world.login("alice")
-    assert _toggle(c, "sell_my_soul", "on").status_code == 422
+def test_when_unknown_purpose_then_404(world: World) -> None:
+    c = world.login("alice")  # one rule for an unknown purpose: NotFoundError, HTTP 404
+    r = _toggle(c, "sell_my_soul", "on")
+    assert r.status_code == 404 and "sell_my_soul" in r.text and "train_own_models" in r.text
 
 
 def test_when_member_in_excluded_country_then_switch_disabled_and_post_refused(
