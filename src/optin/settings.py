@@ -9,7 +9,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """optin's configuration. Nothing connects or creates files at construction."""
+    """optin's configuration. Nothing connects or creates files at construction.
+
+    Every field is read somewhere and listed in the README's configuration table (a test
+    holds both). Web sessions and CSRF tokens need no configured secret: each is a random
+    token kept only as a hash (see :mod:`optin.services.web_auth`).
+    """
 
     model_config = SettingsConfigDict(env_prefix="OPTIN_", extra="ignore")
 
@@ -22,12 +27,9 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL (OPTIN_DATABASE_URL); default sqlite:///$OPTIN_HOME/optin.db. "
         "PostgreSQL: postgresql+psycopg://user@host:5432/db",
     )
-    secret_key: str | None = Field(
-        default=None,
-        description="Secret for web sessions and CSRF tokens (OPTIN_SECRET_KEY); default: a "
-        "random key kept in $OPTIN_HOME/keys/web.key",
+    log_level: str = Field(
+        default="WARNING", description="Logging level for entry points (OPTIN_LOG_LEVEL)."
     )
-    log_level: str = Field(default="WARNING", description="Logging level for entry points.")
 
     @property
     def db_url(self) -> str:
