@@ -158,26 +158,39 @@ def render_charts(d: Dashboard) -> dict[str, str]:
         ["eligible members"],
         label_width=170,
     )
-    snaps = [s for s in d.snapshots if s["excluded"] or s["findings"]][:6]
-    if snaps:
-        reasons = sorted(
-            {r for s in snaps for r in s["excluded"]},
-            key=lambda r: -sum(s["excluded"].get(r, 0) for s in snaps),
-        )
-        out["exclusions"] = charts.hbar_chart(
-            "Snapshots: records excluded, by reason",
-            [(r, [float(s["excluded"].get(r, 0)) for s in snaps]) for r in reasons],
-            [s["id"][:16] for s in snaps],
-            label_width=200,
-        )
-        labels = sorted(
-            {r for s in snaps for r in s["findings"]},
-            key=lambda r: -sum(s["findings"].get(r, 0) for s in snaps),
-        )
-        out["findings"] = charts.hbar_chart(
-            "Snapshots: personal data found and redacted, by label",
-            [(lab, [float(s["findings"].get(lab, 0)) for s in snaps]) for lab in labels],
-            [s["id"][:16] for s in snaps],
-            label_width=160,
-        )
+    out.update(_snapshot_charts(d.snapshots))
     return out
+
+
+def _by_total(snaps: list[dict[str, Any]], key: str) -> list[str]:
+    """The names counted under ``key`` in any snapshot, largest total first."""
+    return sorted(
+        {r for s in snaps for r in s[key]}, key=lambda r: -sum(s[key].get(r, 0) for s in snaps)
+    )
+
+
+def _snapshot_charts(snapshots: list[dict[str, Any]]) -> dict[str, str]:
+    snaps = [s for s in snapshots if s["excluded"] or s["findings"]][:6]
+    if not snaps:
+        return {}
+    names = [s["id"][:16] for s in snaps]
+    return {
+        "exclusions": charts.hbar_chart(
+            "Snapshots: records excluded, by reason",
+            [
+                (r, [float(s["excluded"].get(r, 0)) for s in snaps])
+                for r in _by_total(snaps, "excluded")
+            ],
+            names,
+            label_width=200,
+        ),
+        "findings": charts.hbar_chart(
+            "Snapshots: personal data found and redacted, by label",
+            [
+                (lab, [float(s["findings"].get(lab, 0)) for s in snaps])
+                for lab in _by_total(snaps, "findings")
+            ],
+            names,
+            label_width=160,
+        ),
+    }

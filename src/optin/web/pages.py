@@ -94,6 +94,31 @@ class PurposeCard:
         return self.decision.eligible
 
 
+def _disabled_reason(decision: Decision, policy: PolicyVersion) -> str | None:
+    """Why the member cannot switch this purpose (None when they can)."""
+    reason = decision.reason
+    country = country_name(decision.country) if decision.country else None
+    if reason is Reason.EXCLUDED_JURISDICTION:
+        return (
+            f"Your content is never used for this purpose because your account is in "
+            f"{country}, where this platform does not use members' content for AI training. "
+            "Nothing you or we switch here changes that."
+        )
+    if reason is Reason.MINOR:
+        return (
+            f"Your content is never used for this purpose because you are under "
+            f"{policy.jurisdictions.minimum_age}. This stays off until you reach that age, "
+            "and even then only if you switch it on."
+        )
+    if reason in (Reason.UNKNOWN_AGE, Reason.UNKNOWN_JURISDICTION):
+        return "Your content is not used for this purpose because we do not know your " + (
+            "age." if reason is Reason.UNKNOWN_AGE else "country."
+        )
+    if not can_switch(decision):  # account closed or suspended, erased
+        return "Your content is not used: " + decision.explanation + "."
+    return None
+
+
 def card_for(
     p: Purpose,
     decision: Decision,
@@ -105,27 +130,7 @@ def card_for(
     gpc = next((e for e in mine if e.source == ConsentSource.GPC), None)
     reason = decision.reason
     regime = decision.regime
-    country = country_name(decision.country) if decision.country else None
-    disabled_reason = None
-    if reason is Reason.EXCLUDED_JURISDICTION:
-        disabled_reason = (
-            f"Your content is never used for this purpose because your account is in "
-            f"{country}, where this platform does not use members' content for AI training. "
-            "Nothing you or we switch here changes that."
-        )
-    elif reason is Reason.MINOR:
-        disabled_reason = (
-            f"Your content is never used for this purpose because you are under "
-            f"{policy.jurisdictions.minimum_age}. This stays off until you reach that age, "
-            "and even then only if you switch it on."
-        )
-    elif reason in (Reason.UNKNOWN_AGE, Reason.UNKNOWN_JURISDICTION):
-        disabled_reason = (
-            "Your content is not used for this purpose because we do not know your "
-            + ("age." if reason is Reason.UNKNOWN_AGE else "country.")
-        )
-    elif not can_switch(decision):  # account closed or suspended, erased
-        disabled_reason = "Your content is not used: " + decision.explanation + "."
+    disabled_reason = _disabled_reason(decision, policy)
     stale = reason is Reason.STALE_POLICY
     opt_out_default = reason is Reason.ELIGIBLE_OPT_OUT_DEFAULT or (
         regime is Regime.OPT_OUT and (last is None or last.action != ConsentAction.WITHDRAW)

@@ -98,80 +98,102 @@ def import_bytes(
 ) -> ImportResult:
     when = now.astimezone(UTC)
     errs = Errors(name)
-    fields = FIELDS[kind]
-    id_field = ID_FIELD[kind]
-    ps = policy_set(db)
     records: list[tuple[int, dict[str, Any]]] = []
     try:
-        raws = (
-            read_jsonl(data, errs)
-            if fmt is ImportFormat.JSONL
-            else read_csv(data, errs, [f.name for f in fields])
-        )
-        seen: dict[str, int] = {}
-        for no, raw in raws:
-            rec = parse_record(no, raw, fields, when, errs)
-            if rec is None:
-                continue
-            rid = rec[id_field]
-            if rid in seen:
-                errs.add(
-                    f"duplicate id (first used on line {seen[rid]})",
-                    line=no,
-                    fld=id_field,
-                    value=rid,
-                    allowed="each id once per file",
-                )
-                continue
-            seen[rid] = no
-            if kind is ImportKind.MEMBERS:
-                check_member(no, rec, errs, when)
-            elif kind is ImportKind.CONTENT:
-                check_content(no, rec, errs)
-            else:
-                check_consent(no, rec, errs, ps)
-            records.append((no, rec))
+        _parse_all(db, kind, data, fmt, when, errs, records)
         if kind is ImportKind.MEMBERS:
-            handles: dict[str, int] = {}
-            for no, rec in records:
-                h = rec["handle"].lower()
-                if h in handles:
-                    errs.add(
-                        f"duplicate handle (first used on line {handles[h]})",
-                        line=no,
-                        fld="handle",
-                        value=rec["handle"],
-                        allowed="each handle once",
-                    )
-                handles.setdefault(h, no)
+            _check_handles(records, errs)
         else:
-            ref = "author_id" if kind is ImportKind.CONTENT else "member_id"
-            with db.session() as s:
-                exist = existing_member_ids(s, (r[ref] for _, r in records))
-            for no, rec in records:
-                if rec[ref] not in exist:
-                    what = "author" if kind is ImportKind.CONTENT else "member"
-                    errs.add(
-                        f"{what} not found",
-                        line=no,
-                        fld=ref,
-                        value=rec[ref],
-                        allowed="the id of a member in the database (import members first)",
-                    )
+            _check_members_exist(db, kind, records, errs)
     except TooMany:
         errs.items.append(InputError(f"stopped after {MAX_ERRORS} errors", file=name))
     errs.raise_if_any()
 
+    head = None
     with db.session() as s:
         if kind is ImportKind.MEMBERS:
             inserted, skipped = write_members(s, records, name)
-            head = None
         elif kind is ImportKind.CONTENT:
             inserted, skipped = write_content(s, records, name)
-            head = None
         else:
             inserted, skipped, head = write_consents(s, records, name, when)
     return ImportResult(kind.value, name, len(records), inserted, skipped, head)
+
+
+def _parse_all(
+    db: Database,
+    kind: ImportKind,
+    data: bytes,
+    fmt: ImportFormat,
+    when: datetime,
+    errs: Errors,
+    records: list[tuple[int, dict[str, Any]]],
+) -> None:
+    """Parse and check every record into ``records`` (errors go to ``errs``)."""
+    fields = FIELDS[kind]
+    id_field = ID_FIELD[kind]
+    ps = policy_set(db)
+    raws = (
+        read_jsonl(data, errs)
+        if fmt is ImportFormat.JSONL
+        else read_csv(data, errs, [f.name for f in fields])
+    )
+    seen: dict[str, int] = {}
+    for no, raw in raws:
+        rec = parse_record(no, raw, fields, when, errs)
+        if rec is None:
+            continue
+        rid = rec[id_field]
+        if rid in seen:
+            errs.add(
+                f"duplicate id (first used on line {seen[rid]})",
+                line=no,
+                fld=id_field,
+                value=rid,
+                allowed="each id once per file",
+            )
+            continue
+        seen[rid] = no
+        if kind is ImportKind.MEMBERS:
+            check_member(no, rec, errs, when)
+        elif kind is ImportKind.CONTENT:
+            check_content(no, rec, errs)
+        else:
+            check_consent(no, rec, errs, ps)
+        records.append((no, rec))
+
+
+def _check_handles(records: list[tuple[int, dict[str, Any]]], errs: Errors) -> None:
+    handles: dict[str, int] = {}
+    for no, rec in records:
+        h = rec["handle"].lower()
+        if h in handles:
+            errs.add(
+                f"duplicate handle (first used on line {handles[h]})",
+                line=no,
+                fld="handle",
+                value=rec["handle"],
+                allowed="each handle once",
+            )
+        handles.setdefault(h, no)
+
+
+def _check_members_exist(
+    db: Database, kind: ImportKind, records: list[tuple[int, dict[str, Any]]], errs: Errors
+) -> None:
+    ref = "author_id" if kind is ImportKind.CONTENT else "member_id"
+    with db.session() as s:
+        exist = existing_member_ids(s, (r[ref] for _, r in records))
+    what = "author" if kind is ImportKind.CONTENT else "member"
+    for no, rec in records:
+        if rec[ref] not in exist:
+            errs.add(
+                f"{what} not found",
+                line=no,
+                fld=ref,
+                value=rec[ref],
+                allowed="the id of a member in the database (import members first)",
+            )
 
 
 __all__ = [
