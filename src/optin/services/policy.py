@@ -195,15 +195,6 @@ def version_listing(db: Database) -> list[dict[str, object]]:
         return policies.version_listing(s)
 
 
-def purposes_hint(db: Database, at: datetime) -> str:
-    """'valid purposes: a, b' for error messages."""
-    try:
-        pv = current_policy(db, at)
-    except NotFoundError:
-        return "no policy is in force"
-    return "valid purposes: " + ", ".join(sorted(pv.purposes))
-
-
 __all__ = [
     "current_policy",
     "get_policy",
@@ -211,7 +202,6 @@ __all__ = [
     "policy_set",
     "policy_set_in",
     "publish_policy",
-    "purposes_hint",
     "require_purpose",
     "version_listing",
 ]
