@@ -69,6 +69,19 @@ _STATUS = {s.value: s for s in AccountStatus}
 _ACTION = {a.value: a for a in ConsentAction}
 
 
+def decide_with_rows(
+    db: Database, purpose: str, at: datetime
+) -> Iterator[tuple[tuple[Any, ...], Decision]]:
+    """Every member's projection row ``(member id, birth date, country, status, last
+    choice as 'action policy_version event_id' or None)`` with its decision, streamed by
+    member id; the decisions are :func:`decide_all`'s (same memoised path). For
+    statistics that also need the country and the last choice."""
+    ps = policy_set(db)
+    require_purpose(ps, purpose, at, any_version=True)
+    for rows, text_birth in iter_state_rows(db.engine, purpose, at):
+        yield from zip(rows, _decide_rows([(rows, text_birth)], purpose, at, ps), strict=True)
+
+
 def _decide_rows(
     batches: Iterable[tuple[list[Any], bool]], purpose: str, at: datetime, ps: PolicySet
 ) -> Iterator[Decision]:

@@ -14,15 +14,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import tee
 
-from optin.domain.eligibility import ELIGIBLE_REASONS, Decision, PolicySet, Reason, decide_bulk
+from optin.domain.eligibility import ELIGIBLE_REASONS, Decision, PolicySet, Reason
 from optin.domain.model import ConsentAction, Regime
 from optin.errors import OptinError
-from optin.services.eligibility import decide_all
+from optin.services.eligibility import decide_all, decide_with_rows
 from optin.services.policy import current_policy, policy_set
 from optin.storage.database import Database
-from optin.storage.projection import iter_member_states
 
 UNKNOWN = "unknown"
 #: Members who can make a choice (the denominator of a consent rate).
@@ -35,6 +33,7 @@ CAN_CHOOSE = frozenset(
         Reason.STALE_POLICY,
     }
 )
+_GRANT = f"{ConsentAction.GRANT.value} "  # a projection row's last choice starts so
 #: Regimes in display order, then members without a known country.
 REGIME_ORDER = (*(r.value for r in Regime), UNKNOWN)
 
@@ -106,12 +105,11 @@ def _purpose_statistics(
     table: dict[str, Counter[str]] = defaultdict(Counter)
     decided: dict[str, Counter[str]] = defaultdict(Counter)
     reasons: Counter[str] = Counter()
-    states, to_decide = tee(iter_member_states(db.engine, pid, now))
-    for state, d in zip(states, decide_bulk(to_decide, pid, now, ps), strict=True):
-        regime = rules.regime(state.country).value if state.country else UNKNOWN
+    for (_mid, _birth, country, _status, last), d in decide_with_rows(db, pid, now):
+        regime = rules.regime(country).value if country else UNKNOWN
         if regime_count is not None:
             regime_count[regime] += 1
-        on = state.last_action is ConsentAction.GRANT
+        on = last is not None and last.startswith(_GRANT)
         ok = d.reason in ELIGIBLE_REASONS
         table[regime].update(members=1, switched_on=on, eligible=ok)
         decided[str(d.regime) if d.regime else UNKNOWN].update(members=1, eligible=d.eligible)
