@@ -61,6 +61,135 @@ def _countries(raw: Any, where: str, source: str) -> list[str]:
     return list(raw)
 
 
+def _load(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"invalid TOML: {e}", file=source) from None
+
+
+def _require_text(p: dict[str, Any], where: str, source: str) -> None:
+    for key in ("title", "description"):
+        if not isinstance(p.get(key), str) or not p[key].strip():
+            raise InputError("missing or empty text", file=source, field=f"{where}.{key}")
+
+
+def _kinds(raw: Any, where: str, source: str) -> frozenset[ContentKind]:
+    kinds = _enum_list(raw, ContentKind, f"{where}.kinds", source)
+    if ContentKind.MESSAGE in kinds:
+        raise InputError(
+            "private messages can never be used for AI training",
+            file=source,
+            field=f"{where}.kinds",
+            value="message",
+            allowed="post, article, comment, profile",
+        )
+    return kinds
+
+
+def _recipients(raw: Any, where: str, source: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
+        raise InputError("must be a list of names", file=source, field=f"{where}.recipients")
+    return tuple(raw)
+
+
+def _purpose(pid: str, p: Any, source: str) -> Purpose:
+    where = f"purposes.{pid}"
+    if not isinstance(p, dict):
+        raise InputError("must be a table", file=source, field=where)
+    _require_text(p, where, source)
+    return Purpose(
+        id=pid,
+        title=p["title"].strip(),
+        description=" ".join(p["description"].split()),
+        kinds=_kinds(p.get("kinds"), where, source),
+        visibilities=_enum_list(p.get("visibility"), Visibility, f"{where}.visibility", source),
+        recipients=_recipients(p.get("recipients", []), where, source),
+        off_effect=" ".join(str(p.get("off_effect", "")).split()),
+    )
+
+
+def _purposes(doc: dict[str, Any], source: str) -> tuple[dict[str, Purpose], set[str]]:
+    """The ``[purposes.<id>]`` tables, and the ids whose ``material`` key is true."""
+    purposes_raw = doc.get("purposes")
+    if not isinstance(purposes_raw, dict) or not purposes_raw:
+        raise InputError(
+            "a policy needs at least one [purposes.<id>] table", file=source, field="purposes"
+        )
+    purposes: dict[str, Purpose] = {}
+    mat: set[str] = set()
+    for pid, p in purposes_raw.items():
+        purposes[pid] = _purpose(pid, p, source)
+        if p.get("material", False) is True:
+            mat.add(pid)
+    return purposes, mat
+
+
+def _default_regime(jur: dict[str, Any], source: str) -> Regime:
+    try:
+        return Regime(jur.get("default", "opt_in"))
+    except ValueError:
+        raise InputError(
+            "unknown regime",
+            file=source,
+            field="jurisdictions.default",
+            value=jur.get("default"),
+            allowed=", ".join(r.value for r in Regime),
+        ) from None
+
+
+def _regimes(jur: dict[str, Any], source: str) -> dict[str, Regime]:
+    regimes: dict[str, Regime] = {}
+    for regime in Regime:
+        for c in _countries(jur.get(regime.value, []), f"jurisdictions.{regime.value}", source):
+            if c in regimes and regimes[c] is not regime:
+                raise InputError(
+                    "country listed under two regimes", file=source, field="jurisdictions", value=c
+                )
+            regimes[c] = regime
+    return regimes
+
+
+def _age(raw: Any, where: str, source: str) -> int:
+    if not isinstance(raw, int) or not 13 <= raw <= 25:
+        raise InputError(
+            "must be an integer age", file=source, field=where, value=raw, allowed="13..25"
+        )
+    return raw
+
+
+def _age_overrides(jur: dict[str, Any], source: str) -> dict[str, int]:
+    overrides: dict[str, int] = {}
+    for c, a in (jur.get("minimum_age", {}) or {}).items():
+        _countries([c], "jurisdictions.minimum_age", source)
+        overrides[c] = _age(a, f"jurisdictions.minimum_age.{c}", source)
+    return overrides
+
+
+def _jurisdictions(doc: dict[str, Any], source: str) -> JurisdictionRules:
+    jur = doc.get("jurisdictions", {})
+    if not isinstance(jur, dict):
+        raise InputError("must be a table", file=source, field="jurisdictions")
+    default = _default_regime(jur, source)
+    regimes = _regimes(jur, source)
+    min_age = _age(doc.get("minimum_age", 18), "minimum_age", source)
+    return JurisdictionRules(default, regimes, min_age, _age_overrides(jur, source))
+
+
+def _material(
+    material: frozenset[str] | None, declared: set[str], purposes: dict[str, Purpose]
+) -> frozenset[str]:
+    if material is None:
+        return frozenset(declared)
+    unknown = material - purposes.keys()
+    if unknown:
+        raise ConfigError(
+            f"material purpose(s) {sorted(unknown)} not in the policy; "
+            f"purposes are: {', '.join(sorted(purposes))}"
+        )
+    return frozenset(material)
+
+
 def parse_policy(
     text: str,
     *,
@@ -70,105 +199,15 @@ def parse_policy(
     source: str = "policy.toml",
 ) -> PolicyVersion:
     """Parse a policy document. ``material`` overrides the per-purpose ``material`` keys."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise InputError(f"invalid TOML: {e}", file=source) from None
-    purposes_raw = doc.get("purposes")
-    if not isinstance(purposes_raw, dict) or not purposes_raw:
-        raise InputError(
-            "a policy needs at least one [purposes.<id>] table", file=source, field="purposes"
-        )
-    purposes: dict[str, Purpose] = {}
-    mat: set[str] = set()
-    for pid, p in purposes_raw.items():
-        where = f"purposes.{pid}"
-        if not isinstance(p, dict):
-            raise InputError("must be a table", file=source, field=where)
-        for key in ("title", "description"):
-            if not isinstance(p.get(key), str) or not p[key].strip():
-                raise InputError("missing or empty text", file=source, field=f"{where}.{key}")
-        kinds = _enum_list(p.get("kinds"), ContentKind, f"{where}.kinds", source)
-        if ContentKind.MESSAGE in kinds:
-            raise InputError(
-                "private messages can never be used for AI training",
-                file=source,
-                field=f"{where}.kinds",
-                value="message",
-                allowed="post, article, comment, profile",
-            )
-        vis = _enum_list(p.get("visibility"), Visibility, f"{where}.visibility", source)
-        recipients = p.get("recipients", [])
-        if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
-            raise InputError("must be a list of names", file=source, field=f"{where}.recipients")
-        if p.get("material", False) is True:
-            mat.add(pid)
-        purposes[pid] = Purpose(
-            id=pid,
-            title=p["title"].strip(),
-            description=" ".join(p["description"].split()),
-            kinds=kinds,
-            visibilities=vis,
-            recipients=tuple(recipients),
-            off_effect=" ".join(str(p.get("off_effect", "")).split()),
-        )
-    jur = doc.get("jurisdictions", {})
-    if not isinstance(jur, dict):
-        raise InputError("must be a table", file=source, field="jurisdictions")
-    try:
-        default = Regime(jur.get("default", "opt_in"))
-    except ValueError:
-        raise InputError(
-            "unknown regime",
-            file=source,
-            field="jurisdictions.default",
-            value=jur.get("default"),
-            allowed=", ".join(r.value for r in Regime),
-        ) from None
-    regimes: dict[str, Regime] = {}
-    for regime in Regime:
-        for c in _countries(jur.get(regime.value, []), f"jurisdictions.{regime.value}", source):
-            if c in regimes and regimes[c] is not regime:
-                raise InputError(
-                    "country listed under two regimes", file=source, field="jurisdictions", value=c
-                )
-            regimes[c] = regime
-    min_age = doc.get("minimum_age", 18)
-    if not isinstance(min_age, int) or not 13 <= min_age <= 25:
-        raise InputError(
-            "must be an integer age",
-            file=source,
-            field="minimum_age",
-            value=min_age,
-            allowed="13..25",
-        )
-    overrides_raw = jur.get("minimum_age", {})
-    overrides: dict[str, int] = {}
-    for c, a in (overrides_raw or {}).items():
-        _countries([c], "jurisdictions.minimum_age", source)
-        if not isinstance(a, int) or not 13 <= a <= 25:
-            raise InputError(
-                "must be an integer age",
-                file=source,
-                field=f"jurisdictions.minimum_age.{c}",
-                value=a,
-                allowed="13..25",
-            )
-        overrides[c] = a
-    if material is not None:
-        unknown = material - purposes.keys()
-        if unknown:
-            raise ConfigError(
-                f"material purpose(s) {sorted(unknown)} not in the policy; "
-                f"purposes are: {', '.join(sorted(purposes))}"
-            )
-        mat = set(material)
+    doc = _load(text, source)
+    purposes, declared = _purposes(doc, source)
+    jurisdictions = _jurisdictions(doc, source)
     return PolicyVersion(
         version=version,
         effective_at=effective_at,
         purposes=purposes,
-        jurisdictions=JurisdictionRules(default, regimes, min_age, overrides),
-        material=frozenset(mat),
+        jurisdictions=jurisdictions,
+        material=_material(material, declared, purposes),
         summary=str(doc.get("summary", "")),
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
