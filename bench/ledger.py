@@ -68,6 +68,7 @@ def _writer(
                     source="system",
                 ),
                 {"ip": f"10.0.{worker}.{i % 250}"} if i % 4 == 0 else None,
+                now=datetime.now(UTC),
             )
         lat.append(time.perf_counter() - t)
         i += 1
@@ -132,7 +133,7 @@ def bulk(url: str, n: int) -> None:
     ]
     t = time.perf_counter()
     with db.session() as s:
-        ledger.append_many(s, drafts)
+        ledger.append_many(s, drafts, now=datetime.now(UTC))
     el = time.perf_counter() - t
     print(f"  append_many: {n:,} events in {el:.2f} s = {n / el:,.0f} events/s")
     with db.session() as s:

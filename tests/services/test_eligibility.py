@@ -18,6 +18,9 @@ from optin.storage.database import Database
 from optin.storage.members import member_histories
 from tests.factories import MINOR, T0, add_member, add_members
 
+#: the append time passed to the ledger (time is a parameter in storage)
+NOW = T0 + timedelta(days=400)
+
 P = "train_own_models"
 Q = "share_with_providers"
 
@@ -148,7 +151,7 @@ def _random_world(db: Database, rng: random.Random, n: int) -> tuple[list[str], 
             )
         )
     with db.session() as s:
-        ledger.append_many(s, drafts)
+        ledger.append_many(s, drafts, now=NOW)
     probes = [START - timedelta(days=1), mid, mid - timedelta(microseconds=1)]
     probes += [_t(rng) for _ in range(4)]
     probes += [d.at for d in drafts[:3]]  # exactly at an event's time

@@ -13,6 +13,9 @@ from optin.storage.database import Database
 from optin.storage.keys import destroy_member_key
 from tests.factories import T0, add_member
 
+#: the append time passed to the ledger (time is a parameter in storage)
+NOW = T0 + timedelta(days=400)
+
 GROUPS = {
     "record",
     "principal",
@@ -91,7 +94,7 @@ def test_when_member_erased_then_receipt_has_no_jurisdiction(db: Database) -> No
         now=datetime.now(UTC),
     )
     with db.session() as s:
-        destroy_member_key(s, "m1")
+        destroy_member_key(s, "m1", now=NOW)
     rec = receipt(db, ev.event_id)
     assert rec["jurisdiction"]["dpv:hasJurisdiction"] is None
     assert rec["jurisdiction"]["erased"] is True

@@ -14,6 +14,9 @@ from optin.storage.keys import KeyRing, destroy_member_key, unseal
 from optin.storage.models import ConsentEventRow, MemberKeyRow
 from tests.factories import T0
 
+#: the append time passed to the ledger (time is a parameter in storage)
+NOW = T0 + timedelta(days=400)
+
 
 def _draft(i: int, member: str = "m1", personal: dict | None = None) -> ledger.EventDraft:
     return ledger.EventDraft(
@@ -29,7 +32,7 @@ def _draft(i: int, member: str = "m1", personal: dict | None = None) -> ledger.E
 
 def _fill(db: Database, n: int = 6) -> None:
     with db.session() as s:
-        ledger.append_many(s, [_draft(i, member=f"m{i % 3}") for i in range(n)])
+        ledger.append_many(s, [_draft(i, member=f"m{i % 3}") for i in range(n)], now=NOW)
 
 
 def _verify(db: Database) -> ledger.LedgerReport:
@@ -44,14 +47,14 @@ def test_when_empty_then_verify_ok(db: Database) -> None:
 
 def test_when_appending_then_chain_links_and_head_follows(db: Database) -> None:
     with db.session() as s:
-        first = ledger.append(s, _draft(0))
-        second = ledger.append(s, _draft(1), {"ip": "192.0.2.1"})
+        first = ledger.append(s, _draft(0), now=NOW)
+        second = ledger.append(s, _draft(1), {"ip": "192.0.2.1"}, now=NOW)
     assert (first.seq, second.seq) == (1, 2)
     assert first.prev_hash == ledger.GENESIS
     assert second.prev_hash == first.hash
     with db.session() as s:
         head = ledger.ledger_head(s)
-        many = ledger.append_many(s, [_draft(i) for i in range(2, 7)])
+        many = ledger.append_many(s, [_draft(i) for i in range(2, 7)], now=NOW)
     assert head == ledger.LedgerHead(2, second.hash)
     assert many.seq == 7
     r = _verify(db)
@@ -63,7 +66,7 @@ def test_when_hash_recomputed_then_matches_documented_formula(db: Database) -> N
     import json
 
     with db.session() as s:
-        row = ledger.append(s, _draft(0))
+        row = ledger.append(s, _draft(0), now=NOW)
     payload = json.dumps(
         {
             "seq": 1,
@@ -88,7 +91,7 @@ def test_when_append_fails_midway_then_nothing_is_written(db: Database) -> None:
     bad = [_draft(10), _draft(11)]
     bad[1].event_id = bad[0].event_id  # duplicate id -> unique violation
     with pytest.raises(Exception), db.session() as s:  # noqa: B017
-        ledger.append_many(s, bad)
+        ledger.append_many(s, bad, now=NOW)
     r = _verify(db)
     assert r.ok and r.length == 3
 
@@ -99,7 +102,7 @@ def test_when_bad_action_then_input_error(db: Database) -> None:
     d = _draft(0)
     d.action = "maybe"
     with pytest.raises(InputError, match="action"), db.session() as s:
-        ledger.append(s, d)
+        ledger.append(s, d, now=NOW)
 
 
 # -- tampering ------------------------------------------------------------------------
@@ -257,8 +260,8 @@ def test_when_member_key_destroyed_then_personal_unreadable_and_chain_verifies(
     db: Database,
 ) -> None:
     with db.session() as s:
-        a = ledger.append(s, _draft(0, "m1"), {"ip": "192.0.2.7", "country": "US"})
-        b = ledger.append(s, _draft(1, "m2"), {"ip": "198.51.100.9"})
+        a = ledger.append(s, _draft(0, "m1"), {"ip": "192.0.2.7", "country": "US"}, now=NOW)
+        b = ledger.append(s, _draft(1, "m2"), {"ip": "198.51.100.9"}, now=NOW)
     with db.session() as s:
         ring = KeyRing(s)
         assert unseal(ring.key_for_read("m1"), a.event_id, a.personal) == {
@@ -266,7 +269,7 @@ def test_when_member_key_destroyed_then_personal_unreadable_and_chain_verifies(
             "country": "US",
         }
         assert b"192.0.2.7" not in (a.personal or b"")
-        assert destroy_member_key(s, "m1") is True
+        assert destroy_member_key(s, "m1", now=NOW) is True
     with db.session() as s:
         ring = KeyRing(s)
         assert ring.key_for_read("m1") is None
@@ -278,25 +281,27 @@ def test_when_member_key_destroyed_then_personal_unreadable_and_chain_verifies(
     with db.session() as s:
         assert ledger.personal_fields(s, a) is None
         assert ledger.personal_fields(s, b) == {"ip": "198.51.100.9"}
-        assert ledger.destroy_member_key(s, "m1") is False  # already gone
+        assert ledger.destroy_member_key(s, "m1", now=NOW) is False  # already gone
     # an erased member never gets personal data stored again
     with db.session() as s:
-        c = ledger.append(s, _draft(2, "m1"), {"ip": "192.0.2.8"})
+        c = ledger.append(s, _draft(2, "m1"), {"ip": "192.0.2.8"}, now=NOW)
     assert c.personal is None
     assert _verify(db).ok
 
 
 def test_when_ciphertext_moved_to_other_event_then_it_does_not_decrypt(db: Database) -> None:
     with db.session() as s:
-        a = ledger.append(s, _draft(0, "m1"), {"ip": "192.0.2.7"})
-        b = ledger.append(s, _draft(1, "m1"), {"ip": "192.0.2.8"})
+        a = ledger.append(s, _draft(0, "m1"), {"ip": "192.0.2.7"}, now=NOW)
+        b = ledger.append(s, _draft(1, "m1"), {"ip": "192.0.2.8"}, now=NOW)
         key = KeyRing(s).key_for_read("m1")
     assert unseal(key, b.event_id, a.personal) is None
 
 
 def test_when_bulk_append_with_personal_then_keys_created_once(db: Database) -> None:
     with db.session() as s:
-        ledger.append_many(s, [_draft(i, f"m{i % 4}", {"ip": f"192.0.2.{i}"}) for i in range(12)])
+        ledger.append_many(
+            s, [_draft(i, f"m{i % 4}", {"ip": f"192.0.2.{i}"}) for i in range(12)], now=NOW
+        )
     with db.session() as s:
         n = s.execute(text("SELECT COUNT(*) FROM member_keys")).scalar_one()
         rows = s.scalars(select(ConsentEventRow).order_by(ConsentEventRow.seq)).all()
@@ -327,6 +332,7 @@ def _writer(url: str, worker: int, n: int) -> None:
                         source="system",
                     ),
                     {"ip": f"10.0.{worker}.{i}"} if i % 3 == 0 else None,
+                    now=NOW,
                 )
     finally:
         db.dispose()

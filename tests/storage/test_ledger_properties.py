@@ -15,6 +15,9 @@ from optin.services.database import Database
 from optin.storage import ledger
 from tests.factories import T0
 
+#: the append time passed to the ledger (time is a parameter in storage)
+NOW = T0 + timedelta(days=400)
+
 ACTIONS = ("grant", "withdraw")
 PURPOSES = ("train_own_models", "share_with_providers")
 COLUMNS = ("member_id", "purpose", "action", "policy_version", "source")
@@ -67,10 +70,10 @@ def _append(db: Database, items: list[tuple[int, str, str, int, bool]], batch: i
     with db.session() as s:
         if batch == 0:
             for d in ds:
-                ledger.append(s, d)
+                ledger.append(s, d, now=NOW)
         else:
             for i in range(0, len(ds), batch):
-                ledger.append_many(s, ds[i : i + batch])
+                ledger.append_many(s, ds[i : i + batch], now=NOW)
 
 
 @settings(

@@ -10,12 +10,9 @@ number and nothing is written (the output goes to a temp file renamed on success
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import secrets
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +22,7 @@ from typing import IO, Any
 import typer
 
 from optin.errors import ConfigError, InputError
+from optin.files import atomic_text, create_secret_file
 from optin.privacy.anonymize import DEFAULT_DROP_DENSITY, get_operator, operator_names
 
 PROFILES = ("default", "strict", "accurate")
@@ -247,16 +245,8 @@ def _atomic_output(name: str) -> Iterator[IO[str]]:
             value=str(path.parent),
             allowed="a path in an existing directory, or -",
         )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_text(path, mode=0o600, mkdir=False) as f:
+        yield f
 
 
 @contextmanager
@@ -358,13 +348,4 @@ def _read_key(path: Path) -> bytes:
 
 def _create_key(path: Path) -> None:
     """Create a random 32-byte key (hex) with mode 0600; never overwrite one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".redaction.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32) + "\n")
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)  # atomic create-if-absent: a concurrent creator wins
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    create_secret_file(path, (secrets.token_hex(32) + "\n").encode("ascii"))

@@ -1,37 +1,27 @@
-"""Atomic file writes and Arrow IPC helpers (write to a temp name, fsync, rename)."""
+"""Arrow IPC and hashing helpers; atomic writes come from :mod:`optin.files`."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from optin.files import atomic_write_bytes, atomic_write_json
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any, *, mode: int = 0o644) -> None:
-    text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "ipc_bytes",
+    "read_ipc",
+    "read_json",
+    "sha256_bytes",
+    "sha256_file",
+    "write_ipc",
+]
 
 
 def read_json(path: Path) -> Any:

@@ -134,7 +134,7 @@ class ConsentWriter:
         drafts = [p.draft for p in batch]
         try:
             with self.db.session() as s:
-                head = ledger.append_many(s, drafts)
+                head = ledger.append_many(s, drafts, now=datetime.now(UTC))
         except BaseException as e:  # nothing of this batch was committed
             log.error(
                 "group commit of %d consent event(s) failed: %s", len(batch), type(e).__name__

@@ -21,9 +21,9 @@ bounded by the member table, even for 100k members and 1M posts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
 import random
 import time
 from collections import Counter
@@ -50,6 +50,7 @@ from optin.demo.text import compose
 from optin.domain.model import ConsentSource, Regime
 from optin.domain.policy import default_policy_text
 from optin.errors import ConflictError, InputError
+from optin.files import atomic_text
 from optin.services.database import Database
 from optin.services.eligibility import decide_all
 from optin.services.policy import policy_set, publish_policy
@@ -298,6 +299,7 @@ def generate_demo(
                 )
                 for e in drafts
             ],
+            now=now,
         )
     timings["members_and_ledger"] = time.perf_counter() - t0
 
@@ -469,14 +471,9 @@ def _content(
     def pick_other() -> Any:
         return people[rng.randrange(n)]
 
-    tmp: Path | None = None
-    out = None
-    if gt_path is not None:
-        gt_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = gt_path.with_name(f".{gt_path.name}.{os.getpid()}.tmp")
-        out = tmp.open("w", encoding="utf-8")
     table = _t(ContentRow)
-    try:
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(atomic_text(gt_path)) if gt_path is not None else None
         done = 0
         while done < total:
             rows: list[dict[str, Any]] = []
@@ -548,15 +545,6 @@ def _content(
             if out is not None:
                 out.write("\n".join(lines) + "\n")
             done += len(rows)
-        if out is not None and tmp is not None and gt_path is not None:
-            out.close()
-            out = None
-            os.replace(tmp, gt_path)
-    finally:
-        if out is not None:
-            out.close()
-        if tmp is not None and tmp.exists():
-            tmp.unlink()
     return {k: dict(sorted(v.items())) for k, v in stats.items()}
 
 

@@ -15,14 +15,13 @@ file that is renamed into place, so a reader never sees half a file. Login data
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from optin.errors import InputError
+from optin.files import atomic_text
 from optin.services.choices import parse_enum
 from optin.services.imports import ImportKind, member_records
 from optin.storage.database import Database
@@ -114,19 +113,11 @@ def export_file(db: Database, kind: ImportKind | str, output: Path) -> int:
             value=str(parent),
             allowed="an existing directory",
         )
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=parent)
     n = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            for rec in _ITER[k](db):
-                f.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
-                n += 1
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_text(output, mode=0o600, mkdir=False) as f:
+        for rec in _ITER[k](db):
+            f.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
+            n += 1
     return n
 
 

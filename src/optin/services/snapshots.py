@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import shutil
 import time
@@ -31,6 +30,7 @@ from typing import Any
 
 from optin.domain.eligibility import ELIGIBLE_REASONS
 from optin.errors import ConfigError, InputError, IntegrityError, NotFoundError
+from optin.files import create_secret_file
 from optin.pipeline.config import ENGINES, BuildConfig
 from optin.pipeline.executors import make_executor
 from optin.pipeline.io import atomic_write_bytes, read_ipc, sha256_bytes
@@ -91,16 +91,7 @@ def _install_key(settings: Settings) -> bytes:
     """The installation's secret for record ids (created once, 0600)."""
     path = settings.keys_dir / KEY_FILE
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as f:
-                f.write(secrets.token_bytes(32))
-                f.flush()
-                os.fsync(f.fileno())
+        create_secret_file(path, secrets.token_bytes(32))
     data = path.read_bytes()
     if len(data) < 32:
         raise ConfigError(f"{path}: snapshot key file is damaged (expected 32 bytes)")

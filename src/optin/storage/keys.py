@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
@@ -96,9 +96,9 @@ def unseal(key: bytes | None, event_id: str, blob: bytes | None) -> dict[str, An
     return out if isinstance(out, dict) else None
 
 
-def destroy_member_key(session: Session, member_id: str, *, now: datetime | None = None) -> bool:
-    """Erase the member's key; returns False when the member had no key or it was gone."""
-    when = now or datetime.now(UTC)
+def destroy_member_key(session: Session, member_id: str, *, now: datetime) -> bool:
+    """Erase the member's key at ``now``; False when the member had no key or it was gone."""
+    when = now
     res = session.execute(
         update(MemberKeyRow)
         .where(MemberKeyRow.member_id == member_id, MemberKeyRow.key.is_not(None))

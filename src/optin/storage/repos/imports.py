@@ -258,5 +258,5 @@ def write_consents(
         )
         for r in fresh
     ]
-    head = ledger.append_many(s, drafts)
+    head = ledger.append_many(s, drafts, now=now)
     return len(fresh), len(records) - len(fresh), head.hash

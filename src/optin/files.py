@@ -1,0 +1,171 @@
+"""Files written safely: the one atomic writer and the one secret-file maker.
+
+* :func:`atomic_text` / :func:`atomic_binary` - context managers that stream into a
+  temporary file in the target's directory (``.NAME.XXXX.tmp``), fsync it and rename it
+  over the target on success, so a reader sees the old file or the new one, whole; on
+  any error (or ``KeyboardInterrupt``) the temporary file is removed and the target is
+  untouched. :func:`atomic_write_bytes` and :func:`atomic_write_json` are the one-shot
+  forms.
+* :func:`create_secret_file` - create a key file with mode 0600 only if it does not
+  exist (``O_EXCL`` semantics: never overwrite, a concurrent creator wins), content
+  complete before the name appears; missing parent directories are created 0700.
+* :func:`private_dir` - create a directory (and missing parents) with mode 0700.
+* :func:`remove_stale_temps` - remove temporary files a killed writer left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = [
+    "atomic_binary",
+    "atomic_text",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "create_secret_file",
+    "private_dir",
+    "remove_stale_temps",
+]
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` and any missing parents with mode 0700 (existing ones are left
+    as they are); return ``path``."""
+    missing: list[Path] = []
+    p = Path(path)
+    while not p.exists():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=0o700)
+    return Path(path)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _temp_in(path: Path) -> tuple[int, Path]:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    return fd, Path(tmp)
+
+
+@contextlib.contextmanager
+def atomic_binary(
+    path: Path, *, mode: int | None = None, mkdir: bool = True
+) -> Iterator[IO[bytes]]:
+    """Stream bytes to ``path`` atomically (temp file in the same directory, fsync,
+    rename); ``mode`` is the final file's mode (default: as ``open`` would create it,
+    ``0666`` less the umask). The temp file is removed on error."""
+    path = Path(path)
+    if mkdir:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _temp_in(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        final = (0o666 & ~_umask()) if mode is None else mode
+        if final != 0o600:  # mkstemp creates 0600
+            os.chmod(tmp, final)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_text(
+    path: Path, *, mode: int | None = None, encoding: str = "utf-8", mkdir: bool = True
+) -> Iterator[IO[str]]:
+    """Stream text to ``path`` atomically (``\n`` line ends), as :func:`atomic_binary`."""
+    with atomic_binary(path, mode=mode, mkdir=mkdir) as raw:
+        f = io.TextIOWrapper(raw, encoding=encoding, newline="\n", write_through=False)
+        try:
+            yield f
+            f.flush()
+        finally:
+            f.detach()
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, whole."""
+    with atomic_binary(path, mode=mode) as f:
+        f.write(data)
+
+
+def atomic_write_json(path: Path, obj: Any, *, mode: int | None = None) -> None:
+    """Write ``obj`` as indented, key-sorted JSON (plus a newline) atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def create_secret_file(path: Path, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` with mode 0600, only if it does not exist yet.
+
+    The content is written and fsynced under a temporary name first and then linked to
+    ``path`` (which fails when ``path`` exists), so no reader ever sees a partial key
+    and a concurrent creator's key is never overwritten. Missing parent directories
+    are created 0700. Returns True when this call created the file.
+    """
+    path = Path(path)
+    private_dir(path.parent)
+    fd, tmp = _temp_in(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: exclusive create instead
+            return _create_exclusive(path, data)
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _create_exclusive(path: Path, data: bytes) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return True
+
+
+def remove_stale_temps(path: Path) -> int:
+    """Remove the temporary files that writers of ``path`` (killed before renaming) left
+    in its directory; returns how many were removed."""
+    path = Path(path)
+    n = 0
+    with contextlib.suppress(FileNotFoundError):
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+                n += 1
+    return n
