@@ -11,7 +11,7 @@ How a name is found (scores in brackets; the analyzer resolves overlaps by score
 * any capitalised word after a cue such as "thanks to", "congrats", "cc", "hi",
   "Name:", "posted by" (0.65 / 0.8 for field labels);
 * CamelCase user names that start with a first name, "JohnResearcher62" (0.6);
-* every later mention of a word of a name already found in the same text (0.8),
+* every later mention of a word of a name already found in the same text (0.75),
   so "Mr Robert Murray ... Murray" is caught twice;
 * optionally (``lowercase=True``, the ``accurate`` profile) lower-case first names that
   are not common words ("emma", "ryan") (0.5).
