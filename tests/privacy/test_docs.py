@@ -42,3 +42,15 @@ def test_recognizer_summaries_come_from_their_docstrings() -> None:
     assert "ISO 13616 mod-97 check" in text  # iban
     assert "Dutch BSN (11-test)" in text  # gov_id's bullet list
     assert "(undocumented)" not in text
+
+
+def test_third_party_registrations_are_left_out() -> None:
+    from optin.privacy.detect.base import Recognizer, register
+    from optin.privacy.findings import Label
+
+    @register
+    class DocsProbe(Recognizer):
+        name = "test_docs_probe"
+        labels = frozenset({Label.OTHER})
+
+    assert "test_docs_probe" not in render_privacy_markdown()

@@ -1,7 +1,7 @@
 """Render the privacy reference (docs/privacy.md) from the registries themselves.
 
-Every registered recognizer (name, labels, what it finds and validates, from its module
-docstring), every anonymization operator and every profile (what it runs, redacts and
+Every recognizer registered by optin (name, labels, what it finds and validates, from
+its module docstring), every anonymization operator and every profile (what it runs, redacts and
 keeps). ``python3 dev.py docs`` rewrites docs/privacy.md; a test fails when the file is
 out of date or a registered name is missing from it.
 """
@@ -55,12 +55,20 @@ def _module_doc(cls: type) -> str | None:
     return importlib.import_module(name).__doc__
 
 
+def _shipped(cls: type) -> bool:
+    """Whether ``cls`` ships with optin (a third party's registrations, tests' included,
+    are theirs to document)."""
+    return cls.__module__.split(".")[0] == "optin"
+
+
 def _recognizers() -> list[str]:
     from optin.privacy.detect.base import get_recognizer_class, recognizer_names
 
     lines = ["## Recognizers", ""]
     for name in recognizer_names():
         cls = get_recognizer_class(name)
+        if not _shipped(cls):
+            continue
         labels = ", ".join(f"`{label}`" for label in sorted(cls.labels))
         lines += [f"### `{name}`", "", f"Labels: {labels or '(any)'}."]
         if cls.aliases:
@@ -79,6 +87,8 @@ def _operators() -> list[str]:
     lines.append("|---|---|---|")
     for name in operator_names():
         op = get_operator(name)
+        if not _shipped(type(op)):
+            continue
         text = _summary(_module_doc(type(op)), paragraphs=1)[0]
         prefix = f"`{name}`: "
         text = text[len(prefix) :] if text.startswith(prefix) else text
