@@ -137,12 +137,15 @@ class PersonRecognizer(Recognizer):
                 m = _INITIALS.match(text, e)
                 if m is not None:
                     e = m.end()  # dotted initials "C.A."
-            if _joins(text, prev_end, s):
+            if s - prev_end < 8 and _joins(text, prev_end, s):
                 run.append((s, e))
                 run_head = run_head or c[2]
                 prev_end = e
                 continue
-            self._flush(text, run, run_kind, run_head, found)
+            if len(run) > 1:
+                self._flush(text, run, run_kind, run_head, found)
+            elif run_kind != INERT and run:
+                self._alone(text, run[0], run_kind, found)  # most runs: one word
             run = [(s, e)]
             run_kind = c[1]
             run_head = c[2]
