@@ -137,7 +137,9 @@ def cmd_docs(_: list[str]) -> None:
     ensure_venv("dev")
     code = (
         "import pathlib; from optin.cli.docs import render_cli_markdown; "
-        "pathlib.Path('docs/cli.md').write_text(render_cli_markdown())"
+        "from optin.privacy.docs import render_privacy_markdown; "
+        "pathlib.Path('docs/cli.md').write_text(render_cli_markdown()); "
+        "pathlib.Path('docs/privacy.md').write_text(render_privacy_markdown())"
     )
     sh(PY, "-c", code)
 

@@ -29,7 +29,6 @@ DATA = Path(
     os.environ.get("OPTIN_PII_BENCH", Path(__file__).resolve().parents[2] / "shared/benchmarks/pii")
 )
 DATASETS = ("panorama_spia", "presidio_synth", "tab", "wnut17")
-PROFILES = ("default", "strict", "accurate")
 
 
 def corpus(min_mb: float) -> list[str]:
@@ -61,10 +60,13 @@ def worker(engine: str, profile: str, operator: str, min_mb: float) -> dict[str,
     base_rss = rss_mb()
     out: dict[str, object] = {"engine": engine, "profile": profile, "docs": len(texts), "mb": mb}
     if engine == "optin":
-        from optin.privacy.api import Redactor
+        from optin.privacy.api import Redactor, RedactorConfig
 
         t0 = time.process_time()
-        redactor = Redactor(profile, operator, key=b"bench-key-0123456789", drop_density=None)
+        cfg = RedactorConfig(
+            profile=profile, operator=operator, key=b"bench-key-0123456789", drop_density=None
+        )
+        redactor = Redactor(cfg)
         redactor.redact("warm up Jane Doe jane@example.com")
         out["build_s"] = time.process_time() - t0
         analyze_s = _timed(redactor.analyze, texts)
@@ -120,7 +122,9 @@ def importable(module: str) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--mb", type=float, default=20.0, help="minimum corpus size in MB")
-    ap.add_argument("--profiles", default=",".join(PROFILES))
+    from optin.privacy.profiles import profile_names
+
+    ap.add_argument("--profiles", default=",".join(profile_names()))
     ap.add_argument("--operator", default="mask")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     ap.add_argument("--worker", help=argparse.SUPPRESS)

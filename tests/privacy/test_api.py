@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optin.errors import ConfigError
-from optin.privacy.api import Redactor, RedactorConfig
+from optin.privacy.api import Redactor, RedactorConfig, get_redactor
 from optin.privacy.detect import DirectoryEntry
+from optin.privacy.profiles import get_profile
 
 KEY = b"0123456789abcdef"
 TEXT = "Mail Jane Doe at jane@corp.com or JANE@corp.com; Doe agreed."
@@ -32,7 +34,9 @@ def test_redact_replaces_every_occurrence() -> None:
 
 
 def test_pseudonym_is_consistent_within_a_redactor() -> None:
-    out = Redactor(operator="pseudonym", key=KEY, drop_density=None).redact(TEXT).text
+    out = (
+        Redactor(RedactorConfig(operator="pseudonym", key=KEY, drop_density=None)).redact(TEXT).text
+    )
     tags = out.replace(";", "").split()
     assert tags[1] == tags[6]  # Jane Doe ... Doe
     assert tags[3] == tags[5]  # e-mail, case-insensitive
@@ -40,7 +44,27 @@ def test_pseudonym_is_consistent_within_a_redactor() -> None:
 
 def test_when_keyed_operator_without_key_then_config_error() -> None:
     with pytest.raises(ConfigError, match="HMAC key"):
-        Redactor(operator="pseudonym")
+        Redactor(RedactorConfig(operator="pseudonym"))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("profile", "lax", "default, strict, accurate"),
+        ("operator", "shred", "keep, mask, pseudonym, surrogate"),
+        ("chunk_chars", 10, ">= 2500"),
+    ],
+)
+def test_when_config_names_unknown_value_then_config_error_lists_registry(
+    field: str, value: object, allowed: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(allowed)):
+        RedactorConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_profile_is_resolved_once_and_shared_with_the_analyzer() -> None:
+    r = Redactor(RedactorConfig(profile="strict"))
+    assert r.profile is get_profile("strict") and r.analyzer.profile is r.profile
 
 
 @pytest.mark.parametrize("arrow_type", [pa.string(), pa.large_string()])
@@ -70,17 +94,20 @@ def test_redact_batch_rejects_non_strings(bad: object) -> None:
         Redactor().redact_batch(bad)  # type: ignore[arg-type]
 
 
-def test_config_is_picklable_and_from_config_is_cached_per_process() -> None:
+def test_config_is_picklable_and_get_redactor_is_cached_per_process() -> None:
     cfg = RedactorConfig(operator="pseudonym", key=KEY, drop_density=0.5)
     cfg2 = pickle.loads(pickle.dumps(cfg))
     assert cfg2 == cfg and "0123" not in repr(cfg)
-    r1, r2 = Redactor.from_config(cfg), Redactor.from_config(cfg2)
+    r1, r2 = get_redactor(cfg), get_redactor(cfg2)
     assert r1 is r2
-    assert Redactor.from_config(RedactorConfig(operator="mask")) is not r1
+    assert get_redactor(RedactorConfig(operator="mask")) is not r1
 
 
 def test_redactor_pickles_to_an_equivalent_redactor() -> None:
-    for r in (Redactor(operator="pseudonym", key=KEY), Redactor.from_config(RedactorConfig())):
+    for r in (
+        Redactor(RedactorConfig(operator="pseudonym", key=KEY)),
+        get_redactor(RedactorConfig()),
+    ):
         again = pickle.loads(pickle.dumps(r))
         assert again.redact(TEXT) == r.redact(TEXT)
 
@@ -88,8 +115,8 @@ def test_redactor_pickles_to_an_equivalent_redactor() -> None:
 def test_huge_text_is_analysed_in_windows_with_same_result() -> None:
     unit = "Hello there, Jane Doe wrote to jane@corp.com about the plan. "
     text = unit * 500  # ~31k chars
-    small = Redactor(chunk_chars=2_500, drop_density=None).redact(text)
-    whole = Redactor(chunk_chars=100_000, drop_density=None).redact(text)
+    small = Redactor(RedactorConfig(chunk_chars=2_500, drop_density=None)).redact(text)
+    whole = Redactor(RedactorConfig(chunk_chars=100_000, drop_density=None)).redact(text)
     assert small == whole
     assert "jane@" not in small.text and "Jane" not in small.text
 
@@ -109,7 +136,7 @@ def _dev_texts(*datasets: str) -> list[str]:
 @pytest.mark.parametrize("operator", ["mask", "pseudonym"])
 def test_real_analyzer_does_not_detect_tags_so_redaction_is_idempotent(operator: str) -> None:
     texts = _dev_texts("panorama_spia", "wnut17") or [TEXT]
-    r = Redactor(operator=operator, key=KEY, drop_density=None)
+    r = Redactor(RedactorConfig(operator=operator, key=KEY, drop_density=None))
     changed = [
         i for i, t in enumerate(texts) if r.redact(r.redact(t).text).text != r.redact(t).text
     ]
@@ -117,7 +144,7 @@ def test_real_analyzer_does_not_detect_tags_so_redaction_is_idempotent(operator:
 
 
 def _redact_in_worker(cfg: RedactorConfig, texts: list[str]) -> list[str | None]:
-    return Redactor.from_config(cfg).redact_batch(texts).texts.to_pylist()
+    return get_redactor(cfg).redact_batch(texts).texts.to_pylist()
 
 
 def test_config_ships_to_process_pool_workers() -> None:
@@ -125,7 +152,7 @@ def test_config_ships_to_process_pool_workers() -> None:
     texts = [TEXT, "no personal data here", TEXT.upper()]
     with ProcessPoolExecutor(max_workers=2) as pool:
         got = list(pool.map(_redact_in_worker, [cfg, cfg], [texts, texts]))
-    expected = Redactor.from_config(cfg).redact_batch(texts).texts.to_pylist()
+    expected = get_redactor(cfg).redact_batch(texts).texts.to_pylist()
     assert got == [expected, expected]
 
 
@@ -134,16 +161,16 @@ MENTION = "great talk by zorbax quintaverde today, ping zq_88 for the deck"
 
 
 def test_directory_entries_in_config_catch_member_mentions(tmp_path: Path) -> None:
-    plain = Redactor(drop_density=None).redact(MENTION).text
+    plain = Redactor(RedactorConfig(drop_density=None)).redact(MENTION).text
     assert "quintaverde" in plain  # lower-case, unknown name: the directory is needed
     cfg = RedactorConfig(directory_entries=(MEMBER,), drop_density=None)
-    out = Redactor.from_config(pickle.loads(pickle.dumps(cfg))).redact(MENTION).text
+    out = get_redactor(pickle.loads(pickle.dumps(cfg))).redact(MENTION).text
     assert "quintaverde" not in out and "zq_88" not in out
     members = tmp_path / "members.jsonl"
     members.write_text(
         json.dumps({"display_name": MEMBER.display_name, "handle": MEMBER.handle}) + "\n"
     )
-    by_path = Redactor.from_config(RedactorConfig(directory_path=str(members), drop_density=None))
+    by_path = get_redactor(RedactorConfig(directory_path=str(members), drop_density=None))
     assert by_path.redact(MENTION).text == out
 
 
@@ -155,7 +182,7 @@ def test_directory_entries_in_config_catch_member_mentions(tmp_path: Path) -> No
 )
 def test_real_analyzer_replaces_every_occurrence(n: int, operator: str, sep: str) -> None:
     text = sep.join(["Contact Jane Doe at JANE.DOE@GMAIL.COM or +1 415 555 2671 today."] * n)
-    out = Redactor(operator=operator, key=KEY, drop_density=None).redact(text).text
+    out = Redactor(RedactorConfig(operator=operator, key=KEY, drop_density=None)).redact(text).text
     assert "jane" not in out.lower() and "2671" not in out
 
 
@@ -166,3 +193,12 @@ def test_public_names_resolve() -> None:
     for module in (optin.privacy, optin.privacy.anonymize):
         for name in module.__all__:
             assert getattr(module, name) is not None
+
+
+def test_redactor_with_a_directory_object_pickles_with_it() -> None:
+    from optin.privacy.detect import Directory
+
+    r = Redactor(RedactorConfig(drop_density=None), Directory.from_entries([MEMBER]))
+    again = pickle.loads(pickle.dumps(r))
+    assert again.redact(MENTION) == r.redact(MENTION)
+    assert "quintaverde" not in again.redact(MENTION).text

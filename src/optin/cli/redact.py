@@ -24,8 +24,8 @@ import typer
 from optin.errors import ConfigError, InputError
 from optin.files import atomic_text, create_secret_file
 from optin.privacy.anonymize import DEFAULT_DROP_DENSITY, get_operator, operator_names
+from optin.privacy.profiles import profile_names
 
-PROFILES = ("default", "strict", "accurate")
 KEY_FILE_NAME = "redaction.key"
 #: Largest accepted input line; longer documents are rejected with their line number.
 DEFAULT_MAX_LINE_MB = 64.0
@@ -43,10 +43,12 @@ def redact(
     input: str = typer.Option(..., "--input", "-i", help="Input JSONL file, or - for stdin."),
     output: str = typer.Option(..., "--output", "-o", help="Output JSONL file, or - for stdout."),
     profile: str = typer.Option(
-        "default", "--profile", "-p", help=f"Detection profile: {', '.join(PROFILES)}."
+        "default", "--profile", "-p", help=f"Detection profile: {', '.join(profile_names())}."
     ),
     operator: str = typer.Option(
-        "mask", "--operator", help="How to replace personal data: mask, pseudonym, surrogate, keep."
+        "mask",
+        "--operator",
+        help=f"How to replace personal data: {', '.join(operator_names())}.",
     ),
     directory: Path | None = typer.Option(
         None,
@@ -81,10 +83,12 @@ def redact(
     ),
 ) -> None:
     """Detect and redact personal data in a JSONL file of {"id", "text"} records."""
-    from optin.privacy.api import Redactor
+    from optin.privacy.api import Redactor, RedactorConfig
 
-    if profile not in PROFILES:
-        raise ConfigError(f"--profile {profile!r} is unknown; allowed: {', '.join(PROFILES)}")
+    if profile not in profile_names():
+        raise ConfigError(
+            f"--profile {profile!r} is unknown; allowed: {', '.join(profile_names())}"
+        )
     if operator not in operator_names():
         raise ConfigError(
             f"--operator {operator!r} is unknown; allowed: {', '.join(operator_names())}"
@@ -93,13 +97,13 @@ def redact(
     key = b""
     if get_operator(operator).needs_key:
         key = _load_key(key_file, settings)
-    redactor = Redactor(
-        profile,
-        operator,
+    config = RedactorConfig(
+        profile=profile,
+        operator=operator,
         key=key,
-        directory=_directory(directory, settings),
         drop_density=None if drop_density >= 1.0 else drop_density,
     )
+    redactor = Redactor(config, _directory(directory, settings))
     src = "<stdin>" if input == "-" else input
     max_bytes = int(max_line_mb * 1_000_000)
     stats: Counter[str] = Counter()

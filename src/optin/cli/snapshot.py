@@ -20,7 +20,8 @@ from rich.text import Text
 
 from optin.cli.context import console, err_console, print_json, settings_from
 from optin.cli.core import open_db, parse_time
-from optin.pipeline.config import ENGINES, PROFILES, BuildConfig
+from optin.pipeline.config import ENGINES, BuildConfig
+from optin.privacy.profiles import profile_names
 from optin.services.snapshots import (
     BuildProgress,
     build_snapshot,
@@ -96,7 +97,9 @@ def build(
     workers: int = typer.Option(
         0, "--workers", help="Worker processes (default: the number of CPUs).", min=0
     ),
-    profile: str = typer.Option("default", "--profile", help=f"One of: {', '.join(PROFILES)}."),
+    profile: str = typer.Option(
+        "default", "--profile", help=f"One of: {', '.join(profile_names())}."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed for near-duplicate hashing."),
     shard_size: int = typer.Option(10_000, "--shard-size", help="Records per shard.", min=1),
     language: list[str] = typer.Option(

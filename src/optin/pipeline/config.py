@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from optin.errors import ConfigError
+from optin.privacy.profiles import profile_names
 
-PROFILES = ("default", "strict")
 ENGINES = ("local", "dask")
 OPERATORS = ("mask", "pseudonym", "surrogate")
 
@@ -57,8 +57,10 @@ class BuildConfig:
     extra: tuple[tuple[str, str], ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
-            raise ConfigError(f"unknown profile '{self.profile}'; allowed: {', '.join(PROFILES)}")
+        if self.profile not in profile_names():
+            raise ConfigError(
+                f"unknown profile '{self.profile}'; allowed: {', '.join(profile_names())}"
+            )
         if self.operator not in OPERATORS:
             raise ConfigError(
                 f"unknown operator '{self.operator}'; allowed: {', '.join(OPERATORS)}"

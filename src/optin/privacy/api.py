@@ -2,13 +2,17 @@
 
 ::
 
-    redactor = Redactor(profile="default", operator="pseudonym", key=key)
+    redactor = Redactor(RedactorConfig(profile="default", operator="pseudonym", key=key))
     redactor.redact("Thanks Jane Doe!")            # -> Redacted(text="Thanks <PERSON_3f2a>!", ...)
     batch = redactor.redact_batch(table["text"])   # Arrow in, Arrow out
 
-Workers (process pool, Dask) receive a picklable :class:`RedactorConfig` and call
-:meth:`Redactor.from_config`, which builds the analyzer once per process and caches it.
-This is the only module that imports both halves (detection and anonymization).
+:class:`Redactor` has one constructor: a :class:`RedactorConfig` (validated when it is
+made, so a bad profile, operator or label fails at the edge that names it) and,
+optionally, a :class:`~optin.privacy.detect.Directory` object. The profile is resolved
+once, there, and handed to the analyzer. Workers (process pool, Dask) receive the
+picklable config and call :func:`get_redactor`, which builds the Redactor once per
+process and caches it. This is the only module that imports both halves (detection and
+anonymization).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import hashlib
 import pickle
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -30,6 +34,7 @@ from optin.privacy.anonymize import (
     Policy,
     Redacted,
     anonymize,
+    get_operator,
     merge_overlaps,
 )
 from optin.privacy.detect import Analyzer, Directory, DirectoryEntry
@@ -63,6 +68,17 @@ class RedactorConfig:
     directory_entries: tuple[DirectoryEntry, ...] = ()
     chunk_chars: int = DEFAULT_CHUNK_CHARS
 
+    def __post_init__(self) -> None:
+        get_profile(self.profile)  # ConfigError listing the registry's profiles
+        if self.chunk_chars < MIN_CHUNK_CHARS:
+            raise ConfigError(
+                f"chunk_chars {self.chunk_chars} is too small; allowed: >= {MIN_CHUNK_CHARS}"
+            )
+        for name in (self.operator, *(op for _, op in self.per_label)):
+            get_operator(name)  # ConfigError listing the registry's operators
+        for label, _ in self.per_label:
+            _label(label)
+
     @cached_property
     def cache_key(self) -> str:
         """A digest of every field (the key never appears in clear)."""
@@ -94,95 +110,36 @@ class RedactedBatch:
 
 
 class Redactor:
-    """Detect and redact personal data; build once per process, reuse for every text."""
+    """Detect and redact personal data; build once per process, reuse for every text.
+
+    ``Redactor(config)`` is the one constructor; ``directory`` (a Directory object) is
+    used instead of the config's ``directory_path``/``directory_entries`` when given.
+    """
 
     def __init__(
-        self,
-        profile: str = "default",
-        operator: str = "mask",
-        *,
-        key: bytes | None = None,
-        directory: Directory | None = None,
-        drop_density: float | None = DEFAULT_DROP_DENSITY,
-        per_label: Mapping[Label | str, str] | None = None,
-        tag_hex_len: int = 4,
-        chunk_chars: int = DEFAULT_CHUNK_CHARS,
+        self, config: RedactorConfig | None = None, directory: Directory | None = None
     ) -> None:
-        if chunk_chars < MIN_CHUNK_CHARS:
-            raise ConfigError(
-                f"chunk_chars {chunk_chars} is too small; allowed: >= {MIN_CHUNK_CHARS}"
-            )
-        self.profile = get_profile(profile)
-        self.profile_name = profile
-        self.directory = directory
-        self.chunk_chars = chunk_chars
-        self.analyzer = Analyzer(profile=profile, directory=directory)
+        cfg = RedactorConfig() if config is None else config
+        self.config = cfg
+        self.profile = get_profile(cfg.profile)  # resolved once, here
+        self._own_directory = directory is not None
+        self.directory = directory if directory is not None else _config_directory(cfg)
+        self.chunk_chars = cfg.chunk_chars
+        self.analyzer = Analyzer(profile=self.profile, directory=self.directory)
         self.policy = Policy(
-            operator=operator,
-            per_label={_label(k): v for k, v in (per_label or {}).items()},
+            operator=cfg.operator,
+            per_label={_label(k): v for k, v in cfg.per_label},
             labels=None,
-            key=key or b"",
-            tag_hex_len=tag_hex_len,
-            drop_density=drop_density,
+            key=cfg.key,
+            tag_hex_len=cfg.tag_hex_len,
+            drop_density=cfg.drop_density,
             select=self.profile.redacts,
         )
-        self._config: RedactorConfig | None = None
-
-    # -- construction from a config (workers) -------------------------------------------
-
-    @classmethod
-    def from_config(cls, cfg: RedactorConfig) -> Redactor:
-        """The Redactor for ``cfg``, built at most once per process (small LRU cache)."""
-        ck = cfg.cache_key
-        with _LOCK:
-            hit = _CACHE.get(ck)
-            if hit is not None:
-                _CACHE[ck] = _CACHE.pop(ck)  # mark most recently used
-                return hit
-        redactor = cls._build(cfg)
-        with _LOCK:
-            _CACHE[ck] = redactor
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.pop(next(iter(_CACHE)))
-        return redactor
-
-    @classmethod
-    def _build(cls, cfg: RedactorConfig) -> Redactor:
-        directory: Directory | None = None
-        if cfg.directory_path is not None:
-            directory = Directory.from_jsonl(cfg.directory_path)
-        elif cfg.directory_entries:
-            directory = Directory.from_entries(list(cfg.directory_entries))
-        redactor = cls(
-            cfg.profile,
-            cfg.operator,
-            key=cfg.key,
-            directory=directory,
-            drop_density=cfg.drop_density,
-            per_label=dict(cfg.per_label),
-            tag_hex_len=cfg.tag_hex_len,
-            chunk_chars=cfg.chunk_chars,
-        )
-        redactor._config = cfg
-        return redactor
 
     def __reduce__(self) -> tuple[Any, ...]:
-        if self._config is not None:
-            return (Redactor.from_config, (self._config,))
-        pol = self.policy
-        return (
-            _rebuild,
-            (
-                self.profile_name,
-                pol.operator,
-                pol.key,
-                self.directory,
-                pol.drop_density,
-                {str(k): v for k, v in pol.per_label.items()},
-                pol.tag_hex_len,
-                self.chunk_chars,
-            ),
-        )
+        if self._own_directory:
+            return (Redactor, (self.config, self.directory))
+        return (get_redactor, (self.config,))
 
     # -- the work ------------------------------------------------------------------------
 
@@ -244,26 +201,28 @@ _CACHE: dict[str, Redactor] = {}
 _LOCK = threading.Lock()
 
 
-def _rebuild(
-    profile: str,
-    operator: str,
-    key: bytes,
-    directory: Directory | None,
-    drop_density: float | None,
-    per_label: dict[str, str],
-    tag_hex_len: int,
-    chunk_chars: int,
-) -> Redactor:
-    return Redactor(
-        profile,
-        operator,
-        key=key,
-        directory=directory,
-        drop_density=drop_density,
-        per_label=per_label,
-        tag_hex_len=tag_hex_len,
-        chunk_chars=chunk_chars,
-    )
+def get_redactor(cfg: RedactorConfig) -> Redactor:
+    """The Redactor for ``cfg``, built at most once per process (small LRU cache)."""
+    ck = cfg.cache_key
+    with _LOCK:
+        hit = _CACHE.get(ck)
+        if hit is not None:
+            _CACHE[ck] = _CACHE.pop(ck)  # mark most recently used
+            return hit
+    redactor = Redactor(cfg)
+    with _LOCK:
+        _CACHE[ck] = redactor
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+    return redactor
+
+
+def _config_directory(cfg: RedactorConfig) -> Directory | None:
+    if cfg.directory_path is not None:
+        return Directory.from_jsonl(cfg.directory_path)
+    if cfg.directory_entries:
+        return Directory.from_entries(list(cfg.directory_entries))
+    return None
 
 
 def _label(value: Label | str) -> Label:
@@ -318,4 +277,4 @@ def _as_pylist(
     return values, pa.large_string()
 
 
-__all__ = ["DEFAULT_CHUNK_CHARS", "RedactedBatch", "Redactor", "RedactorConfig"]
+__all__ = ["DEFAULT_CHUNK_CHARS", "RedactedBatch", "Redactor", "RedactorConfig", "get_redactor"]

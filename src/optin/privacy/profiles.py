@@ -109,7 +109,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
 
 
 def profile_names() -> list[str]:
-    return sorted(PROFILES)
+    """The registered profile names, in the registry's order (``default`` first)."""
+    return list(PROFILES)
 
 
 def get_profile(name: str | Profile) -> Profile:

@@ -8,7 +8,8 @@ import pytest
 
 from optin.errors import ConfigError
 from optin.privacy.anonymize import Policy, anonymize, get_operator, operator_names
-from optin.privacy.anonymize.fakes import iban_valid, is_reserved, luhn_valid
+from optin.privacy.anonymize.fakes import is_reserved
+from optin.privacy.checksums import iban_valid, luhn_valid
 from optin.privacy.findings import Finding, Label
 
 KEY = b"snapshot-key-1"

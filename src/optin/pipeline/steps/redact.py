@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from optin.privacy.api import Redactor, RedactorConfig
+from optin.privacy.api import RedactorConfig, get_redactor
 
 
 @dataclass
@@ -25,7 +25,7 @@ def redact_step(table: pa.Table, cfg: RedactorConfig) -> RedactOutcome:
     """
     if table.num_rows == 0:
         return RedactOutcome(table)
-    redactor = Redactor.from_config(cfg)
+    redactor = get_redactor(cfg)
     batch = redactor.redact_batch(table["text"].combine_chunks())
     out = table.set_column(
         table.schema.get_field_index("text"), "text", batch.texts.cast(pa.large_string())

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from functools import cache
 from importlib import resources
 
+from optin.privacy.checksums import iban_check_digits, iban_valid, luhn_check_digit
 from optin.privacy.findings import Label
 
 _DOC_NETS = tuple(
@@ -131,22 +132,6 @@ def _positional(value: str, rng: random.Random, digits: str) -> str:
     return "".join(out)
 
 
-def luhn_check_digit(payload: str) -> int:
-    """The digit that makes ``payload + digit`` pass the Luhn check."""
-    total = 0
-    for i, ch in enumerate(reversed(payload)):
-        d = int(ch)
-        if i % 2 == 0:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return (10 - total % 10) % 10
-
-
-def luhn_valid(number: str) -> bool:
-    digits = re.sub(r"\D", "", number)
-    return len(digits) > 1 and luhn_check_digit(digits[:-1]) == int(digits[-1])
-
-
 def _card(value: str, rng: random.Random) -> str:
     n = sum(ch.isdigit() for ch in value) or 16
     payload = "4" + "".join(str(rng.randrange(10)) for _ in range(n - 2))
@@ -157,19 +142,11 @@ def _card(value: str, rng: random.Random) -> str:
     return "".join(_positional(value, rng, digits))
 
 
-def iban_valid(iban: str) -> bool:
-    s = re.sub(r"\s+", "", iban).upper()
-    if len(s) < 5 or not s.isalnum():
-        return False
-    moved = s[4:] + s[:4]
-    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
-
-
 def _iban(value: str, rng: random.Random) -> str:
     compact = re.sub(r"[^0-9A-Za-z]", "", value).upper()
     country = compact[:2] if compact[:2].isalpha() and len(compact) >= 2 else "DE"
     bban = _positional(compact[4:] or "0" * 18, rng, "")
-    valid = 98 - int("".join(str(int(c, 36)) for c in bban + country + "00")) % 97
+    valid = iban_check_digits(country, bban)
     check = (valid + 1 + rng.randrange(90)) % 97
     check = check if check != valid else (check + 1) % 97
     fake = f"{country}{check:02d}{bban}"

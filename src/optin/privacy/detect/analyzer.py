@@ -125,13 +125,33 @@ class Analyzer:
         otherwise nothing can be redacted whatever they find."""
         if not text:
             return []
-        keep_only = self._keep_only
-        if not keep_only:
+        if not self._keep_only:
             return self.redactable(self.analyze(text))
+        recs = self.recognizers if _DIGIT.search(text) is not None else self._no_digit
+        per = self._redacting_pass(text, recs)
+        if per is None:
+            return []
+        n = len(text)
+        min_score = self.profile.min_score
+        cands: list[Finding] = []
+        for rec, done in zip(recs, per, strict=True):
+            if done is None:
+                # the same order of candidates as analyze(): identical tie-breaking
+                cands.extend(f for f in rec.find(text) if f.score >= min_score and f.end <= n)
+            else:
+                cands.extend(done)
+        redacts = self.profile.redacts
+        return [f for f in resolve_overlaps(cands) if redacts(f)]
+
+    def _redacting_pass(
+        self, text: str, recs: Sequence[Recognizer]
+    ) -> list[list[Finding] | None] | None:
+        """Run every recognizer but the keep-only ones (``None`` in their place); None
+        when nothing found is redacted, so the keep-only ones need not run at all."""
+        keep_only = self._keep_only
         n = len(text)
         min_score = self.profile.min_score
         redacts = self.profile.redacts
-        recs = self.recognizers if _DIGIT.search(text) is not None else self._no_digit
         per: list[list[Finding] | None] = []
         hit = False
         for rec in recs:
@@ -142,16 +162,7 @@ class Analyzer:
             if got and not hit:
                 hit = any(map(redacts, got))
             per.append(got)
-        if not hit:
-            return []
-        cands: list[Finding] = []
-        for rec, done in zip(recs, per, strict=True):
-            if done is None:
-                # the same order of candidates as analyze(): identical tie-breaking
-                cands.extend(f for f in rec.find(text) if f.score >= min_score and f.end <= n)
-            else:
-                cands.extend(done)
-        return [f for f in resolve_overlaps(cands) if redacts(f)]
+        return per if hit else None
 
     def analyze_many(self, texts: Iterable[str]) -> list[list[Finding]]:
         return [self.analyze(t) for t in texts]

@@ -80,26 +80,14 @@ class Directory:
         for entry in entries:
             count += 1
             toks = _words(entry.display_name)
-            variants: list[tuple[str, ...]] = []
-            if len(toks) == 1:
-                flags = lex.get(toks[0], (0, 0))[0]
-                if not flags & lexicon.WORD and toks[0] not in lexicon.STOP and len(toks[0]) > 2:
-                    variants.append(toks)
-            elif len(toks) >= 2:
-                variants.append(toks)
-                if len(toks) > 2:
-                    variants.append((toks[0], toks[-1]))
-                if len(toks[-1]) > 1:
-                    self._surnames.add(toks[-1])
-            for v in variants:
+            for v in _name_variants(toks, lex):
                 self._names.setdefault(v[0], set()).add(v)
+            if len(toks) >= 2 and len(toks[-1]) > 1:
+                self._surnames.add(toks[-1])
             handle = entry.handle.lstrip("@").lower()
             if handle:
                 self._handles.add(handle)
-                flags = lex.get(handle, (0, 0))[0]
-                if any(ch.isdigit() or ch in "_." for ch in handle) or (
-                    len(handle) >= 5 and not flags and handle not in lexicon.STOP
-                ):
+                if _bare_ok(handle, lex):
                     self._bare.add(handle)
             if entry.profile_url:
                 self._urls.add(_norm_url(entry.profile_url))
@@ -187,44 +175,18 @@ class Directory:
         i = 0
         while hits and i < n:
             variants = self._walk.get(words[i]) if words[i] in hits else None
-            if variants:
-                start = toks[i].start()
-                if not (
-                    (start > 0 and _BEFORE_NAME.match(low, start - 1))
-                    or (start > 1 and _BEFORE_NAME.match(low, start - 2) and low[start - 1] in ".-")
-                ):
-                    for v in variants:
-                        k = len(v)
-                        if i + k > n:
-                            continue
-                        j = 1
-                        while j < k and words[i + j] == v[j]:
-                            gap = low[toks[i + j - 1].end() : toks[i + j].start()]
-                            if not gap or gap.strip(_NAME_GAP):
-                                break
-                            j += 1
-                        if j < k:
-                            continue
-                        end = toks[i + k - 1].end()
-                        if end < len(low) and _AFTER_NAME.match(low, end):
-                            continue  # part of a longer word, e-mail, handle or URL
-                        yield Finding(start, end, Label.PERSON, 1.0, recognizer, "member name")
-                        i += k - 1
-                        break
+            if variants and not _glued_before(low, toks[i].start()):
+                k = _name_length(low, toks, words, i, variants)
+                if k:
+                    end = toks[i + k - 1].end()
+                    yield Finding(
+                        toks[i].start(), end, Label.PERSON, 1.0, recognizer, "member name"
+                    )
+                    i += k - 1
             i += 1
         sur = present & self._surname_set
         if sur:
-            for m in _TITLE_WORD.finditer(low):
-                nxt = m.end()
-                t = _TOKEN.match(low, nxt)
-                if t is None or t.group() not in sur:
-                    continue
-                end = t.end()
-                if end < len(low) and _WORDCH.match(low, end):
-                    continue
-                yield Finding(
-                    t.start(), end, Label.PERSON, 1.0, recognizer, "title + member surname"
-                )
+            yield from _titled_surnames(low, sur, recognizer)
 
     def _find_handles(self, text: str, low: str, recognizer: str) -> Iterator[Finding]:
         if "@" in text:
@@ -258,3 +220,73 @@ class Directory:
                     hit = handle in self._handles
             if hit:
                 yield Finding(start, end, Label.URL, 1.0, recognizer, "member profile URL")
+
+
+def _name_variants(toks: tuple[str, ...], lex: dict[str, tuple[int, int]]) -> list[tuple[str, ...]]:
+    """The word tuples a display name is found by: the full name, first + last name;
+    a one-word name only when it is not a common word."""
+    if len(toks) == 1:
+        flags = lex.get(toks[0], (0, 0))[0]
+        if not flags & lexicon.WORD and toks[0] not in lexicon.STOP and len(toks[0]) > 2:
+            return [toks]
+        return []
+    if len(toks) >= 2:
+        return [toks, (toks[0], toks[-1])] if len(toks) > 2 else [toks]
+    return []
+
+
+def _bare_ok(handle: str, lex: dict[str, tuple[int, int]]) -> bool:
+    """Whether the bare handle (without @) is unambiguous: it has a digit, ``_`` or
+    ``.``, or is a long word that is neither an ordinary word nor a name."""
+    flags = lex.get(handle, (0, 0))[0]
+    return any(ch.isdigit() or ch in "_." for ch in handle) or (
+        len(handle) >= 5 and not flags and handle not in lexicon.STOP
+    )
+
+
+def _glued_before(low: str, start: int) -> bool:
+    """Whether the word at ``start`` continues a word, handle, hashtag or path."""
+    return bool(
+        (start > 0 and _BEFORE_NAME.match(low, start - 1))
+        or (start > 1 and _BEFORE_NAME.match(low, start - 2) and low[start - 1] in ".-")
+    )
+
+
+def _name_length(
+    low: str,
+    toks: list[re.Match[str]],
+    words: list[str],
+    i: int,
+    variants: Iterable[tuple[str, ...]],
+) -> int:
+    """How many words of the first variant that follows word ``i`` whole (0: none)."""
+    n = len(toks)
+    for v in variants:
+        k = len(v)
+        if i + k > n:
+            continue
+        j = 1
+        while j < k and words[i + j] == v[j]:
+            gap = low[toks[i + j - 1].end() : toks[i + j].start()]
+            if not gap or gap.strip(_NAME_GAP):
+                break
+            j += 1
+        if j < k:
+            continue
+        end = toks[i + k - 1].end()
+        if end < len(low) and _AFTER_NAME.match(low, end):
+            continue  # part of a longer word, e-mail, handle or URL
+        return k
+    return 0
+
+
+def _titled_surnames(low: str, sur: set[str], recognizer: str) -> Iterator[Finding]:
+    """A member's surname right after a title: "Dr. Doe"."""
+    for m in _TITLE_WORD.finditer(low):
+        t = _TOKEN.match(low, m.end())
+        if t is None or t.group() not in sur:
+            continue
+        end = t.end()
+        if end < len(low) and _WORDCH.match(low, end):
+            continue
+        yield Finding(t.start(), end, Label.PERSON, 1.0, recognizer, "title + member surname")

@@ -171,21 +171,34 @@ def features(
         feats.append("first")
         feats.append("first" + shape)
     for d, tag in ((-1, "p"), (1, "n"), (-2, "pp"), (2, "nn")):
-        j = i + d
-        if j < 0 or j >= len(tokens):
-            feats.append(tag + "=<none>")
-            continue
-        t = tokens[j].text
-        fj, rj = info[j]
-        sj = _shape(t)
-        feats.append(tag + "s=" + sj)
-        if abs(d) == 1:
-            feats.append(tag + "rule=" + rules[j])
-            feats += [tag + "f=" + x for x in _flag_names(fj, rj)]
-            feats.append(tag + "ss=" + sj + shape)
-        if _common(t, fj) or not t[:1].isalpha():
-            feats.append(tag + "w=" + t.lower())
+        _neighbour(feats, tokens, i + d, tag, abs(d) == 1, info, rules, shape)
     return feats
+
+
+def _neighbour(
+    feats: list[str],
+    tokens: Sequence[Token],
+    j: int,
+    tag: str,
+    adjacent: bool,
+    info: Sequence[tuple[int, int]],
+    rules: Sequence[str],
+    shape: str,
+) -> None:
+    """Append the features of the context token ``tokens[j]`` (prefixed ``tag``)."""
+    if j < 0 or j >= len(tokens):
+        feats.append(tag + "=<none>")
+        return
+    t = tokens[j].text
+    fj, rj = info[j]
+    sj = _shape(t)
+    feats.append(tag + "s=" + sj)
+    if adjacent:
+        feats.append(tag + "rule=" + rules[j])
+        feats += [tag + "f=" + x for x in _flag_names(fj, rj)]
+        feats.append(tag + "ss=" + sj + shape)
+    if _common(t, fj) or not t[:1].isalpha():
+        feats.append(tag + "w=" + t.lower())
 
 
 def doc_case(tokens: Sequence[Token]) -> str:

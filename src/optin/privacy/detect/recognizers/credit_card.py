@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from optin.privacy.checksums import luhn_ok
 from optin.privacy.detect.base import Recognizer, register
-from optin.privacy.detect.checksums import luhn_ok
 from optin.privacy.detect.context import words
 from optin.privacy.detect.scan import number_windows
 from optin.privacy.findings import Finding, Label

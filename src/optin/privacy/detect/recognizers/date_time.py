@@ -68,32 +68,7 @@ class DateTimeRecognizer(Recognizer):
     exact_labels = True
 
     def find(self, text: str) -> Iterator[Finding]:
-        runs = digit_runs(text)
-        matches: list[re.Match[str]] = []
-        if runs:
-            # dates that start with a digit: one fast scan (the pattern starts with \d)
-            # (no match starts before the first digit; look-behinds still see before it)
-            matches.extend(_DIGIT_DATE.finditer(text, runs[0][0]))
-            # dates that start with a word ("May 2020", "since 1999"): try the word just
-            # before each digit run only
-            for s, _, _ in runs:
-                if s < 3 or not text[s - 1].isspace():
-                    continue
-                k = _word_before(text, s)
-                if k >= 0:
-                    m = _DATE.match(text, k)
-                    if m is not None:
-                        matches.append(m)
-        if "day" in text and not _WEEKDAY_WORDS.isdisjoint(cap_words(text)):
-            matches.extend(_WEEKDAY.finditer(text))
-        if len(matches) > 1:
-            # leftmost non-overlapping, like one scan of the whole pattern
-            matches.sort(key=lambda m: m.start())
-            kept: list[re.Match[str]] = []
-            for m in matches:
-                if not kept or m.start() >= kept[-1].end():
-                    kept.append(m)
-            matches = kept
+        matches = _leftmost(_candidates(text))
         for m in matches:
             s, e = m.start(), m.end()
             word = m.group(0).split()[0].lower()
@@ -108,3 +83,36 @@ class DateTimeRecognizer(Recognizer):
                 "date_of_birth" if birth else self.name,
                 "date of birth" if birth else "date",
             )
+
+
+def _candidates(text: str) -> list[re.Match[str]]:
+    """Date matches: those that start with a digit (one fast scan), those that start
+    with the word just before a digit run ("May 2020", "since 1999"), weekdays."""
+    runs = digit_runs(text)
+    matches: list[re.Match[str]] = []
+    if runs:
+        # (no match starts before the first digit; look-behinds still see before it)
+        matches.extend(_DIGIT_DATE.finditer(text, runs[0][0]))
+        for s, _, _ in runs:
+            if s < 3 or not text[s - 1].isspace():
+                continue
+            k = _word_before(text, s)
+            if k >= 0:
+                m = _DATE.match(text, k)
+                if m is not None:
+                    matches.append(m)
+    if "day" in text and not _WEEKDAY_WORDS.isdisjoint(cap_words(text)):
+        matches.extend(_WEEKDAY.finditer(text))
+    return matches
+
+
+def _leftmost(matches: list[re.Match[str]]) -> list[re.Match[str]]:
+    """Leftmost non-overlapping matches, like one scan of the whole pattern."""
+    if len(matches) < 2:
+        return matches
+    matches.sort(key=lambda m: m.start())
+    kept: list[re.Match[str]] = []
+    for m in matches:
+        if not kept or m.start() >= kept[-1].end():
+            kept.append(m)
+    return kept

@@ -17,8 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from optin.privacy.detect.base import Recognizer, register
-from optin.privacy.detect.checksums import (
+from optin.privacy.checksums import (
     bsn_ok,
     french_nir_ok,
     spanish_dni_ok,
@@ -26,6 +25,7 @@ from optin.privacy.detect.checksums import (
     us_ssn_ok,
     verhoeff_ok,
 )
+from optin.privacy.detect.base import Recognizer, register
 from optin.privacy.detect.context import words
 from optin.privacy.detect.scan import lower, number_windows
 from optin.privacy.findings import Finding, Label

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from optin.privacy.checksums import iban_ok
 from optin.privacy.detect.base import Recognizer, register
-from optin.privacy.detect.checksums import iban_ok
 from optin.privacy.detect.scan import digit_runs
 from optin.privacy.findings import Finding, Label
 

@@ -33,16 +33,23 @@ class LocationRecognizer(Recognizer):
         words = cap_words(text)
         if not words:
             return
-        lex = self._lex
-        spans = cap_spans(text)
-        place = lexicon.PLACE
-        # cheap C-level pass: which capitalised words are places at all
+        hits = self._place_hits(words)
+        if hits:
+            yield from self._runs(text, cap_spans(text), hits)
+
+    def _place_hits(self, words: list[str]) -> list[int]:
+        """Indices of the capitalised words that are places at all."""
         lows = list(map(_STRIP_DOT, map(str.lower, words)))
-        if _place_words().isdisjoint(lows):
-            return
-        hits = [i for i, en in enumerate(map(lex.get, lows)) if en is not None and en[0] & place]
-        if not hits:
-            return
+        if _place_words().isdisjoint(lows):  # cheap C-level pass first
+            return []
+        place = lexicon.PLACE
+        return [
+            i for i, en in enumerate(map(self._lex.get, lows)) if en is not None and en[0] & place
+        ]
+
+    def _runs(self, text: str, spans: list[tuple[int, int]], hits: list[int]) -> Iterator[Finding]:
+        """Join adjacent place words ("New South Wales", "Lyon, France") into one finding,
+        kept when one of its words is a strong place (not a word or name, or cued)."""
         run_start = run_end = -1
         run_strong = False
         prev_i = -2
@@ -54,10 +61,7 @@ class LocationRecognizer(Recognizer):
             low = tok.lower()
             if low in lexicon.STOP or len(tok) < 3:
                 continue  # a break in the run (the index gap below ends it)
-            flags = lex[low][0]
-            strong = not flags & (lexicon.WORD | lexicon.FIRST) or bool(
-                _CUE.search(text, max(0, s - 12), s)
-            )
+            strong = self._strong(text, s, low)
             if run_start >= 0 and i == prev_i + 1 and text[run_end:s] in (" ", ", "):
                 run_end = e
                 run_strong = run_strong or strong
@@ -68,6 +72,14 @@ class LocationRecognizer(Recognizer):
             prev_i = i
         if run_start >= 0 and run_strong:
             yield Finding(run_start, run_end, Label.LOCATION, 0.5, self.name, "place")
+
+    def _strong(self, text: str, s: int, low: str) -> bool:
+        """A place word that is neither a common word nor a first name, or one after a
+        cue ("in", "from", "near", ...)."""
+        flags = self._lex[low][0]
+        return not flags & (lexicon.WORD | lexicon.FIRST) or bool(
+            _CUE.search(text, max(0, s - 12), s)
+        )
 
 
 _STRIP_DOT = operator.methodcaller("rstrip", ".")

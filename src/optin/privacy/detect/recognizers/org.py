@@ -113,32 +113,36 @@ class OrgRecognizer(Recognizer):
         spans = cap_spans(text)
         if not spans:
             return
-        words = cap_words(text)
         suffixes: list[int] = []
-        hits = (
-            [i for i, w in enumerate(words) if w in _TOKEN_HINTS]
-            if not _TOKEN_HINTS.isdisjoint(words)
-            else []
-        )
-        for i in hits:
+        yield from self._brands(text, spans, cap_words(text), suffixes)
+        if suffixes or "L.L.C" in text or "S.A" in text:
+            yield from self._suffixed(text, suffixes)
+        if ", " in text:
+            ands = _and_positions(text)
+            if ands:
+                yield from self._partners(text, windows_around(text, ands, 140, 0))
+
+    def _brands(
+        self, text: str, spans: list[tuple[int, int]], words: list[str], suffixes: list[int]
+    ) -> Iterator[Finding]:
+        """Known brands that are also surnames; collects where suffix words start."""
+        if _TOKEN_HINTS.isdisjoint(words):
+            return
+        for i in [i for i, w in enumerate(words) if w in _TOKEN_HINTS]:
             s, w = spans[i][0], words[i]
             if w in _BRAND_TOKENS:
                 b = _BRAND_TOKENS[w]
                 yield Finding(s, s + len(b), Label.ORG, 0.88, self.name, "known brand")
             elif s and text[s - 1] in " \t":
                 suffixes.append(s)
-        if suffixes or "L.L.C" in text or "S.A" in text:
-            # the longest match is five capitalised words and a suffix; scan just those
-            wins = [(0, len(text))] if not suffixes else windows_around(text, suffixes, 160, 0)
-            for lo, hi in wins:
-                for m in _SUFFIXED.finditer(text, lo, hi):
-                    yield Finding(
-                        m.start(), m.end(), Label.ORG, 0.9, self.name, "organisation suffix"
-                    )
-        if ", " in text:
-            ands = _and_positions(text)
-            if ands:
-                yield from self._partners(text, windows_around(text, ands, 140, 0))
+
+    def _suffixed(self, text: str, suffixes: list[int]) -> Iterator[Finding]:
+        """Capitalised words ending in a legal suffix ("Acme Ltd")."""
+        # the longest match is five capitalised words and a suffix; scan just those
+        wins = [(0, len(text))] if not suffixes else windows_around(text, suffixes, 160, 0)
+        for lo, hi in wins:
+            for m in _SUFFIXED.finditer(text, lo, hi):
+                yield Finding(m.start(), m.end(), Label.ORG, 0.9, self.name, "organisation suffix")
 
     def _partners(self, text: str, wins: list[tuple[int, int]]) -> Iterator[Finding]:
         lex = lexicon.names()

@@ -107,44 +107,67 @@ class PhoneRecognizer(Recognizer):
             cand = cand[:-1]
             end -= 1
         digits = sum(ch.isdigit() for ch in cand)
-        if digits < 7 or digits > 15:
+        if _not_a_number_shape(cand, digits):
             return None
-        if _SSN_SHAPE.match(cand) or _DATE.match(cand) or cand.count("/") >= 2:
-            return None
-        if cand[:3] in ("978", "979") and digits == 13:
-            return None
-        intl = cand.startswith("+") or cand.startswith("00")
-        separated = any(ch in cand for ch in " -.()")
-        ctx = bool(_CONTEXT.search(text, max(0, start - self.window), start)) or bool(
-            _AFTER_CONTEXT.match(text, end, min(len(text), end + 12))
-        )
+        ctx = self._context(text, start, end)
         if _NEGATIVE_CONTEXT.search(text, max(0, start - 20), start) and not (
             ctx and _STRONG_CONTEXT.search(text, max(0, start - self.window), start)
         ):
             return None  # "case no. 36110/97", "order number 12345678"
         if _CASE_NUMBER.match(cand):
             return None  # application numbers "36110/97"
+        intl = cand.startswith("+") or cand.startswith("00")
+        separated = any(ch in cand for ch in " -.()")
         parsed = cand.replace("(0)", "")
         region = _valid(parsed, self.regions)
         if region is None:
-            if intl and _possible(parsed):
-                return Finding(start, end, Label.PHONE, 0.85, self.name, "possible intl number")
-            if ctx and (separated or intl):
-                return Finding(start, end, Label.PHONE, 0.75, self.name, "number + phone context")
-            if ctx and digits >= 9:
-                return Finding(start, end, Label.PHONE, 0.7, self.name, "number + phone context")
-            return None
-        if intl:
-            score = 0.95
-        elif region in ("US", "CA") and digits in (10, 11):
-            score = 0.9 if separated or ctx else 0.75
-        elif separated:
-            score = 0.9 if ctx else 0.7
-        elif ctx:
-            score = 0.8
+            why, score = _unvalidated(parsed, digits, intl, separated, ctx)
         else:
+            why, score = f"valid number ({region})", _score(region, digits, intl, separated, ctx)
+        if score is None:
             return None
-        return Finding(start, end, Label.PHONE, score, self.name, f"valid number ({region})")
+        return Finding(start, end, Label.PHONE, score, self.name, why)
+
+    def _context(self, text: str, start: int, end: int) -> bool:
+        """A phone cue before the number ("tel.", "call") or after it."""
+        return bool(_CONTEXT.search(text, max(0, start - self.window), start)) or bool(
+            _AFTER_CONTEXT.match(text, end, min(len(text), end + 12))
+        )
+
+
+def _not_a_number_shape(cand: str, digits: int) -> bool:
+    """Too few or too many digits, an SSN, a date, a path, an ISBN."""
+    if digits < 7 or digits > 15:
+        return True
+    if _SSN_SHAPE.match(cand) or _DATE.match(cand) or cand.count("/") >= 2:
+        return True
+    return cand[:3] in ("978", "979") and digits == 13
+
+
+def _unvalidated(
+    parsed: str, digits: int, intl: bool, separated: bool, ctx: bool
+) -> tuple[str, float | None]:
+    """(explanation, score or None) of a number no region's plan validates."""
+    if intl and _possible(parsed):
+        return "possible intl number", 0.85
+    if ctx and (separated or intl):
+        return "number + phone context", 0.75
+    if ctx and digits >= 9:
+        return "number + phone context", 0.7
+    return "", None
+
+
+def _score(region: str, digits: int, intl: bool, separated: bool, ctx: bool) -> float | None:
+    """The score of a number valid in ``region`` (None: too weak without context)."""
+    if intl:
+        return 0.95
+    if region in ("US", "CA") and digits in (10, 11):
+        return 0.9 if separated or ctx else 0.75
+    if separated:
+        return 0.9 if ctx else 0.7
+    if ctx:
+        return 0.8
+    return None
 
 
 @lru_cache(maxsize=16384)

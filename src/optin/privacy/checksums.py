@@ -1,6 +1,19 @@
-"""Check-digit validators used by the recognizers (pure functions on digit strings)."""
+"""Check digits, in one place: detection validates with them, anonymization makes fakes
+that fail them, and the demo makes numbers that pass them.
+
+It sits beside :mod:`optin.privacy.findings` because both halves (``detect`` and
+``anonymize``, which may not import each other) and :mod:`optin.demo.pii` use it. Pure
+functions on strings. The ``*_ok`` functions take a compact value (digits only, or an
+IBAN without spaces); the ``*_valid`` functions accept a value as written (grouped,
+spaced) and check its digits.
+"""
 
 from __future__ import annotations
+
+import re
+
+_NON_DIGIT = re.compile(r"\D")
+_SPACE = re.compile(r"\s+")
 
 _VERHOEFF_D = (
     (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
@@ -45,14 +58,47 @@ def luhn_ok(number: str) -> bool:
     return total % 10 == 0
 
 
+def luhn_check_digit(payload: str) -> int:
+    """The digit that makes ``payload + digit`` pass the Luhn check."""
+    total = 0
+    for i, ch in enumerate(reversed(payload)):
+        d = int(ch)
+        if i % 2 == 0:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return (10 - total % 10) % 10
+
+
+def luhn_valid(number: str) -> bool:
+    """Luhn check over the digits of ``number`` as written ("4111 1111 1111 1111")."""
+    digits = _NON_DIGIT.sub("", number)
+    return len(digits) > 1 and luhn_check_digit(digits[:-1]) == int(digits[-1])
+
+
+def mod97(value: str) -> int:
+    """``value`` (digits and letters, A=10 ... Z=35) as a number, modulo 97."""
+    return int("".join(str(int(ch, 36)) for ch in value)) % 97
+
+
+def iban_check_digits(country: str, bban: str) -> int:
+    """The two check digits of the IBAN ``country`` + ?? + ``bban`` (ISO 13616)."""
+    return 98 - mod97(bban + country + "00")
+
+
+def iban_valid(iban: str) -> bool:
+    """ISO 13616 mod-97 check of an IBAN as written (spaces allowed, any case)."""
+    s = _SPACE.sub("", iban).upper()
+    if len(s) < 5 or not s.isalnum():
+        return False
+    return mod97(s[4:] + s[:4]) == 1
+
+
 def iban_ok(iban: str) -> bool:
     """ISO 13616 mod-97 check (spaces already removed, any case)."""
     s = iban.upper()
     if len(s) < 15 or not s[:2].isalpha() or not s[2:4].isdigit() or not s.isalnum():
         return False
-    moved = s[4:] + s[:4]
-    num = "".join(str(int(ch, 36)) for ch in moved)
-    return int(num) % 97 == 1
+    return mod97(s[4:] + s[:4]) == 1
 
 
 def verhoeff_ok(number: str) -> bool:
