@@ -194,7 +194,7 @@ def record_consent(
         )
         if event_id is not None:
             draft.event_id = event_id
-        row = ledger.append(s, draft, now=draft.recorded_at or datetime.now(UTC))
+        row = ledger.append(s, draft, now=now)
         return ledger.row_to_event(row)
 
 
