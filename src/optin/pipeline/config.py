@@ -10,7 +10,6 @@ from typing import Any
 from optin.errors import ConfigError
 
 PROFILES = ("default", "strict")
-ENGINES = ("local", "dask")
 OPERATORS = ("mask", "pseudonym", "surrogate")
 
 #: Phrases that mark a post as boilerplate (spam, link bait, placeholders); lower case.

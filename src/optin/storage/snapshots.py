@@ -246,12 +246,12 @@ def get_snapshot(session: Session, snapshot_id: str) -> SnapshotRow | None:
     return session.get(SnapshotRow, snapshot_id)
 
 
-def list_snapshots(session: Session) -> list[SnapshotRow]:
-    return list(
-        session.execute(
-            select(SnapshotRow).order_by(SnapshotRow.built_at.desc(), SnapshotRow.id)
-        ).scalars()
-    )
+def list_snapshots(session: Session, *, limit: int | None = None) -> list[SnapshotRow]:
+    """Snapshots, newest build first (ties by id); the newest ``limit`` when given."""
+    query = select(SnapshotRow).order_by(SnapshotRow.built_at.desc(), SnapshotRow.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.execute(query).scalars())
 
 
 def upsert_building(
