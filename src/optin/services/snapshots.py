@@ -741,9 +741,9 @@ def resolve_snapshot_id(db: Database, ref: str) -> str:
     )
 
 
-def get_snapshot(db: Database, ref: str) -> SnapshotSummary:
-    """The snapshot ``ref`` (an id or ``latest``) with its manifest."""
-    snapshot_id = resolve_snapshot_id(db, ref)
+def get_snapshot(db: Database, snapshot_id: str) -> SnapshotSummary:
+    """The snapshot ``snapshot_id`` with its manifest (:func:`resolve_snapshot_id` turns
+    ``latest`` into an id)."""
     with db.session() as s:
         row = repo.get_snapshot(s, snapshot_id)
         if row is None:
@@ -756,8 +756,9 @@ def get_snapshot(db: Database, ref: str) -> SnapshotSummary:
 
 
 def show_snapshot(db: Database, snapshot_id: str) -> dict[str, Any]:
-    """:func:`get_snapshot` as a JSON-ready dict (``manifest`` always present)."""
-    out = get_snapshot(db, snapshot_id).to_dict()
+    """:func:`get_snapshot` of an id or ``latest``, as a JSON-ready dict (``manifest``
+    always present)."""
+    out = get_snapshot(db, resolve_snapshot_id(db, snapshot_id)).to_dict()
     out.setdefault("manifest", None)
     return out
 

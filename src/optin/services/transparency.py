@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from optin.errors import NotFoundError
 from optin.services.database import Database
-from optin.storage.models import ContentRow, SnapshotRecordRow, SnapshotRow
+from optin.services.snapshots import SnapshotSummary
+from optin.storage import snapshots as repo
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +27,31 @@ _TOKENS = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
 
 @dataclass(frozen=True, slots=True)
 class SnapshotUse:
-    snapshot_id: str
-    purpose: str
-    as_of: datetime
-    built_at: datetime | None
-    status: str
+    """A snapshot (its :class:`SnapshotSummary`) and how many of the member's items it
+    holds."""
+
+    snapshot: SnapshotSummary
     items: int
+
+    @property
+    def snapshot_id(self) -> str:
+        return self.snapshot.id
+
+    @property
+    def purpose(self) -> str:
+        return self.snapshot.purpose
+
+    @property
+    def as_of(self) -> datetime:
+        return self.snapshot.as_of
+
+    @property
+    def built_at(self) -> datetime | None:
+        return self.snapshot.built_at
+
+    @property
+    def status(self) -> str:
+        return self.snapshot.status
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +87,9 @@ class SnapshotDetail:
 def snapshot_uses(db: Database, member_id: str) -> list[SnapshotUse]:
     """Every snapshot that included at least one of the member's items, newest first."""
     with db.session() as s:
-        rows = s.execute(
-            select(SnapshotRow, func.count(SnapshotRecordRow.record_id))
-            .join(SnapshotRecordRow, SnapshotRecordRow.snapshot_id == SnapshotRow.id)
-            .where(SnapshotRecordRow.author_id == member_id)
-            .group_by(SnapshotRow.id)
-            .order_by(SnapshotRow.as_of.desc(), SnapshotRow.id)
-        ).all()
         return [
-            SnapshotUse(r.id, r.purpose, r.as_of, r.built_at, r.status, int(n)) for r, n in rows
+            SnapshotUse(SnapshotSummary.from_row(r), n)
+            for r, n in repo.member_snapshots(s, member_id)
         ]
 
 
@@ -116,31 +128,12 @@ def snapshot_items(
 ) -> SnapshotDetail:
     """The member's items in one snapshot, with a before/after view of the redaction."""
     with db.session() as s:
-        snap = s.get(SnapshotRow, snapshot_id)
-        total = int(
-            s.scalar(
-                select(func.count())
-                .select_from(SnapshotRecordRow)
-                .where(
-                    SnapshotRecordRow.snapshot_id == snapshot_id,
-                    SnapshotRecordRow.author_id == member_id,
-                )
-            )
-            or 0
-        )
+        snap = repo.get_snapshot(s, snapshot_id)
+        total = repo.member_record_count(s, snapshot_id, member_id)
         if snap is None or total == 0:
             raise NotFoundError(f"none of your content is in snapshot {snapshot_id!r}")
-        rows = s.execute(
-            select(SnapshotRecordRow, ContentRow)
-            .join(ContentRow, ContentRow.id == SnapshotRecordRow.content_id, isouter=True)
-            .where(
-                SnapshotRecordRow.snapshot_id == snapshot_id,
-                SnapshotRecordRow.author_id == member_id,
-            )
-            .order_by(SnapshotRecordRow.content_id)
-            .limit(limit)
-        ).all()
-        use = SnapshotUse(snap.id, snap.purpose, snap.as_of, snap.built_at, snap.status, total)
+        rows = repo.member_records(s, snapshot_id, member_id, limit=limit)
+        use = SnapshotUse(SnapshotSummary.from_row(snap), total)
         base = Path(snap.path)
     by_shard: dict[str, set[str]] = {}
     for rec, _content in rows:

@@ -3,21 +3,18 @@ eligibility at month ends), the policy, and the snapshots' manifests."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import select
 
 from optin.domain.eligibility import Decision, Reason
 from optin.errors import OptinError
+from optin.services import snapshots as snapshot_service
 from optin.services.database import Database
+from optin.services.snapshots import SnapshotSummary
 from optin.storage.ledger import ledger_head
-from optin.storage.models import SnapshotRow
 from optin.web import backend, charts
 
 #: Members who can make a choice (the denominator of a consent rate).
@@ -44,7 +41,7 @@ class Dashboard:
     rate_by_regime: dict[str, dict[str, float]]
     months: list[str]
     rate_over_time: dict[str, list[float | None]]
-    snapshots: list[dict[str, Any]]
+    snapshots: list[SnapshotSummary]
     charts: dict[str, str] = field(default_factory=dict)
 
 
@@ -64,58 +61,6 @@ def consent_rate(decisions: list[Decision]) -> float | None:
     if not pool:
         return None
     return sum(1 for d in pool if d.eligible) / len(pool)
-
-
-def _find(manifest: Any, *names: str) -> dict[str, int]:
-    """The first mapping of counts found under any of ``names`` (searched recursively)."""
-    if isinstance(manifest, dict):
-        for name in names:
-            v = manifest.get(name)
-            if isinstance(v, dict) and v and all(isinstance(x, int) for x in v.values()):
-                return {str(k): int(x) for k, x in v.items()}
-        for v in manifest.values():
-            hit = _find(v, *names)
-            if hit:
-                return hit
-    return {}
-
-
-def exclusions(manifest: dict[str, Any]) -> dict[str, int]:
-    """Records excluded at every step, by reason (``counts.steps[*].dropped``)."""
-    steps = manifest.get("counts", {}).get("steps") if isinstance(manifest, dict) else None
-    if not isinstance(steps, list):
-        return _find(manifest, "excluded_by_reason", "exclusions", "excluded")
-    out: Counter[str] = Counter()
-    for step in steps:
-        dropped = step.get("dropped") if isinstance(step, dict) else None
-        if isinstance(dropped, dict):
-            out.update({str(k): int(v) for k, v in dropped.items() if isinstance(v, int)})
-    return dict(out.most_common())
-
-
-def snapshot_summary(row: SnapshotRow) -> dict[str, Any]:
-    try:
-        manifest = json.loads(row.manifest) if row.manifest else {}
-    except ValueError:
-        manifest = {}
-    return {
-        "id": row.id,
-        "purpose": row.purpose,
-        "as_of": row.as_of,
-        "built_at": row.built_at,
-        "status": row.status,
-        "records": row.record_count,
-        "excluded": exclusions(manifest),
-        "findings": _find(manifest, "findings_by_label", "findings"),
-    }
-
-
-def list_snapshots(db: Database, limit: int = 50) -> list[dict[str, Any]]:
-    with db.session() as s:
-        rows = s.scalars(
-            select(SnapshotRow).order_by(SnapshotRow.built_at.desc(), SnapshotRow.id).limit(limit)
-        ).all()
-        return [snapshot_summary(r) for r in rows]
 
 
 _cache: dict[tuple[object, ...], Dashboard] = {}
@@ -150,14 +95,14 @@ def build(db: Database, now: datetime) -> Dashboard:
     pv = backend.current_policy(db, now)
     with db.session() as s:
         head = ledger_head(s)
-    snaps = list_snapshots(db)
+    snaps = snapshot_service.list_snapshots(db, limit=50)
     key = (
         db.url,
         head.seq,
         head.hash,
         len(backend.policies(db)),
         len(snaps),
-        [sn["status"] for sn in snaps].count("complete"),
+        [sn.status for sn in snaps].count("complete"),
         now.strftime("%Y%m%d%H"),
     )
     with _lock:
@@ -238,26 +183,26 @@ def render_charts(d: Dashboard) -> dict[str, str]:
         ["eligible members"],
         label_width=170,
     )
-    snaps = [s for s in d.snapshots if s["excluded"] or s["findings"]][:6]
+    snaps = [s for s in d.snapshots if s.excluded or s.findings][:6]
     if snaps:
         reasons = sorted(
-            {r for s in snaps for r in s["excluded"]},
-            key=lambda r: -sum(s["excluded"].get(r, 0) for s in snaps),
+            {r for s in snaps for r in s.excluded},
+            key=lambda r: -sum(s.excluded.get(r, 0) for s in snaps),
         )
         out["exclusions"] = charts.hbar_chart(
             "Snapshots: records excluded, by reason",
-            [(r, [float(s["excluded"].get(r, 0)) for s in snaps]) for r in reasons],
-            [s["id"][:16] for s in snaps],
+            [(r, [float(s.excluded.get(r, 0)) for s in snaps]) for r in reasons],
+            [s.id[:16] for s in snaps],
             label_width=200,
         )
         labels = sorted(
-            {r for s in snaps for r in s["findings"]},
-            key=lambda r: -sum(s["findings"].get(r, 0) for s in snaps),
+            {r for s in snaps for r in s.findings},
+            key=lambda r: -sum(s.findings.get(r, 0) for s in snaps),
         )
         out["findings"] = charts.hbar_chart(
             "Snapshots: personal data found and redacted, by label",
-            [(lab, [float(s["findings"].get(lab, 0)) for s in snaps]) for lab in labels],
-            [s["id"][:16] for s in snaps],
+            [(lab, [float(s.findings.get(lab, 0)) for s in snaps]) for lab in labels],
+            [s.id[:16] for s in snaps],
             label_width=160,
         )
     return out
