@@ -1,9 +1,18 @@
 """Build, list and show training-data snapshots.
 
-``build_snapshot`` plans from the database (eligibility at the as-of time and at build
-time, content selection), then hands connection-free shard tasks to an executor
-(:mod:`optin.pipeline`), and finally writes the proof (manifest, Croissant, datasheet)
-and the provenance rows in one transaction.
+``build_snapshot`` checks its inputs and runs a :class:`SnapshotBuild`:
+
+- ``plan``: the :class:`Selection` (kinds and visibilities the policy allows at the
+  as-of time and at build time), eligibility at both times, the pinned ledger head and
+  the snapshot id (a :class:`BuildPlan`);
+- ``run``: connection-free shard tasks on an executor (:mod:`optin.pipeline`);
+- ``prove``: the Merkle root over the record ids and the manifest (its step table from
+  the pipeline's step names);
+- ``finish``: Croissant, datasheet, manifest, and the provenance rows with status
+  ``complete`` in one transaction.
+
+``list_snapshots`` / ``get_snapshot`` give every adapter the same
+:class:`SnapshotSummary`.
 
 Snapshot ids are derived from the inputs (purpose, as-of, config, the eligible authors
 with their consent events, and facts about the selected content), so rerunning the same
@@ -196,9 +205,7 @@ class Selection:
     def resolve(cls, ps: PolicySet, purpose: str, as_of: datetime, now: datetime) -> Selection:
         known = sorted({p for v in ps.versions for p in v.purposes})
         if purpose not in known:
-            raise NotFoundError(
-                f"unknown purpose {purpose!r}; valid purposes: {', '.join(known)}"
-            )
+            raise NotFoundError(f"unknown purpose {purpose!r}; valid purposes: {', '.join(known)}")
         pv_t, pv_now = ps.in_force(as_of), ps.in_force(now)
         if (
             pv_t is None
