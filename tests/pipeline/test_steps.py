@@ -6,6 +6,7 @@ import hashlib
 import random
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -202,3 +203,47 @@ def test_when_text_is_dense_with_personal_data_then_redact_drops_it() -> None:
 def test_config_rejects_unknown_profile_and_lists_allowed() -> None:
     with pytest.raises(ConfigError, match="allowed: default, strict"):
         BuildConfig(purpose="p", profile="nope")
+
+
+def test_when_a_stage_result_goes_through_its_marker_then_it_reads_back_equal(
+    tmp_path: Path,
+) -> None:
+    from optin.pipeline.io import atomic_write_json
+    from optin.pipeline.results import StageOneResult, drops_by_step
+    from optin.pipeline.shard import _finished
+
+    r = StageOneResult(
+        shard="00000",
+        input_sha256="a" * 64,
+        stage1_sha256="b" * 64,
+        rows_in=10,
+        rows_out=6,
+        dropped_by_step={"language": {"language_unknown": 1}, "quality": {"too_short": 3}},
+        findings={"EMAIL": 2},
+        seconds={"language": 0.1},
+        records={"language": 10},
+    )
+    assert r.dropped == {"language_unknown": 1, "too_short": 3} and r.rows_seen == 10
+    marker = tmp_path / "stage1-00000.json"
+    atomic_write_json(marker, r.to_json())
+    assert _finished(marker, StageOneResult, input_sha256="a" * 64) == r
+    assert _finished(marker, StageOneResult, input_sha256="c" * 64) is None
+    atomic_write_json(marker, {"shard": "00000", "dropped": {}})  # another shape: rerun
+    assert _finished(marker, StageOneResult, input_sha256="a" * 64) is None
+    assert drops_by_step([r, r])["quality"] == Counter({"too_short": 6})
+
+
+def test_when_steps_run_then_each_counts_its_drops_under_its_name() -> None:
+    from optin.pipeline.steps.lineup import STAGE_STEP_NAMES, DedupeStep, stage1_steps
+
+    cfg = BuildConfig(purpose="p")
+    red = RedactorConfig(profile="default", operator="mask")
+    names = [s.name for s in stage1_steps(cfg, red)]
+    assert (
+        (*names, DedupeStep.name) == STAGE_STEP_NAMES == ("language", "redact", "quality", "dedupe")
+    )
+    table = pa.table({"x": list(range(5))})
+    out = DedupeStep(exact=(1,), near=(3, 4)).run(table)
+    assert out.table["x"].to_pylist() == [0, 2]
+    assert out.dropped == Counter({"exact_duplicate": 1, "near_duplicate": 2})
+    assert DedupeStep(exact=(), near=()).run(table).dropped == Counter()

@@ -16,13 +16,22 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from optin.domain.eligibility import eligibility
-from optin.errors import DependencyMissingError, InputError, NotFoundError
+from optin.errors import ConfigError, DependencyMissingError, InputError, NotFoundError
 from optin.pipeline.config import BuildConfig
+from optin.pipeline.executors import engine_names
+from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
 from optin.services.consent import record_consent
 from optin.services.database import Database
 from optin.services.eligibility import decide_member
 from optin.services.policy import policy_set
-from optin.services.snapshots import build_snapshot, list_snapshots, show_snapshot
+from optin.services.snapshots import (
+    SnapshotSummary,
+    build_snapshot,
+    get_snapshot,
+    list_snapshots,
+    resolve_snapshot_id,
+    show_snapshot,
+)
 from optin.settings import Settings
 from optin.storage import ledger
 from optin.storage.members import member_histories
@@ -168,6 +177,34 @@ def test_future_as_of_and_unknown_purpose_are_refused(demo) -> None:
         NotFoundError, match="valid purposes: share_with_providers, train_own_models"
     ):
         build_snapshot(db, settings, "nope", AS_OF, now=DEMO_NOW)
+
+
+def test_when_snapshots_are_listed_then_one_summary_serves_every_adapter(demo) -> None:
+    db, settings = demo
+    r = build(db, settings)
+    (listed,) = list_snapshots(db)
+    assert isinstance(listed, SnapshotSummary) and listed.manifest is None
+    assert (listed.id, listed.status, listed.records) == (r.snapshot_id, "complete", r.records)
+    steps = r.manifest["counts"]["steps"]
+    assert [s["step"] for s in steps] == ["select", "consent", *STAGE_STEP_NAMES]
+    dropped = sum(sum(s["dropped"].values()) for s in steps)
+    assert sum(listed.excluded.values()) == dropped == steps[0]["in"] - r.records
+    assert listed.findings == r.manifest["findings_by_label"]
+    detail = get_snapshot(db, resolve_snapshot_id(db, "latest"))
+    assert detail.manifest == r.manifest and detail.manifest_sha256
+    d = detail.to_dict()
+    assert d["as_of"] == AS_OF.isoformat() and d["manifest"] == r.manifest
+    assert {k: v for k, v in d.items() if k != "manifest"} == listed.to_dict()
+    assert show_snapshot(db, "latest") == d
+    with pytest.raises(NotFoundError, match="does not exist; known: "):
+        get_snapshot(db, "nope")
+
+
+def test_when_engine_is_unknown_then_the_registry_names_the_choices(demo) -> None:
+    db, settings = demo
+    assert engine_names() == ("local", "dask")
+    with pytest.raises(ConfigError, match="unknown engine 'spark'; allowed: local, dask"):
+        build_snapshot(db, settings, PURPOSE, AS_OF, engine="spark", now=DEMO_NOW)
 
 
 def test_when_dask_is_missing_then_dependency_error_names_the_extra(

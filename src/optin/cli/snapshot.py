@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -20,11 +21,13 @@ from rich.text import Text
 
 from optin.cli.context import console, err_console, print_json, settings_from
 from optin.cli.core import open_db, parse_time
-from optin.pipeline.config import ENGINES, BuildConfig
+from optin.pipeline.config import BuildConfig
+from optin.pipeline.results import ShardResult
 from optin.privacy.profiles import profile_names
 from optin.services.snapshots import (
     BuildProgress,
     build_snapshot,
+    engine_names,
     list_snapshots,
     resolve_snapshot_id,
     show_snapshot,
@@ -74,12 +77,9 @@ class RichProgress(BuildProgress):
             self.progress.update(self.task, total=max(done, 1), completed=max(done, 1))
         self.task = self.progress.add_task(name, total=total or None)
 
-    def advance(self, result: dict[str, Any]) -> None:
+    def advance(self, result: ShardResult) -> None:
         if self.task is not None:
-            n = result.get("rows_in", result.get("rows", 0))
-            if "rows_in" not in result:
-                n = int(result.get("rows", 0)) + sum(result.get("dropped", {}).values())
-            self.progress.advance(self.task, int(n))
+            self.progress.advance(self.task, result.rows_seen)
 
     def message(self, text: str) -> None:
         if self.enabled:
@@ -90,7 +90,7 @@ def build(
     ctx: typer.Context,
     purpose: str = typer.Option(..., "--purpose", help="Purpose id, e.g. train_own_models."),
     as_of: str = typer.Option(None, "--as-of", help="As-of time (ISO 8601; default now)."),
-    engine: str = typer.Option("local", "--engine", help=f"One of: {', '.join(ENGINES)}."),
+    engine: str = typer.Option("local", "--engine", help=f"One of: {', '.join(engine_names())}."),
     scheduler: str = typer.Option(
         None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)."
     ),
@@ -132,6 +132,7 @@ def build(
             scheduler=scheduler,
             profile=profile,
             config=cfg,
+            now=datetime.now(UTC),
             progress=bar,
         )
     if as_json:
@@ -186,7 +187,14 @@ def verify(
     settings = settings_from(ctx)
     db = open_db(ctx)
     snapshot_id = resolve_snapshot_id(db, snapshot_id)
-    report = verify_snapshot(db, settings, snapshot_id, rescan=not no_rescan, tolerance=tolerance)
+    report = verify_snapshot(
+        db,
+        settings,
+        snapshot_id,
+        now=datetime.now(UTC),
+        rescan=not no_rescan,
+        tolerance=tolerance,
+    )
     if as_json:
         print_json(report.to_dict())
     else:
@@ -206,7 +214,7 @@ def verify(
 def list_(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """List snapshots, newest first."""
     db = open_db(ctx)
-    rows = list_snapshots(db)
+    rows = [r.to_dict() for r in list_snapshots(db)]
     if as_json:
         print_json(rows)
         return

@@ -199,6 +199,24 @@ def consent_history(
             ev.append((_between(rng, start, end), SHARE, "grant"))
         _finish(m, ev, rng, tl, end)
         return
+    t_grant = _train_story(ev, rng, tl, start, end, script)
+    if script == "both" or (script is None and rng.random() < 0.45):
+        _share_story(ev, rng, tl, t_grant, end, script)
+    _finish(m, ev, rng, tl, end)
+
+
+Events = list[tuple[datetime, str, str]]
+
+
+def _train_story(
+    ev: Events,
+    rng: random.Random,
+    tl: Timeline,
+    start: datetime,
+    end: datetime,
+    script: str | None,
+) -> datetime:
+    """The ``train_own_models`` grant, maybe withdrawn and re-granted; its time."""
     if script is None:
         t_grant = start + (end - start) * (rng.random() ** 1.5)
     else:  # well before the policy update, so the story shows the re-consent
@@ -210,19 +228,30 @@ def consent_history(
         ev.append((t_w, TRAIN, "withdraw"))
         if rng.random() < 0.3:
             ev.append((_between(rng, t_w, end), TRAIN, "grant"))
-    if script == "both" or (script is None and rng.random() < 0.45):
-        t_s = t_grant + timedelta(seconds=40)
-        if script is None and rng.random() < 0.5:
-            t_s = _between(rng, t_grant, end)
-        ev.append((t_s, SHARE, "grant"))
-        withdrawn = script is None and rng.random() < 0.12
-        if withdrawn:
-            ev.append((_between(rng, t_s, end), SHARE, "withdraw"))
-        elif t_s < tl.v2_effective < end and (script == "both" or rng.random() < 0.45):
-            again = tl.v2_effective + timedelta(days=rng.expovariate(1 / 20))
-            if again < end:
-                ev.append((again.replace(microsecond=0), SHARE, "grant"))
-    _finish(m, ev, rng, tl, end)
+    return t_grant
+
+
+def _share_story(
+    ev: Events,
+    rng: random.Random,
+    tl: Timeline,
+    t_grant: datetime,
+    end: datetime,
+    script: str | None,
+) -> None:
+    """A ``share_with_providers`` grant after the training one: withdrawn, or renewed
+    after the material policy update."""
+    t_s = t_grant + timedelta(seconds=40)
+    if script is None and rng.random() < 0.5:
+        t_s = _between(rng, t_grant, end)
+    ev.append((t_s, SHARE, "grant"))
+    withdrawn = script is None and rng.random() < 0.12
+    if withdrawn:
+        ev.append((_between(rng, t_s, end), SHARE, "withdraw"))
+    elif t_s < tl.v2_effective < end and (script == "both" or rng.random() < 0.45):
+        again = tl.v2_effective + timedelta(days=rng.expovariate(1 / 20))
+        if again < end:
+            ev.append((again.replace(microsecond=0), SHARE, "grant"))
 
 
 def _finish(

@@ -7,8 +7,10 @@
         global: exact + near-duplicate clusters over all shards (deterministic)
         stage 2, per shard: drop duplicates ─► zstd Parquet + provenance side file
 
-Every step is a function of (Arrow batch, config) with no open connection, so the same
-per-shard routine (:mod:`optin.pipeline.shard`) runs in-process, in a process pool or on
-Dask workers (:mod:`optin.pipeline.executors`). Each finished stage of a shard leaves a
-completion marker (``_work/_done/``) so a killed build resumes.
+Every step is a small class (:class:`optin.pipeline.steps.Step`: a ``name`` and
+``run(table)``) with no open connection, so the same per-shard routine
+(:mod:`optin.pipeline.shard`) runs in-process, in a process pool or on Dask workers (the
+executor registry, :mod:`optin.pipeline.executors`). Each stage of a shard returns a
+typed result (:mod:`optin.pipeline.results`) whose drops are kept by step name, and
+leaves it as a completion marker (``_work/_done/``) so a killed build resumes.
 """

@@ -10,7 +10,6 @@ from typing import Any
 from optin.errors import ConfigError
 from optin.privacy.profiles import profile_names
 
-ENGINES = ("local", "dask")
 OPERATORS = ("mask", "pseudonym", "surrogate")
 
 #: Phrases that mark a post as boilerplate (spam, link bait, placeholders); lower case.

@@ -11,30 +11,38 @@ import numpy as np
 
 from optin.pipeline.executors.base import Executor
 from optin.pipeline.io import read_ipc
+from optin.pipeline.results import ShardResult, StageOneResult, StageTwoResult
 from optin.pipeline.shard import ShardTask, run_stage1, run_stage2
 from optin.pipeline.steps.dedupe import find_duplicates
 
 #: progress callback: (stage name, total records) starts a stage; then results arrive
 StageStart = Callable[[str, int], None]
-OnDone = Callable[[dict[str, Any]], None]
+OnDone = Callable[[ShardResult], None]
 
 
 @dataclasses.dataclass
 class StageResults:
     tasks: list[ShardTask]
-    stage1: list[dict[str, Any]]
-    stage2: list[dict[str, Any]]
+    stage1: list[StageOneResult]
+    stage2: list[StageTwoResult]
     dedupe_seconds: float = 0.0
+
+    def all(self) -> list[ShardResult]:
+        return [*self.stage1, *self.stage2]
+
+    def written(self) -> list[tuple[ShardTask, StageTwoResult]]:
+        """The shards that wrote a Parquet file (rows survived), in task order."""
+        return [(t, r) for t, r in zip(self.tasks, self.stage2, strict=True) if r.rows]
 
 
 def global_dedupe(
-    tasks: Sequence[ShardTask], stage1: Sequence[dict[str, Any]]
+    tasks: Sequence[ShardTask], stage1: Sequence[StageOneResult]
 ) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     """Per shard: (exact-duplicate rows, near-duplicate rows) of its stage-1 output."""
     if not tasks:
         return []
     cfg = tasks[0].config
-    sizes = [int(r["rows_out"]) for r in stage1]
+    sizes = [r.rows_out for r in stage1]
     if not cfg.dedupe or sum(sizes) == 0:
         return [((), ()) for _ in tasks]
     paths = [t.stage1_path() for t in tasks]
@@ -82,11 +90,11 @@ def run_stages(
     drops = global_dedupe(seen, s1)
     dt = time.perf_counter() - t0
     tasks2 = [
-        dataclasses.replace(t, stage1_sha256=r["stage1_sha256"], exact_dup=e, near_dup=n)
+        dataclasses.replace(t, stage1_sha256=r.stage1_sha256, exact_dup=e, near_dup=n)
         for t, r, (e, n) in zip(seen, s1, drops, strict=True)
     ]
     if on_stage:
-        on_stage("dedupe+write", sum(int(r["rows_out"]) for r in s1))
+        on_stage("dedupe+write", sum(r.rows_out for r in s1))
     s2 = executor.map(run_stage2, tasks2, on_done)
     return StageResults(seen, s1, s2, dt)
 

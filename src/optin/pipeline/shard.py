@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -35,10 +35,11 @@ from optin.pipeline.io import (
     sha256_bytes,
     write_ipc,
 )
+from optin.pipeline.results import StageOneResult, StageTwoResult, as_skipped
 from optin.pipeline.schema import PROVENANCE, stage1_schema
+from optin.pipeline.steps import Step
 from optin.pipeline.steps.dedupe import dedupe_keys
-from optin.pipeline.steps.quality import language_filter, quality_filter
-from optin.pipeline.steps.redact import redact_step
+from optin.pipeline.steps.lineup import DedupeStep, stage1_steps
 from optin.pipeline.steps.write import created_months, parquet_bytes, record_ids
 from optin.privacy.api import RedactorConfig
 
@@ -92,15 +93,21 @@ class ShardTask:
         return sha256_bytes(blob.encode())
 
 
-def _finished(path: Path, **expect: str) -> dict[str, Any] | None:
+R = TypeVar("R", StageOneResult, StageTwoResult)
+
+
+def _finished(path: Path, kind: type[R], **expect: str) -> R | None:
+    """The result in ``path``'s marker when it matches ``expect``; None when there is no
+    marker, it is unreadable, of another shape, or for other inputs."""
     if not path.exists():
         return None
     try:
         done = read_json(path)
-    except (OSError, ValueError):
+        result = kind.from_json(done)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     if all(done.get(k) == v for k, v in expect.items()):
-        return dict(done)
+        return result
     return None
 
 
@@ -119,34 +126,30 @@ class _Clock:
         self._t = now
 
 
-def run_stage1(task: ShardTask) -> dict[str, Any]:
-    """Language filter -> redact -> quality filters -> record ids and dedupe keys."""
-    done = _finished(task.marker(1), input_sha256=task.input_sha256)
-    if done is not None and task.stage1_path().exists():
-        done["skipped"] = True
-        return done
+@dataclass
+class _StepsRun:
+    table: pa.Table
+    dropped_by_step: dict[str, dict[str, int]]
+    findings: Counter[str]
+
+
+def _run_steps(table: pa.Table, steps: list[Step], clock: _Clock) -> _StepsRun:
+    """Run ``steps`` in order; drops are kept per step name, findings summed."""
+    dropped_by_step: dict[str, dict[str, int]] = {}
+    findings: Counter[str] = Counter()
+    for step in steps:
+        rows = table.num_rows
+        outcome = step.run(table)
+        table = outcome.table
+        dropped_by_step[step.name] = dict(sorted(outcome.dropped.items()))
+        findings.update(outcome.findings)
+        clock.lap(step.name, rows)
+    return _StepsRun(table, dropped_by_step, findings)
+
+
+def _with_keys(table: pa.Table, task: ShardTask) -> pa.Table:
+    """The stage-1 output: record ids, created month and the dedupe keys per row."""
     cfg = task.config
-    clock = _Clock()
-    table = read_ipc(task.input_path())
-    rows_in = table.num_rows
-    dropped: Counter[str] = Counter()
-    table, c = language_filter(table, cfg.languages)
-    dropped.update(c)
-    clock.lap("language", rows_in)
-    n_red = table.num_rows
-    red = redact_step(table, task.redactor)
-    dropped.update(red.dropped)
-    clock.lap("redact", n_red)
-    n_q = red.table.num_rows
-    table, c = quality_filter(
-        red.table,
-        min_chars=cfg.min_chars,
-        min_words=cfg.min_words,
-        boilerplate=cfg.boilerplate,
-        max_repeat_ratio=cfg.max_repeat_ratio,
-    )
-    dropped.update(c)
-    clock.lap("quality", n_q)
     texts = table["text"].to_pylist()
     n = len(texts)
     if cfg.dedupe:
@@ -175,66 +178,75 @@ def run_stage1(task: ShardTask) -> dict[str, Any]:
     for b in range(cfg.bands):
         columns[f"band_{b:02d}"] = pa.array(bands[:, b], pa.uint64())
     schema = stage1_schema(cfg.bands)
-    out = pa.table([columns[f.name] for f in schema], schema=schema)
-    clock.lap("dedupe_keys", n)
+    return pa.table([columns[f.name] for f in schema], schema=schema)
+
+
+def run_stage1(task: ShardTask) -> StageOneResult:
+    """Language filter -> redact -> quality filters -> record ids and dedupe keys."""
+    done = _finished(task.marker(1), StageOneResult, input_sha256=task.input_sha256)
+    if done is not None and task.stage1_path().exists():
+        return as_skipped(done)
+    clock = _Clock()
+    table = read_ipc(task.input_path())
+    rows_in = table.num_rows
+    steps = _run_steps(table, stage1_steps(task.config, task.redactor), clock)
+    out = _with_keys(steps.table, task)
+    clock.lap("dedupe_keys", out.num_rows)
     out_sha = write_ipc(task.stage1_path(), out)
-    result: dict[str, Any] = {
-        "seconds": clock.seconds,
-        "records": clock.records,
-        "shard": task.name,
-        "input_sha256": task.input_sha256,
-        "stage1_sha256": out_sha,
-        "rows_in": rows_in,
-        "rows_out": out.num_rows,
-        "dropped": dict(sorted(dropped.items())),
-        "findings": dict(sorted(red.findings.items())),
-    }
-    atomic_write_json(task.marker(1), result)
+    result = StageOneResult(
+        shard=task.name,
+        input_sha256=task.input_sha256,
+        stage1_sha256=out_sha,
+        rows_in=rows_in,
+        rows_out=out.num_rows,
+        dropped_by_step=steps.dropped_by_step,
+        findings=dict(sorted(steps.findings.items())),
+        seconds=clock.seconds,
+        records=clock.records,
+    )
+    atomic_write_json(task.marker(1), result.to_json())
     return result
 
 
-def run_stage2(task: ShardTask) -> dict[str, Any]:
+def run_stage2(task: ShardTask) -> StageTwoResult:
     """Drop the duplicates the global pass chose; write the Parquet shard and the
     provenance side file."""
-    expect = {"stage1_sha256": task.stage1_sha256, "drop_sha256": task.drop_digest()}
-    done = _finished(task.marker(2), **expect)
+    drop_sha = task.drop_digest()
+    done = _finished(
+        task.marker(2), StageTwoResult, stage1_sha256=task.stage1_sha256, drop_sha256=drop_sha
+    )
     out_path = Path(task.snapshot_dir) / output_name(task.index)
-    if done is not None and (done["rows"] == 0 or out_path.exists()):
-        done["skipped"] = True
-        return done
+    if done is not None and (done.rows == 0 or out_path.exists()):
+        return as_skipped(done)
     cfg = task.config
     clock = _Clock()
     table = read_ipc(task.stage1_path())
-    keep = np.ones(table.num_rows, dtype=bool)
-    keep[list(task.exact_dup)] = False
-    keep[list(task.near_dup)] = False
-    table = table.filter(pa.array(keep, pa.bool_()))
+    dedupe = DedupeStep(task.exact_dup, task.near_dup)
+    outcome = dedupe.run(table)
+    table = outcome.table
     rows = table.num_rows
-    result: dict[str, Any] = {
-        "shard": task.name,
-        **expect,
-        "rows": rows,
-        "dropped": {
-            k: v
-            for k, v in (
-                ("exact_duplicate", len(task.exact_dup)),
-                ("near_duplicate", len(task.near_dup)),
-            )
-            if v
-        },
-        "file": None,
-        "sha256": None,
-        "bytes": 0,
-    }
     prov = table.select(PROVENANCE.names).cast(PROVENANCE)
     write_ipc(task.prov_path(), prov)
+    file = sha = None
+    size = 0
     if rows:
         data = parquet_bytes(table, row_group_size=cfg.row_group_size, zstd_level=cfg.zstd_level)
         atomic_write_bytes(out_path, data)
-        result.update(file=output_name(task.index), sha256=sha256_bytes(data), bytes=len(data))
+        file, sha, size = output_name(task.index), sha256_bytes(data), len(data)
     else:
         out_path.unlink(missing_ok=True)
     clock.lap("write", rows)
-    result.update(seconds=clock.seconds, records=clock.records)
-    atomic_write_json(task.marker(2), result)
+    result = StageTwoResult(
+        shard=task.name,
+        stage1_sha256=task.stage1_sha256,
+        drop_sha256=drop_sha,
+        rows=rows,
+        dropped_by_step={dedupe.name: dict(sorted(outcome.dropped.items()))},
+        file=file,
+        sha256=sha,
+        bytes=size,
+        seconds=clock.seconds,
+        records=clock.records,
+    )
+    atomic_write_json(task.marker(2), result.to_json())
     return result

@@ -31,9 +31,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
-
-from sqlalchemy import Table, func, select
+from types import TracebackType
+from typing import IO, Any
 
 from optin.demo.countries import BY_CODE
 from optin.demo.people import (
@@ -47,7 +46,7 @@ from optin.demo.people import (
     make_member,
 )
 from optin.demo.text import compose
-from optin.domain.model import ConsentSource, Regime
+from optin.domain.model import ConsentSource, JurisdictionRules, Regime
 from optin.domain.policy import default_policy_text
 from optin.errors import ConflictError, InputError
 from optin.files import atomic_text
@@ -56,26 +55,15 @@ from optin.services.eligibility import decide_all
 from optin.services.policy import policy_set, publish_policy
 from optin.services.setup import init_database
 from optin.services.web_auth import hash_password
+from optin.storage import demo as store
 from optin.storage import ledger
-from optin.storage.models import (
-    ContentRow,
-    MemberCountryRow,
-    MemberRow,
-    MemberStatusRow,
-)
-
-
-def _t(model: type[Any]) -> Table:
-    """The Core table of an ORM model (typed for mypy)."""
-    return cast(Table, model.__table__)
-
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MEMBERS = 2000
 DEFAULT_POSTS = 10000
 PURPOSES = (TRAIN, SHARE)
-_CHUNK = 5000
+_CHUNK = store.CHUNK
 
 #: content kind mix (cumulative thresholds) and visibility mix per kind
 _KINDS = (("post", 0.60), ("article", 0.65), ("comment", 0.91), ("message", 0.98), ("profile", 1.0))
@@ -186,15 +174,50 @@ def _member_rows(ms: list[DemoMember], now: datetime) -> Iterator[dict[str, Any]
         }
 
 
-def _insert(session: Any, table: Any, rows: Iterator[dict[str, Any]]) -> None:
-    buf: list[dict[str, Any]] = []
-    for r in rows:
-        buf.append(r)
-        if len(buf) >= _CHUNK:
-            session.execute(table.insert(), buf)
-            buf = []
-    if buf:
-        session.execute(table.insert(), buf)
+@dataclass(frozen=True)
+class DemoPlan:
+    """The checked inputs of one demo run (``now`` in UTC, whole seconds)."""
+
+    members: int
+    posts: int
+    seed: int
+    now: datetime
+    ground_truth: Path | None
+    accounts: bool
+
+    @classmethod
+    def check(
+        cls,
+        db: Database,
+        *,
+        members: int,
+        posts: int,
+        seed: int,
+        now: datetime,
+        ground_truth: Path | None,
+        accounts: bool,
+    ) -> DemoPlan:
+        if now.tzinfo is None:
+            raise InputError("time must be timezone-aware", field="now", value=str(now))
+        if members < len(LOGIN_MEMBERS) + 1:
+            raise InputError(
+                "too few members",
+                field="members",
+                value=members,
+                allowed=f">= {len(LOGIN_MEMBERS) + 1}",
+            )
+        if posts < 0:
+            raise InputError("must not be negative", field="posts", value=posts, allowed=">= 0")
+        if ground_truth is None and db.home is not None:
+            ground_truth = db.home / "demo" / "ground_truth.jsonl"
+        return cls(
+            members,
+            posts,
+            seed,
+            now.astimezone(UTC).replace(microsecond=0),
+            ground_truth,
+            accounts,
+        )
 
 
 def generate_demo(
@@ -214,49 +237,28 @@ def generate_demo(
     ``<home>/demo/ground_truth.jsonl`` (no file when the database has no home).
     ``accounts=False`` skips the argon2 password hashes (faster tests).
     """
-    if now.tzinfo is None:
-        raise InputError("time must be timezone-aware", field="now", value=str(now))
-    if members < len(LOGIN_MEMBERS) + 1:
-        raise InputError(
-            "too few members",
-            field="members",
-            value=members,
-            allowed=f">= {len(LOGIN_MEMBERS) + 1}",
-        )
-    if posts < 0:
-        raise InputError("must not be negative", field="posts", value=posts, allowed=">= 0")
-    now = now.astimezone(UTC).replace(microsecond=0)
+    plan = DemoPlan.check(
+        db,
+        members=members,
+        posts=posts,
+        seed=seed,
+        now=now,
+        ground_truth=ground_truth,
+        accounts=accounts,
+    )
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    init_database(db, now=now)
-    with db.session() as s:
-        existing = s.execute(select(func.count()).select_from(MemberRow)).scalar_one()
-    if existing:
-        raise ConflictError(
-            f"the database already has {existing} members; the demo needs a "
-            "fresh database (use a new --home or OPTIN_DATABASE_URL)"
-        )
-    tl = _timeline(db, now)
+
+    def lap(name: str) -> None:
+        timings[name] = time.perf_counter() - t0
+
+    init_database(db, now=plan.now)
+    _require_empty(db)
+    tl = _timeline(db, plan.now)
     rules = policy_set(db).versions[0].jurisdictions
-
-    def excluded(country: str) -> bool:
-        return rules.regime(country) is Regime.EXCLUDED
-
-    # -- members and their consent stories (in memory: bounded by the member count) --
-    rng_m, rng_c = _rng(seed, "members"), _rng(seed, "consents")
-    taken: set[str] = {ADMIN[0]}
-    ms: list[DemoMember] = []
-    scripts = ("both", "train", "none")
-    for i in range(members):
-        fixed = LOGIN_MEMBERS[i] if i < len(LOGIN_MEMBERS) else None
-        m = make_member(i + 1, rng_m, tl, taken, fixed)
-        consent_history(
-            m, rng_c, tl, excluded, script=scripts[i] if i < len(LOGIN_MEMBERS) else None
-        )
-        ms.append(m)
-    timings["members_generated"] = time.perf_counter() - t0
-
-    # -- policy version 2 (material for share_with_providers), published 30 days ahead --
+    ms = _people(plan, tl, rules)
+    lap("members_generated")
+    # policy version 2 (material for share_with_providers), published 30 days ahead
     publish_policy(
         db,
         _v2_text(),
@@ -265,22 +267,103 @@ def generate_demo(
         now=tl.v2_effective - timedelta(days=30),
         source="demo policy v2",
     )
+    made, head = _write_members(db, plan, ms, tl)
+    lap("members_and_ledger")
+    content = _content(db, ms, plan.posts, _rng(plan.seed, "content"), tl, plan.ground_truth)
+    lap("content")
+    stats = _statistics(db, ms, rules, plan.now)
+    lap("eligibility")
+    log.info(
+        "demo: %d members, %d content items, %d ledger events in %.1fs",
+        len(ms),
+        plan.posts,
+        head.seq,
+        time.perf_counter() - t0,
+    )
+    return DemoSummary(
+        seed=plan.seed,
+        now=plan.now,
+        members=len(ms),
+        countries=len({c for m in ms for _, c in m.countries}),
+        members_by_regime=stats.members_by_regime,
+        minors=sum(m.minor for m in ms),
+        closed_accounts=sum(m.closed_at is not None for m in ms),
+        moved_country=sum(len(m.countries) > 1 for m in ms),
+        consent_by_regime=stats.consent_by_regime,
+        eligible=stats.eligible,
+        reasons=stats.reasons,
+        content_by_kind=content["kind"],
+        content_by_visibility=content["visibility"],
+        languages=content["language"],
+        deleted=content["flags"].get("deleted", 0),
+        edited=content["flags"].get("edited", 0),
+        pii_by_label=content["label"],
+        ledger_events=head.seq,
+        ledger_head=head.hash,
+        policy_versions=_versions(db),
+        accounts=made,
+        ground_truth=str(plan.ground_truth) if plan.ground_truth else None,
+        seconds=round(time.perf_counter() - t0, 3),
+        timings={k: round(v, 3) for k, v in timings.items()},
+    )
 
+
+def _require_empty(db: Database) -> None:
+    with db.session() as s:
+        existing = store.member_count(s)
+    if existing:
+        raise ConflictError(
+            f"the database already has {existing} members; the demo needs a "
+            "fresh database (use a new --home or OPTIN_DATABASE_URL)"
+        )
+
+
+def _people(plan: DemoPlan, tl: Timeline, rules: JurisdictionRules) -> list[DemoMember]:
+    """Members and their consent stories (in memory: bounded by the member count)."""
+
+    def excluded(country: str) -> bool:
+        return rules.regime(country) is Regime.EXCLUDED
+
+    rng_m, rng_c = _rng(plan.seed, "members"), _rng(plan.seed, "consents")
+    taken: set[str] = {ADMIN[0]}
+    ms: list[DemoMember] = []
+    scripts = ("both", "train", "none")
+    for i in range(plan.members):
+        fixed = LOGIN_MEMBERS[i] if i < len(LOGIN_MEMBERS) else None
+        m = make_member(i + 1, rng_m, tl, taken, fixed)
+        consent_history(
+            m, rng_c, tl, excluded, script=scripts[i] if i < len(LOGIN_MEMBERS) else None
+        )
+        ms.append(m)
+    return ms
+
+
+def _write_members(
+    db: Database, plan: DemoPlan, ms: list[DemoMember], tl: Timeline
+) -> tuple[list[Account], ledger.LedgerHead]:
+    """Members, their countries and statuses, the login accounts and every consent event
+    (one bulk ledger append, in time order) in one transaction."""
     made: list[Account] = []
     with db.session() as s:
-        _insert(s, _t(MemberRow), _member_rows(ms, now))
-        _insert(
+        store.insert_rows(s, store.MEMBERS, _member_rows(ms, plan.now))
+        store.insert_rows(
             s,
-            _t(MemberCountryRow),
+            store.MEMBER_COUNTRIES,
             (
                 {"member_id": m.id, "since": since, "country": c}
                 for m in ms
                 for since, c in m.countries
             ),
         )
-        _insert(s, _t(MemberStatusRow), _status_rows(ms))
-        if accounts:
-            made = _accounts(s, ms, rng_m, tl)
+        store.insert_rows(s, store.MEMBER_STATUSES, _status_rows(ms))
+        if plan.accounts:
+            logins = _accounts(ms, tl)
+            for member_id, password_hash in logins.password_hashes:
+                store.set_password_hash(s, member_id, password_hash)
+            store.insert_rows(s, store.MEMBERS, [logins.admin])
+            store.insert_rows(s, store.MEMBER_COUNTRIES, [logins.admin_country])
+            store.insert_rows(s, store.MEMBER_STATUSES, [logins.admin_status])
+            made = logins.accounts
         drafts = sorted(
             (e for m in ms for e in m.events), key=lambda e: (e.at, e.member_id, e.purpose)
         )
@@ -299,18 +382,24 @@ def generate_demo(
                 )
                 for e in drafts
             ],
-            now=now,
+            now=plan.now,
         )
-    timings["members_and_ledger"] = time.perf_counter() - t0
+    return made, head
 
-    # -- content, streamed in chunks; ground truth written alongside --
-    gt_path = ground_truth
-    if gt_path is None and db.home is not None:
-        gt_path = db.home / "demo" / "ground_truth.jsonl"
-    stats = _content(db, ms, posts, _rng(seed, "content"), tl, gt_path)
-    timings["content"] = time.perf_counter() - t0
 
-    # -- summary: eligibility through the real bulk path --
+@dataclass
+class _Statistics:
+    members_by_regime: dict[str, int]
+    consent_by_regime: dict[str, dict[str, dict[str, float]]]
+    eligible: dict[str, int]
+    reasons: dict[str, dict[str, int]]
+
+
+def _statistics(
+    db: Database, ms: list[DemoMember], rules: JurisdictionRules, now: datetime
+) -> _Statistics:
+    """The summary's consent figures: eligibility through the real bulk path, and the
+    latest choice per purpose of each member by the regime of their country at ``now``."""
     eligible: dict[str, int] = {}
     reasons: dict[str, dict[str, int]] = {}
     for p in PURPOSES:
@@ -321,8 +410,6 @@ def generate_demo(
             n_ok += d.eligible
         eligible[p] = n_ok
         reasons[p] = dict(sorted(counts.items()))
-    timings["eligibility"] = time.perf_counter() - t0
-
     by_regime: Counter[str] = Counter()
     granted: dict[str, Counter[str]] = {p: Counter() for p in PURPOSES}
     for m in ms:
@@ -344,7 +431,11 @@ def generate_demo(
         }
         for regime, n in sorted(by_regime.items())
     }
-    versions = [
+    return _Statistics(dict(sorted(by_regime.items())), consent_by_regime, eligible, reasons)
+
+
+def _versions(db: Database) -> list[dict[str, Any]]:
+    return [
         {
             "version": v.version,
             "effective_at": v.effective_at.isoformat(),
@@ -352,39 +443,6 @@ def generate_demo(
         }
         for v in policy_set(db).versions
     ]
-    log.info(
-        "demo: %d members, %d content items, %d ledger events in %.1fs",
-        len(ms),
-        posts,
-        head.seq,
-        time.perf_counter() - t0,
-    )
-    return DemoSummary(
-        seed=seed,
-        now=now,
-        members=len(ms),
-        countries=len({c for m in ms for _, c in m.countries}),
-        members_by_regime=dict(sorted(by_regime.items())),
-        minors=sum(m.minor for m in ms),
-        closed_accounts=sum(m.closed_at is not None for m in ms),
-        moved_country=sum(len(m.countries) > 1 for m in ms),
-        consent_by_regime=consent_by_regime,
-        eligible=eligible,
-        reasons=reasons,
-        content_by_kind=stats["kind"],
-        content_by_visibility=stats["visibility"],
-        languages=stats["language"],
-        deleted=stats["flags"].get("deleted", 0),
-        edited=stats["flags"].get("edited", 0),
-        pii_by_label=stats["label"],
-        ledger_events=head.seq,
-        ledger_head=head.hash,
-        policy_versions=versions,
-        accounts=made,
-        ground_truth=str(gt_path) if gt_path else None,
-        seconds=round(time.perf_counter() - t0, 3),
-        timings={k: round(v, 3) for k, v in timings.items()},
-    )
 
 
 def _status_rows(ms: list[DemoMember]) -> Iterator[dict[str, Any]]:
@@ -394,45 +452,46 @@ def _status_rows(ms: list[DemoMember]) -> Iterator[dict[str, Any]]:
             yield {"member_id": m.id, "since": m.closed_at, "status": "closed"}
 
 
-def _accounts(s: Any, ms: list[DemoMember], rng: random.Random, tl: Timeline) -> list[Account]:
+@dataclass
+class _Logins:
+    """The demo's login accounts: password hashes of the login members, and the admin
+    (its member, country and status rows)."""
+
+    accounts: list[Account]
+    password_hashes: list[tuple[str, str]]  # (member id, argon2 hash)
+    admin: dict[str, Any]
+    admin_country: dict[str, Any]
+    admin_status: dict[str, Any]
+
+
+def _accounts(ms: list[DemoMember], tl: Timeline) -> _Logins:
     """Password hashes for the login members and one admin (argon2: only these few)."""
     out: list[Account] = []
+    hashes: list[tuple[str, str]] = []
     for (handle, _name, _c, password), m in zip(LOGIN_MEMBERS, ms, strict=False):
-        s.execute(
-            _t(MemberRow)
-            .update()
-            .where(MemberRow.id == m.id)
-            .values(password_hash=hash_password(password))
-        )
+        hashes.append((m.id, hash_password(password)))
         out.append(Account(handle, password, "member"))
     handle, name, country, password = ADMIN
     joined = tl.start
-    s.execute(
-        _t(MemberRow).insert(),
-        [
-            {
-                "id": "admin",
-                "handle": handle,
-                "display_name": name,
-                "email": None,
-                "birth_date": (tl.now - timedelta(days=40 * 365)).date(),
-                "joined_at": joined,
-                "role": "admin",
-                "password_hash": hash_password(password),
-                "erased_at": None,
-            }
-        ],
-    )
-    s.execute(
-        _t(MemberCountryRow).insert(),
-        [{"member_id": "admin", "since": joined, "country": country}],
-    )
-    s.execute(
-        _t(MemberStatusRow).insert(),
-        [{"member_id": "admin", "since": joined, "status": "active"}],
-    )
+    admin = {
+        "id": "admin",
+        "handle": handle,
+        "display_name": name,
+        "email": None,
+        "birth_date": (tl.now - timedelta(days=40 * 365)).date(),
+        "joined_at": joined,
+        "role": "admin",
+        "password_hash": hash_password(password),
+        "erased_at": None,
+    }
     out.append(Account(handle, password, "admin"))
-    return out
+    return _Logins(
+        out,
+        hashes,
+        admin,
+        {"member_id": "admin", "since": joined, "country": country},
+        {"member_id": "admin", "since": joined, "status": "active"},
+    )
 
 
 def _pick_kind(r: float) -> str:
@@ -452,6 +511,119 @@ def _visibility(kind: str, r: float) -> str:
     return "public" if r < 0.82 else ("connections" if r < 0.95 else "private")
 
 
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One generated content item: its row and the ground-truth spans of its PII."""
+
+    row: dict[str, Any]
+    spans: list[tuple[int, int, str]]
+
+    def truth_line(self) -> str:
+        r = self.row
+        return json.dumps(
+            {
+                "id": r["id"],
+                "text": r["text"],
+                "spans": [{"start": a, "end": b, "label": lab} for a, b, lab in self.spans],
+                "meta": {
+                    "kind": r["kind"],
+                    "visibility": r["visibility"],
+                    "language": r["language"],
+                    "deleted": r["deleted_at"] is not None,
+                },
+            },
+            ensure_ascii=False,
+        )
+
+
+class _ContentPlan:
+    """Draws content items, one after another, from one seeded generator (the order of
+    the draws is part of the demo's determinism)."""
+
+    def __init__(self, ms: list[DemoMember], rng: random.Random, tl: Timeline) -> None:
+        self.ms = ms
+        self.rng = rng
+        self.tl = tl
+        self.people = [m.person for m in ms]
+
+    def pick_other(self) -> Any:
+        return self.people[self.rng.randrange(len(self.ms))]
+
+    def _language(self, kind: str, m: DemoMember) -> str:
+        country = BY_CODE[m.country_at(self.tl.now)]
+        if (
+            kind == "post"
+            and country.language in _LANGS_WITH_POSTS
+            and self.rng.random() < country.lang_share
+        ):
+            return country.language
+        return "en"
+
+    def _times(self, m: DemoMember) -> tuple[datetime, datetime | None, datetime | None]:
+        """(created, edited, deleted): about 8% edited, 2% deleted."""
+        rng, end = self.rng, m.closed_at or self.tl.now
+        created = (m.joined_at + (end - m.joined_at) * rng.random()).replace(microsecond=0)
+        r = rng.random()
+        if r < 0.08:
+            return created, created + (end - created) * rng.random() * 0.2, None
+        if r < 0.10:
+            return created, None, created + (self.tl.now - created) * rng.random()
+        return created, None, None
+
+    def item(self, i: int) -> _Item:
+        rng = self.rng
+        m = self.ms[int(len(self.ms) * rng.random() ** 1.7)]
+        kind = _pick_kind(rng.random())
+        vis = _visibility(kind, rng.random())
+        lang = self._language(kind, m)
+        created, edited, deleted = self._times(m)
+        text, spans = compose(kind, lang, rng, m.person, self.pick_other)
+        row = {
+            "id": f"c{i + 1:09d}",
+            "author_id": m.id,
+            "kind": kind,
+            "visibility": vis,
+            "text": text,
+            "language": lang,
+            "created_at": created,
+            "edited_at": edited,
+            "deleted_at": deleted,
+        }
+        return _Item(row, list(spans))
+
+
+class _GroundTruth:
+    """The ground-truth JSONL, streamed through the one atomic writer (renamed into place
+    when the content is complete; nothing is left behind on failure; no file without a
+    path)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._stack = contextlib.ExitStack()
+        self._out: IO[str] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
+    def __enter__(self) -> _GroundTruth:
+        if self.path is not None:
+            self._out = self._stack.enter_context(atomic_text(self.path))
+        return self
+
+    def write(self, lines: list[str]) -> None:
+        if self._out is not None:
+            self._out.write("\n".join(lines) + "\n")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stack.__exit__(exc_type, exc, tb)
+
+
 def _content(
     db: Database,
     ms: list[DemoMember],
@@ -460,92 +632,35 @@ def _content(
     tl: Timeline,
     gt_path: Path | None,
 ) -> dict[str, dict[str, int]]:
-    """Generate and insert ``total`` content items in chunks, streaming the ground truth to
-    a temporary file renamed into place at the end; returns counts for the summary."""
+    """Generate and insert ``total`` content items in chunks, streaming the ground truth
+    alongside; returns counts for the summary."""
     stats: dict[str, Counter[str]] = {
         k: Counter() for k in ("kind", "visibility", "language", "label", "flags")
     }
-    n = len(ms)
-    people = [m.person for m in ms]
-
-    def pick_other() -> Any:
-        return people[rng.randrange(n)]
-
-    table = _t(ContentRow)
-    with contextlib.ExitStack() as stack:
-        out = stack.enter_context(atomic_text(gt_path)) if gt_path is not None else None
-        done = 0
-        while done < total:
-            rows: list[dict[str, Any]] = []
-            lines: list[str] = []
-            for i in range(done, min(total, done + _CHUNK)):
-                m = ms[int(n * rng.random() ** 1.7)]
-                kind = _pick_kind(rng.random())
-                vis = _visibility(kind, rng.random())
-                country = BY_CODE[m.country_at(tl.now)]
-                lang = "en"
-                if (
-                    kind == "post"
-                    and country.language in _LANGS_WITH_POSTS
-                    and rng.random() < country.lang_share
-                ):
-                    lang = country.language
-                end = m.closed_at or tl.now
-                created = m.joined_at + (end - m.joined_at) * rng.random()
-                created = created.replace(microsecond=0)
-                edited = deleted = None
-                r = rng.random()
-                if r < 0.08:
-                    edited = created + (end - created) * rng.random() * 0.2
-                    stats["flags"]["edited"] += 1
-                elif r < 0.10:
-                    deleted = created + (tl.now - created) * rng.random()
-                    stats["flags"]["deleted"] += 1
-                text, spans = compose(kind, lang, rng, m.person, pick_other)
-                cid = f"c{i + 1:09d}"
-                rows.append(
-                    {
-                        "id": cid,
-                        "author_id": m.id,
-                        "kind": kind,
-                        "visibility": vis,
-                        "text": text,
-                        "language": lang,
-                        "created_at": created,
-                        "edited_at": edited,
-                        "deleted_at": deleted,
-                    }
-                )
-                stats["kind"][kind] += 1
-                stats["visibility"][vis] += 1
-                stats["language"][lang] += 1
-                for _s, _e, label in spans:
-                    stats["label"][label] += 1
-                if out is not None:
-                    lines.append(
-                        json.dumps(
-                            {
-                                "id": cid,
-                                "text": text,
-                                "spans": [
-                                    {"start": a, "end": b, "label": lab} for a, b, lab in spans
-                                ],
-                                "meta": {
-                                    "kind": kind,
-                                    "visibility": vis,
-                                    "language": lang,
-                                    "deleted": deleted is not None,
-                                },
-                            },
-                            ensure_ascii=False,
-                        )
-                    )
+    items = _ContentPlan(ms, rng, tl)
+    with _GroundTruth(gt_path) as truth:
+        for start in range(0, total, _CHUNK):
+            batch = [items.item(i) for i in range(start, min(total, start + _CHUNK))]
+            for it in batch:
+                _count(stats, it)
             with db.session() as s:
-                s.execute(table.insert(), rows)
-            if out is not None:
-                out.write("\n".join(lines) + "\n")
-            done += len(rows)
+                store.insert_rows(s, store.CONTENT, (it.row for it in batch))
+            if truth.enabled:
+                truth.write([it.truth_line() for it in batch])
     return {k: dict(sorted(v.items())) for k, v in stats.items()}
+
+
+def _count(stats: dict[str, Counter[str]], item: _Item) -> None:
+    row = item.row
+    stats["kind"][row["kind"]] += 1
+    stats["visibility"][row["visibility"]] += 1
+    stats["language"][row["language"]] += 1
+    if row["edited_at"] is not None:
+        stats["flags"]["edited"] += 1
+    if row["deleted_at"] is not None:
+        stats["flags"]["deleted"] += 1
+    for _s, _e, label in item.spans:
+        stats["label"][label] += 1
 
 
 __all__ = ["DEFAULT_MEMBERS", "DEFAULT_POSTS", "Account", "DemoSummary", "generate_demo"]

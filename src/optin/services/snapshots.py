@@ -1,9 +1,18 @@
 """Build, list and show training-data snapshots.
 
-``build_snapshot`` plans from the database (eligibility at the as-of time and at build
-time, content selection), then hands connection-free shard tasks to an executor
-(:mod:`optin.pipeline`), and finally writes the proof (manifest, Croissant, datasheet)
-and the provenance rows in one transaction.
+``build_snapshot`` checks its inputs and runs a :class:`SnapshotBuild`:
+
+- ``plan``: the :class:`Selection` (kinds and visibilities the policy allows at the
+  as-of time and at build time), eligibility at both times, the pinned ledger head and
+  the snapshot id (a :class:`BuildPlan`);
+- ``run``: connection-free shard tasks on an executor (:mod:`optin.pipeline`);
+- ``prove``: the Merkle root over the record ids and the manifest (its step table from
+  the pipeline's step names);
+- ``finish``: Croissant, datasheet, manifest, and the provenance rows with status
+  ``complete`` in one transaction.
+
+``list_snapshots`` / ``get_snapshot`` give every adapter the same
+:class:`SnapshotSummary`.
 
 Snapshot ids are derived from the inputs (purpose, as-of, config, the eligible authors
 with their consent events, and facts about the selected content), so rerunning the same
@@ -28,16 +37,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from optin.domain.eligibility import ELIGIBLE_REASONS
+from optin.domain.eligibility import ELIGIBLE_REASONS, PolicySet
+from optin.domain.model import PolicyVersion
 from optin.errors import ConfigError, InputError, IntegrityError, NotFoundError
 from optin.files import create_secret_file
-from optin.pipeline.config import ENGINES, BuildConfig
-from optin.pipeline.executors import make_executor
+from optin.pipeline.config import BuildConfig
+from optin.pipeline.executors import Executor, engine_names, make_executor, require_engine
 from optin.pipeline.io import atomic_write_bytes, read_ipc, sha256_bytes
 from optin.pipeline.merkle import merkle_root
 from optin.pipeline.plan import Plan, write_input_shards
-from optin.pipeline.run import run_stages
+from optin.pipeline.results import ShardResult, drops_by_step
+from optin.pipeline.run import StageResults, run_stages
 from optin.pipeline.shard import ShardTask, output_name
+from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
 from optin.privacy.api import RedactorConfig
 from optin.services.database import Database
 from optin.services.eligibility import decide_all
@@ -57,7 +69,7 @@ class BuildProgress:
     def stage(self, name: str, total: int) -> None:
         return None
 
-    def advance(self, result: dict[str, Any]) -> None:
+    def advance(self, result: ShardResult) -> None:
         return None
 
     def message(self, text: str) -> None:
@@ -166,6 +178,392 @@ def _write_directory(db: Database, path: Path) -> None:
 # -- build -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What a snapshot selects: ``purpose``'s content as of ``as_of``, built at ``now``,
+    of the kinds and visibilities the policy allows both at the as-of time and at build
+    time (the policy versions in force at either time are kept for the proof)."""
+
+    purpose: str
+    as_of: datetime
+    now: datetime
+    kinds: tuple[str, ...]
+    visibilities: tuple[str, ...]
+    policy_at_as_of: PolicyVersion
+    policy_at_build: PolicyVersion
+
+    @classmethod
+    def resolve(cls, ps: PolicySet, purpose: str, as_of: datetime, now: datetime) -> Selection:
+        known = sorted({p for v in ps.versions for p in v.purposes})
+        if purpose not in known:
+            raise NotFoundError(f"unknown purpose {purpose!r}; valid purposes: {', '.join(known)}")
+        pv_t, pv_now = ps.in_force(as_of), ps.in_force(now)
+        if (
+            pv_t is None
+            or pv_now is None
+            or purpose not in pv_t.purposes
+            or purpose not in pv_now.purposes
+        ):
+            raise ConfigError(
+                f"purpose {purpose!r} is not defined by the policy in force at the as-of time "
+                f"{as_of.isoformat()} and at build time; pick a later --as-of"
+            )
+        p_t, p_now = pv_t.purposes[purpose], pv_now.purposes[purpose]
+        return cls(
+            purpose=purpose,
+            as_of=as_of,
+            now=now,
+            kinds=tuple(sorted(str(k) for k in p_t.kinds & p_now.kinds)),
+            visibilities=tuple(sorted(str(v) for v in p_t.visibilities & p_now.visibilities)),
+            policy_at_as_of=pv_t,
+            policy_at_build=pv_now,
+        )
+
+    @property
+    def filters(self) -> tuple[list[str], list[str], datetime]:
+        """(kinds, visibilities, as-of): the arguments of the content queries."""
+        return list(self.kinds), list(self.visibilities), self.as_of
+
+
+@dataclass
+class BuildPlan:
+    """Everything decided before any shard runs; the snapshot id follows from it."""
+
+    selection: Selection
+    config: BuildConfig
+    eligibility: _Eligibility
+    head: ledger.LedgerHead
+    counts: dict[str, int]  # selection counts by reason, ``selected`` included
+    snapshot_id: str
+    path: Path
+
+    @property
+    def work(self) -> Path:
+        return self.path / "_work"
+
+
+@dataclass
+class _Ran:
+    """What the shard stages produced."""
+
+    shards: Plan
+    stages: StageResults
+
+
+@dataclass
+class _Proof:
+    """The Merkle root over the record ids, and the policy versions consented under."""
+
+    records: int
+    root: str
+    consented_under: list[int]
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+class SnapshotBuild:
+    """One snapshot build: :meth:`plan` (eligibility, selection, id), :meth:`run` (the
+    shard stages on the executor), :meth:`prove` (Merkle root, manifest) and
+    :meth:`finish` (documents, provenance rows, status ``complete``); :meth:`execute`
+    runs them in order, answering ``up_to_date`` for a finished snapshot."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        config: BuildConfig,
+        executor: Executor,
+        *,
+        engine: str,
+        workers: int,
+        progress: BuildProgress,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.config = config
+        self.executor = executor
+        self.engine = engine
+        self.workers = workers
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+        self._resumed = False
+
+    def _timed(self, name: str, t0: float) -> None:
+        self.timings[name] = time.perf_counter() - t0
+
+    def execute(self, as_of: datetime, now: datetime, t_start: float) -> BuildResult:
+        cpu_start = time.process_time()
+        plan = self.plan(as_of, now)
+        existing = self._existing(plan)
+        if existing is not None:
+            return existing
+        try:
+            ran = self.run(plan)
+            result = self.finish(plan, ran, self.prove(plan, ran))
+        except Exception:
+            with self.db.session() as s:
+                repo.set_status(s, plan.snapshot_id, "failed")
+            raise
+        result.status = "resumed" if self._resumed else "built"
+        self.timings["total"] = time.perf_counter() - t_start
+        self.timings["driver_cpu"] = time.process_time() - cpu_start
+        return result
+
+    # -- plan --
+
+    def plan(self, as_of: datetime, now: datetime) -> BuildPlan:
+        """The selection, eligibility at both times, the pinned ledger head, the id."""
+        self.db.require_initialized()
+        sel = Selection.resolve(policy_set(self.db), self.config.purpose, as_of, now)
+        t0 = time.perf_counter()
+        elig = _eligibility(self.db, sel.purpose, as_of, now)
+        self._timed("eligibility", t0)
+        with self.db.session() as s:
+            head = ledger.ledger_head(s)
+            fingerprint = repo.selection_fingerprint(s, *sel.filters)
+            counts = repo.selection_counts(s, *sel.filters)
+        sid = _snapshot_id(
+            sel.purpose,
+            as_of,
+            [self.config.fingerprint(), elig.digest, fingerprint, sel.kinds, sel.visibilities],
+        )
+        path = self.settings.snapshots_dir / sid
+        return BuildPlan(sel, self.config, elig, head, counts, sid, path)
+
+    def _existing(self, plan: BuildPlan) -> BuildResult | None:
+        """The finished snapshot of ``plan`` (up to date), else mark it ``building``."""
+        sid = plan.snapshot_id
+        with self.db.session() as s:
+            existing = repo.get_snapshot(s, sid)
+            if existing is not None and existing.status == "complete":
+                shutil.rmtree(plan.work, ignore_errors=True)
+                manifest = json.loads(existing.manifest or "{}")
+                return BuildResult(
+                    sid,
+                    Path(existing.path),
+                    "up_to_date",
+                    int(existing.record_count),
+                    manifest,
+                    self.timings,
+                )
+            self._resumed = existing is not None
+            repo.upsert_building(
+                s,
+                snapshot_id=sid,
+                purpose=plan.selection.purpose,
+                as_of=plan.selection.as_of,
+                built_at=plan.selection.now,
+                path=str(plan.path.resolve()),
+                engine=self.engine,
+                profile=plan.config.profile,
+            )
+        self.progress.message(f"{'resuming' if self._resumed else 'building'} snapshot {sid}")
+        return None
+
+    # -- run --
+
+    def _redactor(self, plan: BuildPlan) -> RedactorConfig:
+        t0 = time.perf_counter()
+        directory = plan.work / "directory.jsonl"
+        _write_directory(self.db, directory)
+        cfg = plan.config
+        red_cfg = RedactorConfig(
+            profile=cfg.profile,
+            operator=cfg.operator,
+            key=snapshot_key(self.settings, plan.snapshot_id, "pseudonym"),
+            drop_density=cfg.drop_density,
+            directory_path=str(directory.resolve()),
+        )
+        self._timed("directory", t0)
+        return red_cfg
+
+    def run(self, plan: BuildPlan) -> _Ran:
+        """Write the consent-gated input shards and run both stages on the executor."""
+        plan.work.mkdir(parents=True, exist_ok=True)
+        red_cfg = self._redactor(plan)
+        rkey = snapshot_key(self.settings, plan.snapshot_id, "record-id")
+        cfg, elig = plan.config, plan.eligibility
+        shards = Plan()
+        t0 = time.perf_counter()
+        with self.db.session() as s:
+            # consent counts from rows per author; texts are read for eligible authors only
+            author_counts = repo.selected_author_counts(s, *plan.selection.filters)
+            eligible = elig.proofs.keys()
+            written = write_input_shards(
+                repo.iter_selected(
+                    s, *plan.selection.filters, authors=eligible, batch_size=cfg.shard_size
+                ),
+                eligible=eligible,
+                reasons=elig.reasons,
+                shard_size=cfg.shard_size,
+                work=plan.work,
+                plan=shards,
+                author_counts=author_counts,
+            )
+            tasks = (
+                ShardTask(str(plan.path), i, cfg, red_cfg, rkey, input_sha256=sha, rows=rows)
+                for i, rows, sha in written
+            )
+            stages = run_stages(
+                tasks,
+                self.executor,
+                on_stage=self.progress.stage,
+                on_done=self.progress.advance,
+            )
+        self._timed("shards", t0)
+        self._step_timings(stages)
+        return _Ran(shards, stages)
+
+    def _step_timings(self, stages: StageResults) -> None:
+        for r in stages.all():
+            if r.skipped:
+                continue
+            for step, sec in r.seconds.items():
+                self.timings[f"cpu_{step}"] = self.timings.get(f"cpu_{step}", 0.0) + sec
+                self.timings[f"records_{step}"] = (
+                    self.timings.get(f"records_{step}", 0) + r.records[step]
+                )
+        self.timings["dedupe_global"] = stages.dedupe_seconds
+
+    # -- prove --
+
+    def prove(self, plan: BuildPlan, ran: _Ran) -> _Proof:
+        """The Merkle root over every record id, and the manifest."""
+        t0 = time.perf_counter()
+        written = ran.stages.written()
+        record_ids: list[str] = []
+        for task, _ in written:
+            record_ids.extend(read_ipc(task.prov_path(), ["record_id"])["record_id"].to_pylist())
+        proofs = plan.eligibility.proofs
+        consented_under = sorted(
+            {pv for _ev, pv in (proofs[a] for a in _authors(written)) if pv is not None}
+        )
+        proof = _Proof(len(record_ids), merkle_root(record_ids), consented_under)
+        del record_ids
+        self._timed("merkle", t0)
+        proof.manifest = self._manifest(plan, ran, proof)
+        return proof
+
+    def _manifest(self, plan: BuildPlan, ran: _Ran, proof: _Proof) -> dict[str, Any]:
+        from optin.pipeline.merkle import CONSTRUCTION
+
+        sel, cfg, elig = plan.selection, plan.config, plan.eligibility
+        pv_t, pv_now = sel.policy_at_as_of, sel.policy_at_build
+        findings = Counter[str]()
+        for r in ran.stages.stage1:
+            findings.update(r.findings)
+        n = proof.records
+        return {
+            "format": "optin-snapshot/1",
+            "snapshot_id": plan.snapshot_id,
+            "purpose": cfg.purpose,
+            "purpose_title": pv_t.purposes[cfg.purpose].title,
+            "as_of": sel.as_of.isoformat(),
+            "built_at": sel.now.isoformat(),
+            "policy": {
+                "in_force_at_as_of": pv_t.version,
+                "in_force_at_build": pv_now.version,
+                "consented_under": proof.consented_under,
+                "sha256_at_as_of": pv_t.sha256,
+            },
+            "ledger": {"length": plan.head.seq, "head_hash": plan.head.hash},
+            "config": {**cfg.to_dict(), "engine": self.engine, "workers": self.workers},
+            "eligibility": {
+                "rule": "author eligible at as_of AND at built_at (domain.eligibility)",
+                "members_by_reason_at_as_of": dict(sorted(elig.authors_at_as_of.items())),
+                "eligible_authors": len(elig.proofs),
+            },
+            "counts": {
+                "candidates": sum(plan.counts.values()),
+                "selected": plan.counts.get("selected", 0),
+                "steps": _step_table(plan.counts, ran),
+                "records": n,
+            },
+            "findings_by_label": dict(sorted(findings.items())),
+            "files": [
+                {"path": r.file, "sha256": r.sha256, "rows": r.rows, "bytes": r.bytes}
+                for r in ran.stages.stage2
+                if r.rows
+            ],
+            "record_count": n,
+            "record_id": "HMAC-SHA256(per-snapshot key held by the platform, content id), "
+            "first 32 hex characters; opaque outside the platform",
+            "merkle": {"root": proof.root, "leaves": n, "construction": CONSTRUCTION},
+        }
+
+    # -- finish --
+
+    def finish(self, plan: BuildPlan, ran: _Ran, proof: _Proof) -> BuildResult:
+        """Documents and manifest on disk, provenance rows and ``complete`` in one
+        transaction; the work dir (clear text) is removed."""
+        from optin.pipeline.documents import write_documents
+
+        sid = plan.snapshot_id
+        manifest_text = (
+            json.dumps(proof.manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        )
+        t0 = time.perf_counter()
+        write_documents(plan.path, proof.manifest, plan.selection.policy_at_as_of)
+        atomic_write_bytes(plan.path / "manifest.json", manifest_text.encode("utf-8"))
+        with self.db.session() as s:
+            n_rows = repo.replace_provenance(s, sid, _provenance(plan, ran))
+            repo.complete(
+                s,
+                sid,
+                built_at=plan.selection.now,
+                record_count=proof.records,
+                manifest_text=manifest_text,
+                manifest_sha256=sha256_bytes(manifest_text.encode("utf-8")),
+            )
+        self._timed("finalise", t0)
+        shutil.rmtree(plan.work, ignore_errors=True)  # holds clear text: never left behind
+        if n_rows != proof.records:  # pragma: no cover - defensive
+            raise IntegrityError(
+                f"snapshot {sid}: {n_rows} provenance rows for {proof.records} records"
+            )
+        return BuildResult(sid, plan.path, "built", proof.records, proof.manifest, self.timings)
+
+
+def _step_table(counts: dict[str, int], ran: _Ran) -> list[dict[str, Any]]:
+    """The manifest's step table: rows in and out and drops by reason of the driver's
+    ``select`` and ``consent`` steps, then of each shard step by its name."""
+    by_step = drops_by_step(ran.stages.all())
+    rows: list[tuple[str, dict[str, int]]] = [
+        ("select", {k: v for k, v in counts.items() if k != "selected"}),
+        ("consent", dict(ran.shards.consent_dropped)),
+        *((name, dict(by_step.get(name, {}))) for name in STAGE_STEP_NAMES),
+    ]
+    steps = []
+    n = sum(counts.values())
+    for name, dropped in rows:
+        out = n - sum(dropped.values())
+        steps.append({"step": name, "in": n, "out": out, "dropped": dict(sorted(dropped.items()))})
+        n = out
+    return steps
+
+
+def _provenance(plan: BuildPlan, ran: _Ran) -> Iterator[dict[str, Any]]:
+    """Provenance rows, streamed from the shards' side files."""
+    proofs = plan.eligibility.proofs
+    for task, _ in ran.stages.written():
+        prov = read_ipc(task.prov_path())
+        shard_file = output_name(task.index)
+        for rid, cid, aid in zip(
+            prov["record_id"].to_pylist(),
+            prov["content_id"].to_pylist(),
+            prov["author_id"].to_pylist(),
+            strict=True,
+        ):
+            ev, pv = proofs[aid]
+            yield {
+                "record_id": rid,
+                "content_id": cid,
+                "author_id": aid,
+                "consent_event_id": ev,
+                "policy_version": pv,
+                "shard": shard_file,
+            }
+
+
 def build_snapshot(
     db: Database,
     settings: Settings,
@@ -181,8 +579,6 @@ def build_snapshot(
     progress: BuildProgress | None = None,
 ) -> BuildResult:
     """Build (or resume) the snapshot of ``purpose`` as of ``as_of`` (default now)."""
-    progress = progress or BuildProgress()
-    timings: dict[str, float] = {}
     t_start = time.perf_counter()
     now = _utc(now or datetime.now(UTC), "now")
     as_of = _utc(as_of, "as_of") if as_of is not None else now
@@ -193,346 +589,25 @@ def build_snapshot(
             value=as_of.isoformat(),
             allowed=f"a time at or before {now.isoformat()}",
         )
-    if engine not in ENGINES and engine != "inline":
-        raise ConfigError(f"unknown engine '{engine}'; allowed: {', '.join(ENGINES)}")
+    require_engine(engine)
     cfg = config or BuildConfig(purpose=purpose, profile=profile)
     if cfg.purpose != purpose:
         raise ConfigError(f"config is for purpose {cfg.purpose!r}, not {purpose!r}")
     executor = make_executor(engine, workers=workers, scheduler=scheduler)  # fails early
     try:
         executor.warm()  # workers start up while eligibility and the plan run
-        return _build(
-            db, settings, cfg, as_of, now, executor, engine, workers, progress, timings, t_start
-        )
-    finally:
-        executor.close()
-
-
-def _build(
-    db: Database,
-    settings: Settings,
-    cfg: BuildConfig,
-    as_of: datetime,
-    now: datetime,
-    executor: Any,
-    engine: str,
-    workers: int,
-    progress: BuildProgress,
-    timings: dict[str, float],
-    t_start: float,
-) -> BuildResult:
-    purpose = cfg.purpose
-    cpu_start = time.process_time()
-    db.require_initialized()
-    ps = policy_set(db)
-    pv_t, pv_now = ps.in_force(as_of), ps.in_force(now)
-    known = sorted({p for v in ps.versions for p in v.purposes})
-    if purpose not in known:
-        raise NotFoundError(f"unknown purpose {purpose!r}; valid purposes: {', '.join(known)}")
-    if (
-        pv_t is None
-        or pv_now is None
-        or purpose not in pv_t.purposes
-        or purpose not in pv_now.purposes
-    ):
-        raise ConfigError(
-            f"purpose {purpose!r} is not defined by the policy in force at the as-of time "
-            f"{as_of.isoformat()} and at build time; pick a later --as-of"
-        )
-    p_t, p_now = pv_t.purposes[purpose], pv_now.purposes[purpose]
-    kinds = sorted(str(k) for k in p_t.kinds & p_now.kinds)
-    vis = sorted(str(v) for v in p_t.visibilities & p_now.visibilities)
-
-    t0 = time.perf_counter()
-    elig = _eligibility(db, purpose, as_of, now)
-    timings["eligibility"] = time.perf_counter() - t0
-    with db.session() as s:
-        head = ledger.ledger_head(s)
-        fingerprint = repo.selection_fingerprint(s, kinds, vis, as_of)
-        selection = repo.selection_counts(s, kinds, vis, as_of)
-    sid = _snapshot_id(purpose, as_of, [cfg.fingerprint(), elig.digest, fingerprint, kinds, vis])
-    sdir = settings.snapshots_dir / sid
-    work = sdir / "_work"
-    with db.session() as s:
-        existing = repo.get_snapshot(s, sid)
-        if existing is not None and existing.status == "complete":
-            shutil.rmtree(work, ignore_errors=True)
-            manifest = json.loads(existing.manifest or "{}")
-            return BuildResult(
-                sid,
-                Path(existing.path),
-                "up_to_date",
-                int(existing.record_count),
-                manifest,
-                timings,
-            )
-        resumed = existing is not None
-        repo.upsert_building(
-            s,
-            snapshot_id=sid,
-            purpose=purpose,
-            as_of=as_of,
-            built_at=now,
-            path=str(sdir.resolve()),
-            engine=engine,
-            profile=cfg.profile,
-        )
-    progress.message(f"{'resuming' if resumed else 'building'} snapshot {sid}")
-    try:
-        result = _run(
+        build = SnapshotBuild(
             db,
             settings,
             cfg,
-            sid,
-            sdir,
-            as_of,
-            now,
-            kinds,
-            vis,
-            elig,
-            head,
-            selection,
             executor,
-            engine,
-            workers,
-            progress,
-            timings,
-            pv_t,
-            pv_now,
+            engine=engine,
+            workers=workers,
+            progress=progress or BuildProgress(),
         )
-    except Exception:
-        with db.session() as s:
-            repo.set_status(s, sid, "failed")
-        raise
-    result.status = "resumed" if resumed else "built"
-    timings["total"] = time.perf_counter() - t_start
-    timings["driver_cpu"] = time.process_time() - cpu_start
-    return result
-
-
-def _run(
-    db: Database,
-    settings: Settings,
-    cfg: BuildConfig,
-    sid: str,
-    sdir: Path,
-    as_of: datetime,
-    now: datetime,
-    kinds: list[str],
-    vis: list[str],
-    elig: _Eligibility,
-    head: Any,
-    selection: dict[str, int],
-    executor: Any,
-    engine: str,
-    workers: int,
-    progress: BuildProgress,
-    timings: dict[str, float],
-    pv_t: Any,
-    pv_now: Any,
-) -> BuildResult:
-    from optin.pipeline.documents import write_documents
-
-    work = sdir / "_work"
-    work.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    directory = work / "directory.jsonl"
-    _write_directory(db, directory)
-    red_cfg = RedactorConfig(
-        profile=cfg.profile,
-        operator=cfg.operator,
-        key=snapshot_key(settings, sid, "pseudonym"),
-        drop_density=cfg.drop_density,
-        directory_path=str(directory.resolve()),
-    )
-    rkey = snapshot_key(settings, sid, "record-id")
-    timings["directory"] = time.perf_counter() - t0
-    plan = Plan()
-    t0 = time.perf_counter()
-    with db.session() as s:
-        # consent counts from rows per author; texts are read for eligible authors only
-        author_counts = repo.selected_author_counts(s, kinds, vis, as_of)
-        eligible = elig.proofs.keys()
-        shards = write_input_shards(
-            repo.iter_selected(s, kinds, vis, as_of, authors=eligible, batch_size=cfg.shard_size),
-            eligible=eligible,
-            reasons=elig.reasons,
-            shard_size=cfg.shard_size,
-            work=work,
-            plan=plan,
-            author_counts=author_counts,
-        )
-        tasks = (
-            ShardTask(str(sdir), i, cfg, red_cfg, rkey, input_sha256=sha, rows=rows)
-            for i, rows, sha in shards
-        )
-        stages = run_stages(tasks, executor, on_stage=progress.stage, on_done=progress.advance)
-    timings["shards"] = time.perf_counter() - t0
-    for r in [*stages.stage1, *stages.stage2]:
-        if r.get("skipped"):
-            continue
-        for step, sec in r.get("seconds", {}).items():
-            timings[f"cpu_{step}"] = timings.get(f"cpu_{step}", 0.0) + sec
-            timings[f"records_{step}"] = timings.get(f"records_{step}", 0) + r["records"][step]
-    timings["dedupe_global"] = stages.dedupe_seconds
-
-    # provenance + merkle (provenance rows are streamed from the side files, per shard)
-    t0 = time.perf_counter()
-    record_ids: list[str] = []
-    written = [(t, r2) for t, r2 in zip(stages.tasks, stages.stage2, strict=True) if r2["rows"]]
-    for task, _ in written:
-        record_ids.extend(read_ipc(task.prov_path(), ["record_id"])["record_id"].to_pylist())
-    root = merkle_root(record_ids)
-    n_records = len(record_ids)
-    consented_under = sorted(
-        {pv for ev, pv in (elig.proofs[a] for a in _authors(written)) if pv is not None}
-    )
-    del record_ids
-    timings["merkle"] = time.perf_counter() - t0
-
-    def provenance() -> Iterator[dict[str, Any]]:
-        for task, _ in written:
-            prov = read_ipc(task.prov_path())
-            shard_file = output_name(task.index)
-            for rid, cid, aid in zip(
-                prov["record_id"].to_pylist(),
-                prov["content_id"].to_pylist(),
-                prov["author_id"].to_pylist(),
-                strict=True,
-            ):
-                ev, pv = elig.proofs[aid]
-                yield {
-                    "record_id": rid,
-                    "content_id": cid,
-                    "author_id": aid,
-                    "consent_event_id": ev,
-                    "policy_version": pv,
-                    "shard": shard_file,
-                }
-
-    manifest = _manifest(
-        sid,
-        cfg,
-        as_of,
-        now,
-        engine,
-        workers,
-        head,
-        selection,
-        plan,
-        stages,
-        elig,
-        n_records,
-        consented_under,
-        root,
-        pv_t,
-        pv_now,
-    )
-    manifest_text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    t0 = time.perf_counter()
-    write_documents(sdir, manifest, pv_t)
-    atomic_write_bytes(sdir / "manifest.json", manifest_text.encode("utf-8"))
-    with db.session() as s:
-        n_rows = repo.replace_provenance(s, sid, provenance())
-        repo.complete(
-            s,
-            sid,
-            built_at=now,
-            record_count=n_records,
-            manifest_text=manifest_text,
-            manifest_sha256=sha256_bytes(manifest_text.encode("utf-8")),
-        )
-    timings["finalise"] = time.perf_counter() - t0
-    shutil.rmtree(work, ignore_errors=True)  # holds clear text: never left behind
-    if n_rows != n_records:  # pragma: no cover - defensive
-        raise IntegrityError(f"snapshot {sid}: {n_rows} provenance rows for {n_records} records")
-    return BuildResult(sid, sdir, "built", n_records, manifest, timings)
-
-
-def _manifest(
-    sid: str,
-    cfg: BuildConfig,
-    as_of: datetime,
-    now: datetime,
-    engine: str,
-    workers: int,
-    head: Any,
-    selection: dict[str, int],
-    plan: Any,
-    stages: Any,
-    elig: _Eligibility,
-    n_records: int,
-    versions: list[int],
-    root: str,
-    pv_t: Any,
-    pv_now: Any,
-) -> dict[str, Any]:
-    from optin.pipeline.merkle import CONSTRUCTION
-
-    s1 = Counter[str]()
-    findings = Counter[str]()
-    for r in stages.stage1:
-        s1.update(r["dropped"])
-        findings.update(r["findings"])
-    s2 = Counter[str]()
-    for r in stages.stage2:
-        s2.update(r["dropped"])
-    lang = {k: v for k, v in s1.items() if k.startswith("language_")}
-    red = {k: v for k, v in s1.items() if k == "pii_density"}
-    qual = {k: v for k, v in s1.items() if k not in lang and k not in red}
-    candidates = sum(selection.values())
-    selected = selection.get("selected", 0)
-    steps = []
-    n = candidates
-    for name, dropped in (
-        ("select", {k: v for k, v in selection.items() if k != "selected"}),
-        ("consent", dict(plan.consent_dropped)),
-        ("language", lang),
-        ("redact", red),
-        ("quality", qual),
-        ("dedupe", dict(s2)),
-    ):
-        out = n - sum(dropped.values())
-        steps.append({"step": name, "in": n, "out": out, "dropped": dict(sorted(dropped.items()))})
-        n = out
-    files = [
-        {"path": r["file"], "sha256": r["sha256"], "rows": r["rows"], "bytes": r["bytes"]}
-        for r in stages.stage2
-        if r["rows"]
-    ]
-    return {
-        "format": "optin-snapshot/1",
-        "snapshot_id": sid,
-        "purpose": cfg.purpose,
-        "purpose_title": pv_t.purposes[cfg.purpose].title,
-        "as_of": as_of.isoformat(),
-        "built_at": now.isoformat(),
-        "policy": {
-            "in_force_at_as_of": pv_t.version,
-            "in_force_at_build": pv_now.version,
-            "consented_under": versions,
-            "sha256_at_as_of": pv_t.sha256,
-        },
-        "ledger": {"length": head.seq, "head_hash": head.hash},
-        "config": {**cfg.to_dict(), "engine": engine, "workers": workers},
-        "eligibility": {
-            "rule": "author eligible at as_of AND at built_at (domain.eligibility)",
-            "members_by_reason_at_as_of": dict(sorted(elig.authors_at_as_of.items())),
-            "eligible_authors": len(elig.proofs),
-        },
-        "counts": {
-            "candidates": candidates,
-            "selected": selected,
-            "steps": steps,
-            "records": n_records,
-        },
-        "findings_by_label": dict(sorted(findings.items())),
-        "files": files,
-        "record_count": n_records,
-        "record_id": "HMAC-SHA256(per-snapshot key held by the platform, content id), "
-        "first 32 hex characters; opaque outside the platform",
-        "merkle": {"root": root, "leaves": n_records, "construction": CONSTRUCTION},
-    }
+        return build.execute(as_of, now, t_start)
+    finally:
+        executor.close()
 
 
 def _authors(written: Sequence[tuple[ShardTask, Any]]) -> set[str]:
@@ -545,9 +620,110 @@ def _authors(written: Sequence[tuple[ShardTask, Any]]) -> set[str]:
 # -- list / show -----------------------------------------------------------------------
 
 
-def list_snapshots(db: Database) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class SnapshotSummary:
+    """One snapshot as every adapter shows it (CLI list, dashboard, admin pages, API).
+
+    ``excluded`` (records dropped at every step, by reason) and ``findings`` (personal
+    data redacted, by label) are read from the manifest; ``manifest`` is filled by
+    :func:`get_snapshot` only.
+    """
+
+    id: str
+    purpose: str
+    as_of: datetime
+    built_at: datetime | None
+    status: str
+    records: int
+    engine: str | None
+    profile: str | None
+    path: str
+    manifest_sha256: str | None
+    excluded: dict[str, int] = field(default_factory=dict)
+    findings: dict[str, int] = field(default_factory=dict)
+    manifest: dict[str, Any] | None = None
+
+    @classmethod
+    def from_row(cls, row: Any, *, with_manifest: bool = False) -> SnapshotSummary:
+        manifest = _parse_manifest(row.manifest)
+        return cls(
+            id=row.id,
+            purpose=row.purpose,
+            as_of=row.as_of,
+            built_at=row.built_at,
+            status=row.status,
+            records=int(row.record_count or 0),
+            engine=row.engine,
+            profile=row.profile,
+            path=row.path,
+            manifest_sha256=row.manifest_sha256,
+            excluded=exclusions(manifest or {}),
+            findings=_find(manifest or {}, "findings_by_label", "findings"),
+            manifest=manifest if with_manifest else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (ISO times); ``manifest`` only when it was asked for."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "purpose": self.purpose,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "built_at": self.built_at.isoformat() if self.built_at else None,
+            "status": self.status,
+            "records": self.records,
+            "engine": self.engine,
+            "profile": self.profile,
+            "path": self.path,
+            "manifest_sha256": self.manifest_sha256,
+            "excluded": self.excluded,
+            "findings": self.findings,
+        }
+        if self.manifest is not None:
+            out["manifest"] = self.manifest
+        return out
+
+
+def _parse_manifest(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _find(manifest: Any, *names: str) -> dict[str, int]:
+    """The first mapping of counts found under any of ``names`` (searched recursively)."""
+    if isinstance(manifest, dict):
+        for name in names:
+            v = manifest.get(name)
+            if isinstance(v, dict) and v and all(isinstance(x, int) for x in v.values()):
+                return {str(k): int(x) for k, x in v.items()}
+        for v in manifest.values():
+            hit = _find(v, *names)
+            if hit:
+                return hit
+    return {}
+
+
+def exclusions(manifest: dict[str, Any]) -> dict[str, int]:
+    """Records excluded at every step, by reason (``counts.steps[*].dropped``)."""
+    steps = manifest.get("counts", {}).get("steps") if isinstance(manifest, dict) else None
+    if not isinstance(steps, list):
+        return _find(manifest, "excluded_by_reason", "exclusions", "excluded")
+    out: Counter[str] = Counter()
+    for step in steps:
+        dropped = step.get("dropped") if isinstance(step, dict) else None
+        if isinstance(dropped, dict):
+            out.update({str(k): int(v) for k, v in dropped.items() if isinstance(v, int)})
+    return dict(out.most_common())
+
+
+def list_snapshots(db: Database, *, limit: int | None = None) -> list[SnapshotSummary]:
+    """Every snapshot (or the newest ``limit``), newest build first."""
     with db.session() as s:
-        return [_row_dict(r) for r in repo.list_snapshots(s)]
+        return [SnapshotSummary.from_row(r) for r in repo.list_snapshots(s, limit=limit)]
 
 
 def resolve_snapshot_id(db: Database, ref: str) -> str:
@@ -563,33 +739,45 @@ def resolve_snapshot_id(db: Database, ref: str) -> str:
     )
 
 
-def show_snapshot(db: Database, snapshot_id: str) -> dict[str, Any]:
-    snapshot_id = resolve_snapshot_id(db, snapshot_id)
+def get_snapshot(db: Database, snapshot_id: str) -> SnapshotSummary:
+    """The snapshot ``snapshot_id`` with its manifest (:func:`resolve_snapshot_id` turns
+    ``latest`` into an id)."""
     with db.session() as s:
         row = repo.get_snapshot(s, snapshot_id)
         if row is None:
-            known = [r.id for r in repo.list_snapshots(s)][:10]
+            known = [r.id for r in repo.list_snapshots(s, limit=10)]
             raise NotFoundError(
                 f"snapshot {snapshot_id!r} does not exist; known: {', '.join(known) or 'none'}"
-                " (see `optin snapshot list`)"
+                " (see `optin snapshot list` or GET /api/v1/snapshots)"
             )
-        out = _row_dict(row)
-        out["manifest"] = json.loads(row.manifest) if row.manifest else None
-        return out
+        return SnapshotSummary.from_row(row, with_manifest=True)
 
 
-def _row_dict(r: Any) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "purpose": r.purpose,
-        "as_of": r.as_of.isoformat() if r.as_of else None,
-        "built_at": r.built_at.isoformat() if r.built_at else None,
-        "status": r.status,
-        "records": int(r.record_count or 0),
-        "engine": r.engine,
-        "profile": r.profile,
-        "path": r.path,
-    }
+def show_snapshot(db: Database, snapshot_id: str) -> dict[str, Any]:
+    """:func:`get_snapshot` of an id or ``latest``, as a JSON-ready dict (``manifest``
+    always present)."""
+    out = get_snapshot(db, resolve_snapshot_id(db, snapshot_id)).to_dict()
+    out.setdefault("manifest", None)
+    return out
 
 
 ProgressFactory = Callable[[], BuildProgress]
+
+
+__all__ = [
+    "BuildPlan",
+    "BuildProgress",
+    "BuildResult",
+    "ProgressFactory",
+    "Selection",
+    "SnapshotBuild",
+    "SnapshotSummary",
+    "build_snapshot",
+    "engine_names",
+    "exclusions",
+    "get_snapshot",
+    "list_snapshots",
+    "resolve_snapshot_id",
+    "show_snapshot",
+    "snapshot_key",
+]

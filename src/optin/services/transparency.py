@@ -16,8 +16,9 @@ from datetime import datetime
 from pathlib import Path
 
 from optin.errors import NotFoundError
+from optin.services.snapshots import SnapshotSummary
+from optin.storage import snapshots as repo
 from optin.storage.database import Database
-from optin.storage.repos import transparency as repo
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +27,31 @@ _TOKENS = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
 
 @dataclass(frozen=True, slots=True)
 class SnapshotUse:
-    snapshot_id: str
-    purpose: str
-    as_of: datetime
-    built_at: datetime | None
-    status: str
+    """A snapshot (its :class:`SnapshotSummary`) and how many of the member's items it
+    holds."""
+
+    snapshot: SnapshotSummary
     items: int
+
+    @property
+    def snapshot_id(self) -> str:
+        return self.snapshot.id
+
+    @property
+    def purpose(self) -> str:
+        return self.snapshot.purpose
+
+    @property
+    def as_of(self) -> datetime:
+        return self.snapshot.as_of
+
+    @property
+    def built_at(self) -> datetime | None:
+        return self.snapshot.built_at
+
+    @property
+    def status(self) -> str:
+        return self.snapshot.status
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +87,10 @@ class SnapshotDetail:
 def snapshot_uses(db: Database, member_id: str) -> list[SnapshotUse]:
     """Every snapshot that included at least one of the member's items, newest first."""
     with db.session() as s:
-        rows = repo.snapshots_with_author(s, member_id)
-        return [SnapshotUse(r.id, r.purpose, r.as_of, r.built_at, r.status, n) for r, n in rows]
+        return [
+            SnapshotUse(SnapshotSummary.from_row(r), n)
+            for r, n in repo.member_snapshots(s, member_id)
+        ]
 
 
 def diff_segments(before: str, after: str) -> tuple[list[Segment], list[Segment]]:
@@ -106,12 +128,12 @@ def snapshot_items(
 ) -> SnapshotDetail:
     """The member's items in one snapshot, with a before/after view of the redaction."""
     with db.session() as s:
-        snap = repo.get_snapshot_row(s, snapshot_id)
-        total = repo.author_record_count(s, snapshot_id, member_id)
+        snap = repo.get_snapshot(s, snapshot_id)
+        total = repo.member_record_count(s, snapshot_id, member_id)
         if snap is None or total == 0:
             raise NotFoundError(f"none of your content is in snapshot {snapshot_id!r}")
-        rows = repo.author_records(s, snapshot_id, member_id, limit=limit)
-        use = SnapshotUse(snap.id, snap.purpose, snap.as_of, snap.built_at, snap.status, total)
+        rows = repo.member_records(s, snapshot_id, member_id, limit=limit)
+        use = SnapshotUse(SnapshotSummary.from_row(snap), total)
         base = Path(snap.path)
     by_shard: dict[str, set[str]] = {}
     for rec, _content in rows:

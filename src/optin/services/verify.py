@@ -6,6 +6,10 @@ the provenance rows, the consent ledger via :func:`optin.domain.eligibility.elig
 on each author's full history, and the privacy analyzer), so a bug in the build cannot
 hide itself.
 
+One function per check (``check_manifest``, ``check_files``, ``check_provenance``,
+``check_ledger``, ``check_eligibility``, ``check_personal_data``), each reading the
+evidence the earlier ones gathered (:class:`Evidence`) and returning its :class:`Check`.
+
 Outcomes: ``pass``; ``stale`` (the snapshot was sound when built, but since then members
 withdrew, were erased, or content was deleted: it needs a rebuild / withdrawal
 propagation); ``fail`` (tampering or corruption: a shard, the manifest, a provenance row,
@@ -18,6 +22,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,6 +143,54 @@ def _parse_time(value: Any, what: str, check: Check) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class SnapshotFacts:
+    """What the database recorded about the snapshot at build time."""
+
+    snapshot_id: str
+    status: str
+    path: Path
+    purpose: str
+    as_of: datetime
+    built_at: datetime | None
+    manifest_sha256: str | None
+    records: int
+
+    @classmethod
+    def load(cls, db: Database, snapshot_id: str) -> SnapshotFacts:
+        with db.session() as s:
+            row = repo.get_snapshot(s, snapshot_id)
+            if row is None:
+                raise NotFoundError(
+                    f"snapshot {snapshot_id!r} does not exist; see `optin snapshot list`"
+                )
+            return cls(
+                snapshot_id=snapshot_id,
+                status=row.status,
+                path=Path(row.path),
+                purpose=row.purpose,
+                as_of=row.as_of,
+                built_at=row.built_at,
+                manifest_sha256=row.manifest_sha256,
+                records=int(row.record_count),
+            )
+
+
+@dataclass
+class Evidence:
+    """What the checks gather for the later ones: the manifest, the times it pins, the
+    shards' record ids and the provenance rows."""
+
+    facts: SnapshotFacts
+    now: datetime
+    manifest: dict[str, Any] = field(default_factory=dict)
+    as_of: datetime | None = None
+    built: datetime | None = None
+    shard_ids: dict[str, str] = field(default_factory=dict)  # record id -> shard path
+    shard_files: list[Path] = field(default_factory=list)  # digests matched
+    provenance: dict[str, Any] = field(default_factory=dict)  # record id -> row
+
+
 def verify_snapshot(
     db: Database,
     settings: Settings,
@@ -149,70 +202,85 @@ def verify_snapshot(
 ) -> VerifyReport:
     """Verify ``snapshot_id``; never raises for a failed check (see
     :meth:`VerifyReport.raise_for_status`)."""
-    now = now or datetime.now(UTC)
-    with db.session() as s:
-        row = repo.get_snapshot(s, snapshot_id)
-        if row is None:
-            raise NotFoundError(
-                f"snapshot {snapshot_id!r} does not exist; see `optin snapshot list`"
-            )
-        srow: dict[str, Any] = {
-            "status": row.status,
-            "path": row.path,
-            "purpose": row.purpose,
-            "as_of": row.as_of,
-            "built_at": row.built_at,
-            "manifest_sha256": row.manifest_sha256,
-            "records": int(row.record_count),
-        }
+    ev = Evidence(SnapshotFacts.load(db, snapshot_id), now or datetime.now(UTC))
     report = VerifyReport(snapshot_id)
-    base = Path(srow["path"])
+    report.checks.append(check_manifest(ev))
+    report.checks.append(check_files(ev))
+    report.checks.append(check_provenance(db, ev))
+    report.checks.append(check_ledger(db, ev))
+    report.checks.append(check_eligibility(db, ev))
+    report.checks.append(check_personal_data(db, ev, rescan=rescan, tolerance=tolerance))
+    return report
 
-    # 1. manifest ----------------------------------------------------------------------
+
+# -- 1. manifest -----------------------------------------------------------------------
+
+
+def check_manifest(ev: Evidence) -> Check:
+    """The manifest exists, is the one recorded at build time, and agrees with the
+    database on id, purpose, record count and as-of time."""
     mc = Check("manifest")
-    report.checks.append(mc)
-    manifest: dict[str, Any] = {}
-    mpath = base / "manifest.json"
-    if srow["status"] != "complete":
-        mc.fail(f"snapshot status is {srow['status']!r}, not 'complete'")
+    facts = ev.facts
+    mpath = facts.path / "manifest.json"
+    if facts.status != "complete":
+        mc.fail(f"snapshot status is {facts.status!r}, not 'complete'")
     if not mpath.exists():
         mc.fail(f"{mpath} is missing")
     else:
-        digest = _sha256_file(mpath)
-        if digest != srow["manifest_sha256"]:
-            mc.fail(
-                f"{mpath}: sha256 {digest[:16]}... differs from the digest recorded at "
-                f"build time {str(srow['manifest_sha256'])[:16]}... (manifest edited)"
-            )
-        try:
-            manifest = json.loads(mpath.read_text("utf-8"))
-        except ValueError as e:
-            mc.fail(f"{mpath}: not valid JSON ({e})")
+        ev.manifest = _read_manifest(mpath, facts.manifest_sha256, mc)
     for key, expect in (
-        ("snapshot_id", snapshot_id),
-        ("purpose", srow["purpose"]),
-        ("record_count", srow["records"]),
+        ("snapshot_id", facts.snapshot_id),
+        ("purpose", facts.purpose),
+        ("record_count", facts.records),
     ):
-        if manifest and manifest.get(key) != expect:
+        if ev.manifest and ev.manifest.get(key) != expect:
             mc.fail(
-                f"manifest field '{key}' is {manifest.get(key)!r}, the database says {expect!r}"
+                f"manifest field '{key}' is {ev.manifest.get(key)!r}, the database says {expect!r}"
             )
-    as_of = _parse_time(manifest.get("as_of", srow["as_of"].isoformat()), "as_of", mc)
+    _check_times(ev, mc)
+    return mc
+
+
+def _read_manifest(mpath: Path, recorded: str | None, mc: Check) -> dict[str, Any]:
+    digest = _sha256_file(mpath)
+    if digest != recorded:
+        mc.fail(
+            f"{mpath}: sha256 {digest[:16]}... differs from the digest recorded at "
+            f"build time {str(recorded)[:16]}... (manifest edited)"
+        )
+    try:
+        manifest: dict[str, Any] = json.loads(mpath.read_text("utf-8"))
+    except ValueError as e:
+        mc.fail(f"{mpath}: not valid JSON ({e})")
+        return {}
+    return manifest
+
+
+def _check_times(ev: Evidence, mc: Check) -> None:
+    """The as-of time the manifest pins equals the database's; the build time is the
+    manifest's (else the database's, else now)."""
+    facts, manifest = ev.facts, ev.manifest
+    as_of = _parse_time(manifest.get("as_of", facts.as_of.isoformat()), "as_of", mc)
     built = _parse_time(
-        manifest.get("built_at", (srow["built_at"] or now).isoformat()), "built_at", mc
+        manifest.get("built_at", (facts.built_at or ev.now).isoformat()), "built_at", mc
     )
-    if as_of is not None and as_of != srow["as_of"]:
+    if as_of is not None and as_of != facts.as_of:
         mc.fail(
             f"manifest field 'as_of' is {as_of.isoformat()}, the database says "
-            f"{srow['as_of'].isoformat()}"
+            f"{facts.as_of.isoformat()}"
         )
-    as_of = srow["as_of"]
-    built = built or srow["built_at"] or now
+    ev.as_of = facts.as_of
+    ev.built = built or facts.built_at or ev.now
 
-    # 2. files and Merkle root -----------------------------------------------------------
+
+# -- 2. files and Merkle root ------------------------------------------------------------
+
+
+def check_files(ev: Evidence) -> Check:
+    """Every shard is listed, present, of the listed digest and row count; record ids are
+    unique across shards, and their Merkle root and count match the manifest."""
     fc = Check("files")
-    report.checks.append(fc)
-    shard_ids: dict[str, str] = {}  # record id -> shard path
+    base, manifest = ev.facts.path, ev.manifest
     listed = {f.get("path"): f for f in manifest.get("files", [])}
     on_disk = (
         {str(p.relative_to(base)) for p in (base / "data").glob("*.parquet")}
@@ -221,52 +289,69 @@ def verify_snapshot(
     )
     for unlisted in sorted(on_disk - set(listed)):
         fc.fail(f"{base / unlisted}: shard not listed in the manifest")
-    texts_by_file: list[Path] = []
     for rel, f in sorted(listed.items()):
         path = base / str(rel)
-        if not path.exists():
-            fc.fail(f"{path}: listed in the manifest but missing")
+        ids = _shard_ids(path, f, fc)
+        if ids is None:
             continue
-        digest = _sha256_file(path)
-        if digest != f.get("sha256"):
-            fc.fail(
-                f"{path}: sha256 {digest[:16]}... != manifest {str(f.get('sha256'))[:16]}..."
-                " (shard modified)"
-            )
-            continue
-        try:
-            ids = pq.read_table(path, columns=["record_id"])["record_id"].to_pylist()
-        except Exception as e:  # damaged file with a matching digest is impossible; be safe
-            fc.fail(f"{path}: unreadable ({type(e).__name__})")
-            continue
-        if len(ids) != f.get("rows"):
-            fc.fail(f"{path}: {len(ids)} rows, manifest says {f.get('rows')}")
         for rid in ids:
-            if rid in shard_ids:
-                fc.fail(f"{path}: record id {rid} also in {shard_ids[rid]}")
-            shard_ids[rid] = str(rel)
-        texts_by_file.append(path)
-    fc.counts = {"files": len(listed), "records": len(shard_ids)}
-    root = _merkle(list(shard_ids))
-    merkle = manifest.get("merkle", {})
+            if rid in ev.shard_ids:
+                fc.fail(f"{path}: record id {rid} also in {ev.shard_ids[rid]}")
+            ev.shard_ids[rid] = str(rel)
+        ev.shard_files.append(path)
+    fc.counts = {"files": len(listed), "records": len(ev.shard_ids)}
+    _check_root(ev, fc)
+    return fc
+
+
+def _shard_ids(path: Path, listed: Mapping[str, Any], fc: Check) -> list[str] | None:
+    """The record ids of one listed shard, or None when it is missing, modified or
+    unreadable (the problem goes to ``fc``)."""
+    if not path.exists():
+        fc.fail(f"{path}: listed in the manifest but missing")
+        return None
+    digest = _sha256_file(path)
+    if digest != listed.get("sha256"):
+        fc.fail(
+            f"{path}: sha256 {digest[:16]}... != manifest {str(listed.get('sha256'))[:16]}..."
+            " (shard modified)"
+        )
+        return None
+    try:
+        ids: list[str] = pq.read_table(path, columns=["record_id"])["record_id"].to_pylist()
+    except Exception as e:  # damaged file with a matching digest is impossible; be safe
+        fc.fail(f"{path}: unreadable ({type(e).__name__})")
+        return None
+    if len(ids) != listed.get("rows"):
+        fc.fail(f"{path}: {len(ids)} rows, manifest says {listed.get('rows')}")
+    return ids
+
+
+def _check_root(ev: Evidence, fc: Check) -> None:
+    root = _merkle(list(ev.shard_ids))
+    merkle = ev.manifest.get("merkle", {})
     if root != merkle.get("root"):
         fc.fail(
             f"Merkle root over the shards' record ids {root[:16]}... != manifest "
             f"{str(merkle.get('root'))[:16]}..."
         )
-    if len(shard_ids) != manifest.get("record_count"):
+    if len(ev.shard_ids) != ev.manifest.get("record_count"):
         fc.fail(
-            f"shards hold {len(shard_ids)} records, manifest record_count is "
-            f"{manifest.get('record_count')}"
+            f"shards hold {len(ev.shard_ids)} records, manifest record_count is "
+            f"{ev.manifest.get('record_count')}"
         )
 
-    # 3. provenance ---------------------------------------------------------------------
+
+# -- 3. provenance -------------------------------------------------------------------------
+
+
+def check_provenance(db: Database, ev: Evidence) -> Check:
+    """One provenance row per shard record, naming the shard that holds it."""
     pc = Check("provenance")
-    report.checks.append(pc)
-    prov: dict[str, Any] = {}
     with db.session() as s:
-        for r in repo.iter_provenance(s, snapshot_id):
-            prov[r.record_id] = r
+        for r in repo.iter_provenance(s, ev.facts.snapshot_id):
+            ev.provenance[r.record_id] = r
+    prov, shard_ids = ev.provenance, ev.shard_ids
     missing = sorted(set(shard_ids) - set(prov))
     extra = sorted(set(prov) - set(shard_ids))
     if missing:
@@ -282,11 +367,16 @@ def verify_snapshot(
     if wrong_shard:
         pc.fail(f"{len(wrong_shard)} provenance row(s) name the wrong shard, e.g. {wrong_shard[0]}")
     pc.counts = {"rows": len(prov)}
+    return pc
 
-    # 4. ledger -------------------------------------------------------------------------
+
+# -- 4. ledger -----------------------------------------------------------------------------
+
+
+def check_ledger(db: Database, ev: Evidence) -> Check:
+    """The consent ledger's chain holds, and the head the manifest pins is a point of it."""
     lc = Check("ledger")
-    report.checks.append(lc)
-    pinned = manifest.get("ledger", {})
+    pinned = ev.manifest.get("ledger", {})
     with db.session() as s:
         lr = ledger.verify(s)
         if not lr.ok:
@@ -302,160 +392,207 @@ def verify_snapshot(
                 "current chain: the hash at that seq differs or it is missing"
             )
     lc.counts = {"length_now": lr.length, "pinned_length": pinned.get("length")}
+    return lc
 
-    # 5. eligibility --------------------------------------------------------------------
+
+# -- 5. eligibility ----------------------------------------------------------------------
+
+
+@dataclass
+class _Findings:
+    """What the eligibility check found, record by record."""
+
+    never: list[str] = field(default_factory=list)  # should never have been in
+    since: Counter[str] = field(default_factory=Counter)  # ineligible since the build
+    stale_members: set[str] = field(default_factory=set)
+    trace: list[str] = field(default_factory=list)  # wrong consent event / version
+    content_bad: list[str] = field(default_factory=list)
+    deleted_since: int = 0
+
+
+#: (at as-of, at build, now) decisions of one author; None when the author is unknown
+_Decisions = tuple[Any, Any, Any] | None
+
+
+def check_eligibility(db: Database, ev: Evidence) -> Check:
+    """Every record's author was eligible at the as-of and build times (from the full
+    consent history, through the domain rule), the provenance names the event and policy
+    version that made it so, and the content met the selection rule; records whose
+    author withdrew or whose content was deleted since make the snapshot stale."""
     ec = Check("eligibility")
-    report.checks.append(ec)
-    _check_eligibility(db, srow["purpose"], as_of, built, now, prov, ec)
-
-    # 6. residual personal data -----------------------------------------------------------
-    rc = Check("personal_data")
-    report.checks.append(rc)
-    if rescan:
-        _rescan(db, manifest.get("config", {}), texts_by_file, rc, tolerance)
-    else:
-        rc.detail = "skipped"
-    return report
-
-
-def _check_eligibility(
-    db: Database,
-    purpose: str,
-    as_of: datetime,
-    built: datetime,
-    now: datetime,
-    prov: dict[str, Any],
-    ec: Check,
-) -> None:
+    purpose, prov = ev.facts.purpose, ev.provenance
+    as_of, built = ev.as_of or ev.facts.as_of, ev.built or ev.now
     ps: PolicySet = policy_set(db)
     authors = sorted({r.author_id for r in prov.values()})
     with db.session() as s:
         histories = member_histories(s, authors)
         contents = repo.content_facts(s, [r.content_id for r in prov.values()])
-    never: list[str] = []  # not eligible at as-of or at build: should never have been in
-    since: Counter[str] = Counter()  # became ineligible after the build
-    stale_members: set[str] = set()
-    trace: list[str] = []
-    decisions: dict[str, tuple[Any, Any, Any]] = {}
-    for a in authors:
-        h = histories.get(a)
-        if h is None:
-            decisions[a] = (None, None, None)
-            continue
-        decisions[a] = (
-            eligibility(h, purpose, as_of, ps),
-            eligibility(h, purpose, built, ps),
-            eligibility(h, purpose, now, ps),
-        )
+    decisions = {a: _decide(histories.get(a), purpose, (as_of, built, ev.now), ps) for a in authors}
     pv_t = ps.in_force(as_of)
     purpose_t = pv_t.purposes.get(purpose) if pv_t else None
-    content_bad: list[str] = []
-    deleted_since = 0
+    found = _Findings()
     for rid, r in prov.items():
-        d_t, d_b, d_now = decisions[r.author_id]
-        if d_t is None:
-            never.append(f"{rid} (author unknown)")
-            continue
-        if not d_t.eligible:
-            never.append(f"{rid} (at as-of: {d_t.reason})")
-        elif not d_b.eligible:
-            never.append(f"{rid} (at build time: {d_b.reason})")
-        elif not d_now.eligible:
-            since[str(d_now.reason)] += 1
-            stale_members.add(r.author_id)
-        if d_t.eligible and (
-            d_t.consent_event_id != r.consent_event_id or d_t.policy_version != r.policy_version
-        ):
-            trace.append(rid)
-        c = contents.get(r.content_id)
-        if c is None:
-            deleted_since += 1  # erased since the build
-            continue
-        if c.author_id != r.author_id:
-            content_bad.append(f"{rid} (author differs from the content's)")
-        elif purpose_t is None or not purpose_t.allows(c.kind, c.visibility):
-            content_bad.append(f"{rid} (kind/visibility {c.kind}/{c.visibility} not allowed)")
-        elif c.created_at > as_of:
-            content_bad.append(f"{rid} (created after the as-of time)")
-        elif c.deleted_at is not None:
-            if c.deleted_at <= built:
-                content_bad.append(f"{rid} (deleted before the build)")
-            else:
-                deleted_since += 1
-    if never:
-        ec.fail(f"{len(never)} record(s) whose author was not eligible: {', '.join(never[:_SHOW])}")
-    if trace:
-        ec.fail(
-            f"{len(trace)} provenance row(s) name a consent event or policy version that "
-            f"did not make the record eligible, e.g. {trace[0]}"
-        )
-    if content_bad:
-        ec.fail(
-            f"{len(content_bad)} record(s) break the selection rule: "
-            f"{', '.join(content_bad[:_SHOW])}"
-        )
-    if (since or deleted_since) and ec.ok:
-        ec.stale = True
-    if since:
-        ec.ok = False
-        ec.problems.append(
-            f"{sum(since.values())} record(s) of {len(stale_members)} member(s) are no longer "
-            f"eligible since the build ({', '.join(f'{k}: {v}' for k, v in sorted(since.items()))})"
-            ": snapshot needs rebuild/withdrawal propagation"
-        )
-    if deleted_since:
-        ec.ok = False
-        ec.problems.append(
-            f"{deleted_since} record(s) were deleted or erased since the build: "
-            "snapshot needs rebuild/withdrawal propagation"
-        )
+        if _judge_author(rid, r, decisions[r.author_id], found):
+            _judge_content(rid, r, contents.get(r.content_id), purpose_t, as_of, built, found)
+    _report_eligibility(ec, found)
     ec.counts = {
         "records": len(prov),
         "authors": len(authors),
-        "no_longer_eligible": sum(since.values()),
-        "deleted_since": deleted_since,
-        "never_eligible": len(never),
+        "no_longer_eligible": sum(found.since.values()),
+        "deleted_since": found.deleted_since,
+        "never_eligible": len(found.never),
     }
+    return ec
 
 
-def _rescan(
-    db: Database, config: dict[str, Any], files: list[Path], rc: Check, tolerance: float
+def _decide(
+    history: Any, purpose: str, times: tuple[datetime, datetime, datetime], ps: PolicySet
+) -> _Decisions:
+    if history is None:
+        return None
+    d_t, d_b, d_now = (eligibility(history, purpose, t, ps) for t in times)
+    return d_t, d_b, d_now
+
+
+def _judge_author(rid: str, r: Any, decisions: _Decisions, found: _Findings) -> bool:
+    """Record what the author's decisions say of record ``rid``; False when the author
+    is unknown (nothing more to judge)."""
+    if decisions is None:
+        found.never.append(f"{rid} (author unknown)")
+        return False
+    d_t, d_b, d_now = decisions
+    if not d_t.eligible:
+        found.never.append(f"{rid} (at as-of: {d_t.reason})")
+    elif not d_b.eligible:
+        found.never.append(f"{rid} (at build time: {d_b.reason})")
+    elif not d_now.eligible:
+        found.since[str(d_now.reason)] += 1
+        found.stale_members.add(r.author_id)
+    if d_t.eligible and (
+        d_t.consent_event_id != r.consent_event_id or d_t.policy_version != r.policy_version
+    ):
+        found.trace.append(rid)
+    return True
+
+
+def _judge_content(
+    rid: str,
+    r: Any,
+    c: Any,
+    purpose_t: Any,
+    as_of: datetime,
+    built: datetime,
+    found: _Findings,
 ) -> None:
+    if c is None:
+        found.deleted_since += 1  # erased since the build
+    elif c.author_id != r.author_id:
+        found.content_bad.append(f"{rid} (author differs from the content's)")
+    elif purpose_t is None or not purpose_t.allows(c.kind, c.visibility):
+        found.content_bad.append(f"{rid} (kind/visibility {c.kind}/{c.visibility} not allowed)")
+    elif c.created_at > as_of:
+        found.content_bad.append(f"{rid} (created after the as-of time)")
+    elif c.deleted_at is not None and c.deleted_at <= built:
+        found.content_bad.append(f"{rid} (deleted before the build)")
+    elif c.deleted_at is not None:
+        found.deleted_since += 1
+
+
+def _report_eligibility(ec: Check, found: _Findings) -> None:
+    if found.never:
+        ec.fail(
+            f"{len(found.never)} record(s) whose author was not eligible: "
+            f"{', '.join(found.never[:_SHOW])}"
+        )
+    if found.trace:
+        ec.fail(
+            f"{len(found.trace)} provenance row(s) name a consent event or policy version that "
+            f"did not make the record eligible, e.g. {found.trace[0]}"
+        )
+    if found.content_bad:
+        ec.fail(
+            f"{len(found.content_bad)} record(s) break the selection rule: "
+            f"{', '.join(found.content_bad[:_SHOW])}"
+        )
+    if (found.since or found.deleted_since) and ec.ok:
+        ec.stale = True
+    if found.since:
+        ec.ok = False
+        by_reason = ", ".join(f"{k}: {v}" for k, v in sorted(found.since.items()))
+        ec.problems.append(
+            f"{sum(found.since.values())} record(s) of {len(found.stale_members)} member(s) "
+            f"are no longer eligible since the build ({by_reason})"
+            ": snapshot needs rebuild/withdrawal propagation"
+        )
+    if found.deleted_since:
+        ec.ok = False
+        ec.problems.append(
+            f"{found.deleted_since} record(s) were deleted or erased since the build: "
+            "snapshot needs rebuild/withdrawal propagation"
+        )
+
+
+# -- 6. residual personal data ---------------------------------------------------------------
+
+
+@dataclass
+class _Residuals:
+    records: int = 0
+    by_label: Counter[str] = field(default_factory=Counter)
+    first_at: dict[str, str] = field(default_factory=dict)  # label -> where first seen
+
+
+def check_personal_data(
+    db: Database, ev: Evidence, *, rescan: bool = True, tolerance: float = RESIDUAL_TOLERANCE
+) -> Check:
+    """Rescan the shards' texts with the privacy analyzer: any residual hard label
+    (e-mail, card, IBAN, government id) fails, other labels fail above ``tolerance``."""
+    rc = Check("personal_data")
+    if not rescan:
+        rc.detail = "skipped"
+        return rc
+    config = ev.manifest.get("config", {})
+    found = _residuals(db, str(config.get("profile", "default")), ev.shard_files)
+    rc.counts = {
+        "records": found.records,
+        "residual_by_label": dict(sorted(found.by_label.items())),
+    }
+    if str(config.get("operator", "mask")) == "surrogate":
+        rc.detail = "operator 'surrogate' inserts realistic fake values; residuals not judged"
+        return rc
+    hard = {k: v for k, v in found.by_label.items() if k in HARD_LABELS}
+    for label, n in sorted(hard.items()):
+        rc.fail(f"{n} residual {label} finding(s), first at {found.first_at[label]}")
+    soft = sum(v for k, v in found.by_label.items() if k not in HARD_LABELS)
+    if found.records and soft / found.records > tolerance:
+        rc.fail(
+            f"{soft} residual finding(s) in {found.records} records exceed the tolerance "
+            f"{tolerance:.1%} (names the detector finds now but did not at build time, or "
+            "false positives; --tolerance raises it)"
+        )
+    return rc
+
+
+def _residuals(db: Database, profile: str, files: list[Path]) -> _Residuals:
+    """Findings the analyzer makes in the shards' texts outside the redaction tags."""
     from optin.privacy.detect import Analyzer, Directory, DirectoryEntry
 
-    profile = str(config.get("profile", "default"))
-    operator = str(config.get("operator", "mask"))
     with db.session() as s:
         entries = [DirectoryEntry(n, h) for n, h in repo.iter_directory_rows(s) if n and h]
     analyzer = Analyzer(profile=profile, directory=Directory.from_entries(entries))
-    residual: Counter[str] = Counter()
-    where: dict[str, str] = {}
-    records = 0
+    found = _Residuals()
     for path in files:
         texts = pq.read_table(path, columns=["record_id", "text"])
         for rid, text in zip(
             texts["record_id"].to_pylist(), texts["text"].to_pylist(), strict=True
         ):
-            records += 1
+            found.records += 1
             if not text:
                 continue
             tags = [(m.start(), m.end()) for m in _TAG.finditer(text)]
             for f in analyzer.redactable(analyzer.analyze(text)):
                 if any(f.start < e and s < f.end for s, e in tags):
                     continue
-                residual[str(f.label)] += 1
-                where.setdefault(str(f.label), f"{path.name} record {rid}")
-    rc.counts = {"records": records, "residual_by_label": dict(sorted(residual.items()))}
-    if operator == "surrogate":
-        rc.detail = "operator 'surrogate' inserts realistic fake values; residuals not judged"
-        return
-    hard = {k: v for k, v in residual.items() if k in HARD_LABELS}
-    for label, n in sorted(hard.items()):
-        rc.fail(f"{n} residual {label} finding(s), first at {where[label]}")
-    soft = sum(v for k, v in residual.items() if k not in HARD_LABELS)
-    if records and soft / records > tolerance:
-        rc.fail(
-            f"{soft} residual finding(s) in {records} records exceed the tolerance "
-            f"{tolerance:.1%} (names the detector finds now but did not at build time, or "
-            "false positives; --tolerance raises it)"
-        )
+                found.by_label[str(f.label)] += 1
+                found.first_at.setdefault(str(f.label), f"{path.name} record {rid}")
+    return found

@@ -246,12 +246,12 @@ def get_snapshot(session: Session, snapshot_id: str) -> SnapshotRow | None:
     return session.get(SnapshotRow, snapshot_id)
 
 
-def list_snapshots(session: Session) -> list[SnapshotRow]:
-    return list(
-        session.execute(
-            select(SnapshotRow).order_by(SnapshotRow.built_at.desc(), SnapshotRow.id)
-        ).scalars()
-    )
+def list_snapshots(session: Session, *, limit: int | None = None) -> list[SnapshotRow]:
+    """Snapshots, newest build first (ties by id); the newest ``limit`` when given."""
+    query = select(SnapshotRow).order_by(SnapshotRow.built_at.desc(), SnapshotRow.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.execute(query).scalars())
 
 
 def upsert_building(
@@ -408,3 +408,51 @@ def ledger_hash_at(session: Session, seq: int) -> str | None:
     return session.execute(
         select(ConsentEventRow.hash).where(ConsentEventRow.seq == seq)
     ).scalar_one_or_none()
+
+
+# -- a member's records ('your data and AI') ------------------------------------------
+
+
+def member_snapshots(session: Session, member_id: str) -> list[tuple[SnapshotRow, int]]:
+    """Every snapshot holding records by ``member_id``, with their count; newest as-of
+    first (ties by id)."""
+    rows = session.execute(
+        select(SnapshotRow, func.count(SnapshotRecordRow.record_id))
+        .join(SnapshotRecordRow, SnapshotRecordRow.snapshot_id == SnapshotRow.id)
+        .where(SnapshotRecordRow.author_id == member_id)
+        .group_by(SnapshotRow.id)
+        .order_by(SnapshotRow.as_of.desc(), SnapshotRow.id)
+    ).all()
+    return [(r, int(n)) for r, n in rows]
+
+
+def member_record_count(session: Session, snapshot_id: str, member_id: str) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(SnapshotRecordRow)
+            .where(
+                SnapshotRecordRow.snapshot_id == snapshot_id,
+                SnapshotRecordRow.author_id == member_id,
+            )
+        )
+        or 0
+    )
+
+
+def member_records(
+    session: Session, snapshot_id: str, member_id: str, *, limit: int
+) -> list[tuple[SnapshotRecordRow, ContentRow | None]]:
+    """The member's provenance rows in one snapshot (content-id order) with the content
+    row each names (None once erased)."""
+    rows = session.execute(
+        select(SnapshotRecordRow, ContentRow)
+        .join(ContentRow, ContentRow.id == SnapshotRecordRow.content_id, isouter=True)
+        .where(
+            SnapshotRecordRow.snapshot_id == snapshot_id,
+            SnapshotRecordRow.author_id == member_id,
+        )
+        .order_by(SnapshotRecordRow.content_id)
+        .limit(limit)
+    ).all()
+    return [(rec, content) for rec, content in rows]

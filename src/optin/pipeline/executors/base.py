@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
-
-#: Called with each finished task's result dict (for progress bars).
-OnDone = Callable[[dict[str, Any]], None]
+#: A task's result (the per-shard stages return :mod:`optin.pipeline.results` objects).
+R = TypeVar("R")
 
 
 class Executor(Protocol):
+    """Where shard tasks run. Executors register by name in :data:`EXECUTORS`
+    (:mod:`optin.pipeline.executors`); ``on_done`` is called with each finished task's
+    result (progress bars)."""
+
     name: str
 
     def map(
         self,
-        fn: Callable[[T], dict[str, Any]],
+        fn: Callable[[T], R],
         tasks: Iterable[T],
-        on_done: OnDone | None = None,
-    ) -> list[dict[str, Any]]:
+        on_done: Callable[[R], None] | None = None,
+    ) -> list[R]:
         """Run ``fn`` on every task; results in task order. ``tasks`` may be a generator:
         each task is started as soon as it is produced (the plan overlaps the work)."""
         ...
@@ -45,10 +48,10 @@ class InlineExecutor:
 
     def map(
         self,
-        fn: Callable[[T], dict[str, Any]],
+        fn: Callable[[T], R],
         tasks: Iterable[T],
-        on_done: OnDone | None = None,
-    ) -> list[dict[str, Any]]:
+        on_done: Callable[[R], None] | None = None,
+    ) -> list[R]:
         out = []
         for t in tasks:
             r = fn(t)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from optin.errors import ConfigError, DependencyMissingError
-from optin.pipeline.executors.base import OnDone, warm_up
+from optin.pipeline.executors.base import R, warm_up
 
 T = TypeVar("T")
 #: Settings for the LocalCluster a build starts itself (passed on to its workers): no
@@ -83,15 +83,15 @@ class DaskExecutor:
 
     def map(
         self,
-        fn: Callable[[T], dict[str, Any]],
+        fn: Callable[[T], R],
         tasks: Iterable[T],
-        on_done: OnDone | None = None,
-    ) -> list[dict[str, Any]]:
+        on_done: Callable[[R], None] | None = None,
+    ) -> list[R]:
         local = self._local_scheduler()
         if local is not None:
             import dask
 
-            out: list[dict[str, Any]] = []
+            out: list[R] = []
             for t in tasks:  # one task per compute so progress advances per shard
                 (r,) = dask.compute(dask.delayed(fn, pure=False)(t), scheduler=local)
                 if on_done is not None:

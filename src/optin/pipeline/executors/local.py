@@ -5,10 +5,10 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from optin.errors import ConfigError
-from optin.pipeline.executors.base import OnDone, warm_up
+from optin.pipeline.executors.base import R, warm_up
 
 T = TypeVar("T")
 
@@ -37,12 +37,12 @@ class LocalExecutor:
 
     def map(
         self,
-        fn: Callable[[T], dict[str, Any]],
+        fn: Callable[[T], R],
         tasks: Iterable[T],
-        on_done: OnDone | None = None,
-    ) -> list[dict[str, Any]]:
+        on_done: Callable[[R], None] | None = None,
+    ) -> list[R]:
         pool = self._get_pool()
-        futures: list[Future[dict[str, Any]]] = []
+        futures: list[Future[R]] = []
         try:
             for t in tasks:
                 fut = pool.submit(fn, t)
@@ -61,8 +61,8 @@ class LocalExecutor:
             self._pool = None
 
 
-def _callback(on_done: OnDone) -> Callable[[Future[dict[str, Any]]], None]:
-    def cb(fut: Future[dict[str, Any]]) -> None:
+def _callback(on_done: Callable[[R], None]) -> Callable[[Future[R]], None]:
+    def cb(fut: Future[R]) -> None:
         if not fut.cancelled() and fut.exception() is None:
             on_done(fut.result())
 

@@ -11,11 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from optin.errors import InputError, NotFoundError, OptinError
+from optin.errors import InputError, OptinError
 from optin.services import ledger as ledger_service
 from optin.services import policy as policy_service
+from optin.services import snapshots as snapshot_service
+from optin.services.snapshots import SnapshotSummary
 from optin.services.web_auth import WebUser
-from optin.storage.models import SnapshotRow
 from optin.web import backend, dashboard
 from optin.web.deps import admin_user, check_csrf
 from optin.web.state import WebState, state
@@ -50,25 +51,13 @@ def dashboard_page(request: Request, user: WebUser = Depends(admin_user)) -> Res
 @router.get("/snapshots")
 def snapshots_page(request: Request, user: WebUser = Depends(admin_user)) -> Response:
     st = state(request)
-    snaps = dashboard.list_snapshots(st.db, limit=200)
+    snaps = snapshot_service.list_snapshots(st.db, limit=200)
     return _render(st, request, "admin/snapshots.html", _ctx(request, user, snapshots=snaps))
 
 
-def _snapshot(st: WebState, snapshot_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    with st.db.session() as s:
-        row = s.get(SnapshotRow, snapshot_id)
-        if row is None:
-            raise NotFoundError(f"snapshot {snapshot_id!r} does not exist")
-        summary = dashboard.snapshot_summary(row)
-        try:
-            manifest = json.loads(row.manifest) if row.manifest else {}
-        except ValueError:
-            manifest = {}
-        summary["path"] = row.path
-        summary["engine"] = row.engine
-        summary["profile"] = row.profile
-        summary["manifest_sha256"] = row.manifest_sha256
-    return summary, manifest
+def _snapshot(st: WebState, snapshot_id: str) -> tuple[SnapshotSummary, dict[str, Any]]:
+    summary = snapshot_service.get_snapshot(st.db, snapshot_id)
+    return summary, summary.manifest or {}
 
 
 @router.get("/snapshots/{snapshot_id}")

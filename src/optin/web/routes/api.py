@@ -3,7 +3,6 @@ an RFC 9457 problem+json body (see :mod:`optin.web.problems`)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -11,10 +10,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from optin.errors import InputError, NotFoundError
+from optin.errors import InputError
+from optin.services import snapshots as snapshot_service
 from optin.services.web_auth import ApiClient
-from optin.storage.models import SnapshotRow
-from optin.web import backend, dashboard
+from optin.web import backend
 from optin.web.deps import require_scope
 from optin.web.state import state
 
@@ -228,7 +227,7 @@ def list_snapshots(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     client: ApiClient = Depends(require_scope("snapshots:read")),
 ) -> list[dict[str, Any]]:
-    return dashboard.list_snapshots(state(request).db, limit=limit)
+    return [s.to_dict() for s in snapshot_service.list_snapshots(state(request).db, limit=limit)]
 
 
 @router.get(
@@ -241,17 +240,6 @@ def get_snapshot(
     snapshot_id: ID,
     client: ApiClient = Depends(require_scope("snapshots:read")),
 ) -> dict[str, Any]:
-    st = state(request)
-    with st.db.session() as s:
-        row = s.get(SnapshotRow, snapshot_id)
-        if row is None:
-            raise NotFoundError(
-                f"snapshot {snapshot_id!r} does not exist; list them with GET /api/v1/snapshots"
-            )
-        out = dashboard.snapshot_summary(row)
-        out["manifest_sha256"] = row.manifest_sha256
-        try:
-            out["manifest"] = json.loads(row.manifest) if row.manifest else None
-        except ValueError:
-            out["manifest"] = None
+    out = snapshot_service.get_snapshot(state(request).db, snapshot_id).to_dict()
+    out.setdefault("manifest", None)
     return out
