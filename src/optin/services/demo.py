@@ -663,4 +663,11 @@ def _count(stats: dict[str, Counter[str]], item: _Item) -> None:
         stats["label"][label] += 1
 
 
-__all__ = ["DEFAULT_MEMBERS", "DEFAULT_POSTS", "Account", "DemoSummary", "generate_demo"]
+__all__ = [
+    "DEFAULT_MEMBERS",
+    "DEFAULT_POSTS",
+    "Account",
+    "DemoPlan",
+    "DemoSummary",
+    "generate_demo",
+]

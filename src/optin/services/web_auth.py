@@ -305,5 +305,6 @@ __all__ = [
     "session_user",
     "set_password",
     "set_role",
+    "sha256_hex",
     "verify_password",
 ]

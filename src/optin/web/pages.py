@@ -20,7 +20,15 @@ from optin.domain.model import (
 from optin.services.consent import GPC_PURPOSE, can_switch
 from optin.web.countries import country_name
 
-__all__ = ["GPC_PURPOSE", "HistoryEvent", "PurposeCard", "as_history_event", "card_for"]
+__all__ = [
+    "GPC_PURPOSE",
+    "HistoryEvent",
+    "PurposeCard",
+    "as_history_event",
+    "card_for",
+    "never_text",
+    "used_text",
+]
 
 _KIND_WORDS = {
     ContentKind.POST: "posts",
