@@ -429,6 +429,31 @@ def _sentence(change: PolicyChange) -> str:
     return simple[k]
 
 
+def changes_for_country(
+    changes: Iterable[PolicyChange], country: str | None, new: PolicyVersion
+) -> list[PolicyChange]:
+    """The changes that concern a member living in ``country`` (for the banner): the
+    regime and minimum-age changes of that country (or of the default, when neither
+    ``new`` lists the country nor a change names it), and every change that is not
+    about a jurisdiction."""
+    rules = new.jurisdictions
+    changes = list(changes)
+    listed = {
+        ChangeKind.REGIME_CHANGED: set(rules.regimes),
+        ChangeKind.MINIMUM_AGE_CHANGED: set(rules.minimum_age_overrides),
+    }
+    for c in changes:
+        if c.kind in listed and c.country is not None:
+            listed[c.kind].add(c.country)
+    return [c for c in changes if _concerns(c, country, listed)]
+
+
+def _concerns(c: PolicyChange, country: str | None, listed: Mapping[ChangeKind, set[str]]) -> bool:
+    if c.kind not in listed or c.country == country:
+        return True
+    return c.country is None and country not in listed[c.kind]
+
+
 def describe_change(change: PolicyChange, *, in_force_at: datetime) -> str:
     """One plain-language sentence for the banner, e.g. "From 2027-01-05, members in
     Brazil who have not chosen are included by default for 'Share ...' (they can switch
