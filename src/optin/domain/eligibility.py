@@ -142,10 +142,11 @@ class MemberState:
 
     ``last_*`` describe the latest consent event for the purpose known at T (effective
     and recorded at or before T; by event time, then ledger sequence), or are None when
-    there is none. ``last_at`` is that event's effective time and ``last_country`` the
-    member's country at that time (as known at T); they let the capacity rules judge a
-    grant. With ``last_at`` None (a caller that does not project it) the capacity rules
-    are not applied.
+    there is none. ``last_at`` is that event's effective time and, when it is a grant,
+    ``last_country`` the member's country at that time as known at T (None for a
+    withdrawal, or when unknown); they let the capacity rules judge the grant. With
+    ``last_at`` None (a caller that does not project it) the capacity rules are not
+    applied.
     """
 
     member_id: str
@@ -263,7 +264,7 @@ def project(history: MemberHistory, purpose: str, at: datetime) -> MemberState:
             country=str(country) if country is not None else None,
             birth_date=history.birth_date,
         )
-    then = _latest(history.countries, last.at, at)
+    then = _latest(history.countries, last.at, at) if last.action is ConsentAction.GRANT else None
     return MemberState(
         member_id=history.member_id,
         joined=joined,
