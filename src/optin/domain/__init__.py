@@ -3,6 +3,20 @@
 No I/O, no clock, no database: time is always a parameter.
 """
 
+from optin.domain.changes import (
+    ChangeKind,
+    PolicyChange,
+    PublishRequirements,
+    changes_for_country,
+    check_publish,
+    describe_change,
+    describe_changes,
+    policy_changes,
+    policy_text_diff,
+    publish_requirements,
+    regime_table,
+    schedule_in_force,
+)
 from optin.domain.eligibility import (
     ELIGIBLE_REASONS,
     Decision,
@@ -12,10 +26,13 @@ from optin.domain.eligibility import (
     decide,
     decide_bulk,
     eligibility,
+    grant_void_reason,
     project,
 )
 from optin.domain.model import (
+    DEFAULT_NOTICE_DAYS,
     AccountStatus,
+    CapacityRules,
     ConsentAction,
     ConsentEvent,
     ConsentSource,
@@ -29,11 +46,21 @@ from optin.domain.model import (
     Regime,
     Visibility,
 )
-from optin.domain.policy import default_policy_text, parse_policy
+from optin.domain.policy import (
+    PURPOSE_ID_PATTERN,
+    check_purpose_id,
+    default_policy_text,
+    is_valid_purpose_id,
+    parse_policy,
+)
 
 __all__ = [
+    "DEFAULT_NOTICE_DAYS",
     "ELIGIBLE_REASONS",
+    "PURPOSE_ID_PATTERN",
     "AccountStatus",
+    "CapacityRules",
+    "ChangeKind",
     "ConsentAction",
     "ConsentEvent",
     "ConsentSource",
@@ -44,16 +71,30 @@ __all__ = [
     "Member",
     "MemberHistory",
     "MemberState",
+    "PolicyChange",
     "PolicySet",
     "PolicyVersion",
+    "PublishRequirements",
     "Purpose",
     "Reason",
     "Regime",
     "Visibility",
+    "changes_for_country",
+    "check_publish",
+    "check_purpose_id",
     "decide",
     "decide_bulk",
     "default_policy_text",
+    "describe_change",
+    "describe_changes",
     "eligibility",
+    "grant_void_reason",
+    "is_valid_purpose_id",
     "parse_policy",
+    "policy_changes",
+    "policy_text_diff",
     "project",
+    "publish_requirements",
+    "regime_table",
+    "schedule_in_force",
 ]

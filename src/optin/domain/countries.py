@@ -1,4 +1,5 @@
-"""ISO 3166-1 alpha-2 country codes (officially assigned), shipped as data."""
+"""ISO 3166-1 alpha-2 country codes (officially assigned), and English names of the
+common ones for plain-language texts, shipped as data."""
 
 from __future__ import annotations
 
@@ -292,3 +293,85 @@ EEA_NON_EU: frozenset[str] = frozenset({"IS", "LI", "NO"})
 
 def is_country(code: str) -> bool:
     return code in ISO_3166_ALPHA2
+
+
+#: English names (with "the" where English uses it); other codes show as the code.
+COUNTRY_NAMES: dict[str, str] = dict(
+    line.split(" ", 1)
+    for line in """
+AR Argentina
+AT Austria
+AU Australia
+BD Bangladesh
+BE Belgium
+BG Bulgaria
+BR Brazil
+CA Canada
+CH Switzerland
+CL Chile
+CN China
+CO Colombia
+CY Cyprus
+CZ Czechia
+DE Germany
+DK Denmark
+EE Estonia
+EG Egypt
+ES Spain
+FI Finland
+FR France
+GB the United Kingdom
+GH Ghana
+GR Greece
+HK Hong Kong
+HR Croatia
+HU Hungary
+ID Indonesia
+IE Ireland
+IL Israel
+IN India
+IS Iceland
+IT Italy
+JP Japan
+KE Kenya
+KR South Korea
+LI Liechtenstein
+LT Lithuania
+LU Luxembourg
+LV Latvia
+MA Morocco
+MT Malta
+MX Mexico
+MY Malaysia
+NG Nigeria
+NL the Netherlands
+NO Norway
+NZ New Zealand
+PE Peru
+PH the Philippines
+PK Pakistan
+PL Poland
+PT Portugal
+RO Romania
+SA Saudi Arabia
+SE Sweden
+SG Singapore
+SI Slovenia
+SK Slovakia
+TH Thailand
+TR Türkiye
+TW Taiwan
+UA Ukraine
+AE the United Arab Emirates
+US the United States
+VN Vietnam
+ZA South Africa
+""".strip().splitlines()
+)
+
+
+def country_name(code: str | None) -> str:
+    """The English name of ``code`` for a sentence ("members in Brazil")."""
+    if not code:
+        return "an unknown country"
+    return COUNTRY_NAMES.get(code, code)

@@ -9,7 +9,22 @@ Order of checks (the first that fails gives the reason)::
 
     NO_POLICY -> UNKNOWN_PURPOSE -> NOT_A_MEMBER / ACCOUNT_CLOSED / ERASED / SUSPENDED
     -> UNKNOWN_JURISDICTION -> EXCLUDED_JURISDICTION -> UNKNOWN_AGE -> MINOR
-    -> WITHDRAWN -> NO_CONSENT -> STALE_POLICY -> ELIGIBLE | ELIGIBLE_OPT_OUT_DEFAULT
+    -> WITHDRAWN -> NO_CONSENT / GRANT_GIVEN_WHILE_EXCLUDED -> GRANT_GIVEN_AS_MINOR
+    -> STALE_POLICY -> ELIGIBLE | ELIGIBLE_OPT_OUT_DEFAULT
+
+The four reasons after WITHDRAWN say why there is no grant that counts; under an
+opt-out regime a member without an objection is ELIGIBLE_OPT_OUT_DEFAULT instead.
+
+The member's latest consent event for the purpose decides. A grant counts only if the
+member had capacity when giving it (:class:`~optin.domain.model.CapacityRules`, judged
+under the policy in force at the grant's time, for the country the member lived in
+then): a grant given while excluded or as a minor is void for good, and so is a grant
+under a version older than the latest material change of the purpose (stale).
+
+Bitemporal: a decision as of T uses only what the ledger knew at T: consent events
+(and dated country/status changes that carry a recorded time) whose effective time and
+recorded time are both at or before T. Policy versions apply from their in-force time
+(``in_force_at``: publication plus the notice period when they introduce an opt-out).
 """
 
 from __future__ import annotations
@@ -19,10 +34,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from optin.domain.countries import is_country
 from optin.domain.model import (
     AccountStatus,
+    CapacityRules,
     ConsentAction,
     ConsentEvent,
     MemberHistory,
@@ -47,6 +64,8 @@ class Reason(StrEnum):
     WITHDRAWN = "WITHDRAWN"
     NO_CONSENT = "NO_CONSENT"
     STALE_POLICY = "STALE_POLICY"
+    GRANT_GIVEN_AS_MINOR = "GRANT_GIVEN_AS_MINOR"
+    GRANT_GIVEN_WHILE_EXCLUDED = "GRANT_GIVEN_WHILE_EXCLUDED"
 
 
 ELIGIBLE_REASONS = frozenset({Reason.ELIGIBLE, Reason.ELIGIBLE_OPT_OUT_DEFAULT})
@@ -70,6 +89,11 @@ _EXPLAIN: dict[Reason, str] = {
     Reason.NO_CONSENT: "the member never granted consent for this purpose",
     Reason.STALE_POLICY: "consent was given under an older policy that has since changed "
     "materially; the member must consent again",
+    Reason.GRANT_GIVEN_AS_MINOR: "consent was given while the member was under the minimum "
+    "age, so it does not count; the member must switch it on again",
+    Reason.GRANT_GIVEN_WHILE_EXCLUDED: "consent was given while the member lived in a "
+    "jurisdiction excluded from AI training use, so it does not count; the member must "
+    "be asked again",
 }
 
 _BLOCKING_STATUS = {
@@ -116,8 +140,13 @@ class Decision:
 class MemberState:
     """What matters about one member for one purpose at one time T.
 
-    ``last_*`` describe the latest consent event for the purpose at or before T
-    (by event time, then ledger sequence), or are None when there is none.
+    ``last_*`` describe the latest consent event for the purpose known at T (effective
+    and recorded at or before T; by event time, then ledger sequence), or are None when
+    there is none. ``last_at`` is that event's effective time and, when it is a grant,
+    ``last_country`` the member's country at that time as known at T (None for a
+    withdrawal, or when unknown); they let the capacity rules judge the grant. With
+    ``last_at`` None (a caller that does not project it) the capacity rules are not
+    applied.
     """
 
     member_id: str
@@ -128,16 +157,22 @@ class MemberState:
     last_action: ConsentAction | None = None
     last_event_id: str | None = None
     last_policy_version: int | None = None
+    last_at: datetime | None = None
+    last_country: str | None = None
 
 
 class PolicySet:
-    """All policy versions, with fast point-in-time lookups."""
+    """All policy versions, with fast point-in-time lookups.
+
+    Versions are ordered, and looked up, by the time they start to apply
+    (:attr:`PolicyVersion.in_force_from`): a version in its notice period is not in force.
+    """
 
     def __init__(self, versions: Iterable[PolicyVersion]) -> None:
         self.versions: tuple[PolicyVersion, ...] = tuple(
-            sorted(versions, key=lambda v: (v.effective_at, v.version))
+            sorted(versions, key=lambda v: (v.in_force_from, v.version))
         )
-        self._times = [v.effective_at for v in self.versions]
+        self._times = [v.in_force_from for v in self.versions]
 
     def __len__(self) -> int:
         return len(self.versions)
@@ -148,6 +183,10 @@ class PolicySet:
 
     def latest(self) -> PolicyVersion | None:
         return self.versions[-1] if self.versions else None
+
+    def pending(self, at: datetime) -> tuple[PolicyVersion, ...]:
+        """Versions published by ``at`` but not yet in force (in their notice period)."""
+        return tuple(v for v in self.versions if v.effective_at <= at < v.in_force_from)
 
     def by_version(self, version: int) -> PolicyVersion | None:
         for v in self.versions:
@@ -162,7 +201,7 @@ class PolicySet:
         """
         req: int | None = None
         for v in self.versions:
-            if v.effective_at > at:
+            if v.in_force_from > at:
                 break
             if purpose in v.material:
                 req = v.version
@@ -173,119 +212,180 @@ def age_on(birth: date, at: date) -> int:
     return at.year - birth.year - ((at.month, at.day) < (birth.month, birth.day))
 
 
-def _latest(pairs: Sequence[tuple[datetime, object]], at: datetime) -> object | None:
+def _known_changes(
+    changes: Sequence[tuple[Any, ...]], at: datetime, known_at: datetime
+) -> Iterator[tuple[datetime, object]]:
+    """(since, value) of the dated changes effective by ``at`` and recorded by ``known_at``."""
+    for change in changes:
+        since = change[0]
+        if since > at:
+            continue
+        recorded = change[2] if len(change) > 2 else None
+        if recorded is not None and recorded > known_at:
+            continue
+        yield since, change[1]
+
+
+def _latest(
+    changes: Sequence[tuple[Any, ...]], at: datetime, known_at: datetime | None = None
+) -> object | None:
+    """The value of the latest change at ``at`` (ties: the later listed), known at
+    ``known_at`` (default ``at``)."""
     best: tuple[datetime, object] | None = None
-    for since, value in pairs:
-        if since <= at and (best is None or since >= best[0]):
+    for since, value in _known_changes(changes, at, at if known_at is None else known_at):
+        if best is None or since >= best[0]:
             best = (since, value)
     return best[1] if best else None
 
 
-def project(history: MemberHistory, purpose: str, at: datetime) -> MemberState:
-    """The member's state for ``purpose`` at ``at``; events after ``at`` are ignored."""
-    joined = any(since <= at for since, _ in history.statuses)
-    status = _latest(history.statuses, at)
-    country = _latest(history.countries, at)
+def _last_event(events: Iterable[ConsentEvent], purpose: str, at: datetime) -> ConsentEvent | None:
+    """The latest event for ``purpose`` known at ``at`` (by event time, then seq)."""
     last: ConsentEvent | None = None
-    for ev in history.events:
-        if ev.purpose != purpose or ev.at > at:
+    for ev in events:
+        if ev.purpose != purpose or ev.at > at or ev.known_from > at:
             continue
         if last is None or (ev.at, ev.seq) > (last.at, last.seq):
             last = ev
+    return last
+
+
+def project(history: MemberHistory, purpose: str, at: datetime) -> MemberState:
+    """The member's state for ``purpose`` as known at ``at``: events and changes effective
+    after ``at``, or recorded after ``at``, are ignored."""
+    joined = any(True for _ in _known_changes(history.statuses, at, at))
+    status = _latest(history.statuses, at)
+    country = _latest(history.countries, at)
+    last = _last_event(history.events, purpose, at)
+    if last is None:
+        return MemberState(
+            member_id=history.member_id,
+            joined=joined,
+            status=AccountStatus(str(status)) if status is not None else None,
+            country=str(country) if country is not None else None,
+            birth_date=history.birth_date,
+        )
+    then = _latest(history.countries, last.at, at) if last.action is ConsentAction.GRANT else None
     return MemberState(
         member_id=history.member_id,
         joined=joined,
         status=AccountStatus(str(status)) if status is not None else None,
         country=str(country) if country is not None else None,
         birth_date=history.birth_date,
-        last_action=last.action if last else None,
-        last_event_id=last.event_id if last else None,
-        last_policy_version=last.policy_version if last else None,
+        last_action=last.action,
+        last_event_id=last.event_id,
+        last_policy_version=last.policy_version,
+        last_at=last.at,
+        last_country=str(then) if then is not None else None,
     )
 
 
 class _Context:
     """Per (purpose, T) facts, computed once for a bulk run."""
 
-    __slots__ = ("at", "at_date", "policy", "purpose", "purpose_ok", "required")
+    __slots__ = ("at", "at_date", "policies", "policy", "purpose", "purpose_ok", "required")
 
     def __init__(self, policies: PolicySet, purpose: str, at: datetime) -> None:
         self.at = at
         self.at_date = at.date()
         self.purpose = purpose
+        self.policies = policies
         self.policy = policies.in_force(at)
         self.purpose_ok = self.policy is not None and purpose in self.policy.purposes
         self.required = policies.required_version(purpose, at)
 
 
-def _decide(s: MemberState, c: _Context) -> Decision:
-    pol = c.policy
-    if pol is None:
-        return Decision(s.member_id, c.purpose, c.at, False, Reason.NO_POLICY)
-    pv = pol.version
+def _no(
+    s: MemberState,
+    c: _Context,
+    reason: Reason,
+    regime: Regime | None = None,
+    event_id: str | None = None,
+    version: int | None = None,
+) -> Decision:
+    pv = version if version is not None else (c.policy.version if c.policy else None)
+    return Decision(s.member_id, c.purpose, c.at, False, reason, regime, s.country, event_id, pv)
+
+
+def _gate(s: MemberState, c: _Context, pol: PolicyVersion) -> Decision | Regime:
+    """Policy, membership, jurisdiction and age at T: a refusal, or the member's regime."""
     if not c.purpose_ok:
-        return Decision(
-            s.member_id, c.purpose, c.at, False, Reason.UNKNOWN_PURPOSE, None, s.country, None, pv
-        )
+        return _no(s, c, Reason.UNKNOWN_PURPOSE)
     if not s.joined or s.status is None:
-        return Decision(
-            s.member_id, c.purpose, c.at, False, Reason.NOT_A_MEMBER, None, s.country, None, pv
-        )
+        return _no(s, c, Reason.NOT_A_MEMBER)
     blocked = _BLOCKING_STATUS.get(s.status)
     if blocked is not None:
-        return Decision(s.member_id, c.purpose, c.at, False, blocked, None, s.country, None, pv)
+        return _no(s, c, blocked)
     country = s.country
     if country is None or not is_country(country):
-        return Decision(
-            s.member_id,
-            c.purpose,
-            c.at,
-            False,
-            Reason.UNKNOWN_JURISDICTION,
-            None,
-            country,
-            None,
-            pv,
-        )
+        return _no(s, c, Reason.UNKNOWN_JURISDICTION)
     rules = pol.jurisdictions
     regime = rules.regime(country)
     if regime is Regime.EXCLUDED:
-        return Decision(
-            s.member_id,
-            c.purpose,
-            c.at,
-            False,
-            Reason.EXCLUDED_JURISDICTION,
-            regime,
-            country,
-            None,
-            pv,
-        )
+        return _no(s, c, Reason.EXCLUDED_JURISDICTION, regime)
     if s.birth_date is None:
-        return Decision(
-            s.member_id, c.purpose, c.at, False, Reason.UNKNOWN_AGE, regime, country, None, pv
-        )
+        return _no(s, c, Reason.UNKNOWN_AGE, regime)
     if age_on(s.birth_date, c.at_date) < rules.min_age(country):
-        return Decision(
-            s.member_id, c.purpose, c.at, False, Reason.MINOR, regime, country, None, pv
-        )
+        return _no(s, c, Reason.MINOR, regime)
+    return regime
+
+
+def grant_void_reason(
+    birth_date: date | None,
+    country: str | None,
+    given_at: datetime,
+    policies: PolicySet,
+    at: datetime,
+) -> Reason | None:
+    """Why a grant given at ``given_at`` (member living in ``country`` then) is void as of
+    ``at``, or None when it may count.
+
+    The switches are those of the policy in force at ``at``; the facts (excluded
+    jurisdictions, minimum ages) those of the policy in force when the grant was given
+    (the one at ``at`` if none was). An unknown country or birth date voids nothing
+    here (the decision at ``at`` refuses unknowns on its own).
+    """
+    now = policies.in_force(at)
+    if now is None:
+        return None
+    return _void(now.capacity, policies.in_force(given_at) or now, birth_date, country, given_at)
+
+
+def _void(
+    cap: CapacityRules,
+    then: PolicyVersion,
+    birth_date: date | None,
+    country: str | None,
+    given_at: datetime,
+) -> Reason | None:
+    rules = then.jurisdictions
+    if (
+        cap.void_grants_given_while_excluded
+        and country is not None
+        and rules.regime(country) is Regime.EXCLUDED
+    ):
+        return Reason.GRANT_GIVEN_WHILE_EXCLUDED
+    if cap.void_grants_given_as_minor and birth_date is not None:
+        minimum = rules.min_age(country) if country is not None else rules.minimum_age
+        if age_on(birth_date, given_at.date()) < minimum:
+            return Reason.GRANT_GIVEN_AS_MINOR
+    return None
+
+
+def _grant_void(s: MemberState, c: _Context, pol: PolicyVersion) -> Reason | None:
+    if s.last_at is None:
+        return None
+    then = c.policies.in_force(s.last_at) or pol
+    return _void(pol.capacity, then, s.birth_date, s.last_country, s.last_at)
+
+
+def _consent(s: MemberState, c: _Context, pol: PolicyVersion, regime: Regime) -> Decision:
+    """The member's own choice, given that nothing at T forbids use."""
     action = s.last_action
     if action is ConsentAction.WITHDRAW:
-        return Decision(
-            s.member_id,
-            c.purpose,
-            c.at,
-            False,
-            Reason.WITHDRAWN,
-            regime,
-            country,
-            s.last_event_id,
-            pv,
-        )
-    grant_ok = action is ConsentAction.GRANT and (
-        c.required is None or (s.last_policy_version or 0) >= c.required
-    )
-    if grant_ok:
+        return _no(s, c, Reason.WITHDRAWN, regime, s.last_event_id)
+    void = _grant_void(s, c, pol) if action is ConsentAction.GRANT else None
+    current = c.required is None or (s.last_policy_version or 0) >= c.required
+    if action is ConsentAction.GRANT and void is None and current:
         return Decision(
             s.member_id,
             c.purpose,
@@ -293,7 +393,7 @@ def _decide(s: MemberState, c: _Context) -> Decision:
             True,
             Reason.ELIGIBLE,
             regime,
-            country,
+            s.country,
             s.last_event_id,
             s.last_policy_version,
         )
@@ -305,25 +405,25 @@ def _decide(s: MemberState, c: _Context) -> Decision:
             True,
             Reason.ELIGIBLE_OPT_OUT_DEFAULT,
             regime,
-            country,
+            s.country,
             None,
-            pv,
+            pol.version,
         )
     if action is None:
-        return Decision(
-            s.member_id, c.purpose, c.at, False, Reason.NO_CONSENT, regime, country, None, pv
-        )
-    return Decision(
-        s.member_id,
-        c.purpose,
-        c.at,
-        False,
-        Reason.STALE_POLICY,
-        regime,
-        country,
-        s.last_event_id,
-        c.required,
-    )
+        return _no(s, c, Reason.NO_CONSENT, regime)
+    if void is not None:
+        return _no(s, c, void, regime, s.last_event_id)
+    return _no(s, c, Reason.STALE_POLICY, regime, s.last_event_id, c.required)
+
+
+def _decide(s: MemberState, c: _Context) -> Decision:
+    pol = c.policy
+    if pol is None:
+        return Decision(s.member_id, c.purpose, c.at, False, Reason.NO_POLICY)
+    gate = _gate(s, c, pol)
+    if isinstance(gate, Decision):
+        return gate
+    return _consent(s, c, pol, gate)
 
 
 def decide(state: MemberState, purpose: str, at: datetime, policies: PolicySet) -> Decision:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import TypeAlias
 
 
 class ContentKind(StrEnum):
@@ -89,12 +90,35 @@ class JurisdictionRules:
 
 
 @dataclass(frozen=True, slots=True)
+class CapacityRules:
+    """When a grant counts: the member must have had capacity when giving it.
+
+    ``void_grants_given_as_minor``: a grant given while under the minimum age (of the
+    member's country then, under the policy in force then) never counts, not even after
+    the member comes of age; they must switch on again. ``void_grants_given_while_excluded``:
+    a grant given while the member lived in an excluded jurisdiction never counts, not
+    even after a move; they must be asked again. Both are on by default.
+    """
+
+    void_grants_given_as_minor: bool = True
+    void_grants_given_while_excluded: bool = True
+
+
+DEFAULT_NOTICE_DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyVersion:
     """One published version of the data-use policy.
 
     ``material`` lists the purposes whose terms changed materially in this version:
-    grants given under an earlier version for such a purpose stop counting from
-    ``effective_at`` until the member consents again.
+    grants given under an earlier version for such a purpose stop counting from the
+    time the version is in force until the member consents again.
+
+    ``effective_at`` is when the version was published. ``in_force_at`` (None: the same
+    as ``effective_at``) is when it starts to apply: later when the version introduces an
+    opt-out, so that nobody is included by default during the notice period
+    (``notice_days``, see :func:`optin.domain.changes.publish_requirements`).
     """
 
     version: int
@@ -104,11 +128,25 @@ class PolicyVersion:
     material: frozenset[str] = frozenset()
     summary: str = ""
     sha256: str = ""
+    capacity: CapacityRules = CapacityRules()
+    notice_days: int = DEFAULT_NOTICE_DAYS
+    in_force_at: datetime | None = None
+
+    @property
+    def in_force_from(self) -> datetime:
+        """When this version starts to apply (``in_force_at``, else ``effective_at``)."""
+        return self.in_force_at if self.in_force_at is not None else self.effective_at
 
 
 @dataclass(frozen=True, slots=True)
 class ConsentEvent:
-    """One entry of the consent ledger (the domain view; storage adds the hash chain)."""
+    """One entry of the consent ledger (the domain view; storage adds the hash chain).
+
+    ``at`` is the time the event claims (effective time); ``recorded_at`` the time the
+    ledger recorded it (None: recorded when it claims, as for rows from before the
+    ledger kept both). A decision as of T uses only events with both times at or before
+    T, so nothing recorded later can change a decision that could have been made at T.
+    """
 
     event_id: str
     member_id: str
@@ -118,6 +156,13 @@ class ConsentEvent:
     policy_version: int
     source: ConsentSource = ConsentSource.WEB
     seq: int = 0
+    recorded_at: datetime | None = None
+
+    @property
+    def known_from(self) -> datetime:
+        """From when the ledger knew of this event as effective: max(at, recorded_at)."""
+        rec = self.recorded_at
+        return self.at if rec is None or rec <= self.at else rec
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,16 +187,27 @@ class ContentItem:
     deleted_at: datetime | None = None
 
 
+#: A dated member-state change: ``(since, value)``, or ``(since, value, recorded_at)``
+#: when the ledger knows when it recorded the change (None: recorded when it claims).
+CountryChange: TypeAlias = tuple[datetime, str] | tuple[datetime, str, datetime | None]
+StatusChange: TypeAlias = (
+    tuple[datetime, AccountStatus] | tuple[datetime, AccountStatus, datetime | None]
+)
+
+
 @dataclass(frozen=True, slots=True)
 class MemberHistory:
     """Everything eligibility needs to know about one member, over all time.
 
-    ``countries`` and ``statuses`` are (since, value) pairs; ``events`` are consent
-    events of any purpose. Order does not matter: functions sort by (time, seq).
+    ``countries`` and ``statuses`` are (since, value) pairs, or (since, value,
+    recorded_at) triples: a change recorded after T is unknown as of T, like a consent
+    event. ``events`` are consent events of any purpose. Order does not matter:
+    functions sort by (time, seq). ``birth_date`` is the one value known now (a
+    correction applies to every T).
     """
 
     member_id: str
     birth_date: date | None
-    countries: Sequence[tuple[datetime, str]] = ()
-    statuses: Sequence[tuple[datetime, AccountStatus]] = ()
+    countries: Sequence[CountryChange] = ()
+    statuses: Sequence[StatusChange] = ()
     events: Sequence[ConsentEvent] = ()

@@ -4,6 +4,7 @@ except the default policy shipped inside the package."""
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from datetime import datetime
 from importlib import resources
@@ -11,6 +12,8 @@ from typing import Any
 
 from optin.domain.countries import ISO_3166_ALPHA2
 from optin.domain.model import (
+    DEFAULT_NOTICE_DAYS,
+    CapacityRules,
     ContentKind,
     JurisdictionRules,
     PolicyVersion,
@@ -21,6 +24,29 @@ from optin.domain.model import (
 from optin.errors import ConfigError, InputError
 
 DEFAULT_PURPOSES = ("train_own_models", "share_with_providers")
+
+#: What a purpose id may look like: it names files, URLs and ledger entries.
+PURPOSE_ID_PATTERN = "[a-z][a-z0-9_]{0,63}"
+PURPOSE_ID_RULE = (
+    "a lowercase ASCII letter, then up to 63 lowercase ASCII letters, digits or "
+    f"underscores (pattern {PURPOSE_ID_PATTERN})"
+)
+_PURPOSE_ID = re.compile(PURPOSE_ID_PATTERN)
+NOTICE_DAYS_RANGE = (1, 365)
+
+
+def is_valid_purpose_id(pid: object) -> bool:
+    """True when ``pid`` matches :data:`PURPOSE_ID_PATTERN` exactly."""
+    return isinstance(pid, str) and _PURPOSE_ID.fullmatch(pid) is not None
+
+
+def check_purpose_id(pid: object, *, source: str | None = None, field: str = "purposes") -> str:
+    """``pid`` if it is a valid purpose id, else an :class:`InputError` that names it."""
+    if not is_valid_purpose_id(pid):
+        raise InputError(
+            "invalid purpose id", file=source, field=field, value=pid, allowed=PURPOSE_ID_RULE
+        )
+    return str(pid)
 
 
 def default_policy_text() -> str:
@@ -119,6 +145,7 @@ def _purposes(doc: dict[str, Any], source: str) -> tuple[dict[str, Purpose], set
     purposes: dict[str, Purpose] = {}
     mat: set[str] = set()
     for pid, p in purposes_raw.items():
+        check_purpose_id(pid, source=source)
         purposes[pid] = _purpose(pid, p, source)
         if p.get("material", False) is True:
             mat.add(pid)
@@ -176,6 +203,42 @@ def _jurisdictions(doc: dict[str, Any], source: str) -> JurisdictionRules:
     return JurisdictionRules(default, regimes, min_age, _age_overrides(jur, source))
 
 
+def _capacity(doc: dict[str, Any], source: str) -> CapacityRules:
+    raw = doc.get("capacity", {})
+    if not isinstance(raw, dict):
+        raise InputError("must be a table", file=source, field="capacity")
+    known = CapacityRules.__dataclass_fields__
+    values: dict[str, bool] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise InputError(
+                "unknown capacity rule",
+                file=source,
+                field=f"capacity.{key}",
+                allowed=", ".join(known),
+            )
+        if not isinstance(value, bool):
+            raise InputError(
+                "must be true or false", file=source, field=f"capacity.{key}", value=value
+            )
+        values[key] = value
+    return CapacityRules(**values)
+
+
+def _notice_days(doc: dict[str, Any], source: str) -> int:
+    raw = doc.get("notice_days", DEFAULT_NOTICE_DAYS)
+    lo, hi = NOTICE_DAYS_RANGE
+    if isinstance(raw, bool) or not isinstance(raw, int) or not lo <= raw <= hi:
+        raise InputError(
+            "must be a whole number of days",
+            file=source,
+            field="notice_days",
+            value=raw,
+            allowed=f"{lo}..{hi}",
+        )
+    return raw
+
+
 def _material(
     material: frozenset[str] | None, declared: set[str], purposes: dict[str, Purpose]
 ) -> frozenset[str]:
@@ -197,8 +260,18 @@ def parse_policy(
     effective_at: datetime,
     material: frozenset[str] | None = None,
     source: str = "policy.toml",
+    in_force_at: datetime | None = None,
 ) -> PolicyVersion:
-    """Parse a policy document. ``material`` overrides the per-purpose ``material`` keys."""
+    """Parse a policy document. ``material`` overrides the per-purpose ``material`` keys.
+
+    ``in_force_at`` (None: from ``effective_at``) is when the version starts to apply;
+    see :func:`optin.domain.changes.schedule_in_force` for the notice period.
+    """
+    if in_force_at is not None and in_force_at < effective_at:
+        raise ConfigError(
+            f"in_force_at {in_force_at.isoformat()} is before effective_at "
+            f"{effective_at.isoformat()}; a version cannot apply before it is published"
+        )
     doc = _load(text, source)
     purposes, declared = _purposes(doc, source)
     jurisdictions = _jurisdictions(doc, source)
@@ -210,4 +283,7 @@ def parse_policy(
         material=_material(material, declared, purposes),
         summary=str(doc.get("summary", "")),
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        capacity=_capacity(doc, source),
+        notice_days=_notice_days(doc, source),
+        in_force_at=in_force_at,
     )
