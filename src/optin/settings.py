@@ -27,6 +27,12 @@ class Settings(BaseSettings):
         description="Secret for web sessions and CSRF tokens (OPTIN_SECRET_KEY); default: a "
         "random key kept in $OPTIN_HOME/keys/web.key",
     )
+    master_key: str | None = Field(
+        default=None,
+        description="Master key that wraps the member keys in the key store "
+        "(OPTIN_MASTER_KEY, base64 of 32 bytes); default: a random key kept in "
+        "$OPTIN_HOME/keys/master.key",
+    )
     log_level: str = Field(default="WARNING", description="Logging level for entry points.")
 
     @property

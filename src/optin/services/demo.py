@@ -472,7 +472,7 @@ def _content(
 
     table = _t(ContentRow)
     with contextlib.ExitStack() as stack:
-        out = stack.enter_context(atomic_text(gt_path)) if gt_path is not None else None
+        out = stack.enter_context(atomic_text(gt_path, mode=0o600)) if gt_path is not None else None
         done = 0
         while done < total:
             rows: list[dict[str, Any]] = []
