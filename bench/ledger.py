@@ -52,9 +52,10 @@ def _writer(
     out: mp.Queue,
     per_commit: int = 1,
     synchronous: str = "FULL",
+    home: Path | None = None,
 ) -> None:
     db_module.SQLITE_SYNCHRONOUS = synchronous
-    db = Database(url)
+    db = Database(url, home=home)  # home: where the member key store lives
     with db.engine.connect():
         pass  # connect before the clock starts
     lat: list[float] = []
@@ -84,13 +85,21 @@ def _writer(
 
 
 def concurrent(
-    url: str, writers: int, seconds: float, per_commit: int = 1, synchronous: str = "FULL"
+    url: str,
+    writers: int,
+    seconds: float,
+    per_commit: int = 1,
+    synchronous: str = "FULL",
+    home: Path | None = None,
 ) -> None:
     ctx = mp.get_context("spawn")
     q: mp.Queue = ctx.Queue()
     barrier = ctx.Barrier(writers + 1)  # every process imported and connected
     procs = [
-        ctx.Process(target=_writer, args=(url, w, seconds, barrier, q, per_commit, synchronous))
+        ctx.Process(
+            target=_writer,
+            args=(url, w, seconds, barrier, q, per_commit, synchronous, home),
+        )
         for w in range(writers)
     ]
     for p in procs:
@@ -210,7 +219,14 @@ def main() -> int:
             db.dispose()
         print("[postgresql]")
         try:
-            concurrent(urls["bench_ledger"], args.writers, args.seconds, args.per_commit)
+            with tempfile.TemporaryDirectory() as home:
+                concurrent(
+                    urls["bench_ledger"],
+                    args.writers,
+                    args.seconds,
+                    args.per_commit,
+                    home=Path(home),
+                )
             bulk(urls["bench_bulk"], args.bulk)
         finally:
             with admin.begin() as conn:
