@@ -299,6 +299,7 @@ def generate_demo(
                 for e in drafts
             ],
             now=now,
+            historical=True,  # the demo simulates a past: events recorded when they happened
         )
     timings["members_and_ledger"] = time.perf_counter() - t0
 
