@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -108,12 +108,19 @@ class FileKeyStore:
 
     directory: Path
     master_key: str | None = None
+    _cache: dict[str, bytes] | None = field(default=None, init=False, repr=False)
 
     # -- master keys -------------------------------------------------------------------
 
-    def _masters(self) -> dict[str, bytes]:
-        """Usable master keys by id: the current one (and the next one while a rotation
-        is under way, so an interrupted rotation never strands a key)."""
+    def _masters(self, *, reload: bool = False) -> dict[str, bytes]:
+        """Usable master keys by id (cached; reloaded when a file names another)."""
+        if self._cache is None or reload:
+            self._cache = self._load_masters()
+        return self._cache
+
+    def _load_masters(self) -> dict[str, bytes]:
+        """The current master key (and the next one while a rotation is under way, so
+        an interrupted rotation never strands a key)."""
         out: dict[str, bytes] = {}
         if self.master_key:
             cur = parse_master_key(self.master_key, "OPTIN_MASTER_KEY")
@@ -130,7 +137,8 @@ class FileKeyStore:
         return out
 
     def _current(self) -> tuple[str, bytes]:
-        masters = self._masters()
+        """The master key that wraps new keys (re-read: never a rotated-away one)."""
+        masters = self._masters(reload=True)
         kid, key = next(iter(masters.items()))
         return kid, key
 
@@ -151,6 +159,8 @@ class FileKeyStore:
 
     def _unwrap(self, member_id: str, entry: dict[str, Any], masters: dict[str, bytes]) -> bytes:
         master = masters.get(str(entry.get("kid")))
+        if master is None:  # rotated by another process since we loaded the master keys
+            master = self._masters(reload=True).get(str(entry.get("kid")))
         if master is None:
             raise ConfigError(
                 f"the key of member {member_id!r} is wrapped by master key "
@@ -229,7 +239,7 @@ class FileKeyStore:
         if nxt.exists():
             nxt.unlink()
         create_secret_file(nxt, (_b64(new_master) + "\n").encode("ascii"))
-        masters = self._masters()
+        masters = self._masters(reload=True)
         new_kid = key_id(new_master)
         n = 0
         for path in sorted((self.directory / "members").glob("*/*.json")):
@@ -250,6 +260,7 @@ class FileKeyStore:
         else:
             self.master_key = _b64(new_master)
             nxt.unlink()
+        self._cache = None
         return n
 
 
