@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from optin.services.database import Database
 from optin.services.setup import init_database
+from optin.storage import db as db_module
 from optin.storage import ledger
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -45,9 +46,17 @@ def _draft(worker: int, i: int) -> ledger.EventDraft:
 
 
 def _writer(
-    url: str, worker: int, seconds: float, barrier: Any, out: mp.Queue, per_commit: int = 1
+    url: str,
+    worker: int,
+    seconds: float,
+    barrier: Any,
+    out: mp.Queue,
+    per_commit: int = 1,
+    synchronous: str = "FULL",
+    home: Path | None = None,
 ) -> None:
-    db = Database(url)
+    db_module.SQLITE_SYNCHRONOUS = synchronous
+    db = Database(url, home=home)  # home: where the member key store lives
     with db.engine.connect():
         pass  # connect before the clock starts
     lat: list[float] = []
@@ -76,12 +85,23 @@ def _writer(
     out.put(lat)
 
 
-def concurrent(url: str, writers: int, seconds: float, per_commit: int = 1) -> None:
+def concurrent(
+    url: str,
+    writers: int,
+    seconds: float,
+    per_commit: int = 1,
+    synchronous: str = "FULL",
+    home: Path | None = None,
+) -> None:
     ctx = mp.get_context("spawn")
     q: mp.Queue = ctx.Queue()
     barrier = ctx.Barrier(writers + 1)  # every process imported and connected
     procs = [
-        ctx.Process(target=_writer, args=(url, w, seconds, barrier, q)) for w in range(writers)
+        ctx.Process(
+            target=_writer,
+            args=(url, w, seconds, barrier, q, per_commit, synchronous, home),
+        )
+        for w in range(writers)
     ]
     for p in procs:
         p.start()
@@ -99,6 +119,8 @@ def concurrent(url: str, writers: int, seconds: float, per_commit: int = 1) -> N
     p50 = statistics.median(lats) * 1000
     p99 = lats[min(n - 1, int(n * 0.99))] * 1000
     mode = "1 event/commit" if per_commit == 1 else f"{per_commit} events/commit"
+    if url.startswith("sqlite"):
+        mode += f", synchronous={synchronous}"
     print(
         f"  {writers} writers ({mode}), {window:.1f} s: {n:,} appends = "
         f"{n / window:,.0f} appends/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
@@ -156,20 +178,28 @@ def main() -> int:
         "commits alone; >1: what group commit in the web app does)",
     )
     ap.add_argument("--pg-url", default=PG_URL)
+    ap.add_argument(
+        "--sqlite-synchronous",
+        default="FULL",
+        help="SQLite synchronous mode(s) for the concurrent run, comma-separated, run side "
+        "by side (optin uses FULL; e.g. NORMAL,FULL to measure the cost)",
+    )
     args = ap.parse_args()
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as tmp:
-            for name in ("concurrent", "bulk"):
+            for name in ("bulk",):
                 db = Database(f"sqlite:///{Path(tmp) / name}.db")
                 init_database(db, now=datetime.now(UTC))
                 db.dispose()
             print("[sqlite]")
-            concurrent(
-                f"sqlite:///{Path(tmp) / 'concurrent'}.db",
-                args.writers,
-                args.seconds,
-                args.per_commit,
-            )
+            for sync in args.sqlite_synchronous.upper().split(","):
+                db_module.SQLITE_SYNCHRONOUS = sync
+                url = f"sqlite:///{Path(tmp) / sync}-concurrent.db"
+                db = Database(url)
+                init_database(db, now=datetime.now(UTC))
+                db.dispose()
+                concurrent(url, args.writers, args.seconds, args.per_commit, sync)
+            db_module.SQLITE_SYNCHRONOUS = "FULL"
             bulk(f"sqlite:///{Path(tmp) / 'bulk'}.db", args.bulk)
     if args.backend in ("postgresql", "both"):
         try:
@@ -190,7 +220,14 @@ def main() -> int:
             db.dispose()
         print("[postgresql]")
         try:
-            concurrent(urls["bench_ledger"], args.writers, args.seconds, args.per_commit)
+            with tempfile.TemporaryDirectory() as home:
+                concurrent(
+                    urls["bench_ledger"],
+                    args.writers,
+                    args.seconds,
+                    args.per_commit,
+                    home=Path(home),
+                )
             bulk(urls["bench_bulk"], args.bulk)
         finally:
             with admin.begin() as conn:

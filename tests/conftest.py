@@ -98,7 +98,7 @@ def sqlite_db(_sqlite_template: Path, tmp_path: Path) -> Iterator[Database]:
     db.dispose()
 
 
-def _pg_schema_db() -> tuple[Database, str]:
+def _pg_schema_db(home: Path) -> tuple[Database, str]:
     require_pg()
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = create_engine(PG_URL)
@@ -106,7 +106,7 @@ def _pg_schema_db() -> tuple[Database, str]:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     admin.dispose()
     url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    db = Database(url.render_as_string(hide_password=False))
+    db = Database(url.render_as_string(hide_password=False), home=home)  # home: key store
     init_database(db, now=datetime.now(UTC))
     return db, schema
 
@@ -120,8 +120,8 @@ def _drop_schema(db: Database, schema: str) -> None:
 
 
 @pytest.fixture()
-def pg_db() -> Iterator[Database]:
-    db, schema = _pg_schema_db()
+def pg_db(tmp_path: Path) -> Iterator[Database]:
+    db, schema = _pg_schema_db(tmp_path / "home")
     yield db
     _drop_schema(db, schema)
 
@@ -135,13 +135,13 @@ def db(
         yield sdb
         sdb.dispose()
     else:
-        pdb, schema = _pg_schema_db()
+        pdb, schema = _pg_schema_db(tmp_path / "home")
         yield pdb
         _drop_schema(pdb, schema)
 
 
 @pytest.fixture()
 def db_settings(db: Database, tmp_path: Path) -> Settings:
-    home = tmp_path / "home"
+    home = db.home or tmp_path / "home"  # the same home: the same key store
     home.mkdir(exist_ok=True)
     return Settings(home=home, database_url=db.url)

@@ -4,8 +4,8 @@
   temporary file in the target's directory (``.NAME.XXXX.tmp``), fsync it and rename it
   over the target on success, so a reader sees the old file or the new one, whole; on
   any error (or ``KeyboardInterrupt``) the temporary file is removed and the target is
-  untouched. :func:`atomic_write_bytes` and :func:`atomic_write_json` are the one-shot
-  forms.
+  untouched; missing parent directories are created 0700. :func:`atomic_write_bytes`
+  and :func:`atomic_write_json` are the one-shot forms.
 * :func:`create_secret_file` - create a key file with mode 0600 only if it does not
   exist (``O_EXCL`` semantics: never overwrite, a concurrent creator wins), content
   complete before the name appears; missing parent directories are created 0700.
@@ -77,7 +77,7 @@ def atomic_binary(
     ``0666`` less the umask). The temp file is removed on error."""
     path = Path(path)
     if mkdir:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
     fd, tmp = _temp_in(path)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     log_level: str = Field(
         default="WARNING", description="Logging level for entry points (OPTIN_LOG_LEVEL)."
     )
+    master_key: str | None = Field(
+        default=None,
+        description="Master key that wraps the member keys in the key store "
+        "(OPTIN_MASTER_KEY, base64 of 32 bytes); default: a random key kept in "
+        "$OPTIN_HOME/keys/master.key",
+    )
 
     @property
     def db_url(self) -> str:

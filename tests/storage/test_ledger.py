@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -11,7 +12,8 @@ from sqlalchemy import select, text
 from optin.services.database import Database
 from optin.storage import ledger
 from optin.storage.keys import KeyRing, destroy_member_key, unseal
-from optin.storage.models import ConsentEventRow, MemberKeyRow
+from optin.storage.keystore import keystore_of
+from optin.storage.models import ConsentEventRow
 from tests.factories import T0
 
 #: the append time passed to the ledger (time is a parameter in storage)
@@ -275,8 +277,8 @@ def test_when_member_key_destroyed_then_personal_unreadable_and_chain_verifies(
         assert ring.key_for_read("m1") is None
         assert unseal(ring.key_for_read("m1"), a.event_id, a.personal) is None
         assert unseal(ring.key_for_read("m2"), b.event_id, b.personal) == {"ip": "198.51.100.9"}
-        key_row = s.get(MemberKeyRow, "m1")
-        assert key_row is not None and key_row.destroyed_at is not None
+        assert keystore_of(s).get(["m1", "m2"]).keys() == {"m1", "m2"}
+        assert keystore_of(s).get(["m1"]) == {"m1": None}  # destroyed, and remembered
     assert _verify(db).ok
     with db.session() as s:
         assert ledger.personal_fields(s, a) is None
@@ -303,7 +305,7 @@ def test_when_bulk_append_with_personal_then_keys_created_once(db: Database) -> 
             s, [_draft(i, f"m{i % 4}", {"ip": f"192.0.2.{i}"}) for i in range(12)], now=NOW
         )
     with db.session() as s:
-        n = s.execute(text("SELECT COUNT(*) FROM member_keys")).scalar_one()
+        n = len(keystore_of(s).get([f"m{i}" for i in range(6)]))
         rows = s.scalars(select(ConsentEventRow).order_by(ConsentEventRow.seq)).all()
         ring = KeyRing(s)
         ring.load(r.member_id for r in rows)
@@ -316,8 +318,8 @@ def test_when_bulk_append_with_personal_then_keys_created_once(db: Database) -> 
 # -- concurrency -----------------------------------------------------------------------
 
 
-def _writer(url: str, worker: int, n: int) -> None:
-    db = Database(url)
+def _writer(url: str, worker: int, n: int, home: Path | None = None) -> None:
+    db = Database(url, home=home)
     try:
         for i in range(n):
             with db.session() as s:
@@ -344,7 +346,7 @@ def test_when_processes_append_concurrently_then_chain_intact_and_count_exact(
 ) -> None:
     workers, per = 6, 25
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(db.url, w, per)) for w in range(workers)]
+    procs = [ctx.Process(target=_writer, args=(db.url, w, per, db.home)) for w in range(workers)]
     for p in procs:
         p.start()
     for p in procs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from sqlalchemy import text
 
 from optin.services.database import Database
 from optin.storage import ledger
+from optin.storage.keystore import FileKeyStore
 from tests.factories import T0
 
 #: the append time passed to the ledger (time is a parameter in storage)
@@ -33,9 +35,10 @@ def ldb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
 
 
 def _reset(db: Database) -> None:
+    assert isinstance(db.keystore, FileKeyStore)
+    shutil.rmtree(db.keystore.directory, ignore_errors=True)
     with db.session() as s:
         s.execute(text("DELETE FROM consent_events"))
-        s.execute(text("DELETE FROM member_keys"))
         s.execute(text(f"UPDATE ledger_head SET seq = 0, hash = '{ledger.GENESIS}' WHERE id = 1"))
 
 

@@ -15,6 +15,7 @@ from optin.services.setup import Database
 consent_app = typer.Typer(help="Record and show members' consent choices.", no_args_is_help=True)
 policy_app = typer.Typer(help="Show and publish the data-use policy.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The tamper-evident consent ledger.", no_args_is_help=True)
+keys_app = typer.Typer(help="Member keys and the master key that wraps them.", no_args_is_help=True)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
@@ -454,10 +455,32 @@ def receipt_cmd(
     console.print(table)
 
 
+@keys_app.command("rotate-master")
+def keys_rotate_master(
+    ctx: typer.Context,
+    new_key: str | None = typer.Option(
+        None, "--new-key", help="The new master key (base64 of 32 bytes); default: random."
+    ),
+) -> None:
+    """Re-wrap every member key under a new master key (ledger events are untouched)."""
+    from optin.services.keys import rotate_master_key
+
+    db = open_db(ctx)
+    try:
+        result = rotate_master_key(db, new_key)
+    finally:
+        db.dispose()
+    say(f"re-wrapped {result.rewrapped} member key(s) under the new master key")
+    if result.new_key_for_env is not None:
+        say("set OPTIN_MASTER_KEY to the new key now (the old one no longer unwraps them):")
+        print(result.new_key_for_env)
+
+
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.add_typer(consent_app, name="consent")
     app.add_typer(policy_app, name="policy")
     app.command("eligibility")(eligibility_cmd)
     app.add_typer(ledger_app, name="ledger")
+    app.add_typer(keys_app, name="keys")
     app.command("receipt")(receipt_cmd)

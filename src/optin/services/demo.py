@@ -383,6 +383,7 @@ def _write_members(
                 for e in drafts
             ],
             now=plan.now,
+            historical=True,  # the demo simulates a past: events recorded when they happened
         )
     return made, head
 
@@ -608,7 +609,7 @@ class _GroundTruth:
 
     def __enter__(self) -> _GroundTruth:
         if self.path is not None:
-            self._out = self._stack.enter_context(atomic_text(self.path))
+            self._out = self._stack.enter_context(atomic_text(self.path, mode=0o600))
         return self
 
     def write(self, lines: list[str]) -> None:

@@ -29,7 +29,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from optin.errors import ConfigError
 from optin.settings import Settings
-from optin.storage.db import make_engine, session_scope
+from optin.storage.db import make_engine, prepare_data_dir, session_scope
+from optin.storage.keystore import SESSION_KEY as KEYSTORE_SESSION_KEY
+from optin.storage.keystore import KeyStore, open_keystore
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +48,28 @@ def _alembic_config(url: str) -> Config:
 class Database:
     """An engine plus a session factory for one optin database."""
 
-    def __init__(self, url: str, *, home: Path | None = None, **engine_kwargs: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        home: Path | None = None,
+        master_key: str | None = None,
+        **engine_kwargs: Any,
+    ) -> None:
         self.url = url
         self.home = home
         self.engine: Engine = make_engine(url, **engine_kwargs)
-        self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        # member keys live apart from the database (storage.keystore); sessions carry it
+        self.keystore: KeyStore = open_keystore(url, home, master_key)
+        self._factory = sessionmaker(
+            self.engine, expire_on_commit=False, info={KEYSTORE_SESSION_KEY: self.keystore}
+        )
 
     @classmethod
     def open(cls, settings: Settings, **engine_kwargs: Any) -> Database:
-        return cls(settings.db_url, home=settings.home, **engine_kwargs)
+        return cls(
+            settings.db_url, home=settings.home, master_key=settings.master_key, **engine_kwargs
+        )
 
     @property
     def dialect(self) -> str:
@@ -114,14 +129,11 @@ class Database:
         Idempotent. (:func:`optin.services.setup.init_database` also seeds the policy.)"""
         from optin.storage.ledger import ensure_head
 
-        if self.home is not None:
-            self.home.mkdir(parents=True, exist_ok=True)
-        path = self._sqlite_path()
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(self.home, self._sqlite_path())  # 0700 directories, 0600 files
         cfg = _alembic_config(self.url)
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
+            cfg.attributes["keystore"] = self.keystore  # 0004 moves keys out of the db
             command.upgrade(cfg, "head")
         with self.session() as s:
             ensure_head(s)

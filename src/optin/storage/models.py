@@ -161,7 +161,8 @@ class ConsentEventRow(Base):
     """The consent ledger. Append-only; ``hash`` chains every row to the one before.
 
     ``personal`` holds the event's personal fields (country, IP, user agent ...) as
-    JSON encrypted with the member's key (:class:`MemberKeyRow`); the chain hashes the
+    JSON encrypted with the member's key (kept in the key store, apart from the
+    database: :mod:`optin.storage.keystore`); the chain hashes the
     ciphertext, so destroying the key erases them without breaking verification.
     """
 
@@ -205,17 +206,6 @@ class LedgerHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
-
-
-class MemberKeyRow(Base):
-    """Per-member encryption key for personal fields in the ledger; NULL once destroyed."""
-
-    __tablename__ = "member_keys"
-
-    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class SnapshotRow(Base):

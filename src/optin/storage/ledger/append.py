@@ -11,6 +11,12 @@ lock. Either way two writers never compute the same ``seq``. :func:`append_many`
 (SQLite).
 
 Time is a parameter: both take the append's ``now`` (no clock reads in storage).
+
+Bitemporal: every event carries the time it claims (``at``, its effective time) and the
+time the ledger recorded it (``recorded_at``), which is the append's ``now`` and never
+the caller's: a draft's ``recorded_at`` is honoured only by an explicit historical bulk
+load (``append_many(..., historical=True)``: imports of an existing ledger, the demo's
+simulated past). ``recorded_at`` is part of the hash payload.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class EventDraft:
     policy_version: int
     source: ConsentSource | str = ConsentSource.WEB
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: only for ``append_many(..., historical=True)``; otherwise the append's ``now``
     recorded_at: datetime | None = None
     personal: dict[str, Any] | None = None
 
@@ -200,7 +207,11 @@ class _Prepared:
 
 
 def _prepare(
-    d: EventDraft, checked: tuple[str, str], blob: bytes | None, now: datetime
+    d: EventDraft,
+    checked: tuple[str, str],
+    blob: bytes | None,
+    now: datetime,
+    historical: bool = False,
 ) -> _Prepared:
     action, source = checked
     return _Prepared(
@@ -209,7 +220,7 @@ def _prepare(
         d.purpose,
         action,
         d.at.astimezone(UTC),
-        (d.recorded_at or now).astimezone(UTC),
+        (d.recorded_at if historical and d.recorded_at is not None else now).astimezone(UTC),
         d.policy_version,
         source,
         blob,
@@ -246,11 +257,11 @@ def append(
 ) -> ConsentEventRow:
     """Append one event (in the caller's transaction) and return its row.
 
-    ``now`` is the append's time (the event's ``recorded_at`` unless the draft names
-    one, and the creation time of a new member key). On PostgreSQL the lock, the chain
-    hash (``sha256`` in SQL over the same canonical payload), the insert and the head
-    update are one statement, so the head row is locked only for that statement and
-    the commit.
+    ``now`` is the append's time: the event's ``recorded_at`` (a draft's own
+    ``recorded_at`` is ignored) and the creation time of a new member key. On
+    PostgreSQL the lock, the chain hash (``sha256`` in SQL over the same canonical
+    payload), the insert and the head update are one statement, so the head row is
+    locked only for that statement and the commit.
     """
     checked = _check(draft)
     now = _require_aware(now)
@@ -302,11 +313,18 @@ def _bulk_writer(session: Session) -> Callable[[list[tuple[Any, ...]]], None]:
 
 
 def append_many(
-    session: Session, drafts: Sequence[EventDraft], *, now: datetime, batch: int = 20000
+    session: Session,
+    drafts: Sequence[EventDraft],
+    *,
+    now: datetime,
+    historical: bool = False,
+    batch: int = 20000,
 ) -> LedgerHead:
     """Append many events fast (imports, demo): one lock, the chain computed in Python,
     rows written in bulk on the session's connection. Returns the new head.
-    All-or-nothing with the caller's transaction. ``now`` as in :func:`append`."""
+    All-or-nothing with the caller's transaction. ``now`` as in :func:`append`;
+    ``historical=True`` (an explicit historical load) keeps each draft's own
+    ``recorded_at`` where it has one."""
     if not drafts:
         return ledger_head(session)
     now = _require_aware(now)
@@ -322,7 +340,7 @@ def append_many(
     for d, c in zip(drafts, checked, strict=True):
         seq += 1
         blob = _seal_personal(ring, d, d.personal, now) if d.personal else None
-        p = _prepare(d, c, blob, now)
+        p = _prepare(d, c, blob, now, historical)
         digest = p.entry(seq).digest(prev)
         rows.append(p.row(seq, prev, digest))
         prev = digest

@@ -258,5 +258,5 @@ def write_consents(
         )
         for r in fresh
     ]
-    head = ledger.append_many(s, drafts, now=now)
+    head = ledger.append_many(s, drafts, now=now, historical=True)  # recorded_at from file
     return len(fresh), len(records) - len(fresh), head.hash
