@@ -13,6 +13,7 @@ import typer
 
 from optin import __version__
 from optin.cli.context import err_console
+from optin.cli.output import esc
 from optin.errors import OptinError, exit_code_for
 from optin.settings import Settings
 
@@ -81,7 +82,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="optin", standalone_mode=False)
     except OptinError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {esc(e)}", highlight=False, markup=True)
         return exit_code_for(e)
     except typer.Abort:
         err_console.print("aborted")
@@ -100,7 +101,7 @@ def run(argv: list[str] | None = None) -> int:
         if os.environ.get("OPTIN_DEBUG"):
             raise
         err_console.print(
-            f"[bold red]internal error:[/] {type(e).__name__}. This is a bug in optin; "
+            f"[bold red]internal error:[/] {esc(type(e).__name__)}. This is a bug in optin; "
             "rerun with OPTIN_DEBUG=1 to see the traceback and report it."
         )
         return 70
