@@ -66,10 +66,15 @@ def _country(v: Any) -> str:
     return v
 
 
+_INT_MAX = 2**31 - 1  # fits an INTEGER column on every backend
+
+
 def _int(v: Any) -> int:
     if isinstance(v, bool):
         raise _Bad("must be an integer", "a whole number, e.g. 2")
     if isinstance(v, int):
+        if not 0 <= v <= _INT_MAX:
+            raise _Bad("integer out of range", f"a whole number from 0 to {_INT_MAX}")
         return v
     if isinstance(v, str) and re.fullmatch(r"\d{1,9}", v.strip()):
         return int(v)
