@@ -171,6 +171,19 @@ class DiskFullError(OptinError):
         self.path = path
 
     @classmethod
+    def unmapped(cls, exc: BaseException) -> DiskFullError:
+        """For a full-disk error that reached the top unmapped: what it was and that the
+        command stopped (files it was writing may be incomplete; a rerun resumes)."""
+        err = cls.__new__(cls)
+        OptinError.__init__(
+            err,
+            f"no space left on device ({type(exc).__name__}: {exc}); the command stopped. "
+            "Free some space (or raise the quota) and run it again.",
+        )
+        err.path = getattr(exc, "filename", None)
+        return err
+
+    @classmethod
     def matches(cls, exc: BaseException) -> bool:
         """Whether ``exc`` (or an exception it was raised from) is a full-disk error."""
         seen: set[int] = set()

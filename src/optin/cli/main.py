@@ -14,7 +14,7 @@ import typer
 from optin import __version__
 from optin.cli.context import err_console
 from optin.cli.output import esc
-from optin.errors import OptinError, exit_code_for
+from optin.errors import DiskFullError, OptinError, exit_code_for
 from optin.settings import Settings
 
 #: Modules that add commands; each defines ``register(app: typer.Typer) -> None``.
@@ -100,6 +100,10 @@ def run(argv: list[str] | None = None) -> int:
     except Exception as e:  # last resort: never a traceback for users
         if os.environ.get("OPTIN_DEBUG"):
             raise
+        if DiskFullError.matches(e):  # a writer that did not map ENOSPC itself
+            full = DiskFullError.unmapped(e)
+            err_console.print(f"[bold red]error:[/] {esc(full)}", highlight=False)
+            return exit_code_for(full)
         err_console.print(
             f"[bold red]internal error:[/] {esc(type(e).__name__)}. This is a bug in optin; "
             "rerun with OPTIN_DEBUG=1 to see the traceback and report it."

@@ -10,13 +10,20 @@ round trip, and re-importing into the same database skips every record as identi
 Rows are streamed in id order (consents in ledger order) and written to a temporary
 file that is renamed into place, so a reader never sees half a file. Login data
 (password hashes, roles) and the ledger's encrypted personal fields are never exported.
+
+Temporary files are named ``.<name>.<pid>.<random>.tmp`` next to the output. They are
+removed on any error, and a leftover of a killed export (its pid no longer running) is
+removed when the next export into that directory starts. A full disk (``ENOSPC``,
+``EDQUOT``) is a :class:`~optin.errors.DiskFullError`: nothing was written.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -24,12 +31,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from optin.errors import InputError
+from optin.errors import DiskFullError, InputError
 from optin.services.database import Database
 from optin.services.imports import ImportKind, member_records
 from optin.storage.models import ConsentEventRow, ContentRow, MemberRow
 
 _CHUNK = 2000
+#: A legacy temp file (no pid in its name) older than this is a leftover.
+_LEGACY_STALE_S = 600.0
 
 
 def _iso(v: Any) -> Any:
@@ -156,7 +165,8 @@ def export_file(db: Database, kind: ImportKind | str, output: Path) -> int:
             value=str(parent),
             allowed="an existing directory",
         )
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=parent)
+    remove_stale_temps(output)
+    fd, tmp = _open_temp(output)
     n = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
@@ -166,10 +176,73 @@ def export_file(db: Database, kind: ImportKind | str, output: Path) -> int:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, output)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and DiskFullError.matches(e):
+            raise DiskFullError(f"the {k.value} export", path=str(output)) from e
         raise
     return n
 
 
-__all__ = ["export_file", "iter_consents", "iter_content", "iter_members"]
+# ----------------------------------------------------------------------- temp files
+
+
+def _temp_pattern(target: Path) -> re.Pattern[str]:
+    """Names of optin's temp files for ``target``: ``.<name>.<pid>.<random>.tmp`` (and
+    the legacy ``.<name>.<random>.tmp``, where the pid group is empty)."""
+    return re.compile(rf"\.{re.escape(target.name)}\.(?:(\d+)\.)?[a-z0-9_]{{8}}\.tmp")
+
+
+def _open_temp(target: Path) -> tuple[int, str]:
+    """A new temp file next to ``target`` (fd, path), its name tagged with our pid."""
+    parent = target.parent if str(target.parent) else Path(".")
+    return tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=parent)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temps(target: Path, *, now: float | None = None) -> int:
+    """Remove leftover temp files of ``target`` whose writer is gone (its pid is not
+    running; a legacy name without pid: older than 10 minutes). Only names matching
+    optin's own pattern are touched; returns how many were removed."""
+    parent = target.parent if str(target.parent) else Path(".")
+    pattern = _temp_pattern(target)
+    when = time.time() if now is None else now
+    removed = 0
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return 0
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = m.group(1)
+        try:
+            if pid is None:
+                stale = when - entry.stat().st_mtime > _LEGACY_STALE_S
+            else:
+                stale = int(pid) != os.getpid() and not _alive(int(pid))
+            if stale:
+                os.unlink(entry.path)
+                removed += 1
+        except (OSError, ValueError, OverflowError):
+            continue  # vanished meanwhile, or not ours to remove
+    return removed
+
+
+__all__ = [
+    "export_file",
+    "iter_consents",
+    "iter_content",
+    "iter_members",
+    "remove_stale_temps",
+]
