@@ -45,7 +45,7 @@ def _markup_policy(tmp_path: Path) -> Path:
 
 
 def test_when_unknown_member_looks_like_markup_then_clear_error(cli) -> None:
-    rc, out, err = cli("consent", "show", MARKUP)
+    rc, _, err = cli("consent", "show", MARKUP)
     assert rc == 66, err
     assert "Traceback" not in err and "internal error" not in err
     assert MARKUP in err
@@ -90,9 +90,9 @@ def test_when_policy_title_is_markup_then_policy_consent_summary_show_it(
 
 
 def test_output_helpers_render_literally() -> None:
-    from rich.console import Console
-
     import io
+
+    from rich.console import Console
 
     console = Console(width=200, emoji=False, record=True, file=io.StringIO())
     t = Table("col [/x]", title=STYLED)
