@@ -48,6 +48,18 @@ JSONL_CASES: dict[str, tuple[str, int, str | None, str]] = {
     "deep_20": (_with(statuses="[" * 20 + "]" * 20), 1, "statuses", "nested deeper than 16"),
     "nul": ("\n" + LINE.replace('"Ada"', '"A\\u0000da"') + "\n", 2, "display_name", "NUL"),
     "nan": (_with(birth_date="NaN"), 1, None, "NaN"),
+    "time_before_year_1": (
+        LINE.replace("2024-02-01T00:00:00Z", "0001-01-01T00:00:00+01:00") + "\n",
+        1,
+        "joined_at",
+        "out of range",
+    ),
+    "time_after_9999": (
+        LINE.replace("2024-02-01T00:00:00Z", "9999-12-31T23:59:59-14:00") + "\n",
+        1,
+        "joined_at",
+        "out of range",
+    ),
 }
 
 

@@ -99,7 +99,10 @@ def _time(v: Any) -> datetime:
         raise _Bad("not a valid ISO 8601 time", _TIME_ALLOWED) from None
     if t.tzinfo is None:
         raise _Bad("time has no UTC offset (naive times are rejected, not guessed)", _TIME_ALLOWED)
-    return t.astimezone(UTC)
+    try:
+        return t.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise _Bad("time out of range", "a time between years 1 and 9999 in UTC") from None
 
 
 def _history(item: Parser, key: str) -> Parser:
