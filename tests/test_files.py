@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import threading
 from pathlib import Path
@@ -86,7 +87,9 @@ def test_when_creators_race_then_exactly_one_wins_and_content_is_whole(tmp_path:
 def test_private_dir_and_stale_temps(tmp_path: Path) -> None:
     d = private_dir(tmp_path / "a" / "b")
     assert _mode(tmp_path / "a") == 0o700 and _mode(d) == 0o700
-    (d / ".export.jsonl.abc123.tmp").write_text("left by a killed writer")
+    legacy = d / ".export.jsonl.abc123de.tmp"  # no pid in the name: stale once it is old
+    legacy.write_text("left by a killed writer")
+    os.utime(legacy, (1, 1))
     (d / "export.jsonl").write_text("kept")
     assert remove_stale_temps(d / "export.jsonl") == 1
     assert [p.name for p in d.iterdir()] == ["export.jsonl"]

@@ -11,7 +11,8 @@
     ├── PermissionDeniedError       authenticated, but not allowed (wrong member, role, scope)
     ├── AuthenticationError         not logged in / bad credentials / bad API key
     ├── IntegrityError              tampering detected: ledger chain, manifest, shard hash
-    └── DependencyMissingError      an optional extra is not installed (names the pip line)
+    ├── DependencyMissingError      an optional extra is not installed (names the pip line)
+    └── DiskFullError               no space left on the device (or quota) while writing
 
 The CLI maps each class to an exit code (:data:`EXIT_CODES`); the web layer maps each to
 an HTTP status in one table. Messages name the input, what was wrong, what is allowed,
@@ -20,6 +21,7 @@ and how to fix it. Messages never contain member content or personal data.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 
 
@@ -82,11 +84,32 @@ class InputError(OptinError):
 class ImportValidationError(InputError):
     """An import was rejected as a whole; nothing was written."""
 
-    def __init__(self, errors: Sequence[InputError], *, file: str | None = None) -> None:
+    def __init__(
+        self,
+        errors: Sequence[InputError],
+        *,
+        file: str | None = None,
+        invalid_records: int | None = None,
+        total_errors: int | None = None,
+    ) -> None:
+        """``errors``: the errors to show; ``invalid_records`` and ``total_errors``: how
+        many records were invalid and how many errors there were in all (default: what
+        ``errors`` holds), more than ``errors`` lists when the list was capped."""
         self.errors = list(errors)
+        lines = {e.line for e in self.errors if e.line is not None}
+        self.invalid_records = len(lines) if invalid_records is None else invalid_records
         shown = "\n".join(f"  {e}" for e in self.errors[:20])
         more = f"\n  ... and {len(self.errors) - 20} more" if len(self.errors) > 20 else ""
-        msg = f"{len(self.errors)} invalid record(s); nothing was imported:\n{shown}{more}"
+        self.total_errors = len(self.errors) if total_errors is None else total_errors
+        what = (
+            f"{self.invalid_records} invalid record(s)"
+            if self.invalid_records or not self.errors
+            else "the file was rejected"
+        )
+        listed = [e for e in self.errors if e.line is not None]
+        if self.total_errors > len(listed) and listed:
+            what += f" ({self.total_errors} errors; the first {len(listed)} are listed)"
+        msg = f"{what}; nothing was imported:\n{shown}{more}"
         OptinError.__init__(self, msg)
         self.file = file
         self.line = self.errors[0].line if self.errors else None
@@ -131,6 +154,51 @@ class DependencyMissingError(OptinError):
         self.extra = extra
 
 
+class DiskFullError(OptinError):
+    """Writing failed because the device is full (ENOSPC) or a quota is exceeded (EDQUOT).
+
+    Raised by writers that leave nothing behind: the message says what was being written
+    and that nothing was written."""
+
+    ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+    def __init__(self, what: str, *, path: str | None = None) -> None:
+        where = f" ({path})" if path else ""
+        super().__init__(
+            f"no space left on device while writing {what}{where}; nothing was written. "
+            "Free some space (or raise the quota) and run the command again."
+        )
+        self.path = path
+
+    @classmethod
+    def unmapped(cls, exc: BaseException) -> DiskFullError:
+        """For a full-disk error that reached the top unmapped: what it was and that the
+        command stopped (files it was writing may be incomplete; a rerun resumes)."""
+        err = cls.__new__(cls)
+        OptinError.__init__(
+            err,
+            f"no space left on device ({type(exc).__name__}: {exc}); the command stopped. "
+            "Free some space (or raise the quota) and run it again.",
+        )
+        err.path = getattr(exc, "filename", None)
+        return err
+
+    @classmethod
+    def matches(cls, exc: BaseException) -> bool:
+        """Whether ``exc`` (or an exception it was raised from) is a full-disk error."""
+        seen: set[int] = set()
+        cur: BaseException | None = exc
+        while cur is not None and id(cur) not in seen:
+            seen.add(id(cur))
+            if isinstance(cur, OSError) and cur.errno in cls.ERRNOS:
+                return True
+            text = str(cur).lower()
+            if "database or disk is full" in text or "no space left on device" in text:
+                return True  # SQLite (SQLITE_FULL), pyarrow and Dask wrap the errno away
+            cur = cur.__cause__ or cur.__context__
+        return False
+
+
 #: CLI exit code per error class (most specific first).
 EXIT_CODES: dict[type[OptinError], int] = {
     ImportValidationError: 65,
@@ -142,6 +210,7 @@ EXIT_CODES: dict[type[OptinError], int] = {
     AuthenticationError: 77,
     IntegrityError: 3,
     DependencyMissingError: 69,  # EX_UNAVAILABLE
+    DiskFullError: 74,  # EX_IOERR
     OptinError: 1,
 }
 
@@ -159,6 +228,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DependencyMissingError",
+    "DiskFullError",
     "ImportValidationError",
     "InputError",
     "IntegrityError",

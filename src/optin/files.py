@@ -16,14 +16,17 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import io
 import json
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from optin.errors import DiskFullError
 
 __all__ = [
     "atomic_binary",
@@ -64,7 +67,11 @@ def _umask() -> int:
 
 
 def _temp_in(path: Path) -> tuple[int, Path]:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """A new temp file next to ``path``: ``.<name>.<pid>.<random>.tmp`` (the pid lets
+    :func:`remove_stale_temps` tell a dead writer's leftover from a live writer's file)."""
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     return fd, Path(tmp)
 
 
@@ -88,8 +95,10 @@ def atomic_binary(
         if final != 0o600:  # mkstemp creates 0600
             os.chmod(tmp, final)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and DiskFullError.matches(e):
+            raise DiskFullError(f"writing {path.name}", path=str(path)) from e
         raise
 
 
@@ -158,14 +167,52 @@ def _create_exclusive(path: Path, data: bytes) -> bool:
     return True
 
 
-def remove_stale_temps(path: Path) -> int:
-    """Remove the temporary files that writers of ``path`` (killed before renaming) left
-    in its directory; returns how many were removed."""
-    path = Path(path)
-    n = 0
-    with contextlib.suppress(FileNotFoundError):
-        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
-                n += 1
-    return n
+#: A legacy temp file (no pid in its name) older than this is a leftover.
+_LEGACY_STALE_S = 600.0
+
+
+def _temp_pattern(target: Path) -> re.Pattern[str]:
+    """Names of optin's temp files for ``target``: ``.<name>.<pid>.<random>.tmp`` (and
+    the legacy ``.<name>.<random>.tmp``, where the pid group is empty)."""
+    return re.compile(rf"\.{re.escape(target.name)}\.(?:(\d+)\.)?[a-z0-9_]{{8}}\.tmp")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temps(target: Path, *, now: float | None = None) -> int:
+    """Remove leftover temp files of ``target`` whose writer is gone (its pid is not
+    running; a legacy name without pid: older than 10 minutes). Only names matching
+    optin's own pattern are touched; returns how many were removed."""
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    pattern = _temp_pattern(target)
+    when = time.time() if now is None else now
+    removed = 0
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return 0
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = m.group(1)
+        try:
+            if pid is None:
+                stale = when - entry.stat().st_mtime > _LEGACY_STALE_S
+            else:
+                stale = int(pid) != os.getpid() and not _alive(int(pid))
+            if stale:
+                os.unlink(entry.path)
+                removed += 1
+        except (OSError, ValueError, OverflowError):
+            continue  # vanished meanwhile, or not ours to remove
+    return removed

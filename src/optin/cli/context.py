@@ -11,8 +11,10 @@ from rich.console import Console
 
 from optin.settings import Settings
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
+#: ``emoji=False``: ``:name:`` codes in data are shown as typed. Values printed inside
+#: markup go through :func:`optin.cli.output.esc` (tables through its ``Table``).
+console = Console(emoji=False)
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 def settings_from(ctx: typer.Context) -> Settings:

@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from optin.cli.context import console, print_json, settings_from
+from optin.cli.output import Table, esc, styled
 from optin.errors import InputError, IntegrityError
 from optin.services.setup import Database
 
@@ -78,8 +78,8 @@ def init(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     if as_json:
         print_json(info)
         return
-    say(f"[green]optin is ready[/] in {info['home']}")
-    say(f"  database: {info['database']} (schema {info['schema_revision']})")
+    say(f"[green]optin is ready[/] in {esc(info['home'])}")
+    say(f"  database: {esc(info['database'])} (schema {esc(info['schema_revision'])})")
     if published:
         say("  published the default policy as version 1")
 
@@ -124,8 +124,8 @@ def consent_set(
         return
     word = "on" if ev.action == "grant" else "off"
     say(
-        f"{member}: {purpose} switched [bold]{word}[/] at {_iso(ev.at)} "
-        f"(event {ev.event_id}, seq {ev.seq}, policy v{ev.policy_version})"
+        f"{esc(member)}: {esc(purpose)} switched [bold]{word}[/] at {_iso(ev.at)} "
+        f"(event {esc(ev.event_id)}, seq {ev.seq}, policy v{ev.policy_version})"
     )
 
 
@@ -159,7 +159,7 @@ def consent_show(
         table.add_row(
             s.purpose,
             "on" if s.switched_on else "off",
-            "[green]yes[/]" if d.eligible else "[red]no[/]",
+            styled("yes", "green") if d.eligible else styled("no", "red"),
             str(d.reason),
             str(d.regime or "-"),
             f"{s.last_event.event_id} ({_iso(s.last_event.at)})" if s.last_event else "-",
@@ -278,9 +278,9 @@ def policy_show(
         return
     say(f"[bold]policy v{pv.version}[/] effective {_iso(pv.effective_at)} sha256 {pv.sha256[:16]}…")
     if pv.summary:
-        say(f"  {pv.summary}")
+        say(f"  {esc(pv.summary)}")
     if pv.material:
-        say(f"  material change for: {', '.join(sorted(pv.material))}")
+        say(f"  material change for: {esc(', '.join(sorted(pv.material)))}")
     table = Table(title="purposes")
     for col in ("purpose", "title", "content", "recipients"):
         table.add_column(col)
@@ -294,8 +294,8 @@ def policy_show(
     console.print(table)
     excluded = data["jurisdictions"].get("excluded", [])  # type: ignore[attr-defined]
     say(
-        f"jurisdictions: default {rules.default_regime}; excluded: "
-        f"{' '.join(excluded) or 'none'}; minimum age {rules.minimum_age}"
+        f"jurisdictions: default {esc(rules.default_regime)}; excluded: "
+        f"{esc(' '.join(excluded) or 'none')}; minimum age {rules.minimum_age}"
     )
     say("versions: " + ", ".join(f"v{v.version} from {_iso(v.effective_at)}" for v in ps.versions))
 
@@ -354,7 +354,7 @@ def policy_publish(
         return
     say(
         f"published policy [bold]v{pv.version}[/], effective {_iso(pv.effective_at)}"
-        + (f"; material change for {', '.join(sorted(pv.material))}" if pv.material else "")
+        + (f"; material change for {esc(', '.join(sorted(pv.material)))}" if pv.material else "")
     )
 
 
@@ -383,12 +383,12 @@ def eligibility_cmd(
         print_json(d.to_dict())
         return
     verdict = "[green]ELIGIBLE[/]" if d.eligible else "[red]NOT ELIGIBLE[/]"
-    say(f"{member} / {purpose} at {_iso(d.at)}: {verdict} ({d.reason})")
-    say(f"  {d.explanation}")
+    say(f"{esc(member)} / {esc(purpose)} at {_iso(d.at)}: {verdict} ({esc(d.reason)})")
+    say(f"  {esc(d.explanation)}")
     say(
-        f"  country {d.country or '-'}, regime {d.regime or '-'}, "
+        f"  country {esc(d.country or '-')}, regime {esc(d.regime or '-')}, "
         f"policy v{d.policy_version if d.policy_version is not None else '-'}, "
-        f"consent event {d.consent_event_id or '-'}"
+        f"consent event {esc(d.consent_event_id or '-')}"
     )
 
 
@@ -405,7 +405,7 @@ def ledger_verify(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     if as_json:
         print_json(report.to_dict())
     elif report.ok:
-        say(f"[green]ledger intact[/]: {report.length} events, head {report.head_hash}")
+        say(f"[green]ledger intact[/]: {report.length} events, head {esc(report.head_hash)}")
     if not report.ok:
         raise IntegrityError(
             f"ledger verification failed at seq {report.first_bad_seq}: {report.problem}",

@@ -7,9 +7,9 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from optin.cli.context import console, print_json, settings_from
+from optin.cli.output import Table, esc
 from optin.errors import InputError
 
 
@@ -120,36 +120,42 @@ def _print_summary(s: object) -> None:
     )
     for p in purposes:
         reasons = ", ".join(f"{k} {v}" for k, v in s.reasons[p].items())
-        console.print(f"eligible now for [bold]{p}[/]: {s.eligible[p]}  ({reasons})")
+        console.print(f"eligible now for [bold]{esc(p)}[/]: {s.eligible[p]}  ({esc(reasons)})")
     console.print(
-        "content by kind: "
-        + ", ".join(f"{k} {v}" for k, v in s.content_by_kind.items())
-        + f"; edited {s.edited}, deleted {s.deleted}"
+        esc(
+            "content by kind: "
+            + ", ".join(f"{k} {v}" for k, v in s.content_by_kind.items())
+            + f"; edited {s.edited}, deleted {s.deleted}"
+        )
     )
     console.print(
-        "visibility: "
-        + ", ".join(f"{k} {v}" for k, v in s.content_by_visibility.items())
-        + "; languages: "
-        + ", ".join(f"{k} {v}" for k, v in s.languages.items())
+        esc(
+            "visibility: "
+            + ", ".join(f"{k} {v}" for k, v in s.content_by_visibility.items())
+            + "; languages: "
+            + ", ".join(f"{k} {v}" for k, v in s.languages.items())
+        )
     )
     console.print(
-        "personal data inserted (ground truth): "
-        + ", ".join(f"{k} {v}" for k, v in s.pii_by_label.items())
+        esc(
+            "personal data inserted (ground truth): "
+            + ", ".join(f"{k} {v}" for k, v in s.pii_by_label.items())
+        )
     )
     versions = "; ".join(
         f"v{v['version']} from {v['effective_at'][:10]}"
         + (f" (material: {', '.join(v['material'])})" if v["material"] else "")
         for v in s.policy_versions
     )
-    console.print(f"policy versions: {versions}")
-    console.print(f"ledger: {s.ledger_events} events, head {s.ledger_head[:16]}…")
+    console.print(f"policy versions: {esc(versions)}")
+    console.print(f"ledger: {s.ledger_events} events, head {esc(s.ledger_head[:16])}…")
     if s.ground_truth:
-        console.print(f"ground truth: {s.ground_truth}")
+        console.print(f"ground truth: {esc(s.ground_truth)}")
     if s.accounts:
         console.print(
             "log in with: "
             + ", ".join(
-                f"{a.handle} / {a.password}" + (" (admin)" if a.role == "admin" else "")
+                esc(f"{a.handle} / {a.password}") + (" (admin)" if a.role == "admin" else "")
                 for a in s.accounts
             )
         )
@@ -184,7 +190,7 @@ def import_(
         print_json(result.to_dict())
         return
     console.print(
-        f"imported {result.inserted} {result.kind} record(s) from {result.file}; "
+        f"imported {result.inserted} {esc(result.kind)} record(s) from {esc(result.file)}; "
         f"{result.skipped} already present and identical"
     )
 
@@ -209,4 +215,4 @@ def export(
     if as_json:
         print_json({"kind": kind.value, "output": str(output), "records": n})
         return
-    console.print(f"exported {n} {kind.value} record(s) to {output}")
+    console.print(f"exported {n} {esc(kind.value)} record(s) to {esc(output)}")

@@ -13,7 +13,8 @@ import typer
 
 from optin import __version__
 from optin.cli.context import err_console
-from optin.errors import OptinError, exit_code_for
+from optin.cli.output import esc
+from optin.errors import DiskFullError, OptinError, exit_code_for
 from optin.settings import Settings
 
 #: Modules that add commands; each defines ``register(app: typer.Typer) -> None``.
@@ -81,7 +82,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="optin", standalone_mode=False)
     except OptinError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {esc(e)}", highlight=False, markup=True)
         return exit_code_for(e)
     except typer.Abort:
         err_console.print("aborted")
@@ -99,8 +100,12 @@ def run(argv: list[str] | None = None) -> int:
     except Exception as e:  # last resort: never a traceback for users
         if os.environ.get("OPTIN_DEBUG"):
             raise
+        if DiskFullError.matches(e):  # a writer that did not map ENOSPC itself
+            full = DiskFullError.unmapped(e)
+            err_console.print(f"[bold red]error:[/] {esc(full)}", highlight=False)
+            return exit_code_for(full)
         err_console.print(
-            f"[bold red]internal error:[/] {type(e).__name__}. This is a bug in optin; "
+            f"[bold red]internal error:[/] {esc(type(e).__name__)}. This is a bug in optin; "
             "rerun with OPTIN_DEBUG=1 to see the traceback and report it."
         )
         return 70

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import typer
 
 from optin.cli.context import console, print_json, settings_from
+from optin.cli.output import esc
 
 apikey_app = typer.Typer(help="API keys for the JSON API (/api/v1).", no_args_is_help=True)
 user_app = typer.Typer(help="Web login accounts.", no_args_is_help=True)
@@ -42,7 +43,7 @@ def serve(
     if access_log:
         logging.getLogger("optin.web.access").setLevel(logging.INFO)
     console.print(
-        f"optin web app on http://{host}:{port}/  (API: /api/v1, schema: /api/v1/openapi.json)"
+        f"optin web app on http://{esc(host)}:{port}/  (API: /api/v1, schema: /api/v1/openapi.json)"
     )
     uvicorn.run(
         app,
@@ -80,7 +81,7 @@ def apikey_create(
         print_json({"id": key.key_id, "key": key.token, "scopes": list(key.scopes)})
         return
     console.print(
-        f"API key [bold]{key.key_id}[/] ({', '.join(key.scopes)}). "
+        f"API key [bold]{esc(key.key_id)}[/] ({esc(', '.join(key.scopes))}). "
         "Store it now; it is not shown again:"
     )
     typer.echo(key.token)
@@ -114,7 +115,7 @@ def apikey_list(
         state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
         scopes = r["scopes"]
         shown = " ".join(scopes) if isinstance(scopes, list) else str(scopes)
-        console.print(f"{r['id']}  {r['name']}  {shown}  {state}")
+        console.print(esc(f"{r['id']}  {r['name']}  {shown}  {state}"))
 
 
 @apikey_app.command("revoke")
@@ -130,7 +131,7 @@ def apikey_revoke(
     db.require_initialized()
     with db.session() as s:
         web_auth.revoke_api_key(s, key_id, now=datetime.now(UTC))
-    console.print(f"revoked API key {key_id}")
+    console.print(f"revoked API key {esc(key_id)}")
 
 
 @user_app.command("set-password")
@@ -154,7 +155,7 @@ def user_set_password(
     db.require_initialized()
     with db.session() as s:
         web_auth.set_password(s, handle.lstrip("@"), password)
-    console.print(f"password set for @{handle.lstrip('@')}")
+    console.print(f"password set for @{esc(handle.lstrip('@'))}")
 
 
 @user_app.command("set-role")
@@ -171,7 +172,7 @@ def user_set_role(
     db.require_initialized()
     with db.session() as s:
         plain = web_auth.set_role(s, handle, role)
-    console.print(f"@{plain} is now {role}")
+    console.print(f"@{esc(plain)} is now {esc(role)}")
 
 
 def register(app: typer.Typer) -> None:

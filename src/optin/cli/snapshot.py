@@ -16,11 +16,11 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
 from optin.cli.context import console, err_console, print_json, settings_from
 from optin.cli.core import open_db, parse_time
+from optin.cli.output import Table, esc
 from optin.pipeline.config import BuildConfig
 from optin.pipeline.results import ShardResult
 from optin.privacy.profiles import profile_names
@@ -75,7 +75,7 @@ class RichProgress(BuildProgress):
         if self.task is not None:  # close the previous (possibly open-ended) bar
             done = self.progress.tasks[self.task].completed
             self.progress.update(self.task, total=max(done, 1), completed=max(done, 1))
-        self.task = self.progress.add_task(name, total=total or None)
+        self.task = self.progress.add_task(esc(name), total=total or None)
 
     def advance(self, result: ShardResult) -> None:
         if self.task is not None:
@@ -83,7 +83,7 @@ class RichProgress(BuildProgress):
 
     def message(self, text: str) -> None:
         if self.enabled:
-            err_console.print(text, highlight=False)
+            err_console.print(esc(text), highlight=False)
 
 
 def build(
@@ -144,8 +144,8 @@ def build(
         "up_to_date": "is up to date (nothing changed since it was built)",
     }[result.status]
     console.print(
-        f"snapshot [bold]{result.snapshot_id}[/] {verb}: {result.records:,} records "
-        f"in {result.path}",
+        f"snapshot [bold]{esc(result.snapshot_id)}[/] {verb}: {result.records:,} records "
+        f"in {esc(result.path)}",
         highlight=False,
     )
     steps = result.manifest.get("counts", {}).get("steps", [])
@@ -200,7 +200,8 @@ def verify(
     else:
         colour = {"pass": "green", "stale": "yellow", "fail": "red"}[report.status]
         console.print(
-            f"snapshot {snapshot_id}: [bold {colour}]{report.status.upper()}[/]", highlight=False
+            f"snapshot {esc(snapshot_id)}: [bold {colour}]{report.status.upper()}[/]",
+            highlight=False,
         )
         t = Table("check", "result", "counts", "problems")
         for c in report.checks:
@@ -255,21 +256,21 @@ def show(
         "profile",
         "path",
     ):
-        console.print(f"{k:>10}: {info[k]}", highlight=False)
+        console.print(esc(f"{k:>10}: {info[k]}"), highlight=False)
     if m:
         console.print(
-            f"{'ledger':>10}: length {m['ledger']['length']}, head {m['ledger']['head_hash']}",
+            esc(f"{'ledger':>10}: length {m['ledger']['length']}, head {m['ledger']['head_hash']}"),
             highlight=False,
         )
-        console.print(f"{'merkle':>10}: {m['merkle']['root']}", highlight=False)
+        console.print(esc(f"{'merkle':>10}: {m['merkle']['root']}"), highlight=False)
         for st in m["counts"]["steps"]:
             console.print(
-                f"{st['step']:>10}: {st['in']:,} -> {st['out']:,} {st['dropped'] or ''}",
+                esc(f"{st['step']:>10}: {st['in']:,} -> {st['out']:,} {st['dropped'] or ''}"),
                 highlight=False,
             )
         for f in m["files"]:
             console.print(
-                f"{'file':>10}: {f['path']} {f['rows']:,} rows sha256 {f['sha256']}",
+                esc(f"{'file':>10}: {f['path']} {f['rows']:,} rows sha256 {f['sha256']}"),
                 highlight=False,
             )
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import typer
-from rich.table import Table
 
 from optin.cli.context import console, print_json, settings_from
+from optin.cli.output import Table, esc, styled
 from optin.errors import IntegrityError
 from optin.services.setup import Database
 from optin.services.summary import platform_summary
@@ -23,14 +23,17 @@ def summary(
 ) -> None:
     """Members, consent rates by regime, eligible members per purpose, ledger status."""
     db = Database.open(settings_from(ctx))
-    db.require_initialized()
-    s = platform_summary(db, now=datetime.now(UTC))
+    try:
+        db.require_initialized()
+        s = platform_summary(db, now=datetime.now(UTC))
+    finally:
+        db.dispose()
     if as_json:
         print_json(s.to_dict())
     else:
         console.print(
             f"[bold]{s.members:,}[/] members; policy version {s.policy_version}; "
-            + ", ".join(f"{k}: {v:,}" for k, v in s.members_by_regime.items())
+            + esc(", ".join(f"{k}: {v:,}" for k, v in s.members_by_regime.items()))
         )
         for p in s.purposes:
             t = Table(title=f"{p.purpose}: {p.title}", title_justify="left")
@@ -45,11 +48,11 @@ def summary(
                     f"{row.get('eligible', 0):,}",
                 )
             t.add_row(
-                "[bold]all[/]",
+                styled("all", "bold"),
                 f"{s.members:,}",
                 f"{p.switched_on:,}",
                 _pct(p.switched_on, s.members),
-                f"[bold]{p.eligible:,}[/]",
+                styled(f"{p.eligible:,}", "bold"),
             )
             console.print(t)
         led = s.ledger
@@ -58,12 +61,14 @@ def summary(
         )
         console.print(
             f"consent ledger: {led['length']:,} events, {status}, "
-            f"head {str(led['head_hash'])[:16]}…"
+            f"head {esc(str(led['head_hash'])[:16])}…"
         )
         for snap in s.snapshots:
             console.print(
-                f"snapshot {snap['id']}: {snap['purpose']} as of {snap['as_of']}, "
-                f"{snap['records']:,} records ({snap['status']})"
+                esc(
+                    f"snapshot {snap['id']}: {snap['purpose']} as of {snap['as_of']}, "
+                    f"{snap['records']:,} records ({snap['status']})"
+                )
             )
     if not s.ledger["ok"]:
         raise IntegrityError(

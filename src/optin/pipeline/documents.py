@@ -3,6 +3,8 @@ with optin's consent facts under the ``optin:`` prefix) and ``datasheet.md``."""
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,23 @@ WITHDRAWAL = (
     "records as no longer eligible; the platform then rebuilds the snapshot and stops "
     "using the old one for new training runs."
 )
+
+
+_MD_ACTIVE = re.compile(r"([\\`*_\[\]|~!#])")
+
+
+def md_text(value: object) -> str:
+    """``value`` (a policy or admin-written string) as inert Markdown inline text: one
+    line, HTML-active ``& < >`` as entities, Markdown-active punctuation backslashed.
+    Rendered, it shows exactly the original characters."""
+    text = " ".join(str(value).split())
+    return _MD_ACTIVE.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def plain_text(value: object) -> str:
+    """``value`` for a Croissant description (rendered as HTML by some hubs): one line,
+    ``& < >`` as entities."""
+    return html.escape(" ".join(str(value).split()), quote=False)
 
 
 def regime_table(pv: PolicyVersion) -> dict[str, Any]:
@@ -143,7 +162,7 @@ def croissant(m: dict[str, Any], pv: PolicyVersion) -> dict[str, Any]:
         "name": sid,
         "description": (
             f"Consent-gated, redacted and deduplicated member content for the purpose "
-            f"'{m['purpose']}' ({m['purpose_title']}) as of {m['as_of']}: "
+            f"'{plain_text(m['purpose'])}' ({plain_text(m['purpose_title'])}) as of {m['as_of']}: "
             f"{m['record_count']:,} records."
         ),
         "conformsTo": "http://mlcommons.org/croissant/1.0",
@@ -179,7 +198,9 @@ def croissant(m: dict[str, Any], pv: PolicyVersion) -> dict[str, Any]:
             f"{findings}). No author ids or content ids are in the shards; the mapping "
             "stays in the platform's database."
         ),
-        "rai:dataUseCases": (f"Only the purpose the members consented to: {m['purpose_title']}."),
+        "rai:dataUseCases": (
+            f"Only the purpose the members consented to: {plain_text(m['purpose_title'])}."
+        ),
         "rai:dataLimitations": (
             "Covers only consenting members in permitted jurisdictions and adults; "
             "redaction is automatic and may miss or over-mask some personal data."
@@ -225,8 +246,8 @@ def datasheet(m: dict[str, Any], pv: PolicyVersion) -> str:
 
 ## What is in it
 
-{m["record_count"]:,} records of member content for the purpose **{m["purpose"]}**
-({m["purpose_title"]}), as of **{m["as_of"]}**, built {m["built_at"]}.
+{m["record_count"]:,} records of member content for the purpose **{md_text(m["purpose"])}**
+({md_text(m["purpose_title"])}), as of **{m["as_of"]}**, built {m["built_at"]}.
 Columns: `record_id` (opaque keyed hash), `text` (redacted), `kind`, `language`,
 `created_month`. No author ids, no content ids.
 
@@ -247,8 +268,8 @@ Merkle root over the record ids: `{m["merkle"]["root"]}` ({m["merkle"]["construc
 
 Consent rule: a member's content is included only if the member was eligible at the
 as-of time **and** at build time. Jurisdictions: default regime
-`{reg["default_regime"]}`; excluded: {", ".join(reg["excluded"]) or "none"}; opt-out:
-{", ".join(reg["opt_out"]) or "none"}; minimum age {reg["minimum_age"]}.
+`{reg["default_regime"]}`; excluded: {md_text(", ".join(reg["excluded"]) or "none")}; opt-out:
+{md_text(", ".join(reg["opt_out"]) or "none")}; minimum age {reg["minimum_age"]}.
 Reasons ending in `_AFTER_AS_OF` are members who were eligible at the as-of time but
 withdrew, were erased or otherwise stopped being eligible before the build.
 

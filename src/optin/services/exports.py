@@ -10,6 +10,11 @@ round trip, and re-importing into the same database skips every record as identi
 Rows are streamed in id order (consents in ledger order) and written to a temporary
 file that is renamed into place, so a reader never sees half a file. Login data
 (password hashes, roles) and the ledger's encrypted personal fields are never exported.
+
+Temporary files are named ``.<name>.<pid>.<random>.tmp`` next to the output. They are
+removed on any error, and a leftover of a killed export (its pid no longer running) is
+removed when the next export into that directory starts. A full disk (``ENOSPC``,
+``EDQUOT``) is a :class:`~optin.errors.DiskFullError`: nothing was written.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from optin.errors import InputError
-from optin.files import atomic_text
+from optin.files import atomic_text, remove_stale_temps
 from optin.services.choices import parse_enum
 from optin.services.imports import ImportKind, member_records
 from optin.storage.database import Database
@@ -113,6 +118,7 @@ def export_file(db: Database, kind: ImportKind | str, output: Path) -> int:
             value=str(parent),
             allowed="an existing directory",
         )
+    remove_stale_temps(output)
     n = 0
     with atomic_text(output, mode=0o600, mkdir=False) as f:
         for rec in _ITER[k](db):
@@ -121,4 +127,9 @@ def export_file(db: Database, kind: ImportKind | str, output: Path) -> int:
     return n
 
 
-__all__ = ["export_file", "iter_consents", "iter_content", "iter_members"]
+__all__ = [
+    "export_file",
+    "iter_consents",
+    "iter_content",
+    "iter_members",
+]

@@ -12,6 +12,7 @@ from optin.errors import (
     ConfigError,
     ConflictError,
     DependencyMissingError,
+    DiskFullError,
     ImportValidationError,
     InputError,
     IntegrityError,
@@ -31,6 +32,7 @@ HTTP_STATUS: dict[type[OptinError], int] = {
     AuthenticationError: 401,
     IntegrityError: 409,
     DependencyMissingError: 503,
+    DiskFullError: 507,  # Insufficient Storage
     OptinError: 400,
 }
 
@@ -47,6 +49,7 @@ TITLES: dict[int, str] = {
     429: "Too many requests",
     500: "Internal error",
     503: "Unavailable",
+    507: "Insufficient storage",
 }
 
 PROBLEM_TYPE = "https://optin.dev/problems/"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
 
 from optin.errors import ConfigError
-from optin.pipeline.executors.base import R, warm_up
+from optin.pipeline.executors.base import R, exit_with_parent, warm_up
 
 T = TypeVar("T")
 
@@ -25,7 +26,10 @@ class LocalExecutor:
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_with_parent,  # workers exit when the build is killed
+                initargs=(os.getpid(),),
             )
         return self._pool
 

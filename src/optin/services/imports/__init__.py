@@ -21,7 +21,9 @@ Rules (the record schemas are in ``docs/import-formats.md``):
 * Consent events are appended through the hash-chained ledger
   (:func:`optin.storage.ledger.append_many`), in time order.
 * Files are read as bytes and decoded line by line, so invalid UTF-8 is reported with
-  its line number.
+  its line number. Files and lines are bounded (:data:`~.records.MAX_FILE_BYTES`,
+  :data:`~.records.MAX_LINE_BYTES`); JSON is strict (no duplicate keys, no NUL or lone
+  surrogates, bounded integers and nesting): see :mod:`optin.services.imports.records`.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from optin.services.imports.records import (
     detect_format,
     read_csv,
     read_jsonl,
+    read_limited,
 )
 from optin.services.policy import policy_set
 from optin.storage.database import Database
@@ -81,7 +84,8 @@ def import_file(
     label = name or str(path)
     form = detect_format(path, fmt)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = read_limited(f, label)
     except OSError as e:
         raise InputError(f"cannot read the file: {e.strerror}", file=label) from None
     return import_bytes(db, k, data, fmt=form, now=now, name=label)
@@ -105,8 +109,8 @@ def import_bytes(
             _check_handles(records, errs)
         else:
             _check_members_exist(db, kind, records, errs)
-    except TooMany:
-        errs.items.append(InputError(f"stopped after {MAX_ERRORS} errors", file=name))
+    except TooMany:  # pragma: no cover - Errors counts past the cap instead
+        pass
     errs.raise_if_any()
 
     head = None

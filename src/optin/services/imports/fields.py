@@ -66,10 +66,15 @@ def _country(v: Any) -> str:
     return v
 
 
+_INT_MAX = 2**31 - 1  # fits an INTEGER column on every backend
+
+
 def _int(v: Any) -> int:
     if isinstance(v, bool):
         raise _Bad("must be an integer", "a whole number, e.g. 2")
     if isinstance(v, int):
+        if not 0 <= v <= _INT_MAX:
+            raise _Bad("integer out of range", f"a whole number from 0 to {_INT_MAX}")
         return v
     if isinstance(v, str) and re.fullmatch(r"\d{1,9}", v.strip()):
         return int(v)
@@ -94,7 +99,10 @@ def _time(v: Any) -> datetime:
         raise _Bad("not a valid ISO 8601 time", _TIME_ALLOWED) from None
     if t.tzinfo is None:
         raise _Bad("time has no UTC offset (naive times are rejected, not guessed)", _TIME_ALLOWED)
-    return t.astimezone(UTC)
+    try:
+        return t.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise _Bad("time out of range", "a time between years 1 and 9999 in UTC") from None
 
 
 def _history(item: Parser, key: str) -> Parser:
