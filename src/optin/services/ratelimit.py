@@ -107,9 +107,9 @@ class MemoryLoginLimiter:
             if q is None:
                 q = deque(maxlen=self.max_failures)
             q.append(now)
-            (self._locked if len(q) >= self.max_failures else self._open)[key] = q
-            while len(self) > self.max_keys:
+            while len(self) >= self.max_keys:  # make room; never the key being counted
                 (self._open or self._locked).popitem(last=False)
+            (self._locked if len(q) >= self.max_failures else self._open)[key] = q
 
     def succeeded(self, ip: str, handle: str) -> None:
         key = limiter_key(ip, handle)
@@ -161,6 +161,7 @@ class RedisLoginLimiter:
         max_failures: int = MAX_FAILURES,
         window: timedelta = WINDOW,
         *,
+        prefix: str = PREFIX,
         client: Any = None,
     ) -> None:
         if client is None:
@@ -173,11 +174,12 @@ class RedisLoginLimiter:
             except ValueError as e:
                 raise ConfigError(f"OPTIN_REDIS_URL is not a Redis URL: {e}") from None
         self.redis = client
+        self.prefix = prefix
         self.max_failures = max_failures
         self.window = window
 
     def _key(self, ip: str, handle: str) -> str:
-        return self.PREFIX + limiter_key(ip, handle)
+        return self.prefix + limiter_key(ip, handle)
 
     def retry_after(self, ip: str, handle: str, now: datetime) -> int:
         key = self._key(ip, handle)
