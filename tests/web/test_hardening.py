@@ -146,7 +146,7 @@ def test_when_chunked_body_exceeds_cap_then_413_and_reading_stops_at_the_cap(
             (b"authorization", f"Bearer {key}".encode()),
         ],
         b" " * 65536,
-        None,  # an endless body
+        128,  # 8 MiB, sent in 64 KiB chunks
     )
     assert call.status == 413
     assert call.received <= MiB + 65536  # stopped at the first chunk past 1 MiB

@@ -128,10 +128,13 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, detail: str, *, unread_body: bool = False, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.unread_body = unread_body
         self.extra = extra
 
 
@@ -162,9 +165,9 @@ class RequestGuard:
         try:
             body = await self._admit(scope, receive)
         except _Refused as r:
-            headers = {"connection": "close"} if r.status == 413 else {}
             response = self.respond(Request(scope), r.status, r.detail, r.extra)
-            response.headers.update(headers)
+            if r.unread_body:  # do not keep a connection whose body was left unread
+                response.headers["connection"] = "close"
             await response(scope, receive, send)
             return
         if body is None:
@@ -188,7 +191,7 @@ class RequestGuard:
             try:
                 await self.authenticate(Request(scope))
             except AuthenticationError as e:
-                raise _Refused(401, str(e)) from None
+                raise _Refused(401, str(e), unread_body=True) from None
         body = await self._read(receive)
         self._check_body(body, headers.get(b"content-type", b""))
         return body
@@ -198,6 +201,7 @@ class RequestGuard:
             413,
             f"the request body is larger than {self.max_body_bytes} bytes, the most this "
             "server accepts (OPTIN_MAX_BODY_BYTES)",
+            unread_body=True,
             limit=self.max_body_bytes,
         )
 
@@ -290,7 +294,7 @@ def _content_length(raw: bytes | None) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise _Refused(400, "the Content-Length header is not a number") from None
+        raise _Refused(400, "the Content-Length header is not a number", unread_body=True) from None
 
 
 def _replay(body: bytes, receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
