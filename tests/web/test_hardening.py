@@ -115,7 +115,7 @@ def test_when_content_length_over_cap_then_413_problem_without_reading(world: Wo
         "/api/v1/consents",
         [(b"content-type", b"application/json"), (b"content-length", b"209715200")],
         b"x" * 65536,
-        None,
+        64,  # 4 MiB actually sent
     )
     assert call.status == 413 and b"1048576 bytes" in call.body
     assert call.receive_calls == 0  # not one byte of the 200 MB was read

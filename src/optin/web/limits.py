@@ -255,6 +255,7 @@ class RequestGuard:
 
 
 def _bad_field(field: str, problem: str) -> _Refused:
+    field = field if len(field) <= 100 else field[:100] + "..."
     return _Refused(
         422,
         f"{field}: {problem}; it is not allowed",
