@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from optin.errors import ConfigError, DependencyMissingError
+from optin.storage import ratelimit as store
 
 if TYPE_CHECKING:
     from optin.services.database import Database
@@ -129,8 +130,6 @@ class DatabaseLoginLimiter:
         self.window = window
 
     def retry_after(self, ip: str, handle: str, now: datetime) -> int:
-        from optin.storage import ratelimit as store
-
         with self.db.session() as s:
             recent = store.recent_failures(
                 s, limiter_key(ip, handle), now - self.window, self.max_failures
@@ -138,14 +137,10 @@ class DatabaseLoginLimiter:
         return _wait(recent, self.max_failures, self.window, now)
 
     def failed(self, ip: str, handle: str, now: datetime) -> None:
-        from optin.storage import ratelimit as store
-
         with self.db.session() as s:
             store.record_failure(s, limiter_key(ip, handle), now, expired_before=now - self.window)
 
     def succeeded(self, ip: str, handle: str) -> None:
-        from optin.storage import ratelimit as store
-
         with self.db.session() as s:
             store.clear_failures(s, limiter_key(ip, handle))
 
