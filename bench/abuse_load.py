@@ -212,7 +212,10 @@ def report(
     ok = p99 <= 50.0 and int(normal["errors"]) == 0
     for kind, want in EXPECTED.items():
         got = abuse[kind]
-        fine = set(got) == {want}
+        # 0: the connection was reset while the client was still sending an endless body
+        # after the server's answer and close (the kernel drops the unread answer)
+        allowed = {want, 0} if kind.startswith("chunked") else {want}
+        fine = bool(got) and set(got) <= allowed and got[want] > 0
         ok = ok and fine
         shown = ", ".join(f"{n} × {s}" for s, n in sorted(got.items()))
         print(f"  {kind:<14} -> {shown or 'none sent'}  (expected {want}){'' if fine else '  !!'}")
