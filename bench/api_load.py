@@ -117,26 +117,34 @@ class RawClient:
         async with self.sem:
             if self.idle:
                 reader, writer = self.idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection(self.host, self.port)
-            writer.write(
-                f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n".encode()
-                + self.auth
-                + b"Content-Type: application/json\r\nContent-Length: "
-                + str(len(body)).encode()
-                + b"\r\n\r\n"
-                + body
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            if length:
-                await reader.readexactly(length)
-            self.idle.append((reader, writer))
-            return status
+                try:
+                    return await self._exchange(reader, writer, path, body)
+                except (OSError, asyncio.IncompleteReadError):
+                    writer.close()  # the server closed it while idle (keep-alive timeout)
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+            return await self._exchange(reader, writer, path, body)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes
+    ) -> int:
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n".encode()
+            + self.auth
+            + b"Content-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if length:
+            await reader.readexactly(length)
+        self.idle.append((reader, writer))
+        return status
 
     def close(self) -> None:
         for _, w in self.idle:

@@ -36,6 +36,30 @@ class Settings(BaseSettings):
         "(OPTIN_MASTER_KEY, base64 of 32 bytes); default: a random key kept in "
         "$OPTIN_HOME/keys/master.key",
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body the web app reads, in bytes (OPTIN_MAX_BODY_BYTES); "
+        "larger ones get 413 before they are read",
+    )
+    max_json_depth: int = Field(
+        default=32,
+        ge=2,
+        le=1000,
+        description="Deepest nesting of arrays and objects a JSON request body may have "
+        "(OPTIN_MAX_JSON_DEPTH)",
+    )
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Comma-separated addresses (or networks) of reverse proxies whose "
+        "X-Forwarded-For/-Proto headers are trusted (OPTIN_FORWARDED_ALLOW_IPS or "
+        "--forwarded-allow-ips); default: none, so no client can set its own address",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL for the login rate limit (OPTIN_REDIS_URL), e.g. "
+        "redis://127.0.0.1:6379/0; default: the limit is kept in the database",
+    )
 
     @property
     def db_url(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from datetime import UTC, datetime
 
@@ -9,6 +10,7 @@ import typer
 
 from optin.cli.context import console, print_json, settings_from
 from optin.cli.output import esc
+from optin.errors import InputError
 
 apikey_app = typer.Typer(help="API keys for the JSON API (/api/v1).", no_args_is_help=True)
 user_app = typer.Typer(help="Web login accounts.", no_args_is_help=True)
@@ -26,8 +28,14 @@ def serve(
     proxy_headers: bool = typer.Option(
         False,
         "--proxy-headers",
-        help="Trust X-Forwarded-* from a reverse proxy on 127.0.0.1 "
-        "(so cookies get the Secure flag behind HTTPS).",
+        help="Trust X-Forwarded-For/-Proto (so cookies get the Secure flag behind HTTPS), "
+        "only from the proxies named with --forwarded-allow-ips.",
+    ),
+    forwarded_allow_ips: str | None = typer.Option(
+        None,
+        "--forwarded-allow-ips",
+        help="Comma-separated addresses or networks of your reverse proxies, e.g. 127.0.0.1 "
+        "(default: OPTIN_FORWARDED_ALLOW_IPS, else none). Requires --proxy-headers.",
     ),
 ) -> None:
     """Run the member and admin web app and the JSON API."""
@@ -37,6 +45,9 @@ def serve(
     from optin.web import create_app
 
     settings = settings_from(ctx)
+    if forwarded_allow_ips is not None:
+        settings = settings.model_copy(update={"forwarded_allow_ips": forwarded_allow_ips})
+    trusted = _trusted_proxies(proxy_headers, settings.forwarded_allow_ips)
     db = Database.open(settings)
     db.require_initialized()
     app = create_app(settings, db=db)
@@ -50,11 +61,49 @@ def serve(
         host=host,
         port=port,
         access_log=False,
-        proxy_headers=proxy_headers,
-        forwarded_allow_ips="127.0.0.1" if proxy_headers else None,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=",".join(trusted) if trusted else "",
         log_level="warning",
         server_header=False,
     )
+
+
+def _trusted_proxies(proxy_headers: bool, allow: str | None) -> list[str]:
+    """The proxy addresses whose X-Forwarded-* headers are trusted (empty: none)."""
+    trusted = [a.strip() for a in (allow or "").split(",") if a.strip()]
+    if "*" in trusted:
+        raise InputError(
+            "trusting X-Forwarded-For from every address lets any client choose its own "
+            "address and escape the login limit",
+            field="--forwarded-allow-ips",
+            value="*",
+            allowed="the addresses or networks of your reverse proxies, e.g. 127.0.0.1",
+        )
+    for a in trusted:
+        try:
+            ipaddress.ip_network(a, strict=False)
+        except ValueError:
+            raise InputError(
+                "not an IP address or network",
+                field="--forwarded-allow-ips",
+                value=a,
+                allowed="comma-separated addresses or networks, e.g. 127.0.0.1,10.0.0.0/8",
+            ) from None
+    if proxy_headers and not trusted:
+        raise InputError(
+            "--proxy-headers trusts X-Forwarded-* only from the proxies you name, and none "
+            "is named",
+            field="--forwarded-allow-ips",
+            allowed="the addresses or networks of your reverse proxies, e.g. "
+            "--forwarded-allow-ips 127.0.0.1 (or OPTIN_FORWARDED_ALLOW_IPS)",
+        )
+    if trusted and not proxy_headers:
+        raise InputError(
+            "--forwarded-allow-ips names trusted proxies but --proxy-headers is off",
+            field="--proxy-headers",
+            allowed="add --proxy-headers, or drop --forwarded-allow-ips",
+        )
+    return trusted
 
 
 @apikey_app.command("create")

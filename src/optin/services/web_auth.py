@@ -7,7 +7,7 @@
   carries its own CSRF token (synchronizer token pattern).
 * API keys: ``optin_<prefix>_<secret>``; the prefix is the row id, the secret's SHA-256
   is stored (keys are high-entropy, so a fast hash is enough). Scopes are checked per route.
-* Login rate limiting: per (client IP, handle), in memory (one process).
+* Login rate limiting: per (client IP, handle); see :mod:`optin.services.ratelimit`.
 
 Every function takes an open database session (``db.session()``); the caller owns the
 transaction. Time is a parameter. Nothing here logs personal data.
@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,6 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from optin.errors import AuthenticationError, InputError, NotFoundError
 from optin.services.choices import parse_choice
+from optin.services.ratelimit import MemoryLoginLimiter
 from optin.storage.db import Session
 from optin.storage.models import ApiKeyRow
 from optin.storage.repos import web_auth as repo
@@ -147,6 +146,8 @@ def set_password(session: Session, handle: str, password: str) -> None:
     if member is None:
         raise NotFoundError(f"no member with handle {handle!r}; list members with `optin demo`")
     member.password_hash = hash_password(password)
+    # a new password ends every session opened with the old one
+    repo.revoke_member_sessions(session, member.id)
 
 
 def set_role(session: Session, handle: str, role: str) -> str:
@@ -164,39 +165,8 @@ def set_role(session: Session, handle: str, role: str) -> str:
 # --------------------------------------------------------------------------- rate limit
 
 
-class LoginRateLimiter:
-    """At most ``max_failures`` failed logins per (ip, handle) within ``window``."""
-
-    def __init__(self, max_failures: int = 5, window: timedelta = timedelta(minutes=5)) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self._fails: dict[tuple[str, str], deque[datetime]] = {}
-        self._lock = threading.Lock()
-
-    def _key(self, ip: str, handle: str) -> tuple[str, str]:
-        return (ip, sha256_hex(handle.strip().lower()))  # no handles kept in clear
-
-    def retry_after(self, ip: str, handle: str, now: datetime) -> int:
-        """Seconds until another attempt is allowed; 0 when allowed now."""
-        with self._lock:
-            q = self._fails.get(self._key(ip, handle))
-            if not q:
-                return 0
-            while q and q[0] <= now - self.window:
-                q.popleft()
-            if len(q) < self.max_failures:
-                return 0
-            return max(1, int((q[0] + self.window - now).total_seconds()) + 1)
-
-    def failed(self, ip: str, handle: str, now: datetime) -> None:
-        with self._lock:
-            if len(self._fails) > 100_000:  # bound memory under a spray attack
-                self._fails.clear()
-            self._fails.setdefault(self._key(ip, handle), deque()).append(now)
-
-    def succeeded(self, ip: str, handle: str) -> None:
-        with self._lock:
-            self._fails.pop(self._key(ip, handle), None)
+#: The in-memory limiter (one process); ``optin serve`` uses the database or Redis one.
+LoginRateLimiter = MemoryLoginLimiter
 
 
 # --------------------------------------------------------------------------- API keys

@@ -268,3 +268,20 @@ class WebSessionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LoginFailureRow(Base):
+    """One failed web login, kept for the rate-limit window only (see
+    :mod:`optin.storage.ratelimit`). ``key_hash`` is SHA-256 of (client address, handle):
+    no handle or address is stored in clear."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_login_failures_key_at", "key_hash", "at"),
+        Index("ix_login_failures_at", "at"),
+    )

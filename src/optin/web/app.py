@@ -17,10 +17,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from optin import __version__
 from optin.errors import OptinError
-from optin.services.web_auth import LoginRateLimiter
+from optin.services.ratelimit import LoginLimiter, login_limiter
 from optin.settings import Settings
-from optin.web.deps import LoginRequired
-from optin.web.middleware import SecurityHeaders
+from optin.web.deps import LoginRequired, api_client
+from optin.web.limits import RequestGuard
+from optin.web.middleware import SecurityHeaders, log_safe
 from optin.web.problems import TITLES, problem, problem_for, status_for
 from optin.web.state import WebState, utcnow
 from optin.web.templating import make_templates
@@ -58,6 +59,18 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str,
         errors.append({"field": loc, "message": msg})
         parts.append(f"{loc}: {msg}")
     return "; ".join(parts[:10]) or "invalid request", errors
+
+
+def edge_error(request: Request, status: int, detail: str, extra: dict[str, Any]) -> Response:
+    """The answer to a request refused at the edge (:class:`RequestGuard`): problem+json
+    for the API, the HTML error page elsewhere."""
+    if _is_api(request):
+        return problem(status, detail, instance=request.url.path, **extra)
+    return _html_error(request, status, detail)
+
+
+async def _authenticate_api(request: Request) -> Any:
+    return await api_client(request, None)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -104,7 +117,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.error(
-            "internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__
+            "internal error on %s %s: %s",
+            log_safe(request.method, 20),
+            log_safe(request.url.path),
+            type(exc).__name__,
         )
         detail = "internal error; the server log names the cause"
         if _is_api(request):
@@ -117,7 +133,7 @@ def create_app(
     *,
     db: Any = None,
     clock: Callable[[], datetime] | None = None,
-    limiter: LoginRateLimiter | None = None,
+    limiter: LoginLimiter | None = None,
     group_commit: bool | None = None,
     api_key_ttl: float = 2.0,
 ) -> FastAPI:
@@ -126,7 +142,9 @@ def create_app(
     ``group_commit`` (default: on for PostgreSQL) records concurrent consent events in
     one transaction (see :mod:`optin.services.consent_writer`). ``api_key_ttl``: seconds a
     verified API key is trusted without a database lookup (a revoked key stops working
-    within that time; 0 looks every request up).
+    within that time; 0 looks every request up). ``limiter`` defaults to
+    :func:`optin.services.ratelimit.login_limiter` (Redis when ``OPTIN_REDIS_URL`` is set,
+    else the database), so the login limit holds across processes.
     """
     if db is None:
         from optin.services.setup import Database
@@ -150,7 +168,7 @@ def create_app(
         settings=settings,
         db=db,
         clock=clock or utcnow,
-        limiter=limiter or LoginRateLimiter(),
+        limiter=limiter or login_limiter(settings, db),
         templates=make_templates(_PKG / "templates"),
         api_key_ttl=api_key_ttl,
     )
@@ -160,7 +178,14 @@ def create_app(
         from optin.services.consent_writer import ConsentWriter
 
         app.state.optin.committer = ConsentWriter(db)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+        respond=edge_error,
+        authenticate=_authenticate_api,
+    )
+    app.add_middleware(SecurityHeaders)  # outermost: headers and access log on every answer
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(_PKG / "static")), name="static")
 

@@ -1,9 +1,12 @@
 """Pure ASGI middleware: security headers on every response, and an access log that
-records method, path (never the query string), status and duration only."""
+records method, path (never the query string), status and duration only. Everything
+the log writes from the request goes through :func:`log_safe`, so a ``%0A`` in a URL
+cannot forge a log line."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -21,6 +24,28 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
 ]
+
+
+#: control characters (C0, DEL, C1), Unicode line/paragraph separators and bidi
+#: controls, and the backslash itself (so an escape in the log is never ambiguous)
+_UNSAFE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    ch = m.group()
+    if ch == "\\":
+        return "\\\\"
+    code = ord(ch)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def log_safe(value: object, limit: int = 2000) -> str:
+    """``value`` as one printable log field: control and bidi characters (and ``\\``)
+    escaped as ``\\xNN``/``\\uNNNN``, cut to ``limit`` characters."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return _UNSAFE.sub(_escape, text)
 
 
 class SecurityHeaders:
@@ -54,8 +79,8 @@ class SecurityHeaders:
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "%s %s %d %.1fms",
-                    scope.get("method"),
-                    path,
+                    log_safe(scope.get("method"), 20),
+                    log_safe(path),
                     status_holder[0],
                     (time.perf_counter() - started) * 1000,
                 )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
+from optin.services.ratelimit import LoginLimiter
 from optin.services.web_auth import LoginRateLimiter
 from optin.settings import Settings
 
@@ -26,7 +27,7 @@ class WebState:
     settings: Settings
     db: Database
     clock: Callable[[], datetime] = utcnow
-    limiter: LoginRateLimiter = field(default_factory=LoginRateLimiter)
+    limiter: LoginLimiter = field(default_factory=LoginRateLimiter)
     templates: Any = None
     committer: ConsentWriter | None = None
     #: seconds a verified API key is trusted without a database lookup (0: always look up);

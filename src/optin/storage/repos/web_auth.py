@@ -16,6 +16,7 @@ __all__ = [
     "get_api_key",
     "list_api_keys",
     "member_by_handle",
+    "revoke_member_sessions",
     "revoke_session",
     "session_with_member",
 ]
@@ -78,3 +79,10 @@ def get_api_key(session: Session, key_id: str) -> ApiKeyRow | None:
 
 def list_api_keys(session: Session) -> list[ApiKeyRow]:
     return list(session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at)))
+
+
+def revoke_member_sessions(session: Session, member_id: str) -> None:
+    """Revoke every web session of ``member_id`` (after a password change)."""
+    session.execute(
+        update(WebSessionRow).where(WebSessionRow.member_id == member_id).values(revoked=True)
+    )

@@ -8,13 +8,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from optin.errors import InputError
 from optin.services import snapshots as snapshot_service
 from optin.services.web_auth import ApiClient
 from optin.web import backend
 from optin.web.deps import require_scope
+from optin.web.limits import UtcTime
 from optin.web.state import state
 
 ID = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")]
@@ -48,8 +49,10 @@ class ConsentIn(BaseModel):
     member_id: str = Field(min_length=1, max_length=64, description="The platform's member id.")
     purpose: str = Field(min_length=1, max_length=64, examples=["train_own_models"])
     action: Literal["grant", "withdraw"]
-    at: AwareDatetime | None = Field(
-        None, description="When the member made the choice (UTC; default now; never future)."
+    at: UtcTime | None = Field(
+        None,
+        description="When the member made the choice (UTC; default now; never future; "
+        "years 1970-9999).",
     )
 
 
@@ -83,9 +86,9 @@ class BatchIn(BaseModel):
 
     purpose: str = Field(min_length=1, max_length=64, examples=["train_own_models"])
     member_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        min_length=1, max_length=1000
+        min_length=1, max_length=1000, description="At most 1,000 member ids per request."
     )
-    at: AwareDatetime | None = None
+    at: UtcTime | None = Field(None, description="The time to decide at (years 1970-9999).")
 
 
 class BatchOut(BaseModel):
@@ -171,7 +174,7 @@ def get_eligibility(
     request: Request,
     member_id: ID,
     purpose: Annotated[str, Query(min_length=1, max_length=64)],
-    at: Annotated[AwareDatetime | None, Query()] = None,
+    at: Annotated[UtcTime | None, Query()] = None,
     client: ApiClient = Depends(require_scope("eligibility:read")),
 ) -> dict[str, object]:
     st = state(request)
