@@ -13,6 +13,7 @@ equals ``decide_member`` for every member on random histories on both backends.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -20,9 +21,11 @@ from optin.domain.eligibility import (
     Decision,
     MemberState,
     PolicySet,
+    Reason,
     age_on,
     decide,
     eligibility,
+    grant_void_reason,
 )
 from optin.domain.model import AccountStatus, ConsentAction, MemberHistory
 from optin.errors import NotFoundError
@@ -31,7 +34,7 @@ from optin.services.database import Database
 from optin.services.policy import policy_set
 from optin.storage.members import member_histories as _member_histories
 from optin.storage.members import member_history
-from optin.storage.projection import iter_state_rows
+from optin.storage.projection import iter_state_rows, split_last
 
 
 def _check_purpose(db: Database, purpose: str, at: datetime) -> None:
@@ -79,6 +82,30 @@ def decide_all(
 
 _STATUS = {s.value: s for s in AccountStatus}
 _ACTION = {a.value: a for a in ConsentAction}
+_GRANT_REASONS = frozenset({Reason.ELIGIBLE, Reason.STALE_POLICY})
+
+
+def _state(
+    mid: str,
+    status: str | None,
+    country: str | None,
+    birth: Any,
+    text_birth: bool,
+    action: str | None,
+    eid: str | None,
+    pv: str | None,
+) -> MemberState:
+    st = _STATUS.get(status) if status is not None else None
+    return MemberState(
+        mid,
+        st is not None,
+        st,
+        country,
+        (date.fromisoformat(birth) if text_birth else birth) if birth is not None else None,
+        _ACTION[action] if action is not None else None,
+        eid,
+        int(pv) if pv is not None else None,
+    )
 
 
 def _decide_rows(
@@ -91,30 +118,36 @@ def _decide_rows(
     for rows, text_birth in batches:
         for mid, birth, country, status, last in rows:
             if last is None:
-                action = pv = eid = None
+                action = pv = eid = then = last_at = None
             else:
-                action, pv, eid = last.split(" ", 2)
+                action, pv, last_at, then, eid = split_last(last)
             if birth is None:
                 age = None
             else:
                 age = ages.get(birth)
                 if age is None:
                     age = ages[birth] = age_on(fromiso(birth) if text_birth else birth, at_date)
-            key = (status, country, age, action, pv)
+            key: tuple[object, ...] = (status, country, age, action, pv)
             tpl = templates.get(key)
             if tpl is None:
-                st = _STATUS.get(status) if status is not None else None
-                state = MemberState(
-                    mid,
-                    st is not None,
-                    st,
-                    country,
-                    (fromiso(birth) if text_birth else birth) if birth is not None else None,
-                    _ACTION[action] if action is not None else None,
-                    eid,
-                    int(pv) if pv is not None else None,
+                tpl = templates[key] = decide(
+                    _state(mid, status, country, birth, text_birth, action, eid, pv),
+                    purpose,
+                    at,
+                    ps,
                 )
-                tpl = templates[key] = decide(state, purpose, at, ps)
+            if action == "grant" and tpl.reason in _GRANT_REASONS and last_at is not None:
+                # the grant may be void (given as a minor or while excluded): the domain's
+                # capacity rule, on the grant's own facts
+                birth_d = (fromiso(birth) if text_birth else birth) if birth is not None else None
+                void = grant_void_reason(birth_d, then, last_at, ps, at)
+                if void is not None:
+                    vkey = (*key, void)
+                    tpl = templates.get(vkey)
+                    if tpl is None:
+                        state = _state(mid, status, country, birth, text_birth, action, eid, pv)
+                        full = replace(state, last_at=last_at, last_country=then)
+                        tpl = templates[vkey] = decide(full, purpose, at, ps)
             yield Decision(
                 mid,
                 purpose,
