@@ -27,14 +27,14 @@ from optin.domain.eligibility import (
     eligibility,
     grant_void_reason,
 )
-from optin.domain.model import AccountStatus, ConsentAction, MemberHistory
+from optin.domain.model import AccountStatus, ConsentAction, MemberHistory, Regime
 from optin.errors import NotFoundError
 from optin.services.consent import member_not_found
 from optin.services.database import Database
 from optin.services.policy import policy_set
 from optin.storage.members import member_histories as _member_histories
 from optin.storage.members import member_history
-from optin.storage.projection import iter_state_rows, split_last
+from optin.storage.projection import iter_state_rows
 
 
 def _check_purpose(db: Database, purpose: str, at: datetime) -> None:
@@ -108,19 +108,78 @@ def _state(
     )
 
 
+class _Capacity:
+    """Applies the domain's capacity rule (:func:`grant_void_reason`) to projection rows.
+
+    Most grants are given by adults in offered countries: a set lookup and one age
+    check against the highest minimum age of any version rule those out before the
+    exact rule runs.
+    """
+
+    def __init__(self, ps: PolicySet, at: datetime) -> None:
+        self.ps = ps
+        self.at = at
+        self.excluded = {
+            c
+            for v in ps.versions
+            for c, r in v.jurisdictions.regimes.items()
+            if r is Regime.EXCLUDED
+        }
+        self.any_excluded_default = any(
+            v.jurisdictions.default_regime is Regime.EXCLUDED for v in ps.versions
+        )
+        self.max_age = max(
+            (
+                max([v.jurisdictions.minimum_age, *v.jurisdictions.minimum_age_overrides.values()])
+                for v in ps.versions
+            ),
+            default=0,
+        )
+        self.births: dict[object, date] = {}
+
+    def void_key(
+        self, key: tuple[object, ...], birth: Any, text_birth: bool, parts: list[str]
+    ) -> tuple[object, ...] | None:
+        """``key`` extended by the void reason, or None when the grant is not void."""
+        then = parts[4] or None
+        birth_d = self._birth(birth, text_birth)
+        maybe = self.any_excluded_default or then in self.excluded
+        if not maybe and birth_d is not None:
+            maybe = age_on(birth_d, date.fromisoformat(parts[2])) < self.max_age
+        if not maybe:
+            return None
+        given = datetime.fromisoformat(f"{parts[2]}T{parts[3]}").replace(tzinfo=UTC)
+        void = grant_void_reason(birth_d, then, given, self.ps, self.at)
+        return None if void is None else (*key, void)
+
+    def full_state(self, state: MemberState, parts: list[str]) -> MemberState:
+        given = datetime.fromisoformat(f"{parts[2]}T{parts[3]}").replace(tzinfo=UTC)
+        return replace(state, last_at=given, last_country=parts[4] or None)
+
+    def _birth(self, birth: Any, text_birth: bool) -> date | None:
+        if birth is None or not text_birth:
+            return birth
+        d = self.births.get(birth)
+        if d is None:
+            d = self.births[birth] = date.fromisoformat(birth)
+        return d
+
+
 def _decide_rows(
     batches: Iterable[tuple[list[Any], bool]], purpose: str, at: datetime, ps: PolicySet
 ) -> Iterator[Decision]:
     at_date = at.date()
     ages: dict[object, int] = {}
     templates: dict[tuple[object, ...], Decision] = {}
+    cap = _Capacity(ps, at)
     fromiso = date.fromisoformat
     for rows, text_birth in batches:
         for mid, birth, country, status, last in rows:
             if last is None:
-                action = pv = eid = then = last_at = None
+                action = pv = eid = None
             else:
-                action, pv, last_at, then, eid = split_last(last)
+                parts = last.split(" ", 5)
+                action, pv, eid = parts[0], parts[1], parts[5]
             if birth is None:
                 age = None
             else:
@@ -136,18 +195,23 @@ def _decide_rows(
                     at,
                     ps,
                 )
-            if action == "grant" and tpl.reason in _GRANT_REASONS and last_at is not None:
+            if action == "grant" and tpl.reason in _GRANT_REASONS:
                 # the grant may be void (given as a minor or while excluded): the domain's
-                # capacity rule, on the grant's own facts
-                birth_d = (fromiso(birth) if text_birth else birth) if birth is not None else None
-                void = grant_void_reason(birth_d, then, last_at, ps, at)
-                if void is not None:
-                    vkey = (*key, void)
-                    tpl = templates.get(vkey)
-                    if tpl is None:
-                        state = _state(mid, status, country, birth, text_birth, action, eid, pv)
-                        full = replace(state, last_at=last_at, last_country=then)
-                        tpl = templates[vkey] = decide(full, purpose, at, ps)
+                # capacity rule on the grant's own facts, after a cheap pre-check
+                vkey = cap.void_key(key, birth, text_birth, parts)
+                if vkey is not None:
+                    tpl = templates.get(vkey) or templates.setdefault(
+                        vkey,
+                        decide(
+                            cap.full_state(
+                                _state(mid, status, country, birth, text_birth, action, eid, pv),
+                                parts,
+                            ),
+                            purpose,
+                            at,
+                            ps,
+                        ),
+                    )
             yield Decision(
                 mid,
                 purpose,
