@@ -3,8 +3,8 @@
 One SQL query per backend, streamed, through the raw DBAPI cursor (the hot path of
 snapshot builds). For each member it finds, at or before T: the latest country and the
 latest account status (by ``since``, then row id), and the latest consent event for the
-purpose (by event time, then ledger ``seq``) with the member's country at that event's
-time (for the capacity rules), which is exactly what
+purpose (by event time, then ledger ``seq``) with, for a grant, the member's country at
+that event's time (for the capacity rules), which is exactly what
 :func:`optin.domain.eligibility.project` computes from a full history.
 
 * SQLite: correlated ``ORDER BY ... LIMIT 1`` subqueries, each one index seek.
@@ -39,10 +39,11 @@ SELECT m.id, m.birth_date,
   (SELECT s.status FROM member_statuses s
     WHERE s.member_id = m.id AND s.since <= :t
     ORDER BY s.since DESC, s.id DESC LIMIT 1),
-  (SELECT e.action || ' ' || e.policy_version || ' ' || e.at || ' ' || coalesce(
+  (SELECT e.action || ' ' || e.policy_version || ' ' || e.at || ' ' || CASE
+      WHEN e.action = 'grant' THEN coalesce(
       (SELECT c.country FROM member_countries c
         WHERE c.member_id = m.id AND c.since <= e.at
-        ORDER BY c.since DESC, c.id DESC LIMIT 1), '') || ' ' || e.event_id
+        ORDER BY c.since DESC, c.id DESC LIMIT 1), '') ELSE '' END || ' ' || e.event_id
     FROM consent_events e
     WHERE e.member_id = m.id AND e.purpose = :p AND e.at <= :t
     ORDER BY e.at DESC, e.seq DESC LIMIT 1)
@@ -73,7 +74,7 @@ LEFT JOIN (
 LEFT JOIN LATERAL (
   SELECT country FROM member_countries
   WHERE member_id = m.id AND since <= e.at ORDER BY since DESC, id DESC LIMIT 1
-) ec ON e.member_id IS NOT NULL
+) ec ON e.action = 'grant'
 {where}
 ORDER BY m.id
 """
@@ -135,7 +136,8 @@ def iter_state_rows(
     Each row is ``(member_id, birth_date, country, status, last)`` where ``last`` is
     ``"<action> <policy_version> <YYYY-MM-DD HH:MM:SS.ffffff> <country then> <event_id>"``
     of the latest event for the purpose at or before ``at`` (or None; see
-    :func:`split_last`; the country is empty when unknown at the event's time) and
+    :func:`split_last`; the country is empty for a withdrawal or when unknown at the
+    event's time) and
     ``birth_date`` is ISO text when ``birth_is_text`` (SQLite) or a :class:`date`.
     ``member_ids`` restricts the projection (small sets only).
     """
