@@ -13,18 +13,21 @@ equals ``decide_member`` for every member on random histories on both backends.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 from optin.domain.eligibility import (
     Decision,
     MemberState,
     PolicySet,
+    Reason,
     age_on,
     decide,
     eligibility,
+    grant_void_reason,
 )
-from optin.domain.model import AccountStatus, ConsentAction, MemberHistory
+from optin.domain.model import AccountStatus, ConsentAction, MemberHistory, Regime
 from optin.services.consent import member_not_found
 from optin.services.policy import policy_set, require_purpose
 from optin.storage.database import Database
@@ -67,6 +70,87 @@ def decide_all(
 
 _STATUS = {s.value: s for s in AccountStatus}
 _ACTION = {a.value: a for a in ConsentAction}
+_GRANT_REASONS = frozenset({Reason.ELIGIBLE, Reason.STALE_POLICY})
+
+
+def _state(
+    mid: str,
+    status: str | None,
+    country: str | None,
+    birth: Any,
+    text_birth: bool,
+    action: str | None,
+    eid: str | None,
+    pv: str | None,
+) -> MemberState:
+    st = _STATUS.get(status) if status is not None else None
+    return MemberState(
+        mid,
+        st is not None,
+        st,
+        country,
+        (date.fromisoformat(birth) if text_birth else birth) if birth is not None else None,
+        _ACTION[action] if action is not None else None,
+        eid,
+        int(pv) if pv is not None else None,
+    )
+
+
+class _Capacity:
+    """Applies the domain's capacity rule (:func:`grant_void_reason`) to projection rows.
+
+    Most grants are given by adults in offered countries: a set lookup and one age
+    check against the highest minimum age of any version rule those out before the
+    exact rule runs.
+    """
+
+    def __init__(self, ps: PolicySet, at: datetime) -> None:
+        self.ps = ps
+        self.at = at
+        self.excluded = {
+            c
+            for v in ps.versions
+            for c, r in v.jurisdictions.regimes.items()
+            if r is Regime.EXCLUDED
+        }
+        self.any_excluded_default = any(
+            v.jurisdictions.default_regime is Regime.EXCLUDED for v in ps.versions
+        )
+        self.max_age = max(
+            (
+                max([v.jurisdictions.minimum_age, *v.jurisdictions.minimum_age_overrides.values()])
+                for v in ps.versions
+            ),
+            default=0,
+        )
+        self.births: dict[object, date] = {}
+
+    def void_key(
+        self, key: tuple[object, ...], birth: Any, text_birth: bool, parts: list[str]
+    ) -> tuple[object, ...] | None:
+        """``key`` extended by the void reason, or None when the grant is not void."""
+        then = parts[4] or None
+        birth_d = self._birth(birth, text_birth)
+        maybe = self.any_excluded_default or then in self.excluded
+        if not maybe and birth_d is not None:
+            maybe = age_on(birth_d, date.fromisoformat(parts[2])) < self.max_age
+        if not maybe:
+            return None
+        given = datetime.fromisoformat(f"{parts[2]}T{parts[3]}").replace(tzinfo=UTC)
+        void = grant_void_reason(birth_d, then, given, self.ps, self.at)
+        return None if void is None else (*key, void)
+
+    def full_state(self, state: MemberState, parts: list[str]) -> MemberState:
+        given = datetime.fromisoformat(f"{parts[2]}T{parts[3]}").replace(tzinfo=UTC)
+        return replace(state, last_at=given, last_country=parts[4] or None)
+
+    def _birth(self, birth: Any, text_birth: bool) -> date | None:
+        if birth is None or not text_birth:
+            return birth
+        d = self.births.get(birth)
+        if d is None:
+            d = self.births[birth] = date.fromisoformat(birth)
+        return d
 
 
 def decide_with_rows(
@@ -88,34 +172,47 @@ def _decide_rows(
     at_date = at.date()
     ages: dict[object, int] = {}
     templates: dict[tuple[object, ...], Decision] = {}
+    cap = _Capacity(ps, at)
     fromiso = date.fromisoformat
     for rows, text_birth in batches:
         for mid, birth, country, status, last in rows:
             if last is None:
                 action = pv = eid = None
             else:
-                action, pv, eid = last.split(" ", 2)
+                parts = last.split(" ", 5)
+                action, pv, eid = parts[0], parts[1], parts[5]
             if birth is None:
                 age = None
             else:
                 age = ages.get(birth)
                 if age is None:
                     age = ages[birth] = age_on(fromiso(birth) if text_birth else birth, at_date)
-            key = (status, country, age, action, pv)
+            key: tuple[object, ...] = (status, country, age, action, pv)
             tpl = templates.get(key)
             if tpl is None:
-                st = _STATUS.get(status) if status is not None else None
-                state = MemberState(
-                    mid,
-                    st is not None,
-                    st,
-                    country,
-                    (fromiso(birth) if text_birth else birth) if birth is not None else None,
-                    _ACTION[action] if action is not None else None,
-                    eid,
-                    int(pv) if pv is not None else None,
+                tpl = templates[key] = decide(
+                    _state(mid, status, country, birth, text_birth, action, eid, pv),
+                    purpose,
+                    at,
+                    ps,
                 )
-                tpl = templates[key] = decide(state, purpose, at, ps)
+            if action == "grant" and tpl.reason in _GRANT_REASONS:
+                # the grant may be void (given as a minor or while excluded): the domain's
+                # capacity rule on the grant's own facts, after a cheap pre-check
+                vkey = cap.void_key(key, birth, text_birth, parts)
+                if vkey is not None:
+                    tpl = templates.get(vkey) or templates.setdefault(
+                        vkey,
+                        decide(
+                            cap.full_state(
+                                _state(mid, status, country, birth, text_birth, action, eid, pv),
+                                parts,
+                            ),
+                            purpose,
+                            at,
+                            ps,
+                        ),
+                    )
             yield Decision(
                 mid,
                 purpose,

@@ -3,7 +3,8 @@
 One SQL query per backend, streamed, through the raw DBAPI cursor (the hot path of
 snapshot builds). For each member it finds, at or before T: the latest country and the
 latest account status (by ``since``, then row id), and the latest consent event for the
-purpose (by event time, then ledger ``seq``), which is exactly what
+purpose (by event time, then ledger ``seq``) with, for a grant, the member's country at
+that event's time (for the capacity rules), which is exactly what
 :func:`optin.domain.eligibility.project` computes from a full history.
 
 * SQLite: correlated ``ORDER BY ... LIMIT 1`` subqueries, each one index seek.
@@ -38,7 +39,12 @@ SELECT m.id, m.birth_date,
   (SELECT s.status FROM member_statuses s
     WHERE s.member_id = m.id AND s.since <= :t
     ORDER BY s.since DESC, s.id DESC LIMIT 1),
-  (SELECT e.action || ' ' || e.policy_version || ' ' || e.event_id FROM consent_events e
+  (SELECT e.action || ' ' || e.policy_version || ' ' || e.at || ' ' || CASE
+      WHEN e.action = 'grant' THEN coalesce(
+      (SELECT c.country FROM member_countries c
+        WHERE c.member_id = m.id AND c.since <= e.at
+        ORDER BY c.since DESC, c.id DESC LIMIT 1), '') ELSE '' END || ' ' || e.event_id
+    FROM consent_events e
     WHERE e.member_id = m.id AND e.purpose = :p AND e.at <= :t
     ORDER BY e.at DESC, e.seq DESC LIMIT 1)
 FROM members m
@@ -48,7 +54,9 @@ ORDER BY m.id
 
 _POSTGRES = """
 SELECT m.id, m.birth_date, c.country, s.status,
-       e.action || ' ' || e.policy_version || ' ' || e.event_id
+       e.action || ' ' || e.policy_version || ' '
+       || to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || ' '
+       || coalesce(ec.country, '') || ' ' || e.event_id
 FROM members m
 LEFT JOIN (
   SELECT DISTINCT ON (member_id) member_id, country FROM member_countries
@@ -59,10 +67,14 @@ LEFT JOIN (
   WHERE since <= %(t)s ORDER BY member_id, since DESC, id DESC
 ) s ON s.member_id = m.id
 LEFT JOIN (
-  SELECT DISTINCT ON (member_id) member_id, action, policy_version, event_id
+  SELECT DISTINCT ON (member_id) member_id, action, policy_version, event_id, at
   FROM consent_events
   WHERE purpose = %(p)s AND at <= %(t)s ORDER BY member_id, at DESC, seq DESC
 ) e ON e.member_id = m.id
+LEFT JOIN LATERAL (
+  SELECT country FROM member_countries
+  WHERE member_id = m.id AND since <= e.at ORDER BY since DESC, id DESC LIMIT 1
+) ec ON e.action = 'grant'
 {where}
 ORDER BY m.id
 """
@@ -88,10 +100,27 @@ def _states(rows: Any, parse_birth: bool) -> Iterator[MemberState]:
         if last is None:
             yield MemberState(mid, st is not None, st, country, birth)
         else:
-            action, pv, eid = last.split(" ", 2)
+            action, pv, at, then, eid = split_last(last)
             yield MemberState(
-                mid, st is not None, st, country, birth, action_of(action), eid, int(pv)
+                mid,
+                st is not None,
+                st,
+                country,
+                birth,
+                action_of(action),
+                eid,
+                int(pv),
+                at,
+                then,
             )
+
+
+def split_last(last: str) -> tuple[str, str, datetime, str | None, str]:
+    """``"<action> <policy_version> <at: date time> <country at that time> <event_id>"``
+    -> (action, policy_version, at (UTC), country or None, event_id)."""
+    action, pv, day, clock, then, eid = last.split(" ", 5)
+    at = datetime.fromisoformat(f"{day}T{clock}").replace(tzinfo=UTC)
+    return action, pv, at, then or None, eid
 
 
 def iter_state_rows(
@@ -105,9 +134,12 @@ def iter_state_rows(
     """Stream raw projection rows in batches: ``(rows, birth_is_text)``.
 
     Each row is ``(member_id, birth_date, country, status, last)`` where ``last`` is
-    ``"<action> <policy_version> <event_id>"`` of the latest event for the purpose at or
-    before ``at`` (or None) and ``birth_date`` is ISO text when ``birth_is_text`` (SQLite)
-    or a :class:`date`. ``member_ids`` restricts the projection (small sets only).
+    ``"<action> <policy_version> <YYYY-MM-DD HH:MM:SS.ffffff> <country then> <event_id>"``
+    of the latest event for the purpose at or before ``at`` (or None; see
+    :func:`split_last`; the country is empty for a withdrawal or when unknown at the
+    event's time) and
+    ``birth_date`` is ISO text when ``birth_is_text`` (SQLite) or a :class:`date`.
+    ``member_ids`` restricts the projection (small sets only).
     """
     if at.tzinfo is None:
         raise ValueError("naive datetime; use UTC-aware datetimes")
