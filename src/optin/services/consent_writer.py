@@ -16,7 +16,7 @@ every caller of that batch (nothing of it was committed, nothing is acknowledged
 
 ::
 
-    writer = ConsentWriter(db)
+    writer = ConsentWriter(db, clock=lambda: datetime.now(UTC))
     event = writer.record("m1", "train_own_models", "grant", source="web", now=now)
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,8 +82,16 @@ class _Pending:
 class ConsentWriter:
     """One writer thread; :meth:`record` blocks until the caller's event is committed."""
 
-    def __init__(self, db: Database, *, max_batch: int = 256, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], datetime],
+        max_batch: int = 256,
+        timeout: float = 30.0,
+    ) -> None:
         self.db = db
+        self.clock = clock  # read once per batch: the ledger's recording time
         self.max_batch = max_batch
         self.timeout = timeout
         self._queue: queue.Queue[_Pending] = queue.Queue()
@@ -134,7 +143,7 @@ class ConsentWriter:
         drafts = [p.draft for p in batch]
         try:
             with self.db.session() as s:
-                head = ledger.append_many(s, drafts, now=datetime.now(UTC))
+                head = ledger.append_many(s, drafts, now=self.clock())
         except BaseException as e:  # nothing of this batch was committed
             log.error(
                 "group commit of %d consent event(s) failed: %s", len(batch), type(e).__name__

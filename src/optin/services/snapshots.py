@@ -575,12 +575,12 @@ def build_snapshot(
     scheduler: str | None = None,
     profile: str = "default",
     config: BuildConfig | None = None,
-    now: datetime | None = None,
+    now: datetime,
     progress: BuildProgress | None = None,
 ) -> BuildResult:
     """Build (or resume) the snapshot of ``purpose`` as of ``as_of`` (default now)."""
     t_start = time.perf_counter()
-    now = _utc(now or datetime.now(UTC), "now")
+    now = _utc(now, "now")
     as_of = _utc(as_of, "as_of") if as_of is not None else now
     if as_of > now:
         raise InputError(

@@ -196,13 +196,13 @@ def verify_snapshot(
     settings: Settings,
     snapshot_id: str,
     *,
-    now: datetime | None = None,
+    now: datetime,
     rescan: bool = True,
     tolerance: float = RESIDUAL_TOLERANCE,
 ) -> VerifyReport:
     """Verify ``snapshot_id``; never raises for a failed check (see
     :meth:`VerifyReport.raise_for_status`)."""
-    ev = Evidence(SnapshotFacts.load(db, snapshot_id), now or datetime.now(UTC))
+    ev = Evidence(SnapshotFacts.load(db, snapshot_id), now)
     report = VerifyReport(snapshot_id)
     report.checks.append(check_manifest(ev))
     report.checks.append(check_files(ev))

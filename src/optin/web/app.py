@@ -177,7 +177,7 @@ def create_app(
     if group_commit:
         from optin.services.consent_writer import ConsentWriter
 
-        app.state.optin.committer = ConsentWriter(db)
+        app.state.optin.committer = ConsentWriter(db, clock=app.state.optin.now)
     app.add_middleware(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,
