@@ -141,9 +141,10 @@ class ConsentWriter:
 
     def _process(self, batch: list[_Pending]) -> None:
         drafts = [p.draft for p in batch]
+        now = self.clock()
         try:
             with self.db.session() as s:
-                head = ledger.append_many(s, drafts, now=self.clock())
+                head = ledger.append_many(s, drafts, now=now)
         except BaseException as e:  # nothing of this batch was committed
             log.error(
                 "group commit of %d consent event(s) failed: %s", len(batch), type(e).__name__
@@ -152,8 +153,24 @@ class ConsentWriter:
                 p.future.set_exception(e)
             return
         first = head.seq - len(drafts) + 1
+        self._propagate(drafts, now)
         for i, p in enumerate(batch):
             p.future.set_result(committed_event(p.draft, first + i))
+
+    def _propagate(self, drafts: list[ledger.EventDraft], now: datetime) -> None:
+        """The batch is committed: re-judge its members' snapshot records (one
+        propagation per batch; a failure there never fails the committed events)."""
+        from optin.services.propagation import propagate
+
+        try:
+            propagate(
+                self.db,
+                member_ids=[d.member_id for d in drafts],
+                reason="withdrawal",
+                now=now,
+            )
+        except Exception as e:
+            log.error("withdrawal propagation after a group commit failed: %s", type(e).__name__)
 
 
 __all__ = ["ConsentWriter", "committed_event", "prepare"]
