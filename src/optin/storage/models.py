@@ -278,3 +278,7 @@ class WebSessionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# the provider tables register themselves on Base
+from optin.storage import provider_models as _provider_models  # noqa: E402,F401
