@@ -28,6 +28,12 @@ def serve(
         help="Trust X-Forwarded-* from a reverse proxy on 127.0.0.1 "
         "(so cookies get the Secure flag behind HTTPS).",
     ),
+    outbox: bool = typer.Option(
+        True,
+        "--outbox/--no-outbox",
+        help="Deliver deletion notices to providers in a background thread "
+        "(as `optin outbox run` does).",
+    ),
 ) -> None:
     """Run the member and admin web app and the JSON API."""
     import uvicorn
@@ -38,7 +44,7 @@ def serve(
     settings = settings_from(ctx)
     db = Database.open(settings)
     db.require_initialized()
-    app = create_app(settings, db=db)
+    app = create_app(settings, db=db, delivery_worker=outbox)
     if access_log:
         logging.getLogger("optin.web.access").setLevel(logging.INFO)
     console.print(
