@@ -28,14 +28,61 @@ BUILT = datetime(2026, 5, 20, tzinfo=UTC)
 EXPORTED = datetime(2026, 5, 21, tzinfo=UTC)
 WITHDRAWN = datetime(2026, 5, 22, tzinfo=UTC)
 
-_WORDS = (
-    "pipeline roadmap quarterly launch analytics mentoring hiring onboarding design review "
-    "customer feedback logistics warehouse forecasting cloud migration security audit "
-    "workshop conference keynote volunteering sustainability procurement budget planning "
-    "research prototype accessibility testing deployment retrospective partnership growth "
-    "marketing campaign storytelling leadership coaching internship portfolio negotiation "
-    "compliance inventory supplier dashboard latency throughput reliability observability"
-).split()
+_WORDS = tuple(
+    [
+        "pipeline",
+        "roadmap",
+        "quarterly",
+        "launch",
+        "analytics",
+        "mentoring",
+        "hiring",
+        "onboarding",
+        "design",
+        "review",
+        "customer",
+        "feedback",
+        "logistics",
+        "warehouse",
+        "forecasting",
+        "cloud",
+        "migration",
+        "security",
+        "audit",
+        "workshop",
+        "conference",
+        "keynote",
+        "volunteering",
+        "sustainability",
+        "procurement",
+        "budget",
+        "planning",
+        "research",
+        "prototype",
+        "accessibility",
+        "testing",
+        "deployment",
+        "retrospective",
+        "partnership",
+        "growth",
+        "marketing",
+        "campaign",
+        "storytelling",
+        "leadership",
+        "coaching",
+        "internship",
+        "portfolio",
+        "negotiation",
+        "compliance",
+        "inventory",
+        "supplier",
+        "dashboard",
+        "latency",
+        "throughput",
+        "reliability",
+        "observability",
+    ]
+)
 
 
 def _text(rng: random.Random) -> str:
