@@ -98,6 +98,7 @@ class ProviderStub:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as two writes
 
             def do_POST(self) -> None:
                 n = int(self.headers.get("Content-Length", "0"))

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -124,6 +125,9 @@ class Transport:
             conn = self._connection(parts.scheme, parts.netloc, timeout)
             reused = conn.sock is not None
             try:
+                if not reused:
+                    conn.connect()
+                    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn.request("POST", path, body=body, headers=headers)
                 resp = conn.getresponse()
                 resp.read()

@@ -507,7 +507,7 @@ def enqueue_notices(
     provider = repo.get_provider(session, export.provider_id)
     assert provider is not None
     repo.mark_noticed(session, export_id, fresh, now)
-    repo.mark_stale(session, export, len(fresh), reason, now)
+    repo.mark_stale(session, export_id, len(fresh), reason, now)
     due = now + timedelta(days=int(provider.deadline_days))
     n = 0
     for i in range(0, len(fresh), NOTICE_MAX_RECORDS):

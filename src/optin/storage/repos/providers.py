@@ -194,7 +194,7 @@ def lock_export(session: Session, export_id: str) -> ProviderExportRow | None:
             .where(ProviderExportRow.id == export_id)
             .values(stale_count=ProviderExportRow.stale_count)
         )
-        return session.get(ProviderExportRow, export_id, populate_existing=True)
+        return session.get(ProviderExportRow, export_id)
     return session.execute(
         select(ProviderExportRow).where(ProviderExportRow.id == export_id).with_for_update()
     ).scalar_one_or_none()
@@ -230,15 +230,18 @@ def mark_noticed(session: Session, export_id: str, record_ids: Sequence[str], at
         )
 
 
-def mark_stale(
-    session: Session, row: ProviderExportRow, count: int, reason: str, at: datetime
-) -> None:
+def mark_stale(session: Session, export_id: str, count: int, reason: str, at: datetime) -> None:
     """Add ``count`` to the export's stale count and record the latest reason."""
-    row.status = "stale"
-    row.stale_count = int(row.stale_count or 0) + count
-    row.stale_reason = reason
-    row.stale_at = at
-    session.flush()
+    session.execute(
+        update(ProviderExportRow)
+        .where(ProviderExportRow.id == export_id)
+        .values(
+            status="stale",
+            stale_count=ProviderExportRow.stale_count + count,
+            stale_reason=reason,
+            stale_at=at,
+        )
+    )
 
 
 def add_notice(session: Session, **fields: Any) -> None:
