@@ -10,6 +10,9 @@ body) with the platform's published public key and stores notices keyed by their
 * ``slow_next(n, seconds)``: sleep before answering the next ``n`` posts (the notice is
   still stored, as a provider that processed it but answered late would);
 * ``delay``: sleep this long on every post (for kill tests).
+
+``GET /stats`` answers the counts and ``GET /dump`` every stored notice's receipt time and
+record ids, for a stub run in another process (``bench/notices.py``).
 """
 
 from __future__ import annotations
@@ -113,6 +116,27 @@ class ProviderStub:
                     self.wfile.write(data)
                 except OSError:  # the client gave up (timeout test)
                     self.close_connection = True
+
+            def do_GET(self) -> None:  # /stats: counts; /dump: every stored notice's receipt
+                with stub._lock:
+                    if self.path == "/dump":
+                        answer: Any = {
+                            k: [stub.received_at[k], n["record_ids"]]
+                            for k, n in stub.notices.items()
+                        }
+                    else:
+                        answer = {
+                            "notices": len(stub.notices),
+                            "posts": stub.posts,
+                            "duplicates": stub.duplicates,
+                            "bad_signatures": stub.bad_signatures,
+                        }
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None
