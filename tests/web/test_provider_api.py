@@ -63,6 +63,8 @@ def test_public_key_is_published_and_matches_the_cli(any_world: World) -> None:
     assert body == providers.public_key_info(any_world.settings)
     assert body["algorithm"] == "Ed25519" and body["signature_header"] == "X-Optin-Signature"
     Ed25519PublicKey.from_public_bytes(base64.b64decode(body["public_key"]))  # a valid key
+    pem = any_world.client().get("/api/v1/provider/public-key?format=pem")
+    assert pem.text == body["public_key_pem"] and "pem" in pem.headers["content-type"]
     assert (
         any_world.settings.keys_dir / providers.SIGNING_KEY_FILE
     ).stat().st_mode & 0o777 == 0o600

@@ -283,7 +283,11 @@ def claim_due(
     )
     if session.get_bind().dialect.name != "sqlite":
         q = q.with_for_update(skip_locked=True, of=DeletionNoticeRow)
-    else:  # take the write lock first, so two workers never read the same due rows
+    else:
+        # nothing due: answer from a read, without taking SQLite's write lock
+        if session.execute(select(DeletionNoticeRow.id).where(due).limit(1)).first() is None:
+            return []
+        # take the write lock first, so two workers never read the same due rows
         session.execute(
             update(DeletionNoticeRow).where(DeletionNoticeRow.id == "").values(attempts=0)
         )

@@ -4,9 +4,11 @@ acknowledgements of purges (provider-bound API keys, scope ``provider:ack``)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from optin.services import outbox, providers
@@ -53,9 +55,18 @@ class AckOut(BaseModel):
     "/public-key",
     response_model=PublicKeyOut,
     summary="The Ed25519 public key that verifies deletion notices (no key needed)",
+    responses={200: {"content": {"application/x-pem-file": {}}}},
 )
-def public_key(request: Request) -> dict[str, str]:
-    return providers.public_key_info(state(request).settings)
+def public_key(
+    request: Request,
+    format: Annotated[
+        Literal["json", "pem"], Query(description="json (default) or pem (the PEM text only).")
+    ] = "json",
+) -> dict[str, str] | Response:
+    info = providers.public_key_info(state(request).settings)
+    if format == "pem":
+        return PlainTextResponse(info["public_key_pem"], media_type="application/x-pem-file")
+    return info
 
 
 @router.post(
