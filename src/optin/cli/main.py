@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "optin.cli.snapshot",
     "optin.cli.serve",
     "optin.cli.summary",
+    "optin.cli.log",
 )
 
 app = typer.Typer(

@@ -252,10 +252,23 @@ def publish_checkpoint(
         age = (now - latest.created_at).total_seconds() if latest else None
         if not force and age is not None and age < settings.log_checkpoint_interval:
             return latest
+        if latest is not None:
+            _refuse_fork(s, latest)
         note = sign_note(Checkpoint(signer.name, state.size, state.root).text(), signer)
         record = store.add_checkpoint(s, state.size, state.root, note, now=now)
     prev = latest.size if latest else 0
     return cosign_checkpoint(db, settings, record, prev, post)
+
+
+def _refuse_fork(session: Any, latest: store.CheckpointRecord) -> None:
+    """A log never signs a checkpoint inconsistent with one it signed: the tree at the
+    latest checkpoint's size must still have that checkpoint's root."""
+    got = _planned(session, lambda get: [merkle.range_hash(get, 0, latest.size)])[0]
+    if got != latest.root:
+        raise IntegrityError(
+            f"the tree is not an extension of checkpoint {latest.size}: history was "
+            "rewritten; no new checkpoint is signed"
+        )
 
 
 def latest_note(db: Database, settings: Settings, *, now: datetime) -> str:
