@@ -23,7 +23,6 @@ checkpoint (at most the checkpoint interval while events arrive).
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import os
 import urllib.error
@@ -49,7 +48,6 @@ from optin.tlog.note import (
     Signer,
     Verifier,
     generate_signer_key,
-    parse_note,
     sign_note,
 )
 from optin.tlog.witness import request_body
@@ -57,18 +55,28 @@ from optin.tlog.witness import request_body
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "LogReport",
     "LogStatus",
     "Witness",
     "consistency",
+    "cosign_checkpoint",
+    "http_post",
     "inclusion_proof_file",
     "integrate",
+    "key_path",
     "keygen",
     "latest_note",
+    "log_signer",
     "log_status",
     "member_proof_file",
+    "parse_vkey",
     "publish_checkpoint",
+    "quorum",
+    "read_signer",
     "rebuild",
     "verify_log",
+    "verify_proof_text",
+    "witnesses",
 ]
 
 KEY_FILE = "log.key"
@@ -366,9 +374,10 @@ def member_proof_file(
         raise NotFoundError("no such consent event in your history")
     with db.session() as s:
         got = store.leaf_salt(s, event_id)
-    if got is None or got[0] is None:
+    salt = got[0] if got is not None else None
+    if got is None or salt is None:
         raise NotFoundError("this event's proof salt was erased with your personal data")
-    salt, canonical, _row = got
+    canonical = got[1]
     cp = _covering(db, settings, idx, now)
     extra = bundle_extra(salt, canonical, receipt)
     return ProofFile(idx, tuple(_proof(db, idx, cp.size)), cp.cosigned, extra)
@@ -534,16 +543,3 @@ def verify_proof_text(
         "at": fields.get("at"),
         "cosigners": cosigners,
     }
-
-
-def note_of(text: str) -> tuple[str, int]:
-    """The checkpoint text of a note and its signature count (for display)."""
-    body, sigs = parse_note(text)
-    return body, len(sigs)
-
-
-def load_json_list(text: str) -> list[str]:
-    value = json.loads(text)
-    if not isinstance(value, list):
-        raise InputError("not a JSON list", field="OPTIN_LOG_WITNESSES", value=text[:80])
-    return [str(x) for x in value]

@@ -17,7 +17,7 @@ Time is a parameter (``now``: the creation time of a member key).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -42,16 +42,21 @@ __all__ = [
     "CheckpointRecord",
     "TreeState",
     "add_checkpoint",
+    "canonical_bytes",
     "checkpoint_at",
     "checkpoints",
     "event_leaf",
     "fetch_nodes",
     "integrate",
     "iter_leaf_hashes",
+    "iter_leaves_with_events",
     "latest_checkpoint",
     "leaf_salt",
+    "ledger_length",
     "node_getter",
+    "open_salt",
     "reset",
+    "set_cosigned",
     "tree_state",
 ]
 
@@ -169,7 +174,7 @@ def _frontier(session: Session, size: int) -> list[tuple[int, int, bytes]]:
 
 
 def _seal_salts(
-    session: Session, rows: list[Any], now: datetime
+    session: Session, rows: Sequence[Any], now: datetime
 ) -> tuple[list[bytes], list[bytes | None]]:
     ring = KeyRing(session)
     members = {r.member_id for r in rows}

@@ -28,6 +28,7 @@ __all__ = [
     "Checkpoint",
     "ProofFile",
     "cosign",
+    "count_cosignatures",
     "cosignature_message",
     "verify_cosignature",
 ]
