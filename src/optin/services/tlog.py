@@ -61,6 +61,7 @@ __all__ = [
     "consistency",
     "cosign_checkpoint",
     "http_post",
+    "inclusion",
     "inclusion_proof_file",
     "integrate",
     "key_path",
@@ -252,13 +253,18 @@ def publish_checkpoint(
     least ``log_checkpoint_interval`` seconds old (``force``: regardless of the time),
     ask the witnesses to cosign it. Returns the latest checkpoint (None: none yet)."""
     signer = log_signer(settings)
+    with db.session() as s:  # read-only fast path: nothing new, or not due yet
+        latest = store.latest_checkpoint(s)
+        age = (now - latest.created_at).total_seconds() if latest else None
+        if latest is not None and not force:
+            if age is not None and age < settings.log_checkpoint_interval:
+                return latest
+            if store.ledger_head_seq(s) == latest.size:
+                return latest
     with db.session() as s:
         state = store.integrate(s, now=now)
         latest = store.latest_checkpoint(s)
         if latest is not None and latest.size >= state.size:
-            return latest
-        age = (now - latest.created_at).total_seconds() if latest else None
-        if not force and age is not None and age < settings.log_checkpoint_interval:
             return latest
         if latest is not None:
             _refuse_fork(s, latest)
@@ -318,7 +324,10 @@ def consistency(db: Database, old: int, new: int) -> list[bytes]:
 
 
 def _covering(db: Database, settings: Settings, idx: int, now: datetime) -> store.CheckpointRecord:
-    cp = publish_checkpoint(db, settings, now=now)
+    with db.session() as s:
+        cp = store.latest_checkpoint(s)
+    if cp is None or cp.size <= idx:
+        cp = publish_checkpoint(db, settings, now=now)
     if cp is None or cp.size <= idx:
         raise ConflictError(
             "the event is not in a checkpoint yet; the next checkpoint comes within "
@@ -342,9 +351,13 @@ def _leaf_index(db: Database, event_id: str, now: datetime) -> tuple[int, str]:
     return found
 
 
-def _proof(db: Database, idx: int, size: int) -> list[bytes]:
+def inclusion(db: Database, index: int, size: int) -> list[bytes]:
+    """The audit path of leaf ``index`` in the tree of ``size`` leaves (one query)."""
     with db.session() as s:
-        return _planned(s, lambda get: merkle.inclusion_proof(get, idx, size))
+        return _planned(s, lambda get: merkle.inclusion_proof(get, index, size))
+
+
+_proof = inclusion
 
 
 def inclusion_proof_file(
@@ -452,7 +465,7 @@ def _check_leaves(s: Any) -> tuple[int, int, str | None]:
     the salt is readable, data opens to the current ledger row."""
     ring = KeyRing(s)
     n = opened = 0
-    for r in store.iter_leaves_with_events(s):
+    for r in store.iter_leaves_with_events(s, ring):
         if int(r.idx) != n:
             return n, opened, f"leaf {n} is missing"
         if r.seq is None or int(r.seq) != n + 1:

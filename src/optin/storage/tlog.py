@@ -20,9 +20,9 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from optin.errors import IntegrityError
@@ -52,6 +52,7 @@ __all__ = [
     "iter_leaves_with_events",
     "latest_checkpoint",
     "leaf_salt",
+    "ledger_head_seq",
     "ledger_length",
     "node_getter",
     "open_salt",
@@ -144,20 +145,36 @@ def _frontier_keys(size: int) -> list[tuple[int, int]]:
     return keys
 
 
+_PG_NODES = (
+    "SELECT level, idx, hash FROM tlog_nodes WHERE (level, idx) IN "
+    "(SELECT * FROM unnest(%s::int[], %s::bigint[]))"
+)
+
+
 def fetch_nodes(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """The stored hashes of ``keys`` in one query per 500 keys."""
+    """The stored hashes of ``keys``: one query per 500 keys on the session's own DBAPI
+    connection (a prepared statement on PostgreSQL; proofs need a few dozen keys)."""
     wanted = sorted(set(keys))
     out: dict[tuple[int, int], bytes] = {}
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i : i + 500]
-        if session.get_bind().dialect.name == "postgresql":
-            cond: Any = tuple_(TlogNodeRow.level, TlogNodeRow.idx).in_(chunk)
-        else:
-            cond = or_(*(and_(TlogNodeRow.level == lv, TlogNodeRow.idx == ix) for lv, ix in chunk))
-        for lv, ix, h in session.execute(
-            select(TlogNodeRow.level, TlogNodeRow.idx, TlogNodeRow.hash).where(cond)
-        ):
-            out[(int(lv), int(ix))] = bytes(h)
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    pg = session.get_bind().dialect.name == "postgresql"
+    cur = raw.cursor()
+    try:
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            if pg:
+                cur.execute(_PG_NODES, ([k[0] for k in chunk], [k[1] for k in chunk]), prepare=True)
+            else:
+                cond = " OR ".join(["(level = ? AND idx = ?)"] * len(chunk))
+                cur.execute(
+                    f"SELECT level, idx, hash FROM tlog_nodes WHERE {cond}",
+                    [v for k in chunk for v in k],
+                )
+            for lv, ix, h in cur.fetchall():
+                out[(int(lv), int(ix))] = bytes(h)
+    finally:
+        cur.close()
     return out
 
 
@@ -188,11 +205,30 @@ def _seal_salts(
     return salts, sealed
 
 
-def _write(session: Session, leaves: list[dict[str, Any]], nodes: list[dict[str, Any]]) -> None:
-    if leaves:
-        session.execute(insert(cast(Table, TlogLeafRow.__table__)), leaves)
-    if nodes:
-        session.execute(insert(cast(Table, TlogNodeRow.__table__)), nodes)
+def _write(session: Session, leaves: list[tuple[Any, ...]], nodes: list[tuple[Any, ...]]) -> None:
+    """Insert leaf and node rows on the session's own connection (same transaction):
+    COPY on PostgreSQL, executemany on SQLite."""
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    tables = (
+        ("tlog_leaves (idx, event_id, data, salt)", leaves),
+        ("tlog_nodes (level, idx, hash)", nodes),
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        with raw.cursor() as cur:
+            for table, rows in tables:
+                with cur.copy(f"COPY {table} FROM STDIN") as cp:
+                    for r in rows:
+                        cp.write_row(r)
+        return
+    cur = raw.cursor()
+    try:
+        for table, rows in tables:
+            marks = ",".join("?" * len(rows[0])) if rows else ""
+            if rows:
+                cur.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+    finally:
+        cur.close()
 
 
 def integrate(
@@ -215,8 +251,8 @@ def integrate(
         if not rows:
             break
         salts, sealed = _seal_salts(session, rows, now)
-        leaves: list[dict[str, Any]] = []
-        nodes: list[dict[str, Any]] = []
+        leaves: list[tuple[Any, ...]] = []
+        nodes: list[tuple[Any, ...]] = []
         for r, salt, blob in zip(rows, salts, sealed, strict=True):
             if int(r.seq) != size + 1:
                 raise IntegrityError(
@@ -224,14 +260,14 @@ def integrate(
                     "the ledger in order: check `optin ledger verify`"
                 )
             data = commitment(salt, canonical_bytes(r))
-            leaves.append({"idx": size, "event_id": r.event_id, "data": data, "salt": blob})
+            leaves.append((size, r.event_id, data, blob))
             h = merkle.leaf_hash(data)
-            nodes.append({"level": 0, "idx": size, "hash": h})
+            nodes.append((0, size, h))
             level, idx = 0, size
             while stack and stack[-1][0] == level:
                 h = merkle.node_hash(stack.pop()[1], h)
                 level, idx = level + 1, idx >> 1
-                nodes.append({"level": level, "idx": idx, "hash": h})
+                nodes.append((level, idx, h))
             stack.append((level, h))
             size += 1
         _write(session, leaves, nodes)
@@ -314,7 +350,9 @@ def iter_leaf_hashes(session: Session, *, chunk: int = 20000) -> Iterator[tuple[
         last = int(rows[-1][0])
 
 
-def iter_leaves_with_events(session: Session, *, chunk: int = 5000) -> Iterator[Any]:
+def iter_leaves_with_events(
+    session: Session, ring: KeyRing | None = None, *, chunk: int = 5000
+) -> Iterator[Any]:
     """Leaf rows in order, each beside the columns of its ledger event (NULL when the
     event is gone), for verification against the chain."""
     last = -1
@@ -328,6 +366,8 @@ def iter_leaves_with_events(session: Session, *, chunk: int = 5000) -> Iterator[
         ).all()
         if not rows:
             return
+        if ring is not None:  # the members' keys in a few queries, for open_salt
+            ring.load(r.member_id for r in rows if r.member_id is not None)
         yield from rows
         last = int(rows[-1][0])
 
@@ -335,6 +375,12 @@ def iter_leaves_with_events(session: Session, *, chunk: int = 5000) -> Iterator[
 def open_salt(ring: KeyRing, row: Any) -> bytes | None:
     opened = unseal(ring.key_for_read(row.member_id), _SALT_AAD + row.event_id, row.salt)
     return bytes.fromhex(opened["s"]) if opened else None
+
+
+def ledger_head_seq(session: Session) -> int:
+    """The ledger's length as its head row records it (one row, no lock)."""
+    got = session.execute(text("SELECT seq FROM ledger_head WHERE id = 1")).scalar()
+    return int(got or 0)
 
 
 def ledger_length(session: Session) -> int:

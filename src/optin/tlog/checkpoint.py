@@ -28,8 +28,8 @@ __all__ = [
     "Checkpoint",
     "ProofFile",
     "cosign",
-    "count_cosignatures",
     "cosignature_message",
+    "count_cosignatures",
     "verify_cosignature",
 ]
 
