@@ -133,13 +133,18 @@ def verify_cmd(
 
 
 @log_app.command("rebuild")
-def rebuild_cmd(ctx: typer.Context) -> None:
+def rebuild_cmd(
+    ctx: typer.Context,
+    force: bool = typer.Option(
+        False, "--force", help="Rebuild although checkpoints were published (forks the log)."
+    ),
+) -> None:
     """Build the tree once over the existing ledger, in order (migration/backfill)."""
     from optin.services.tlog import rebuild
 
     db = open_db(ctx)
     try:
-        state = rebuild(db, now=_now())
+        state = rebuild(db, now=_now(), force=force)
     finally:
         db.dispose()
     say(f"tree built: {state.size} leaves, root {base64.b64encode(state.root).decode()}")

@@ -233,9 +233,19 @@ def integrate(db: Database, *, now: datetime) -> store.TreeState:
         return store.integrate(s, now=now)
 
 
-def rebuild(db: Database, *, now: datetime) -> store.TreeState:
-    """Build the tree again from seq 1 (backfill; new salts). Checkpoints are kept, so
-    a rebuilt tree that differs from a published one fails its consistency proofs."""
+def rebuild(db: Database, *, now: datetime, force: bool = False) -> store.TreeState:
+    """Build the tree from seq 1 over the existing chain, in order (the migration of a
+    ledger that predates the log; :func:`integrate` does the same on an empty tree).
+    New salts make a new tree: once checkpoints were published, a rebuilt tree is not
+    consistent with them (it is a fork), so that needs ``force``; checkpoints are kept,
+    so the fork shows in ``optin log audit`` and at every witness."""
+    with db.session() as s:
+        if store.latest_checkpoint(s) is not None and not force:
+            raise ConflictError(
+                "checkpoints of this tree were published; a rebuilt tree (new salts) "
+                "would not be consistent with them. Use --force only to recover a "
+                "damaged tree, knowing that witnesses will refuse it"
+            )
     with db.session() as s:
         store.reset(s)
         return store.integrate(s, now=now)
