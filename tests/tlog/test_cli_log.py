@@ -65,12 +65,16 @@ def test_log_commands(cli, db_settings: Settings, tmp_path: Path) -> None:
     rc, out, err = cli("log", "audit")
     assert rc == 0, err
     assert "chain, tree and checkpoint agree" in out
+    rc, out, err = cli("ledger", "verify")
+    assert rc == 0 and "ledger intact" in out, err
     rc, _, err = cli("log", "rebuild")
     assert rc != 0 and "--force" in err  # checkpoints exist: a rebuild would fork the log
     rc, out, _ = cli("log", "rebuild", "--force")
     assert rc == 0 and "3 leaves" in out
     rc, _, err = cli("log", "audit")  # same events, new salts: not the published tree
     assert rc != 0 and "rewritten" in err
+    rc, _, err = cli("ledger", "verify")  # the chain is fine; the tree is not the signed one
+    assert rc != 0 and "transparency log" in err and "rewritten" in err
     # a public proof file has no receipt bundle: verify says why
     (tmp_path / "public.tlog-proof").write_text(pf.encode())
     rc, _, err = cli("log", "verify", str(tmp_path / "public.tlog-proof"), "--key", vkey)

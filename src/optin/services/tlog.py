@@ -58,6 +58,7 @@ __all__ = [
     "LogReport",
     "LogStatus",
     "Witness",
+    "check_manifest_pin",
     "consistency",
     "cosign_checkpoint",
     "http_post",
@@ -69,12 +70,14 @@ __all__ = [
     "latest_note",
     "log_signer",
     "log_status",
+    "manifest_pin",
     "member_proof_file",
     "parse_vkey",
     "publish_checkpoint",
     "quorum",
     "read_signer",
     "rebuild",
+    "tree_problem",
     "verify_log",
     "verify_proof_text",
     "witnesses",
@@ -566,3 +569,63 @@ def verify_proof_text(
         "at": fields.get("at"),
         "cosigners": cosigners,
     }
+
+
+# -- pinning (snapshot manifests) ----------------------------------------------------------
+
+
+def manifest_pin(db: Database, settings: Settings, length: int, *, now: datetime) -> dict[str, Any]:
+    """What a snapshot manifest records of the log: a checkpoint covering the first
+    ``length`` ledger events (signed now if the latest does not), with its cosignatures
+    and the log's verifier key. Empty when the log has no key (not set up)."""
+    if not key_path(settings).exists():
+        return {}
+    with db.session() as s:
+        cp = store.latest_checkpoint(s)
+    if cp is None or cp.size < length:
+        cp = publish_checkpoint(db, settings, now=now, force=True)
+    if cp is None:
+        return {}
+    return {
+        "transparency_log": {
+            "checkpoint": cp.cosigned,
+            "tree_size": cp.size,
+            "log_key": log_signer(settings).verifier.vkey,
+            "cosigners": list(cp.cosigners),
+        }
+    }
+
+
+def check_manifest_pin(db: Database, pinned: dict[str, Any]) -> str | None:
+    """Why a manifest's pinned checkpoint is not a point of the current tree (None: it
+    is, or the manifest pins none): its log signature, and the tree's root at its size."""
+    pin = pinned.get("transparency_log")
+    if not pin:
+        return None
+    try:
+        key = Verifier.parse(str(pin["log_key"]))
+        cp, _ = Checkpoint.open(str(pin["checkpoint"]), [key])
+    except (KeyError, NoteError) as e:
+        return f"the pinned checkpoint does not verify: {e}"
+    if cp.size < int(pinned.get("length", 0)):
+        return "the pinned checkpoint does not cover the pinned ledger length"
+    with db.session() as s:
+        if store.tree_state(s).size < cp.size:
+            return f"the tree is smaller than the pinned checkpoint ({cp.size})"
+        root = _planned(s, lambda get: [merkle.range_hash(get, 0, cp.size)])[0]
+    if root != cp.root:
+        return (
+            f"the tree at size {cp.size} differs from the pinned checkpoint: "
+            "the ledger's history was rewritten"
+        )
+    return None
+
+
+def tree_problem(db: Database, settings: Settings) -> str | None:
+    """For ``optin ledger verify``: why the tree or the latest checkpoint disagrees with
+    the chain (None: they agree, or the log is not in use: no leaves, no checkpoint)."""
+    with db.session() as s:
+        if store.tree_state(s).size == 0 and store.latest_checkpoint(s) is None:
+            return None
+    report = verify_log(db, settings)
+    return report.problem
