@@ -164,3 +164,16 @@ def test_member_downloads_proof_and_verifies_it_offline(
         capture_output=True, text=True, env=env, cwd=empty, timeout=60,
     )  # fmt: skip
     assert bad.returncode != 0 and "does not verify" in bad.stderr
+
+
+def test_admin_ledger_page_reports_a_missing_quorum(world: World) -> None:
+    _, _, _ = svc.keygen(world.settings)
+    wkey = svc.keygen(world.settings, path=world.settings.home / "w.key", name="w.test/w", alg=4)
+    world.settings.log_witnesses = [f"http://127.0.0.1:9 {wkey[0]}"]  # nobody listens there
+    c = world.login("admin")
+    alice = world.login("alice")
+    _toggle(alice, "train_own_models", "on")
+    assert c.get("/log/checkpoint").status_code == 200
+    page = c.get("/admin/ledger").text
+    assert 'id="tlog-status"' in page and "0 of 1 configured (quorum 1)" in page
+    assert 'id="tlog-quorum"' in page
