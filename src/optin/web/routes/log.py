@@ -16,7 +16,8 @@ from optin.services.web_auth import WebUser
 from optin.web.deps import current_user
 from optin.web.state import state
 
-router = APIRouter(tags=["transparency log"])
+# not in the JSON API schema (/api/v1): these are plain-text C2SP endpoints, errors as pages
+router = APIRouter(include_in_schema=False)
 
 TEXT = "text/plain; charset=utf-8"
 HISTORY = "/settings/data-privacy/history"
@@ -68,7 +69,7 @@ def _member_file(request: Request, user: WebUser, event_id: str) -> str:
     return pf.encode()
 
 
-@router.get(HISTORY + "/{event_id}/receipt.tlog-proof", include_in_schema=False)
+@router.get(HISTORY + "/{event_id}/receipt.tlog-proof")
 async def member_proof(
     request: Request, event_id: str, user: WebUser = Depends(current_user)
 ) -> Response:
