@@ -61,6 +61,29 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:6379/0; default: the limit is kept in the database",
     )
 
+    log_origin: str = Field(
+        default="optin.local/consent-log",
+        description="Transparency log origin: checkpoint first line and log key name "
+        "(OPTIN_LOG_ORIGIN).",
+    )
+    log_checkpoint_interval: float = Field(
+        default=1.0,
+        ge=0,
+        description="At most one new checkpoint every this many seconds while events arrive "
+        "(OPTIN_LOG_CHECKPOINT_INTERVAL).",
+    )
+    log_witnesses: list[str] = Field(
+        default_factory=list,
+        description='Witnesses that cosign checkpoints: JSON list of "URL VKEY" '
+        "(OPTIN_LOG_WITNESSES).",
+    )
+    log_witness_quorum: int | None = Field(
+        default=None,
+        ge=0,
+        description="Cosignatures a checkpoint needs; default all configured witnesses "
+        "(OPTIN_LOG_WITNESS_QUORUM).",
+    )
+
     @property
     def db_url(self) -> str:
         if self.database_url:

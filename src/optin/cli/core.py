@@ -396,21 +396,25 @@ def eligibility_cmd(
 def ledger_verify(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """Re-check the whole hash chain; exit 3 naming the first bad sequence number."""
     from optin.services.ledger import verify_ledger
+    from optin.services.tlog import tree_problem  # transparency log (issue 13)
 
     db = open_db(ctx)
     try:
         report = verify_ledger(db)
+        log_problem = tree_problem(db, settings_from(ctx)) if report.ok else None
     finally:
         db.dispose()
     if as_json:
         print_json(report.to_dict())
-    elif report.ok:
+    elif report.ok and log_problem is None:
         say(f"[green]ledger intact[/]: {report.length} events, head {esc(report.head_hash)}")
     if not report.ok:
         raise IntegrityError(
             f"ledger verification failed at seq {report.first_bad_seq}: {report.problem}",
             where=f"seq {report.first_bad_seq}",
         )
+    if log_problem is not None:
+        raise IntegrityError(f"ledger verification failed: transparency log: {log_problem}")
 
 
 def receipt_cmd(

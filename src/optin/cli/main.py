@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "optin.cli.lineage",
     "optin.cli.serve",
     "optin.cli.summary",
+    "optin.cli.log",
 )
 
 app = typer.Typer(

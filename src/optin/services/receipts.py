@@ -130,5 +130,7 @@ def receipt(db: Database, event_id: str) -> dict[str, Any]:
             "hash": row.hash,
             "prev_hash": row.prev_hash,
             "hash_algorithm": "sha256(prev_hash || canonical_payload)",
+            # transparency log (issue 13): the event's leaf is seq - 1 (optin log prove)
+            "log_leaf_index": int(row.seq) - 1,
         },
     }

@@ -487,7 +487,11 @@ class SnapshotBuild:
                 "consented_under": proof.consented_under,
                 "sha256_at_as_of": pv_t.sha256,
             },
-            "ledger": {"length": plan.head.seq, "head_hash": plan.head.hash},
+            "ledger": {
+                "length": plan.head.seq,
+                "head_hash": plan.head.hash,
+                **_log_pin(self.db, self.settings, plan.head.seq, sel.now),  # issue 13
+            },
             "config": {**cfg.to_dict(), "engine": self.engine, "workers": self.workers},
             "eligibility": {
                 "rule": "author eligible at as_of AND at built_at (domain.eligibility)",
@@ -863,3 +867,11 @@ __all__ = [
     "snapshot_key",
     "stored_path",
 ]
+
+
+def _log_pin(db: Database, settings: Settings, length: int, now: datetime) -> dict[str, Any]:
+    """The transparency log's checkpoint covering the pinned ledger head (issue 13;
+    empty when the log has no key)."""
+    from optin.services.tlog import manifest_pin
+
+    return manifest_pin(db, settings, length, now=now)

@@ -548,6 +548,11 @@ def check_ledger(db: Database, ev: Evidence) -> Check:
                 f"the manifest's ledger head (length {length}) is not a point of the "
                 "current chain: the hash at that seq differs or it is missing"
             )
+    # transparency log (issue 13): a pinned checkpoint must be a point of the current tree
+    from optin.services.tlog import check_manifest_pin
+
+    if (why := check_manifest_pin(db, pinned)) is not None:
+        lc.fail(why)
     lc.counts = {"length_now": lr.length, "pinned_length": pinned.get("length")}
     return lc
 

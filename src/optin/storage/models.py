@@ -327,3 +327,51 @@ class LoginFailureRow(Base):
 
 # the provider tables register themselves on Base
 from optin.storage import provider_models as _provider_models  # noqa: E402,F401
+
+# -- transparency log (optin.storage.tlog; issue 13) ------------------------------------
+
+
+class TlogLeafRow(Base):
+    """One leaf of the transparency log per ledger event (``idx = seq - 1``): the salted
+    commitment, and the salt sealed with the member's key (NULL once unreadable)."""
+
+    __tablename__ = "tlog_leaves"
+
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    salt: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class TlogNodeRow(Base):
+    """The hash of every complete (perfect) subtree: ``2**level`` leaves from
+    ``idx * 2**level``; level 0 holds the leaf hashes."""
+
+    __tablename__ = "tlog_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TlogStateRow(Base):
+    """One row (id=1): the tree's size and root; the integration lock."""
+
+    __tablename__ = "tlog_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TlogCheckpointRow(Base):
+    """A signed checkpoint, and the note with the witnesses' cosignatures added."""
+
+    __tablename__ = "tlog_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(Text)
+    cosigned: Mapped[str] = mapped_column(Text)
+    cosigners: Mapped[str] = mapped_column(Text, default="")  # space-separated names

@@ -195,6 +195,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(_PKG / "static")), name="static")
 
     from optin.web.routes import admin, api, auth, lineage, member, provider
+    from optin.web.routes import log as log_routes  # transparency log (issue 13)
 
     app.include_router(auth.router)
     app.include_router(member.router)
@@ -202,6 +203,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(lineage.router)
     app.include_router(provider.router)
+    app.include_router(log_routes.router)
     _add_problem_schema(app)
     return app
 

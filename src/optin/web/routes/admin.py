@@ -15,6 +15,7 @@ from optin.errors import InputError, OptinError
 from optin.services import ledger as ledger_service
 from optin.services import policy as policy_service
 from optin.services import snapshots as snapshot_service
+from optin.services import tlog as tlog_service
 from optin.services.snapshots import SnapshotSummary
 from optin.services.web_auth import WebUser
 from optin.web import backend, dashboard
@@ -166,7 +167,9 @@ def _parse_time(raw: str) -> datetime:
 def ledger_page(request: Request, user: WebUser = Depends(admin_user)) -> Response:
     st = state(request)
     head = ledger_service.ledger_status(st.db)
-    return _render(st, request, "admin/ledger.html", _ctx(request, user, head=head, report=None))
+    tlog_status = tlog_service.log_status(st.db, st.settings)  # transparency log (issue 13)
+    ctx = _ctx(request, user, head=head, report=None, tlog=tlog_status)
+    return _render(st, request, "admin/ledger.html", ctx)
 
 
 @router.post("/ledger/verify")
@@ -179,4 +182,6 @@ def ledger_verify(
     st = state(request)
     head = ledger_service.ledger_status(st.db)
     report = ledger_service.verify_ledger(st.db)
-    return _render(st, request, "admin/ledger.html", _ctx(request, user, head=head, report=report))
+    tlog_status = tlog_service.log_status(st.db, st.settings)  # transparency log (issue 13)
+    ctx = _ctx(request, user, head=head, report=report, tlog=tlog_status)
+    return _render(st, request, "admin/ledger.html", ctx)

@@ -1,0 +1,274 @@
+"""Transparency log throughput, proof latency and full verification (issue 13).
+
+1. **Appends with the log**: for ``--seconds``, batches of ``--batch`` events are appended
+   with ``append_many`` (one transaction each), and after every batch the log publisher
+   runs (integrate the new events into the tree; a new signed checkpoint at most every
+   second; one local witness on 127.0.0.1 cosigns it over HTTP). Side by side: the same
+   batches with the plain chain append only.
+2. **Proof latency** at ``--leaves`` leaves (default 1,000,000): p50/p99 of inclusion
+   proofs for random leaves against the latest checkpoint (one query for the stored
+   subtree hashes each) and of consistency proofs.
+3. **Full-log verification** of the ``--leaves`` tree: recompute the root from the leaf
+   hashes, open every readable commitment against its ledger row, check the checkpoint.
+
+    .venv/bin/python bench/log.py --backend postgresql --seconds 10 --leaves 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from optin.services import tlog as svc
+from optin.services.setup import init_database
+from optin.services.witness import WitnessService, make_server
+from optin.settings import Settings
+from optin.storage import ledger
+from optin.storage import tlog as store
+from optin.storage.database import Database
+from optin.tlog import merkle
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+T0 = datetime(2024, 6, 1, tzinfo=UTC)
+
+
+def _drafts(start: int, n: int) -> list[ledger.EventDraft]:
+    return [
+        ledger.EventDraft(
+            member_id=f"b{(start + i) % 5000}",
+            purpose="train_own_models",
+            action="grant" if (start + i) % 2 == 0 else "withdraw",
+            at=T0 + timedelta(seconds=start + i),
+            policy_version=1,
+            source="system",
+            personal={"ip": f"10.0.0.{i % 250}"} if i % 4 == 0 else None,
+        )
+        for i in range(n)
+    ]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def appends(db: Database, settings: Settings | None, seconds: float, batch: int) -> int:
+    """Appended events/s for ``seconds``; with the log when ``settings`` is given."""
+    n = 0
+    t0 = time.perf_counter()
+    checkpoints = 0
+    last_size = -1
+    while time.perf_counter() - t0 < seconds:
+        with db.session() as s:
+            ledger.append_many(s, _drafts(n, batch), now=_now())
+        n += batch
+        if settings is not None:
+            cp = svc.publish_checkpoint(db, settings, now=_now())
+            if cp is not None and cp.size != last_size:
+                checkpoints += 1
+                last_size = cp.size
+    if settings is not None:
+        cp = svc.publish_checkpoint(db, settings, now=_now(), force=True)
+        assert cp is not None and cp.size == n, (cp, n)
+    el = time.perf_counter() - t0
+    mode = "chain + tree + checkpoints/1 s + witness" if settings else "plain chain append"
+    extra = ""
+    if settings is not None:
+        st = svc.log_status(db, settings)
+        extra = f"; {checkpoints} checkpoints, latest cosigned by {', '.join(st.cosigners)}"
+    print(f"  {mode:42s} {n:>9,} events in {el:5.1f} s = {n / el:>8,.0f} events/s{extra}")
+    return n
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * q))] * 1000
+
+
+def build(db: Database, settings: Settings, leaves: int) -> None:
+    t = time.perf_counter()
+    step = 100_000
+    done = 0
+    while done < leaves:
+        k = min(step, leaves - done)
+        with db.session() as s:
+            ledger.append_many(s, _drafts(10_000_000 + done, k), now=_now())
+        done += k
+    ta = time.perf_counter() - t
+    t = time.perf_counter()
+    svc.integrate(db, now=_now())
+    ti = time.perf_counter() - t
+    svc.publish_checkpoint(db, settings, now=_now(), force=True)
+    print(
+        f"  built: {leaves:,} ledger events in {ta:.1f} s, tree integrated in {ti:.1f} s "
+        f"= {leaves / ti:,.0f} leaves/s"
+    )
+
+
+def _recorder(plan: list[tuple[int, int]]) -> merkle.NodeGetter:
+    def get(level: int, idx: int) -> bytes:
+        plan.append((level, idx))
+        return bytes(32)
+
+    return get
+
+
+def proofs(db: Database, settings: Settings, samples: int) -> None:
+    with db.session() as s:
+        size = store.tree_state(s).size
+        ids = [
+            r[0]
+            for r in s.execute(
+                text("SELECT event_id FROM tlog_leaves WHERE idx = ANY(:i)")
+                if db.dialect == "postgresql"
+                else text("SELECT event_id FROM tlog_leaves ORDER BY random() LIMIT :n"),
+                {"i": random.sample(range(size), samples)}
+                if db.dialect == "postgresql"
+                else {"n": samples},
+            )
+        ]
+    lat: list[float] = []
+    for event_id in ids:
+        t = time.perf_counter()
+        svc.inclusion_proof_file(db, settings, event_id, now=_now())
+        lat.append(time.perf_counter() - t)
+    gen: list[float] = []
+    with db.session() as s:  # generation from stored hashes inside an open transaction
+        for _ in range(samples):
+            idx = random.randrange(size)
+            t = time.perf_counter()
+            plan: list[tuple[int, int]] = []
+            merkle.inclusion_proof(_recorder(plan), idx, size)
+            p = merkle.inclusion_proof(store.node_getter(s, plan), idx, size)
+            gen.append(time.perf_counter() - t)
+            assert len(p) <= 64
+    raw: list[float] = []
+    for _ in range(samples):
+        idx = random.randrange(size)
+        t = time.perf_counter()
+        p = svc.inclusion(db, idx, size)
+        raw.append(time.perf_counter() - t)
+        assert len(p) <= 64
+    cons: list[float] = []
+    for _ in range(max(20, samples // 10)):
+        old = random.randrange(1, size)
+        t = time.perf_counter()
+        svc.consistency(db, old, size)
+        cons.append(time.perf_counter() - t)
+    print(
+        f"  inclusion proof generation (open transaction, one query): p50 "
+        f"{statistics.median(gen) * 1000:.2f} ms, p99 {_pct(gen, 0.99):.2f} ms over {len(gen)}"
+    )
+    print(
+        f"  inclusion proof, own transaction (one query): p50 {statistics.median(raw) * 1000:.2f} ms"
+        f", p99 {_pct(raw, 0.99):.2f} ms over {len(raw)}"
+    )
+    print(
+        f"  inclusion proof file (lookup + checkpoint + proof): p50 "
+        f"{statistics.median(lat) * 1000:.2f} ms, p99 {_pct(lat, 0.99):.2f} ms over {len(lat)}"
+    )
+    print(
+        f"  consistency proof: p50 {statistics.median(cons) * 1000:.2f} ms, "
+        f"p99 {_pct(cons, 0.99):.2f} ms over {len(cons)}"
+    )
+
+
+def full_verify(db: Database, settings: Settings) -> None:
+    t = time.perf_counter()
+    r = svc.verify_log(db, settings)
+    el = time.perf_counter() - t
+    t = time.perf_counter()
+    with db.session() as s:
+        chain = ledger.verify(s)
+    ec = time.perf_counter() - t
+    print(
+        f"  full log verification: {r.size:,} leaves ({r.checked_commitments:,} commitments "
+        f"opened) in {el:.1f} s, ok={r.ok}; plain chain verification {chain.length:,} "
+        f"events in {ec:.1f} s, ok={chain.ok}"
+    )
+
+
+def run(url: str, home: Path, args: argparse.Namespace) -> None:
+    db = Database(url)
+    init_database(db, now=_now())
+    base = Settings(home=home, database_url=url, log_origin="bench.optin.local/log")
+    svc.keygen(base)
+    wkey_file = home / "witness.key"
+    wkey, _, _ = svc.keygen(base, path=wkey_file, name="bench.optin.local/w1", alg=0x04)
+    witness = WitnessService(wkey_file, home / "witness.state", [svc.log_signer(base).verifier])
+    server = make_server(witness, "127.0.0.1", 0, _now)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings = base.model_copy(
+        update={"log_witnesses": [f"http://127.0.0.1:{server.server_port} {wkey}"]}
+    )
+    try:
+        plain = Database(url.replace("bench_log", "bench_plain")) if "bench_log" in url else None
+        if plain is not None and not args.skip_appends:
+            init_database(plain, now=_now())
+            appends(plain, None, args.seconds, args.batch)
+            plain.dispose()
+        if not args.skip_appends:
+            appends(db, settings, args.seconds, args.batch)
+        if args.leaves:
+            build(db, settings, args.leaves)
+            proofs(db, settings, args.samples)
+            full_verify(db, settings)
+    finally:
+        server.shutdown()
+        db.dispose()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--leaves", type=int, default=1_000_000)
+    ap.add_argument("--samples", type=int, default=1000)
+    ap.add_argument(
+        "--skip-appends", action="store_true", help="Only the proof and verification parts."
+    )
+    ap.add_argument("--pg-url", default=PG_URL)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        if args.backend == "sqlite":
+            print("[sqlite]")
+            plain = Database(f"sqlite:///{home / 'plain.db'}")
+            init_database(plain, now=_now())
+            appends(plain, None, args.seconds, args.batch)
+            plain.dispose()
+            run(f"sqlite:///{home / 'log.db'}", home, args)
+            return 0
+        admin = create_engine(args.pg_url)
+        schemas = ("bench_log", "bench_plain")
+        with admin.begin() as conn:
+            for schema in schemas:
+                conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                conn.execute(text(f"CREATE SCHEMA {schema}"))
+        url = (
+            make_url(args.pg_url)
+            .update_query_dict({"options": "-csearch_path=bench_log"})
+            .render_as_string(hide_password=False)
+        )
+        print("[postgresql]")
+        try:
+            run(url, home, args)
+        finally:
+            with admin.begin() as conn:
+                for schema in schemas:
+                    conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            admin.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

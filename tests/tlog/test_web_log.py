@@ -1,0 +1,179 @@
+"""The log's web routes (TestClient) and, in a real browser, a member downloading a
+proof file that ``optin log verify`` checks with no database and no network."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from optin.services import consent
+from optin.services import tlog as svc
+from optin.tlog import merkle
+from optin.tlog.checkpoint import Checkpoint, ProofFile
+from optin.tlog.note import Verifier
+from tests.web.conftest import World, csrf_of
+
+HISTORY = "/settings/data-privacy/history"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _toggle(c, purpose: str, choice: str) -> None:  # type: ignore[no-untyped-def]
+    c.post(
+        "/settings/data-privacy/generative-ai",
+        data={"purpose": purpose, "choice": choice, "csrf_token": csrf_of(c)},
+    )
+
+
+def test_log_routes_and_member_proof(world: World, tmp_path: Path) -> None:
+    vkey, _, _ = svc.keygen(world.settings)
+    c = world.login("alice")
+    _toggle(c, "train_own_models", "on")
+    _toggle(c, "train_own_models", "off")
+    events = consent.consent_history(world.db, "m-alice")
+    assert len(events) == 2
+    note = c.get("/log/checkpoint").text
+    cp, _ = Checkpoint.open(note, [Verifier.parse(vkey)])
+    assert cp.size == 2 and cp.origin == world.settings.log_origin
+    r = c.get("/log/consistency", params={"old": 1, "new": 2})
+    proof = [base64.b64decode(x) for x in r.text.split()]
+    assert r.status_code == 200 and len(proof) == 1
+    assert c.get("/log/consistency", params={"old": 3, "new": 2}).status_code == 422
+    public = ProofFile.decode(c.get(f"/log/proof/{events[0].event_id}").text)
+    assert public.extra is None and public.index in (0, 1)
+    assert c.get("/log/proof/no-such-event").status_code == 404
+
+    r = c.get(f"{HISTORY}/{events[0].event_id}/receipt.tlog-proof")
+    assert r.status_code == 200 and r.headers["content-disposition"].startswith("attachment;")
+    assert "receipt.tlog-proof" in c.get(HISTORY).text
+    path = tmp_path / "p.tlog-proof"
+    path.write_text(r.text)
+    res = svc.verify_proof_text(r.text, vkey)
+    assert res["event_id"] == events[0].event_id
+    # another member cannot fetch alice's proof file
+    bob = world.login("bob")
+    assert bob.get(f"{HISTORY}/{events[0].event_id}/receipt.tlog-proof").status_code == 404
+    assert merkle.verify_consistency(1, 2, proof, _root_at(world, 1), cp.root)
+
+
+def _root_at(world: World, size: int) -> bytes:
+    from optin.storage import tlog as store
+
+    with world.db.session() as s:
+        got = store.node_getter(s, [(0, 0)])
+        return merkle.range_hash(got, 0, size)
+
+
+# -- a real browser ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    import uvicorn
+
+    from optin.services.demo import generate_demo
+    from optin.settings import Settings
+    from optin.storage.database import Database
+    from optin.web import create_app
+
+    home = tmp_path_factory.mktemp("log-browser-home")
+    settings = Settings(home=home)
+    db = Database.open(settings)
+    generate_demo(db, members=20, posts=40, seed=5, now=datetime.now(UTC))
+    vkey, _, _ = svc.keygen(settings)
+    app = create_app(settings, db=db)
+    port = _free_port()
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", vkey
+    srv.should_exit = True
+    thread.join(10)
+    db.dispose()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+def test_member_downloads_proof_and_verifies_it_offline(
+    demo_server: tuple[str, str], tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, vkey = demo_server
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"], headless=True
+        )
+        try:
+            page = b.new_context(accept_downloads=True).new_page()
+            page.goto(f"{base}/login")
+            page.get_by_label("Handle").fill("ada")
+            page.get_by_label("Password").fill("demo-ada-2024")
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_load_state()
+            page.goto(f"{base}{HISTORY}")
+            with page.expect_download() as dl:
+                page.get_by_role("link", name="Proof").first.click()
+            assert dl.value.suggested_filename.endswith(".tlog-proof")
+            saved = tmp_path / dl.value.suggested_filename
+            dl.value.save_as(saved)
+        finally:
+            b.close()
+    # a "machine copy" with no database: an empty home, no database URL, no network use
+    empty = tmp_path / "nothing-here"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPTIN_")}
+    env["OPTIN_HOME"] = str(empty)
+    (tmp_path / "log.vkey").write_text(vkey + "\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "optin.cli.main", "log", "verify", str(saved), "--key",
+         str(tmp_path / "log.vkey")],
+        capture_output=True, text=True, env=env, cwd=empty, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "proof verified" in out.stdout
+    assert list(empty.iterdir()) == []  # nothing was created: no database was opened
+    tampered = saved.read_text().replace("index ", "index 1", 1)
+    (tmp_path / "bad.tlog-proof").write_text(tampered)
+    bad = subprocess.run(
+        [sys.executable, "-m", "optin.cli.main", "log", "verify",
+         str(tmp_path / "bad.tlog-proof"), "--key", vkey],
+        capture_output=True, text=True, env=env, cwd=empty, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "does not verify" in bad.stderr
+
+
+def test_admin_ledger_page_reports_a_missing_quorum(world: World) -> None:
+    _, _, _ = svc.keygen(world.settings)
+    wkey = svc.keygen(world.settings, path=world.settings.home / "w.key", name="w.test/w", alg=4)
+    world.settings.log_witnesses = [f"http://127.0.0.1:9 {wkey[0]}"]  # nobody listens there
+    c = world.login("admin")
+    alice = world.login("alice")
+    _toggle(alice, "train_own_models", "on")
+    assert c.get("/log/checkpoint").status_code == 200
+    page = c.get("/admin/ledger").text
+    assert 'id="tlog-status"' in page and "0 of 1 configured (quorum 1)" in page
+    assert 'id="tlog-quorum"' in page
