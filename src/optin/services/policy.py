@@ -322,6 +322,12 @@ def version_changes(
     ]
 
 
+def version_listing(db: Database) -> list[dict[str, object]]:
+    """Every published version, newest first (version, times, material, summary, sha256)."""
+    with db.session() as s:
+        return policies.version_listing(s)
+
+
 __all__ = [
     "current_policy",
     "get_policy",
