@@ -105,7 +105,7 @@ def _policy_ctx(st: WebState, request: Request, user: WebUser, **extra: Any) -> 
     extra.setdefault("document", policy_service.policy_document(st.db, pv.version))
     extra.setdefault("material", [])
     extra.setdefault("opt_out_ack", False)
-    latest = rows[0]["version"] if rows else pv.version
+    latest = max((v.version for v in backend.policies(st.db).versions), default=pv.version)
     return _ctx(
         request,
         user,
@@ -156,9 +156,7 @@ def policy_publish(
             acknowledge_opt_out=ack,
         )
     except OptinError as e:
-        ctx = _policy_ctx(
-            st, request, user, document=document, material=material, opt_out_ack=ack
-        )
+        ctx = _policy_ctx(st, request, user, document=document, material=material, opt_out_ack=ack)
         ctx["error"] = str(e)
         return _render(st, request, "admin/policy.html", ctx, status=422)
     log.info("policy version %d published from the web", pv.version)
