@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -34,6 +35,7 @@ def _consent_in_parallel(db: Database, members: list[str]) -> list[BaseException
                 "train_own_models",
                 "on" if i % 2 == 0 else "off",
                 source="web",
+                now=datetime.now(UTC),
                 personal={"ip": f"192.0.2.{i}"},
             )
         except BaseException as e:
