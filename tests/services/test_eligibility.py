@@ -152,9 +152,25 @@ def _random_world(db: Database, rng: random.Random, n: int) -> tuple[list[str], 
         )
     with db.session() as s:
         ledger.append_many(s, drafts, now=NOW)
+    # events the ledger learns of later, claiming any time: unknown to decisions before
+    late_at = NOW + timedelta(days=100)
+    late = [
+        ledger.EventDraft(
+            member_id=rng.choice(ids[:n]),
+            purpose=rng.choice([P, Q]),
+            action=rng.choice(["grant", "withdraw"]),
+            at=_t(rng),
+            policy_version=2,
+            source="cli",
+        )
+        for _ in range(n)
+    ]
+    with db.session() as s:
+        ledger.append_many(s, late, now=late_at)
     probes = [START - timedelta(days=1), mid, mid - timedelta(microseconds=1)]
     probes += [_t(rng) for _ in range(4)]
     probes += [d.at for d in drafts[:3]]  # exactly at an event's time
+    probes += [NOW, late_at - timedelta(microseconds=1), late_at]  # either side of the late ones
     return ids, probes
 
 
