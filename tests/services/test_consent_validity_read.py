@@ -211,7 +211,10 @@ def test_when_opt_out_published_with_flag_then_pending_for_30_days(db: Database)
         s.startswith(f"From {day}") and "Brazil" in s and "included by default" in s
         for s in notices[0]["sentences"]  # type: ignore[attr-defined]
     )
-    assert pending_notices(ps, "US", now + timedelta(days=1)) == []
+    # a member in the US: no regime change, but earlier consents stop counting (material)
+    (us,) = pending_notices(ps, "US", now + timedelta(days=1))
+    assert us["changes"] == []
+    assert all("no longer counts" in s and "included by default" not in s for s in us["sentences"])  # type: ignore[attr-defined]
     assert regimes(pv)["opt_out"] == ["BR"]
     diff = policy_diff(db, 2)
     assert diff["against"] == 1 and '+opt_out = ["BR"]' in diff["text_diff"]

@@ -279,23 +279,35 @@ def _previous(ps: PolicySet, pv: PolicyVersion) -> PolicyVersion | None:
     return max(older, key=lambda v: v.version) if older else None
 
 
+def _material_sentence(pv: PolicyVersion, pid: str) -> str:
+    title = pv.purposes[pid].title if pid in pv.purposes else pid
+    return (
+        f"From {pv.in_force_from.date().isoformat()}, a consent given under an earlier "
+        f"version for '{title}' no longer counts, because its terms change materially."
+    )
+
+
 def pending_notices(ps: PolicySet, country: str | None, at: datetime) -> list[dict[str, object]]:
     """The versions in their notice period at ``at`` that change something for a member
     living in ``country``: ``{"version", "in_force_at", "changes", "sentences"}`` each,
-    the sentences saying exactly what changes and from when (for the banner)."""
+    the sentences saying exactly what changes and from when (for the banner): the
+    changes that concern the country, then the purposes whose earlier consents stop
+    counting (material)."""
     out: list[dict[str, object]] = []
     for pv in ps.pending(at):
         mine: list[PolicyChange] = changes_for_country(
             policy_changes(_previous(ps, pv), pv), country, pv
         )
-        if not mine:
+        sentences = [describe_change(c, in_force_at=pv.in_force_from) for c in mine]
+        sentences += [_material_sentence(pv, pid) for pid in sorted(pv.material)]
+        if not sentences:
             continue
         out.append(
             {
                 "version": pv.version,
                 "in_force_at": pv.in_force_from,
                 "changes": [c.to_dict() for c in mine],
-                "sentences": [describe_change(c, in_force_at=pv.in_force_from) for c in mine],
+                "sentences": sentences,
             }
         )
     return out
