@@ -1,4 +1,4 @@
-"""Migration 0009 on an existing demo database: built at the previous head (0005), then
+"""Migration 0009 on an existing demo database: built at the previous head (0006), then
 upgraded. Events keep their recorded_at, existing policy versions are in force from their
 effective time (in_force_at NULL), and the ledger still verifies."""
 
@@ -21,7 +21,7 @@ def _recorded(db: Database) -> list[tuple[int, str]]:
         return [(int(seq), str(rec)) for seq, rec in rows]
 
 
-def test_when_demo_database_at_0005_upgrades_then_recorded_at_kept_and_ledger_verifies(
+def test_when_demo_database_at_previous_head_upgrades_then_recorded_at_kept_and_ledger_verifies(
     db: Database,
 ) -> None:
     now = datetime.now(UTC)
@@ -30,7 +30,7 @@ def test_when_demo_database_at_0005_upgrades_then_recorded_at_kept_and_ledger_ve
     cfg = _alembic_config(db.url)
     with db.engine.begin() as conn:  # the schema of the previous release
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0005")
+        command.downgrade(cfg, "0006")
     with db.engine.connect() as conn:
         cols = (
             [r[1] for r in conn.exec_driver_sql("PRAGMA table_info(policy_versions)")]

@@ -195,7 +195,17 @@ def record_consent(
         if event_id is not None:
             draft.event_id = event_id
         row = ledger.append(s, draft, now=now)
-        return ledger.row_to_event(row)
+        event = ledger.row_to_event(row)
+    _propagate(db, [member_id], now)
+    return event
+
+
+def _propagate(db: Database, member_ids: list[str], now: datetime) -> None:
+    """Consent changed: re-judge the members' records in every snapshot (a withdrawal
+    makes them stale; a new grant can make them eligible again)."""
+    from optin.services.propagation import propagate
+
+    propagate(db, member_ids=member_ids, reason="withdrawal", now=now)
 
 
 def consent_history(db: Database, member_id: str) -> list[ConsentEvent]:

@@ -121,6 +121,12 @@ def import_bytes(
             inserted, skipped = write_content(s, records, name)
         else:
             inserted, skipped, head = write_consents(s, records, name, when)
+    if kind is ImportKind.CONSENTS and inserted:
+        from optin.services.propagation import propagate
+
+        propagate(
+            db, member_ids={r["member_id"] for _, r in records}, reason="withdrawal", now=when
+        )
     return ImportResult(kind.value, name, len(records), inserted, skipped, head)
 
 
