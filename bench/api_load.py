@@ -34,7 +34,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from optin.services import web_auth
-from optin.services.setup import init_database
+from optin.services.setup import DEFAULT_POLICY_EFFECTIVE_AT, init_database
 from optin.storage import ledger
 from optin.storage.database import Database
 from optin.storage.models import ConsentEventRow, MemberCountryRow, MemberRow, MemberStatusRow
@@ -70,7 +70,9 @@ def free_port() -> int:
 
 def setup(url: str, home: Path, members: int) -> tuple[Database, str]:
     db = Database(url, home=home)
-    init_database(db, now=datetime.now(UTC))
+    init_database(
+        db, now=datetime.now(UTC), effective_at=DEFAULT_POLICY_EFFECTIVE_AT, allow_backdate=True
+    )
     t0 = datetime(2024, 2, 1, tzinfo=UTC)
     with db.session() as s:
         s.execute(

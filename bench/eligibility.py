@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from optin.services.eligibility import decide_all
-from optin.services.setup import init_database
+from optin.services.setup import DEFAULT_POLICY_EFFECTIVE_AT, init_database
 from optin.storage.database import Database
 from optin.storage.projection import iter_member_states, iter_state_rows
 
@@ -237,7 +237,12 @@ def main() -> int:
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as tmp:
             db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
-            init_database(db, now=datetime.now(UTC))
+            init_database(
+                db,
+                now=datetime.now(UTC),
+                effective_at=DEFAULT_POLICY_EFFECTIVE_AT,
+                allow_backdate=True,
+            )
             run_backend("sqlite", db, data, args.members)
             db.dispose()
     if args.backend in ("postgresql", "both"):
@@ -252,7 +257,12 @@ def main() -> int:
         url = make_url(args.pg_url).update_query_dict({"options": "-csearch_path=bench_elig"})
         db = Database(url.render_as_string(hide_password=False))
         try:
-            init_database(db, now=datetime.now(UTC))
+            init_database(
+                db,
+                now=datetime.now(UTC),
+                effective_at=DEFAULT_POLICY_EFFECTIVE_AT,
+                allow_backdate=True,
+            )
             run_backend("postgresql", db, data, args.members)
         finally:
             db.dispose()

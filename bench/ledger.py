@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from optin.services.setup import init_database
+from optin.services.setup import DEFAULT_POLICY_EFFECTIVE_AT, init_database
 from optin.storage import db as db_module
 from optin.storage import ledger
 from optin.storage.database import Database
@@ -189,14 +189,24 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for name in ("bulk",):
                 db = Database(f"sqlite:///{Path(tmp) / name}.db")
-                init_database(db, now=datetime.now(UTC))
+                init_database(
+                    db,
+                    now=datetime.now(UTC),
+                    effective_at=DEFAULT_POLICY_EFFECTIVE_AT,
+                    allow_backdate=True,
+                )
                 db.dispose()
             print("[sqlite]")
             for sync in args.sqlite_synchronous.upper().split(","):
                 db_module.SQLITE_SYNCHRONOUS = sync
                 url = f"sqlite:///{Path(tmp) / sync}-concurrent.db"
                 db = Database(url)
-                init_database(db, now=datetime.now(UTC))
+                init_database(
+                    db,
+                    now=datetime.now(UTC),
+                    effective_at=DEFAULT_POLICY_EFFECTIVE_AT,
+                    allow_backdate=True,
+                )
                 db.dispose()
                 concurrent(url, args.writers, args.seconds, args.per_commit, sync)
             db_module.SQLITE_SYNCHRONOUS = "FULL"
@@ -216,7 +226,12 @@ def main() -> int:
             u = make_url(args.pg_url).update_query_dict({"options": f"-csearch_path={schema}"})
             urls[schema] = u.render_as_string(hide_password=False)
             db = Database(urls[schema])
-            init_database(db, now=datetime.now(UTC))
+            init_database(
+                db,
+                now=datetime.now(UTC),
+                effective_at=DEFAULT_POLICY_EFFECTIVE_AT,
+                allow_backdate=True,
+            )
             db.dispose()
         print("[postgresql]")
         try:

@@ -39,7 +39,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from optin.services.setup import init_database
+from optin.services.setup import DEFAULT_POLICY_EFFECTIVE_AT, init_database
 from optin.settings import Settings
 from optin.storage.database import Database
 
@@ -76,7 +76,9 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An initialised SQLite database, migrated once; tests get copies."""
     path = tmp_path_factory.mktemp("sqlite-template") / "optin.db"
     db = Database(f"sqlite:///{path}")
-    init_database(db, now=datetime.now(UTC))
+    init_database(
+        db, now=datetime.now(UTC), effective_at=DEFAULT_POLICY_EFFECTIVE_AT, allow_backdate=True
+    )
     with db.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     db.dispose()
@@ -107,7 +109,9 @@ def _pg_schema_db(home: Path) -> tuple[Database, str]:
     admin.dispose()
     url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
     db = Database(url.render_as_string(hide_password=False), home=home)  # home: key store
-    init_database(db, now=datetime.now(UTC))
+    init_database(
+        db, now=datetime.now(UTC), effective_at=DEFAULT_POLICY_EFFECTIVE_AT, allow_backdate=True
+    )
     return db, schema
 
 

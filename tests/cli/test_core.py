@@ -67,10 +67,12 @@ def test_consent_set_show_history_eligibility_receipt(cli, db: Database) -> None
     )
     assert rc == 0 and "off" in out
 
+    # recorded now, claiming 2024: unknown as of 2024-03-15, so that decision stays as it
+    # was (issue 9: a later append never rewrites a past decision)
     rc, out, _ = cli("consent", "show", "m1", "--at", "2024-03-15", "--json")
     states = {p["purpose"]: p for p in _json(out)["purposes"]}
-    assert states["train_own_models"]["switched_on"] is True
-    assert states["train_own_models"]["decision"]["reason"] == "ELIGIBLE"
+    assert states["train_own_models"]["switched_on"] is False
+    assert states["train_own_models"]["decision"]["reason"] == "NO_CONSENT"
     rc, out, _ = cli("consent", "show", "m1")
     assert rc == 0 and "WITHDRAWN" in out
 
@@ -85,8 +87,8 @@ def test_consent_set_show_history_eligibility_receipt(cli, db: Database) -> None
         "eligibility", "m1", "--purpose", "train_own_models", "--at", "2024-03-02", "--json"
     )
     d = _json(out)
-    assert rc == 0 and d["eligible"] is True and d["consent_event_id"] == ev["event_id"]
-    assert d["policy_version"] == 1 and d["explanation"]
+    assert rc == 0 and d["eligible"] is False and d["reason"] == "NO_CONSENT"
+    assert d["consent_event_id"] is None and d["explanation"]
     rc, out, _ = cli("eligibility", "m1", "--purpose", "train_own_models")
     assert rc == 0 and "NOT ELIGIBLE" in out and "WITHDRAWN" in out
 

@@ -100,9 +100,10 @@ def test_parse_action(text: str, action: str) -> None:
 def test_when_toggled_then_history_and_state_follow(db: Database) -> None:
     add_member(db, "m1")
     t = T0 + timedelta(days=1)
-    g = record_consent(db, "m1", P, "on", source="web", at=t, now=datetime.now(UTC))
+    # each recorded when made: a decision as of T reads only what was recorded by T
+    g = record_consent(db, "m1", P, "on", source="web", at=t, now=t)
     w = record_consent(
-        db, "m1", P, "off", source="web", at=t + timedelta(days=1), now=datetime.now(UTC)
+        db, "m1", P, "off", source="web", at=t + timedelta(days=1), now=t + timedelta(days=1)
     )
     assert [e.event_id for e in consent_history(db, "m1")] == [g.event_id, w.event_id]
     mid = {s.purpose: s for s in consent_state(db, "m1", t + timedelta(hours=1))}

@@ -28,7 +28,7 @@ Q = "share_with_providers"
 def test_when_granted_then_eligible_with_justifying_event(db: Database) -> None:
     add_member(db, "m1")
     ev = record_consent(
-        db, "m1", P, "on", source="web", at=T0 + timedelta(days=1), now=datetime.now(UTC)
+        db, "m1", P, "on", source="web", at=T0 + timedelta(days=1), now=T0 + timedelta(days=1)
     )
     d = decide_member(db, "m1", P, T0 + timedelta(days=2))
     assert d.eligible and d.reason is Reason.ELIGIBLE
@@ -52,7 +52,7 @@ def test_when_blocked_then_not_eligible_even_with_grant(
 ) -> None:
     add_members(db, [{"id": "m1", **spec}])
     record_consent(
-        db, "m1", P, "on", source="web", at=T0 + timedelta(hours=1), now=datetime.now(UTC)
+        db, "m1", P, "on", source="web", at=T0 + timedelta(hours=1), now=T0 + timedelta(hours=1)
     )
     at = T0 + timedelta(days=2)
     assert decide_member(db, "m1", P, at).reason is reason
@@ -152,9 +152,25 @@ def _random_world(db: Database, rng: random.Random, n: int) -> tuple[list[str], 
         )
     with db.session() as s:
         ledger.append_many(s, drafts, now=NOW)
+    # events the ledger learns of later, claiming any time: unknown to decisions before
+    late_at = NOW + timedelta(days=100)
+    late = [
+        ledger.EventDraft(
+            member_id=rng.choice(ids[:n]),
+            purpose=rng.choice([P, Q]),
+            action=rng.choice(["grant", "withdraw"]),
+            at=_t(rng),
+            policy_version=2,
+            source="cli",
+        )
+        for _ in range(n)
+    ]
+    with db.session() as s:
+        ledger.append_many(s, late, now=late_at)
     probes = [START - timedelta(days=1), mid, mid - timedelta(microseconds=1)]
     probes += [_t(rng) for _ in range(4)]
     probes += [d.at for d in drafts[:3]]  # exactly at an event's time
+    probes += [NOW, late_at - timedelta(microseconds=1), late_at]  # either side of the late ones
     return ids, probes
 
 

@@ -16,7 +16,7 @@ from optin.errors import ConflictError, ImportValidationError, InputError
 from optin.services import imports
 from optin.services.exports import export_file
 from optin.services.imports import import_file
-from optin.services.setup import init_database
+from optin.services.setup import DEFAULT_POLICY_EFFECTIVE_AT, init_database
 from optin.storage import ledger
 from optin.storage.database import Database
 from tests.factories import add_member
@@ -463,7 +463,9 @@ def test_when_exported_then_reimport_is_identical_and_a_fresh_db_gets_the_same_l
     assert counts(db) == before
 
     fresh = Database(f"sqlite:///{tmp_path / 'fresh' / 'optin.db'}", home=tmp_path / "fresh")
-    init_database(fresh, now=datetime.now(UTC))
+    init_database(
+        fresh, now=datetime.now(UTC), effective_at=DEFAULT_POLICY_EFFECTIVE_AT, allow_backdate=True
+    )
     try:
         for kind in ("members", "content", "consents"):
             assert run(fresh, kind, out / f"{kind}.jsonl").inserted == 2

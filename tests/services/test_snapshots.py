@@ -157,7 +157,7 @@ def test_rerun_after_completion_is_up_to_date_and_change_gives_new_snapshot(demo
         "withdraw",
         source="web",
         at=DEMO_NOW + timedelta(hours=1),
-        now=datetime.now(UTC),
+        now=DEMO_NOW + timedelta(hours=1),  # recorded when made
     )
     later = DEMO_NOW + timedelta(days=1)
     b = build(db, settings, now=later)

@@ -28,6 +28,7 @@ DESC_INDEXES = {
         "action",
         "policy_version",
         "event_id",
+        "recorded_at",  # a decision as of T reads only events recorded by T (0009)
     ],
 }
 

@@ -88,7 +88,7 @@ def test_fresh_data_directory_is_private(tmp_path: Path) -> None:
     env.pop("OPTIN_MASTER_KEY", None)
     run = [sys.executable, "-m", "optin.cli.main"]
     for args in (
-        ["init"],
+        ["init", "--effective-at", "2024-01-01", "--allow-backdate"],  # the demo's history
         [
             "demo",
             "--seed",

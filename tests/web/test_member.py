@@ -146,9 +146,16 @@ def test_when_member_is_a_minor_then_switch_disabled_with_reason(world: World) -
 
 def test_when_regime_is_opt_out_then_page_says_default_is_on(world: World) -> None:
     text = default_policy_text().replace("opt_out = []", 'opt_out = ["US"]')
-    policy.publish_policy(
-        world.db, text, effective_at=datetime.now(UTC) - timedelta(seconds=1), now=datetime.now(UTC)
+    # published (material, acknowledged) 31 days ago: its 30-day notice is over
+    published = datetime.now(UTC) - timedelta(days=31)
+    pv = policy.publish_policy(
+        world.db,
+        text,
+        now=published,
+        material={"train_own_models", "share_with_providers"},
+        acknowledge_opt_out=True,
     )
+    assert pv.in_force_from < datetime.now(UTC)
     c = world.login("alice")
     html = c.get(SETTINGS).text
     assert "Default: ON." in html and "opt-out" in html

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -11,6 +13,9 @@ from optin.cli.context import console, print_json, settings_from
 from optin.cli.output import Table, esc, styled
 from optin.errors import InputError, IntegrityError
 from optin.services.setup import Database
+
+if TYPE_CHECKING:
+    from optin.domain.model import PolicyVersion
 
 consent_app = typer.Typer(help="Record and show members' consent choices.", no_args_is_help=True)
 policy_app = typer.Typer(help="Show and publish the data-use policy.", no_args_is_help=True)
@@ -59,19 +64,63 @@ def _iso(dt: datetime | None) -> str:
 # -- init ------------------------------------------------------------------------------
 
 
-def init(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
-    """Create the data directory and database (migrations), publish the default policy."""
+OPT_OUT_OPT = typer.Option(
+    False,
+    "--i-understand-opt-out",
+    help="Acknowledge that this version includes members by default who have not chosen "
+    "(opt-out); it applies only after the policy's notice period.",
+)
+
+
+def _read_policy(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read the policy file: {e}", file=str(file)) from None
+
+
+def init(
+    ctx: typer.Context,
+    policy: Path = typer.Option(
+        None, "--policy", help="The platform's first policy (TOML; default: the shipped one)."
+    ),
+    effective_at: str = typer.Option(
+        None,
+        "--effective-at",
+        help="When the first policy takes effect (ISO 8601; default now; not in the past "
+        "unless --allow-backdate).",
+    ),
+    allow_backdate: bool = typer.Option(
+        False,
+        "--allow-backdate",
+        help="Allow a first policy effective in the past (to load an earlier history).",
+    ),
+    acknowledge_opt_out: bool = OPT_OUT_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Create the data directory and database (migrations), publish the first policy."""
     from optin.services.setup import init_database
 
+    when = parse_time(effective_at, "--effective-at")
+    text = _read_policy(policy) if policy is not None else None
     settings = settings_from(ctx)
     db = Database.open(settings)
     try:
-        published = init_database(db, now=datetime.now(UTC))
+        published = init_database(
+            db,
+            now=datetime.now(UTC),
+            policy_text=text,
+            effective_at=when,
+            allow_backdate=allow_backdate,
+            acknowledge_opt_out=acknowledge_opt_out,
+            policy_source=str(policy) if policy is not None else "default_policy.toml",
+        )
         info = {
             "home": str(settings.home.resolve()),
             "database": repr(db)[len("Database(") + 1 : -2],
             "schema_revision": db.current_revision(),
-            "default_policy_published": published,
+            "default_policy_published": published and policy is None,
+            "policy_published": published,
         }
     finally:
         db.dispose()
@@ -81,7 +130,8 @@ def init(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     say(f"[green]optin is ready[/] in {esc(info['home'])}")
     say(f"  database: {esc(info['database'])} (schema {esc(info['schema_revision'])})")
     if published:
-        say("  published the default policy as version 1")
+        which = esc(str(policy)) if policy is not None else "the default policy"
+        say(f"  published {which} as version 1, effective {_iso(when) if when else 'now'}")
 
 
 # -- consent ---------------------------------------------------------------------------
@@ -216,31 +266,15 @@ def consent_history_cmd(
 # -- policy ----------------------------------------------------------------------------
 
 
-@policy_app.command("show")
-def policy_show(
-    ctx: typer.Context,
-    version: int = typer.Option(None, "--version", help="Version number (default: latest)."),
-    document: bool = typer.Option(False, "--document", help="Print the TOML document."),
-    as_json: bool = JSON_OPT,
-) -> None:
-    """Show a policy version: purposes, jurisdictions, material changes."""
-    from optin.services.policy import get_policy, policy_document, policy_set
+def _policy_data(pv: PolicyVersion, versions: Sequence[PolicyVersion]) -> dict[str, Any]:
+    from optin.services.policy import regimes
 
-    db = open_db(ctx)
-    try:
-        ps = policy_set(db)
-        latest = ps.latest()
-        pv = get_policy(db, version if version is not None else (latest.version if latest else 1))
-        text = policy_document(db, pv.version) if document else None
-    finally:
-        db.dispose()
-    if text is not None and not as_json:
-        typer.echo(text, nl=False)
-        return
     rules = pv.jurisdictions
-    data = {
+    return {
         "version": pv.version,
         "effective_at": _iso(pv.effective_at),
+        "in_force_at": _iso(pv.in_force_from),
+        "notice_days": pv.notice_days,
         "sha256": pv.sha256,
         "summary": pv.summary,
         "material": sorted(pv.material),
@@ -254,29 +288,35 @@ def policy_show(
             }
             for pid, p in sorted(pv.purposes.items())
         },
-        "jurisdictions": {
-            "default": str(rules.default_regime),
-            **{
-                str(r): sorted(c for c, x in rules.regimes.items() if x == r)
-                for r in sorted(set(rules.regimes.values()))
-            },
-        },
+        "jurisdictions": regimes(pv),
         "minimum_age": rules.minimum_age,
+        "minimum_age_overrides": dict(sorted(rules.minimum_age_overrides.items())),
         "versions": [
             {
                 "version": v.version,
                 "effective_at": _iso(v.effective_at),
+                "in_force_at": _iso(v.in_force_from),
                 "material": sorted(v.material),
             }
-            for v in ps.versions
+            for v in versions
         ],
     }
-    if text is not None:
-        data["document"] = text
-    if as_json:
-        print_json(data)
-        return
+
+
+def _print_regimes(data: dict[str, Any]) -> None:
+    jur = data["jurisdictions"]
+    say(f"jurisdictions (default {esc(jur['default'])} for every country not listed):")
+    for regime in ("excluded", "opt_in", "opt_out"):
+        say(f"  {regime}: {esc(' '.join(jur[regime]) or 'none')}")
+    ages = data["minimum_age_overrides"]
+    extra = "; " + ", ".join(f"{c} {a}" for c, a in ages.items()) if ages else ""
+    say(f"minimum age {data['minimum_age']}{esc(extra)}")
+
+
+def _print_policy(pv: PolicyVersion, data: dict[str, Any]) -> None:
     say(f"[bold]policy v{pv.version}[/] effective {_iso(pv.effective_at)} sha256 {pv.sha256[:16]}…")
+    if pv.in_force_at is not None:
+        say(f"  in force from {_iso(pv.in_force_at)} (notice period)")
     if pv.summary:
         say(f"  {esc(pv.summary)}")
     if pv.material:
@@ -292,12 +332,85 @@ def policy_show(
             ", ".join(p.recipients),
         )
     console.print(table)
-    excluded = data["jurisdictions"].get("excluded", [])  # type: ignore[attr-defined]
+    _print_regimes(data)
     say(
-        f"jurisdictions: default {esc(rules.default_regime)}; excluded: "
-        f"{esc(' '.join(excluded) or 'none')}; minimum age {rules.minimum_age}"
+        "versions: "
+        + ", ".join(f"v{v['version']} from {v['in_force_at']}" for v in data["versions"])
     )
-    say("versions: " + ", ".join(f"v{v.version} from {_iso(v.effective_at)}" for v in ps.versions))
+
+
+def _print_diff(diff: dict[str, Any]) -> None:
+    against = diff["against"]
+    say(
+        f"[bold]changes in v{diff['version']}[/] against {f'v{against}' if against else 'nothing'}:"
+    )
+    for sentence in diff["sentences"]:
+        say(f"  - {esc(sentence)}")
+    if not diff["sentences"]:
+        say("  (none)")
+    if diff["text_diff"]:
+        typer.echo(diff["text_diff"], nl=False)
+
+
+@policy_app.command("show")
+def policy_show(
+    ctx: typer.Context,
+    version: int = typer.Option(None, "--version", help="Version number (default: latest)."),
+    document: bool = typer.Option(False, "--document", help="Print the TOML document."),
+    diff: bool = typer.Option(
+        False, "--diff", help="Also show what changed against the previous version."
+    ),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Show a policy version: purposes, every regime with its countries, material changes."""
+    from optin.services.policy import get_policy, policy_diff, policy_document, policy_set
+
+    db = open_db(ctx)
+    try:
+        ps = policy_set(db)
+        latest = ps.latest()
+        pv = get_policy(db, version if version is not None else (latest.version if latest else 1))
+        text = policy_document(db, pv.version) if document else None
+        changes = policy_diff(db, pv.version) if diff else None
+    finally:
+        db.dispose()
+    if text is not None and not as_json:
+        typer.echo(text, nl=False)
+        return
+    data = _policy_data(pv, sorted(ps.versions, key=lambda v: v.version))
+    if text is not None:
+        data["document"] = text
+    if changes is not None:
+        changes["in_force_at"] = _iso(changes["in_force_at"])
+        data["diff"] = changes
+    if as_json:
+        print_json(data)
+        return
+    _print_policy(pv, data)
+    if changes is not None:
+        _print_diff(changes)
+
+
+@policy_app.command("diff")
+def policy_diff_cmd(
+    ctx: typer.Context,
+    old: int = typer.Argument(..., help="The earlier version number."),
+    new: int = typer.Argument(..., help="The later version number."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """What version NEW changes against version OLD: typed changes and the text diff."""
+    from optin.services.policy import policy_diff
+
+    db = open_db(ctx)
+    try:
+        changes = policy_diff(db, new, against=old)
+    finally:
+        db.dispose()
+    changes["in_force_at"] = _iso(changes["in_force_at"])
+    if as_json:
+        print_json(changes)
+        return
+    _print_diff(changes)
 
 
 @policy_app.command("publish")
@@ -319,16 +432,19 @@ def policy_publish(
         help="Allow an effective time in the past (to record a historical version; it "
         "changes decisions already made for times after it).",
     ),
+    acknowledge_opt_out: bool = OPT_OUT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Publish FILE as the next policy version."""
+    """Publish FILE as the next policy version.
+
+    A purpose that becomes opt-out somewhere, uses more content or gains a recipient
+    must be marked material; a version that includes members by default needs
+    --i-understand-opt-out and applies only after its notice period.
+    """
     from optin.services.policy import publish_policy
 
     when = parse_time(effective_at, "--effective-at")
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read the policy file: {e}", file=str(file)) from None
+    text = _read_policy(file)
     db = open_db(ctx)
     try:
         pv = publish_policy(
@@ -339,12 +455,14 @@ def policy_publish(
             material=set(material) if material else None,
             source=str(file),
             allow_backdate=allow_backdate,
+            acknowledge_opt_out=acknowledge_opt_out,
         )
     finally:
         db.dispose()
     data = {
         "version": pv.version,
         "effective_at": _iso(pv.effective_at),
+        "in_force_at": _iso(pv.in_force_from),
         "sha256": pv.sha256,
         "material": sorted(pv.material),
         "purposes": sorted(pv.purposes),
@@ -356,6 +474,11 @@ def policy_publish(
         f"published policy [bold]v{pv.version}[/], effective {_iso(pv.effective_at)}"
         + (f"; material change for {esc(', '.join(sorted(pv.material)))}" if pv.material else "")
     )
+    if pv.in_force_at is not None:
+        say(
+            f"  in force from {_iso(pv.in_force_at)} (notice period of {pv.notice_days} "
+            "days; members see the change until then)"
+        )
 
 
 # -- eligibility, ledger, receipt ---------------------------------------------------------

@@ -51,7 +51,7 @@ from optin.domain.policy import default_policy_text
 from optin.errors import ConflictError, InputError
 from optin.files import atomic_text
 from optin.services.policy import policy_set, publish_policy
-from optin.services.setup import init_database
+from optin.services.setup import DEFAULT_POLICY_EFFECTIVE_AT, init_database
 from optin.services.statistics import consent_statistics
 from optin.services.web_auth import hash_password
 from optin.storage import demo as store
@@ -252,7 +252,7 @@ def generate_demo(
     def lap(name: str) -> None:
         timings[name] = time.perf_counter() - t0
 
-    init_database(db, now=plan.now)
+    init_database(db, now=plan.now, effective_at=DEFAULT_POLICY_EFFECTIVE_AT, allow_backdate=True)
     _require_empty(db)
     tl = _timeline(db, plan.now)
     rules = policy_set(db).versions[0].jurisdictions

@@ -117,6 +117,12 @@ def receipt(db: Database, event_id: str) -> dict[str, Any]:
         "event": {
             "dpv:isIndicatedAtTime": iso(row.at),
             "dct:created": iso(row.recorded_at),
+            # bitemporal: the time the event claims, and the time the ledger recorded it
+            # (from the append, never from the caller); a decision as of T counts the
+            # event only when both are at or before T
+            "effective_at": iso(row.at),
+            "recorded_at": iso(row.recorded_at),
+            "source": str(source),
         },
         "state": {"dpv:hasConsentStatus": dpv_state, "value": state},
         "method": {"dpv:hasIndicationMethod": _METHOD[source], "source": str(source)},

@@ -4,6 +4,8 @@
 
     db = open_database(settings)             # or Database(url)
     published = init_database(db, now=now)   # idempotent; True when policy v1 was published
+    # a history that predates now (demo, imports): say so explicitly
+    init_database(db, now=now, effective_at=DEFAULT_POLICY_EFFECTIVE_AT, allow_backdate=True)
 
 Adapters (web, CLI) name the handle's type as ``optin.services.setup.Database``: the class
 lives in :mod:`optin.storage.database`, which they do not import.
@@ -23,8 +25,8 @@ from optin.storage.repos import policies
 
 log = logging.getLogger(__name__)
 
-#: Effective time of the shipped default policy (version 1), early enough that demo
-#: and imported histories can predate "now".
+#: An early effective time for version 1, for explicit callers (demo, tests, benches)
+#: whose histories predate "now" (they pass it with ``allow_backdate=True``).
 DEFAULT_POLICY_EFFECTIVE_AT = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -33,8 +35,20 @@ def open_database(settings: Settings) -> Database:
     return Database.open(settings)
 
 
-def publish_default_policy(db: Database, *, now: datetime) -> bool:
-    """Publish the shipped policy as version 1 (published ``now``) if there is none yet."""
+def publish_default_policy(
+    db: Database,
+    *,
+    now: datetime,
+    text: str | None = None,
+    effective_at: datetime | None = None,
+    allow_backdate: bool = False,
+    acknowledge_opt_out: bool = False,
+    source: str = "default_policy.toml",
+) -> bool:
+    """Publish the platform's first policy as version 1 if there is none yet: ``text``
+    (default: the shipped policy), effective ``effective_at`` (default ``now``; in the
+    past only with ``allow_backdate``, e.g. :data:`DEFAULT_POLICY_EFFECTIVE_AT` for demo
+    and imported histories)."""
     with db.session() as s:
         n = policies.count(s)
     if n:
@@ -42,25 +56,49 @@ def publish_default_policy(db: Database, *, now: datetime) -> bool:
     try:
         publish_policy(
             db,
-            default_policy_text(),
+            default_policy_text() if text is None else text,
             now=now,
-            effective_at=DEFAULT_POLICY_EFFECTIVE_AT,
-            source="default_policy.toml",
-            allow_backdate=True,  # the first version; no decision predates it
+            effective_at=effective_at,
+            source=source,
+            allow_backdate=allow_backdate,
+            acknowledge_opt_out=acknowledge_opt_out,
+            expect_version=1,
         )
     except ConflictError:
-        return False
+        with db.session() as s:  # a concurrent init published version 1 first
+            if policies.count(s):
+                return False
+        raise
     return True
 
 
-def init_database(db: Database, *, now: datetime) -> bool:
+def init_database(
+    db: Database,
+    *,
+    now: datetime,
+    policy_text: str | None = None,
+    effective_at: datetime | None = None,
+    allow_backdate: bool = False,
+    acknowledge_opt_out: bool = False,
+    policy_source: str = "default_policy.toml",
+) -> bool:
     """Create the data directory, migrate to head, create the ledger head and publish
-    the shipped default policy as version 1 when none exists. Idempotent.
+    the platform's first policy (``policy_text``, default the shipped one) as version 1
+    when none exists, effective ``effective_at`` (default ``now``; never silently in the
+    past: a past time needs ``allow_backdate``). Idempotent.
 
-    Returns True when the default policy was published by this call.
+    Returns True when the policy was published by this call.
     """
     db.init()
-    published = publish_default_policy(db, now=now)
+    published = publish_default_policy(
+        db,
+        now=now,
+        text=policy_text,
+        effective_at=effective_at,
+        allow_backdate=allow_backdate,
+        acknowledge_opt_out=acknowledge_opt_out,
+        source=policy_source,
+    )
     log.info("database initialised at %r", db)
     return published
 

@@ -480,6 +480,9 @@ class SnapshotBuild:
             "purpose": cfg.purpose,
             "purpose_title": pv_t.purposes[cfg.purpose].title,
             "as_of": sel.as_of.isoformat(),
+            # bitemporal: decisions as of as_of use the events effective by as_of that the
+            # ledger had recorded by as_of_recorded (the same time)
+            "as_of_recorded": sel.as_of.isoformat(),
             "built_at": sel.now.isoformat(),
             "policy": {
                 "in_force_at_as_of": pv_t.version,
@@ -494,7 +497,9 @@ class SnapshotBuild:
             },
             "config": {**cfg.to_dict(), "engine": self.engine, "workers": self.workers},
             "eligibility": {
-                "rule": "author eligible at as_of AND at built_at (domain.eligibility)",
+                "rule": "author eligible at as_of AND at built_at (domain.eligibility); "
+                "as of a time T only events effective at or before T and recorded at or "
+                "before T count",
                 "members_by_reason_at_as_of": dict(sorted(elig.authors_at_as_of.items())),
                 "eligible_authors": len(elig.proofs),
             },

@@ -325,6 +325,16 @@ def _check_times(ev: Evidence, mc: Check) -> None:
             f"manifest field 'as_of' is {as_of.isoformat()}, the database says "
             f"{facts.as_of.isoformat()}"
         )
+    # bitemporal: the re-derivation (domain.eligibility on histories that carry each
+    # event's recorded_at) reads only what the ledger had recorded by as_of, like the build
+    recorded = manifest.get("as_of_recorded")
+    if recorded is not None:
+        rec = _parse_time(recorded, "as_of_recorded", mc)
+        if rec is not None and rec != facts.as_of:
+            mc.fail(
+                f"manifest field 'as_of_recorded' is {rec.isoformat()}; decisions are taken "
+                f"on what the ledger had recorded by as_of {facts.as_of.isoformat()}"
+            )
     ev.as_of = facts.as_of
     ev.built = built or facts.built_at or ev.now
 

@@ -75,6 +75,7 @@ def member_histories(session: Session, member_ids: Iterable[str]) -> dict[str, M
                 ConsentEventRow.purpose,
                 ConsentEventRow.action,
                 ConsentEventRow.at,
+                ConsentEventRow.recorded_at,
                 ConsentEventRow.policy_version,
                 ConsentEventRow.source,
             )

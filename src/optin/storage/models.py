@@ -155,6 +155,8 @@ class PolicyVersionRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     material: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of purpose ids
     summary: Mapped[str] = mapped_column(Text, default="")
+    # when the version starts to apply (None: at effective_at); later during a notice
+    in_force_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ConsentEventRow(Base):
@@ -183,7 +185,8 @@ class ConsentEventRow(Base):
 
     __table_args__ = (
         # covering, newest first: the latest event per (member, purpose) at T is the first
-        # index entry with at <= T (index-only; no sort on either backend)
+        # index entry with at <= T and recorded_at <= T (index-only; no sort on either
+        # backend)
         Index(
             "ix_consent_events_member_purpose_at",
             "member_id",
@@ -193,6 +196,7 @@ class ConsentEventRow(Base):
             "action",
             "policy_version",
             "event_id",
+            "recorded_at",
         ),
         Index("ix_consent_events_purpose_at", "purpose", "at"),
     )

@@ -3,7 +3,8 @@
 One SQL query per backend, streamed, through the raw DBAPI cursor (the hot path of
 snapshot builds). For each member it finds, at or before T: the latest country and the
 latest account status (by ``since``, then row id), and the latest consent event for the
-purpose (by event time, then ledger ``seq``) with, for a grant, the member's country at
+purpose known at T (effective and recorded at or before T; by event time, then ledger
+``seq``) with, for a grant, the member's country at
 that event's time (for the capacity rules), which is exactly what
 :func:`optin.domain.eligibility.project` computes from a full history.
 
@@ -45,7 +46,7 @@ SELECT m.id, m.birth_date,
         WHERE c.member_id = m.id AND c.since <= e.at
         ORDER BY c.since DESC, c.id DESC LIMIT 1), '') ELSE '' END || ' ' || e.event_id
     FROM consent_events e
-    WHERE e.member_id = m.id AND e.purpose = :p AND e.at <= :t
+    WHERE e.member_id = m.id AND e.purpose = :p AND e.at <= :t AND e.recorded_at <= :t
     ORDER BY e.at DESC, e.seq DESC LIMIT 1)
 FROM members m
 {where}
@@ -69,7 +70,8 @@ LEFT JOIN (
 LEFT JOIN (
   SELECT DISTINCT ON (member_id) member_id, action, policy_version, event_id, at
   FROM consent_events
-  WHERE purpose = %(p)s AND at <= %(t)s ORDER BY member_id, at DESC, seq DESC
+  WHERE purpose = %(p)s AND at <= %(t)s AND recorded_at <= %(t)s
+  ORDER BY member_id, at DESC, seq DESC
 ) e ON e.member_id = m.id
 LEFT JOIN LATERAL (
   SELECT country FROM member_countries

@@ -95,11 +95,46 @@ class PurposeCard:
     material_in: int | None
     last: HistoryEvent | None
     gpc: HistoryEvent | None = None
+    void_reason: str | None = None  # a grant that does not count (minor, excluded)
     notes: list[str] = field(default_factory=list)
 
     @property
     def in_use(self) -> bool:
         return self.decision.eligible
+
+
+def _minor_text(decision: Decision, policy: PolicyVersion) -> str:
+    """What happens to a minor's content, true of the rules in force: the country's own
+    minimum age; in an opt-out country the use starts by default at that age."""
+    rules = policy.jurisdictions
+    country = decision.country
+    age = rules.min_age(country) if country else rules.minimum_age
+    head = f"Your content is not used for this purpose because you are under {age}."
+    if decision.regime is Regime.OPT_OUT:
+        return (
+            f"{head} In {country_name(country) if country else 'your country'} this platform "
+            "uses an opt-out model: once you reach that age, your content is used for this "
+            "purpose by default unless you switch it off then."
+        )
+    if policy.capacity.void_grants_given_as_minor:
+        return (
+            f"{head} This stays off until you reach that age, and even then only if you "
+            "switch it on after that; a choice recorded before then does not count."
+        )
+    return f"{head} This stays off until you reach that age."
+
+
+_VOID_TEXT = {
+    Reason.GRANT_GIVEN_AS_MINOR: (
+        "Off: you switched this on while you were under the minimum age, and a choice made "
+        "then does not count. Your content is not used for it unless you switch it on again."
+    ),
+    Reason.GRANT_GIVEN_WHILE_EXCLUDED: (
+        "Off: you switched this on while your account was in a country where this platform "
+        "does not use members' content for AI training, and a choice made there does not "
+        "count. Your content is not used for it unless you switch it on again."
+    ),
+}
 
 
 def _disabled_reason(decision: Decision, policy: PolicyVersion) -> str | None:
@@ -113,11 +148,7 @@ def _disabled_reason(decision: Decision, policy: PolicyVersion) -> str | None:
             "Nothing you or we switch here changes that."
         )
     if reason is Reason.MINOR:
-        return (
-            f"Your content is never used for this purpose because you are under "
-            f"{policy.jurisdictions.minimum_age}. This stays off until you reach that age, "
-            "and even then only if you switch it on."
-        )
+        return _minor_text(decision, policy)
     if reason in (Reason.UNKNOWN_AGE, Reason.UNKNOWN_JURISDICTION):
         return "Your content is not used for this purpose because we do not know your " + (
             "age." if reason is Reason.UNKNOWN_AGE else "country."
@@ -140,11 +171,17 @@ def card_for(
     regime = decision.regime
     disabled_reason = _disabled_reason(decision, policy)
     stale = reason is Reason.STALE_POLICY
+    void_reason = _VOID_TEXT.get(reason)
     opt_out_default = reason is Reason.ELIGIBLE_OPT_OUT_DEFAULT or (
         regime is Regime.OPT_OUT and (last is None or last.action != ConsentAction.WITHDRAW)
     )
     checked = (
-        (last is not None and last.action == ConsentAction.GRANT and not stale)
+        (
+            last is not None
+            and last.action == ConsentAction.GRANT
+            and not stale
+            and void_reason is None
+        )
         or reason is Reason.ELIGIBLE_OPT_OUT_DEFAULT
     ) and disabled_reason is None
     return PurposeCard(
@@ -165,6 +202,7 @@ def card_for(
         material_in=decision.policy_version if stale else None,
         last=last,
         gpc=gpc,
+        void_reason=void_reason,
     )
 
 

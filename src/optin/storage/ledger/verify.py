@@ -67,6 +67,7 @@ def row_to_event(row: Any) -> ConsentEvent:
         policy_version=int(row.policy_version),
         source=ConsentSource(row.source),
         seq=int(row.seq),
+        recorded_at=row.recorded_at,
     )
 
 

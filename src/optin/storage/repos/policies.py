@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from optin.storage.models import PolicyVersionRow
 
-#: A policy set's identity: (version, sha256, effective_at, material) per version.
+#: A policy set's identity: (version, sha256, effective_at, material, in_force_at) per
+#: version.
 Identity = tuple[tuple[Any, ...], ...]
 
 
 def identities(session: Session) -> Identity:
-    """(version, sha256, effective_at, material) of every version, in version order."""
+    """(version, sha256, effective_at, material, in_force_at) of every version, in version order."""
     return tuple(
         tuple(r)
         for r in session.execute(
@@ -26,6 +27,7 @@ def identities(session: Session) -> Identity:
                 PolicyVersionRow.sha256,
                 PolicyVersionRow.effective_at,
                 PolicyVersionRow.material,
+                PolicyVersionRow.in_force_at,
             ).order_by(PolicyVersionRow.version)
         ).all()
     )
@@ -67,6 +69,7 @@ def add_version(
     sha256: str,
     material: Sequence[str],
     summary: str,
+    in_force_at: datetime | None = None,
 ) -> None:
     session.add(
         PolicyVersionRow(
@@ -77,6 +80,7 @@ def add_version(
             sha256=sha256,
             material=json.dumps(sorted(material)),
             summary=summary,
+            in_force_at=in_force_at.astimezone(UTC) if in_force_at is not None else None,
         )
     )
     session.flush()
@@ -89,6 +93,7 @@ def version_listing(session: Session) -> list[dict[str, Any]]:
             "version": v.version,
             "effective_at": v.effective_at,
             "published_at": v.published_at,
+            "in_force_at": v.in_force_at or v.effective_at,
             "material": json.loads(v.material or "[]"),
             "summary": v.summary,
             "sha256": v.sha256,

@@ -107,7 +107,20 @@ def _policy_ctx(st: WebState, request: Request, user: WebUser, **extra: Any) -> 
     rows = policy_service.version_listing(st.db)
     extra.setdefault("document", policy_service.policy_document(st.db, pv.version))
     extra.setdefault("material", [])
-    return _ctx(request, user, current=pv, versions=rows, error=None, published=None, **extra)
+    extra.setdefault("opt_out_ack", False)
+    latest = max((v.version for v in backend.policies(st.db).versions), default=pv.version)
+    return _ctx(
+        request,
+        user,
+        current=pv,
+        versions=rows,
+        regimes=policy_service.regimes(policy_service.get_policy(st.db, latest)),
+        diff=policy_service.policy_diff(st.db, latest),
+        pending=policy_service.policies_pending(st.db, now),
+        error=None,
+        published=None,
+        **extra,
+    )
 
 
 @router.get("/policy")
@@ -126,10 +139,12 @@ def policy_publish(
     document: str = Form(..., max_length=200_000),
     material: list[str] = Form(default_factory=list),
     effective_at: str = Form("", max_length=40),
+    i_understand_opt_out: str = Form("", max_length=8),
     csrf_token: str = Form("", max_length=200),
     user: WebUser = Depends(admin_user),
 ) -> Response:
     check_csrf(user, csrf_token)
+    ack = i_understand_opt_out == "yes"
     st = state(request)
     now = st.now()
     try:
@@ -141,9 +156,10 @@ def policy_publish(
             material=frozenset(material),
             now=now,
             source="the policy form",
+            acknowledge_opt_out=ack,
         )
     except OptinError as e:
-        ctx = _policy_ctx(st, request, user, document=document, material=material)
+        ctx = _policy_ctx(st, request, user, document=document, material=material, opt_out_ack=ack)
         ctx["error"] = str(e)
         return _render(st, request, "admin/policy.html", ctx, status=422)
     log.info("policy version %d published from the web", pv.version)

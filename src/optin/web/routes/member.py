@@ -66,16 +66,23 @@ def member_context(request: Request, st: WebState, user: WebUser, **extra: objec
     """Context every member page shares, including the re-consent banner."""
     now = st.now()
     pv = backend.current_policy(st.db, now)
-    stale = [
-        pv.purposes[pid].title
-        for pid in pv.purposes
-        if backend.decide(st.db, user.member_id, pid, now).reason is Reason.STALE_POLICY
-    ]
+    ps = backend.policies(st.db)
+    decisions = [backend.decide(st.db, user.member_id, pid, now) for pid in pv.purposes]
+    stale_ds = [d for d in decisions if d.reason is Reason.STALE_POLICY]
+    stale = [pv.purposes[d.purpose].title for d in stale_ds]
+    # what changed, in the versions that made the member's consent stale
+    stale_changes: list[str] = []
+    for version in sorted({d.policy_version for d in stale_ds if d.policy_version}):
+        wanted = {d.purpose for d in stale_ds if d.policy_version == version}
+        stale_changes += policy.version_changes(ps, version, purposes=wanted)
+    country = next((d.country for d in decisions if d.country), None)
     return {
         "user": user,
         "csrf_token": user.csrf_token,
         "policy": pv,
         "stale": stale,
+        "stale_changes": stale_changes,
+        "notices": policy.pending_notices(ps, country, now),
         "nav": request.url.path,
         **extra,
     }
