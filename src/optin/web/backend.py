@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +53,19 @@ def decide_all(db: Database, purpose: str, at: datetime) -> list[Decision]:
     return list(eligibility.decide_all(db, purpose, at))
 
 
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """A recorded choice for the routes: the event, and ``note`` ("already on" /
+    "already off") when the choice was redundant and nothing was appended."""
+
+    event: HistoryEvent
+    note: str | None = None
+
+
+def _saved(r: consent.Recorded) -> Saved:
+    return Saved(as_history_event(r.event), r.note)
+
+
 def record(
     db: Database,
     member_id: str,
@@ -63,17 +77,18 @@ def record(
     at: datetime | None = None,
     personal: dict[str, Any] | None = None,
     committer: ConsentWriter | None = None,
-) -> HistoryEvent:
-    """Record a consent event (through the group committer when there is one)."""
+) -> Saved:
+    """Record a consent event (through the group committer when there is one); a
+    redundant choice appends nothing."""
     if committer is not None:
-        ev = committer.record(
+        r = committer.record_choice(
             member_id, purpose, action, source=source, now=now, at=at, personal=personal
         )
     else:
-        ev = consent.record_consent(
+        r = consent.record_choice(
             db, member_id, purpose, action, source=source, now=now, at=at, personal=personal
         )
-    return as_history_event(ev)
+    return _saved(r)
 
 
 async def record_async(
@@ -86,7 +101,7 @@ async def record_async(
     now: datetime,
     at: datetime | None = None,
     committer: ConsentWriter | None = None,
-) -> HistoryEvent:
+) -> Saved:
     """:func:`record` for async routes: validation runs in a worker thread and the wait
     for the group commit holds no thread."""
     if committer is None:
@@ -96,8 +111,7 @@ async def record_async(
     draft = await run_in_threadpool(
         lambda: prepare(db, member_id, purpose, action, source=source, now=now, at=at)
     )
-    ev = await asyncio.wrap_future(committer.submit(draft))
-    return as_history_event(ev)
+    return _saved(await asyncio.wrap_future(committer.submit(draft)))
 
 
 def receipt_for_member(db: Database, member_id: str, event_id: str) -> dict[str, Any]:

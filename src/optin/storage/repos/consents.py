@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +22,24 @@ def member_events(session: Session, member_id: str) -> list[ConsentEvent]:
         .order_by(ConsentEventRow.at, ConsentEventRow.seq)
     ).all()
     return [row_to_event(r) for r in rows]
+
+
+def latest_event(
+    session: Session, member_id: str, purpose: str, at: datetime
+) -> ConsentEvent | None:
+    """The member's latest event for ``purpose`` effective at or before ``at`` (by time,
+    then seq)."""
+    row = session.execute(
+        select(ConsentEventRow)
+        .where(
+            ConsentEventRow.member_id == member_id,
+            ConsentEventRow.purpose == purpose,
+            ConsentEventRow.at <= at,
+        )
+        .order_by(ConsentEventRow.at.desc(), ConsentEventRow.seq.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if row is None else row_to_event(row)
 
 
 def event_row(session: Session, event_id: str) -> ConsentEventRow | None:
