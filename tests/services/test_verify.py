@@ -130,7 +130,7 @@ def test_when_member_withdraws_after_build_then_stale_not_tampered(built) -> Non
             .limit(1)
         ).scalar()
     later = DEMO_NOW + timedelta(hours=2)
-    record_consent(db, author, PURPOSE, "withdraw", source="web", at=later, now=datetime.now(UTC))
+    record_consent(db, author, PURPOSE, "withdraw", source="web", at=later, now=later)
     rep = verify_snapshot(db, settings, r.snapshot_id, now=later + timedelta(hours=1))
     assert rep.status == "stale"
     assert set(_failed(rep)) == {"eligibility"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -34,6 +35,7 @@ def _consent_in_parallel(db: Database, members: list[str]) -> list[BaseException
                 "train_own_models",
                 "on" if i % 2 == 0 else "off",
                 source="web",
+                now=datetime.now(UTC),
                 personal={"ip": f"192.0.2.{i}"},
             )
         except BaseException as e:
@@ -52,6 +54,13 @@ def _check_ledger(db: Database, expected: Counter[str]) -> None:
         report = ledger.verify(s)
         assert report.ok, report.problem
         rows = list(ledger.iter_rows(s))
+        if len(expected) == 1:
+            # one member, alternating on/off: a choice that repeats the member's current
+            # one is redundant and appends nothing (issue 9), so the events alternate
+            actions = [r.action for r in rows]
+            assert 1 <= len(rows) <= expected[rows[0].member_id]
+            assert all(a != b for a, b in zip(actions, actions[1:], strict=False)), actions
+            expected = Counter({rows[0].member_id: len(rows)})
         assert Counter(r.member_id for r in rows) == expected
         ring = KeyRing(s)
         ring.load(expected)

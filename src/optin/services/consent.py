@@ -271,6 +271,14 @@ def is_redundant(
     )
 
 
+def keep_order(draft: ledger.EventDraft, last: ConsentEvent | None) -> None:
+    """A live choice is the member's newest: never dated before their latest event for
+    the purpose (a concurrent request with a slightly later clock may have appended
+    first), so the ledger order and the effective order agree."""
+    if last is not None and last.at > draft.at:
+        draft.at = last.at
+
+
 def record_choice(
     db: Database,
     member_id: str,
@@ -293,10 +301,11 @@ def record_choice(
         if event_id is not None:
             draft.event_id = event_id
         ledger.lock(s)
-        last = consents.latest_event(s, member_id, purpose, draft.at)
+        last = consents.latest_event(s, member_id, purpose)
         if is_redundant(s, ps, draft, last, now):
             assert last is not None
             return Recorded(last, recorded=False)
+        keep_order(draft, last)
         row = ledger.append(s, draft, now=now)
         return Recorded(ledger.row_to_event(row))
 

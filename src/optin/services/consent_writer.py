@@ -15,8 +15,8 @@ member's current choice already is this one: :func:`optin.services.consent.is_re
 are decided in that transaction, under the ledger lock, against the ledger and the
 earlier drafts of the batch: they append nothing and answer with the existing event
 (``Recorded.recorded`` False), so concurrent identical switches record one event. A
-request refused by validation fails alone and never reaches the ledger; a failed append or commit fails
-every caller of that batch (nothing of it was committed, nothing is acknowledged).
+request refused by validation fails alone and never reaches the ledger; a failed append or
+commit fails every caller of that batch (nothing of it was committed, nothing is acknowledged).
 
 ::
 
@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from optin.domain.model import ConsentAction, ConsentEvent, ConsentSource
-from optin.services.consent import Recorded, is_redundant, prepare_consent
+from optin.services.consent import Recorded, is_redundant, keep_order, prepare_consent
 from optin.services.policy import policy_set_in
 from optin.storage import ledger
 from optin.storage.database import Database
@@ -179,12 +179,13 @@ class ConsentWriter:
             d = p.draft
             key = (d.member_id, d.purpose)
             if key not in latest:
-                latest[key] = consents.latest_event(s, d.member_id, d.purpose, d.at)
+                latest[key] = consents.latest_event(s, d.member_id, d.purpose)
             last = latest[key]
             if is_redundant(s, ps, d, last, now):
                 assert last is not None
                 out.append(Recorded(last, recorded=False))
                 continue
+            keep_order(d, last)
             out.append(len(fresh))
             fresh.append(d)
             latest[key] = committed_event(d, 0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -24,18 +23,12 @@ def member_events(session: Session, member_id: str) -> list[ConsentEvent]:
     return [row_to_event(r) for r in rows]
 
 
-def latest_event(
-    session: Session, member_id: str, purpose: str, at: datetime
-) -> ConsentEvent | None:
-    """The member's latest event for ``purpose`` effective at or before ``at`` (by time,
-    then seq)."""
+def latest_event(session: Session, member_id: str, purpose: str) -> ConsentEvent | None:
+    """The member's latest event for ``purpose`` (by effective time, then seq): their
+    current choice."""
     row = session.execute(
         select(ConsentEventRow)
-        .where(
-            ConsentEventRow.member_id == member_id,
-            ConsentEventRow.purpose == purpose,
-            ConsentEventRow.at <= at,
-        )
+        .where(ConsentEventRow.member_id == member_id, ConsentEventRow.purpose == purpose)
         .order_by(ConsentEventRow.at.desc(), ConsentEventRow.seq.desc())
         .limit(1)
     ).scalar_one_or_none()
