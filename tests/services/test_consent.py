@@ -37,7 +37,7 @@ def test_when_recorded_then_event_in_ledger_with_policy_version(db: Database) ->
         source="web",
         at=T0 + timedelta(hours=1),
         personal={"ip": "203.0.113.5"},
-        now=T0 + timedelta(hours=1,
+        now=T0 + timedelta(hours=1),
     )
     assert ev.action is ConsentAction.GRANT and ev.policy_version == 1 and ev.seq == 1
     assert get_event(db, ev.event_id) == ev
@@ -54,10 +54,10 @@ def test_when_policy_changes_then_event_records_version_in_force(db: Database) -
     t2 = datetime(2025, 1, 1, tzinfo=UTC)
     publish_policy(db, default_policy_text(), effective_at=t2, material={P}, now=t2)
     before = record_consent(
-        db, "m1", P, "grant", source="api", at=t2 - timedelta(days=1), now=t2 - timedelta(days=1
+        db, "m1", P, "grant", source="api", at=t2 - timedelta(days=1), now=t2 - timedelta(days=1)
     )
     after = record_consent(
-        db, "m1", P, "grant", source="api", at=t2 + timedelta(days=1), now=t2 + timedelta(days=1
+        db, "m1", P, "grant", source="api", at=t2 + timedelta(days=1), now=t2 + timedelta(days=1)
     )
     assert (before.policy_version, after.policy_version) == (1, 2)
 
@@ -102,7 +102,7 @@ def test_when_toggled_then_history_and_state_follow(db: Database) -> None:
     t = T0 + timedelta(days=1)
     g = record_consent(db, "m1", P, "on", source="web", at=t, now=t)
     w = record_consent(
-        db, "m1", P, "off", source="web", at=t + timedelta(days=1), now=t + timedelta(days=1
+        db, "m1", P, "off", source="web", at=t + timedelta(days=1), now=t + timedelta(days=1)
     )
     assert [e.event_id for e in consent_history(db, "m1")] == [g.event_id, w.event_id]
     mid = {s.purpose: s for s in consent_state(db, "m1", t + timedelta(hours=1))}

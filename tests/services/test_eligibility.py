@@ -28,7 +28,7 @@ Q = "share_with_providers"
 def test_when_granted_then_eligible_with_justifying_event(db: Database) -> None:
     add_member(db, "m1")
     ev = record_consent(
-        db, "m1", P, "on", source="web", at=T0 + timedelta(days=1), now=T0 + timedelta(days=1
+        db, "m1", P, "on", source="web", at=T0 + timedelta(days=1), now=T0 + timedelta(days=1)
     )
     d = decide_member(db, "m1", P, T0 + timedelta(days=2))
     assert d.eligible and d.reason is Reason.ELIGIBLE
@@ -52,7 +52,7 @@ def test_when_blocked_then_not_eligible_even_with_grant(
 ) -> None:
     add_members(db, [{"id": "m1", **spec}])
     record_consent(
-        db, "m1", P, "on", source="web", at=T0 + timedelta(hours=1), now=T0 + timedelta(hours=1
+        db, "m1", P, "on", source="web", at=T0 + timedelta(hours=1), now=T0 + timedelta(hours=1)
     )
     at = T0 + timedelta(days=2)
     assert decide_member(db, "m1", P, at).reason is reason

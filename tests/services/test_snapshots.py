@@ -157,7 +157,7 @@ def test_rerun_after_completion_is_up_to_date_and_change_gives_new_snapshot(demo
         "withdraw",
         source="web",
         at=DEMO_NOW + timedelta(hours=1),
-        now=DEMO_NOW + timedelta(hours=1,
+        now=DEMO_NOW + timedelta(hours=1),
     )
     later = DEMO_NOW + timedelta(days=1)
     b = build(db, settings, now=later)
@@ -348,7 +348,7 @@ def test_no_ineligible_record_over_random_histories(
                     action,
                     source="web",  # type: ignore[arg-type]
                     at=_T0 + timedelta(hours=h),
-                    now=_T0 + timedelta(hours=h,
+                    now=_T0 + timedelta(hours=h),
                 )
         cfg = BuildConfig(purpose=PURPOSE, shard_size=3, dedupe=False, min_chars=1, min_words=1)
         r = build_snapshot(db, settings_, PURPOSE, as_of, engine="inline", config=cfg, now=now)
