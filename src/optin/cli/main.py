@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "optin.cli.snapshot",
     "optin.cli.serve",
     "optin.cli.summary",
+    "optin.cli.members",
 )
 
 app = typer.Typer(

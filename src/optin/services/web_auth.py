@@ -37,6 +37,8 @@ API_SCOPES: tuple[str, ...] = (
     "eligibility:read",
     "receipts:read",
     "snapshots:read",
+    "members:read",
+    "members:write",
 )
 #: Every role a member may hold.
 ROLES: tuple[str, ...] = ("member", "admin")

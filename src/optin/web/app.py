@@ -189,12 +189,13 @@ def create_app(
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(_PKG / "static")), name="static")
 
-    from optin.web.routes import admin, api, auth, member
+    from optin.web.routes import admin, api, auth, member, members_api
 
     app.include_router(auth.router)
     app.include_router(member.router)
     app.include_router(admin.router)
     app.include_router(api.router)
+    app.include_router(members_api.router)
     _add_problem_schema(app)
     return app
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from optin.domain.eligibility import Decision, PolicySet
 from optin.domain.model import PolicyVersion
 from optin.errors import NotFoundError
-from optin.services import consent, eligibility, policy, receipts
+from optin.services import consent, eligibility, members, policy, receipts
 from optin.services.consent_writer import ConsentWriter, prepare
 from optin.services.setup import Database
 from optin.settings import Settings
@@ -112,6 +112,34 @@ async def record_async(
         lambda: prepare(db, member_id, purpose, action, source=source, now=now, at=at)
     )
     return _saved(await asyncio.wrap_future(committer.submit(draft)))
+
+
+def update_member(
+    db: Database,
+    ref: str,
+    *,
+    country: str | None,
+    status: str | None,
+    birth_date: date | None,
+    effective_at: datetime | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Record a member change through the API (source ``api``)."""
+    mid = members.resolve(db, ref)
+    return members.update_member(
+        db,
+        mid,
+        country=country,
+        status=status,
+        birth_date=birth_date,
+        effective_at=effective_at,
+        now=now,
+        source="api",
+    ).to_dict()
+
+
+def show_member(db: Database, ref: str, now: datetime) -> dict[str, Any]:
+    return members.show_member(db, members.resolve(db, ref), now)
 
 
 def receipt_for_member(db: Database, member_id: str, event_id: str) -> dict[str, Any]:
