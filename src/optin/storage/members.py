@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import Engine, func, select, update
@@ -105,11 +105,15 @@ def member_histories(session: Session, member_ids: Iterable[str]) -> dict[str, M
                 ConsentEventRow.at,
                 ConsentEventRow.policy_version,
                 ConsentEventRow.source,
+                ConsentEventRow.recorded_at,
             )
             .where(ConsentEventRow.member_id.in_(chunk))
             .order_by(ConsentEventRow.member_id, ConsentEventRow.at, ConsentEventRow.seq)
         ):
-            events[row.member_id].append(row_to_event(row))
+            ev = row_to_event(row)
+            if ev.recorded_at is None:  # bitemporal: the domain ignores it before then
+                ev = replace(ev, recorded_at=row.recorded_at)
+            events[row.member_id].append(ev)
         for mid, birth in births.items():
             out[mid] = MemberHistory(
                 member_id=mid,
@@ -161,13 +165,12 @@ def joined_times(session: Session, member_ids: Iterable[str]) -> dict[str, datet
     ids = sorted(set(member_ids))
     out: dict[str, datetime] = {}
     for i in range(0, len(ids), _IN_CHUNK):
-        out.update(
-            session.execute(
-                select(MemberRow.id, MemberRow.joined_at).where(
-                    MemberRow.id.in_(ids[i : i + _IN_CHUNK])
-                )
-            ).tuples()
-        )
+        for mid, joined in session.execute(
+            select(MemberRow.id, MemberRow.joined_at).where(
+                MemberRow.id.in_(ids[i : i + _IN_CHUNK])
+            )
+        ):
+            out[mid] = joined
     return out
 
 
