@@ -75,7 +75,7 @@ def test_when_a_handle_is_written_twice_by_case_then_the_database_refuses_it(
     db: Database,
 ) -> None:
     add_member(db, "m03", handle="priya.raman")
-    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
         add_member(db, "m14", handle="Priya.Raman")
 
 

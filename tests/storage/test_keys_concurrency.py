@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -59,7 +60,7 @@ def _check_ledger(db: Database, expected: Counter[str]) -> None:
             # one is redundant and appends nothing (issue 9), so the events alternate
             actions = [r.action for r in rows]
             assert 1 <= len(rows) <= expected[rows[0].member_id]
-            assert all(a != b for a, b in zip(actions, actions[1:], strict=False)), actions
+            assert all(a != b for a, b in pairwise(actions)), actions
             expected = Counter({rows[0].member_id: len(rows)})
         assert Counter(r.member_id for r in rows) == expected
         ring = KeyRing(s)

@@ -60,6 +60,7 @@ from optin.services.policy import policy_set
 from optin.storage.database import Database
 from optin.storage.members import joined_times
 from optin.storage.repos.imports import (
+    existing_content_ids,
     existing_event_ids,
     ledger_is_empty,
     member_records,
@@ -251,11 +252,18 @@ def _check_handles(records: list[tuple[int, dict[str, Any]]], errs: Errors) -> N
 def _check_members_exist(
     db: Database, kind: ImportKind, records: list[tuple[int, dict[str, Any]]], errs: Errors
 ) -> None:
-    """The member exists, and the record is not dated before they joined."""
+    """The member exists, and a new record is not dated before they joined (one already
+    in the database is compared, and skipped when identical, as before)."""
     ref = "author_id" if kind is ImportKind.CONTENT else "member_id"
     time_field = "created_at" if kind is ImportKind.CONTENT else "at"
     with db.session() as s:
         joined = joined_times(s, (r[ref] for _, r in records))
+        known = (
+            existing_content_ids(s, (r["id"] for _, r in records))
+            if kind is ImportKind.CONTENT
+            else existing_event_ids(s, (r["event_id"] for _, r in records))
+        )
+    rid = "id" if kind is ImportKind.CONTENT else "event_id"
     what = "author" if kind is ImportKind.CONTENT else "member"
     for no, rec in records:
         if rec[ref] not in joined:
@@ -268,7 +276,7 @@ def _check_members_exist(
             )
             continue
         t, j = rec.get(time_field), joined[rec[ref]]
-        if t is not None and t < j:
+        if t is not None and t < j and rec[rid] not in known:
             errs.add(
                 f"dated before {what} {rec[ref]!r} joined",
                 line=no,

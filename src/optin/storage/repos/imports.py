@@ -53,6 +53,11 @@ def existing_member_ids(s: Session, ids: Iterable[str]) -> set[str]:
     return existing_ids(s, MemberRow.id, ids)
 
 
+def existing_content_ids(s: Session, ids: Iterable[str]) -> set[str]:
+    """The content ids among ``ids`` already in the database."""
+    return existing_ids(s, ContentRow.id, ids)
+
+
 def existing_event_ids(s: Session, ids: Iterable[str]) -> set[str]:
     """The event ids among ``ids`` already in the ledger."""
     return existing_ids(s, ConsentEventRow.event_id, ids)
