@@ -50,7 +50,7 @@ def test_when_many_clients_post_at_once_then_every_ack_is_in_the_ledger(
 @pytest.mark.postgres
 def test_when_request_invalid_then_only_it_fails(pg_db: Database) -> None:
     add_members(pg_db, [{"id": "a"}])
-    gc = ConsentWriter(pg_db)
+    gc = ConsentWriter(pg_db, clock=lambda: datetime.now(UTC))
     now = datetime.now(UTC)
     ev = gc.record("a", "train_own_models", "grant", source="api", now=now)
     with pytest.raises(NotFoundError):
@@ -68,7 +68,9 @@ def test_group_committed_event_matches_record_consent(pg_db: Database) -> None:
     via_service = consent.record_consent(
         pg_db, "a", "train_own_models", "grant", source="api", now=now
     )
-    via_group = ConsentWriter(pg_db).record("a", "train_own_models", "grant", source="api", now=now)
+    via_group = ConsentWriter(pg_db, clock=lambda: datetime.now(UTC)).record(
+        "a", "train_own_models", "grant", source="api", now=now
+    )
     assert via_group.seq == via_service.seq + 1
     assert (via_group.policy_version, via_group.source, via_group.action) == (
         via_service.policy_version,

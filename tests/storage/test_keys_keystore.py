@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,9 @@ from sqlalchemy import inspect, text
 
 from optin.errors import ConfigError
 from optin.services.consent import record_consent
-from optin.services.database import Database, _alembic_config
 from optin.services.keys import rotate_master_key
 from optin.storage import ledger
+from optin.storage.database import Database, _alembic_config
 from optin.storage.keystore import SESSION_KEY, FileKeyStore, KeyStore, keystore_of
 from optin.storage.models import ConsentEventRow
 from tests.factories import T0, add_members
@@ -30,7 +31,13 @@ def _consents(db: Database, n: int = 3) -> list[str]:
     add_members(db, [{"id": f"m{i}"} for i in range(n)])
     return [
         record_consent(
-            db, f"m{i}", "train_own_models", "on", source="web", personal={"ip": f"192.0.2.{i}"}
+            db,
+            f"m{i}",
+            "train_own_models",
+            "on",
+            source="web",
+            now=datetime.now(UTC),
+            personal={"ip": f"192.0.2.{i}"},
         ).event_id
         for i in range(n)
     ]
@@ -99,7 +106,15 @@ def test_fresh_data_directory_is_private(tmp_path: Path) -> None:
     try:
         with db.session() as s:
             member = s.execute(text("SELECT id FROM members ORDER BY id LIMIT 1")).scalar_one()
-        record_consent(db, member, "train_own_models", "off", source="web", personal={"ip": "x"})
+        record_consent(
+            db,
+            member,
+            "train_own_models",
+            "off",
+            source="web",
+            now=datetime.now(UTC),
+            personal={"ip": "x"},
+        )
     finally:
         db.dispose()
     modes = _modes(home)

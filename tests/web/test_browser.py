@@ -56,7 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = Settings(home=home)
     db = Database.open(settings)
     generate_demo(db, members=40, posts=240, seed=3, now=datetime.now(UTC))
-    build_snapshot(db, settings, "train_own_models", engine="inline")
+    build_snapshot(db, settings, "train_own_models", engine="inline", now=datetime.now(UTC))
     app = create_app(settings, db=db)
     port = _free_port()
     srv = uvicorn.Server(

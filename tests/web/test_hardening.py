@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from optin.services.snapshots import SnapshotSummary
 from optin.services.transparency import ItemView, Segment, SnapshotDetail, SnapshotUse
 from optin.web.limits import json_too_deep
 from optin.web.middleware import log_safe
@@ -365,7 +366,19 @@ def test_member_text_is_bidi_isolated_on_the_your_data_page() -> None:
         before_segments=[Segment("same", f"Mail me {rlo}at "), Segment("del", "ada@example.org")],
         after_segments=[Segment("same", "Mail me "), Segment("ins", "[EMAIL]")],
     )
-    detail = SnapshotDetail(SnapshotUse("s1", "p", t, t, "built", 1), [item, item], 2)
+    summary = SnapshotSummary(
+        id="s1",
+        purpose="p",
+        as_of=t,
+        built_at=t,
+        status="built",
+        records=1,
+        engine=None,
+        profile=None,
+        path="",
+        manifest_sha256=None,
+    )
+    detail = SnapshotDetail(SnapshotUse(summary, 1), [item, item], 2)
     user = SimpleNamespace(handle=f"ev{rlo}il", is_admin=False)
     html = templates.env.get_template("your_data_snapshot.html").render(
         detail=detail,

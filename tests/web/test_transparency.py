@@ -29,7 +29,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, S
     settings = Settings(home=home)
     db = Database.open(settings)
     generate_demo(db, members=40, posts=240, seed=3, now=datetime.now(UTC))
-    sid = build_snapshot(db, settings, "train_own_models", engine="inline").snapshot_id
+    sid = build_snapshot(
+        db, settings, "train_own_models", engine="inline", now=datetime.now(UTC)
+    ).snapshot_id
     yield db, settings, sid
     db.dispose()
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "optin.cli.data",
     "optin.cli.redact",
     "optin.cli.snapshot",
+    "optin.cli.lineage",
     "optin.cli.serve",
     "optin.cli.summary",
     "optin.cli.members",

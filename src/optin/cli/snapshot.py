@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -21,9 +22,11 @@ from rich.text import Text
 from optin.cli.context import console, err_console, print_json, settings_from
 from optin.cli.core import open_db, parse_time
 from optin.cli.output import Table, esc
+from optin.errors import InputError
 from optin.pipeline.config import BuildConfig
 from optin.pipeline.results import ShardResult
 from optin.privacy.profiles import profile_names
+from optin.services.setup import Database
 from optin.services.snapshots import (
     BuildProgress,
     build_snapshot,
@@ -32,7 +35,7 @@ from optin.services.snapshots import (
     resolve_snapshot_id,
     show_snapshot,
 )
-from optin.services.verify import verify_snapshot
+from optin.services.verify import VerifyReport, verify_directory, verify_snapshot
 
 snapshot_app = typer.Typer(
     help="Build, verify and inspect consent-gated training-data snapshots.",
@@ -167,10 +170,31 @@ def build(
         )
 
 
+def _optional_db(ctx: typer.Context, no_db: bool) -> Database | None:
+    """The configured database, or None with --no-db or when none is configured/found."""
+    settings = settings_from(ctx)
+    if no_db or (not settings.database_url and not (settings.home / "optin.db").exists()):
+        return None
+    db = Database.open(settings)
+    return db if db.is_initialized() else None
+
+
 def verify(
     ctx: typer.Context,
     snapshot_id: str = typer.Argument(
-        ..., help="Snapshot id (see `optin snapshot list`), or `latest`."
+        None, help="Snapshot id (see `optin snapshot list`), or `latest`; omit with --path."
+    ),
+    path: Path = typer.Option(
+        None,
+        "--path",
+        help="Verify this snapshot directory (against the database when there is one).",
+        file_okay=False,
+    ),
+    no_db: bool = typer.Option(
+        False,
+        "--no-db",
+        help="With --path: run only the checks that need no database (the others are "
+        "reported as skipped).",
     ),
     no_rescan: bool = typer.Option(False, "--no-rescan", help="Skip the personal-data rescan."),
     tolerance: float = typer.Option(
@@ -185,31 +209,59 @@ def verify(
 ) -> None:
     """Re-check a snapshot independently: eligibility, ledger, hashes, Merkle root, PII."""
     settings = settings_from(ctx)
-    db = open_db(ctx)
-    snapshot_id = resolve_snapshot_id(db, snapshot_id)
-    report = verify_snapshot(
-        db,
-        settings,
-        snapshot_id,
-        now=datetime.now(UTC),
-        rescan=not no_rescan,
-        tolerance=tolerance,
-    )
+    now = datetime.now(UTC)
+    if path is not None:
+        report = verify_directory(
+            _optional_db(ctx, no_db),
+            settings,
+            path,
+            now=now,
+            rescan=not no_rescan,
+            tolerance=tolerance,
+        )
+    elif snapshot_id is None or no_db:
+        raise InputError(
+            "give a snapshot id, or --path DIR (with --no-db to skip the database)",
+            field="SNAPSHOT_ID",
+            allowed="a snapshot id, `latest`, or --path DIR",
+        )
+    else:
+        db = open_db(ctx)
+        report = verify_snapshot(
+            db,
+            settings,
+            resolve_snapshot_id(db, snapshot_id),
+            now=now,
+            rescan=not no_rescan,
+            tolerance=tolerance,
+        )
     if as_json:
         print_json(report.to_dict())
     else:
-        colour = {"pass": "green", "stale": "yellow", "fail": "red"}[report.status]
-        console.print(
-            f"snapshot {esc(snapshot_id)}: [bold {colour}]{report.status.upper()}[/]",
-            highlight=False,
-        )
-        t = Table("check", "result", "counts", "problems")
-        for c in report.checks:
-            res = "ok" if c.ok else ("stale" if c.stale else "FAIL")
-            counts = ", ".join(f"{k}={v}" for k, v in c.counts.items())
-            t.add_row(c.name, res, counts, "\n".join(c.problems) or c.detail)
-        console.print(t)
+        _print_report(report)
     report.raise_for_status()
+
+
+def _print_report(report: VerifyReport) -> None:
+    colour = {"pass": "green", "stale": "yellow", "fail": "red", "retired": "magenta"}[
+        report.status
+    ]
+    console.print(
+        f"snapshot {esc(report.snapshot_id)}: [bold {colour}]{report.status.upper()}[/]"
+        + (esc(f" (retired {report.retired})") if report.retired else "")
+        + (esc(f" in {report.path}") if report.path else ""),
+        highlight=False,
+    )
+    t = Table("check", "result", "counts", "problems")
+    for c in report.checks:
+        res = {"ok": "ok", "stale": "stale", "fail": "FAIL", "skipped": "skipped"}[c.state]
+        counts = ", ".join(f"{k}={v}" for k, v in c.counts.items())
+        t.add_row(c.name, res, counts, "\n".join(c.problems) or c.detail)
+    console.print(t)
+    if report.skipped:
+        console.print(
+            esc(f"not run: {', '.join(report.skipped)} (see the reasons above)"), highlight=False
+        )
 
 
 def list_(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
@@ -219,7 +271,7 @@ def list_(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     if as_json:
         print_json(rows)
         return
-    t = Table("id", "purpose", "as of", "built", "status", "records", "engine")
+    t = Table("id", "purpose", "as of", "built", "status", "records", "stale", "engine")
     for r in rows:
         t.add_row(
             r["id"],
@@ -228,6 +280,7 @@ def list_(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
             r["built_at"] or "-",
             r["status"],
             f"{r['records']:,}",
+            f"{r['stale']['records']:,}" if r["stale"]["records"] else "-",
             r["engine"],
         )
     console.print(t)
@@ -257,6 +310,7 @@ def show(
         "path",
     ):
         console.print(esc(f"{k:>10}: {info[k]}"), highlight=False)
+    _print_lineage(info)
     if m:
         console.print(
             esc(f"{'ledger':>10}: length {m['ledger']['length']}, head {m['ledger']['head_hash']}"),
@@ -273,6 +327,28 @@ def show(
                 esc(f"{'file':>10}: {f['path']} {f['rows']:,} rows sha256 {f['sha256']}"),
                 highlight=False,
             )
+
+
+def _print_lineage(info: dict[str, Any]) -> None:
+    stale = info.get("stale") or {}
+    if stale.get("records"):
+        reasons = ", ".join(f"{k} {v:,}" for k, v in stale["reasons"].items())
+        console.print(
+            esc(
+                f"{'stale':>10}: {stale['records']:,} record(s) no longer eligible since "
+                f"{stale['since']} ({reasons}); `optin snapshot derive {info['id']} "
+                "--drop-ineligible`"
+            ),
+            highlight=False,
+        )
+    if info.get("parent_id"):
+        console.print(esc(f"{'parent':>10}: {info['parent_id']}"), highlight=False)
+    for child in info.get("children") or []:
+        console.print(esc(f"{'child':>10}: {child}"), highlight=False)
+    if info.get("retired_at"):
+        console.print(
+            esc(f"{'retired':>10}: {info['retired_at']} by {info['retired_by']}"), highlight=False
+        )
 
 
 def register(app: typer.Typer) -> None:

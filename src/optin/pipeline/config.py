@@ -8,9 +8,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from optin.errors import ConfigError
+from optin.privacy.anonymize import operator_names
 from optin.privacy.profiles import profile_names
 
-OPERATORS = ("mask", "pseudonym", "surrogate")
+
+def snapshot_operators() -> list[str]:
+    """The registry's operators a snapshot may use: every one but ``keep``, which would
+    leave the personal data in a training set."""
+    return [name for name in operator_names() if name != "keep"]
+
 
 #: Phrases that mark a post as boilerplate (spam, link bait, placeholders); lower case.
 DEFAULT_BOILERPLATE = (
@@ -60,9 +66,9 @@ class BuildConfig:
             raise ConfigError(
                 f"unknown profile '{self.profile}'; allowed: {', '.join(profile_names())}"
             )
-        if self.operator not in OPERATORS:
+        if self.operator not in snapshot_operators():
             raise ConfigError(
-                f"unknown operator '{self.operator}'; allowed: {', '.join(OPERATORS)}"
+                f"unknown operator '{self.operator}'; allowed: {', '.join(snapshot_operators())}"
             )
         if self.shard_size < 1:
             raise ConfigError(f"shard_size must be >= 1 (got {self.shard_size})")

@@ -20,7 +20,7 @@ commit fails every caller of that batch (nothing of it was committed, nothing is
 
 ::
 
-    writer = ConsentWriter(db)
+    writer = ConsentWriter(db, clock=lambda: datetime.now(UTC))
     event = writer.record("m1", "train_own_models", "grant", source="web", now=now)
 """
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,8 +88,16 @@ class _Pending:
 class ConsentWriter:
     """One writer thread; :meth:`record` blocks until the caller's event is committed."""
 
-    def __init__(self, db: Database, *, max_batch: int = 256, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], datetime],
+        max_batch: int = 256,
+        timeout: float = 30.0,
+    ) -> None:
         self.db = db
+        self.clock = clock  # read once per batch: the ledger's recording time
         self.max_batch = max_batch
         self.timeout = timeout
         self._queue: queue.Queue[_Pending] = queue.Queue()
@@ -154,9 +163,17 @@ class ConsentWriter:
             self._process(batch)
 
     def _process(self, batch: list[_Pending]) -> None:
+<<<<<<< HEAD
         try:
             with self.db.session() as s:
                 results = self._append(s, batch)
+=======
+        drafts = [p.draft for p in batch]
+        now = self.clock()
+        try:
+            with self.db.session() as s:
+                head = ledger.append_many(s, drafts, now=now)
+>>>>>>> integ
         except BaseException as e:  # nothing of this batch was committed
             log.error(
                 "group commit of %d consent event(s) failed: %s", len(batch), type(e).__name__
@@ -164,6 +181,7 @@ class ConsentWriter:
             for p in batch:
                 p.future.set_exception(e)
             return
+<<<<<<< HEAD
         for p, r in zip(batch, results, strict=True):
             p.future.set_result(r)
 
@@ -195,6 +213,27 @@ class ConsentWriter:
             r if isinstance(r, Recorded) else Recorded(committed_event(fresh[r], first + r))
             for r in out
         ]
+=======
+        first = head.seq - len(drafts) + 1
+        self._propagate(drafts, now)
+        for i, p in enumerate(batch):
+            p.future.set_result(committed_event(p.draft, first + i))
+>>>>>>> integ
+
+    def _propagate(self, drafts: list[ledger.EventDraft], now: datetime) -> None:
+        """The batch is committed: re-judge its members' snapshot records (one
+        propagation per batch; a failure there never fails the committed events)."""
+        from optin.services.propagation import propagate
+
+        try:
+            propagate(
+                self.db,
+                member_ids=[d.member_id for d in drafts],
+                reason="withdrawal",
+                now=now,
+            )
+        except Exception as e:
+            log.error("withdrawal propagation after a group commit failed: %s", type(e).__name__)
 
 
 __all__ = ["ConsentWriter", "committed_event", "prepare"]

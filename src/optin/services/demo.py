@@ -51,9 +51,9 @@ from optin.domain.policy import default_policy_text
 from optin.errors import ConflictError, InputError
 from optin.files import atomic_text
 from optin.services.database import Database
-from optin.services.eligibility import decide_all
 from optin.services.policy import policy_set, publish_policy
 from optin.services.setup import init_database
+from optin.services.statistics import consent_statistics
 from optin.services.web_auth import hash_password
 from optin.storage import demo as store
 from optin.storage import ledger
@@ -271,7 +271,7 @@ def generate_demo(
     lap("members_and_ledger")
     content = _content(db, ms, plan.posts, _rng(plan.seed, "content"), tl, plan.ground_truth)
     lap("content")
-    stats = _statistics(db, ms, rules, plan.now)
+    stats = _statistics(db, plan.now)
     lap("eligibility")
     log.info(
         "demo: %d members, %d content items, %d ledger events in %.1fs",
@@ -396,37 +396,19 @@ class _Statistics:
     reasons: dict[str, dict[str, int]]
 
 
-def _statistics(
-    db: Database, ms: list[DemoMember], rules: JurisdictionRules, now: datetime
-) -> _Statistics:
-    """The summary's consent figures: eligibility through the real bulk path, and the
-    latest choice per purpose of each member by the regime of their country at ``now``."""
-    eligible: dict[str, int] = {}
-    reasons: dict[str, dict[str, int]] = {}
-    for p in PURPOSES:
-        counts: Counter[str] = Counter()
-        n_ok = 0
-        for d in decide_all(db, p, now):
-            counts[str(d.reason)] += 1
-            n_ok += d.eligible
-        eligible[p] = n_ok
-        reasons[p] = dict(sorted(counts.items()))
-    by_regime: Counter[str] = Counter()
-    granted: dict[str, Counter[str]] = {p: Counter() for p in PURPOSES}
-    for m in ms:
-        regime = str(rules.regime(m.country_at(now)))
-        by_regime[regime] += 1
-        last: dict[str, str] = {}
-        for e in m.events:
-            last[e.purpose] = e.action
-        for p in PURPOSES:
-            if last.get(p) == "grant":
-                granted[p][regime] += 1
+def _statistics(db: Database, now: datetime) -> _Statistics:
+    """The summary's consent figures, from the one statistics function
+    (:func:`optin.services.statistics.consent_statistics`: bulk eligibility, and the latest
+    choice per purpose by the regime of each member's country at ``now``)."""
+    st = consent_statistics(db, now=now, purposes=PURPOSES)
+    eligible = {p: st.purposes[p].eligible for p in PURPOSES}
+    reasons = {p: dict(sorted(st.purposes[p].reasons.items())) for p in PURPOSES}
+    by_regime = st.members_by_regime
     consent_by_regime = {
         regime: {
             p: {
-                "granted": granted[p][regime],
-                "rate": round(granted[p][regime] / n, 4) if n else 0.0,
+                "granted": (g := st.purposes[p].by_regime.get(regime, {}).get("switched_on", 0)),
+                "rate": round(g / n, 4) if n else 0.0,
             }
             for p in PURPOSES
         }

@@ -186,7 +186,21 @@ def publish_policy(
             material=sorted(pv.material),
             summary=pv.summary,
         )
+    if pv.material:
+        _propagate_material(db, sorted(pv.material), now)
     return pv
+
+
+def _propagate_material(db: Database, purposes: list[str], now: datetime) -> None:
+    """A material change of ``purposes``: re-judge the records of every live snapshot of
+    them at ``now`` (a version that takes effect later is picked up by the next
+    propagation of each member, or by ``optin lineage refresh``)."""
+    from optin.services.propagation import propagate
+    from optin.storage import lineage
+
+    with db.session() as s:
+        members = lineage.live_snapshot_authors(s, purposes)
+    propagate(db, member_ids=members, reason="policy_change", now=now)
 
 
 def version_listing(db: Database) -> list[dict[str, object]]:

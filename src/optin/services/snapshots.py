@@ -56,6 +56,7 @@ from optin.services.eligibility import decide_all
 from optin.services.policy import policy_set
 from optin.settings import Settings
 from optin.storage import ledger
+from optin.storage import lineage as lineage_repo
 from optin.storage import snapshots as repo
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,27 @@ def _install_key(settings: Settings) -> bytes:
 def snapshot_key(settings: Settings, snapshot_id: str, use: str) -> bytes:
     """Per-snapshot key for ``use`` (``record-id`` or ``pseudonym``)."""
     return hmac.new(_install_key(settings), f"{use}:{snapshot_id}".encode(), "sha256").digest()
+
+
+# -- paths -----------------------------------------------------------------------------
+
+
+def stored_path(home: Path, path: Path) -> str:
+    """How a snapshot directory is stored: relative to the data directory ``home`` (so a
+    copied data directory verifies its own files), absolute only when outside it."""
+    full = path.resolve()
+    try:
+        return full.relative_to(home.resolve()).as_posix()
+    except ValueError:
+        return str(full)
+
+
+def snapshot_dir(home: Path | None, stored: str) -> Path:
+    """The directory of a stored snapshot path (relative ones are under ``home``)."""
+    p = Path(stored)
+    if p.is_absolute() or home is None:
+        return p
+    return home / p
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -339,7 +361,7 @@ class SnapshotBuild:
                 manifest = json.loads(existing.manifest or "{}")
                 return BuildResult(
                     sid,
-                    Path(existing.path),
+                    snapshot_dir(self.settings.home, existing.path),
                     "up_to_date",
                     int(existing.record_count),
                     manifest,
@@ -352,7 +374,7 @@ class SnapshotBuild:
                 purpose=plan.selection.purpose,
                 as_of=plan.selection.as_of,
                 built_at=plan.selection.now,
-                path=str(plan.path.resolve()),
+                path=stored_path(self.settings.home, plan.path),
                 engine=self.engine,
                 profile=plan.config.profile,
             )
@@ -575,12 +597,12 @@ def build_snapshot(
     scheduler: str | None = None,
     profile: str = "default",
     config: BuildConfig | None = None,
-    now: datetime | None = None,
+    now: datetime,
     progress: BuildProgress | None = None,
 ) -> BuildResult:
     """Build (or resume) the snapshot of ``purpose`` as of ``as_of`` (default now)."""
     t_start = time.perf_counter()
-    now = _utc(now or datetime.now(UTC), "now")
+    now = _utc(now, "now")
     as_of = _utc(as_of, "as_of") if as_of is not None else now
     if as_of > now:
         raise InputError(
@@ -642,16 +664,50 @@ class SnapshotSummary:
     excluded: dict[str, int] = field(default_factory=dict)
     findings: dict[str, int] = field(default_factory=dict)
     manifest: dict[str, Any] | None = None
+    build_status: str = ""
+    stale_records: int = 0
+    stale_reasons: dict[str, int] = field(default_factory=dict)
+    stale_since: datetime | None = None
+    parent_id: str | None = None
+    children: tuple[str, ...] = ()
+    retired_at: datetime | None = None
+    retired_by: str | None = None
 
     @classmethod
-    def from_row(cls, row: Any, *, with_manifest: bool = False) -> SnapshotSummary:
+    def from_row(
+        cls,
+        row: Any,
+        *,
+        with_manifest: bool = False,
+        stale: dict[str, Any] | None = None,
+        children: Sequence[str] = (),
+    ) -> SnapshotSummary:
+        """``status`` is what the snapshot is now: ``retired`` (shards deleted), ``stale``
+        (complete, but ``stale_records`` of its records are no longer eligible), else the
+        build status (``building``, ``complete``, ``failed``) kept in ``build_status``."""
         manifest = _parse_manifest(row.manifest)
+        stale = stale or {}
+        retired_at = getattr(row, "retired_at", None)
+        stale_n = int(stale.get("records", 0))
+        status = row.status
+        if retired_at is not None:
+            status = "retired"
+        elif status == "complete" and stale_n:
+            status = "stale"
         return cls(
             id=row.id,
             purpose=row.purpose,
             as_of=row.as_of,
             built_at=row.built_at,
-            status=row.status,
+            status=status,
+            build_status=row.status,
+            stale_records=stale_n,
+            stale_reasons=dict(stale.get("reasons", {})),
+            stale_since=stale.get("since"),
+            parent_id=getattr(row, "parent_id", None),
+            children=tuple(children),
+            retired_at=retired_at,
+            retired_by=getattr(row, "retired_by", None),
             records=int(row.record_count or 0),
             engine=row.engine,
             profile=row.profile,
@@ -677,6 +733,16 @@ class SnapshotSummary:
             "manifest_sha256": self.manifest_sha256,
             "excluded": self.excluded,
             "findings": self.findings,
+            "build_status": self.build_status,
+            "stale": {
+                "records": self.stale_records,
+                "reasons": self.stale_reasons,
+                "since": self.stale_since.isoformat() if self.stale_since else None,
+            },
+            "parent_id": self.parent_id,
+            "children": list(self.children),
+            "retired_at": self.retired_at.isoformat() if self.retired_at else None,
+            "retired_by": self.retired_by,
         }
         if self.manifest is not None:
             out["manifest"] = self.manifest
@@ -723,7 +789,16 @@ def exclusions(manifest: dict[str, Any]) -> dict[str, int]:
 def list_snapshots(db: Database, *, limit: int | None = None) -> list[SnapshotSummary]:
     """Every snapshot (or the newest ``limit``), newest build first."""
     with db.session() as s:
-        return [SnapshotSummary.from_row(r) for r in repo.list_snapshots(s, limit=limit)]
+        rows = repo.list_snapshots(s, limit=limit)
+        stale = lineage_repo.stale_summary(s, [r.id for r in rows])
+        kids: dict[str, list[str]] = {}
+        for r in rows:
+            if r.parent_id:
+                kids.setdefault(r.parent_id, []).append(r.id)
+        return [
+            SnapshotSummary.from_row(r, stale=stale.get(r.id), children=sorted(kids.get(r.id, [])))
+            for r in rows
+        ]
 
 
 def resolve_snapshot_id(db: Database, ref: str) -> str:
@@ -750,7 +825,12 @@ def get_snapshot(db: Database, snapshot_id: str) -> SnapshotSummary:
                 f"snapshot {snapshot_id!r} does not exist; known: {', '.join(known) or 'none'}"
                 " (see `optin snapshot list` or GET /api/v1/snapshots)"
             )
-        return SnapshotSummary.from_row(row, with_manifest=True)
+        return SnapshotSummary.from_row(
+            row,
+            with_manifest=True,
+            stale=lineage_repo.stale_summary(s, [row.id]).get(row.id),
+            children=[c.id for c in lineage_repo.children(s, row.id)],
+        )
 
 
 def show_snapshot(db: Database, snapshot_id: str) -> dict[str, Any]:
@@ -779,5 +859,7 @@ __all__ = [
     "list_snapshots",
     "resolve_snapshot_id",
     "show_snapshot",
+    "snapshot_dir",
     "snapshot_key",
+    "stored_path",
 ]

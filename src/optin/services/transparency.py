@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 from optin.errors import NotFoundError
-from optin.services.snapshots import SnapshotSummary
+from optin.services.snapshots import SnapshotSummary, snapshot_dir
+from optin.storage import lineage as lineage_repo
 from optin.storage import snapshots as repo
 from optin.storage.database import Database
 
@@ -87,10 +88,9 @@ class SnapshotDetail:
 def snapshot_uses(db: Database, member_id: str) -> list[SnapshotUse]:
     """Every snapshot that included at least one of the member's items, newest first."""
     with db.session() as s:
-        return [
-            SnapshotUse(SnapshotSummary.from_row(r), n)
-            for r, n in repo.member_snapshots(s, member_id)
-        ]
+        rows = repo.member_snapshots(s, member_id)
+        stale = lineage_repo.stale_summary(s, [r.id for r, _ in rows])
+        return [SnapshotUse(SnapshotSummary.from_row(r, stale=stale.get(r.id)), n) for r, n in rows]
 
 
 def diff_segments(before: str, after: str) -> tuple[list[Segment], list[Segment]]:
@@ -133,8 +133,9 @@ def snapshot_items(
         if snap is None or total == 0:
             raise NotFoundError(f"none of your content is in snapshot {snapshot_id!r}")
         rows = repo.member_records(s, snapshot_id, member_id, limit=limit)
-        use = SnapshotUse(SnapshotSummary.from_row(snap), total)
-        base = Path(snap.path)
+        stale = lineage_repo.stale_summary(s, [snap.id]).get(snap.id)
+        use = SnapshotUse(SnapshotSummary.from_row(snap, stale=stale), total)
+        base = snapshot_dir(db.home, snap.path)
     by_shard: dict[str, set[str]] = {}
     for rec, _content in rows:
         by_shard.setdefault(rec.shard, set()).add(rec.record_id)

@@ -53,6 +53,7 @@ class Check:
     ok: bool = True
     stale: bool = False
     detail: str = ""
+    skipped: bool = False
     counts: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -60,9 +61,23 @@ class Check:
         self.ok = False
         self.problems.append(problem)
 
+    @property
+    def state(self) -> str:
+        """``ok``, ``stale``, ``fail`` or ``skipped`` (could not run; ``detail`` says why)."""
+        if self.skipped:
+            return "skipped"
+        if self.ok:
+            return "ok"
+        return "stale" if self.stale else "fail"
+
+    def skip(self, reason: str) -> Check:
+        self.skipped, self.detail = True, reason
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "state": self.state,
             "ok": self.ok,
             "stale": self.stale,
             "detail": self.detail,
@@ -75,13 +90,21 @@ class Check:
 class VerifyReport:
     snapshot_id: str
     checks: list[Check] = field(default_factory=list)
+    retired: str | None = None  # "on <time>, superseded by <child>" once retired
+    path: str | None = None  # the directory checked
 
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
 
     @property
+    def skipped(self) -> list[str]:
+        return [c.name for c in self.checks if c.skipped]
+
+    @property
     def status(self) -> str:
+        if self.retired is not None:
+            return "retired"
         if self.ok:
             return "pass"
         if all(c.ok or c.stale for c in self.checks):
@@ -93,18 +116,27 @@ class VerifyReport:
             "snapshot_id": self.snapshot_id,
             "status": self.status,
             "ok": self.ok,
+            "retired": self.retired,
+            "path": self.path,
+            "skipped": self.skipped,
             "checks": [c.to_dict() for c in self.checks],
         }
 
     def raise_for_status(self) -> None:
         if self.status == "pass":
             return
+        if self.status == "retired":
+            raise ConflictError(
+                f"snapshot {self.snapshot_id} was retired {self.retired}: its shards are "
+                "deleted and it can no longer be used; verify the snapshot that superseded it"
+            )
         bad = [c for c in self.checks if not c.ok]
         where = "; ".join(f"{c.name}: {c.problems[0] if c.problems else c.detail}" for c in bad)
         if self.status == "stale":
             raise ConflictError(
                 f"snapshot {self.snapshot_id} is no longer valid for use: {where}. The snapshot "
-                "needs a rebuild / withdrawal propagation (`optin snapshot build` again)"
+                "needs a rebuild or a derived snapshot without the affected records "
+                "(`optin snapshot derive ID --drop-ineligible`)"
             )
         raise IntegrityError(
             f"snapshot {self.snapshot_id} failed verification: {where}", where=bad[0].name
@@ -155,9 +187,15 @@ class SnapshotFacts:
     built_at: datetime | None
     manifest_sha256: str | None
     records: int
+    retired_at: datetime | None = None
+    retired_by: str | None = None
 
     @classmethod
-    def load(cls, db: Database, snapshot_id: str) -> SnapshotFacts:
+    def load(
+        cls, db: Database, snapshot_id: str, *, home: Path | None = None, path: Path | None = None
+    ) -> SnapshotFacts:
+        """The database's facts; a relative stored path is under ``home`` (the data
+        directory in use, so a copied home checks its own files); ``path`` overrides it."""
         with db.session() as s:
             row = repo.get_snapshot(s, snapshot_id)
             if row is None:
@@ -167,13 +205,20 @@ class SnapshotFacts:
             return cls(
                 snapshot_id=snapshot_id,
                 status=row.status,
-                path=Path(row.path),
+                path=path if path is not None else _stored_dir(home, row.path),
                 purpose=row.purpose,
                 as_of=row.as_of,
                 built_at=row.built_at,
                 manifest_sha256=row.manifest_sha256,
                 records=int(row.record_count),
+                retired_at=row.retired_at,
+                retired_by=row.retired_by,
             )
+
+
+def _stored_dir(home: Path | None, stored: str) -> Path:
+    p = Path(stored)
+    return p if p.is_absolute() or home is None else home / p
 
 
 @dataclass
@@ -196,16 +241,27 @@ def verify_snapshot(
     settings: Settings,
     snapshot_id: str,
     *,
-    now: datetime | None = None,
+    now: datetime,
     rescan: bool = True,
     tolerance: float = RESIDUAL_TOLERANCE,
+    path: Path | None = None,
 ) -> VerifyReport:
-    """Verify ``snapshot_id``; never raises for a failed check (see
+    """Verify ``snapshot_id`` (its files in ``path`` when given, else where the database
+    says, relative to the data directory); never raises for a failed check (see
     :meth:`VerifyReport.raise_for_status`)."""
-    ev = Evidence(SnapshotFacts.load(db, snapshot_id), now or datetime.now(UTC))
-    report = VerifyReport(snapshot_id)
+    facts = SnapshotFacts.load(db, snapshot_id, home=settings.home, path=path)
+    ev = Evidence(facts, now)
+    report = VerifyReport(snapshot_id, path=str(facts.path))
+    if facts.retired_at is not None:
+        report.retired = f"on {facts.retired_at.isoformat()}, superseded by {facts.retired_by}"
+        report.checks.append(check_manifest(ev))
+        reason = f"retired {report.retired}: shards deleted"
+        for name in ("files", "provenance", "ledger", "eligibility", "personal_data"):
+            report.checks.append(Check(name).skip(reason))
+        return report
     report.checks.append(check_manifest(ev))
     report.checks.append(check_files(ev))
+    report.checks.append(check_croissant(ev, digests=False))
     report.checks.append(check_provenance(db, ev))
     report.checks.append(check_ledger(db, ev))
     report.checks.append(check_eligibility(db, ev))
@@ -340,6 +396,107 @@ def _check_root(ev: Evidence, fc: Check) -> None:
             f"shards hold {len(ev.shard_ids)} records, manifest record_count is "
             f"{ev.manifest.get('record_count')}"
         )
+
+
+# -- 2b. Croissant -------------------------------------------------------------------------
+
+
+def check_croissant(ev: Evidence, *, digests: bool = True) -> Check:
+    """``croissant.json`` names the snapshot and lists exactly the manifest's shards (with
+    their digests when ``digests``; against a database the manifest itself is pinned by
+    the recorded digest, so only the file list is compared there)."""
+    cc = Check("croissant")
+    cpath = ev.facts.path / "croissant.json"
+    if not cpath.exists():
+        cc.fail(f"{cpath} is missing")
+        return cc
+    try:
+        doc = json.loads(cpath.read_text("utf-8"))
+    except ValueError as e:
+        cc.fail(f"{cpath}: not valid JSON ({e})")
+        return cc
+    if not isinstance(doc, dict):
+        cc.fail(f"{cpath}: not a JSON object")
+        return cc
+    if ev.manifest and doc.get("name") != ev.manifest.get("snapshot_id"):
+        cc.fail(f"{cpath}: name {doc.get('name')!r} is not the snapshot id")
+    listed = {
+        str(d.get("contentUrl")): d.get("sha256") if digests else None
+        for d in doc.get("distribution", [])
+        if isinstance(d, dict) and d.get("@type") == "cr:FileObject"
+    }
+    want = {
+        str(f.get("path")): f.get("sha256") if digests else None
+        for f in ev.manifest.get("files", [])
+    }
+    if listed != want:
+        diff = sorted(set(listed.items()) ^ set(want.items()))
+        cc.fail(f"{cpath}: file list differs from the manifest's, e.g. {diff[0][0]}")
+    cc.counts = {"files": len(listed)}
+    return cc
+
+
+# -- verify a directory ----------------------------------------------------------------------
+
+
+def verify_directory(
+    db: Database | None,
+    settings: Settings,
+    path: Path,
+    *,
+    now: datetime,
+    rescan: bool = True,
+    tolerance: float = RESIDUAL_TOLERANCE,
+) -> VerifyReport:
+    """Verify the snapshot directory ``path``: against ``db`` when given (the snapshot
+    named by its manifest, with the files in ``path``), else every check that needs no
+    database (manifest, shard digests and Merkle root, Croissant); the others are
+    ``skipped`` with the reason."""
+    mpath = path / "manifest.json"
+    if not mpath.is_file():
+        raise NotFoundError(f"{path}: no manifest.json; is this a snapshot directory?")
+    try:
+        manifest = json.loads(mpath.read_text("utf-8"))
+        sid = str(manifest["snapshot_id"])
+    except (ValueError, KeyError, TypeError):
+        raise IntegrityError(f"{mpath}: not a snapshot manifest (no snapshot_id)") from None
+    if db is not None:
+        return verify_snapshot(
+            db, settings, sid, now=now, rescan=rescan, tolerance=tolerance, path=path
+        )
+    return _verify_without_db(sid, path, manifest, now)
+
+
+def _verify_without_db(
+    sid: str, path: Path, manifest: dict[str, Any], now: datetime
+) -> VerifyReport:
+    as_of = _parse_time(manifest.get("as_of"), "as_of", Check("manifest")) or now
+    facts = SnapshotFacts(
+        snapshot_id=sid,
+        status="complete",
+        path=path,
+        purpose=str(manifest.get("purpose")),
+        as_of=as_of,
+        built_at=None,
+        manifest_sha256=None,
+        records=int(manifest.get("record_count", -1)),
+    )
+    ev = Evidence(facts, now, manifest=manifest)
+    report = VerifyReport(sid, path=str(path))
+    mc = Check("manifest", detail="self-consistency only: no database to compare with")
+    total = sum(int(f.get("rows", 0)) for f in manifest.get("files", []))
+    if total != manifest.get("record_count"):
+        mc.fail(f"files hold {total} rows, manifest record_count is {manifest.get('record_count')}")
+    for key in ("purpose", "as_of", "merkle", "files", "ledger"):
+        if key not in manifest:
+            mc.fail(f"manifest field '{key}' is missing")
+    report.checks.append(mc)
+    report.checks.append(check_files(ev))
+    report.checks.append(check_croissant(ev))
+    why = "needs the platform database (provenance rows, consent ledger, member directory)"
+    for name in ("provenance", "ledger", "eligibility", "personal_data"):
+        report.checks.append(Check(name).skip(why))
+    return report
 
 
 # -- 3. provenance -------------------------------------------------------------------------

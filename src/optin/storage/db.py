@@ -93,4 +93,11 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 #: catch it by this name and so never import SQLAlchemy themselves.
 DatabaseError = SQLAlchemyError
 
-__all__ = ["DatabaseError", "Engine", "Session", "make_engine", "session_scope"]
+__all__ = [
+    "DatabaseError",
+    "Engine",
+    "Session",
+    "make_engine",
+    "prepare_data_dir",
+    "session_scope",
+]

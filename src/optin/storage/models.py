@@ -265,6 +265,44 @@ class SnapshotRow(Base):
     record_count: Mapped[int] = mapped_column(BigInteger, default=0)
     manifest_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     manifest: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON copy
+    parent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # derived from
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    retired_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # child id
+
+
+class SnapshotStaleRow(Base):
+    """Withdrawal propagation: a member's records in a snapshot that are no longer
+    eligible (by the domain rule at ``at``), with the reason of the change that made them
+    so. A snapshot is stale while it has any row here."""
+
+    __tablename__ = "snapshot_stale_members"
+
+    snapshot_id: Mapped[str] = mapped_column(
+        ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    records: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LineageEdgeRow(Base):
+    """One edge of the lineage graph beyond the provenance rows (see
+    :mod:`optin.storage.lineage` for the kinds and what ``src``/``dst`` name)."""
+
+    __tablename__ = "lineage_edges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    src: Mapped[str] = mapped_column(String(128))
+    dst: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    meta: Mapped[str] = mapped_column(Text, default="{}")  # JSON object
+
+    __table_args__ = (
+        Index("ix_lineage_edges_src", "kind", "src"),
+        Index("ix_lineage_edges_dst", "kind", "dst"),
+    )
 
 
 class SnapshotRecordRow(Base):

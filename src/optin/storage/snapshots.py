@@ -351,6 +351,24 @@ def iter_provenance(session: Session, snapshot_id: str, *, chunk: int = 20_000) 
         last = rows[-1].record_id
 
 
+def provenance_versions(
+    session: Session, snapshot_id: str, *, exclude: Collection[str] = ()
+) -> list[int]:
+    """The policy versions the snapshot's records were consented under (less ``exclude``)."""
+    if not exclude:
+        q = (
+            select(SnapshotRecordRow.policy_version)
+            .where(SnapshotRecordRow.snapshot_id == snapshot_id)
+            .distinct()
+        )
+        return sorted(int(v) for v in session.execute(q).scalars() if v is not None)
+    out: set[int] = set()
+    for r in iter_provenance(session, snapshot_id):
+        if r.record_id not in exclude and r.policy_version is not None:
+            out.add(int(r.policy_version))
+    return sorted(out)
+
+
 def content_facts(session: Session, content_ids: Sequence[str]) -> dict[str, Any]:
     """content id -> row of (id, author_id, kind, visibility, created_at, deleted_at)."""
     out: dict[str, Any] = {}

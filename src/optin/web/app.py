@@ -177,7 +177,7 @@ def create_app(
     if group_commit:
         from optin.services.consent_writer import ConsentWriter
 
-        app.state.optin.committer = ConsentWriter(db)
+        app.state.optin.committer = ConsentWriter(db, clock=app.state.optin.now)
     app.add_middleware(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,
@@ -189,13 +189,21 @@ def create_app(
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(_PKG / "static")), name="static")
 
+<<<<<<< HEAD
     from optin.web.routes import admin, api, auth, member, members_api
+=======
+    from optin.web.routes import admin, api, auth, lineage, member
+>>>>>>> integ
 
     app.include_router(auth.router)
     app.include_router(member.router)
     app.include_router(admin.router)
     app.include_router(api.router)
+<<<<<<< HEAD
     app.include_router(members_api.router)
+=======
+    app.include_router(lineage.router)
+>>>>>>> integ
     _add_problem_schema(app)
     return app
 

@@ -153,8 +153,10 @@ def receipt(db: Database, event_id: str) -> dict[str, Any]:
     return receipts.receipt(db, event_id)
 
 
-def verify_snapshot(db: Database, settings: Settings, snapshot_id: str) -> dict[str, Any]:
+def verify_snapshot(
+    db: Database, settings: Settings, snapshot_id: str, *, now: datetime
+) -> dict[str, Any]:
     """Run the independent snapshot verifier; returns its report as a dict."""
     from optin.services import verify
 
-    return verify.verify_snapshot(db, settings, snapshot_id).to_dict()
+    return verify.verify_snapshot(db, settings, snapshot_id, now=now).to_dict()

@@ -83,7 +83,9 @@ def _snapshot_response(
 ) -> Response:
     """The snapshot detail page, with a fresh verify report when asked for."""
     summary, manifest = _snapshot(st, snapshot_id)
-    report = backend.verify_snapshot(st.db, st.settings, snapshot_id) if verify else None
+    report = (
+        backend.verify_snapshot(st.db, st.settings, snapshot_id, now=st.now()) if verify else None
+    )
     return _render(
         st,
         request,

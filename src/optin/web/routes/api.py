@@ -104,15 +104,26 @@ class BatchOut(BaseModel):
     unknown_member_ids: list[str]
 
 
+class StaleOut(BaseModel):
+    records: int = Field(description="Records no longer eligible (0: not stale).")
+    reasons: dict[str, int] = Field(description="Those records by the change that caused it.")
+    since: datetime | None
+
+
 class SnapshotOut(BaseModel):
     id: str
     purpose: str
     as_of: datetime
     built_at: datetime | None
-    status: str
+    status: str = Field(description="building, complete, failed, stale or retired.")
     records: int
     excluded: dict[str, int]
     findings: dict[str, int]
+    stale: StaleOut
+    parent_id: str | None = Field(description="The snapshot this one was derived from.")
+    children: list[str] = Field(description="Snapshots derived from this one.")
+    retired_at: datetime | None
+    retired_by: str | None
 
 
 class SnapshotDetailOut(SnapshotOut):

@@ -13,6 +13,7 @@ from optin.domain.eligibility import Reason
 from optin.domain.model import ConsentAction, ConsentSource
 from optin.errors import InputError, NotFoundError
 from optin.services import consent, policy, transparency
+from optin.services import lineage as lineage_service
 from optin.services.choices import parse_choice
 from optin.services.web_auth import WebUser
 from optin.web import backend
@@ -172,7 +173,8 @@ def your_data(request: Request, user: WebUser = Depends(current_user)) -> Respon
     st = state(request)
     honour_gpc(request, st, user)
     uses = transparency.snapshot_uses(st.db, user.member_id)
-    ctx = member_context(request, st, user, uses=uses)
+    lineage = lineage_service.member_lineage(st.db, user.member_id)
+    ctx = member_context(request, st, user, uses=uses, lineage=lineage)
     return st.templates.TemplateResponse(request, "your_data.html", ctx)
 
 

@@ -12,7 +12,7 @@ case-insensitive handles, longer consent sources
 * ``consent_events.source`` widens from 16 to 64 characters (``import:<system>``).
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from alembic import op
 from optin.errors import ConfigError
 
 revision: str = "0010"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

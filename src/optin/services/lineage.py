@@ -1,0 +1,171 @@
+"""Lineage queries: where a member's content, one content item or one snapshot went
+(snapshots, derived snapshots, provider exports, models), from the provenance rows and
+the ``lineage_edges`` table (:mod:`optin.storage.lineage`).
+
+Only what the system records is reported: exports appear once the export service has
+written ``export`` edges, models once ``model`` edges exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from optin.errors import NotFoundError
+from optin.services.consent import consent_history
+from optin.services.snapshots import SnapshotSummary
+from optin.storage import lineage as repo
+from optin.storage import snapshots as snap_repo
+from optin.storage.database import Database
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+def _edges(rows: Sequence[Any], key: str) -> list[dict[str, Any]]:
+    return [{"snapshot_id": r.src, key: r.dst, "at": _iso(r.at), **repo.edge_meta(r)} for r in rows]
+
+
+def resolve_member_ref(db: Database, ref: str) -> str:
+    """A member id from an id or ``@handle``."""
+    with db.session() as s:
+        mid = repo.find_member(s, ref)
+    if mid is None:
+        raise NotFoundError(
+            f"member {ref!r} does not exist; give a member id or @handle (see `optin members`)"
+        )
+    return mid
+
+
+def _summaries(s: Any, ids: Sequence[str]) -> dict[str, SnapshotSummary]:
+    rows = repo.snapshots_by_ids(s, list(ids))
+    stale = repo.stale_summary(s, list(rows))
+    kids: dict[str, list[str]] = {}
+    for e in repo.edges_from(s, list(rows), "snapshot_derived"):
+        kids.setdefault(e.src, []).append(e.dst)
+    return {
+        sid: SnapshotSummary.from_row(r, stale=stale.get(sid), children=kids.get(sid, []))
+        for sid, r in rows.items()
+    }
+
+
+def _snapshot_brief(sm: SnapshotSummary) -> dict[str, Any]:
+    return {
+        "id": sm.id,
+        "purpose": sm.purpose,
+        "as_of": _iso(sm.as_of),
+        "status": sm.status,
+        "records": sm.records,
+        "stale_records": sm.stale_records,
+        "parent_id": sm.parent_id,
+        "children": list(sm.children),
+        "retired_at": _iso(sm.retired_at),
+        "retired_by": sm.retired_by,
+    }
+
+
+def member_lineage(db: Database, ref: str) -> dict[str, Any]:
+    """Where the member's content went: snapshots (with the member's record counts and
+    whether they are stale), exports and models of those snapshots, withdrawals."""
+    mid = resolve_member_ref(db, ref)
+    with db.session() as s:
+        counts = {c.snapshot_id: int(c.records) for c in repo.member_snapshot_counts(s, [mid])}
+        stale_rows = {r.snapshot_id: r for r in repo.member_stale_rows(s, mid)}
+        summaries = _summaries(s, sorted(counts))
+        exports = _edges(repo.edges_from(s, sorted(counts), "export"), "export_id")
+        models = _edges(repo.edges_from(s, sorted(counts), "model"), "model_id")
+        items = repo.member_content_count(s, mid)
+    snapshots = []
+    for sid in sorted(counts, key=lambda x: (summaries[x].as_of, x), reverse=True):
+        entry = _snapshot_brief(summaries[sid])
+        entry["member_records"] = counts[sid]
+        row = stale_rows.get(sid)
+        entry["member_stale"] = (
+            {"records": row.records, "reason": row.reason, "at": _iso(row.at)} if row else None
+        )
+        snapshots.append(entry)
+    withdrawals = [
+        {"purpose": e.purpose, "at": _iso(e.at), "event_id": e.event_id}
+        for e in consent_history(db, mid)
+        if str(e.action) == "withdraw"
+    ]
+    return {
+        "member_id": mid,
+        "content_items": items,
+        "records": sum(counts.values()),
+        "snapshots": snapshots,
+        "exports": exports,
+        "models": models,
+        "withdrawals": withdrawals,
+    }
+
+
+def snapshot_lineage(db: Database, snapshot_id: str) -> dict[str, Any]:
+    """A snapshot's parent, children (with what each removed), exports, models and
+    stale state."""
+    with db.session() as s:
+        row = snap_repo.get_snapshot(s, snapshot_id)
+        if row is None:
+            raise NotFoundError(
+                f"snapshot {snapshot_id!r} does not exist; see `optin snapshot list`"
+            )
+        sm = _summaries(s, [snapshot_id])[snapshot_id]
+        derived_from = repo.edges_to(s, [snapshot_id], "snapshot_derived")
+        derived = repo.edges_from(s, [snapshot_id], "snapshot_derived")
+        exports = _edges(repo.edges_from(s, [snapshot_id], "export"), "export_id")
+        models = _edges(repo.edges_from(s, [snapshot_id], "model"), "model_id")
+        stale = repo.stale_summary(s, [snapshot_id]).get(snapshot_id)
+    return {
+        "snapshot": _snapshot_brief(sm),
+        "parent": (
+            {"id": derived_from[0].src, "at": _iso(derived_from[0].at)} if derived_from else None
+        ),
+        "children": [{"id": e.dst, "at": _iso(e.at), **repo.edge_meta(e)} for e in derived],
+        "exports": exports,
+        "models": models,
+        "stale": (
+            {
+                "records": stale["records"],
+                "members": stale["members"],
+                "reasons": stale["reasons"],
+                "since": _iso(stale["since"]),
+            }
+            if stale
+            else None
+        ),
+    }
+
+
+def content_lineage(db: Database, content_id: str) -> dict[str, Any]:
+    """The records made from one content item, the snapshots holding them, and their
+    exports and models."""
+    with db.session() as s:
+        c = repo.content_author(s, content_id)
+        records = repo.content_records(s, content_id)
+        if c is None and not records:
+            raise NotFoundError(f"content {content_id!r} does not exist")
+        sids = sorted({r.snapshot_id for r in records})
+        summaries = _summaries(s, sids)
+        exports = _edges(repo.edges_from(s, sids, "export"), "export_id")
+        models = _edges(repo.edges_from(s, sids, "model"), "model_id")
+    return {
+        "content_id": content_id,
+        "author_id": c.author_id if c else (records[0].author_id if records else None),
+        "deleted": c is None or c.deleted_at is not None,
+        "records": [
+            {
+                "snapshot_id": r.snapshot_id,
+                "record_id": r.record_id,
+                "shard": r.shard,
+                "snapshot_status": summaries[r.snapshot_id].status,
+            }
+            for r in records
+        ],
+        "exports": exports,
+        "models": models,
+    }
+
+
+__all__ = ["content_lineage", "member_lineage", "resolve_member_ref", "snapshot_lineage"]
