@@ -307,7 +307,9 @@ def record_choice(
             return Recorded(last, recorded=False)
         keep_order(draft, last)
         row = ledger.append(s, draft, now=now)
-        return Recorded(ledger.row_to_event(row))
+        event = ledger.row_to_event(row)
+    _propagate(db, [member_id], now)
+    return Recorded(event)
 
 
 def record_consent(
@@ -330,7 +332,6 @@ def record_consent(
     user agent ...) is stored encrypted with the member's key, together with the
     member's country at ``at``.
     """
-<<<<<<< HEAD
     return record_choice(
         db,
         member_id,
@@ -342,18 +343,6 @@ def record_consent(
         personal=personal,
         event_id=event_id,
     ).event
-=======
-    ps = policy_set(db)
-    with db.session() as s:
-        draft = prepare_consent(
-            s, ps, member_id, purpose, action, source=source, now=now, at=at, personal=personal
-        )
-        if event_id is not None:
-            draft.event_id = event_id
-        row = ledger.append(s, draft, now=now)
-        event = ledger.row_to_event(row)
-    _propagate(db, [member_id], now)
-    return event
 
 
 def _propagate(db: Database, member_ids: list[str], now: datetime) -> None:
@@ -362,7 +351,6 @@ def _propagate(db: Database, member_ids: list[str], now: datetime) -> None:
     from optin.services.propagation import propagate
 
     propagate(db, member_ids=member_ids, reason="withdrawal", now=now)
->>>>>>> integ
 
 
 def consent_history(db: Database, member_id: str) -> list[ConsentEvent]:

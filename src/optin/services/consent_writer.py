@@ -163,17 +163,10 @@ class ConsentWriter:
             self._process(batch)
 
     def _process(self, batch: list[_Pending]) -> None:
-<<<<<<< HEAD
-        try:
-            with self.db.session() as s:
-                results = self._append(s, batch)
-=======
-        drafts = [p.draft for p in batch]
         now = self.clock()
         try:
             with self.db.session() as s:
-                head = ledger.append_many(s, drafts, now=now)
->>>>>>> integ
+                results = self._append(s, batch, now)
         except BaseException as e:  # nothing of this batch was committed
             log.error(
                 "group commit of %d consent event(s) failed: %s", len(batch), type(e).__name__
@@ -181,13 +174,14 @@ class ConsentWriter:
             for p in batch:
                 p.future.set_exception(e)
             return
-<<<<<<< HEAD
+        fresh = [p.draft for p, r in zip(batch, results, strict=True) if r.recorded]
+        if fresh:
+            self._propagate(fresh, now)
         for p, r in zip(batch, results, strict=True):
             p.future.set_result(r)
 
-    def _append(self, s: Session, batch: list[_Pending]) -> list[Recorded]:
+    def _append(self, s: Session, batch: list[_Pending], now: datetime) -> list[Recorded]:
         """Under the ledger lock: drop redundant drafts, append the rest in one go."""
-        now = datetime.now(UTC)
         ledger.lock(s)
         ps = policy_set_in(s, self.db.url)
         latest: dict[tuple[str, str], ConsentEvent | None] = {}
@@ -213,12 +207,6 @@ class ConsentWriter:
             r if isinstance(r, Recorded) else Recorded(committed_event(fresh[r], first + r))
             for r in out
         ]
-=======
-        first = head.seq - len(drafts) + 1
-        self._propagate(drafts, now)
-        for i, p in enumerate(batch):
-            p.future.set_result(committed_event(p.draft, first + i))
->>>>>>> integ
 
     def _propagate(self, drafts: list[ledger.EventDraft], now: datetime) -> None:
         """The batch is committed: re-judge its members' snapshot records (one

@@ -189,21 +189,14 @@ def create_app(
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(_PKG / "static")), name="static")
 
-<<<<<<< HEAD
-    from optin.web.routes import admin, api, auth, member, members_api
-=======
-    from optin.web.routes import admin, api, auth, lineage, member
->>>>>>> integ
+    from optin.web.routes import admin, api, auth, lineage, member, members_api
 
     app.include_router(auth.router)
     app.include_router(member.router)
     app.include_router(admin.router)
     app.include_router(api.router)
-<<<<<<< HEAD
     app.include_router(members_api.router)
-=======
     app.include_router(lineage.router)
->>>>>>> integ
     _add_problem_schema(app)
     return app
 

@@ -138,17 +138,13 @@ def import_bytes(
         elif kind is ImportKind.CONTENT:
             inserted, skipped = write_content(s, records, name)
         else:
-<<<<<<< HEAD
             inserted, skipped, head = write_consents(s, records, name, when, restore=restore)
-=======
-            inserted, skipped, head = write_consents(s, records, name, when)
     if kind is ImportKind.CONSENTS and inserted:
         from optin.services.propagation import propagate
 
         propagate(
             db, member_ids={r["member_id"] for _, r in records}, reason="withdrawal", now=when
         )
->>>>>>> integ
     return ImportResult(kind.value, name, len(records), inserted, skipped, head)
 
 
