@@ -95,7 +95,7 @@ class MemberRow(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     handle: Mapped[str] = mapped_column(String(64), unique=True)
-    handle_folded: Mapped[str] = mapped_column(String(64), unique=True, default=_folded_handle)
+    handle_folded: Mapped[str] = mapped_column(String(64), default=_folded_handle)
     display_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
@@ -103,6 +103,8 @@ class MemberRow(Base):
     role: Mapped[str] = mapped_column(String(16), default="member")
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("uq_members_handle_folded", "handle_folded", unique=True),)
 
 
 class MemberCountryRow(Base):

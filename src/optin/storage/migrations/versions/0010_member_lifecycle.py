@@ -6,7 +6,8 @@ case-insensitive handles, longer consent sources
   ``since`` and the member's ``joined_at`` (what the platform can have known then: a
   change can not have been recorded before the account existed); ``source`` stays null.
 * ``member_birth_dates``: recorded birth-date corrections.
-* ``members.handle_folded``: the case-folded handle, with a unique index. Existing
+* ``members.handle_folded``: the case-folded handle, with a unique index (added in
+  place: ``members`` is never copied, which on SQLite would cascade). Existing
   handles are folded here; if two existing members' handles differ only in case the
   migration stops with a message naming them (nothing is changed): rename one first.
 * ``consent_events.source`` widens from 16 to 64 characters (``import:<system>``).
@@ -76,12 +77,16 @@ def _backfill_recorded(table: str) -> None:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("members", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("handle_folded", sa.String(length=64), nullable=True))
+    # never a batch (copy-and-rename) of ``members`` on SQLite: dropping the old table
+    # would cascade to every table that references it. A plain ADD COLUMN and an index.
+    op.add_column(
+        "members",
+        sa.Column("handle_folded", sa.String(length=64), nullable=False, server_default=""),
+    )
     _fold_handles()
-    with op.batch_alter_table("members", schema=None) as batch_op:
-        batch_op.alter_column("handle_folded", existing_type=sa.String(length=64), nullable=False)
-        batch_op.create_unique_constraint(op.f("uq_members_handle_folded"), ["handle_folded"])
+    op.create_index("uq_members_handle_folded", "members", ["handle_folded"], unique=True)
+    if op.get_bind().dialect.name != "sqlite":
+        op.alter_column("members", "handle_folded", server_default=None)
 
     for table in ("member_countries", "member_statuses"):
         with op.batch_alter_table(table, schema=None) as batch_op:
@@ -131,6 +136,5 @@ def downgrade() -> None:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column("source")
             batch_op.drop_column("recorded_at")
-    with op.batch_alter_table("members", schema=None) as batch_op:
-        batch_op.drop_constraint(op.f("uq_members_handle_folded"), type_="unique")
-        batch_op.drop_column("handle_folded")
+    op.drop_index("uq_members_handle_folded", table_name="members")
+    op.execute(sa.text("ALTER TABLE members DROP COLUMN handle_folded"))
