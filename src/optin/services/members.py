@@ -294,6 +294,7 @@ __all__ = [
     "check_source",
     "check_time",
     "list_members",
+    "member_not_found",
     "parse_changes",
     "resolve",
     "show_member",
