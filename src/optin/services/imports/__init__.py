@@ -114,6 +114,8 @@ def import_bytes(
     name: str = "<input>",
     restore: bool = False,
 ) -> ImportResult:
+    if kind is ImportKind.MEMBER_EVENTS:
+        return import_member_events(db, data, fmt=fmt, now=now, name=name)
     when = now.astimezone(UTC)
     if restore:
         _require_empty_ledger(db)
