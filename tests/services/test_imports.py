@@ -401,7 +401,10 @@ def test_when_event_ids_repeat_then_the_duplicate_line_is_named(db, tmp_path):
 
 def test_when_consents_csv_is_valid_then_policy_version_is_filled_in(db, tmp_path):
     add_member(db, "m1")
-    csv = f"event_id,member_id,purpose,action,at\ne1,m1,share_with_providers,grant,{T}\n"
+    csv = (
+        "event_id,member_id,purpose,action,at,source\n"
+        f"e1,m1,share_with_providers,grant,{T},import:legacy-system\n"
+    )
     r = run(db, "consents", write(tmp_path, "e.csv", csv))
     assert r.inserted == 1
     with db.session() as s:
