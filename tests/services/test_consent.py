@@ -76,7 +76,8 @@ def test_when_invalid_then_clear_error_and_nothing_recorded(
 ) -> None:
     add_member(db, "m1")
     with pytest.raises(error, match=match):
-        record_consent(db, member, purpose, "on", source="cli", at=at, now=at)
+        now = at if at is not None and at.year < 2090 else datetime.now(UTC)  # not backdated
+        record_consent(db, member, purpose, "on", source="cli", at=at, now=now)
     with db.session() as s:
         assert ledger.ledger_head(s).seq == 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Engine, func, select, update
@@ -105,15 +105,11 @@ def member_histories(session: Session, member_ids: Iterable[str]) -> dict[str, M
                 ConsentEventRow.at,
                 ConsentEventRow.policy_version,
                 ConsentEventRow.source,
-                ConsentEventRow.recorded_at,
             )
             .where(ConsentEventRow.member_id.in_(chunk))
             .order_by(ConsentEventRow.member_id, ConsentEventRow.at, ConsentEventRow.seq)
         ):
-            ev = row_to_event(row)
-            if ev.recorded_at is None:  # bitemporal: the domain ignores it before then
-                ev = replace(ev, recorded_at=row.recorded_at)
-            events[row.member_id].append(ev)
+            events[row.member_id].append(row_to_event(row))
         for mid, birth in births.items():
             out[mid] = MemberHistory(
                 member_id=mid,
