@@ -117,7 +117,9 @@ _VALID: dict[str, st.SearchStrategy[Any]] = {
     "action": st.sampled_from(["grant", "withdraw"]),
     "at": st.sampled_from(["2024-03-01T00:00:00Z", "2024-04-01T00:00:00Z"]),
     "policy_version": st.sampled_from([1, 2, "1"]),
-    "source": st.sampled_from(["import", "web", "api", "cli", "bogus"]),
+    "source": st.sampled_from(["import", "web", "api", "cli", "bogus", "import:legacy-system"]),
+    "effective_at": st.sampled_from(["2024-03-01T00:00:00Z", "2023-01-01T00:00:00Z"]),
+    "status": st.sampled_from(["active", "closed", "suspended", "erased"]),
     "recorded_at": st.sampled_from(["2024-03-01T00:00:01Z"]),
 }
 FIELDS: dict[ImportKind, tuple[str, ...]] = {
@@ -152,6 +154,14 @@ FIELDS: dict[ImportKind, tuple[str, ...]] = {
         "policy_version",
         "source",
         "recorded_at",
+    ),
+    ImportKind.MEMBER_EVENTS: (
+        "member_id",
+        "effective_at",
+        "country",
+        "status",
+        "birth_date",
+        "source",
     ),
 }
 

@@ -37,7 +37,7 @@ def test_when_recorded_then_event_in_ledger_with_policy_version(db: Database) ->
         source="web",
         at=T0 + timedelta(hours=1),
         personal={"ip": "203.0.113.5"},
-        now=datetime.now(UTC),
+        now=T0 + timedelta(hours=1),
     )
     assert ev.action is ConsentAction.GRANT and ev.policy_version == 1 and ev.seq == 1
     assert get_event(db, ev.event_id) == ev
@@ -54,10 +54,10 @@ def test_when_policy_changes_then_event_records_version_in_force(db: Database) -
     t2 = datetime(2025, 1, 1, tzinfo=UTC)
     publish_policy(db, default_policy_text(), effective_at=t2, material={P}, now=t2)
     before = record_consent(
-        db, "m1", P, "grant", source="api", at=t2 - timedelta(days=1), now=datetime.now(UTC)
+        db, "m1", P, "grant", source="api", at=t2 - timedelta(days=1), now=t2 - timedelta(days=1)
     )
     after = record_consent(
-        db, "m1", P, "grant", source="api", at=t2 + timedelta(days=1), now=datetime.now(UTC)
+        db, "m1", P, "grant", source="api", at=t2 + timedelta(days=1), now=t2 + timedelta(days=1)
     )
     assert (before.policy_version, after.policy_version) == (1, 2)
 
@@ -76,7 +76,8 @@ def test_when_invalid_then_clear_error_and_nothing_recorded(
 ) -> None:
     add_member(db, "m1")
     with pytest.raises(error, match=match):
-        record_consent(db, member, purpose, "on", source="cli", at=at, now=datetime.now(UTC))
+        now = at if at is not None and at.year < 2090 else datetime.now(UTC)  # not backdated
+        record_consent(db, member, purpose, "on", source="cli", at=at, now=now)
     with db.session() as s:
         assert ledger.ledger_head(s).seq == 0
 

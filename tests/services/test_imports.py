@@ -48,6 +48,7 @@ CONSENT = {
     "purpose": "train_own_models",
     "action": "grant",
     "at": T,
+    "source": "import:legacy-system",
 }
 
 TABLES = ("members", "member_countries", "member_statuses", "content_items", "consent_events")
@@ -70,8 +71,8 @@ def write(tmp_path: Path, name: str, data: bytes | str) -> Path:
     return p
 
 
-def run(db: Database, kind: str, path: Path) -> imports.ImportResult:
-    return import_file(db, kind, path, now=NOW)
+def run(db: Database, kind: str, path: Path, *, restore: bool = False) -> imports.ImportResult:
+    return import_file(db, kind, path, now=NOW, restore=restore)
 
 
 def expect_errors(db: Database, kind: str, path: Path) -> list[InputError]:
@@ -153,7 +154,7 @@ def test_when_consents_are_imported_then_they_go_through_the_hash_chained_ledger
         event_id="e2",
         action="withdraw",
         at="2025-04-01T00:00:00Z",
-        source="web",
+        source="import:other-system",
         policy_version=1,
     )
     r = run(db, "consents", write(tmp_path, "e.jsonl", jsonl(later, CONSENT)))
@@ -163,7 +164,8 @@ def test_when_consents_are_imported_then_they_go_through_the_hash_chained_ledger
         assert report.ok and report.length == 2 and report.head_hash == r.ledger_head
         rows = list(ledger.iter_rows(s))
     assert [row.event_id for row in rows] == ["e1", "e2"], "appended in time order"
-    assert rows[0].source == "import" and rows[1].source == "web"
+    assert rows[0].source == "import:legacy-system" and rows[1].source == "import:other-system"
+    assert rows[0].recorded_at == rows[1].recorded_at == NOW, "recorded at the import's time"
     assert rows[0].policy_version == 1
 
 
@@ -399,7 +401,10 @@ def test_when_event_ids_repeat_then_the_duplicate_line_is_named(db, tmp_path):
 
 def test_when_consents_csv_is_valid_then_policy_version_is_filled_in(db, tmp_path):
     add_member(db, "m1")
-    csv = f"event_id,member_id,purpose,action,at\ne1,m1,share_with_providers,grant,{T}\n"
+    csv = (
+        "event_id,member_id,purpose,action,at,source\n"
+        f"e1,m1,share_with_providers,grant,{T},import:legacy-system\n"
+    )
     r = run(db, "consents", write(tmp_path, "e.csv", csv))
     assert r.inserted == 1
     with db.session() as s:
@@ -467,8 +472,9 @@ def test_when_exported_then_reimport_is_identical_and_a_fresh_db_gets_the_same_l
         fresh, now=datetime.now(UTC), effective_at=DEFAULT_POLICY_EFFECTIVE_AT, allow_backdate=True
     )
     try:
-        for kind in ("members", "content", "consents"):
-            assert run(fresh, kind, out / f"{kind}.jsonl").inserted == 2
+        for kind in ("members", "content", "consents"):  # consents: a restore
+            path = out / f"{kind}.jsonl"
+            assert run(fresh, kind, path, restore=kind == "consents").inserted == 2
         out2 = tmp_path / "out2"
         out2.mkdir()
         for kind in ("members", "content", "consents"):

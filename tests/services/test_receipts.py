@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -41,7 +41,7 @@ def test_when_granted_then_receipt_has_every_field_group(db: Database) -> None:
         source="web",
         at=T0 + timedelta(days=1),
         personal={"ip": "203.0.113.9"},
-        now=datetime.now(UTC),
+        now=T0 + timedelta(days=1),
     )
     rec = receipt(db, ev.event_id)
     assert rec.keys() >= GROUPS
@@ -77,7 +77,7 @@ def test_when_withdrawn_or_objected_then_state_says_so(
         action,
         source=source,
         at=T0 + timedelta(days=1),
-        now=datetime.now(UTC),
+        now=T0 + timedelta(days=1),
     )
     assert receipt(db, ev.event_id)["state"]["value"] == state
 
@@ -91,7 +91,7 @@ def test_when_member_erased_then_receipt_has_no_jurisdiction(db: Database) -> No
         "on",
         source="web",
         at=T0 + timedelta(days=1),
-        now=datetime.now(UTC),
+        now=T0 + timedelta(days=1),
     )
     with db.session() as s:
         destroy_member_key(s, "m1", now=NOW)

@@ -348,7 +348,7 @@ def test_no_ineligible_record_over_random_histories(
                     action,
                     source="web",  # type: ignore[arg-type]
                     at=_T0 + timedelta(hours=h),
-                    now=datetime.now(UTC),
+                    now=_T0 + timedelta(hours=h),
                 )
         cfg = BuildConfig(purpose=PURPOSE, shard_size=3, dedupe=False, min_chars=1, min_words=1)
         r = build_snapshot(db, settings_, PURPOSE, as_of, engine="inline", config=cfg, now=now)

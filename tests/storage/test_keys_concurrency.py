@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -54,6 +55,13 @@ def _check_ledger(db: Database, expected: Counter[str]) -> None:
         report = ledger.verify(s)
         assert report.ok, report.problem
         rows = list(ledger.iter_rows(s))
+        if len(expected) == 1:
+            # one member, alternating on/off: a choice that repeats the member's current
+            # one is redundant and appends nothing (issue 9), so the events alternate
+            actions = [r.action for r in rows]
+            assert 1 <= len(rows) <= expected[rows[0].member_id]
+            assert all(a != b for a, b in pairwise(actions)), actions
+            expected = Counter({rows[0].member_id: len(rows)})
         assert Counter(r.member_id for r in rows) == expected
         ring = KeyRing(s)
         ring.load(expected)

@@ -148,7 +148,7 @@ def consent_set(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Switch a purpose on or off for a member (appends to the ledger)."""
-    from optin.services.consent import parse_action, record_consent, resolve_member
+    from optin.services.consent import parse_action, record_choice, resolve_member
 
     action = parse_action(switch)
     when = parse_time(at, "--at")
@@ -156,9 +156,10 @@ def consent_set(
     db = open_db(ctx)
     try:
         member = resolve_member(db, member)
-        ev = record_consent(db, member, purpose, action, source=source, now=now, at=when)
+        done = record_choice(db, member, purpose, action, source=source, now=now, at=when)
     finally:
         db.dispose()
+    ev = done.event
     data = {
         "event_id": ev.event_id,
         "seq": ev.seq,
@@ -168,11 +169,19 @@ def consent_set(
         "at": _iso(ev.at),
         "policy_version": ev.policy_version,
         "source": str(ev.source),
+        "recorded": done.recorded,
+        "note": done.note,
     }
     if as_json:
         print_json(data)
         return
     word = "on" if ev.action == "grant" else "off"
+    if done.note is not None:
+        say(
+            f"{esc(member)}: {esc(purpose)} is {done.note}: nothing recorded "
+            f"(current event {esc(ev.event_id)}, seq {ev.seq})"
+        )
+        return
     say(
         f"{esc(member)}: {esc(purpose)} switched [bold]{word}[/] at {_iso(ev.at)} "
         f"(event {esc(ev.event_id)}, seq {ev.seq}, policy v{ev.policy_version})"

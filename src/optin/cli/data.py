@@ -20,6 +20,13 @@ class Kind(StrEnum):
     consents = "consents"
 
 
+class ImportKindArg(StrEnum):
+    members = "members"
+    content = "content"
+    consents = "consents"
+    member_events = "member-events"
+
+
 class Format(StrEnum):
     jsonl = "jsonl"
     csv = "csv"
@@ -163,17 +170,27 @@ def _print_summary(s: object) -> None:
 
 def import_(
     ctx: typer.Context,
-    kind: Kind = typer.Argument(..., help="What the file holds: members, content or consents."),
+    kind: ImportKindArg = typer.Argument(
+        ..., help="What the file holds: members, content, consents or member-events."
+    ),
     file: Path = typer.Argument(..., help="A JSONL or CSV file (see docs/import-formats.md)."),
     fmt: Format = typer.Option(
         None, "--format", "-f", help="jsonl or csv (default: from the file extension)."
     ),
+    restore: bool = typer.Option(
+        False,
+        "--restore",
+        help="consents only: restore an `optin export consents` file into an empty ledger, "
+        "keeping each event's recorded time and source (same ledger head).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Import members, content or consent events, all or nothing.
+    """Import members, content, consent events or member events, all or nothing.
 
     Every invalid record is reported (file, line, field, value, what is allowed) and
-    nothing is written. Re-importing identical records is a no-op.
+    nothing is written. Re-importing identical records is a no-op. Consent events are
+    historical records: each declares its source (import:<system>) and is recorded at
+    the time of the import, so it cannot change a decision already made.
     """
     from optin.services.imports import import_file
     from optin.services.setup import Database
@@ -182,7 +199,12 @@ def import_(
     try:
         db.require_initialized()
         result = import_file(
-            db, kind.value, file, now=datetime.now(UTC), fmt=fmt.value if fmt else None
+            db,
+            kind.value,
+            file,
+            now=datetime.now(UTC),
+            fmt=fmt.value if fmt else None,
+            restore=restore,
         )
     finally:
         db.dispose()

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "optin.cli.serve",
     "optin.cli.summary",
     "optin.cli.log",
+    "optin.cli.members",
 )
 
 app = typer.Typer(

@@ -6,6 +6,7 @@ platform (external ids), so re-importing the same records is idempotent.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -48,6 +49,11 @@ class ConsentAction(StrEnum):
 
 
 class ConsentSource(StrEnum):
+    """Where a consent event came from. A historical import declares its system:
+    ``import:<system>`` (e.g. ``import:legacy-system``), whose kind is :attr:`IMPORT`
+    (``ConsentSource("import:legacy-system") is ConsentSource.IMPORT``); the ledger keeps
+    the full text."""
+
     WEB = "web"
     API = "api"
     CLI = "cli"
@@ -55,6 +61,40 @@ class ConsentSource(StrEnum):
     DEMO = "demo"
     GPC = "gpc"  # a Sec-GPC: 1 signal, recorded as an objection
     SYSTEM = "system"
+
+    @classmethod
+    def _missing_(cls, value: object) -> ConsentSource | None:
+        if isinstance(value, str) and is_import_source(value):
+            return cls.IMPORT
+        return None
+
+
+#: The prefix of a declared historical import source, ``import:<system>``.
+IMPORT_SOURCE_PREFIX = "import:"
+_SYSTEM = re.compile(r"[a-z0-9][a-z0-9._-]{0,56}")
+#: What ``<system>`` may be, for messages.
+IMPORT_SYSTEM_HINT = "import:<system>, <system> 1-57 of a-z 0-9 . _ - (e.g. import:legacy-system)"
+#: Sources of live choices (a member or operator acting now): never backdated.
+LIVE_SOURCES = frozenset(
+    {ConsentSource.WEB, ConsentSource.API, ConsentSource.CLI, ConsentSource.GPC}
+)
+
+
+def is_import_source(value: str) -> bool:
+    """Whether ``value`` is a declared import source ``import:<system>``."""
+    return value.startswith(IMPORT_SOURCE_PREFIX) and bool(
+        _SYSTEM.fullmatch(value[len(IMPORT_SOURCE_PREFIX) :])
+    )
+
+
+def canonical_source(value: ConsentSource | str) -> str:
+    """The text the ledger stores for a source: a :class:`ConsentSource` value or a
+    declared ``import:<system>``; ValueError otherwise."""
+    if isinstance(value, ConsentSource):
+        return value.value
+    if is_import_source(value):
+        return value
+    return ConsentSource(value).value
 
 
 @dataclass(frozen=True, slots=True)

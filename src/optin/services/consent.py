@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from optin.domain.eligibility import Decision, PolicySet, Reason, decide, project
+from optin.domain.eligibility import (
+    Decision,
+    PolicySet,
+    Reason,
+    decide,
+    grant_void_reason,
+    project,
+)
 from optin.domain.model import (
     ConsentAction,
     ConsentEvent,
@@ -26,6 +33,13 @@ from optin.storage.repos import consents
 
 #: Tolerated clock skew for "not in the future".
 FUTURE_SKEW = timedelta(seconds=5)
+#: How far in the past a live choice (web, API, CLI) may be dated: clock skew between
+#: the client and the server. Anything older is a backdated event, which only an
+#: explicit historical import may record (``optin import consents``).
+BACKDATE_SKEW = timedelta(minutes=5)
+#: Why a grant is not "on" although it is the latest choice: switching on again records
+#: a new grant.
+_NOT_ON = frozenset({Reason.GRANT_GIVEN_AS_MINOR, Reason.GRANT_GIVEN_WHILE_EXCLUDED})
 #: The purpose a ``Sec-GPC: 1`` signal objects to (sharing with model providers).
 GPC_PURPOSE = "share_with_providers"
 #: Decisions no switch changes: the member cannot turn such a purpose on or off.
@@ -98,6 +112,28 @@ def parse_source(value: ConsentSource | str) -> ConsentSource:
     )
 
 
+def backdated(when: datetime, now: datetime, source: ConsentSource | str) -> InputError:
+    """The refusal of a backdated live choice."""
+    return InputError(
+        f"a {source} consent event cannot be backdated: backdated events come only from "
+        "`optin import consents` with a declared source (import:<system>, e.g. "
+        "import:legacy-system), recorded at the time of the import",
+        field="at",
+        value=when.isoformat(),
+        allowed=f"now (at most {int(BACKDATE_SKEW.total_seconds() // 60)} minutes before "
+        f"{now.isoformat()}), or leave it out",
+    )
+
+
+def before_joining(member_id: str, when: datetime, joined_at: datetime) -> InputError:
+    return InputError(
+        f"the event is dated before member {member_id!r} joined",
+        field="at",
+        value=when.isoformat(),
+        allowed=f"at or after joined_at ({joined_at.isoformat()})",
+    )
+
+
 def member_not_found(member_id: str) -> NotFoundError:
     return NotFoundError(
         f"member {member_id!r} does not exist; list members with "
@@ -146,11 +182,16 @@ def prepare_consent(
         )
     act = parse_action(action) if not isinstance(action, ConsentAction) else action
     src = parse_source(source)
+    if when < now - BACKDATE_SKEW:
+        raise backdated(when, now, src)
     require_purpose(ps, purpose, when)
     pv = ps.in_force(when)
     assert pv is not None  # require_purpose found the purpose in it
-    if get_member(session, member_id) is None:
+    member = get_member(session, member_id)
+    if member is None:
         raise member_not_found(member_id)
+    if when < member.joined_at:
+        raise before_joining(member_id, when, member.joined_at)
     fields: dict[str, Any] = {}
     country = country_at(session, member_id, when)
     if country is not None:
@@ -169,6 +210,108 @@ def prepare_consent(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What recording a choice did: ``recorded`` False means it was redundant (the
+    member's current choice already was this one) and ``event`` is that existing event."""
+
+    event: ConsentEvent
+    recorded: bool = True
+
+    @property
+    def note(self) -> str | None:
+        """``"already on"`` / ``"already off"`` for a redundant choice, else None."""
+        if self.recorded:
+            return None
+        return "already on" if self.event.action is ConsentAction.GRANT else "already off"
+
+
+def counts_as_on(
+    ps: PolicySet,
+    grant_at: datetime,
+    policy_version: int,
+    purpose: str,
+    birth_date: date | None,
+    country_then: str | None,
+    now: datetime,
+) -> bool:
+    """Whether a grant is "on": not void (given as a minor or while excluded) and not
+    stale (older than the purpose's latest material change in force at ``now``)."""
+    void = grant_void_reason(birth_date, country_then, grant_at, ps, now)
+    if void in _NOT_ON:
+        return False
+    required = ps.required_version(purpose, now)
+    return required is None or policy_version >= required
+
+
+def is_redundant(
+    session: Session,
+    ps: PolicySet,
+    draft: ledger.EventDraft,
+    last: ConsentEvent | None,
+    now: datetime,
+) -> bool:
+    """Whether appending ``draft`` changes nothing: the member's latest choice for the
+    purpose is the same action, and (for a grant) that grant counts. Call it under the
+    ledger lock (:func:`optin.storage.ledger.lock`) so that it cannot race an append."""
+    if last is None or last.action is not ConsentAction(draft.action):
+        return False
+    if last.action is ConsentAction.WITHDRAW:
+        return True
+    member = get_member(session, draft.member_id)
+    birth = member.birth_date if member is not None else None
+    return counts_as_on(
+        ps,
+        last.at,
+        last.policy_version,
+        draft.purpose,
+        birth,
+        country_at(session, draft.member_id, last.at),
+        now,
+    )
+
+
+def keep_order(draft: ledger.EventDraft, last: ConsentEvent | None) -> None:
+    """A live choice is the member's newest: never dated before their latest event for
+    the purpose (a concurrent request with a slightly later clock may have appended
+    first), so the ledger order and the effective order agree."""
+    if last is not None and last.at > draft.at:
+        draft.at = last.at
+
+
+def record_choice(
+    db: Database,
+    member_id: str,
+    purpose: str,
+    action: ConsentAction | str,
+    *,
+    source: ConsentSource | str,
+    now: datetime,
+    at: datetime | None = None,
+    personal: dict[str, Any] | None = None,
+    event_id: str | None = None,
+) -> Recorded:
+    """Record a grant or withdrawal unless it is redundant (see :func:`is_redundant`,
+    decided under the ledger lock, so concurrent identical choices record one event)."""
+    ps = policy_set(db)
+    with db.session() as s:
+        draft = prepare_consent(
+            s, ps, member_id, purpose, action, source=source, now=now, at=at, personal=personal
+        )
+        if event_id is not None:
+            draft.event_id = event_id
+        ledger.lock(s)
+        last = consents.latest_event(s, member_id, purpose)
+        if is_redundant(s, ps, draft, last, now):
+            assert last is not None
+            return Recorded(last, recorded=False)
+        keep_order(draft, last)
+        row = ledger.append(s, draft, now=now)
+        event = ledger.row_to_event(row)
+    _propagate(db, [member_id], now)
+    return Recorded(event)
+
+
 def record_consent(
     db: Database,
     member_id: str,
@@ -181,23 +324,25 @@ def record_consent(
     personal: dict[str, Any] | None = None,
     event_id: str | None = None,
 ) -> ConsentEvent:
-    """Append a grant or withdrawal for (member, purpose) and return the event.
+    """Append a grant or withdrawal for (member, purpose) and return the event (the
+    existing one when the choice is redundant: see :func:`record_choice`).
 
-    The event records the policy version in force at ``at`` (default ``now``). ``personal``
-    (IP, user agent ...) is stored encrypted with the member's key, together with the
+    The event records the policy version in force at ``at`` (default ``now``; a live
+    choice is never backdated by more than :data:`BACKDATE_SKEW`). ``personal`` (IP,
+    user agent ...) is stored encrypted with the member's key, together with the
     member's country at ``at``.
     """
-    ps = policy_set(db)
-    with db.session() as s:
-        draft = prepare_consent(
-            s, ps, member_id, purpose, action, source=source, now=now, at=at, personal=personal
-        )
-        if event_id is not None:
-            draft.event_id = event_id
-        row = ledger.append(s, draft, now=now)
-        event = ledger.row_to_event(row)
-    _propagate(db, [member_id], now)
-    return event
+    return record_choice(
+        db,
+        member_id,
+        purpose,
+        action,
+        source=source,
+        now=now,
+        at=at,
+        personal=personal,
+        event_id=event_id,
+    ).event
 
 
 def _propagate(db: Database, member_ids: list[str], now: datetime) -> None:

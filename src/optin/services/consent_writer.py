@@ -10,9 +10,13 @@ Here each request is validated in its own thread by
 country at the time), and becomes an :class:`~optin.storage.ledger.EventDraft`. One
 writer thread takes every draft waiting in the queue, appends them with
 :func:`optin.storage.ledger.append_many` (one lock, one multi-row insert, one head
-update) and commits once; only then is every caller answered. A request refused by
-validation fails alone and never reaches the ledger; a failed append or commit fails
-every caller of that batch (nothing of it was committed, nothing is acknowledged).
+update) and commits once; only then is every caller answered. Redundant choices (the
+member's current choice already is this one: :func:`optin.services.consent.is_redundant`)
+are decided in that transaction, under the ledger lock, against the ledger and the
+earlier drafts of the batch: they append nothing and answer with the existing event
+(``Recorded.recorded`` False), so concurrent identical switches record one event. A
+request refused by validation fails alone and never reaches the ledger; a failed append or
+commit fails every caller of that batch (nothing of it was committed, nothing is acknowledged).
 
 ::
 
@@ -32,10 +36,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from optin.domain.model import ConsentAction, ConsentEvent, ConsentSource
-from optin.services.consent import prepare_consent
+from optin.services.consent import Recorded, is_redundant, keep_order, prepare_consent
 from optin.services.policy import policy_set_in
 from optin.storage import ledger
 from optin.storage.database import Database
+from optin.storage.db import Session
+from optin.storage.repos import consents
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +82,7 @@ def committed_event(draft: ledger.EventDraft, seq: int) -> ConsentEvent:
 @dataclass
 class _Pending:
     draft: ledger.EventDraft
-    future: Future[ConsentEvent]
+    future: Future[Recorded]
 
 
 class ConsentWriter:
@@ -117,15 +123,32 @@ class ConsentWriter:
         at: datetime | None = None,
         personal: dict[str, Any] | None = None,
     ) -> ConsentEvent:
+        """Record a choice and return its event (the existing one when redundant)."""
+        return self.record_choice(
+            member_id, purpose, action, source=source, now=now, at=at, personal=personal
+        ).event
+
+    def record_choice(
+        self,
+        member_id: str,
+        purpose: str,
+        action: ConsentAction | str,
+        *,
+        source: ConsentSource | str,
+        now: datetime,
+        at: datetime | None = None,
+        personal: dict[str, Any] | None = None,
+    ) -> Recorded:
         draft = prepare(
             self.db, member_id, purpose, action, source=source, now=now, at=at, personal=personal
         )
         return self.submit(draft).result(timeout=self.timeout)
 
-    def submit(self, draft: ledger.EventDraft) -> Future[ConsentEvent]:
-        """Queue a prepared draft; the future resolves once it is committed."""
+    def submit(self, draft: ledger.EventDraft) -> Future[Recorded]:
+        """Queue a prepared draft; the future resolves once it is committed (or found
+        redundant)."""
         self._ensure_thread()
-        fut: Future[ConsentEvent] = Future()
+        fut: Future[Recorded] = Future()
         self._queue.put(_Pending(draft, fut))
         return fut
 
@@ -140,11 +163,10 @@ class ConsentWriter:
             self._process(batch)
 
     def _process(self, batch: list[_Pending]) -> None:
-        drafts = [p.draft for p in batch]
         now = self.clock()
         try:
             with self.db.session() as s:
-                head = ledger.append_many(s, drafts, now=now)
+                results = self._append(s, batch, now)
         except BaseException as e:  # nothing of this batch was committed
             log.error(
                 "group commit of %d consent event(s) failed: %s", len(batch), type(e).__name__
@@ -152,10 +174,39 @@ class ConsentWriter:
             for p in batch:
                 p.future.set_exception(e)
             return
-        first = head.seq - len(drafts) + 1
-        self._propagate(drafts, now)
-        for i, p in enumerate(batch):
-            p.future.set_result(committed_event(p.draft, first + i))
+        fresh = [p.draft for p, r in zip(batch, results, strict=True) if r.recorded]
+        if fresh:
+            self._propagate(fresh, now)
+        for p, r in zip(batch, results, strict=True):
+            p.future.set_result(r)
+
+    def _append(self, s: Session, batch: list[_Pending], now: datetime) -> list[Recorded]:
+        """Under the ledger lock: drop redundant drafts, append the rest in one go."""
+        ledger.lock(s)
+        ps = policy_set_in(s, self.db.url)
+        latest: dict[tuple[str, str], ConsentEvent | None] = {}
+        out: list[Recorded | int] = []  # an int: index into the drafts appended
+        fresh: list[ledger.EventDraft] = []
+        for p in batch:
+            d = p.draft
+            key = (d.member_id, d.purpose)
+            if key not in latest:
+                latest[key] = consents.latest_event(s, d.member_id, d.purpose)
+            last = latest[key]
+            if is_redundant(s, ps, d, last, now):
+                assert last is not None
+                out.append(Recorded(last, recorded=False))
+                continue
+            keep_order(d, last)
+            out.append(len(fresh))
+            fresh.append(d)
+            latest[key] = committed_event(d, 0)
+        head = ledger.append_many(s, fresh, now=now) if fresh else None
+        first = head.seq - len(fresh) + 1 if head is not None else 0
+        return [
+            r if isinstance(r, Recorded) else Recorded(committed_event(fresh[r], first + r))
+            for r in out
+        ]
 
     def _propagate(self, drafts: list[ledger.EventDraft], now: datetime) -> None:
         """The batch is committed: re-judge its members' snapshot records (one

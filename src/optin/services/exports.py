@@ -109,6 +109,13 @@ _ITER = {
 def export_file(db: Database, kind: ImportKind | str, output: Path) -> int:
     """Write every record of ``kind`` to ``output`` (JSONL, atomically); returns the count."""
     k = parse_enum(kind, ImportKind, field="kind", what="unknown export kind")
+    if k not in _ITER:
+        raise InputError(
+            "cannot export this kind",
+            field="kind",
+            value=k.value,
+            allowed=", ".join(x.value for x in _ITER),
+        )
     output = Path(output)
     parent = output.parent if str(output.parent) else Path(".")
     if not parent.is_dir():

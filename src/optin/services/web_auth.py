@@ -39,6 +39,8 @@ API_SCOPES: tuple[str, ...] = (
     "provider:ack",
     "receipts:read",
     "snapshots:read",
+    "members:read",
+    "members:write",
 )
 #: Every role a member may hold.
 ROLES: tuple[str, ...] = ("member", "admin")

@@ -1,17 +1,31 @@
-"""Member queries: existence, country at a time, full histories for eligibility."""
+"""Member queries (existence, lookup by id or handle, country at a time, full histories
+for eligibility) and the member lifecycle writes (dated, recorded country, status and
+birth-date changes).
+
+Histories carry each country/status change as ``(since, value, recorded_at)``: the
+domain ignores a change recorded after the decision time.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from optin.domain.model import AccountStatus, ConsentEvent, MemberHistory
 from optin.storage.ledger import row_to_event
-from optin.storage.models import ConsentEventRow, MemberCountryRow, MemberRow, MemberStatusRow
+from optin.storage.models import (
+    ConsentEventRow,
+    MemberBirthDateRow,
+    MemberCountryRow,
+    MemberRow,
+    MemberStatusRow,
+    fold_handle,
+)
 
 _IN_CHUNK = 500
 
@@ -25,7 +39,9 @@ def member_id_for(session: Session, ref: str) -> str | None:
     if session.get(MemberRow, ref) is not None:
         return ref
     handle = ref[1:] if ref.startswith("@") else ref
-    return session.scalar(select(MemberRow.id).where(MemberRow.handle == handle))
+    return session.scalar(
+        select(MemberRow.id).where(MemberRow.handle_folded == fold_handle(handle))
+    )
 
 
 def country_at(session: Session, member_id: str, at: datetime) -> str | None:
@@ -52,20 +68,32 @@ def member_histories(session: Session, member_ids: Iterable[str]) -> dict[str, M
                 select(MemberRow.id, MemberRow.birth_date).where(MemberRow.id.in_(chunk))
             ).all()
         )
-        countries: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
-        for mid, since, country in session.execute(
-            select(MemberCountryRow.member_id, MemberCountryRow.since, MemberCountryRow.country)
+        countries: dict[str, list[tuple[datetime, str, datetime | None]]] = defaultdict(list)
+        for mid, since, country, recorded in session.execute(
+            select(
+                MemberCountryRow.member_id,
+                MemberCountryRow.since,
+                MemberCountryRow.country,
+                MemberCountryRow.recorded_at,
+            )
             .where(MemberCountryRow.member_id.in_(chunk))
             .order_by(MemberCountryRow.member_id, MemberCountryRow.since, MemberCountryRow.id)
         ):
-            countries[mid].append((since, country))
-        statuses: dict[str, list[tuple[datetime, AccountStatus]]] = defaultdict(list)
-        for mid, since, status in session.execute(
-            select(MemberStatusRow.member_id, MemberStatusRow.since, MemberStatusRow.status)
+            countries[mid].append((since, country, recorded))
+        statuses: dict[str, list[tuple[datetime, AccountStatus, datetime | None]]] = defaultdict(
+            list
+        )
+        for mid, since, status, recorded in session.execute(
+            select(
+                MemberStatusRow.member_id,
+                MemberStatusRow.since,
+                MemberStatusRow.status,
+                MemberStatusRow.recorded_at,
+            )
             .where(MemberStatusRow.member_id.in_(chunk))
             .order_by(MemberStatusRow.member_id, MemberStatusRow.since, MemberStatusRow.id)
         ):
-            statuses[mid].append((since, AccountStatus(status)))
+            statuses[mid].append((since, AccountStatus(status), recorded))
         events: dict[str, list[ConsentEvent]] = defaultdict(list)
         for row in session.execute(
             select(
@@ -111,4 +139,189 @@ def iter_directory_entries(engine: Engine, *, chunk: int = 20_000) -> Iterator[t
 
 
 def member_by_handle(session: Session, handle: str) -> MemberRow | None:
-    return session.scalar(select(MemberRow).where(MemberRow.handle == handle))
+    """The member whose handle equals ``handle`` case-insensitively."""
+    return session.scalar(select(MemberRow).where(MemberRow.handle_folded == fold_handle(handle)))
+
+
+def handle_owners(session: Session, handles: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """For each folded handle among ``handles`` that is taken: (member id, stored handle)."""
+    folded = sorted({fold_handle(h) for h in handles})
+    out: dict[str, tuple[str, str]] = {}
+    for i in range(0, len(folded), _IN_CHUNK):
+        for mid, handle, f in session.execute(
+            select(MemberRow.id, MemberRow.handle, MemberRow.handle_folded).where(
+                MemberRow.handle_folded.in_(folded[i : i + _IN_CHUNK])
+            )
+        ):
+            out[f] = (mid, handle)
+    return out
+
+
+def joined_times(session: Session, member_ids: Iterable[str]) -> dict[str, datetime]:
+    """``joined_at`` of each existing member among ``member_ids``."""
+    ids = sorted(set(member_ids))
+    out: dict[str, datetime] = {}
+    for i in range(0, len(ids), _IN_CHUNK):
+        for mid, joined in session.execute(
+            select(MemberRow.id, MemberRow.joined_at).where(
+                MemberRow.id.in_(ids[i : i + _IN_CHUNK])
+            )
+        ):
+            out[mid] = joined
+    return out
+
+
+# --------------------------------------------------------------------- lifecycle writes
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChange:
+    """One dated, recorded change of a member: ``kind`` is country, status or birth_date."""
+
+    member_id: str
+    kind: str
+    value: str | None
+    effective_at: datetime
+    recorded_at: datetime
+    source: str | None
+
+
+def add_country(
+    session: Session,
+    member_id: str,
+    country: str,
+    *,
+    since: datetime,
+    recorded_at: datetime,
+    source: str,
+) -> None:
+    session.add(
+        MemberCountryRow(
+            member_id=member_id,
+            since=since,
+            country=country,
+            recorded_at=recorded_at,
+            source=source,
+        )
+    )
+    session.flush()
+
+
+def add_status(
+    session: Session,
+    member_id: str,
+    status: str,
+    *,
+    since: datetime,
+    recorded_at: datetime,
+    source: str,
+) -> None:
+    session.add(
+        MemberStatusRow(
+            member_id=member_id,
+            since=since,
+            status=status,
+            recorded_at=recorded_at,
+            source=source,
+        )
+    )
+    session.flush()
+
+
+def correct_birth_date(
+    session: Session,
+    member_id: str,
+    birth_date: date | None,
+    *,
+    effective_at: datetime,
+    recorded_at: datetime,
+    source: str,
+) -> None:
+    """Record a birth-date correction and make it the member's current birth date."""
+    previous = session.scalar(select(MemberRow.birth_date).where(MemberRow.id == member_id))
+    session.add(
+        MemberBirthDateRow(
+            member_id=member_id,
+            birth_date=birth_date,
+            previous=previous,
+            effective_at=effective_at,
+            recorded_at=recorded_at,
+            source=source,
+        )
+    )
+    session.execute(
+        update(MemberRow).where(MemberRow.id == member_id).values(birth_date=birth_date)
+    )
+    session.flush()
+
+
+def member_changes(session: Session, member_id: str) -> list[MemberChange]:
+    """Every dated change of the member (countries, statuses, birth dates), by
+    (effective time, recorded time)."""
+    out: list[MemberChange] = []
+    for since, country, rec, src in session.execute(
+        select(
+            MemberCountryRow.since,
+            MemberCountryRow.country,
+            MemberCountryRow.recorded_at,
+            MemberCountryRow.source,
+        ).where(MemberCountryRow.member_id == member_id)
+    ):
+        out.append(MemberChange(member_id, "country", country, since, rec, src))
+    for since, status, rec, src in session.execute(
+        select(
+            MemberStatusRow.since,
+            MemberStatusRow.status,
+            MemberStatusRow.recorded_at,
+            MemberStatusRow.source,
+        ).where(MemberStatusRow.member_id == member_id)
+    ):
+        out.append(MemberChange(member_id, "status", status, since, rec, src))
+    for at, birth, rec, src in session.execute(
+        select(
+            MemberBirthDateRow.effective_at,
+            MemberBirthDateRow.birth_date,
+            MemberBirthDateRow.recorded_at,
+            MemberBirthDateRow.source,
+        ).where(MemberBirthDateRow.member_id == member_id)
+    ):
+        out.append(
+            MemberChange(
+                member_id, "birth_date", birth.isoformat() if birth else None, at, rec, src
+            )
+        )
+    out.sort(key=lambda c: (c.effective_at, c.recorded_at, c.kind))
+    return out
+
+
+def has_change(
+    session: Session, member_id: str, kind: str, value: str | None, at: datetime
+) -> bool:
+    """Whether the member already has this exact change (same kind, value and time)."""
+    if kind == "country":
+        q = select(func.count()).where(
+            MemberCountryRow.member_id == member_id,
+            MemberCountryRow.country == value,
+            MemberCountryRow.since == at,
+        )
+    elif kind == "status":
+        q = select(func.count()).where(
+            MemberStatusRow.member_id == member_id,
+            MemberStatusRow.status == value,
+            MemberStatusRow.since == at,
+        )
+    else:
+        q = select(func.count()).where(
+            MemberBirthDateRow.member_id == member_id,
+            MemberBirthDateRow.birth_date == (date.fromisoformat(value) if value else None),
+            MemberBirthDateRow.effective_at == at,
+        )
+    return bool(session.scalar(q))
+
+
+def list_member_rows(session: Session, *, limit: int, after: str | None = None) -> list[MemberRow]:
+    """Members by id (keyset paging)."""
+    q = select(MemberRow).order_by(MemberRow.id).limit(limit)
+    if after is not None:
+        q = q.where(MemberRow.id > after)
+    return list(session.scalars(q))

@@ -73,11 +73,29 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def fold_handle(handle: str) -> str:
+    """The case-folded form of a handle: what uniqueness is judged on."""
+    return handle.casefold()
+
+
+def _folded_handle(context: Any) -> str:
+    return fold_handle(context.get_current_parameters()["handle"])
+
+
+def _since(context: Any) -> datetime:
+    return context.get_current_parameters()["since"]  # type: ignore[no-any-return]
+
+
 class MemberRow(Base):
+    """A member. ``handle_folded`` (filled from ``handle`` on insert by the storage
+    layer) carries the unique index: handles are unique case-insensitively, on every
+    backend."""
+
     __tablename__ = "members"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     handle: Mapped[str] = mapped_column(String(64), unique=True)
+    handle_folded: Mapped[str] = mapped_column(String(64), default=_folded_handle)
     display_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
@@ -85,6 +103,8 @@ class MemberRow(Base):
     role: Mapped[str] = mapped_column(String(16), default="member")
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("uq_members_handle_folded", "handle_folded", unique=True),)
 
 
 class MemberCountryRow(Base):
@@ -94,6 +114,10 @@ class MemberCountryRow(Base):
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     since: Mapped[datetime] = mapped_column(UTCDateTime)
     country: Mapped[str] = mapped_column(String(2))
+    #: when the platform recorded the change (default: ``since``); a decision as of T
+    #: uses only changes recorded by T
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_since)
+    source: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     # covering, newest first: "country at T" is the first index entry with since <= T
     __table_args__ = (
@@ -114,6 +138,10 @@ class MemberStatusRow(Base):
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     since: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))
+    #: when the platform recorded the change (default: ``since``); a decision as of T
+    #: uses only changes recorded by T
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_since)
+    source: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         Index(
@@ -124,6 +152,23 @@ class MemberStatusRow(Base):
             "status",
         ),
     )
+
+
+class MemberBirthDateRow(Base):
+    """A recorded birth-date correction (the member's current ``birth_date`` is updated
+    too: eligibility treats the birth date as one current value)."""
+
+    __tablename__ = "member_birth_dates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    previous: Mapped[date | None] = mapped_column(Date, nullable=True)
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_member_birth_dates_member", "member_id", "effective_at"),)
 
 
 class ContentRow(Base):
@@ -178,7 +223,7 @@ class ConsentEventRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     policy_version: Mapped[int] = mapped_column(Integer)
-    source: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))
     personal: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))

@@ -194,13 +194,14 @@ def create_app(
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(_PKG / "static")), name="static")
 
-    from optin.web.routes import admin, api, auth, lineage, member, provider
+    from optin.web.routes import admin, api, auth, lineage, member, members_api, provider
     from optin.web.routes import log as log_routes  # transparency log (issue 13)
 
     app.include_router(auth.router)
     app.include_router(member.router)
     app.include_router(admin.router)
     app.include_router(api.router)
+    app.include_router(members_api.router)
     app.include_router(lineage.router)
     app.include_router(provider.router)
     app.include_router(log_routes.router)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
@@ -13,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from optin.domain.eligibility import Decision, PolicySet
 from optin.domain.model import PolicyVersion
 from optin.errors import NotFoundError
-from optin.services import consent, eligibility, policy, receipts
+from optin.services import consent, eligibility, members, policy, receipts
 from optin.services.consent_writer import ConsentWriter, prepare
 from optin.services.setup import Database
 from optin.settings import Settings
@@ -52,6 +53,19 @@ def decide_all(db: Database, purpose: str, at: datetime) -> list[Decision]:
     return list(eligibility.decide_all(db, purpose, at))
 
 
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """A recorded choice for the routes: the event, and ``note`` ("already on" /
+    "already off") when the choice was redundant and nothing was appended."""
+
+    event: HistoryEvent
+    note: str | None = None
+
+
+def _saved(r: consent.Recorded) -> Saved:
+    return Saved(as_history_event(r.event), r.note)
+
+
 def record(
     db: Database,
     member_id: str,
@@ -63,17 +77,18 @@ def record(
     at: datetime | None = None,
     personal: dict[str, Any] | None = None,
     committer: ConsentWriter | None = None,
-) -> HistoryEvent:
-    """Record a consent event (through the group committer when there is one)."""
+) -> Saved:
+    """Record a consent event (through the group committer when there is one); a
+    redundant choice appends nothing."""
     if committer is not None:
-        ev = committer.record(
+        r = committer.record_choice(
             member_id, purpose, action, source=source, now=now, at=at, personal=personal
         )
     else:
-        ev = consent.record_consent(
+        r = consent.record_choice(
             db, member_id, purpose, action, source=source, now=now, at=at, personal=personal
         )
-    return as_history_event(ev)
+    return _saved(r)
 
 
 async def record_async(
@@ -86,7 +101,7 @@ async def record_async(
     now: datetime,
     at: datetime | None = None,
     committer: ConsentWriter | None = None,
-) -> HistoryEvent:
+) -> Saved:
     """:func:`record` for async routes: validation runs in a worker thread and the wait
     for the group commit holds no thread."""
     if committer is None:
@@ -96,8 +111,35 @@ async def record_async(
     draft = await run_in_threadpool(
         lambda: prepare(db, member_id, purpose, action, source=source, now=now, at=at)
     )
-    ev = await asyncio.wrap_future(committer.submit(draft))
-    return as_history_event(ev)
+    return _saved(await asyncio.wrap_future(committer.submit(draft)))
+
+
+def update_member(
+    db: Database,
+    ref: str,
+    *,
+    country: str | None,
+    status: str | None,
+    birth_date: date | None,
+    effective_at: datetime | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Record a member change through the API (source ``api``)."""
+    mid = members.resolve(db, ref)
+    return members.update_member(
+        db,
+        mid,
+        country=country,
+        status=status,
+        birth_date=birth_date,
+        effective_at=effective_at,
+        now=now,
+        source="api",
+    ).to_dict()
+
+
+def show_member(db: Database, ref: str, now: datetime) -> dict[str, Any]:
+    return members.show_member(db, members.resolve(db, ref), now)
 
 
 def receipt_for_member(db: Database, member_id: str, event_id: str) -> dict[str, Any]:

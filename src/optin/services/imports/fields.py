@@ -12,7 +12,15 @@ from typing import Any
 
 from optin.domain.countries import ISO_3166_ALPHA2
 from optin.domain.eligibility import PolicySet
-from optin.domain.model import AccountStatus, ConsentAction, ConsentSource, ContentKind, Visibility
+from optin.domain.model import (
+    IMPORT_SYSTEM_HINT,
+    AccountStatus,
+    ConsentAction,
+    ConsentSource,
+    ContentKind,
+    Visibility,
+    canonical_source,
+)
 from optin.services.imports.records import FUTURE_SKEW, Errors, ImportKind
 
 # ------------------------------------------------------------------------ field parsing
@@ -56,6 +64,16 @@ def _enum(enum: type[StrEnum]) -> Parser:
             raise _Bad("unknown value", allowed) from None
 
     return parse
+
+
+def _source(v: Any) -> str:
+    allowed = ", ".join(e.value for e in ConsentSource) + f", {IMPORT_SYSTEM_HINT}"
+    if not isinstance(v, str):
+        raise _Bad("must be a string", allowed)
+    try:
+        return canonical_source(v)
+    except ValueError:
+        raise _Bad("unknown source", allowed) from None
 
 
 def _country(v: Any) -> str:
@@ -177,7 +195,7 @@ CONSENT_FIELDS: tuple[Field, ...] = (
     Field("action", _enum(ConsentAction)),
     Field("at", _time, future_check=True),
     Field("policy_version", _int, required=False),
-    Field("source", _enum(ConsentSource), required=False),
+    Field("source", _source, required=False),
     Field("recorded_at", _time, required=False, future_check=True),
 )
 FIELDS: dict[ImportKind, tuple[Field, ...]] = {

@@ -43,6 +43,7 @@ class ImportKind(StrEnum):
     MEMBERS = "members"
     CONTENT = "content"
     CONSENTS = "consents"
+    MEMBER_EVENTS = "member-events"
 
 
 class ImportFormat(StrEnum):

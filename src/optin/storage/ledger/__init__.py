@@ -24,6 +24,7 @@ from optin.storage.ledger.append import (
     append_many,
     ensure_head,
     ledger_head,
+    lock,
     personal_fields,
 )
 from optin.storage.ledger.chain import (
@@ -51,6 +52,7 @@ __all__ = [
     "iso",
     "iter_rows",
     "ledger_head",
+    "lock",
     "payload_from_iso",
     "personal_fields",
     "row_to_event",

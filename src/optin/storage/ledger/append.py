@@ -30,7 +30,12 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from optin.domain.model import ConsentAction, ConsentSource
+from optin.domain.model import (
+    IMPORT_SYSTEM_HINT,
+    ConsentAction,
+    ConsentSource,
+    canonical_source,
+)
 from optin.errors import ConfigError, InputError
 from optin.storage.keys import KeyRing, seal, unseal
 from optin.storage.ledger.chain import GENESIS, ChainEntry
@@ -100,6 +105,15 @@ def _lock_head(session: Session) -> LedgerHead:
     return LedgerHead(int(row[0]), str(row[1]))
 
 
+def lock(session: Session) -> LedgerHead:
+    """Take the ledger's append lock in the caller's transaction and return the head.
+
+    Held until the transaction ends: a check made after it (e.g. "is this choice already
+    the member's current one?") cannot race another append. On SQLite it must come
+    before the transaction's first read of what it checks."""
+    return _lock_head(session)
+
+
 def _set_head(session: Session, head: LedgerHead) -> None:
     session.execute(
         text("UPDATE ledger_head SET seq = :seq, hash = :hash WHERE id = 1"),
@@ -118,13 +132,13 @@ def _check(draft: EventDraft) -> tuple[str, str]:
             allowed=", ".join(a.value for a in ConsentAction),
         ) from None
     try:
-        source = ConsentSource(draft.source).value
+        source = canonical_source(draft.source)
     except ValueError:
         raise InputError(
             "unknown consent source",
             field="source",
             value=draft.source,
-            allowed=", ".join(s.value for s in ConsentSource),
+            allowed=", ".join(s.value for s in ConsentSource) + f", {IMPORT_SYSTEM_HINT}",
         ) from None
     if draft.at.tzinfo is None:
         raise InputError("time must be timezone-aware (UTC)", field="at", value=str(draft.at))

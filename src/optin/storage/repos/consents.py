@@ -23,6 +23,18 @@ def member_events(session: Session, member_id: str) -> list[ConsentEvent]:
     return [row_to_event(r) for r in rows]
 
 
+def latest_event(session: Session, member_id: str, purpose: str) -> ConsentEvent | None:
+    """The member's latest event for ``purpose`` (by effective time, then seq): their
+    current choice."""
+    row = session.execute(
+        select(ConsentEventRow)
+        .where(ConsentEventRow.member_id == member_id, ConsentEventRow.purpose == purpose)
+        .order_by(ConsentEventRow.at.desc(), ConsentEventRow.seq.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if row is None else row_to_event(row)
+
+
 def event_row(session: Session, event_id: str) -> ConsentEventRow | None:
     return session.execute(
         select(ConsentEventRow).where(ConsentEventRow.event_id == event_id)

@@ -15,12 +15,14 @@ from sqlalchemy.orm import Session
 from optin.domain.model import AccountStatus, ConsentSource
 from optin.errors import ConflictError
 from optin.storage import ledger
+from optin.storage.members import handle_owners
 from optin.storage.models import (
     ConsentEventRow,
     ContentRow,
     MemberCountryRow,
     MemberRow,
     MemberStatusRow,
+    fold_handle,
 )
 
 _IN_CHUNK = 500
@@ -49,6 +51,16 @@ def existing_ids(s: Session, column: Any, ids: Iterable[str]) -> set[str]:
 def existing_member_ids(s: Session, ids: Iterable[str]) -> set[str]:
     """The ids among ``ids`` that are members."""
     return existing_ids(s, MemberRow.id, ids)
+
+
+def existing_content_ids(s: Session, ids: Iterable[str]) -> set[str]:
+    """The content ids among ``ids`` already in the database."""
+    return existing_ids(s, ContentRow.id, ids)
+
+
+def existing_event_ids(s: Session, ids: Iterable[str]) -> set[str]:
+    """The event ids among ``ids`` already in the ledger."""
+    return existing_ids(s, ConsentEventRow.event_id, ids)
 
 
 def member_records(s: Session, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -110,15 +122,30 @@ _CONTENT_COLS = (
 _CONSENT_KEYS = ("member_id", "purpose", "action", "at", "policy_version")
 
 
-def _conflict(kind: str, file: str, lines: list[tuple[int, str, str]]) -> ConflictError:
-    shown = "\n".join(
-        f"  {file}:{no}: {kind} {rid!r} already exists with a different '{fld}'"
-        for no, rid, fld in lines[:20]
-    )
-    more = f"\n  ... and {len(lines) - 20} more" if len(lines) > 20 else ""
+def _conflict(
+    kind: str,
+    file: str,
+    lines: list[tuple[int, str, str]],
+    handles: list[tuple[int, str, tuple[str, str]]] | None = None,
+) -> ConflictError:
+    items = [
+        (no, f"{file}:{no}: {kind} {rid!r} already exists with a different '{fld}'")
+        for no, rid, fld in lines
+    ] + [
+        (
+            no,
+            f"{file}:{no}: field 'handle': handle {handle!r} is taken (case-insensitively) "
+            f"by member {owner[0]}" + (f" (as {owner[1]!r})" if owner[1] != handle else ""),
+        )
+        for no, handle, owner in handles or ()
+    ]
+    items.sort()
+    shown = "\n".join(f"  {text}" for _, text in items[:20])
+    more = f"\n  ... and {len(items) - 20} more" if len(items) > 20 else ""
     return ConflictError(
-        f"{len(lines)} record(s) conflict with existing ones; nothing was imported "
-        f"(an id may be re-imported only with identical content):\n{shown}{more}"
+        f"{len(items)} record(s) conflict with existing ones; nothing was imported "
+        f"(an id may be re-imported only with identical content; handles are unique "
+        f"case-insensitively):\n{shown}{more}"
     )
 
 
@@ -144,18 +171,14 @@ def write_members(
         diff = _first_diff(r, old, r.keys())
         if diff is not None:
             conflicts.append((no, r["id"], diff))
-    taken: dict[str, str] = {}
-    for chunk in chunks(sorted({r["handle"] for _, r in fresh})):
-        taken.update(
-            s.execute(
-                select(MemberRow.handle, MemberRow.id).where(MemberRow.handle.in_(chunk))
-            ).all()
-        )
-    for no, r in fresh:
-        if r["handle"] in taken:
-            conflicts.append((no, r["id"], "handle"))
-    if conflicts:
-        raise _conflict("members", name, conflicts)
+    taken = handle_owners(s, (r["handle"] for _, r in fresh))
+    handle_clashes = [
+        (no, r["handle"], taken[fold_handle(r["handle"])])
+        for no, r in fresh
+        if fold_handle(r["handle"]) in taken
+    ]
+    if conflicts or handle_clashes:
+        raise _conflict("members", name, conflicts, handle_clashes)
     rows = [
         {
             "id": r["id"],
@@ -164,6 +187,7 @@ def write_members(
             "email": r["email"],
             "birth_date": r["birth_date"],
             "joined_at": r["joined_at"],
+            "handle_folded": fold_handle(r["handle"]),
             "role": "member",
             "password_hash": None,
             "erased_at": None,
@@ -172,13 +196,27 @@ def write_members(
     ]
     for i in range(0, len(rows), 5000):
         s.execute(_t(MemberRow).insert(), rows[i : i + 5000])
+    # a member import loads the platform's own records: each change counts as recorded
+    # when it took effect, but never before the account existed (as migration 0010)
     hist_c = [
-        {"member_id": r["id"], "since": t, "country": c}
+        {
+            "member_id": r["id"],
+            "since": t,
+            "country": c,
+            "recorded_at": max(t, r["joined_at"]),
+            "source": None,
+        }
         for _, r in fresh
         for t, c in r["countries"]
     ]
     hist_s = [
-        {"member_id": r["id"], "since": t, "status": st}
+        {
+            "member_id": r["id"],
+            "since": t,
+            "status": st,
+            "recorded_at": max(t, r["joined_at"]),
+            "source": None,
+        }
         for _, r in fresh
         for t, st in r["statuses"]
     ]
@@ -214,9 +252,21 @@ def write_content(
     return len(rows), len(records) - len(rows)
 
 
+def ledger_is_empty(s: Session) -> bool:
+    return ledger.ledger_head(s).seq == 0
+
+
 def write_consents(
-    s: Session, records: list[tuple[int, dict[str, Any]]], name: str, now: datetime
+    s: Session,
+    records: list[tuple[int, dict[str, Any]]],
+    name: str,
+    now: datetime,
+    *,
+    restore: bool = False,
 ) -> tuple[int, int, str]:
+    """Append the new events. An import records them now (``recorded_at`` = ``now``,
+    whatever the file says); a restore (into an empty ledger) keeps the file's
+    ``recorded_at`` and source, so the restored ledger is the exported one."""
     ids = [r["event_id"] for _, r in records]
     existing: dict[str, dict[str, Any]] = {}
     for chunk in chunks(ids):
@@ -244,7 +294,8 @@ def write_consents(
             conflicts.append((no, r["event_id"], diff))
     if conflicts:
         raise _conflict("consents", name, conflicts)
-    fresh.sort(key=lambda r: r["at"])
+    if not restore:  # a restore keeps the exported ledger order
+        fresh.sort(key=lambda r: r["at"])
     drafts = [
         ledger.EventDraft(
             member_id=r["member_id"],
@@ -254,9 +305,9 @@ def write_consents(
             policy_version=r["policy_version"],
             source=r.get("source", ConsentSource.IMPORT.value),
             event_id=r["event_id"],
-            recorded_at=r.get("recorded_at", now),
+            recorded_at=r.get("recorded_at", now) if restore else now,
         )
         for r in fresh
     ]
-    head = ledger.append_many(s, drafts, now=now, historical=True)  # recorded_at from file
+    head = ledger.append_many(s, drafts, now=now, historical=restore)
     return len(fresh), len(records) - len(fresh), head.hash

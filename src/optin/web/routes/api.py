@@ -66,6 +66,12 @@ class ConsentOut(BaseModel):
     policy_version: int
     source: str
     receipt: str
+    recorded: bool = Field(
+        True,
+        description="False when the choice was redundant (already the member's current "
+        "one): nothing was appended and the event is the existing one.",
+    )
+    note: str | None = Field(None, description='"already on" / "already off" when redundant.')
 
 
 class DecisionOut(BaseModel):
@@ -130,6 +136,13 @@ class SnapshotDetailOut(SnapshotOut):
     status_code=201,
     response_model=ConsentOut,
     summary="Record a consent event (grant or withdraw)",
+    responses={
+        200: {
+            "model": ConsentOut,
+            "description": "Redundant: the choice already was the member's current one; "
+            "nothing was appended (``recorded`` false, ``note`` says which).",
+        }
+    },
 )
 async def post_consent(
     request: Request,
@@ -137,7 +150,7 @@ async def post_consent(
     client: ApiClient = Depends(require_scope("consents:write")),
 ) -> JSONResponse:
     st = state(request)
-    ev = await backend.record_async(
+    saved = await backend.record_async(
         st.db,
         body.member_id,
         body.purpose,
@@ -147,6 +160,7 @@ async def post_consent(
         at=body.at,
         committer=st.committer,
     )
+    ev = saved.event
     out = ConsentOut(
         event_id=ev.event_id,
         seq=ev.seq,
@@ -157,9 +171,13 @@ async def post_consent(
         policy_version=ev.policy_version,
         source=ev.source,
         receipt=f"/api/v1/receipts/{ev.event_id}",
+        recorded=saved.note is None,
+        note=saved.note,
     )
     return JSONResponse(
-        out.model_dump(mode="json"), status_code=201, headers={"Location": out.receipt}
+        out.model_dump(mode="json"),
+        status_code=201 if saved.note is None else 200,
+        headers={"Location": out.receipt},
     )
 
 

@@ -38,7 +38,7 @@ def honour_gpc(request: Request, st: WebState, user: WebUser) -> HistoryEvent | 
     pv = backend.current_policy(st.db, now)
     if not consent.gpc_objection_due(backend.history(st.db, user.member_id), pv):
         return None
-    ev = backend.record(
+    saved = backend.record(
         st.db,
         user.member_id,
         consent.GPC_PURPOSE,
@@ -47,8 +47,10 @@ def honour_gpc(request: Request, st: WebState, user: WebUser) -> HistoryEvent | 
         now=now,
         committer=st.committer,
     )
-    log.info("recorded a Sec-GPC objection as event %s", ev.event_id)
-    return ev
+    if saved.note is not None:  # already withdrawn meanwhile
+        return None
+    log.info("recorded a Sec-GPC objection as event %s", saved.event.event_id)
+    return saved.event
 
 
 def purpose_cards(st: WebState, user: WebUser) -> tuple[list[PurposeCard], list[HistoryEvent]]:
@@ -129,10 +131,13 @@ def settings_save(
         raise InputError(
             card.disabled_reason or "this purpose cannot be changed", field="purpose", value=purpose
         )
-    if want_on == card.checked and not card.stale:
+    # a void grant (given as a minor or while excluded) is not "on": switching on again
+    # records a new grant
+    void = card.decision.reason in (Reason.GRANT_GIVEN_AS_MINOR, Reason.GRANT_GIVEN_WHILE_EXCLUDED)
+    if want_on == card.checked and not card.stale and not (want_on and void):
         return RedirectResponse(f"{SETTINGS}?saved=none#p-{purpose}", status_code=303)
     action = ConsentAction.GRANT if want_on else ConsentAction.WITHDRAW
-    ev = backend.record(
+    saved = backend.record(
         st.db,
         user.member_id,
         purpose,
@@ -141,7 +146,9 @@ def settings_save(
         now=now,
         committer=st.committer,
     )
-    return RedirectResponse(f"{SETTINGS}?saved={ev.event_id}#p-{purpose}", status_code=303)
+    if saved.note is not None:  # a concurrent identical post recorded it: nothing new
+        return RedirectResponse(f"{SETTINGS}?saved=none#p-{purpose}", status_code=303)
+    return RedirectResponse(f"{SETTINGS}?saved={saved.event.event_id}#p-{purpose}", status_code=303)
 
 
 @router.get(HISTORY)
