@@ -65,7 +65,8 @@ def test_provider_export_and_outbox_commands(cli, db: Database, tmp_path: Path) 
         assert [e["id"] for e in json.loads(out)["exports"]] == [export["id"]]
 
         withdraw(db, "p2")
-        assert provider_exports.on_members_ineligible(
+        # the withdrawal already queued the notice (propagation hook); calling again is a no-op
+        provider_exports.on_members_ineligible(
             db, ["p2"], reason="consent withdrawn", now=WITHDRAWN
         )
         rc, out, _ = cli("export", "list", "--json")

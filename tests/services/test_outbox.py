@@ -36,6 +36,17 @@ from tests.provider_world import (
 FAST = RetryPolicy(base_seconds=1, cap_seconds=8, lease_seconds=60, timeout_seconds=2)
 
 
+@pytest.fixture(autouse=True)
+def _no_automatic_notices() -> Iterator[None]:
+    """These tests call the provider hook themselves, with exact counts: take the
+    automatic one (run by every propagation) out while they run."""
+    from optin.services import propagation
+
+    propagation.unregister_hook(propagation.provider_notices)
+    yield
+    propagation.register_hook(propagation.provider_notices)
+
+
 @pytest.fixture()
 def stub(db_settings: Settings) -> Iterator[ProviderStub]:
     s = ProviderStub(providers.public_key_info(db_settings)["public_key"]).up()

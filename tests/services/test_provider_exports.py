@@ -5,6 +5,7 @@ PostgreSQL)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +27,17 @@ from optin.storage.database import Database
 from optin.storage.models import ContentRow, SnapshotRecordRow
 from optin.storage.provider_models import DeletionNoticeRow
 from tests.provider_world import EXPORTED, RECIPIENT, WITHDRAWN, share_world, withdraw
+
+
+@pytest.fixture(autouse=True)
+def _no_automatic_notices() -> Iterator[None]:
+    """These tests call the provider hook themselves, with exact counts: take the
+    automatic one (run by every propagation) out while they run."""
+    from optin.services import propagation
+
+    propagation.unregister_hook(propagation.provider_notices)
+    yield
+    propagation.register_hook(propagation.provider_notices)
 
 
 @pytest.fixture()

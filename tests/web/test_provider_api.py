@@ -39,7 +39,8 @@ def delivered(any_world: World):
             w.db, w.settings, sid, RECIPIENT, "openai-chat-jsonl", now=EXPORTED, actor="t"
         )
         withdraw(w.db, "p2")
-        assert provider_exports.on_members_ineligible(
+        # the withdrawal already queued the notice (propagation hook); calling again is a no-op
+        provider_exports.on_members_ineligible(
             w.db, ["p2"], reason="consent withdrawn", now=WITHDRAWN
         )
         worker = OutboxWorker(w.db, w.settings, clock=clock, policy=RetryPolicy())

@@ -199,8 +199,11 @@ def provider_notices(db: Database, report: PropagationReport) -> None:
     on_members_ineligible(db, report.member_ids, reason=report.reason, now=report.now)
 
 
+register_hook(provider_notices)
+
+
 def _run_hooks(db: Database, report: PropagationReport) -> None:
-    for fn in [provider_notices, *_HOOKS]:
+    for fn in list(_HOOKS):
         try:
             fn(db, report)
         except Exception as e:  # the change that propagated stays recorded
