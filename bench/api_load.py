@@ -34,15 +34,15 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from optin.services import web_auth
-from optin.services.database import Database
 from optin.services.setup import DEFAULT_POLICY_EFFECTIVE_AT, init_database
 from optin.storage import ledger
+from optin.storage.database import Database
 from optin.storage.models import ConsentEventRow, MemberCountryRow, MemberRow, MemberStatusRow
 
 PG_URL = os.environ.get("OPTIN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SERVER = """
 import sys, uvicorn
-from optin.services.database import Database
+from optin.storage.database import Database
 from optin.settings import Settings
 from optin.web import create_app
 url, home, port = sys.argv[1], sys.argv[2], int(sys.argv[3])

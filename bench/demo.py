@@ -20,8 +20,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from optin.services.database import Database
 from optin.services.demo import generate_demo
+from optin.storage.database import Database
 
 
 def main() -> int:

@@ -27,9 +27,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from optin.services.database import Database
 from optin.services.eligibility import decide_all
 from optin.services.setup import DEFAULT_POLICY_EFFECTIVE_AT, init_database
+from optin.storage.database import Database
 from optin.storage.projection import iter_member_states, iter_state_rows
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

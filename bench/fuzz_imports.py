@@ -31,8 +31,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optin.errors import OptinError
-from optin.services.database import Database
 from optin.services.imports import ImportFormat, ImportKind, import_bytes
+from optin.storage.database import Database
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

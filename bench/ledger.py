@@ -24,10 +24,10 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from optin.services.database import Database
 from optin.services.setup import DEFAULT_POLICY_EFFECTIVE_AT, init_database
 from optin.storage import db as db_module
 from optin.storage import ledger
+from optin.storage.database import Database
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = datetime(2024, 6, 1, tzinfo=UTC)

@@ -32,9 +32,9 @@ from pathlib import Path
 import psutil
 from sqlalchemy import delete
 
-from optin.services.database import Database
 from optin.services.demo import generate_demo
 from optin.settings import Settings
+from optin.storage.database import Database
 from optin.storage.models import SnapshotRecordRow, SnapshotRow
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)

@@ -11,8 +11,8 @@ import pytest
 from optin.cli.main import run
 from optin.cli.output import Table, esc, styled
 from optin.domain.policy import default_policy_text
-from optin.services.database import Database
 from optin.settings import Settings
+from optin.storage.database import Database
 from tests.factories import add_member
 
 MARKUP = "[/x]"

@@ -9,10 +9,10 @@ from markdown_it import MarkdownIt
 
 from optin.domain.policy import default_policy_text
 from optin.pipeline.documents import md_text
-from optin.services.database import Database
 from optin.services.policy import publish_policy
 from optin.services.snapshots import build_snapshot
 from optin.settings import Settings
+from optin.storage.database import Database
 
 HOSTILE = (
     "Train <img src=x onerror=alert(1)> <script>alert(2)</script> *bold* "

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from optin.pipeline.config import BuildConfig
-from optin.services.database import Database
 from optin.services.demo import generate_demo
 from optin.services.snapshots import BuildResult, build_snapshot, snapshot_key
 from optin.settings import Settings
+from optin.storage.database import Database
 
 DEMO_NOW = datetime(2025, 6, 1, tzinfo=UTC)
 AS_OF = datetime(2025, 5, 1, tzinfo=UTC)

@@ -16,9 +16,9 @@ from optin.errors import IntegrityError
 from optin.pipeline.plan import Plan, consent_counts, write_input_shards
 from optin.pipeline.schema import INPUT
 from optin.pipeline.steps.consent import consent_gate
-from optin.services.database import Database
 from optin.settings import Settings
 from optin.storage import snapshots as repo
+from optin.storage.database import Database
 from tests.pipeline.helpers import (  # noqa: F401  (fixtures)
     AS_OF,
     DEMO_NOW,

@@ -24,11 +24,11 @@ from optin.demo.countries import COUNTRIES
 from optin.domain.eligibility import age_on
 from optin.domain.policy import default_policy_text, parse_policy
 from optin.errors import ConflictError, InputError
-from optin.services.database import Database
 from optin.services.demo import generate_demo
 from optin.services.eligibility import decide_all
 from optin.services.web_auth import verify_password
 from optin.storage import ledger
+from optin.storage.database import Database
 from optin.storage.models import ConsentEventRow, ContentRow, MemberCountryRow, MemberRow
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -12,9 +12,9 @@ import pytest
 from optin.cli.main import run
 from optin.errors import ImportValidationError, InputError
 from optin.services import imports
-from optin.services.database import Database
 from optin.services.imports import import_file, records
 from optin.settings import Settings
+from optin.storage.database import Database
 from tests.factories import add_member
 
 MEMBER = {

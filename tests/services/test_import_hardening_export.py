@@ -15,9 +15,9 @@ from optin import files
 from optin.cli.main import run
 from optin.errors import DiskFullError
 from optin.files import remove_stale_temps
-from optin.services.database import Database
 from optin.services.exports import export_file
 from optin.settings import Settings
+from optin.storage.database import Database
 from tests.factories import add_member
 
 
@@ -127,7 +127,7 @@ def test_when_any_command_hits_enospc_then_no_internal_error(
     """A writer that does not map ENOSPC itself still gets a clear message (exit 74)."""
     import errno
 
-    from optin.services import database
+    from optin.storage import database
 
     def full(*_: object, **__: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/data/optin.db")

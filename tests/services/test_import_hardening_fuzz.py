@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from bench.fuzz_imports import Report, fuzz
 
-from optin.services.database import Database
+from optin.storage.database import Database
 
 
 @pytest.mark.slow

@@ -21,7 +21,6 @@ from optin.pipeline.config import BuildConfig
 from optin.pipeline.executors import engine_names
 from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
 from optin.services.consent import record_consent
-from optin.services.database import Database
 from optin.services.eligibility import decide_member
 from optin.services.policy import policy_set
 from optin.services.snapshots import (
@@ -34,6 +33,7 @@ from optin.services.snapshots import (
 )
 from optin.settings import Settings
 from optin.storage import ledger
+from optin.storage.database import Database
 from optin.storage.members import member_histories
 from optin.storage.models import ContentRow, SnapshotRecordRow
 from tests.factories import add_members

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from optin.services.consent import record_consent
-from optin.services.database import Database
 from optin.storage import ledger
+from optin.storage.database import Database
 from optin.storage.keys import KeyRing, unseal
 from tests.factories import add_members
 

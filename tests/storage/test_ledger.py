@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from optin.services.database import Database
 from optin.storage import ledger
+from optin.storage.database import Database
 from optin.storage.keys import KeyRing, destroy_member_key, unseal
 from optin.storage.keystore import keystore_of
 from optin.storage.models import ConsentEventRow

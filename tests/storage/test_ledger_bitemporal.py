@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import select, text
 
-from optin.services.database import Database
 from optin.storage import ledger
+from optin.storage.database import Database
 from optin.storage.models import ConsentEventRow
 from tests.factories import T0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optin.services.database import Database
+from optin.storage.database import Database
 
 
 def test_sqlite_commits_with_synchronous_full(sqlite_db: Database) -> None:

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from optin.services.database import Database
 from optin.storage import ledger
+from optin.storage.database import Database
 from optin.storage.keystore import FileKeyStore
 from tests.factories import T0
 

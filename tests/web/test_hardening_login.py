@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from optin.cli.main import run
-from optin.services.database import Database
 from optin.services.ratelimit import (
     DatabaseLoginLimiter,
     MemoryLoginLimiter,
@@ -27,6 +26,7 @@ from optin.services.ratelimit import (
 )
 from optin.settings import Settings
 from optin.storage import ratelimit as store
+from optin.storage.database import Database
 from optin.web import create_app
 from tests.web.conftest import CSRF_RE, PASSWORDS, World, login_token, make_world
 

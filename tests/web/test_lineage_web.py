@@ -35,7 +35,9 @@ def withdrawn(
     settings = Settings(home=home)
     db = Database.open(settings)
     generate_demo(db, members=40, posts=240, seed=3, now=datetime.now(UTC))
-    sid = build_snapshot(db, settings, "train_own_models", engine="inline").snapshot_id
+    sid = build_snapshot(
+        db, settings, "train_own_models", engine="inline", now=datetime.now(UTC)
+    ).snapshot_id
     with db.session() as s:
         ada = s.execute(select(MemberRow.id).where(MemberRow.handle == "ada")).scalar_one()
         n = s.execute(

@@ -1,4 +1,5 @@
-"""``optin demo``, ``optin import`` and ``optin export``: thin layers over the services."""
+"""``optin demo`` and ``optin import`` (and the JSONL half of ``optin export``, whose group
+lives in :mod:`optin.cli.providers`): thin layers over the services."""
 
 from __future__ import annotations
 
@@ -25,10 +26,9 @@ class Format(StrEnum):
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``demo``, ``import`` and ``export`` to ``app``."""
+    """Add ``demo`` and ``import`` to ``app``."""
     app.command("demo")(demo)
     app.command("import")(import_)
-    app.command("export")(export)
 
 
 def _parse_now(value: str | None) -> datetime:
@@ -195,14 +195,9 @@ def import_(
     )
 
 
-def export(
-    ctx: typer.Context,
-    kind: Kind = typer.Argument(..., help="What to export: members, content or consents."),
-    output: Path = typer.Option(..., "--output", "-o", help="The JSONL file to write."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-) -> None:
+def export(ctx: typer.Context, kind: Kind, output: Path, as_json: bool) -> None:
     """Export members, content or consent events as JSONL (written atomically) that
-    ``optin import`` accepts."""
+    ``optin import`` accepts (``optin export members|content|consents``)."""
     from optin.services.exports import export_file
     from optin.services.setup import Database
 

@@ -21,6 +21,7 @@ from optin.settings import Settings
 COMMAND_MODULES = (
     "optin.cli.core",
     "optin.cli.data",
+    "optin.cli.providers",
     "optin.cli.redact",
     "optin.cli.snapshot",
     "optin.cli.lineage",

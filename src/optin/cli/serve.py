@@ -37,6 +37,12 @@ def serve(
         help="Comma-separated addresses or networks of your reverse proxies, e.g. 127.0.0.1 "
         "(default: OPTIN_FORWARDED_ALLOW_IPS, else none). Requires --proxy-headers.",
     ),
+    outbox: bool = typer.Option(
+        True,
+        "--outbox/--no-outbox",
+        help="Deliver deletion notices to providers in a background thread "
+        "(as `optin outbox run` does).",
+    ),
 ) -> None:
     """Run the member and admin web app and the JSON API."""
     import uvicorn
@@ -50,7 +56,7 @@ def serve(
     trusted = _trusted_proxies(proxy_headers, settings.forwarded_allow_ips)
     db = Database.open(settings)
     db.require_initialized()
-    app = create_app(settings, db=db)
+    app = create_app(settings, db=db, delivery_worker=outbox)
     if access_log:
         logging.getLogger("optin.web.access").setLevel(logging.INFO)
     console.print(

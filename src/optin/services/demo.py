@@ -50,13 +50,13 @@ from optin.domain.model import ConsentSource, JurisdictionRules, Regime
 from optin.domain.policy import default_policy_text
 from optin.errors import ConflictError, InputError
 from optin.files import atomic_text
-from optin.services.database import Database
 from optin.services.policy import policy_set, publish_policy
 from optin.services.setup import DEFAULT_POLICY_EFFECTIVE_AT, init_database
 from optin.services.statistics import consent_statistics
 from optin.services.web_auth import hash_password
 from optin.storage import demo as store
 from optin.storage import ledger
+from optin.storage.database import Database
 
 log = logging.getLogger(__name__)
 

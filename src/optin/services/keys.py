@@ -6,7 +6,7 @@ import base64
 from dataclasses import dataclass
 
 from optin.errors import ConfigError
-from optin.services.database import Database
+from optin.storage.database import Database
 from optin.storage.keystore import FileKeyStore, new_master_key, parse_master_key
 
 

@@ -190,8 +190,17 @@ def _ineligible(
     return out
 
 
+def provider_notices(db: Database, report: PropagationReport) -> None:
+    """The built-in hook: exports holding these members' records that are no longer
+    eligible are marked stale and deletion notices are queued for their providers
+    (:func:`optin.services.provider_exports.on_members_ineligible`)."""
+    from optin.services.provider_exports import on_members_ineligible
+
+    on_members_ineligible(db, report.member_ids, reason=report.reason, now=report.now)
+
+
 def _run_hooks(db: Database, report: PropagationReport) -> None:
-    for fn in list(_HOOKS):
+    for fn in [provider_notices, *_HOOKS]:
         try:
             fn(db, report)
         except Exception as e:  # the change that propagated stays recorded
@@ -214,6 +223,7 @@ __all__ = [
     "PropagationReport",
     "SnapshotImpact",
     "propagate",
+    "provider_notices",
     "refresh",
     "register_hook",
     "unregister_hook",

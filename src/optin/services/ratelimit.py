@@ -29,8 +29,8 @@ from optin.errors import ConfigError, DependencyMissingError
 from optin.storage import ratelimit as store
 
 if TYPE_CHECKING:
-    from optin.services.database import Database
     from optin.settings import Settings
+    from optin.storage.database import Database
 
 MAX_FAILURES = 5
 WINDOW = timedelta(minutes=5)

@@ -51,13 +51,13 @@ from optin.pipeline.run import StageResults, run_stages
 from optin.pipeline.shard import ShardTask, output_name
 from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
 from optin.privacy.api import RedactorConfig
-from optin.services.database import Database
 from optin.services.eligibility import decide_all
 from optin.services.policy import policy_set
 from optin.settings import Settings
 from optin.storage import ledger
 from optin.storage import lineage as lineage_repo
 from optin.storage import snapshots as repo
+from optin.storage.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -32,11 +32,11 @@ import pyarrow.parquet as pq
 
 from optin.domain.eligibility import PolicySet, eligibility
 from optin.errors import ConflictError, IntegrityError, NotFoundError
-from optin.services.database import Database
 from optin.services.policy import policy_set
 from optin.settings import Settings
 from optin.storage import ledger
 from optin.storage import snapshots as repo
+from optin.storage.database import Database
 from optin.storage.members import member_histories
 
 #: Residual findings of these labels fail verification outright.

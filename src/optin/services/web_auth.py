@@ -29,12 +29,14 @@ from optin.services.choices import parse_choice
 from optin.services.ratelimit import MemoryLoginLimiter
 from optin.storage.db import Session
 from optin.storage.models import ApiKeyRow
+from optin.storage.repos import providers as provider_repo
 from optin.storage.repos import web_auth as repo
 
 #: Every scope an API key may hold.
 API_SCOPES: tuple[str, ...] = (
     "consents:write",
     "eligibility:read",
+    "provider:ack",
     "receipts:read",
     "snapshots:read",
 )
@@ -177,6 +179,8 @@ class ApiClient:
     key_id: str
     name: str
     scopes: frozenset[str]
+    #: the provider a ``provider:ack`` key is bound to (``optin provider key NAME``)
+    provider_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +256,9 @@ def api_client(session: Session, authorization: str | None) -> ApiClient:
         raise AuthenticationError("API key not recognised")
     if row.revoked_at is not None:
         raise AuthenticationError("API key has been revoked")
-    return ApiClient(row.id, row.name, frozenset(row.scopes.split()))
+    scopes = frozenset(row.scopes.split())
+    provider = provider_repo.provider_of_key(session, row.id) if "provider:ack" in scopes else None
+    return ApiClient(row.id, row.name, scopes, provider)
 
 
 __all__ = [

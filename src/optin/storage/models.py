@@ -327,3 +327,7 @@ class LoginFailureRow(Base):
         Index("ix_login_failures_key_at", "key_hash", "at"),
         Index("ix_login_failures_at", "at"),
     )
+
+
+# the provider tables register themselves on Base
+from optin.storage import provider_models as _provider_models  # noqa: E402,F401

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,7 @@ def create_app(
     limiter: LoginLimiter | None = None,
     group_commit: bool | None = None,
     api_key_ttl: float = 2.0,
+    delivery_worker: bool = False,
 ) -> FastAPI:
     """Build the web app. ``db`` defaults to ``Database.open(settings)``.
 
@@ -144,7 +146,9 @@ def create_app(
     verified API key is trusted without a database lookup (a revoked key stops working
     within that time; 0 looks every request up). ``limiter`` defaults to
     :func:`optin.services.ratelimit.login_limiter` (Redis when ``OPTIN_REDIS_URL`` is set,
-    else the database), so the login limit holds across processes.
+    else the database), so the login limit holds across processes. ``delivery_worker``: run the
+    deletion-notice outbox worker in a background thread while the app is up (started
+    and stopped by the app's lifespan; ``optin serve`` turns it on).
     """
     if db is None:
         from optin.services.setup import Database
@@ -163,6 +167,7 @@ def create_app(
         openapi_url="/api/v1/openapi.json",
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan(settings, db, clock or utcnow) if delivery_worker else None,
     )
     app.state.optin = WebState(
         settings=settings,
@@ -189,15 +194,33 @@ def create_app(
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(_PKG / "static")), name="static")
 
-    from optin.web.routes import admin, api, auth, lineage, member
+    from optin.web.routes import admin, api, auth, lineage, member, provider
 
     app.include_router(auth.router)
     app.include_router(member.router)
     app.include_router(admin.router)
     app.include_router(api.router)
     app.include_router(lineage.router)
+    app.include_router(provider.router)
     _add_problem_schema(app)
     return app
+
+
+def _lifespan(settings: Settings, db: Any, clock: Callable[[], datetime]) -> Any:
+    """Start the outbox worker with the app and stop it cleanly on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from optin.services.outbox import OutboxWorker
+
+        worker = OutboxWorker(db, settings, clock=clock)
+        worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+
+    return lifespan
 
 
 def _add_problem_schema(app: FastAPI) -> None:

@@ -4,10 +4,12 @@ eligibility at month ends), the policy, and the snapshots' manifests."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from optin.services import dashboard as figures_service
+from optin.services import outbox
 from optin.services import snapshots as snapshot_service
 from optin.services.ledger import ledger_status
 from optin.services.setup import Database
@@ -28,6 +30,9 @@ class Dashboard:
     rate_over_time: dict[str, list[float | None]]
     snapshots: list[SnapshotSummary]
     charts: dict[str, str] = field(default_factory=dict)
+    #: deletion notices to providers by state, and the overdue ones (never cached)
+    notice_counts: dict[str, int] = field(default_factory=dict)
+    overdue_notices: list[Any] = field(default_factory=list)
 
 
 _cache: dict[tuple[object, ...], Dashboard] = {}
@@ -50,7 +55,7 @@ def build(db: Database, now: datetime) -> Dashboard:
     with _lock:
         hit = _cache.get(key)
     if hit is not None:
-        return hit
+        return _with_notices(hit, db, now)
     f = figures_service.dashboard_figures(db, now=now)
     dash = Dashboard(
         members=f.members,
@@ -69,7 +74,15 @@ def build(db: Database, now: datetime) -> Dashboard:
         if len(_cache) > 16:
             _cache.clear()
         _cache[key] = dash
-    return dash
+    return _with_notices(dash, db, now)
+
+
+def _with_notices(d: Dashboard, db: Database, now: datetime) -> Dashboard:
+    return replace(
+        d,
+        notice_counts=outbox.notice_counts(db, now=now),
+        overdue_notices=outbox.list_notices(db, now=now, overdue_only=True, limit=20),
+    )
 
 
 def short_name(purpose_id: str) -> str:
