@@ -1,4 +1,4 @@
-"""Migration 0009 on an existing demo database: built at the previous head (0007), then
+"""Migration 0009 on an existing demo database: built at the previous head (0008), then
 upgraded. Events keep their recorded_at, existing policy versions are in force from their
 effective time (in_force_at NULL), and the ledger still verifies."""
 
@@ -30,7 +30,7 @@ def test_when_demo_database_at_previous_head_upgrades_then_recorded_at_kept_and_
     cfg = _alembic_config(db.url)
     with db.engine.begin() as conn:  # the schema of the previous release
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0007")
+        command.downgrade(cfg, "0008")
     with db.engine.connect() as conn:
         cols = (
             [r[1] for r in conn.exec_driver_sql("PRAGMA table_info(policy_versions)")]
