@@ -80,10 +80,23 @@ def test_when_event_recorded_after_t_then_decision_at_t_unchanged(db: Database) 
     t = T0 + timedelta(days=30)
     before = decide_member(db, "m1", P, t)
     assert before.reason is Reason.NO_CONSENT
-    # recorded later, claiming a time before T (a backdated grant)
-    record_consent(
-        db, "m1", P, "on", source="cli", at=T0 + timedelta(days=1), now=t + timedelta(days=1)
-    )
+    # recorded later, claiming a time before T (a backdated grant: only a declared
+    # historical import may carry one; the ledger records it at the import's time)
+    from optin.storage import ledger
+
+    with db.session() as s:
+        ledger.append(
+            s,
+            ledger.EventDraft(
+                member_id="m1",
+                purpose=P,
+                action="grant",
+                at=T0 + timedelta(days=1),
+                policy_version=1,
+                source="import:legacy-system",
+            ),
+            now=t + timedelta(days=1),
+        )
     assert decide_member(db, "m1", P, t) == before
     assert list(decide_all(db, P, t)) == [before]
     # known from its recording on

@@ -31,7 +31,7 @@ def test_statistics_agree_with_decisions_summary_and_dashboard(db: Database) -> 
     add_member(db, "m6", country=None)
     now = datetime.now(UTC)
     for m in ("m1", "m2", "m5"):
-        record_consent(db, m, P, "on", source="cli", now=now, at=T0 + timedelta(days=1))
+        record_consent(db, m, P, "on", source="cli", now=T0 + timedelta(days=1))
 
     stats = consent_statistics(db, now=now)
     st = stats.purposes[P]

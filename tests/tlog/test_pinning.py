@@ -31,13 +31,13 @@ def test_manifest_pins_checkpoint_and_verify_catches_a_rewrite(
     assert on_disk["ledger"] == manifest["ledger"]
     pin = manifest["ledger"]["transparency_log"]
     assert pin["tree_size"] >= manifest["ledger"]["length"] > 0
-    assert verify_snapshot(db, settings, sid, rescan=False).ok
+    assert verify_snapshot(db, settings, sid, rescan=False, now=datetime.now(UTC)).ok
 
     with db.session() as s:  # the insider rewrites an early event, the chain and the tree
         s.execute(text("UPDATE consent_events SET source = 'import' WHERE seq = 1"))
     _rechain(db)
     svc.rebuild(db, now=now, force=True)
-    report = verify_snapshot(db, settings, sid, rescan=False)
+    report = verify_snapshot(db, settings, sid, rescan=False, now=datetime.now(UTC))
     assert not report.ok
     ledger_check = next(c for c in report.checks if c.name == "ledger")
     assert any("rewritten" in p for p in ledger_check.problems)

@@ -164,7 +164,9 @@ def _check_snapshot(snap: SnapshotSummary) -> None:
             value=f"{snap.id} (purpose {snap.purpose})",
             allowed=f"a snapshot built with `optin snapshot build --purpose {SHARE_PURPOSE}`",
         )
-    if snap.status != "complete":
+    # a stale snapshot may go out: the export re-checks every author and leaves out the
+    # records that are no longer eligible
+    if (snap.build_status or snap.status) != "complete" or snap.status == "retired":
         raise ConflictError(
             f"snapshot {snap.id} is {snap.status}, not complete; export a complete snapshot "
             "(build a fresh one with `optin snapshot build`)"
