@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from optin.domain.countries import country_name
 from optin.domain.eligibility import Decision, Reason
 from optin.domain.model import (
     ConsentAction,
@@ -18,7 +19,6 @@ from optin.domain.model import (
     Visibility,
 )
 from optin.services.consent import GPC_PURPOSE, can_switch
-from optin.web.countries import country_name
 
 __all__ = [
     "GPC_PURPOSE",
