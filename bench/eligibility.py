@@ -7,6 +7,10 @@ ledger), then times, for one purpose at one time T:
 * projection: streaming every member's state out of the database (SQL + row decoding)
 * decide_all: projection + domain decisions (what snapshot builds use)
 
+PostgreSQL runs twice: read in the calling thread, and with the default reader threads
+(``optin.storage.projection.PG_READERS``; chunks by member id under one exported
+snapshot). SQLite always reads in the calling thread.
+
 on SQLite and, if reachable, PostgreSQL. Prints members/s.
 
     .venv/bin/python bench/eligibility.py --members 1000000
@@ -29,6 +33,7 @@ from sqlalchemy.engine import make_url
 
 from optin.services.eligibility import decide_all
 from optin.services.setup import DEFAULT_POLICY_EFFECTIVE_AT, init_database
+from optin.storage import projection
 from optin.storage.database import Database
 from optin.storage.projection import iter_member_states, iter_state_rows
 
@@ -124,17 +129,21 @@ def load_sqlite(db: Database, data) -> None:
         cur = raw.cursor()
         cur.execute("PRAGMA synchronous=OFF")
         cur.executemany(
-            "INSERT INTO members (id, handle, display_name, birth_date, joined_at, role) "
-            "VALUES (?, ?, ?, ?, ?, 'member')",
-            ((m, h, d, b.isoformat() if b else None, _sqlite_time(j)) for m, h, d, b, j in members),
+            "INSERT INTO members (id, handle, handle_folded, display_name, birth_date, "
+            "joined_at, role) VALUES (?, ?, ?, ?, ?, ?, 'member')",
+            (
+                (m, h, h.casefold(), d, b.isoformat() if b else None, _sqlite_time(j))
+                for m, h, d, b, j in members
+            ),
         )
         cur.executemany(
-            "INSERT INTO member_countries (member_id, since, country) VALUES (?,?,?)",
-            ((m, _sqlite_time(t), c) for m, t, c in countries),
+            "INSERT INTO member_countries (member_id, since, recorded_at, country) "
+            "VALUES (?,?,?,?)",
+            ((m, _sqlite_time(t), _sqlite_time(t), c) for m, t, c in countries),
         )
         cur.executemany(
-            "INSERT INTO member_statuses (member_id, since, status) VALUES (?,?,?)",
-            ((m, _sqlite_time(t), s) for m, t, s in statuses),
+            "INSERT INTO member_statuses (member_id, since, recorded_at, status) VALUES (?,?,?,?)",
+            ((m, _sqlite_time(t), _sqlite_time(t), s) for m, t, s in statuses),
         )
         cur.executemany(
             "INSERT INTO consent_events (seq, event_id, member_id, purpose, action, at, "
@@ -154,16 +163,21 @@ def load_pg(db: Database, data) -> None:
     try:
         cur = raw.cursor()
         with cur.copy(
-            "COPY members (id, handle, display_name, birth_date, joined_at, role) FROM STDIN"
+            "COPY members (id, handle, handle_folded, display_name, birth_date, joined_at, "
+            "role) FROM STDIN"
         ) as cp:
             for m, h, d, b, j in members:
-                cp.write_row((m, h, d, b, j, "member"))
-        with cur.copy("COPY member_countries (member_id, since, country) FROM STDIN") as cp:
-            for row in countries:
-                cp.write_row(row)
-        with cur.copy("COPY member_statuses (member_id, since, status) FROM STDIN") as cp:
-            for row in statuses:
-                cp.write_row(row)
+                cp.write_row((m, h, h.casefold(), d, b, j, "member"))
+        with cur.copy(
+            "COPY member_countries (member_id, since, recorded_at, country) FROM STDIN"
+        ) as cp:
+            for m, t, c in countries:
+                cp.write_row((m, t, t, c))
+        with cur.copy(
+            "COPY member_statuses (member_id, since, recorded_at, status) FROM STDIN"
+        ) as cp:
+            for m, t, st in statuses:
+                cp.write_row((m, t, t, st))
         with cur.copy(
             "COPY consent_events (seq, event_id, member_id, purpose, action, at, "
             "recorded_at, policy_version, source, personal, prev_hash, hash) "
@@ -213,10 +227,15 @@ def run_backend(name: str, db: Database, data, n: int) -> None:
     (load_sqlite if name == "sqlite" else load_pg)(db, data)
     print(f"  loaded in {time.perf_counter() - t:.1f} s", flush=True)
     at = START + timedelta(days=500)
+    default = projection.PG_READERS if name == "postgresql" else 0
     for purpose in PURPOSES[:1]:
-        print(f"[{name}] decide_all(purpose={purpose}, at={at.date()}), 2 runs:")
-        measure(db, n, at, purpose)
-        measure(db, n, at, purpose)
+        for readers in sorted({0, default} if name == "postgresql" else {0}):
+            projection.PG_READERS = readers
+            label = "in the calling thread" if readers == 0 else f"{readers} reader threads"
+            print(f"[{name}] decide_all(purpose={purpose}, at={at.date()}), {label}, 2 runs:")
+            measure(db, n, at, purpose)
+            measure(db, n, at, purpose)
+    projection.PG_READERS = default
 
 
 def main() -> int:

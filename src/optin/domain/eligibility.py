@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from optin.domain.countries import is_country
 from optin.domain.model import (
@@ -103,9 +103,12 @@ _BLOCKING_STATUS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """An eligibility decision that explains itself."""
+class Decision(NamedTuple):
+    """An eligibility decision that explains itself.
+
+    Immutable; a named tuple rather than a dataclass because bulk runs make one per
+    member (a million per snapshot build) and a tuple is built several times faster.
+    """
 
     member_id: str
     purpose: str

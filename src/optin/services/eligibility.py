@@ -124,18 +124,25 @@ class _Capacity:
             default=0,
         )
         self.births: dict[object, date] = {}
+        self.majority: dict[object, str] = {}
 
     def void_key(
         self, key: tuple[object, ...], birth: Any, text_birth: bool, parts: list[str]
     ) -> tuple[object, ...] | None:
         """``key`` extended by the void reason, or None when the grant is not void."""
         then = parts[4] or None
-        birth_d = self._birth(birth, text_birth)
         maybe = self.any_excluded_default or then in self.excluded
-        if not maybe and birth_d is not None:
-            maybe = age_on(birth_d, date.fromisoformat(parts[2])) < self.max_age
+        if not maybe and birth is not None:
+            # given before the highest minimum age? (ISO dates compare as text; the
+            # shifted date of a 29 February birth is exactly age_on's boundary)
+            majority = self.majority.get(birth)
+            if majority is None:
+                iso = birth if text_birth else birth.isoformat()
+                majority = self.majority[birth] = f"{int(iso[:4]) + self.max_age:04d}{iso[4:]}"
+            maybe = parts[2] < majority
         if not maybe:
             return None
+        birth_d = self._birth(birth, text_birth)
         given = datetime.fromisoformat(f"{parts[2]}T{parts[3]}").replace(tzinfo=UTC)
         void = grant_void_reason(birth_d, then, given, self.ps, self.at)
         return None if void is None else (*key, void)

@@ -119,7 +119,8 @@ class MemberCountryRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_since)
     source: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
-    # covering, newest first: "country at T" is the first index entry with since <= T
+    # covering, newest first: "country at T, known at T" is the first index entry with
+    # since <= T and recorded_at <= T
     __table_args__ = (
         Index(
             "ix_member_countries_member_since",
@@ -127,6 +128,7 @@ class MemberCountryRow(Base):
             text("since DESC"),
             text("id DESC"),
             "country",
+            "recorded_at",
         ),
     )
 
@@ -150,6 +152,7 @@ class MemberStatusRow(Base):
             text("since DESC"),
             text("id DESC"),
             "status",
+            "recorded_at",
         ),
     )
 

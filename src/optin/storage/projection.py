@@ -19,7 +19,10 @@ Rows come out ordered by member id.
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -35,15 +38,15 @@ _ACTION = {a.value: a for a in ConsentAction}
 _SQLITE = """
 SELECT m.id, m.birth_date,
   (SELECT c.country FROM member_countries c
-    WHERE c.member_id = m.id AND c.since <= :t
+    WHERE c.member_id = m.id AND c.since <= :t AND c.recorded_at <= :t
     ORDER BY c.since DESC, c.id DESC LIMIT 1),
   (SELECT s.status FROM member_statuses s
-    WHERE s.member_id = m.id AND s.since <= :t
+    WHERE s.member_id = m.id AND s.since <= :t AND s.recorded_at <= :t
     ORDER BY s.since DESC, s.id DESC LIMIT 1),
   (SELECT e.action || ' ' || e.policy_version || ' ' || e.at || ' ' || CASE
       WHEN e.action = 'grant' THEN coalesce(
       (SELECT c.country FROM member_countries c
-        WHERE c.member_id = m.id AND c.since <= e.at
+        WHERE c.member_id = m.id AND c.since <= e.at AND c.recorded_at <= :t
         ORDER BY c.since DESC, c.id DESC LIMIT 1), '') ELSE '' END || ' ' || e.event_id
     FROM consent_events e
     WHERE e.member_id = m.id AND e.purpose = :p AND e.at <= :t AND e.recorded_at <= :t
@@ -61,21 +64,22 @@ SELECT m.id, m.birth_date, c.country, s.status,
 FROM members m
 LEFT JOIN (
   SELECT DISTINCT ON (member_id) member_id, country FROM member_countries
-  WHERE since <= %(t)s ORDER BY member_id, since DESC, id DESC
+  WHERE since <= %(t)s AND recorded_at <= %(t)s{r} ORDER BY member_id, since DESC, id DESC
 ) c ON c.member_id = m.id
 LEFT JOIN (
   SELECT DISTINCT ON (member_id) member_id, status FROM member_statuses
-  WHERE since <= %(t)s ORDER BY member_id, since DESC, id DESC
+  WHERE since <= %(t)s AND recorded_at <= %(t)s{r} ORDER BY member_id, since DESC, id DESC
 ) s ON s.member_id = m.id
 LEFT JOIN (
   SELECT DISTINCT ON (member_id) member_id, action, policy_version, event_id, at
   FROM consent_events
-  WHERE purpose = %(p)s AND at <= %(t)s AND recorded_at <= %(t)s
+  WHERE purpose = %(p)s AND at <= %(t)s AND recorded_at <= %(t)s{r}
   ORDER BY member_id, at DESC, seq DESC
 ) e ON e.member_id = m.id
 LEFT JOIN LATERAL (
   SELECT country FROM member_countries
-  WHERE member_id = m.id AND since <= e.at ORDER BY since DESC, id DESC LIMIT 1
+  WHERE member_id = m.id AND since <= e.at AND recorded_at <= %(t)s
+  ORDER BY since DESC, id DESC LIMIT 1
 ) ec ON e.action = 'grant'
 {where}
 ORDER BY m.id
@@ -125,6 +129,16 @@ def split_last(last: str) -> tuple[str, str, datetime, str | None, str]:
     return action, pv, at, then or None, eid
 
 
+#: members per chunk when a bulk projection is read in parallel
+CHUNK_MEMBERS = 20000
+#: reader threads of a bulk projection on PostgreSQL (each with its own connection and
+#: server backend, so the SQL runs in parallel while the caller decodes and decides
+#: earlier chunks). SQLite reads in the calling thread: measured on this project's
+#: machine, two SQLite connections reading at once were slower than one (``bench/
+#: eligibility.py --readers``)
+PG_READERS = 2
+
+
 def iter_state_rows(
     engine: Engine,
     purpose: str,
@@ -132,8 +146,10 @@ def iter_state_rows(
     *,
     member_ids: list[str] | None = None,
     batch: int = 20000,
+    readers: int | None = None,
 ) -> Iterator[tuple[list[Any], bool]]:
-    """Stream raw projection rows in batches: ``(rows, birth_is_text)``.
+    """Stream raw projection rows in batches, ordered by member id: ``(rows,
+    birth_is_text)``.
 
     Each row is ``(member_id, birth_date, country, status, last)`` where ``last`` is
     ``"<action> <policy_version> <YYYY-MM-DD HH:MM:SS.ffffff> <country then> <event_id>"``
@@ -141,15 +157,35 @@ def iter_state_rows(
     :func:`split_last`; the country is empty for a withdrawal or when unknown at the
     event's time) and
     ``birth_date`` is ISO text when ``birth_is_text`` (SQLite) or a :class:`date`.
-    ``member_ids`` restricts the projection (small sets only).
+    ``member_ids`` restricts the projection (small sets only; read in one query).
+
+    The whole table is read in member-id chunks by ``readers`` threads (default
+    :data:`PG_READERS` on PostgreSQL, 0 on SQLite; 0 reads in the calling thread, in
+    one query), delivered in order
+    with a bounded look-ahead (memory stays at a few chunks). On PostgreSQL every reader
+    imports one exported snapshot (``pg_export_snapshot``), so all chunks see the same
+    committed state, as one query would; on SQLite each chunk is its own read (a member's
+    rows are always read together, and a decision as of T uses only what was recorded by
+    T).
     """
     if at.tzinfo is None:
         raise ValueError("naive datetime; use UTC-aware datetimes")
-    dialect = engine.dialect.name
+    pg = engine.dialect.name == "postgresql"
+    n = (PG_READERS if pg else 0) if readers is None else readers
+    if member_ids is not None or n < 1:
+        yield from _read_single(engine, purpose, at, member_ids, batch)
+        return
+    yield from _read_chunked(engine, purpose, at, n)
+
+
+def _read_single(
+    engine: Engine, purpose: str, at: datetime, member_ids: list[str] | None, batch: int
+) -> Iterator[tuple[list[Any], bool]]:
+    pg = engine.dialect.name == "postgresql"
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None
-        if dialect == "postgresql":
+        if pg:
             params: dict[str, Any] = {"t": at.astimezone(UTC), "p": purpose}
             where = ""
             if member_ids is not None:
@@ -161,8 +197,7 @@ def iter_state_rows(
                     setup.execute(stmt)
             cur = raw.cursor(name="optin_member_states")
             cur.itersize = batch
-            cur.execute(_POSTGRES.format(where=where), params)
-            text_birth = False
+            cur.execute(_pg_sql(where, ""), params)
         else:
             sparams: dict[str, Any] = {"t": _sqlite_time(at), "p": purpose}
             where = ""
@@ -174,15 +209,179 @@ def iter_state_rows(
                 where = f"WHERE m.id IN ({', '.join(names) or 'NULL'})"
             cur = raw.cursor()
             cur.execute(_SQLITE.format(where=where), sparams)
-            text_birth = True
         try:
             while True:
                 rows = cur.fetchmany(batch)
                 if not rows:
                     break
-                yield rows, text_birth
+                yield rows, not pg
         finally:
             cur.close()
+
+
+def _pg_sql(where: str, member_range: str) -> str:
+    return _POSTGRES.format(where=where, r=member_range)
+
+
+_BOUNDS = (
+    "SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM members) b "
+    "WHERE rn % {k} = 0 ORDER BY id"
+)
+
+
+def _chunks(bounds: list[str]) -> list[tuple[str | None, str | None]]:
+    """Member-id ranges ``(lo, hi]`` (None: unbounded) covering every id once."""
+    edges: list[str | None] = [None, *bounds, None]
+    return list(itertools.pairwise(edges))
+
+
+def _range_sql(col: str, lo: str | None, hi: str | None, mark: str) -> tuple[str, dict[str, Any]]:
+    """`` AND col > lo AND col <= hi`` with its parameters (``mark`` is the DBAPI's
+    placeholder style: ``:`` or ``%``)."""
+    sql, params = "", {}
+    for op, name, value in ((">", "lo", lo), ("<=", "hi", hi)):
+        if value is not None:
+            ph = f":{name}" if mark == ":" else f"%({name})s"
+            sql += f" AND {col} {op} {ph}"
+            params[name] = value
+    return sql, params
+
+
+class _ChunkReader:
+    """Reads chunks ``0..count-1`` in reader threads and hands them out in order.
+
+    A reader takes the next chunk index only while fewer than ``ahead`` chunks are taken
+    but not yet handed out, so memory stays bounded; chunks are taken in index order, so
+    the next one to hand out is always taken or done (no deadlock). The first error in
+    any reader stops them all and is raised to the consumer.
+    """
+
+    def __init__(self, count: int, readers: int, read: Any, open_reader: Any) -> None:
+        self.count = count
+        self.read = read  # (reader state, chunk index) -> rows
+        self.open_reader = open_reader  # () -> context manager yielding reader state
+        self.ahead = threading.Semaphore(2 * readers)
+        self.cond = threading.Condition()
+        self.next_index = 0
+        self.results: dict[int, Any] = {}
+        self.error: BaseException | None = None
+        self.stop = False
+        self.threads = [
+            threading.Thread(target=self._work, name=f"optin-projection-{i}", daemon=True)
+            for i in range(min(readers, count))
+        ]
+
+    def _take(self) -> int | None:
+        while not self.ahead.acquire(timeout=0.2):
+            if self.stop:
+                return None
+        with self.cond:
+            if self.stop or self.next_index >= self.count:
+                return None
+            self.next_index += 1
+            return self.next_index - 1
+
+    def _work(self) -> None:
+        try:
+            with self.open_reader() as state:
+                while (i := self._take()) is not None:
+                    rows = self.read(state, i)
+                    with self.cond:
+                        self.results[i] = rows
+                        self.cond.notify_all()
+        except BaseException as e:  # raised again in the consumer's thread
+            with self.cond:
+                if self.error is None:
+                    self.error = e
+                self.stop = True
+                self.cond.notify_all()
+
+    def __iter__(self) -> Iterator[Any]:
+        for t in self.threads:
+            t.start()
+        try:
+            for i in range(self.count):
+                with self.cond:
+                    while i not in self.results and self.error is None:
+                        self.cond.wait()
+                    if i not in self.results:
+                        assert self.error is not None
+                        raise self.error
+                    rows = self.results.pop(i)
+                self.ahead.release()
+                yield rows
+        finally:
+            with self.cond:
+                self.stop = True
+            for t in self.threads:
+                t.join()
+
+
+def _read_chunked(
+    engine: Engine, purpose: str, at: datetime, readers: int
+) -> Iterator[tuple[list[Any], bool]]:
+    pg = engine.dialect.name == "postgresql"
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        snapshot: str | None = None
+        cur = raw.cursor()
+        try:
+            if pg:
+                # one consistent view for every reader, held open until they are done
+                cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cur.execute("SELECT pg_export_snapshot()")
+                snapshot = cur.fetchone()[0]
+            cur.execute(_BOUNDS.format(k=CHUNK_MEMBERS))
+            bounds = [r[0] for r in cur.fetchall()]
+        finally:
+            cur.close()
+        chunks = _chunks(bounds)
+
+        @contextmanager
+        def open_reader() -> Iterator[Any]:
+            with engine.connect() as rconn:
+                rraw = rconn.connection.driver_connection
+                assert rraw is not None
+                if pg:
+                    with rraw.cursor() as setup:
+                        setup.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                        setup.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                        for stmt in _PG_SETTINGS:
+                            setup.execute(stmt)
+                try:
+                    yield rraw
+                finally:
+                    if pg:
+                        rraw.rollback()
+
+        def read(rraw: Any, i: int) -> list[Any]:
+            lo, hi = chunks[i]
+            if pg:
+                params: dict[str, Any] = {"t": at.astimezone(UTC), "p": purpose}
+                cond, extra = _range_sql("member_id", lo, hi, "%")
+                mcond, _ = _range_sql("m.id", lo, hi, "%")
+                sql = _pg_sql("WHERE TRUE" + mcond, cond)
+            else:
+                params = {"t": _sqlite_time(at), "p": purpose}
+                mcond, extra = _range_sql("m.id", lo, hi, ":")
+                sql = _SQLITE.format(where="WHERE TRUE" + mcond)
+            params.update(extra)
+            c = rraw.cursor()
+            try:
+                c.execute(sql, params)
+                return list(c.fetchall())
+            finally:
+                c.close()
+
+        reader = _ChunkReader(len(chunks), readers, read, open_reader)
+        try:
+            for rows in reader:
+                if rows:
+                    yield rows, not pg
+        finally:
+            if pg:
+                raw.rollback()
 
 
 def iter_member_states(
