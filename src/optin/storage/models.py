@@ -120,6 +120,7 @@ class MemberCountryRow(Base):
     source: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     # covering, newest first: "country at T" is the first index entry with since <= T
+    # and recorded_at <= T (index-only on both backends)
     __table_args__ = (
         Index(
             "ix_member_countries_member_since",
@@ -127,6 +128,7 @@ class MemberCountryRow(Base):
             text("since DESC"),
             text("id DESC"),
             "country",
+            "recorded_at",
         ),
     )
 
@@ -143,6 +145,7 @@ class MemberStatusRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_since)
     source: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
+    # covering, newest first, like the countries' index
     __table_args__ = (
         Index(
             "ix_member_statuses_member_since",
@@ -150,13 +153,15 @@ class MemberStatusRow(Base):
             text("since DESC"),
             text("id DESC"),
             "status",
+            "recorded_at",
         ),
     )
 
 
 class MemberBirthDateRow(Base):
     """A recorded birth-date correction (the member's current ``birth_date`` is updated
-    too: eligibility treats the birth date as one current value)."""
+    too). A decision as of T uses the birth date known at T: that of the latest
+    correction effective and recorded by T, else ``previous`` of the first one."""
 
     __tablename__ = "member_birth_dates"
 

@@ -1,12 +1,13 @@
 """Bulk point-in-time projection: every member's :class:`MemberState` for (purpose, T).
 
 One SQL query per backend, streamed, through the raw DBAPI cursor (the hot path of
-snapshot builds). For each member it finds, at or before T: the latest country and the
-latest account status (by ``since``, then row id), and the latest consent event for the
-purpose known at T (effective and recorded at or before T; by event time, then ledger
-``seq``) with, for a grant, the member's country at
-that event's time (for the capacity rules), which is exactly what
-:func:`optin.domain.eligibility.project` computes from a full history.
+snapshot builds). For each member it finds, as known at T (effective and recorded at or before T): the
+latest country and the latest account status (by ``since``, then row id), the birth
+date (:func:`optin.domain.eligibility.birth_date_at`: the latest known correction, else
+the value before the first one, else the member's own), and the latest consent event
+for the purpose (by event time, then ledger ``seq``) with, for a grant, the member's
+country at that event's time as known at T (for the capacity rules), which is exactly
+what :func:`optin.domain.eligibility.project` computes from a full history.
 
 * SQLite: correlated ``ORDER BY ... LIMIT 1`` subqueries, each one index seek.
 * PostgreSQL: ``DISTINCT ON`` subqueries that read the newest-first covering indexes
@@ -32,18 +33,32 @@ from optin.storage.models import sqlite_datetime
 _STATUS = {s.value: s for s in AccountStatus}
 _ACTION = {a.value: a for a in ConsentAction}
 
+# the birth date known at T: without corrections the member's own; otherwise that of the
+# latest correction effective and recorded by T (by recorded time, then id), else the
+# value the first correction written replaced
+# (corrections are rare: the IN list is computed once, the rest runs for those members)
 _SQLITE = """
-SELECT m.id, m.birth_date,
+SELECT m.id,
+  CASE WHEN m.id IN (SELECT b.member_id FROM member_birth_dates b) THEN
+    CASE WHEN EXISTS (SELECT 1 FROM member_birth_dates b
+        WHERE b.member_id = m.id AND b.effective_at <= :t AND b.recorded_at <= :t)
+      THEN (SELECT b.birth_date FROM member_birth_dates b
+        WHERE b.member_id = m.id AND b.effective_at <= :t AND b.recorded_at <= :t
+        ORDER BY b.recorded_at DESC, b.id DESC LIMIT 1)
+      ELSE (SELECT b.previous FROM member_birth_dates b
+        WHERE b.member_id = m.id ORDER BY b.id LIMIT 1)
+    END
+  ELSE m.birth_date END,
   (SELECT c.country FROM member_countries c
-    WHERE c.member_id = m.id AND c.since <= :t
+    WHERE c.member_id = m.id AND c.since <= :t AND c.recorded_at <= :t
     ORDER BY c.since DESC, c.id DESC LIMIT 1),
   (SELECT s.status FROM member_statuses s
-    WHERE s.member_id = m.id AND s.since <= :t
+    WHERE s.member_id = m.id AND s.since <= :t AND s.recorded_at <= :t
     ORDER BY s.since DESC, s.id DESC LIMIT 1),
   (SELECT e.action || ' ' || e.policy_version || ' ' || e.at || ' ' || CASE
       WHEN e.action = 'grant' THEN coalesce(
       (SELECT c.country FROM member_countries c
-        WHERE c.member_id = m.id AND c.since <= e.at
+        WHERE c.member_id = m.id AND c.since <= e.at AND c.recorded_at <= :t
         ORDER BY c.since DESC, c.id DESC LIMIT 1), '') ELSE '' END || ' ' || e.event_id
     FROM consent_events e
     WHERE e.member_id = m.id AND e.purpose = :p AND e.at <= :t AND e.recorded_at <= :t
@@ -54,18 +69,22 @@ ORDER BY m.id
 """
 
 _POSTGRES = """
-SELECT m.id, m.birth_date, c.country, s.status,
+SELECT m.id,
+       CASE WHEN bf.member_id IS NULL THEN m.birth_date
+            WHEN bk.member_id IS NOT NULL THEN bk.birth_date
+            ELSE bf.previous END,
+       c.country, s.status,
        e.action || ' ' || e.policy_version || ' '
        || to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || ' '
        || coalesce(ec.country, '') || ' ' || e.event_id
 FROM members m
 LEFT JOIN (
   SELECT DISTINCT ON (member_id) member_id, country FROM member_countries
-  WHERE since <= %(t)s ORDER BY member_id, since DESC, id DESC
+  WHERE since <= %(t)s AND recorded_at <= %(t)s ORDER BY member_id, since DESC, id DESC
 ) c ON c.member_id = m.id
 LEFT JOIN (
   SELECT DISTINCT ON (member_id) member_id, status FROM member_statuses
-  WHERE since <= %(t)s ORDER BY member_id, since DESC, id DESC
+  WHERE since <= %(t)s AND recorded_at <= %(t)s ORDER BY member_id, since DESC, id DESC
 ) s ON s.member_id = m.id
 LEFT JOIN (
   SELECT DISTINCT ON (member_id) member_id, action, policy_version, event_id, at
@@ -75,8 +94,18 @@ LEFT JOIN (
 ) e ON e.member_id = m.id
 LEFT JOIN LATERAL (
   SELECT country FROM member_countries
-  WHERE member_id = m.id AND since <= e.at ORDER BY since DESC, id DESC LIMIT 1
+  WHERE member_id = m.id AND since <= e.at AND recorded_at <= %(t)s
+  ORDER BY since DESC, id DESC LIMIT 1
 ) ec ON e.action = 'grant'
+LEFT JOIN (
+  SELECT DISTINCT ON (member_id) member_id, previous FROM member_birth_dates
+  ORDER BY member_id, id
+) bf ON bf.member_id = m.id
+LEFT JOIN (
+  SELECT DISTINCT ON (member_id) member_id, birth_date FROM member_birth_dates
+  WHERE effective_at <= %(t)s AND recorded_at <= %(t)s
+  ORDER BY member_id, recorded_at DESC, id DESC
+) bk ON bk.member_id = m.id
 {where}
 ORDER BY m.id
 """
