@@ -101,7 +101,12 @@ def late_member_changes(
             kind = rng.choice(["country", "status", "birth"])
             if kind == "country":
                 members_repo.add_country(
-                    s, who, rng.choice(COUNTRIES[:-1]), since=since, recorded_at=recorded, source="cli"
+                    s,
+                    who,
+                    rng.choice(COUNTRIES[:-1]),
+                    since=since,
+                    recorded_at=recorded,
+                    source="cli",
                 )
             elif kind == "status":
                 members_repo.add_status(
@@ -211,7 +216,10 @@ def _random_world(
     probes += [_t(rng) for _ in range(4)]
     probes += [d.at for d in drafts[:3]]  # exactly at an event's time
     probes += [NOW, late_at - timedelta(microseconds=1), late_at]  # either side of the late ones
-    probes += [late_at + timedelta(days=20) - timedelta(microseconds=1), late_at + timedelta(days=21)]
+    probes += [
+        late_at + timedelta(days=20) - timedelta(microseconds=1),
+        late_at + timedelta(days=21),
+    ]
     return ids, probes
 
 

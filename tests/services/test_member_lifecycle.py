@@ -88,7 +88,10 @@ def test_when_a_taken_handle_comes_under_a_new_id_then_the_message_names_the_own
     with pytest.raises(ConflictError) as info:
         import_file(db, "members", jsonl(tmp_path, "b.jsonl", dup), now=now)
     msg = str(info.value)
-    assert f"b.jsonl:1: field 'handle': handle {handle!r} is taken (case-insensitively) by member m03" in msg
+    assert (
+        f"b.jsonl:1: field 'handle': handle {handle!r} is taken (case-insensitively) by member m03"
+        in msg
+    )
     assert ("(as 'priya.raman')" in msg) is (handle != "priya.raman")
     assert "already exists" not in msg and "'m14'" not in msg
     assert db.table_counts()["members"] == 1
@@ -311,8 +314,8 @@ def test_when_the_same_grant_is_imported_from_a_legacy_system_then_it_is_recorde
     # the receipt shows both times and the true source
     ev = receipt(db, row.event_id)["event"]
     assert (ev["effective_at"], ev["recorded_at"], ev["source"]) == (
-        "2024-05-01T00:00:00Z",
-        "2026-06-01T00:00:00Z",
+        "2024-05-01T00:00:00.000000+00:00",
+        "2026-06-01T00:00:00.000000+00:00",
         "import:legacy-system",
     )
 

@@ -134,7 +134,7 @@ def test_when_members_change_then_their_snapshots_are_stale_with_reason_and_coun
 
     # a move to a country where the grant still counts makes nothing stale
     now5 = datetime.now(UTC)
-    r = update_member(db, e, country="FR", now=now5, source="cli")
+    r = update_member(db, e, country="CA", now=now5, source="cli")
     assert (r.reason, r.stale_records) == ("country_changed", 0)
     assert decide_member(db, e, PURPOSE, now5).eligible
     assert _stale(db, sid)[1] == n
@@ -208,6 +208,8 @@ def test_when_random_member_changes_follow_a_build_then_verify_agrees_with_the_b
     assert elig.counts["no_longer_eligible"] == snap.stale_records
     assert rep.status == ("stale" if snap.stale_records else "pass"), rep.to_dict()
     assert snap.stale_records > 0  # the random changes did touch the snapshot
+    # verify names the domain's reasons, the capacity rule's among them
+    assert "GRANT_GIVEN_AS_MINOR" in " ".join(elig.problems)
 
 
 def test_when_a_change_is_already_recorded_then_nothing_propagates(built) -> None:  # type: ignore[no-untyped-def]

@@ -23,8 +23,9 @@ under a version older than the latest material change of the purpose (stale).
 
 Bitemporal: a decision as of T uses only what the ledger knew at T: consent events,
 dated country/status changes that carry a recorded time and birth-date corrections,
-whose effective time and recorded time are both at or before T. Policy versions apply from their in-force time
-(``in_force_at``: publication plus the notice period when they introduce an opt-out).
+whose effective time and recorded time are both at or before T. Policy versions apply
+from their in-force time (``in_force_at``: publication plus the notice period when they
+introduce an opt-out).
 """
 
 from __future__ import annotations
@@ -251,9 +252,9 @@ def birth_date_at(history: MemberHistory, at: datetime) -> date | None:
         return history.birth_date
     known: tuple[datetime, int, BirthDateCorrection] | None = None
     for i, fix in enumerate(fixes):
-        if fix.effective_at <= at and fix.recorded_at <= at:
-            if known is None or (fix.recorded_at, i) > known[:2]:
-                known = (fix.recorded_at, i, fix)
+        known_at = fix.effective_at <= at and fix.recorded_at <= at
+        if known_at and (known is None or (fix.recorded_at, i) > known[:2]):
+            known = (fix.recorded_at, i, fix)
     return known[2].birth_date if known is not None else fixes[0].previous
 
 

@@ -1,8 +1,8 @@
 """Bulk point-in-time projection: every member's :class:`MemberState` for (purpose, T).
 
 One SQL query per backend, streamed, through the raw DBAPI cursor (the hot path of
-snapshot builds). For each member it finds, as known at T (effective and recorded at or before T): the
-latest country and the latest account status (by ``since``, then row id), the birth
+snapshot builds). For each member it finds, as known at T (effective and recorded at or
+before T): the latest country and the latest account status (by ``since``, then row id), the birth
 date (:func:`optin.domain.eligibility.birth_date_at`: the latest known correction, else
 the value before the first one, else the member's own), and the latest consent event
 for the purpose (by event time, then ledger ``seq``) with, for a grant, the member's
@@ -33,22 +33,27 @@ from optin.storage.models import sqlite_datetime
 _STATUS = {s.value: s for s in AccountStatus}
 _ACTION = {a.value: a for a in ConsentAction}
 
-# the birth date known at T: without corrections the member's own; otherwise that of the
+# The birth date known at T: without corrections the member's own; otherwise that of the
 # latest correction effective and recorded by T (by recorded time, then id), else the
-# value the first correction written replaced
-# (corrections are rare: the IN list is computed once, the rest runs for those members)
-_SQLITE = """
-SELECT m.id,
+# value the first correction written replaced. Corrections are rare: the IN list is
+# computed once (a hashed subplan on PostgreSQL) and the rest runs only for those members.
+_BIRTH = """
   CASE WHEN m.id IN (SELECT b.member_id FROM member_birth_dates b) THEN
     CASE WHEN EXISTS (SELECT 1 FROM member_birth_dates b
-        WHERE b.member_id = m.id AND b.effective_at <= :t AND b.recorded_at <= :t)
+        WHERE b.member_id = m.id AND b.effective_at <= {t} AND b.recorded_at <= {t})
       THEN (SELECT b.birth_date FROM member_birth_dates b
-        WHERE b.member_id = m.id AND b.effective_at <= :t AND b.recorded_at <= :t
+        WHERE b.member_id = m.id AND b.effective_at <= {t} AND b.recorded_at <= {t}
         ORDER BY b.recorded_at DESC, b.id DESC LIMIT 1)
       ELSE (SELECT b.previous FROM member_birth_dates b
         WHERE b.member_id = m.id ORDER BY b.id LIMIT 1)
     END
-  ELSE m.birth_date END,
+  ELSE m.birth_date END"""
+
+_SQLITE = (
+    """
+SELECT m.id,"""
+    + _BIRTH.format(t=":t")
+    + """,
   (SELECT c.country FROM member_countries c
     WHERE c.member_id = m.id AND c.since <= :t AND c.recorded_at <= :t
     ORDER BY c.since DESC, c.id DESC LIMIT 1),
@@ -67,12 +72,13 @@ FROM members m
 {where}
 ORDER BY m.id
 """
+)
 
-_POSTGRES = """
-SELECT m.id,
-       CASE WHEN bf.member_id IS NULL THEN m.birth_date
-            WHEN bk.member_id IS NOT NULL THEN bk.birth_date
-            ELSE bf.previous END,
+_POSTGRES = (
+    """
+SELECT m.id,"""
+    + _BIRTH.format(t="%(t)s")
+    + """,
        c.country, s.status,
        e.action || ' ' || e.policy_version || ' '
        || to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || ' '
@@ -97,18 +103,10 @@ LEFT JOIN LATERAL (
   WHERE member_id = m.id AND since <= e.at AND recorded_at <= %(t)s
   ORDER BY since DESC, id DESC LIMIT 1
 ) ec ON e.action = 'grant'
-LEFT JOIN (
-  SELECT DISTINCT ON (member_id) member_id, previous FROM member_birth_dates
-  ORDER BY member_id, id
-) bf ON bf.member_id = m.id
-LEFT JOIN (
-  SELECT DISTINCT ON (member_id) member_id, birth_date FROM member_birth_dates
-  WHERE effective_at <= %(t)s AND recorded_at <= %(t)s
-  ORDER BY member_id, recorded_at DESC, id DESC
-) bk ON bk.member_id = m.id
 {where}
 ORDER BY m.id
 """
+)
 
 
 _PG_SETTINGS = (
