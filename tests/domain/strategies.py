@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from optin.domain import (
     AccountStatus,
+    BirthDateCorrection,
     ConsentAction,
     ConsentEvent,
     MemberHistory,
@@ -123,8 +124,9 @@ recorded_delays = st.one_of(
 
 @st.composite
 def bitemporal_histories(draw: st.DrawFn, member_id: str = "m1") -> MemberHistory:
-    """Histories with moves (some recorded later), birthdays around the minimum age
-    and backdated consent events (recorded after the time they claim)."""
+    """Histories with moves and status changes (some recorded later), birthdays around
+    the minimum age, birth-date corrections (recorded after the time they claim) and
+    backdated consent events (recorded after the time they claim)."""
     birth = draw(
         st.one_of(
             st.none(),
@@ -133,9 +135,28 @@ def bitemporal_histories(draw: st.DrawFn, member_id: str = "m1") -> MemberHistor
         )
     )
     joined = draw(st.integers(min_value=0, max_value=200).map(at_offset))
-    statuses = [(joined, AccountStatus.ACTIVE)]
+    statuses: list[tuple[datetime, AccountStatus] | tuple[datetime, AccountStatus, datetime]] = [
+        (joined, AccountStatus.ACTIVE)
+    ]
     if draw(st.integers(min_value=0, max_value=4)) == 0:
         statuses.append((draw(times), draw(st.sampled_from(list(AccountStatus)))))
+    if draw(st.integers(min_value=0, max_value=3)) == 0:  # a status change recorded later
+        since = draw(times)
+        late = since + draw(st.integers(min_value=0, max_value=400).map(lambda d: timedelta(d)))
+        statuses.append((since, draw(st.sampled_from(list(AccountStatus))), late))
+    corrections = []
+    current = birth
+    for _ in range(draw(st.integers(min_value=0, max_value=2))):  # birth-date corrections
+        eff = draw(times)
+        rec = eff + draw(st.integers(min_value=0, max_value=400).map(lambda d: timedelta(d)))
+        fixed = draw(
+            st.one_of(
+                st.dates(min_value=date(1950, 1, 1), max_value=date(2012, 1, 1)),
+                st.dates(min_value=date(2005, 1, 1), max_value=date(2009, 12, 31)),
+            )
+        )
+        corrections.append(BirthDateCorrection(eff, rec, fixed, current))
+        current = fixed
     countries: list[tuple[datetime, str] | tuple[datetime, str, datetime | None]] = [
         (joined, draw(st.sampled_from(COUNTRIES)))
     ]
@@ -160,4 +181,11 @@ def bitemporal_histories(draw: st.DrawFn, member_id: str = "m1") -> MemberHistor
                 recorded_at=None if delay is None else at + delay,
             )
         )
-    return MemberHistory(member_id, birth, tuple(countries), tuple(statuses), tuple(events))
+    return MemberHistory(
+        member_id,
+        current,
+        tuple(countries),
+        tuple(statuses),
+        tuple(events),
+        tuple(corrections),
+    )

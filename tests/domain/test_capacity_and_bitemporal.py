@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from optin.domain import (
     AccountStatus,
+    BirthDateCorrection,
     ConsentAction,
     ConsentEvent,
     MemberHistory,
@@ -29,7 +30,7 @@ from optin.domain import (
     publish_requirements,
     schedule_in_force,
 )
-from optin.domain.eligibility import age_on
+from optin.domain.eligibility import age_on, birth_date_at
 from optin.errors import ConfigError
 from tests.domain.strategies import (
     PURPOSES,
@@ -76,9 +77,10 @@ def _grant_had_capacity(h: MemberHistory, event_id: str, at: datetime, ps: Polic
     rules = then.jurisdictions
     if country is not None and rules.regime(country) is Regime.EXCLUDED:
         return False
-    assert h.birth_date is not None
+    birth = birth_date_at(h, at)  # as the ledger knew it at ``at``
+    assert birth is not None
     minimum = rules.min_age(country) if country else rules.minimum_age
-    return age_on(h.birth_date, ev.at.date()) >= minimum
+    return age_on(birth, ev.at.date()) >= minimum
 
 
 # -- properties ---------------------------------------------------------------------
@@ -152,6 +154,34 @@ def test_when_a_move_is_recorded_later_then_decision_at_earlier_t_unchanged(
 
 @settings(max_examples=200, deadline=None)
 @given(
+    bitemporal_histories(),
+    regime_policy_sets(),
+    later_times,
+    st.sampled_from(PURPOSES),
+    st.sampled_from(list(AccountStatus)),
+    st.dates(min_value=date(2000, 1, 1), max_value=date(2015, 1, 1)),
+    st.integers(min_value=-1000, max_value=0),
+    st.integers(min_value=1, max_value=500),
+)
+def test_when_a_status_change_or_birth_correction_is_recorded_later_then_decision_unchanged(
+    h, policies, at, purpose, status, birth, offset, delay
+) -> None:
+    """A suspension/closure/reactivation or a birth-date correction (say, one that makes
+    the member a minor) recorded after T, whatever time it claims, changes no decision
+    at T; once recorded, it is known."""
+    before = eligibility(h, purpose, at, policies)
+    eff, rec = at + timedelta(days=offset), at + timedelta(days=delay)
+    with_status = replace(h, statuses=(*h.statuses, (eff, status, rec)))
+    fix = BirthDateCorrection(eff, rec, birth, h.birth_date)
+    with_birth = replace(h, birth_date=birth, birth_corrections=(*h.birth_corrections, fix))
+    assert eligibility(with_status, purpose, at, policies) == before
+    assert eligibility(with_birth, purpose, at, policies) == before
+    assert birth_date_at(with_birth, at) == birth_date_at(h, at)
+    assert birth_date_at(with_birth, rec) == birth
+
+
+@settings(max_examples=200, deadline=None)
+@given(
     st.lists(bitemporal_histories(), min_size=1, max_size=6),
     regime_policy_sets(),
     later_times,
@@ -184,10 +214,10 @@ def test_grant_void_reason_agrees_with_the_decision(h, policies, at, purpose) ->
     s = project(h, purpose, at)
     if d.reason in (Reason.GRANT_GIVEN_AS_MINOR, Reason.GRANT_GIVEN_WHILE_EXCLUDED):
         assert s.last_at is not None
-        assert grant_void_reason(h.birth_date, s.last_country, s.last_at, policies, at) is d.reason
+        assert grant_void_reason(s.birth_date, s.last_country, s.last_at, policies, at) is d.reason
     if d.reason is Reason.ELIGIBLE:
         assert s.last_at is not None
-        assert grant_void_reason(h.birth_date, s.last_country, s.last_at, policies, at) is None
+        assert grant_void_reason(s.birth_date, s.last_country, s.last_at, policies, at) is None
 
 
 # -- the issue's cases ----------------------------------------------------------------

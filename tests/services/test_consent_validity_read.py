@@ -21,6 +21,7 @@ from optin.domain.policy import default_policy_text
 from optin.errors import ConfigError, ConflictError
 from optin.services.consent import record_consent
 from optin.services.eligibility import decide_all, decide_member
+from optin.services.members import update_member
 from optin.services.policy import (
     pending_notices,
     policy_diff,
@@ -111,7 +112,7 @@ _offsets = st.integers(min_value=0, max_value=200)
 
 
 @settings(
-    max_examples=15,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -129,6 +130,17 @@ _offsets = st.integers(min_value=0, max_value=200)
     ),
     born=st.sampled_from([date(1990, 1, 1), date(2006, 3, 1), None]),
     moves=st.lists(st.tuples(_offsets, st.sampled_from(["US", "DE", "BR", "IN"])), max_size=2),
+    changes=st.lists(
+        st.tuples(
+            st.sampled_from(["country", "status", "birth_date"]),
+            st.integers(min_value=0, max_value=400),  # claimed (effective) day
+            st.integers(min_value=1, max_value=100),  # recorded this many days after T
+            st.sampled_from(["US", "DE", "BR"]),
+            st.sampled_from(["suspended", "closed", "active"]),
+            st.sampled_from([date(1990, 1, 1), date(2015, 1, 1), date(2006, 3, 1)]),
+        ),
+        max_size=3,
+    ),
 )
 def test_when_any_later_append_then_every_decision_at_t_unchanged(
     db: Database,
@@ -137,9 +149,11 @@ def test_when_any_later_append_then_every_decision_at_t_unchanged(
     late: tuple[int, int, str, str],
     born: date | None,
     moves: list[tuple[int, str]],
+    changes: list[tuple[str, int, int, str, str, date]],
 ) -> None:
-    """For any history and any later append (recorded after T, claiming any time),
-    every decision at T is unchanged, per member and in bulk."""
+    """For any history and any later append (a consent event, a move, a status change,
+    a birth-date correction: recorded after T, claiming any time), every decision at T
+    is unchanged, per member and in bulk; afterwards bulk still equals per member."""
     mid = f"p{next(_counter):06d}"
     day = timedelta(days=1)
     countries = [(T0, "US"), *((T0 + o * day, c) for o, c in moves)]
@@ -178,6 +192,29 @@ def test_when_any_later_append_then_every_decision_at_t_unchanged(
             now=recorded,
         )
     assert decisions() == before
+    last = recorded
+    for kind, eff_days, rec_days, country, status, birth in changes:
+        rec = t + rec_days * day
+        value: dict[str, object] = {
+            "country": {"country": country},
+            "status": {"status": status},
+            "birth_date": {"birth_date": birth},
+        }[kind]
+        update_member(
+            db,
+            mid,
+            effective_at=min(T0 + eff_days * day, rec),
+            now=rec,
+            source="cli",
+            **value,  # type: ignore[arg-type]
+        )
+        last = max(last, rec)
+        assert decisions() == before
+    # once everything is recorded: bulk == per member
+    probe = last + day
+    assert [decide_member(db, mid, p, probe) for p in (P, Q)] == [
+        x for p in (P, Q) for x in decide_all(db, p, probe, member_ids=[mid])
+    ]
 
 
 # -- opt-out is never silent ----------------------------------------------------------------

@@ -14,6 +14,7 @@ from optin.services.consent import record_consent
 from optin.services.eligibility import decide_all, decide_member
 from optin.services.policy import policy_set, publish_policy
 from optin.storage import ledger
+from optin.storage import members as members_repo
 from optin.storage.database import Database
 from optin.storage.members import member_histories
 from tests.factories import MINOR, T0, add_member, add_members
@@ -87,7 +88,49 @@ def _t(rng: random.Random) -> datetime:
     return START + timedelta(days=rng.randrange(0, 600), hours=rng.choice([0, 12]))
 
 
-def _random_world(db: Database, rng: random.Random, n: int) -> tuple[list[str], list[datetime]]:
+def late_member_changes(
+    db: Database, rng: random.Random, ids: list[str], late_at: datetime
+) -> None:
+    """Member changes the platform records at or after ``late_at`` (moves, status
+    changes, birth-date corrections), claiming any time: unknown to decisions before
+    they are recorded."""
+    with db.session() as s:
+        for _ in range(len(ids)):
+            who, since = rng.choice(ids), _t(rng)
+            recorded = rng.choice([late_at, late_at + timedelta(days=20)])
+            kind = rng.choice(["country", "status", "birth"])
+            if kind == "country":
+                members_repo.add_country(
+                    s,
+                    who,
+                    rng.choice(COUNTRIES[:-1]),
+                    since=since,
+                    recorded_at=recorded,
+                    source="cli",
+                )
+            elif kind == "status":
+                members_repo.add_status(
+                    s,
+                    who,
+                    rng.choice(["active", "suspended", "closed"]),
+                    since=since,
+                    recorded_at=recorded,
+                    source="cli",
+                )
+            else:
+                members_repo.correct_birth_date(
+                    s,
+                    who,
+                    rng.choice([date(1980, 1, 1), date(2006, 6, 15), date(2012, 3, 3)]),
+                    effective_at=since,
+                    recorded_at=recorded,
+                    source="cli",
+                )
+
+
+def _random_world(
+    db: Database, rng: random.Random, n: int, *, late_members: bool = True
+) -> tuple[list[str], list[datetime]]:
     mid = START + timedelta(days=300)
     publish_policy(db, default_policy_text(), effective_at=mid, material={P}, now=mid)
     specs = []
@@ -167,10 +210,16 @@ def _random_world(db: Database, rng: random.Random, n: int) -> tuple[list[str], 
     ]
     with db.session() as s:
         ledger.append_many(s, late, now=late_at)
+    if late_members:
+        late_member_changes(db, rng, ids[:n], late_at)
     probes = [START - timedelta(days=1), mid, mid - timedelta(microseconds=1)]
     probes += [_t(rng) for _ in range(4)]
     probes += [d.at for d in drafts[:3]]  # exactly at an event's time
     probes += [NOW, late_at - timedelta(microseconds=1), late_at]  # either side of the late ones
+    probes += [
+        late_at + timedelta(days=20) - timedelta(microseconds=1),
+        late_at + timedelta(days=21),
+    ]
     return ids, probes
 
 
@@ -204,6 +253,33 @@ def test_when_random_histories_then_bulk_equals_per_member(db: Database, seed: i
     at = probes[-1]
     for d in decide_all(db, P, at):
         assert decide_member(db, d.member_id, P, at) == d
+
+
+def test_when_member_changes_are_recorded_later_then_bulk_decisions_before_are_unchanged(
+    db: Database,
+) -> None:
+    """Storage's bulk projection (the snapshot builder's path) ignores member changes
+    recorded after T, like the per-member path: decisions at every T before the late
+    changes are recorded are the same before and after they are written."""
+    rng = random.Random(5)
+    ids, probes = _random_world(db, rng, 30, late_members=False)
+    late_at = NOW + timedelta(days=100)
+    early = [t for t in probes if t < late_at]
+    after = late_at + timedelta(days=21)
+    before = {(t, p): list(decide_all(db, p, t)) for t in [*early, after] for p in (P, Q)}
+    late_member_changes(db, rng, ids[:30], late_at)
+    with db.session() as s:
+        histories = member_histories(s, ids)
+    ps = policy_set(db)
+    changed = 0
+    for (t, p), decisions in before.items():
+        now_bulk = list(decide_all(db, p, t))
+        assert now_bulk == [eligibility(histories[d.member_id], p, t, ps) for d in now_bulk]
+        if t < late_at:
+            assert now_bulk == decisions, (p, t)
+        else:  # once recorded they count (identically in bulk and per member)
+            changed += sum(a != b for a, b in zip(now_bulk, decisions, strict=True))
+    assert changed  # the late changes do matter from their recording on
 
 
 def test_when_random_histories_then_storage_projection_equals_domain_project(

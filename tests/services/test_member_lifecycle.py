@@ -18,10 +18,11 @@ from optin.domain.eligibility import Reason, eligibility
 from optin.errors import ConflictError, ImportValidationError, InputError
 from optin.services.consent import record_choice, record_consent, resolve_member
 from optin.services.consent_writer import ConsentWriter
-from optin.services.eligibility import decide_member
+from optin.services.eligibility import decide_all, decide_member
 from optin.services.imports import import_file
 from optin.services.members import list_members, show_member, update_member
 from optin.services.policy import policy_set
+from optin.services.receipts import receipt
 from optin.storage import ledger
 from optin.storage.database import Database
 from optin.storage.members import member_history
@@ -72,6 +73,47 @@ def test_when_a_handle_differs_only_in_case_then_the_import_is_refused_naming_th
     assert "handle 'Priya.Raman' is taken (case-insensitively) by member m03" in msg
     assert "already exists" not in msg
     assert db.table_counts()["members"] == 1
+
+
+@pytest.mark.parametrize("handle", ["priya.raman", "Priya.Raman", "PRIYA.RAMAN"])
+def test_when_a_taken_handle_comes_under_a_new_id_then_the_message_names_the_owner(
+    db: Database, tmp_path: Path, handle: str
+) -> None:
+    """The issue's "duplicate handle under a new id gives a wrong 'already exists'
+    message": the answer names the handle, the member who has it and never claims that
+    the new id exists."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    import_file(db, "members", jsonl(tmp_path, "a.jsonl", MEMBER), now=now)
+    dup = {**MEMBER, "id": "m14", "handle": handle}
+    with pytest.raises(ConflictError) as info:
+        import_file(db, "members", jsonl(tmp_path, "b.jsonl", dup), now=now)
+    msg = str(info.value)
+    assert (
+        f"b.jsonl:1: field 'handle': handle {handle!r} is taken (case-insensitively) by member m03"
+        in msg
+    )
+    assert ("(as 'priya.raman')" in msg) is (handle != "priya.raman")
+    assert "already exists" not in msg and "'m14'" not in msg
+    assert db.table_counts()["members"] == 1
+    # the same member again (same id, same handle) is an idempotent re-import
+    again = import_file(db, "members", jsonl(tmp_path, "c.jsonl", MEMBER), now=now)
+    assert (again.inserted, again.skipped) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [("priya.raman", "Priya.Raman"), ("Ada_Lovelace", "ada_LOVELACE")]
+)
+def test_when_one_file_has_handles_differing_only_in_case_then_it_names_line_and_field(
+    db: Database, tmp_path: Path, first: str, second: str
+) -> None:
+    a = {**MEMBER, "handle": first}
+    b = {**MEMBER, "id": "m14", "handle": second}
+    with pytest.raises(ImportValidationError) as info:
+        import_file(db, "members", jsonl(tmp_path, "m.jsonl", a, b), now=datetime.now(UTC))
+    (err,) = info.value.errors
+    assert (err.line, err.field) == (2, "handle")
+    assert "unique case-insensitively" in str(err) and "first used on line 1" in str(err)
+    assert db.table_counts()["members"] == 0
 
 
 def test_when_a_handle_is_written_twice_by_case_then_the_database_refuses_it(
@@ -269,6 +311,13 @@ def test_when_the_same_grant_is_imported_from_a_legacy_system_then_it_is_recorde
         Reason.NO_CONSENT
     )
     assert eligibility(history, P, now + timedelta(days=1), ps).reason is Reason.ELIGIBLE
+    # the receipt shows both times and the true source
+    ev = receipt(db, row.event_id)["event"]
+    assert (ev["effective_at"], ev["recorded_at"], ev["source"]) == (
+        "2024-05-01T00:00:00.000000+00:00",
+        "2026-06-01T00:00:00.000000+00:00",
+        "import:legacy-system",
+    )
 
 
 @pytest.mark.parametrize(
@@ -381,6 +430,51 @@ def test_when_a_birth_date_is_corrected_then_it_is_the_current_value_and_kept(
     assert info["birth_date"] == "1990-05-17"
     assert [c["kind"] for c in info["changes"]].count("birth_date") == 1
     assert decide_member(db, "m1", P, now).reason is Reason.NO_CONSENT
+
+
+def test_when_a_member_who_switched_on_in_de_moves_to_the_us_then_the_grant_stays_void(
+    db: Database,
+) -> None:
+    """The issue's scenario 2 through the lifecycle surface: a grant given while living
+    in DE (excluded) does not revive after `optin member update --country US`; the
+    member is asked again, and switching on again counts."""
+    add_member(db, "m05", country="DE", joined_at=T0)
+    given = datetime(2025, 1, 10, tzinfo=UTC)
+    g = record_consent(db, "m05", P, "on", source="web", now=given)
+    moved = datetime(2025, 3, 1, tzinfo=UTC)
+    r = update_member(db, "m05", country="US", effective_at=moved, now=moved, source="cli")
+    assert r.reason == "country_changed"
+    at = datetime(2025, 4, 1, tzinfo=UTC)
+    d = decide_member(db, "m05", P, at)
+    assert (d.eligible, d.reason, d.consent_event_id) == (
+        False,
+        Reason.GRANT_GIVEN_WHILE_EXCLUDED,
+        g.event_id,
+    )
+    assert [x.reason for x in decide_all(db, P, at)] == [Reason.GRANT_GIVEN_WHILE_EXCLUDED]
+    again = record_choice(db, "m05", P, "on", source="web", now=at)
+    assert again.recorded  # the void grant was not "on": a new grant is recorded
+    later = at + timedelta(seconds=1)
+    assert decide_member(db, "m05", P, later).reason is Reason.ELIGIBLE
+    assert [x.reason for x in decide_all(db, P, later)] == [Reason.ELIGIBLE]
+
+
+def test_when_a_birth_date_correction_makes_a_minor_then_only_later_decisions_change(
+    db: Database,
+) -> None:
+    add_member(db, "m1", birth_date=date(1990, 5, 17), joined_at=T0)
+    given = datetime(2025, 1, 1, tzinfo=UTC)
+    record_consent(db, "m1", P, "on", source="web", now=given)
+    fixed = datetime(2025, 6, 1, tzinfo=UTC)
+    r = update_member(
+        db, "m1", birth_date="2012-05-17", effective_at=given, now=fixed, source="cli"
+    )
+    assert r.reason == "birth_date_corrected"
+    between = datetime(2025, 3, 1, tzinfo=UTC)  # after the grant, before the correction
+    for at, reason in ((between, Reason.ELIGIBLE), (fixed, Reason.MINOR)):
+        assert decide_member(db, "m1", P, at).reason is reason
+        assert [x.reason for x in decide_all(db, P, at)] == [reason]
+    assert show_member(db, "m1", fixed)["birth_date"] == "2012-05-17"
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from optin.storage.models import Base
 #: Indexes with DESC columns: Alembic cannot compare their sort order, so they are
 #: checked by name and columns with the inspector instead.
 DESC_INDEXES = {
-    # + recorded_at: country / status at T as known at T, from the index alone (0011)
+    # a decision as of T reads only member changes recorded by T (0011)
     "ix_member_countries_member_since": ["member_id", "since", "id", "country", "recorded_at"],
     "ix_member_statuses_member_since": ["member_id", "since", "id", "status", "recorded_at"],
     "ix_consent_events_member_purpose_at": [

@@ -63,6 +63,12 @@ def member_update(
             f"{esc(mid)}: {esc(what)} from {result.effective_at.isoformat()}: {tail} "
             f"at {result.recorded_at.isoformat()}"
         )
+    if result.stale_records:
+        say(
+            f"{result.stale_records:,} record(s) of live snapshots are no longer eligible "
+            f"({esc(result.reason or '')}): those snapshots are stale; `optin lineage member "
+            f"{esc(mid)}` lists them"
+        )
 
 
 @member_app.command("list")

@@ -21,10 +21,11 @@ under the policy in force at the grant's time, for the country the member lived 
 then): a grant given while excluded or as a minor is void for good, and so is a grant
 under a version older than the latest material change of the purpose (stale).
 
-Bitemporal: a decision as of T uses only what the ledger knew at T: consent events
-(and dated country/status changes that carry a recorded time) whose effective time and
-recorded time are both at or before T. Policy versions apply from their in-force time
-(``in_force_at``: publication plus the notice period when they introduce an opt-out).
+Bitemporal: a decision as of T uses only what the ledger knew at T: consent events,
+dated country/status changes that carry a recorded time and birth-date corrections,
+whose effective time and recorded time are both at or before T. Policy versions apply
+from their in-force time (``in_force_at``: publication plus the notice period when they
+introduce an opt-out).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any, NamedTuple
 from optin.domain.countries import is_country
 from optin.domain.model import (
     AccountStatus,
+    BirthDateCorrection,
     CapacityRules,
     ConsentAction,
     ConsentEvent,
@@ -241,6 +243,24 @@ def _latest(
     return best[1] if best else None
 
 
+def birth_date_at(history: MemberHistory, at: datetime) -> date | None:
+    """The member's birth date as known at ``at``.
+
+    Without corrections, ``history.birth_date``. Otherwise the value set by the latest
+    correction (by recorded time, then the order written) effective and recorded by
+    ``at``, or, before any is known, the value the first correction written replaced.
+    """
+    fixes = history.birth_corrections
+    if not fixes:
+        return history.birth_date
+    known: tuple[datetime, int, BirthDateCorrection] | None = None
+    for i, fix in enumerate(fixes):
+        known_at = fix.effective_at <= at and fix.recorded_at <= at
+        if known_at and (known is None or (fix.recorded_at, i) > known[:2]):
+            known = (fix.recorded_at, i, fix)
+    return known[2].birth_date if known is not None else fixes[0].previous
+
+
 def _last_event(events: Iterable[ConsentEvent], purpose: str, at: datetime) -> ConsentEvent | None:
     """The latest event for ``purpose`` known at ``at`` (by event time, then seq)."""
     last: ConsentEvent | None = None
@@ -256,6 +276,7 @@ def project(history: MemberHistory, purpose: str, at: datetime) -> MemberState:
     """The member's state for ``purpose`` as known at ``at``: events and changes effective
     after ``at``, or recorded after ``at``, are ignored."""
     joined = any(True for _ in _known_changes(history.statuses, at, at))
+    birth = birth_date_at(history, at)
     status = _latest(history.statuses, at)
     country = _latest(history.countries, at)
     last = _last_event(history.events, purpose, at)
@@ -265,7 +286,7 @@ def project(history: MemberHistory, purpose: str, at: datetime) -> MemberState:
             joined=joined,
             status=AccountStatus(str(status)) if status is not None else None,
             country=str(country) if country is not None else None,
-            birth_date=history.birth_date,
+            birth_date=birth,
         )
     then = _latest(history.countries, last.at, at) if last.action is ConsentAction.GRANT else None
     return MemberState(
@@ -273,7 +294,7 @@ def project(history: MemberHistory, purpose: str, at: datetime) -> MemberState:
         joined=joined,
         status=AccountStatus(str(status)) if status is not None else None,
         country=str(country) if country is not None else None,
-        birth_date=history.birth_date,
+        birth_date=birth,
         last_action=last.action,
         last_event_id=last.event_id,
         last_policy_version=last.policy_version,

@@ -236,14 +236,29 @@ StatusChange: TypeAlias = (
 
 
 @dataclass(frozen=True, slots=True)
+class BirthDateCorrection:
+    """A recorded correction of a member's birth date, from ``previous`` to
+    ``birth_date``: claimed from ``effective_at``, recorded at ``recorded_at``. As of T
+    it is known when both times are at or before T."""
+
+    effective_at: datetime
+    recorded_at: datetime
+    birth_date: date | None
+    previous: date | None
+
+
+@dataclass(frozen=True, slots=True)
 class MemberHistory:
     """Everything eligibility needs to know about one member, over all time.
 
     ``countries`` and ``statuses`` are (since, value) pairs, or (since, value,
     recorded_at) triples: a change recorded after T is unknown as of T, like a consent
     event. ``events`` are consent events of any purpose. Order does not matter:
-    functions sort by (time, seq). ``birth_date`` is the one value known now (a
-    correction applies to every T).
+    functions sort by (time, seq). ``birth_date`` is the value known now, after every
+    correction; ``birth_corrections`` (in the order they were written) are the recorded
+    corrections: as of T the birth date is the one known at T
+    (:func:`optin.domain.eligibility.birth_date_at`), so a correction recorded after T
+    changes no decision as of T.
     """
 
     member_id: str
@@ -251,3 +266,4 @@ class MemberHistory:
     countries: Sequence[CountryChange] = ()
     statuses: Sequence[StatusChange] = ()
     events: Sequence[ConsentEvent] = ()
+    birth_corrections: Sequence[BirthDateCorrection] = ()

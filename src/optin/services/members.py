@@ -12,9 +12,17 @@ changes a decision made, or that could have been made, at an earlier T. A status
 ``closed`` or ``suspended`` makes the member ineligible from its effective time (for
 decisions as of times after it was recorded).
 
-The birth date is one current value for eligibility (a correction applies to every T:
-it fixes a fact, it is not a change of the member); each correction is kept, with both
-times and the previous value, in ``member_birth_dates``.
+A birth-date correction is kept, with both times and the previous value, in
+``member_birth_dates``; a decision as of T uses the birth date known at T (the latest
+correction recorded by T), so a correction recorded today changes no earlier decision.
+
+Every recorded change then calls withdrawal propagation
+(:func:`optin.services.propagation.propagate`), like a consent change: snapshots
+holding records of the member that are no longer eligible at ``now`` are marked stale
+with the reason of the change (:func:`change_reason`: ``account_closed``,
+``account_suspended``, ``country_excluded``, ``country_changed``,
+``birth_date_corrected``, ``account_reactivated``), and their provider exports get
+deletion notices.
 
 Rules: the member exists; ``effective_at`` is UTC-aware, not in the future and not
 before the member joined; a country is an ISO 3166-1 alpha-2 code; a status is
@@ -25,14 +33,24 @@ effective time) is skipped, so re-running an update or an import is a no-op.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from optin.domain.countries import is_country
 from optin.domain.eligibility import project
-from optin.domain.model import IMPORT_SYSTEM_HINT, AccountStatus, ConsentSource, canonical_source
+from optin.domain.model import (
+    IMPORT_SYSTEM_HINT,
+    AccountStatus,
+    ConsentSource,
+    PolicyVersion,
+    Regime,
+    canonical_source,
+)
 from optin.errors import InputError, NotFoundError
+from optin.services.policy import policy_set
+from optin.services.propagation import MEMBER_REASONS, propagate
 from optin.storage import members as repo
 from optin.storage.database import Database
 from optin.storage.db import Session
@@ -62,6 +80,10 @@ class MemberUpdate:
     recorded_at: datetime
     source: str
     changes: tuple[Change, ...] = field(default_factory=tuple)
+    #: the propagation reason (None: nothing was recorded, nothing propagated)
+    reason: str | None = None
+    #: records of live snapshots this change made ineligible (see :mod:`propagation`)
+    stale_records: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -70,6 +92,8 @@ class MemberUpdate:
             "recorded_at": self.recorded_at.isoformat(),
             "source": self.source,
             "changes": [c.to_dict() for c in self.changes],
+            "propagation_reason": self.reason,
+            "stale_records": self.stale_records,
         }
 
 
@@ -200,6 +224,49 @@ def apply_changes(
     return tuple(done)
 
 
+_STATUS_REASONS = {
+    AccountStatus.CLOSED.value: "account_closed",
+    AccountStatus.SUSPENDED.value: "account_suspended",
+}
+
+
+def change_reason(changes: Iterable[Change], policy: PolicyVersion | None) -> str | None:
+    """The propagation reason of the recorded ``changes`` (the most severe, in the order
+    of :data:`~optin.services.propagation.MEMBER_REASONS`), or None when none was
+    recorded. A move is ``country_excluded`` when the new country is excluded under
+    ``policy`` (the version in force now), else ``country_changed``."""
+    found: set[str] = set()
+    for c in changes:
+        if not c.recorded:
+            continue
+        if c.kind == "status":
+            found.add(_STATUS_REASONS.get(str(c.value), "account_reactivated"))
+        elif c.kind == "country":
+            excluded = (
+                policy is not None
+                and c.value is not None
+                and policy.jurisdictions.regime(c.value) is Regime.EXCLUDED
+            )
+            found.add("country_excluded" if excluded else "country_changed")
+        else:
+            found.add("birth_date_corrected")
+    return next((r for r in MEMBER_REASONS if r in found), None)
+
+
+def propagate_changes(db: Database, reasons: Mapping[str, str], now: datetime) -> int:
+    """Withdrawal propagation for members whose lifecycle changed (member id -> reason,
+    see :func:`change_reason`), one call per reason; the number of records of live
+    snapshots newly found ineligible."""
+    by_reason: dict[str, list[str]] = {}
+    for mid, reason in reasons.items():
+        by_reason.setdefault(reason, []).append(mid)
+    n = 0
+    for reason in sorted(by_reason, key=MEMBER_REASONS.index):
+        report = propagate(db, member_ids=by_reason[reason], reason=reason, now=now)
+        n += sum(s.new_records for s in report.snapshots)
+    return n
+
+
 def update_member(
     db: Database,
     member_id: str,
@@ -223,7 +290,9 @@ def update_member(
             raise member_not_found(member_id)
         check_time(when, m.joined_at, now, member_id)
         done = apply_changes(s, member_id, changes, effective_at=when, now=now, source=src)
-    return MemberUpdate(member_id, when, now, src, done)
+    reason = change_reason(done, policy_set(db).in_force(now))
+    stale = propagate_changes(db, {member_id: reason}, now) if reason is not None else 0
+    return MemberUpdate(member_id, when, now, src, done, reason, stale)
 
 
 def _current(history: Any, now: datetime) -> tuple[str | None, str | None]:
@@ -291,11 +360,13 @@ __all__ = [
     "Change",
     "MemberUpdate",
     "apply_changes",
+    "change_reason",
     "check_source",
     "check_time",
     "list_members",
     "member_not_found",
     "parse_changes",
+    "propagate_changes",
     "resolve",
     "show_member",
     "update_member",

@@ -17,8 +17,11 @@ failing hook is logged and named in the report; it never undoes the change that
 propagated.
 
 Reasons (:data:`REASONS`): ``withdrawal`` (and any other consent change),
-``policy_change`` (a material policy change), ``country_excluded``, ``account_closed``,
-``content_deleted``, ``erasure``, ``refresh`` (``optin lineage refresh``).
+``policy_change`` (a material policy change), member lifecycle changes
+(:data:`MEMBER_REASONS`: ``account_closed``, ``account_suspended``, ``country_excluded``
+(a move to a country excluded under the policy in force), ``country_changed`` (any other
+move), ``birth_date_corrected``, ``account_reactivated``), ``content_deleted``,
+``erasure``, ``refresh`` (``optin lineage refresh``).
 """
 
 from __future__ import annotations
@@ -38,11 +41,19 @@ from optin.storage.members import member_histories
 
 log = logging.getLogger(__name__)
 
+#: Reasons of member lifecycle changes (:mod:`optin.services.members`), most severe first.
+MEMBER_REASONS = (
+    "account_closed",
+    "account_suspended",
+    "country_excluded",
+    "country_changed",
+    "birth_date_corrected",
+    "account_reactivated",
+)
 REASONS = (
     "withdrawal",
     "policy_change",
-    "country_excluded",
-    "account_closed",
+    *MEMBER_REASONS,
     "content_deleted",
     "erasure",
     "refresh",
@@ -221,6 +232,7 @@ def refresh(db: Database, *, now: datetime, reason: str = "refresh") -> Propagat
 
 
 __all__ = [
+    "MEMBER_REASONS",
     "REASONS",
     "Hook",
     "PropagationReport",

@@ -122,10 +122,12 @@ def receipt(db: Database, event_id: str) -> dict[str, Any]:
             # event only when both are at or before T
             "effective_at": iso(row.at),
             "recorded_at": iso(row.recorded_at),
-            "source": str(source),
+            # the true source as the ledger keeps it (a declared import names its system,
+            # e.g. import:legacy-system)
+            "source": str(row.source),
         },
         "state": {"dpv:hasConsentStatus": dpv_state, "value": state},
-        "method": {"dpv:hasIndicationMethod": _METHOD[source], "source": str(source)},
+        "method": {"dpv:hasIndicationMethod": _METHOD[source], "source": str(row.source)},
         "withdrawal": {
             "how": WITHDRAWAL_UI,
             "cli": WITHDRAWAL_CLI.format(member=row.member_id, purpose=row.purpose),

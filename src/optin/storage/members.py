@@ -2,8 +2,9 @@
 for eligibility) and the member lifecycle writes (dated, recorded country, status and
 birth-date changes).
 
-Histories carry each country/status change as ``(since, value, recorded_at)``: the
-domain ignores a change recorded after the decision time.
+Histories carry each country/status change as ``(since, value, recorded_at)`` and
+each birth-date correction with both its times: the domain ignores a change recorded
+after the decision time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import date, datetime
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from optin.domain.model import AccountStatus, ConsentEvent, MemberHistory
+from optin.domain.model import AccountStatus, BirthDateCorrection, ConsentEvent, MemberHistory
 from optin.storage.ledger import row_to_event
 from optin.storage.models import (
     ConsentEventRow,
@@ -94,6 +95,19 @@ def member_histories(session: Session, member_ids: Iterable[str]) -> dict[str, M
             .order_by(MemberStatusRow.member_id, MemberStatusRow.since, MemberStatusRow.id)
         ):
             statuses[mid].append((since, AccountStatus(status), recorded))
+        fixes: dict[str, list[BirthDateCorrection]] = defaultdict(list)
+        for mid, eff, rec, birth, previous in session.execute(
+            select(
+                MemberBirthDateRow.member_id,
+                MemberBirthDateRow.effective_at,
+                MemberBirthDateRow.recorded_at,
+                MemberBirthDateRow.birth_date,
+                MemberBirthDateRow.previous,
+            )
+            .where(MemberBirthDateRow.member_id.in_(chunk))
+            .order_by(MemberBirthDateRow.member_id, MemberBirthDateRow.id)
+        ):
+            fixes[mid].append(BirthDateCorrection(eff, rec, birth, previous))
         events: dict[str, list[ConsentEvent]] = defaultdict(list)
         for row in session.execute(
             select(
@@ -118,6 +132,7 @@ def member_histories(session: Session, member_ids: Iterable[str]) -> dict[str, M
                 countries=tuple(countries.get(mid, ())),
                 statuses=tuple(statuses.get(mid, ())),
                 events=tuple(events.get(mid, ())),
+                birth_corrections=tuple(fixes.get(mid, ())),
             )
     return out
 

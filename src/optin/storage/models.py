@@ -119,8 +119,8 @@ class MemberCountryRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_since)
     source: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
-    # covering, newest first: "country at T, known at T" is the first index entry with
-    # since <= T and recorded_at <= T
+    # covering, newest first: "country at T" is the first index entry with since <= T
+    # and recorded_at <= T (index-only on both backends)
     __table_args__ = (
         Index(
             "ix_member_countries_member_since",
@@ -145,6 +145,7 @@ class MemberStatusRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_since)
     source: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
+    # covering, newest first, like the countries' index
     __table_args__ = (
         Index(
             "ix_member_statuses_member_since",
@@ -159,7 +160,8 @@ class MemberStatusRow(Base):
 
 class MemberBirthDateRow(Base):
     """A recorded birth-date correction (the member's current ``birth_date`` is updated
-    too: eligibility treats the birth date as one current value)."""
+    too). A decision as of T uses the birth date known at T: that of the latest
+    correction effective and recorded by T, else ``previous`` of the first one."""
 
     __tablename__ = "member_birth_dates"
 

@@ -1,12 +1,13 @@
 """Bulk point-in-time projection: every member's :class:`MemberState` for (purpose, T).
 
 One SQL query per backend, streamed, through the raw DBAPI cursor (the hot path of
-snapshot builds). For each member it finds, at or before T: the latest country and the
-latest account status (by ``since``, then row id), and the latest consent event for the
-purpose known at T (effective and recorded at or before T; by event time, then ledger
-``seq``) with, for a grant, the member's country at
-that event's time (for the capacity rules), which is exactly what
-:func:`optin.domain.eligibility.project` computes from a full history.
+snapshot builds). For each member it finds, as known at T (effective and recorded at or
+before T): the latest country and the latest account status (by ``since``, then row id), the birth
+date (:func:`optin.domain.eligibility.birth_date_at`: the latest known correction, else
+the value before the first one, else the member's own), and the latest consent event
+for the purpose (by event time, then ledger ``seq``) with, for a grant, the member's
+country at that event's time as known at T (for the capacity rules), which is exactly
+what :func:`optin.domain.eligibility.project` computes from a full history.
 
 * SQLite: correlated ``ORDER BY ... LIMIT 1`` subqueries, each one index seek.
 * PostgreSQL: ``DISTINCT ON`` subqueries that read the newest-first covering indexes
@@ -35,8 +36,27 @@ from optin.storage.models import sqlite_datetime
 _STATUS = {s.value: s for s in AccountStatus}
 _ACTION = {a.value: a for a in ConsentAction}
 
-_SQLITE = """
-SELECT m.id, m.birth_date,
+# The birth date known at T: without corrections the member's own; otherwise that of the
+# latest correction effective and recorded by T (by recorded time, then id), else the
+# value the first correction written replaced. Corrections are rare: the IN list is
+# computed once (a hashed subplan on PostgreSQL) and the rest runs only for those members.
+_BIRTH = """
+  CASE WHEN m.id IN (SELECT b.member_id FROM member_birth_dates b) THEN
+    CASE WHEN EXISTS (SELECT 1 FROM member_birth_dates b
+        WHERE b.member_id = m.id AND b.effective_at <= {t} AND b.recorded_at <= {t})
+      THEN (SELECT b.birth_date FROM member_birth_dates b
+        WHERE b.member_id = m.id AND b.effective_at <= {t} AND b.recorded_at <= {t}
+        ORDER BY b.recorded_at DESC, b.id DESC LIMIT 1)
+      ELSE (SELECT b.previous FROM member_birth_dates b
+        WHERE b.member_id = m.id ORDER BY b.id LIMIT 1)
+    END
+  ELSE m.birth_date END"""
+
+_SQLITE = (
+    """
+SELECT m.id,"""
+    + _BIRTH.format(t=":t")
+    + """,
   (SELECT c.country FROM member_countries c
     WHERE c.member_id = m.id AND c.since <= :t AND c.recorded_at <= :t
     ORDER BY c.since DESC, c.id DESC LIMIT 1),
@@ -55,9 +75,14 @@ FROM members m
 {where}
 ORDER BY m.id
 """
+)
 
-_POSTGRES = """
-SELECT m.id, m.birth_date, c.country, s.status,
+_POSTGRES = (
+    """
+SELECT m.id,"""
+    + _BIRTH.format(t="%(t)s")
+    + """,
+       c.country, s.status,
        e.action || ' ' || e.policy_version || ' '
        || to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || ' '
        || coalesce(ec.country, '') || ' ' || e.event_id
@@ -84,6 +109,7 @@ LEFT JOIN LATERAL (
 {where}
 ORDER BY m.id
 """
+)
 
 
 _PG_SETTINGS = (

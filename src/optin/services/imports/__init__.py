@@ -245,14 +245,15 @@ def _parse_all(
 def _check_handles(records: list[tuple[int, dict[str, Any]]], errs: Errors) -> None:
     handles: dict[str, int] = {}
     for no, rec in records:
-        h = rec["handle"].lower()
+        h = rec["handle"].casefold()  # as the database folds it (the unique index)
         if h in handles:
             errs.add(
-                f"duplicate handle (first used on line {handles[h]})",
+                f"duplicate handle (handles are unique case-insensitively; first used on "
+                f"line {handles[h]})",
                 line=no,
                 fld="handle",
                 value=rec["handle"],
-                allowed="each handle once",
+                allowed="each handle once, ignoring case",
             )
         handles.setdefault(h, no)
 

@@ -7,7 +7,9 @@ optionally ``source``, ``import:<system>``; default ``import``). Every change is
 recorded at the time of the import, so it never alters a decision as of an earlier time.
 The rules are those of :func:`optin.services.members.update_member`; every problem is
 reported with file, line and field before anything is written, and a change identical
-to one already recorded is skipped (a re-import is a no-op).
+to one already recorded is skipped (a re-import is a no-op). After the import, withdrawal
+propagation runs for the members changed (as :func:`~optin.services.members.update_member`
+does), each with the reason of their most severe change.
 """
 
 from __future__ import annotations
@@ -35,7 +37,15 @@ from optin.services.imports.records import (
     read_csv,
     read_jsonl,
 )
-from optin.services.members import UPDATABLE_STATUSES, apply_changes, check_source
+from optin.services.members import (
+    UPDATABLE_STATUSES,
+    Change,
+    apply_changes,
+    change_reason,
+    check_source,
+    propagate_changes,
+)
+from optin.services.policy import policy_set
 from optin.storage.database import Database
 from optin.storage.members import joined_times
 
@@ -138,6 +148,7 @@ def import_member_events(
         _check(no, rec, joined, seen, when, errs)
     errs.raise_if_any()
     inserted = skipped = 0
+    done_by_member: dict[str, list[Change]] = {}
     with db.session() as s:
         for _, rec in sorted(records, key=lambda x: (x[1]["effective_at"], x[0])):
             changes = [
@@ -155,6 +166,16 @@ def import_member_events(
             )
             inserted += sum(c.recorded for c in done)
             skipped += sum(not c.recorded for c in done)
+            done_by_member.setdefault(rec["member_id"], []).extend(done)
+    # after the commit, as a consent import: snapshots holding these members' records
+    # that are no longer eligible are marked stale, with the reason of the change
+    policy = policy_set(db).in_force(when)
+    reasons = {
+        mid: reason
+        for mid, done in done_by_member.items()
+        if (reason := change_reason(done, policy)) is not None
+    }
+    propagate_changes(db, reasons, when)
     return ImportResult(KIND, name, len(records), inserted, skipped)
 
 

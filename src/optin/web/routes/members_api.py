@@ -51,6 +51,15 @@ class MemberUpdateOut(BaseModel):
     recorded_at: str
     source: str
     changes: list[ChangeOut]
+    propagation_reason: str | None = Field(
+        description="The reason withdrawal propagation ran with (account_closed, "
+        "account_suspended, country_excluded, country_changed, birth_date_corrected, "
+        "account_reactivated); null when nothing was recorded."
+    )
+    stale_records: int = Field(
+        description="Records of live snapshots that this change made ineligible (those "
+        "snapshots are now stale)."
+    )
 
 
 class MemberChangeOut(BaseModel):

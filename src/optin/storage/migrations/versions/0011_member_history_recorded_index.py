@@ -1,9 +1,10 @@
-"""recorded_at in the member histories' covering indexes
+"""recorded_at in the member countries' and statuses' covering indexes
 
 A decision as of T uses only the country and status changes recorded by T (as it does
-for consent events since 0009); the newest-first covering indexes of
-``member_countries`` and ``member_statuses`` gain ``recorded_at`` so that the bulk
-projection still answers "country / status at T, known at T" from the index alone.
+consent events since 0009): the bulk projection filters them on ``recorded_at`` too, and
+the newest-first covering indexes gain that column so that the filter is still answered
+from the index alone (index-only scans on PostgreSQL, covering seeks on SQLite). No
+data changes.
 
 Revision ID: 0011
 Revises: 0010
