@@ -174,7 +174,7 @@ def test_withdrawal_reaches_every_surface_and_the_provider(
                 ).scalars()
             )
         assert exported_ada == ada_records  # she was eligible: all her records went
-        provider_token = _cli(capsys, home, "provider", "key", PROVIDER)["token"]
+        provider_token = _cli(capsys, home, "provider", "key", PROVIDER)["key"]
 
         # the lineage graph has the edge snapshot -> export
         lin = _cli(capsys, home, "lineage", "snapshot", sid)
@@ -260,7 +260,7 @@ def test_withdrawal_reaches_every_surface_and_the_provider(
         confirmed = page.locator(f"#export-{export_id} .confirmed").inner_text()
         assert confirmed == f"confirmed by {PROVIDER} on {fmt_dt(acked_at)}"
         summary = page.locator("#lineage-summary").inner_text()
-        assert "you withdrew from" in summary and fmt_dt(withdrawn_at, False) in summary
+        assert "you withdrew from" in summary and fmt_dt(withdrawn_at, False) in summary, summary
         assert f"confirmed by {PROVIDER} on {fmt_dt(acked_at, False)}" in summary
         page.screenshot(path=str(ARTIFACTS / f"withdrawal-your-data-{backend}.png"), full_page=True)
 
