@@ -11,6 +11,10 @@ body) with the platform's published public key and stores notices keyed by their
   still stored, as a provider that processed it but answered late would);
 * ``delay``: sleep this long on every post (for kill tests).
 
+``ack(base_url, token)`` acknowledges every stored notice not yet acknowledged, as a
+provider does once it purged the records: ``POST {base_url}/api/v1/provider/acks`` with
+its provider-bound API key; it answers the platform's replies.
+
 ``GET /stats`` answers the counts and ``GET /dump`` every stored notice's receipt time and
 record ids, for a stub run in another process (``bench/notices.py``).
 """
@@ -22,6 +26,7 @@ import json
 import socket
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -41,6 +46,7 @@ class ProviderStub:
         self.port = port or _free_port()
         self.notices: dict[str, dict[str, Any]] = {}
         self.received_at: dict[str, float] = {}  # time.time() of first receipt
+        self.acked: dict[str, dict[str, Any]] = {}  # notice id -> the platform's answer
         self.posts = 0
         self.duplicates = 0
         self.bad_signatures = 0
@@ -159,6 +165,25 @@ class ProviderStub:
             self._server = None
             if self._thread is not None:
                 self._thread.join(5)
+
+    def ack(self, base_url: str, token: str) -> list[dict[str, Any]]:
+        """POST an acknowledgement for each stored notice not acknowledged yet."""
+        with self._lock:
+            todo = [k for k in self.notices if k not in self.acked]
+        out = []
+        for key in todo:
+            req = urllib.request.Request(
+                f"{base_url}/api/v1/provider/acks",
+                data=json.dumps({"notice_id": key}).encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(req, timeout=30) as r:
+                answer = json.loads(r.read())
+            with self._lock:
+                self.acked[key] = answer
+            out.append(answer)
+        return out
 
     def record_ids(self) -> list[str]:
         """Every record id named by a stored notice (sorted)."""

@@ -62,6 +62,18 @@ def _records_of(db: Database, sid: str, authors: set[str]) -> set[str]:
         )
 
 
+def _authors_records(db: Database, sid: str) -> list[tuple[str, str]]:
+    with db.session() as s:
+        return [
+            (r, a)
+            for r, a in s.execute(
+                select(SnapshotRecordRow.record_id, SnapshotRecordRow.author_id).where(
+                    SnapshotRecordRow.snapshot_id == sid
+                )
+            ).all()
+        ]
+
+
 def _withdraw(db: Database, member_id: str, at=LATER) -> None:  # type: ignore[no-untyped-def]
     record_consent(db, member_id, PURPOSE, "withdraw", source="cli", at=at, now=at)
 
@@ -269,5 +281,9 @@ def test_derived_snapshot_drops_exactly_the_no_longer_eligible(
             (settings.home / "snapshots" / res.snapshot_id / "manifest.json").read_text()
         )
         assert manifest["removed"]["count"] == len(expected)
+        # the child's shards themselves hold exactly the kept records
+        in_shards = set(_texts(settings, manifest))
+        all_parent = {r for r, _ in _authors_records(db, sid)}
+        assert in_shards == kept and all_parent - in_shards == expected
     finally:
         db.dispose()

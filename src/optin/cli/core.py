@@ -47,8 +47,10 @@ def parse_time(value: str | None, option: str) -> datetime | None:
 
 
 def open_db(ctx: typer.Context) -> Database:
-    """The initialised database of the current settings (ConfigError with the fix)."""
+    """The initialised database of the current settings (ConfigError with the fix);
+    its connections close when the command's context does (in-process runs, tests)."""
     db = Database.open(settings_from(ctx))
+    ctx.call_on_close(db.dispose)
     db.require_initialized()
     return db
 

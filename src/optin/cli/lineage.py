@@ -16,6 +16,7 @@ from optin.errors import InputError
 from optin.services.derive import derive_snapshot
 from optin.services.lineage import content_lineage, member_lineage, snapshot_lineage
 from optin.services.propagation import refresh as refresh_stale
+from optin.services.provider_exports import backfill_export_edges
 from optin.services.snapshots import resolve_snapshot_id
 
 lineage_app = typer.Typer(
@@ -49,11 +50,29 @@ def _snapshot_table(rows: list[dict[str, Any]], *, member: bool) -> None:
     console.print(t)
 
 
+def _export_line(e: dict[str, Any]) -> str:
+    line = f"export {e['export_id']} of {e['snapshot_id']} to {e.get('provider', '?')} ({e['at']})"
+    if "included_records" in e:
+        line += f": {e['included_records']:,} of its {e['records']:,} record(s)"
+    if e.get("status") == "stale":
+        line += f"; stale, {e['stale_records']:,} record(s) to purge ({e['stale_reason']})"
+    elif e.get("status"):
+        line += f"; {e['status']}"
+    removal = e.get("removal")
+    if removal:
+        line += f"; removal requested {removal['requested_at']}"
+        if removal["delivered_at"]:
+            line += f", delivered {removal['delivered_at']}"
+        if removal["confirmed_at"]:
+            line += f", confirmed by {e.get('provider', '?')} {removal['confirmed_at']}"
+        else:
+            line += f", awaiting confirmation (due {removal['due_at']})"
+    return line
+
+
 def _downstream(info: dict[str, Any]) -> None:
     for e in info["exports"]:
-        _say(
-            f"export {e['export_id']} of {e['snapshot_id']} to {e.get('provider', '?')} ({e['at']})"
-        )
+        _say(_export_line(e))
     for e in info["models"]:
         _say(f"model {e['model_id']} trained on {e['snapshot_id']} ({e['at']})")
 
@@ -126,11 +145,17 @@ def content(
 
 
 def refresh(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
-    """Re-judge every record of every live snapshot now (marks stale ones)."""
-    report = refresh_stale(open_db(ctx), now=datetime.now(UTC))
+    """Re-judge every record of every live snapshot now (marks stale ones; queues
+    deletion notices for exported records), and add the lineage edges of exports made
+    before exports wrote them."""
+    db = open_db(ctx)
+    edges = backfill_export_edges(db)
+    report = refresh_stale(db, now=datetime.now(UTC))
     if as_json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), "export_edges_added": edges})
         return
+    if edges:
+        _say(f"{edges:,} export edge(s) added to the lineage graph")
     for sn in report.snapshots:
         _say(f"{sn.snapshot_id}: {sn.stale_records:,} record(s) no longer eligible")
     if not report.snapshots:

@@ -2,8 +2,12 @@
 (snapshots, derived snapshots, provider exports, models), from the provenance rows and
 the ``lineage_edges`` table (:mod:`optin.storage.lineage`).
 
-Only what the system records is reported: exports appear once the export service has
-written ``export`` edges, models once ``model`` edges exist.
+Only what the system records is reported. A snapshot's exports are the ``export``
+edges leaving it (written with each export); a member's (or a content item's) exports
+are those whose ``export_records`` include the member's records (an export leaves out
+records no longer eligible when it is made), each with the deletion notices that asked
+the provider to remove them: when requested, delivered and confirmed. Models appear
+once ``model`` edges exist (the training issue writes them).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from optin.services.snapshots import SnapshotSummary
 from optin.storage import lineage as repo
 from optin.storage import snapshots as snap_repo
 from optin.storage.database import Database
+from optin.storage.repos import providers as provider_repo
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -26,6 +31,93 @@ def _iso(t: datetime | None) -> str | None:
 
 def _edges(rows: Sequence[Any], key: str) -> list[dict[str, Any]]:
     return [{"snapshot_id": r.src, key: r.dst, "at": _iso(r.at), **repo.edge_meta(r)} for r in rows]
+
+
+def _export_state(export: Any) -> dict[str, Any]:
+    return {
+        "status": export.status,
+        "stale_records": int(export.stale_count or 0),
+        "stale_reason": export.stale_reason,
+        "stale_at": _iso(export.stale_at),
+    }
+
+
+def _exports_of_snapshots(s: Any, snapshot_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The exports the ``export`` edges reach from these snapshots, with their state."""
+    out = _edges(repo.edges_from(s, list(snapshot_ids), "export"), "export_id")
+    rows = provider_repo.exports_by_ids(s, [e["export_id"] for e in out])
+    for e in out:
+        hit = rows.get(e["export_id"])
+        if hit is not None:
+            e.update(_export_state(hit[0]))
+    return out
+
+
+def _notice(row: Any) -> dict[str, Any]:
+    state = (
+        "acknowledged"
+        if row.acked_at is not None
+        else "delivered"
+        if row.delivered_at is not None
+        else "pending"
+    )
+    return {
+        "notice_id": row.id,
+        "requested_at": _iso(row.created_at),
+        "due_at": _iso(row.due_at),
+        "delivered_at": _iso(row.delivered_at),
+        "confirmed_at": _iso(row.acked_at),
+        "state": state,
+        "reason": row.reason,
+    }
+
+
+def _removal(notices: list[Any]) -> dict[str, Any] | None:
+    """When removal of the member's records was requested from the provider, delivered
+    and confirmed (the latest time each, once every notice got there)."""
+    if not notices:
+        return None
+    delivered = [n.delivered_at for n in notices]
+    acked = [n.acked_at for n in notices]
+    return {
+        "requested_at": _iso(min(n.created_at for n in notices)),
+        "due_at": _iso(max(n.due_at for n in notices)),
+        "delivered_at": _iso(max(delivered)) if all(delivered) else None,  # type: ignore[type-var]
+        "confirmed_at": _iso(max(acked)) if all(acked) else None,  # type: ignore[type-var]
+        "notices": [_notice(n) for n in notices],
+    }
+
+
+def _exports_holding(
+    s: Any, *, member_id: str | None = None, content_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The exports that included records of the member (or of the content item), with
+    how many, their state and, for a member, the deletion notices naming them."""
+    counts = provider_repo.member_export_counts(s, member_id=member_id, content_id=content_id)
+    rows = provider_repo.exports_by_ids(s, [c.export_id for c in counts])
+    notices: dict[str, list[Any]] = {}
+    if member_id is not None:
+        for n, _name in provider_repo.member_notices(s, member_id):
+            notices.setdefault(n.export_id, []).append(n)
+    out = []
+    for c in counts:
+        export, provider = rows[c.export_id]
+        entry = {
+            "snapshot_id": export.snapshot_id,
+            "export_id": export.id,
+            "at": _iso(export.created_at),
+            "provider": provider.name,
+            "provider_id": provider.id,
+            "format": export.format,
+            "records": int(export.record_count),
+            **_export_state(export),
+            "included_records": int(c.records),
+            "noticed_records": int(c.noticed),
+        }
+        if member_id is not None:
+            entry["removal"] = _removal(notices.get(export.id, []))
+        out.append(entry)
+    return sorted(out, key=lambda e: (e["at"] or "", e["export_id"]))
 
 
 def resolve_member_ref(db: Database, ref: str) -> str:
@@ -74,7 +166,7 @@ def member_lineage(db: Database, ref: str) -> dict[str, Any]:
         counts = {c.snapshot_id: int(c.records) for c in repo.member_snapshot_counts(s, [mid])}
         stale_rows = {r.snapshot_id: r for r in repo.member_stale_rows(s, mid)}
         summaries = _summaries(s, sorted(counts))
-        exports = _edges(repo.edges_from(s, sorted(counts), "export"), "export_id")
+        exports = _exports_holding(s, member_id=mid)
         models = _edges(repo.edges_from(s, sorted(counts), "model"), "model_id")
         items = repo.member_content_count(s, mid)
     snapshots = []
@@ -114,7 +206,7 @@ def snapshot_lineage(db: Database, snapshot_id: str) -> dict[str, Any]:
         sm = _summaries(s, [snapshot_id])[snapshot_id]
         derived_from = repo.edges_to(s, [snapshot_id], "snapshot_derived")
         derived = repo.edges_from(s, [snapshot_id], "snapshot_derived")
-        exports = _edges(repo.edges_from(s, [snapshot_id], "export"), "export_id")
+        exports = _exports_of_snapshots(s, [snapshot_id])
         models = _edges(repo.edges_from(s, [snapshot_id], "model"), "model_id")
         stale = repo.stale_summary(s, [snapshot_id]).get(snapshot_id)
     return {
@@ -148,7 +240,7 @@ def content_lineage(db: Database, content_id: str) -> dict[str, Any]:
             raise NotFoundError(f"content {content_id!r} does not exist")
         sids = sorted({r.snapshot_id for r in records})
         summaries = _summaries(s, sids)
-        exports = _edges(repo.edges_from(s, sids, "export"), "export_id")
+        exports = _exports_holding(s, content_id=content_id)
         models = _edges(repo.edges_from(s, sids, "model"), "model_id")
     return {
         "content_id": content_id,

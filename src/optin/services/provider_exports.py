@@ -9,7 +9,8 @@
 provider's format under ``$OPTIN_HOME/exports/<id>/`` (built in ``.<id>.partial/``,
 every file through :mod:`optin.files`, then the directory is renamed into place) and
 records the sharing: who, when, which records (``export_records``), the policy version
-and the legal basis (consent, with the justifying consent events counted). Only
+and the legal basis (consent, with the justifying consent events counted), with the
+lineage edge snapshot -> export in the same transaction. Only
 providers that the policy in force names as recipients of ``share_with_providers``
 receive exports; others are refused with the list of allowed recipients. Eligibility is
 checked again at export time: records whose author is no longer eligible, or whose
@@ -60,6 +61,7 @@ from optin.services.policy import current_policy
 from optin.services.providers import Provider, Signer, find_provider
 from optin.services.snapshots import SnapshotSummary, get_snapshot, resolve_snapshot_id
 from optin.settings import Settings
+from optin.storage import lineage as lineage_repo
 from optin.storage import snapshots as snapshot_repo
 from optin.storage.database import Database
 from optin.storage.db import Session
@@ -274,6 +276,28 @@ class _Tally:
             yield t
 
 
+def export_edge_meta(provider_id: str, provider: str, fmt: str, records: int) -> dict[str, Any]:
+    """The ``meta`` of the lineage edge snapshot -> export."""
+    return {"provider": provider, "provider_id": provider_id, "format": fmt, "records": records}
+
+
+def backfill_export_edges(db: Database) -> int:
+    """Add the lineage edge snapshot -> export for exports that have none (made before
+    exports wrote edges); returns how many were added."""
+    with db.session() as s:
+        rows = lineage_repo.exports_without_edge(s)
+        for r in rows:
+            lineage_repo.add_edge(
+                s,
+                "export",
+                r.snapshot_id,
+                r.id,
+                at=r.created_at,
+                meta=export_edge_meta(r.provider_id, r.provider, r.format, int(r.record_count)),
+            )
+    return len(rows)
+
+
 # -- create ----------------------------------------------------------------------------
 
 
@@ -434,6 +458,14 @@ def create_export(
                 for rid, (c, a, ev) in zip(tally.record_ids, kept, strict=True)
             ),
         )
+        lineage_repo.add_edge(
+            s,
+            "export",
+            snap.id,
+            export_id,
+            at=now,
+            meta=export_edge_meta(prov.id, prov.name, fmt, len(tally.record_ids)),
+        )
         provider_row = repo.get_provider(s, prov.id)
         return ExportSummary.from_rows(row, provider_row)
 
@@ -565,9 +597,11 @@ __all__ = [
     "SHARE_PURPOSE",
     "ExportSummary",
     "allowed_recipients",
+    "backfill_export_edges",
     "create_export",
     "eligible_members",
     "enqueue_notices",
+    "export_edge_meta",
     "export_record_ids",
     "exports_dir",
     "get_export",

@@ -13,9 +13,9 @@ Edge kinds in ``lineage_edges`` (``src`` -> ``dst``; ``meta`` is a JSON object):
     parent snapshot id -> child snapshot id; written by ``optin snapshot derive``.
     ``meta``: ``{"removed": n, "reason": "drop_ineligible"}``.
 ``export``
-    snapshot id -> export id; written by the provider-export service.
-    ``meta``: at least ``{"provider": NAME}``; ``records`` (count) and ``format`` when
-    known.
+    snapshot id -> export id; written by the provider-export service in the export's
+    transaction (``optin lineage refresh`` adds the edges of older exports).
+    ``meta``: ``{"provider": NAME, "provider_id": ID, "format": FORMAT, "records": n}``.
 ``model``
     snapshot id (or export id) -> model id; reserved for the training issue (no writer yet).
 """
@@ -37,6 +37,7 @@ from optin.storage.models import (
     SnapshotRow,
     SnapshotStaleRow,
 )
+from optin.storage.provider_models import ProviderExportRow, ProviderRow
 
 #: The edge kinds :func:`add_edge` accepts.
 EDGE_KINDS = ("snapshot_derived", "export", "model")
@@ -76,6 +77,34 @@ def edges_to(session: Session, dsts: Sequence[str], kind: str | None = None) -> 
     if kind is not None:
         q = q.where(LineageEdgeRow.kind == kind)
     return list(session.execute(q.order_by(LineageEdgeRow.at, LineageEdgeRow.id)).scalars())
+
+
+def exports_without_edge(session: Session) -> list[Any]:
+    """Provider exports that no ``export`` edge reaches yet (written before the export
+    service wrote edges): rows of (id, snapshot_id, created_at, format, record_count,
+    provider_id, provider)."""
+    e = ProviderExportRow
+    has_edge = (
+        select(LineageEdgeRow.id)
+        .where(LineageEdgeRow.kind == "export", LineageEdgeRow.dst == e.id)
+        .exists()
+    )
+    return list(
+        session.execute(
+            select(
+                e.id,
+                e.snapshot_id,
+                e.created_at,
+                e.format,
+                e.record_count,
+                e.provider_id,
+                ProviderRow.name.label("provider"),
+            )
+            .join(ProviderRow, ProviderRow.id == e.provider_id)
+            .where(~has_edge)
+            .order_by(e.created_at, e.id)
+        ).all()
+    )
 
 
 def edge_meta(row: Any) -> dict[str, Any]:
@@ -364,6 +393,7 @@ __all__ = [
     "edge_meta",
     "edges_from",
     "edges_to",
+    "exports_without_edge",
     "find_member",
     "live_snapshot_authors",
     "member_content_count",

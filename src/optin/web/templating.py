@@ -11,9 +11,12 @@ from markupsafe import Markup
 from optin import __version__
 
 
-def fmt_dt(value: datetime | None, with_time: bool = True) -> str:
+def fmt_dt(value: datetime | str | None, with_time: bool = True) -> str:
+    """A datetime (or its ISO text, as the JSON-shaped service results carry it)."""
     if value is None:
         return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     return value.strftime("%d %b %Y, %H:%M UTC" if with_time else "%d %b %Y")
 
 

@@ -3,13 +3,14 @@ the only SQL the provider services use (see :mod:`optin.storage.provider_models`
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from optin.storage.provider_models import (
     DeletionNoticeRow,
@@ -30,6 +31,7 @@ __all__ = [
     "add_provider_key",
     "claim_due",
     "export_record_ids",
+    "exports_by_ids",
     "get_export",
     "get_notice",
     "get_provider",
@@ -40,6 +42,8 @@ __all__ = [
     "lock_export",
     "mark_noticed",
     "mark_stale",
+    "member_export_counts",
+    "member_notices",
     "notice_counts",
     "provider_by_name",
     "provider_of_key",
@@ -155,6 +159,84 @@ def export_record_ids(session: Session, export_id: str) -> list[str]:
             .order_by(ExportRecordRow.record_id)
         ).scalars()
     )
+
+
+def exports_by_ids(
+    session: Session, export_ids: Sequence[str]
+) -> dict[str, tuple[ProviderExportRow, ProviderRow]]:
+    """export id -> (export row, provider row) for those of ``export_ids`` that exist."""
+    out: dict[str, tuple[ProviderExportRow, ProviderRow]] = {}
+    ids = sorted(set(export_ids))
+    for i in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            select(ProviderExportRow, ProviderRow)
+            .join(ProviderRow, ProviderRow.id == ProviderExportRow.provider_id)
+            .where(ProviderExportRow.id.in_(ids[i : i + _CHUNK]))
+        )
+        out.update({r[0].id: (r[0], r[1]) for r in rows})
+    return out
+
+
+def member_export_counts(
+    session: Session, *, member_id: str | None = None, content_id: str | None = None
+) -> list[Any]:
+    """Per export holding records of the member (or made from the content item): rows
+    of (export_id, records, noticed) - how many such records, how many of them a
+    deletion notice has named."""
+    r = ExportRecordRow
+    q = select(
+        r.export_id,
+        func.count().label("records"),
+        func.count(r.noticed_at).label("noticed"),
+    )
+    if member_id is not None:
+        q = q.where(r.member_id == member_id)
+    if content_id is not None:
+        q = q.where(r.content_id == content_id)
+    return list(session.execute(q.group_by(r.export_id).order_by(r.export_id)).all())
+
+
+def member_notices(session: Session, member_id: str) -> list[tuple[DeletionNoticeRow, str]]:
+    """The deletion notices that name records of the member, with the provider's name,
+    oldest first. A notice names the records noticed in its transaction (the records'
+    ``noticed_at`` is the notice's ``created_at``); where one transaction wrote several
+    notices (more than ``NOTICE_MAX_RECORDS`` records), only those whose record ids
+    include the member's are returned."""
+    n, r = DeletionNoticeRow, ExportRecordRow
+    hits = session.execute(
+        select(n.id, n.export_id, n.created_at)
+        .join(r, and_(r.export_id == n.export_id, r.noticed_at == n.created_at))
+        .where(r.member_id == member_id)
+        .distinct()
+    ).all()
+    groups: dict[tuple[str, datetime], list[str]] = {}
+    for nid, export_id, created in hits:
+        groups.setdefault((export_id, created), []).append(nid)
+    keep: list[str] = []
+    for (export_id, created), ids in groups.items():
+        if len(ids) == 1:
+            keep.extend(ids)
+            continue
+        mine = set(
+            session.execute(
+                select(r.record_id).where(
+                    r.export_id == export_id, r.member_id == member_id, r.noticed_at == created
+                )
+            ).scalars()
+        )
+        for nid, payload in session.execute(select(n.id, n.payload).where(n.id.in_(ids))):
+            if mine & set(json.loads(payload).get("record_ids", [])):
+                keep.append(nid)
+    if not keep:
+        return []
+    rows = session.execute(
+        select(n, ProviderRow.name)
+        .join(ProviderRow, ProviderRow.id == n.provider_id)
+        .where(n.id.in_(keep))
+        .options(defer(n.payload))
+        .order_by(n.created_at, n.id)
+    )
+    return [(row[0], row[1]) for row in rows]
 
 
 # -- propagation -----------------------------------------------------------------------

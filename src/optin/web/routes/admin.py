@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from optin.errors import InputError, OptinError
 from optin.services import ledger as ledger_service
+from optin.services import lineage as lineage_service
 from optin.services import policy as policy_service
 from optin.services import snapshots as snapshot_service
 from optin.services import tlog as tlog_service
@@ -95,6 +96,7 @@ def _snapshot_response(
             request,
             user,
             snap=summary,
+            exports=lineage_service.snapshot_lineage(st.db, snapshot_id)["exports"],
             manifest=json.dumps(manifest, indent=2, default=str)[:20000],
             report=report,
         ),
