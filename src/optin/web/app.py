@@ -147,8 +147,8 @@ def create_app(
     within that time; 0 looks every request up). ``limiter`` defaults to
     :func:`optin.services.ratelimit.login_limiter` (Redis when ``OPTIN_REDIS_URL`` is set,
     else the database), so the login limit holds across processes. ``delivery_worker``: run the
-    deletion-notice outbox worker in a background thread while the app is up (started
-    and stopped by the app's lifespan; ``optin serve`` turns it on).
+    deletion-notice outbox worker and the access-package sweep in background threads while
+    the app is up (started and stopped by the app's lifespan; ``optin serve`` turns it on).
     """
     if db is None:
         from optin.services.setup import Database
@@ -194,7 +194,7 @@ def create_app(
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(_PKG / "static")), name="static")
 
-    from optin.web.routes import admin, api, auth, lineage, member, members_api, provider
+    from optin.web.routes import admin, api, auth, dsr, lineage, member, members_api, provider
     from optin.web.routes import log as log_routes  # transparency log (issue 13)
 
     app.include_router(auth.router)
@@ -202,6 +202,8 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(api.router)
     app.include_router(members_api.router)
+    app.include_router(dsr.pages)
+    app.include_router(dsr.api)
     app.include_router(lineage.router)
     app.include_router(provider.router)
     app.include_router(log_routes.router)
@@ -214,13 +216,17 @@ def _lifespan(settings: Settings, db: Any, clock: Callable[[], datetime]) -> Any
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from optin.services.dsr import SweepWorker
         from optin.services.outbox import OutboxWorker
 
         worker = OutboxWorker(db, settings, clock=clock)
+        sweeper = SweepWorker(db, settings.home, clock=clock)  # expired access packages
         worker.start()
+        sweeper.start()
         try:
             yield
         finally:
+            sweeper.stop()
             worker.stop()
 
     return lifespan
