@@ -29,7 +29,6 @@ import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import func, select
 
@@ -104,10 +103,19 @@ def _erase(db: Database, home: Path, n: int, now: datetime) -> None:
         )
         return
     with db.session() as s:
-        ids = list(s.scalars(select(MemberRow.id).where(MemberRow.role == "member").order_by(MemberRow.id).limit(n)))
+        ids = list(
+            s.scalars(
+                select(MemberRow.id)
+                .where(MemberRow.role == "member")
+                .order_by(MemberRow.id)
+                .limit(n)
+            )
+        )
     t0 = time.perf_counter()
     for i, mid in enumerate(ids):
-        r = dsr.open_request(db, mid, "erasure", channel="cli", actor="cli:bench", now=now, identity_method="bench")
+        r = dsr.open_request(
+            db, mid, "erasure", channel="cli", actor="cli:bench", now=now, identity_method="bench"
+        )
         erase_member(db, mid, now=now, request_id=r.id, actor="cli:bench")
         if (i + 1) % 100 == 0:
             _say(f"  erased {i + 1:,}", time.perf_counter() - t0)

@@ -47,7 +47,11 @@ def test_dsr_cli_flow(cli, db_settings) -> None:  # noqa: F811
     assert rc == 0 and "history" in out and "archive restore" in out
     rc, out, _ = cli("dsr", "show", rid, "--json")
     assert [e["to_state"] for e in json.loads(out)["history"]] == [
-        "received", "verified", "extended", "in_progress", "completed",
+        "received",
+        "verified",
+        "extended",
+        "in_progress",
+        "completed",
     ]
     rc, _, err = cli("dsr", "refuse", rid, "--reason", "x")
     assert rc == 75 and "already completed" in err

@@ -38,17 +38,45 @@ DEADLINES = [
     # (case, rule, received (UTC), extended, last local day, due (UTC))
     ("mid month", GDPR, "2024-01-15T10:00", False, date(2024, 2, 15), "2024-02-15T23:00"),
     ("31 Jan -> 28 Feb", GDPR, "2025-01-31T10:00", False, date(2025, 2, 28), "2025-02-28T23:00"),
-    ("31 Jan -> 29 Feb leap", GDPR, "2024-01-31T10:00", False, date(2024, 2, 29), "2024-02-29T23:00"),
-    ("31 Mar -> 30 Apr (CEST)", GDPR, "2024-03-31T10:00", False, date(2024, 4, 30), "2024-04-30T22:00"),
+    (
+        "31 Jan -> 29 Feb leap",
+        GDPR,
+        "2024-01-31T10:00",
+        False,
+        date(2024, 2, 29),
+        "2024-02-29T23:00",
+    ),
+    (
+        "31 Mar -> 30 Apr (CEST)",
+        GDPR,
+        "2024-03-31T10:00",
+        False,
+        date(2024, 4, 30),
+        "2024-04-30T22:00",
+    ),
     ("year wrap", GDPR, "2024-12-31T10:00", False, date(2025, 1, 31), "2025-01-31T23:00"),
     ("29 Feb -> 29 Mar", GDPR, "2024-02-29T10:00", False, date(2024, 3, 29), "2024-03-29T23:00"),
     # the receipt is read in the rule's zone: 23:30 UTC on 31 Jan is already 1 Feb in Brussels
-    ("late UTC is next day locally", GDPR, "2025-01-31T23:30", False, date(2025, 3, 1), "2025-03-01T23:00"),
+    (
+        "late UTC is next day locally",
+        GDPR,
+        "2025-01-31T23:30",
+        False,
+        date(2025, 3, 1),
+        "2025-03-01T23:00",
+    ),
     # DST: the period ends at local midnight, which is 22:00 UTC in summer
     ("ends in summer time", GDPR, "2025-03-01T12:00", False, date(2025, 4, 1), "2025-04-01T22:00"),
     # extension: 1 + 2 months counted from the receipt, clamping never compounds
     ("31 Jan + 3 -> 30 Apr", GDPR, "2025-01-31T10:00", True, date(2025, 4, 30), "2025-04-30T22:00"),
-    ("30 Nov + 3 -> 29 Feb leap", GDPR, "2023-11-30T10:00", True, date(2024, 2, 29), "2024-02-29T23:00"),
+    (
+        "30 Nov + 3 -> 29 Feb leap",
+        GDPR,
+        "2023-11-30T10:00",
+        True,
+        date(2024, 2, 29),
+        "2024-02-29T23:00",
+    ),
     ("30 Nov + 3 -> 28 Feb", GDPR, "2024-11-30T10:00", True, date(2025, 2, 28), "2025-02-28T23:00"),
     ("CCPA 45 days", CCPA, "2025-01-01T12:00", False, date(2025, 2, 15), "2025-02-16T08:00"),
     # 05:00 UTC on 2 Jan is still 1 Jan in Los Angeles
@@ -61,7 +89,9 @@ DEADLINES = [
 
 
 @pytest.mark.parametrize(
-    ("case", "rule", "received", "extended", "last", "due"), DEADLINES, ids=[d[0] for d in DEADLINES]
+    ("case", "rule", "received", "extended", "last", "due"),
+    DEADLINES,
+    ids=[d[0] for d in DEADLINES],
 )
 def test_deadline_table(case, rule, received, extended, last, due) -> None:  # type: ignore[no-untyped-def]
     assert last_day(rule, Z(received), extended=extended) == last
@@ -125,23 +155,69 @@ NOW = Z("2025-01-10T00:00")
 DUE = Z("2025-02-10T00:00")
 
 
-def facts(state: DsrState, *, verified: bool = False, extended: bool = False, linked: bool = False) -> RequestFacts:
+def facts(
+    state: DsrState, *, verified: bool = False, extended: bool = False, linked: bool = False
+) -> RequestFacts:
     return RequestFacts(state, verified, extended, DUE, linked)
 
 
 ILLEGAL = [
-    ("completed is final", facts(DsrState.COMPLETED, verified=True), DsrState.REFUSED, "x", "already completed"),
+    (
+        "completed is final",
+        facts(DsrState.COMPLETED, verified=True),
+        DsrState.REFUSED,
+        "x",
+        "already completed",
+    ),
     ("refused is final", facts(DsrState.REFUSED), DsrState.VERIFIED, None, "already refused"),
-    ("no skipping verification", facts(DsrState.RECEIVED), DsrState.COMPLETED, None, "from received it can go to: extended, refused, verified"),
-    ("no going back", facts(DsrState.IN_PROGRESS, verified=True), DsrState.VERIFIED, None, "cannot go from in_progress to verified"),
-    ("extended but never verified", facts(DsrState.EXTENDED, extended=True), DsrState.COMPLETED, None, "before the member's identity is verified"),
-    ("verified twice", facts(DsrState.EXTENDED, verified=True, extended=True), DsrState.VERIFIED, None, "already recorded"),
-    ("one extension only", facts(DsrState.EXTENDED, verified=True, extended=True), DsrState.IN_PROGRESS, None, None),
-    ("linked follows its first", facts(DsrState.RECEIVED, linked=True), DsrState.VERIFIED, None, "linked"),
+    (
+        "no skipping verification",
+        facts(DsrState.RECEIVED),
+        DsrState.COMPLETED,
+        None,
+        "from received it can go to: extended, refused, verified",
+    ),
+    (
+        "no going back",
+        facts(DsrState.IN_PROGRESS, verified=True),
+        DsrState.VERIFIED,
+        None,
+        "cannot go from in_progress to verified",
+    ),
+    (
+        "extended but never verified",
+        facts(DsrState.EXTENDED, extended=True),
+        DsrState.COMPLETED,
+        None,
+        "before the member's identity is verified",
+    ),
+    (
+        "verified twice",
+        facts(DsrState.EXTENDED, verified=True, extended=True),
+        DsrState.VERIFIED,
+        None,
+        "already recorded",
+    ),
+    (
+        "one extension only",
+        facts(DsrState.EXTENDED, verified=True, extended=True),
+        DsrState.IN_PROGRESS,
+        None,
+        None,
+    ),
+    (
+        "linked follows its first",
+        facts(DsrState.RECEIVED, linked=True),
+        DsrState.VERIFIED,
+        None,
+        "linked",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "f", "target", "reason", "msg"), ILLEGAL, ids=[c[0] for c in ILLEGAL])
+@pytest.mark.parametrize(
+    ("case", "f", "target", "reason", "msg"), ILLEGAL, ids=[c[0] for c in ILLEGAL]
+)
 def test_illegal_transitions_are_refused_clearly(case, f, target, reason, msg) -> None:  # type: ignore[no-untyped-def]
     if msg is None:  # the control case: allowed
         check_transition(f, target, now=NOW, reason=reason)
@@ -162,9 +238,13 @@ def test_extension_only_once_and_before_the_deadline() -> None:
         check_transition(
             RequestFacts(DsrState.VERIFIED, True, True, DUE), DsrState.EXTENDED, now=NOW, reason="r"
         )
-    with pytest.raises(ConflictError, match="deadline .* has passed"):
-        check_transition(facts(DsrState.VERIFIED, verified=True), DsrState.EXTENDED, now=DUE, reason="r")
-    check_transition(facts(DsrState.VERIFIED, verified=True), DsrState.EXTENDED, now=NOW, reason="r")
+    with pytest.raises(ConflictError, match=r"deadline .* has passed"):
+        check_transition(
+            facts(DsrState.VERIFIED, verified=True), DsrState.EXTENDED, now=DUE, reason="r"
+        )
+    check_transition(
+        facts(DsrState.VERIFIED, verified=True), DsrState.EXTENDED, now=NOW, reason="r"
+    )
     assert f.extended
 
 
@@ -185,12 +265,42 @@ def test_policy_without_dsr_table_uses_the_fallback() -> None:
 
 
 BAD_DSR = [
-    ("both units", '[dsr]\ndefault = "a"\n[dsr.rules.a]\nmonths = 1\ndays = 3\n', "dsr.rules.a", "exactly one period"),
-    ("no unit", '[dsr]\ndefault = "a"\n[dsr.rules.a]\nextension = 1\n', "dsr.rules.a", "exactly one period"),
-    ("zero months", '[dsr]\ndefault = "a"\n[dsr.rules.a]\nmonths = 0\n', "dsr.rules.a.months", "1..12"),
-    ("bad zone", '[dsr]\ndefault = "a"\n[dsr.rules.a]\ndays = 3\ntimezone = "Mars/Olympus"\n', "dsr.rules.a.timezone", "IANA"),
-    ("bad country", '[dsr]\ndefault = "a"\n[dsr.rules.a]\ndays = 3\ncountries = ["XX"]\n', "dsr.rules.a.countries", "ISO 3166"),
-    ("unknown default", '[dsr]\ndefault = "b"\n[dsr.rules.a]\ndays = 3\n', "dsr.default", "allowed: a"),
+    (
+        "both units",
+        '[dsr]\ndefault = "a"\n[dsr.rules.a]\nmonths = 1\ndays = 3\n',
+        "dsr.rules.a",
+        "exactly one period",
+    ),
+    (
+        "no unit",
+        '[dsr]\ndefault = "a"\n[dsr.rules.a]\nextension = 1\n',
+        "dsr.rules.a",
+        "exactly one period",
+    ),
+    (
+        "zero months",
+        '[dsr]\ndefault = "a"\n[dsr.rules.a]\nmonths = 0\n',
+        "dsr.rules.a.months",
+        "1..12",
+    ),
+    (
+        "bad zone",
+        '[dsr]\ndefault = "a"\n[dsr.rules.a]\ndays = 3\ntimezone = "Mars/Olympus"\n',
+        "dsr.rules.a.timezone",
+        "IANA",
+    ),
+    (
+        "bad country",
+        '[dsr]\ndefault = "a"\n[dsr.rules.a]\ndays = 3\ncountries = ["XX"]\n',
+        "dsr.rules.a.countries",
+        "ISO 3166",
+    ),
+    (
+        "unknown default",
+        '[dsr]\ndefault = "b"\n[dsr.rules.a]\ndays = 3\n',
+        "dsr.default",
+        "allowed: a",
+    ),
     (
         "country twice",
         '[dsr]\ndefault = "a"\n[dsr.rules.a]\ndays = 3\ncountries = ["US"]\n[dsr.rules.b]\ndays = 3\ncountries = ["US"]\n',

@@ -32,11 +32,15 @@ def home(db: Database, tmp_path: Path) -> Path:
 
 
 def _people(db: Database) -> None:
-    add_member(db, "m-ada", handle="ada", country="US", display_name="Ada Quill", email="ada@example.org")
+    add_member(
+        db, "m-ada", handle="ada", country="US", display_name="Ada Quill", email="ada@example.org"
+    )
     add_member(db, "m-bo", handle="bo", country="DE", display_name="Bo Brandt")
     add_member(db, "m-ind", handle="ind", country="IN")
     add_content(db, "m-ada", "c1", "Ada's first post about tidal gardens")
-    add_content(db, "m-ada", "c2", "Ada's second, deleted later", deleted_at=NOW - timedelta(days=1))
+    add_content(
+        db, "m-ada", "c2", "Ada's second, deleted later", deleted_at=NOW - timedelta(days=1)
+    )
     add_content(db, "m-bo", "c3", "Bo writes about lighthouse keepers")
 
 
@@ -61,13 +65,27 @@ def test_admin_must_record_how_identity_was_verified(db: Database) -> None:
     with pytest.raises(InputError, match="how the member's identity was verified"):
         dsr.open_request(db, "m-ada", "erasure", channel="admin", actor="admin:x", now=NOW)
     r = dsr.open_request(
-        db, "m-ada", "erasure", channel="admin", actor="admin:x", now=NOW,
-        identity_method="video call, ID document seen", received_at=NOW - timedelta(days=3),
+        db,
+        "m-ada",
+        "erasure",
+        channel="admin",
+        actor="admin:x",
+        now=NOW,
+        identity_method="video call, ID document seen",
+        received_at=NOW - timedelta(days=3),
     )
     assert r.state == "verified" and r.identity_method == "video call, ID document seen"
     assert r.received_at == NOW - timedelta(days=3)
     with pytest.raises(InputError, match="future"):
-        dsr.open_request(db, "m-bo", "access", channel="cli", actor="cli:x", now=NOW, received_at=NOW + timedelta(days=1))
+        dsr.open_request(
+            db,
+            "m-bo",
+            "access",
+            channel="cli",
+            actor="cli:x",
+            now=NOW,
+            received_at=NOW + timedelta(days=1),
+        )
     with pytest.raises(NotFoundError):
         dsr.open_request(db, "nobody", "access", channel="cli", actor="cli:x", now=NOW)
     with pytest.raises(InputError, match="unknown request kind"):
@@ -77,8 +95,12 @@ def test_admin_must_record_how_identity_was_verified(db: Database) -> None:
 def test_duplicates_are_linked_to_the_first_and_not_run_twice(db: Database, home: Path) -> None:
     _people(db)
     first = dsr.open_request(db, "m-ada", "access", channel="web", actor="member:m-ada", now=NOW)
-    dup = dsr.open_request(db, "m-ada", "access", channel="api", actor="api:k", now=NOW + timedelta(hours=1))
-    other_kind = dsr.open_request(db, "m-ada", "erasure", channel="web", actor="member:m-ada", now=NOW)
+    dup = dsr.open_request(
+        db, "m-ada", "access", channel="api", actor="api:k", now=NOW + timedelta(hours=1)
+    )
+    other_kind = dsr.open_request(
+        db, "m-ada", "erasure", channel="web", actor="member:m-ada", now=NOW
+    )
     assert dup.duplicate_of == first.id and dup.state == first.state == "verified"
     assert dup.due_at == first.due_at
     assert other_kind.duplicate_of is None
@@ -91,7 +113,9 @@ def test_duplicates_are_linked_to_the_first_and_not_run_twice(db: Database, home
     packages = list((home / dsr.PACKAGES_DIR).glob("*.zip"))
     assert len(packages) == 1  # run once
     # once the first is closed, a new request is not linked
-    again = dsr.open_request(db, "m-ada", "access", channel="web", actor="member:m-ada", now=NOW + timedelta(days=1))
+    again = dsr.open_request(
+        db, "m-ada", "access", channel="web", actor="member:m-ada", now=NOW + timedelta(days=1)
+    )
     assert again.duplicate_of is None
 
 
@@ -115,7 +139,10 @@ def test_state_machine_through_the_service(db: Database, home: Path) -> None:
     with pytest.raises(ConflictError, match="already refused"):
         dsr.complete(db, home, r.id, actor="cli:op", now=NOW)
     assert [(e.from_state, e.to_state) for e in r.history] == [
-        (None, "received"), ("received", "verified"), ("verified", "in_progress"), ("in_progress", "refused"),
+        (None, "received"),
+        ("received", "verified"),
+        ("verified", "in_progress"),
+        ("in_progress", "refused"),
     ]
     with pytest.raises(NotFoundError, match="dsr list"):
         dsr.show_request(db, "dsr_nope", NOW)
@@ -132,19 +159,26 @@ def test_extension_once_with_a_notice_and_only_before_the_deadline(db: Database)
     with pytest.raises(ConflictError, match="already extended once"):
         dsr.extend(db, r.id, reason="again", actor="admin:a", now=NOW)
     late = dsr.open_request(
-        db, "m-ind", "access", channel="cli", actor="cli:op", now=NOW,
+        db,
+        "m-ind",
+        "access",
+        channel="cli",
+        actor="cli:op",
+        now=NOW,
         received_at=NOW - timedelta(days=40),
     )
     with pytest.raises(ConflictError, match="has passed"):
         dsr.extend(db, late.id, reason="late", actor="admin:a", now=NOW)
     # an extended request goes on to completion
     assert dsr.start(db, r.id, actor="admin:a", now=NOW).state == "in_progress"
-    assert [r2.id for r2 in dsr.list_requests(db, NOW, open_only=True, kind="access")][0] == late.id
+    assert dsr.list_requests(db, NOW, open_only=True, kind="access")[0].id == late.id
 
 
 def test_objection_withdraws_every_purpose_with_source_objection(db: Database) -> None:
     _people(db)
-    record_consent(db, "m-ada", "train_own_models", "grant", source="web", now=NOW - timedelta(minutes=1))
+    record_consent(
+        db, "m-ada", "train_own_models", "grant", source="web", now=NOW - timedelta(minutes=1)
+    )
     r = dsr.open_request(db, "m-ada", "objection", channel="web", actor="member:m-ada", now=NOW)
     assert r.state == "completed"  # verified by the session: done at once
     events = consent_history(db, "m-ada")
@@ -178,8 +212,12 @@ def _package(home: Path, r: dsr.DsrRequest) -> zipfile.ZipFile:
 
 def test_access_package_holds_everything_and_only_the_member(db: Database, home: Path) -> None:
     _people(db)
-    record_consent(db, "m-ada", "train_own_models", "grant", source="web", now=NOW - timedelta(minutes=2))
-    record_consent(db, "m-ada", "train_own_models", "withdraw", source="web", now=NOW - timedelta(minutes=1))
+    record_consent(
+        db, "m-ada", "train_own_models", "grant", source="web", now=NOW - timedelta(minutes=2)
+    )
+    record_consent(
+        db, "m-ada", "train_own_models", "withdraw", source="web", now=NOW - timedelta(minutes=1)
+    )
     r = dsr.open_request(db, "m-ada", "access", channel="web", actor="member:m-ada", now=NOW)
     r = dsr.complete(db, home, r.id, actor="admin:a", now=NOW)
     with _package(home, r) as z:
@@ -190,7 +228,10 @@ def test_access_package_holds_everything_and_only_the_member(db: Database, home:
         first_receipt = json.loads(z.read(receipts[0]))
     assert {"index.html", "data.json"} <= names and len(receipts) == 2
     assert data["format"] == "optin-access-package/1" and data["member_id"] == "m-ada"
-    assert data["profile"]["email"] == "ada@example.org" and data["profile"]["display_name"] == "Ada Quill"
+    assert (
+        data["profile"]["email"] == "ada@example.org"
+        and data["profile"]["display_name"] == "Ada Quill"
+    )
     texts = {c["text"] for c in data["content"]}
     assert texts == {"Ada's first post about tidal gardens", "Ada's second, deleted later"}
     assert [c for c in data["content"] if c["deleted_at"]]
@@ -199,7 +240,9 @@ def test_access_package_holds_everything_and_only_the_member(db: Database, home:
     assert first_receipt["principal"]["dpv:hasDataSubject"]["@id"] == "optin:member/m-ada"
     assert {d["purpose"] for d in data["decisions"]} == {"train_own_models", "share_with_providers"}
     assert all(d["decision"]["reason"] and d["decision"]["explanation"] for d in data["decisions"])
-    assert {"snapshots", "exports", "models", "provider_exports", "deletion_notices"} <= set(data["lineage"])
+    assert {"snapshots", "exports", "models", "provider_exports", "deletion_notices"} <= set(
+        data["lineage"]
+    )
     assert data["requests"][0]["id"] == r.id
     # readable, offline, escaped, and nobody else's data
     assert "Ada&#39;s first post about tidal gardens" in index and "Ada Quill" in index
@@ -239,7 +282,9 @@ def test_download_link_works_once_for_its_member_and_expires(db: Database, home:
         dsr.create_download_link(db, home, "m-ada", r.id, now=gone)
 
 
-def test_sweep_removes_orphans_and_erasure_helper_removes_member_packages(db: Database, home: Path) -> None:
+def test_sweep_removes_orphans_and_erasure_helper_removes_member_packages(
+    db: Database, home: Path
+) -> None:
     _people(db)
     pdir = home / dsr.PACKAGES_DIR
     pdir.mkdir(parents=True)

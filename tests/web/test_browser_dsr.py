@@ -92,13 +92,17 @@ def _a_post_of(db: Any, handle: str) -> str:
     with db.session() as s:
         mid = s.scalar(select(MemberRow.id).where(MemberRow.handle == handle))
         texts = list(
-            s.scalars(select(ContentRow.text).where(ContentRow.author_id == mid).order_by(ContentRow.id))
+            s.scalars(
+                select(ContentRow.text).where(ContentRow.author_id == mid).order_by(ContentRow.id)
+            )
         )
     assert texts, f"the demo gave @{handle} no content"
     return texts[0]
 
 
-def test_access_download_offline_index_then_erasure(server: tuple[str, Any], browser: Any, tmp_path: Path) -> None:
+def test_access_download_offline_index_then_erasure(
+    server: tuple[str, Any], browser: Any, tmp_path: Path
+) -> None:
     base, db = server
     ARTIFACTS.mkdir(exist_ok=True)
     member = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 900})

@@ -43,7 +43,9 @@ def test_member_requests_access_admin_completes_member_downloads_once(any_world:
     queue = admin.get("/admin/requests")
     assert queue.status_code == 200 and rid in queue.text
     assert re.search(r'class="left (ok|soon|urgent|overdue)"', queue.text)
-    r = admin.post(f"/admin/requests/{rid}/complete", data={"csrf_token": csrf_of(admin, "/admin/requests")})
+    r = admin.post(
+        f"/admin/requests/{rid}/complete", data={"csrf_token": csrf_of(admin, "/admin/requests")}
+    )
     assert r.status_code == 303, r.text
 
     # bob can neither mint a link for alice's request nor use alice's link
@@ -82,12 +84,14 @@ def test_member_sees_erasure_state_and_deadline_and_must_confirm(world: World) -
     assert r.status_code == 303
     rid = _rid(r.headers["location"])
     page = alice.get(REQUESTS).text
-    row = page[page.index(f'id="r-{rid}"'):]
+    row = page[page.index(f'id="r-{rid}"') :]
     row = row[: row.index("</tr>")]
     assert "erasure" in row and "verified" in row and "day(s) left" in row and "UTC" in row
     # the admin cannot complete it in this build (the engine is merged separately)
     admin = world.login("admin")
-    r = admin.post(f"/admin/requests/{rid}/complete", data={"csrf_token": csrf_of(admin, "/admin/requests")})
+    r = admin.post(
+        f"/admin/requests/{rid}/complete", data={"csrf_token": csrf_of(admin, "/admin/requests")}
+    )
     try:
         import optin.services.erasure  # noqa: F401
     except ImportError:
@@ -97,15 +101,24 @@ def test_member_sees_erasure_state_and_deadline_and_must_confirm(world: World) -
 def test_admin_opens_on_behalf_extends_and_member_sees_the_notice(world: World) -> None:
     admin = world.login("admin")
     token = csrf_of(admin, "/admin/requests")
-    r = admin.post("/admin/requests", data={"member": "@bob", "kind": "access", "csrf_token": token})
+    r = admin.post(
+        "/admin/requests", data={"member": "@bob", "kind": "access", "csrf_token": token}
+    )
     assert r.status_code == 422 and "identity" in r.text
     r = admin.post(
         "/admin/requests",
-        data={"member": "@bob", "kind": "access", "identity_method": "phone call, security questions", "csrf_token": token},
+        data={
+            "member": "@bob",
+            "kind": "access",
+            "identity_method": "phone call, security questions",
+            "csrf_token": token,
+        },
     )
     assert r.status_code == 303
     rid = r.headers["location"].split("done=")[1].split("#")[0]
-    r = admin.post(f"/admin/requests/{rid}/extend", data={"text": "large archive", "csrf_token": token})
+    r = admin.post(
+        f"/admin/requests/{rid}/extend", data={"text": "large archive", "csrf_token": token}
+    )
     assert r.status_code == 303
     bob = world.login("bob")
     page = bob.get(REQUESTS).text
@@ -131,7 +144,10 @@ def test_api_opens_lists_and_moves_requests(any_world: World) -> None:
     dup = c.post("/api/v1/dsr", json={"member_id": "m-alice", "kind": "access"}, headers=h).json()
     assert dup["duplicate_of"] == rid
     listed = c.get("/api/v1/dsr?member_id=m-alice", headers=h).json()
-    assert [x["id"] for x in listed] == [rid, dup["id"]] or {x["id"] for x in listed} == {rid, dup["id"]}
+    assert [x["id"] for x in listed] == [rid, dup["id"]] or {x["id"] for x in listed} == {
+        rid,
+        dup["id"],
+    }
     r = c.post(f"/api/v1/dsr/{rid}/complete", headers=h)
     assert r.status_code == 200 and r.json()["package_available"] is True
     assert c.get(f"/api/v1/dsr/{dup['id']}", headers=h).json()["state"] == "completed"

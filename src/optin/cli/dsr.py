@@ -84,8 +84,13 @@ def dsr_list(
     db = open_db(ctx)
     try:
         rows = list_requests(
-            db, datetime.now(UTC), open_only=not all_, state=state, kind=kind,
-            member_ref=member, limit=limit,
+            db,
+            datetime.now(UTC),
+            open_only=not all_,
+            state=state,
+            kind=kind,
+            member_ref=member,
+            limit=limit,
         )
     finally:
         db.dispose()
@@ -152,8 +157,15 @@ def dsr_open(
     db = open_db(ctx)
     try:
         r = open_request(
-            db, member, kind, channel="cli", actor=_actor(by), now=now,
-            identity_method=verified_by, received_at=when, home=settings.home,
+            db,
+            member,
+            kind,
+            channel="cli",
+            actor=_actor(by),
+            now=now,
+            identity_method=verified_by,
+            received_at=when,
+            home=settings.home,
         )
     finally:
         db.dispose()
@@ -223,7 +235,9 @@ def dsr_refuse(
 def dsr_extend(
     ctx: typer.Context,
     request_id: str = typer.Argument(..., help="The request id."),
-    reason: str = typer.Option(..., "--reason", help="Why more time is needed (the member sees it)."),
+    reason: str = typer.Option(
+        ..., "--reason", help="Why more time is needed (the member sees it)."
+    ),
     by: str = BY_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:

@@ -117,6 +117,8 @@ def check_transition(
             "same member and follows it; act on that request instead"
         )
     allowed = TRANSITIONS[facts.state]
+    if target is DsrState.EXTENDED and facts.extended and facts.state not in FINAL_STATES:
+        raise ConflictError("the request was already extended once; it cannot be again")
     if target not in allowed:
         if facts.state in FINAL_STATES:
             raise ConflictError(
@@ -125,8 +127,7 @@ def check_transition(
             )
         raise ConflictError(
             f"a request cannot go from {facts.state.value} to {target.value}; from "
-            f"{facts.state.value} it can go to: "
-            + ", ".join(sorted(s.value for s in allowed))
+            f"{facts.state.value} it can go to: " + ", ".join(sorted(s.value for s in allowed))
         )
     if target in NEEDS_REASON and not (reason and reason.strip()):
         raise InputError(
@@ -361,7 +362,9 @@ def parse_dsr_rules(raw: object, *, source: str, countries_ok: frozenset[str]) -
     rules_raw = raw.get("rules", {})
     if not isinstance(rules_raw, dict) or not rules_raw:
         raise InputError(
-            "a [dsr] table needs at least one [dsr.rules.<id>] table", file=source, field="dsr.rules"
+            "a [dsr] table needs at least one [dsr.rules.<id>] table",
+            file=source,
+            field="dsr.rules",
         )
     rules = {rid: _rule(rid, r, source, countries_ok) for rid, r in rules_raw.items()}
     seen: dict[str, str] = {}

@@ -183,7 +183,7 @@ class PolicyVersion:
     capacity: CapacityRules = CapacityRules()
     notice_days: int = DEFAULT_NOTICE_DAYS
     in_force_at: datetime | None = None
-    dsr: DsrRules = DsrRules()
+    dsr: DsrRules = field(default_factory=DsrRules)
 
     @property
     def in_force_from(self) -> datetime:

@@ -70,6 +70,8 @@ log = logging.getLogger(__name__)
 
 #: How long a download link works (it works once).
 LINK_TTL = timedelta(minutes=15)
+#: How long an expired link's record is kept (so using it says "expired", not "invalid").
+LINK_KEEP = timedelta(days=1)
 #: How long an access package is kept on disk after it was built.
 PACKAGE_TTL = timedelta(days=7)
 #: A file in the packages directory that no request names is removed once this old.
@@ -166,7 +168,9 @@ class DsrRequest:
         }
 
 
-def _view(row: Any, now: datetime, events: Sequence[Any] = (), linked: Sequence[str] = ()) -> DsrRequest:
+def _view(
+    row: Any, now: datetime, events: Sequence[Any] = (), linked: Sequence[str] = ()
+) -> DsrRequest:
     due = row.extended_due_at or row.due_at
     state = DsrState(row.state)
     left = days_left(due, now, row.timezone)
@@ -216,7 +220,9 @@ def _text(value: str | None, what: str) -> str | None:
         return None
     v = " ".join(value.split())
     if len(v) > _MAX_TEXT:
-        raise InputError(f"{what} is too long", field=what, allowed=f"at most {_MAX_TEXT} characters")
+        raise InputError(
+            f"{what} is too long", field=what, allowed=f"at most {_MAX_TEXT} characters"
+        )
     return v or None
 
 
@@ -247,7 +253,9 @@ def _check_open(
     channel: str, identity_method: str | None, received_at: datetime | None, now: datetime
 ) -> tuple[str | None, datetime]:
     if channel not in CHANNELS:
-        raise InputError("unknown channel", field="channel", value=channel, allowed=", ".join(CHANNELS))
+        raise InputError(
+            "unknown channel", field="channel", value=channel, allowed=", ".join(CHANNELS)
+        )
     method = _text(identity_method, "identity_method")
     if channel == "web":
         if received_at is not None:
@@ -258,7 +266,7 @@ def _check_open(
             "an admin opening a request for a member must record how the member's identity "
             "was verified",
             field="identity_method",
-            allowed="a short description, e.g. 'video call, ID document seen' (no document numbers)",
+            allowed="a short description, e.g. 'video call, ID document seen' (no numbers)",
         )
     when = received_at or now
     if when.tzinfo is None:
@@ -327,9 +335,16 @@ def open_request(
             duplicate_of=first.id if first is not None else None,
         )
         repo.add_event(
-            s, request_id=rid, at=now, from_state=None, to_state="received", actor=actor,
+            s,
+            request_id=rid,
+            at=now,
+            from_state=None,
+            to_state="received",
+            actor=actor,
             reason=f"linked to {first.id}, opened earlier; it follows that request"
-            if first is not None else None, notice=None,
+            if first is not None
+            else None,
+            notice=None,
         )
         if first is not None:
             _follow(s, row, first, now, actor)
@@ -339,7 +354,11 @@ def open_request(
             row.verified_at = now
     log.info("data-subject request %s (%s) opened via %s", rid, k.value, channel)
     view = show_request(db, rid, now)
-    if k is DsrKind.OBJECTION and view.state == DsrState.VERIFIED.value and view.duplicate_of is None:
+    if (
+        k is DsrKind.OBJECTION
+        and view.state == DsrState.VERIFIED.value
+        and view.duplicate_of is None
+    ):
         return complete(db, home, rid, actor=actor, now=now)
     return view
 
@@ -364,8 +383,14 @@ def _move(
     notice: str | None = None,
 ) -> None:
     repo.add_event(
-        s, request_id=row.id, at=now, from_state=row.state, to_state=target.value,
-        actor=actor, reason=reason, notice=notice,
+        s,
+        request_id=row.id,
+        at=now,
+        from_state=row.state,
+        to_state=target.value,
+        actor=actor,
+        reason=reason,
+        notice=notice,
     )
     row.state = target.value
     if target in (DsrState.COMPLETED, DsrState.REFUSED):
@@ -408,8 +433,13 @@ def _transition(
                 _follow(s, linked, row, now, actor)
                 if notice is not None:
                     repo.add_event(
-                        s, request_id=linked.id, at=now, from_state=linked.state,
-                        to_state=linked.state, actor=actor, reason=f"follows {row.id}",
+                        s,
+                        request_id=linked.id,
+                        at=now,
+                        from_state=linked.state,
+                        to_state=linked.state,
+                        actor=actor,
+                        reason=f"follows {row.id}",
                         notice=notice,
                     )
     log.info("data-subject request %s: %s", request_id, target.value)
@@ -430,7 +460,12 @@ def verify(db: Database, request_id: str, *, method: str, actor: str, now: datet
         row.verified_at = now
 
     _transition(
-        db, request_id, DsrState.VERIFIED, actor=actor, now=now, reason=f"identity: {m}",
+        db,
+        request_id,
+        DsrState.VERIFIED,
+        actor=actor,
+        now=now,
+        reason=f"identity: {m}",
         apply=apply,
     )
     return show_request(db, request_id, now)
@@ -513,13 +548,20 @@ def complete(
                 setattr(row, key, result[key])
 
     _transition(
-        db, request_id, DsrState.COMPLETED, actor=actor, now=now,
-        reason=result.get("reason"), apply=apply,
+        db,
+        request_id,
+        DsrState.COMPLETED,
+        actor=actor,
+        now=now,
+        reason=result.get("reason"),
+        apply=apply,
     )
     return show_request(db, request_id, now)
 
 
-def _build_access(db: Database, home: Path, request_id: str, member_id: str, now: datetime) -> dict[str, Any]:
+def _build_access(
+    db: Database, home: Path, request_id: str, member_id: str, now: datetime
+) -> dict[str, Any]:
     from optin.services.access_package import build_package
 
     path, digest = build_package(db, home / PACKAGES_DIR, member_id, request_id=request_id, now=now)
@@ -602,7 +644,9 @@ def list_requests(
             states = [DsrState(state).value]
         except ValueError:
             raise InputError(
-                "unknown state", field="state", value=state,
+                "unknown state",
+                field="state",
+                value=state,
                 allowed=", ".join(s.value for s in DsrState),
             ) from None
     elif open_only:
@@ -647,7 +691,9 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_download_link(db: Database, home: Path, member_id: str, request_id: str, *, now: datetime) -> str:
+def create_download_link(
+    db: Database, home: Path, member_id: str, request_id: str, *, now: datetime
+) -> str:
     """A new single-use token for the member's own completed access package (valid
     :data:`LINK_TTL`); only its hash is stored."""
     sweep(db, home, now=now)
@@ -664,8 +710,12 @@ def create_download_link(db: Database, home: Path, member_id: str, request_id: s
             )
         token = secrets.token_urlsafe(32)
         repo.add_download(
-            s, token_hash=_hash(token), request_id=request_id, member_id=member_id,
-            created_at=now, expires_at=now + LINK_TTL,
+            s,
+            token_hash=_hash(token),
+            request_id=request_id,
+            member_id=member_id,
+            created_at=now,
+            expires_at=now + LINK_TTL,
         )
     return token
 
@@ -677,7 +727,9 @@ class Download:
     sha256: str
 
 
-def take_download(db: Database, home: Path, member_id: str, token: str, *, now: datetime) -> Download:
+def take_download(
+    db: Database, home: Path, member_id: str, token: str, *, now: datetime
+) -> Download:
     """Consume a download link: the member's own, unexpired, unused link gives the
     package file once. Anyone else's link is 'not found' (and stays unused)."""
     sweep(db, home, now=now)
@@ -685,17 +737,27 @@ def take_download(db: Database, home: Path, member_id: str, token: str, *, now: 
     with db.session() as s:
         link = repo.get_download(s, h)
         if link is None or link.member_id != member_id:
-            raise NotFoundError("this download link is not valid; get a new one from your requests page")
+            raise NotFoundError(
+                "this download link is not valid; get a new one from your requests page"
+            )
         if link.used_at is not None:
-            raise ConflictError("this download link was already used; get a new one from your requests page")
+            raise ConflictError(
+                "this download link was already used; get a new one from your requests page"
+            )
         if link.expires_at <= now:
-            raise ConflictError("this download link has expired; get a new one from your requests page")
+            raise ConflictError(
+                "this download link has expired; get a new one from your requests page"
+            )
         row = repo.get_request(s, link.request_id)
         if row is None or not _package_live(row, now):
-            raise ConflictError("this package has expired and was removed; open a new access request")
+            raise ConflictError(
+                "this package has expired and was removed; open a new access request"
+            )
         if not repo.use_download(s, h, member_id, now):
-            raise ConflictError("this download link was already used; get a new one from your requests page")
-        path = home / row.package_path
+            raise ConflictError(
+                "this download link was already used; get a new one from your requests page"
+            )
+        path = home / str(row.package_path)
         digest = row.package_sha256 or ""
     if not path.is_file():
         raise NotFoundError("the package file is missing; open a new access request")
@@ -722,14 +784,16 @@ def _unlink(path: Path) -> None:
 
 def sweep(db: Database, home: Path, *, now: datetime) -> SweepResult:
     """Remove expired access packages (file, then the record that it exists) and
-    expired links; remove files in the packages directory no live request names (a
+    links expired more than :data:`LINK_KEEP` ago; remove files in the packages directory no live request names (a
     crash between writing and recording)."""
     with db.session() as s:
         expired = repo.expired_packages(s, now)
         for row in expired:
-            _unlink(home / row.package_path)
+            _unlink(home / str(row.package_path))
             row.package_removed_at = now
-        links = repo.delete_downloads(s, before=now, request_ids=[r.id for r in expired])
+        links = repo.delete_downloads(
+            s, before=now - LINK_KEEP, request_ids=[r.id for r in expired]
+        )
         live = {home / p for p in repo.all_package_paths(s)}
     orphans = 0
     pdir = home / PACKAGES_DIR
@@ -742,7 +806,9 @@ def sweep(db: Database, home: Path, *, now: datetime) -> SweepResult:
             _unlink(f)
             orphans += 1
     if expired or links or orphans:
-        log.info("dsr sweep: %d packages, %d links, %d orphans removed", len(expired), links, orphans)
+        log.info(
+            "dsr sweep: %d packages, %d links, %d orphans removed", len(expired), links, orphans
+        )
     return SweepResult(len(expired), links, orphans)
 
 
@@ -751,7 +817,7 @@ def remove_member_packages(db: Database, home: Path, member_id: str, *, now: dat
     with db.session() as s:
         rows = repo.member_packages(s, member_id)
         for row in rows:
-            _unlink(home / row.package_path)
+            _unlink(home / str(row.package_path))
             row.package_removed_at = now
         repo.delete_downloads(s, request_ids=[r.id for r in rows])
     return len(rows)
@@ -788,6 +854,7 @@ class SweepWorker:
 
 __all__ = [
     "CHANNELS",
+    "LINK_KEEP",
     "LINK_TTL",
     "ORPHAN_GRACE",
     "PACKAGES_DIR",

@@ -162,14 +162,13 @@ def member_packages(session: Session, member_id: str) -> list[DsrRequestRow]:
 
 def all_package_paths(session: Session) -> list[str]:
     """Stored paths of every package not yet recorded as removed."""
-    return list(
-        session.execute(
-            select(DsrRequestRow.package_path).where(
-                DsrRequestRow.package_path.is_not(None),
-                DsrRequestRow.package_removed_at.is_(None),
-            )
-        ).scalars()
-    )
+    rows = session.execute(
+        select(DsrRequestRow.package_path).where(
+            DsrRequestRow.package_path.is_not(None),
+            DsrRequestRow.package_removed_at.is_(None),
+        )
+    ).scalars()
+    return [p for p in rows if p is not None]
 
 
 def add_download(session: Session, **fields: Any) -> None:
@@ -197,7 +196,9 @@ def use_download(session: Session, token_hash: str, member_id: str, now: datetim
     return bool(res.rowcount)  # type: ignore[attr-defined]
 
 
-def delete_downloads(session: Session, *, before: datetime | None = None, request_ids: Sequence[str] = ()) -> int:
+def delete_downloads(
+    session: Session, *, before: datetime | None = None, request_ids: Sequence[str] = ()
+) -> int:
     """Delete links that expired before ``before``, and every link of ``request_ids``."""
     n = 0
     if before is not None:

@@ -146,7 +146,9 @@ def _admin_ctx(request: Request, st: WebState, user: WebUser, **extra: Any) -> d
 @pages.get(ADMIN)
 def admin_queue(request: Request, user: WebUser = Depends(admin_user)) -> Response:
     st = state(request)
-    return st.templates.TemplateResponse(request, "admin/requests.html", _admin_ctx(request, st, user))
+    return st.templates.TemplateResponse(
+        request, "admin/requests.html", _admin_ctx(request, st, user)
+    )
 
 
 def _admin_error(request: Request, st: WebState, user: WebUser, e: OptinError) -> Response:
@@ -161,7 +163,9 @@ def _parse_time(raw: str) -> datetime | None:
         t = datetime.fromisoformat(raw.strip())
     except ValueError:
         raise InputError(
-            "not a date and time", field="received_at", value=raw,
+            "not a date and time",
+            field="received_at",
+            value=raw,
             allowed="ISO 8601, e.g. 2026-11-01T09:30 (UTC)",
         ) from None
     return t if t.tzinfo else t.replace(tzinfo=UTC)
@@ -181,9 +185,15 @@ def admin_open(
     st = state(request)
     try:
         r = dsr_service.open_request(
-            st.db, member, kind, channel="admin", actor=f"admin:{user.member_id}",
-            now=st.now(), identity_method=identity_method or None,
-            received_at=_parse_time(received_at), home=st.settings.home,
+            st.db,
+            member,
+            kind,
+            channel="admin",
+            actor=f"admin:{user.member_id}",
+            now=st.now(),
+            identity_method=identity_method or None,
+            received_at=_parse_time(received_at),
+            home=st.settings.home,
         )
     except OptinError as e:
         return _admin_error(request, st, user, e)
@@ -241,7 +251,9 @@ class DsrActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str | None = Field(
-        None, max_length=500, description="verify: how identity was checked; refuse/extend: the reason."
+        None,
+        max_length=500,
+        description="verify: how identity was checked; refuse/extend: the reason.",
     )
 
 
@@ -288,13 +300,21 @@ def api_open(
 ) -> dict[str, Any]:
     st = state(request)
     return dsr_service.open_request(
-        st.db, body.member_id, body.kind, channel="api", actor=f"api:{client.key_id}",
-        now=st.now(), identity_method=body.identity_verified_by,
-        received_at=body.received_at, home=st.settings.home,
+        st.db,
+        body.member_id,
+        body.kind,
+        channel="api",
+        actor=f"api:{client.key_id}",
+        now=st.now(),
+        identity_method=body.identity_verified_by,
+        received_at=body.received_at,
+        home=st.settings.home,
     ).to_dict()
 
 
-@api.get("/dsr", response_model=list[DsrOut], summary="Data-subject requests, soonest deadline first")
+@api.get(
+    "/dsr", response_model=list[DsrOut], summary="Data-subject requests, soonest deadline first"
+)
 def api_list(
     request: Request,
     member_id: Annotated[str | None, Query(max_length=65)] = None,
@@ -305,7 +325,11 @@ def api_list(
 ) -> list[dict[str, Any]]:
     st = state(request)
     rows = dsr_service.list_requests(
-        st.db, st.now(), open_only=not include_closed, state=state_, kind=kind,
+        st.db,
+        st.now(),
+        open_only=not include_closed,
+        state=state_,
+        kind=kind,
         member_ref=member_id,
     )
     return [r.to_dict() for r in rows]

@@ -54,9 +54,7 @@ def upgrade() -> None:
         _dt("package_removed_at", True),
         sa.PrimaryKeyConstraint("id", name="pk_dsr_requests"),
     )
-    op.create_index(
-        "ix_dsr_requests_member_kind", "dsr_requests", ["member_id", "kind", "state"]
-    )
+    op.create_index("ix_dsr_requests_member_kind", "dsr_requests", ["member_id", "kind", "state"])
     op.create_index("ix_dsr_requests_state_due", "dsr_requests", ["state", "due_at"])
     op.create_table(
         "dsr_request_events",
@@ -76,9 +74,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name="pk_dsr_request_events"),
     )
-    op.create_index(
-        "ix_dsr_request_events_request", "dsr_request_events", ["request_id", "id"]
-    )
+    op.create_index("ix_dsr_request_events_request", "dsr_request_events", ["request_id", "id"])
     op.create_table(
         "dsr_downloads",
         sa.Column("token_hash", sa.String(64), nullable=False),
