@@ -41,9 +41,10 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from optin.domain.dsr import (
     FALLBACK_RULE,
@@ -121,6 +122,8 @@ class DsrRequest:
     country: str | None
     first_due_at: datetime
     due_at: datetime
+    #: the last day of the period in the rule's zone (``due_at`` is the end of it)
+    last_day: date
     extended: bool
     days_left: int
     urgency: str
@@ -152,6 +155,7 @@ class DsrRequest:
             "country": self.country,
             "first_due_at": self.first_due_at.isoformat(),
             "due_at": self.due_at.isoformat(),
+            "last_day": self.last_day.isoformat(),
             "extended": self.extended,
             "days_left": self.days_left,
             "urgency": self.urgency,
@@ -190,6 +194,7 @@ def _view(
         country=row.country,
         first_due_at=row.due_at,
         due_at=due,
+        last_day=(due.astimezone(ZoneInfo(row.timezone)) - timedelta(microseconds=1)).date(),
         extended=row.extended_due_at is not None,
         days_left=left,
         urgency=urgency(state, left).value,
@@ -783,9 +788,10 @@ def _unlink(path: Path) -> None:
 
 
 def sweep(db: Database, home: Path, *, now: datetime) -> SweepResult:
-    """Remove expired access packages (file, then the record that it exists) and
-    links expired more than :data:`LINK_KEEP` ago; remove files in the packages directory no live request names (a
-    crash between writing and recording)."""
+    """Remove expired access packages (file, then the record that it exists) and links
+    expired more than :data:`LINK_KEEP` ago; remove files in the packages directory that
+    no live request names (a crash between writing and recording), once
+    :data:`ORPHAN_GRACE` old."""
     with db.session() as s:
         expired = repo.expired_packages(s, now)
         for row in expired:

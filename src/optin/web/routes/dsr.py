@@ -279,6 +279,7 @@ class DsrOut(BaseModel):
     country: str | None
     first_due_at: str
     due_at: str
+    last_day: str
     extended: bool
     days_left: int
     urgency: str
