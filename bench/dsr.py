@@ -21,6 +21,7 @@ Every figure is measured in this process on the machine it runs on.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import sys
@@ -84,10 +85,12 @@ def _access(db: Database, home: Path, mid: str, now: datetime) -> None:
     pkg = next((home / dsr.PACKAGES_DIR).glob(f"*{done.id}*.zip"))
     with zipfile.ZipFile(pkg) as z:
         files = len(z.namelist())
+        items = len(json.loads(z.read("data.json"))["content"])
+        raw = sum(i.file_size for i in z.infolist())
     _say(
-        "access package (open+verify excluded)",
+        f"access package ({items:,} items)",
         dt,
-        f"{pkg.stat().st_size / 1e6:.2f} MB zip, {files} files",
+        f"{pkg.stat().st_size / 1e6:.2f} MB zip ({raw / 1e6:.2f} MB raw), {files} files",
     )
 
 
