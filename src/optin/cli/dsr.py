@@ -98,7 +98,8 @@ def dsr_list(
         print_json([r.to_dict() for r in rows])
         return
     table = Table(title=f"{len(rows)} request(s)")
-    for col in ("id", "kind", "member", "state", "received", "due", "left"):
+    table.add_column("id", no_wrap=True, min_width=24)
+    for col in ("kind", "member", "state", "received", "due (end of day)", "left"):
         table.add_column(col)
     for r in rows:
         table.add_row(
@@ -107,7 +108,7 @@ def dsr_list(
             r.member_id,
             r.state,
             r.received_at.date().isoformat(),
-            r.due_at.isoformat(),
+            f"{r.last_day.isoformat()} {r.timezone}",
             _left(r),
         )
     console.print(table)
