@@ -302,3 +302,23 @@ def test_sweep_removes_orphans_and_erasure_helper_removes_member_packages(
     assert len(list(pdir.glob("*.zip"))) == 2
     assert dsr.remove_member_packages(db, home, "m-ada", now=NOW) == 1
     assert list(pdir.glob("*.zip")) == [fresh]
+
+
+def test_the_periodic_sweep_removes_an_expired_package(db: Database, home: Path) -> None:
+    import time
+
+    _people(db)
+    r = dsr.open_request(db, "m-ada", "access", channel="web", actor="member:m-ada", now=NOW)
+    dsr.complete(db, home, r.id, actor="admin:a", now=NOW)
+    pkg = next((home / dsr.PACKAGES_DIR).glob("*.zip"))
+    later = NOW + dsr.PACKAGE_TTL + timedelta(seconds=1)
+    worker = dsr.SweepWorker(db, home, clock=lambda: later, interval=0.05)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while pkg.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert not pkg.exists()
+    assert not dsr.show_request(db, r.id, later).package_available
