@@ -322,3 +322,20 @@ def test_the_periodic_sweep_removes_an_expired_package(db: Database, home: Path)
         worker.stop()
     assert not pkg.exists()
     assert not dsr.show_request(db, r.id, later).package_available
+
+
+def test_concurrent_duplicates_are_linked_not_run_twice(db: Database) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _people(db)
+
+    def one(i: int) -> dsr.DsrRequest:
+        return dsr.open_request(
+            db, "m-bo", "access", channel="api", actor=f"api:k{i}", now=NOW + timedelta(seconds=i)
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(one, range(4)))
+    firsts = [r for r in got if r.duplicate_of is None]
+    assert len(firsts) == 1
+    assert {r.duplicate_of for r in got if r.duplicate_of} == {firsts[0].id}
