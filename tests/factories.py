@@ -90,3 +90,33 @@ def add_members(db: Database, specs: Iterable[dict[str, Any]]) -> list[str]:
         if statuses:
             s.execute(MemberStatusRow.__table__.insert(), statuses)
     return ids
+
+
+def add_content(
+    db: Database,
+    author_id: str,
+    content_id: str,
+    text: str,
+    *,
+    kind: str = "post",
+    visibility: str = "public",
+    created_at: datetime = T0,
+    deleted_at: datetime | None = None,
+) -> str:
+    """Insert one content item."""
+    from optin.storage.models import ContentRow
+
+    with db.session() as s:
+        s.add(
+            ContentRow(
+                id=content_id,
+                author_id=author_id,
+                kind=kind,
+                visibility=visibility,
+                text=text,
+                language="en",
+                created_at=created_at,
+                deleted_at=deleted_at,
+            )
+        )
+    return content_id

@@ -18,6 +18,8 @@ MEMBER_GETS = [
     "/settings/data-privacy/your-data-and-ai",
     "/settings/data-privacy/your-data-and-ai/snap-x",
     "/settings/data-privacy/history/ev-x/receipt.json",
+    "/settings/data-privacy/requests",
+    "/settings/data-privacy/requests/package/not-a-real-token",
 ]
 ADMIN_GETS = [
     "/admin",
@@ -25,6 +27,7 @@ ADMIN_GETS = [
     "/admin/snapshots/snap-x",
     "/admin/policy",
     "/admin/ledger",
+    "/admin/requests",
 ]
 # (path, form without csrf) for every state-changing HTML route
 POSTS = [
@@ -33,6 +36,10 @@ POSTS = [
     ("/admin/policy", {"document": "x"}),
     ("/admin/ledger/verify", {}),
     ("/admin/snapshots/snap-x/verify", {}),
+    ("/settings/data-privacy/requests", {"kind": "access"}),
+    ("/settings/data-privacy/requests/dsr_x/download", {}),
+    ("/admin/requests", {"member": "m-alice", "kind": "access", "identity_method": "x"}),
+    ("/admin/requests/dsr_x/verify", {"text": "x"}),
 ]
 ADMIN_POSTS = [p for p in POSTS if p[0].startswith("/admin")]
 
@@ -153,6 +160,10 @@ API = [
     ("GET", "/api/v1/receipts/ev-x", "receipts:read", None),
     ("GET", "/api/v1/snapshots", "snapshots:read", None),
     ("GET", "/api/v1/snapshots/snap-x", "snapshots:read", None),
+    ("POST", "/api/v1/dsr", "dsr:write", {"member_id": "m-alice", "kind": "access"}),
+    ("GET", "/api/v1/dsr", "dsr:read", None),
+    ("GET", "/api/v1/dsr/dsr_x", "dsr:read", None),
+    ("POST", "/api/v1/dsr/dsr_x/verify", "dsr:write", {"text": "x"}),
 ]
 ALL = web_auth.API_SCOPES
 

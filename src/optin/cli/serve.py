@@ -56,7 +56,7 @@ def serve(
     trusted = _trusted_proxies(proxy_headers, settings.forwarded_allow_ips)
     db = Database.open(settings)
     db.require_initialized()
-    app = create_app(settings, db=db, delivery_worker=outbox)
+    app = create_app(settings, db=db, delivery_worker=outbox, sweep_worker=True)
     if access_log:
         logging.getLogger("optin.web.access").setLevel(logging.INFO)
     console.print(

@@ -13,6 +13,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TypeAlias
 
+from optin.domain.dsr import DsrRules
+
 
 class ContentKind(StrEnum):
     POST = "post"
@@ -61,6 +63,7 @@ class ConsentSource(StrEnum):
     DEMO = "demo"
     GPC = "gpc"  # a Sec-GPC: 1 signal, recorded as an objection
     SYSTEM = "system"
+    OBJECTION = "objection"  # a data-subject objection (Art. 21 style): every purpose off
 
     @classmethod
     def _missing_(cls, value: object) -> ConsentSource | None:
@@ -76,7 +79,13 @@ _SYSTEM = re.compile(r"[a-z0-9][a-z0-9._-]{0,56}")
 IMPORT_SYSTEM_HINT = "import:<system>, <system> 1-57 of a-z 0-9 . _ - (e.g. import:legacy-system)"
 #: Sources of live choices (a member or operator acting now): never backdated.
 LIVE_SOURCES = frozenset(
-    {ConsentSource.WEB, ConsentSource.API, ConsentSource.CLI, ConsentSource.GPC}
+    {
+        ConsentSource.WEB,
+        ConsentSource.API,
+        ConsentSource.CLI,
+        ConsentSource.GPC,
+        ConsentSource.OBJECTION,
+    }
 )
 
 
@@ -159,6 +168,9 @@ class PolicyVersion:
     as ``effective_at``) is when it starts to apply: later when the version introduces an
     opt-out, so that nobody is included by default during the notice period
     (``notice_days``, see :func:`optin.domain.changes.publish_requirements`).
+
+    ``dsr``: the deadline rules for data-subject requests (the ``[dsr]`` table; see
+    :mod:`optin.domain.dsr`).
     """
 
     version: int
@@ -171,6 +183,7 @@ class PolicyVersion:
     capacity: CapacityRules = CapacityRules()
     notice_days: int = DEFAULT_NOTICE_DAYS
     in_force_at: datetime | None = None
+    dsr: DsrRules = field(default_factory=DsrRules)
 
     @property
     def in_force_from(self) -> datetime:

@@ -11,6 +11,7 @@ from importlib import resources
 from typing import Any
 
 from optin.domain.countries import ISO_3166_ALPHA2
+from optin.domain.dsr import parse_dsr_rules
 from optin.domain.model import (
     DEFAULT_NOTICE_DAYS,
     CapacityRules,
@@ -285,5 +286,6 @@ def parse_policy(
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         capacity=_capacity(doc, source),
         notice_days=_notice_days(doc, source),
+        dsr=parse_dsr_rules(doc.get("dsr"), source=source, countries_ok=frozenset(ISO_3166_ALPHA2)),
         in_force_at=in_force_at,
     )

@@ -37,13 +37,14 @@ _METHOD = {
     ConsentSource.DEMO: "optin:SyntheticDemoData",
     ConsentSource.GPC: "optin:GlobalPrivacyControlSignal",
     ConsentSource.SYSTEM: "optin:RecordedBySystem",
+    ConsentSource.OBJECTION: "optin:DataSubjectObjection",
 }
 
 
 def _state(action: ConsentAction, source: ConsentSource) -> tuple[str, str]:
     if action is ConsentAction.GRANT:
         return "given", "dpv:ConsentGiven"
-    if source is ConsentSource.GPC:
+    if source in (ConsentSource.GPC, ConsentSource.OBJECTION):
         return "objected", "dpv:ConsentRefused"
     return "withdrawn", "dpv:ConsentWithdrawn"
 

@@ -41,6 +41,8 @@ API_SCOPES: tuple[str, ...] = (
     "snapshots:read",
     "members:read",
     "members:write",
+    "dsr:read",
+    "dsr:write",
 )
 #: Every role a member may hold.
 ROLES: tuple[str, ...] = ("member", "admin")

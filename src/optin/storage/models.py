@@ -429,3 +429,76 @@ class TlogCheckpointRow(Base):
     note: Mapped[str] = mapped_column(Text)
     cosigned: Mapped[str] = mapped_column(Text)
     cosigners: Mapped[str] = mapped_column(Text, default="")  # space-separated names
+
+
+# -- data-subject requests (optin.storage.dsr; issue 12) --------------------------------
+
+
+class DsrRequestRow(Base):
+    """A data-subject request (access, erasure, objection) and its current state; every
+    change of state is a row of ``dsr_request_events``. ``member_id`` has no foreign key:
+    the request (and its history) outlives an erasure of the member's data. No personal
+    data is stored here: ``identity_method`` says how identity was checked, never the
+    document itself."""
+
+    __tablename__ = "dsr_requests"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))  # web | admin | api | cli
+    opened_by: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rule: Mapped[str] = mapped_column(String(64))
+    timezone: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    extended_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    identity_method: Mapped[str | None] = mapped_column(Text, nullable=True)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    duplicate_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # refusal / extension
+    package_path: Mapped[str | None] = mapped_column(Text, nullable=True)  # rel. to home
+    package_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    package_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    package_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_dsr_requests_member_kind", "member_id", "kind", "state"),
+        Index("ix_dsr_requests_state_due", "state", "due_at"),
+    )
+
+
+class DsrRequestEventRow(Base):
+    """One dated change of a request's state: who did it, why, what the member was told."""
+
+    __tablename__ = "dsr_request_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("dsr_requests.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    notice: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_dsr_request_events_request", "request_id", "id"),)
+
+
+class DsrDownloadRow(Base):
+    """A single-use download link for an access package: only the token's SHA-256 is
+    kept; ``used_at`` is set by the one download it allows."""
+
+    __tablename__ = "dsr_downloads"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("dsr_requests.id", ondelete="CASCADE"))
+    member_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_dsr_downloads_request", "request_id"),)

@@ -138,6 +138,7 @@ def create_app(
     group_commit: bool | None = None,
     api_key_ttl: float = 2.0,
     delivery_worker: bool = False,
+    sweep_worker: bool = False,
 ) -> FastAPI:
     """Build the web app. ``db`` defaults to ``Database.open(settings)``.
 
@@ -148,7 +149,9 @@ def create_app(
     :func:`optin.services.ratelimit.login_limiter` (Redis when ``OPTIN_REDIS_URL`` is set,
     else the database), so the login limit holds across processes. ``delivery_worker``: run the
     deletion-notice outbox worker in a background thread while the app is up (started
-    and stopped by the app's lifespan; ``optin serve`` turns it on).
+    and stopped by the app's lifespan; ``optin serve`` turns it on). ``sweep_worker``:
+    likewise, remove expired access packages and download links every 10 minutes
+    (:class:`optin.services.dsr.SweepWorker`; ``optin serve`` always runs it).
     """
     if db is None:
         from optin.services.setup import Database
@@ -167,7 +170,11 @@ def create_app(
         openapi_url="/api/v1/openapi.json",
         docs_url=None,
         redoc_url=None,
-        lifespan=_lifespan(settings, db, clock or utcnow) if delivery_worker else None,
+        lifespan=_lifespan(
+            settings, db, clock or utcnow, outbox=delivery_worker, sweep=sweep_worker
+        )
+        if delivery_worker or sweep_worker
+        else None,
     )
     app.state.optin = WebState(
         settings=settings,
@@ -194,7 +201,7 @@ def create_app(
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(_PKG / "static")), name="static")
 
-    from optin.web.routes import admin, api, auth, lineage, member, members_api, provider
+    from optin.web.routes import admin, api, auth, dsr, lineage, member, members_api, provider
     from optin.web.routes import log as log_routes  # transparency log (issue 13)
 
     app.include_router(auth.router)
@@ -202,6 +209,8 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(api.router)
     app.include_router(members_api.router)
+    app.include_router(dsr.pages)
+    app.include_router(dsr.api)
     app.include_router(lineage.router)
     app.include_router(provider.router)
     app.include_router(log_routes.router)
@@ -209,19 +218,28 @@ def create_app(
     return app
 
 
-def _lifespan(settings: Settings, db: Any, clock: Callable[[], datetime]) -> Any:
-    """Start the outbox worker with the app and stop it cleanly on shutdown."""
+def _lifespan(
+    settings: Settings, db: Any, clock: Callable[[], datetime], *, outbox: bool, sweep: bool
+) -> Any:
+    """Start the background workers with the app and stop them cleanly on shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from optin.services.dsr import SweepWorker
         from optin.services.outbox import OutboxWorker
 
-        worker = OutboxWorker(db, settings, clock=clock)
-        worker.start()
+        workers: list[Any] = []
+        if outbox:
+            workers.append(OutboxWorker(db, settings, clock=clock))
+        if sweep:  # expired access packages and download links
+            workers.append(SweepWorker(db, settings.home, clock=clock))
+        for w in workers:
+            w.start()
         try:
             yield
         finally:
-            worker.stop()
+            for w in reversed(workers):
+                w.stop()
 
     return lifespan
 
