@@ -138,6 +138,7 @@ def create_app(
     group_commit: bool | None = None,
     api_key_ttl: float = 2.0,
     delivery_worker: bool = False,
+    log_publisher: bool = False,
 ) -> FastAPI:
     """Build the web app. ``db`` defaults to ``Database.open(settings)``.
 
@@ -148,7 +149,11 @@ def create_app(
     :func:`optin.services.ratelimit.login_limiter` (Redis when ``OPTIN_REDIS_URL`` is set,
     else the database), so the login limit holds across processes. ``delivery_worker``: run the
     deletion-notice outbox worker in a background thread while the app is up (started
-    and stopped by the app's lifespan; ``optin serve`` turns it on).
+    and stopped by the app's lifespan; ``optin serve`` turns it on). ``log_publisher``:
+    likewise the transparency log's checkpoint publisher
+    (:class:`optin.services.log_publisher.CheckpointPublisher`: a new checkpoint at most
+    every ``OPTIN_LOG_CHECKPOINT_INTERVAL`` seconds while events arrive, cosigned by
+    ``OPTIN_LOG_WITNESSES``).
     """
     if db is None:
         from optin.services.setup import Database
@@ -167,7 +172,9 @@ def create_app(
         openapi_url="/api/v1/openapi.json",
         docs_url=None,
         redoc_url=None,
-        lifespan=_lifespan(settings, db, clock or utcnow) if delivery_worker else None,
+        lifespan=_lifespan(settings, db, clock or utcnow, outbox=delivery_worker, log=log_publisher)
+        if delivery_worker or log_publisher
+        else None,
     )
     app.state.optin = WebState(
         settings=settings,
@@ -209,19 +216,31 @@ def create_app(
     return app
 
 
-def _lifespan(settings: Settings, db: Any, clock: Callable[[], datetime]) -> Any:
-    """Start the outbox worker with the app and stop it cleanly on shutdown."""
+def _lifespan(
+    settings: Settings, db: Any, clock: Callable[[], datetime], *, outbox: bool, log: bool
+) -> Any:
+    """Start the outbox worker and/or the log's checkpoint publisher with the app and
+    stop them cleanly on shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from optin.services.log_publisher import CheckpointPublisher
         from optin.services.outbox import OutboxWorker
 
-        worker = OutboxWorker(db, settings, clock=clock)
-        worker.start()
+        workers: list[Any] = []
+        if outbox:
+            workers.append(OutboxWorker(db, settings, clock=clock))
+        if log:
+            publisher = CheckpointPublisher(db, settings, clock=clock)
+            app.state.optin.log_publisher = publisher
+            workers.append(publisher)
+        for w in workers:
+            w.start()
         try:
             yield
         finally:
-            worker.stop()
+            for w in reversed(workers):
+                w.stop()
 
     return lifespan
 
