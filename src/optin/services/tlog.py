@@ -404,8 +404,8 @@ def publish_checkpoint(
                 return latest
             if store.ledger_head_seq(s) == latest.size:
                 return latest
-    with db.session() as s:
-        state = store.integrate(s, now=now)
+    with db.session() as s:  # up to the head read now: never chase live appends
+        state = store.integrate(s, now=now, upto=store.ledger_head_seq(s))
         latest = store.latest_checkpoint(s)
         if latest is not None and latest.size >= state.size:
             return latest

@@ -233,16 +233,25 @@ def _write(session: Session, leaves: list[tuple[Any, ...]], nodes: list[tuple[An
 
 
 def integrate(
-    session: Session, *, now: datetime, batch: int = 5000, limit: int | None = None
+    session: Session,
+    *,
+    now: datetime,
+    batch: int = 5000,
+    limit: int | None = None,
+    upto: int | None = None,
 ) -> TreeState:
-    """Append the ledger events not yet in the tree (all, or at most ``limit``), in
-    order, in the caller's transaction; returns the new tree state."""
+    """Append the ledger events not yet in the tree (all, at most ``limit``, or up to
+    tree size ``upto``), in order, in the caller's transaction; returns the new tree
+    state. A caller racing live appends passes ``upto`` (the ledger head it read), so
+    the transaction ends instead of chasing the head."""
     state = _lock_state(session)
     stack = [(lv, h) for lv, _ix, h in _frontier(session, state.size)]
     size = state.size
     done = 0
-    while limit is None or done < limit:
+    while (limit is None or done < limit) and (upto is None or size < upto):
         take = batch if limit is None else min(batch, limit - done)
+        if upto is not None:
+            take = min(take, upto - size)
         rows = session.execute(
             select(*_EVENT_COLUMNS)
             .where(ConsentEventRow.seq > size)
