@@ -4,6 +4,7 @@ proof file that ``optin log verify`` checks with no database and no network."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -76,11 +77,15 @@ def _root_at(world: World, size: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """``optin serve`` as it runs: a real uvicorn server on 127.0.0.1 whose lifespan runs
+    the checkpoint publisher, with one witness on 127.0.0.1 cosigning."""
     import uvicorn
 
     from optin.services.demo import generate_demo
+    from optin.services.witness import WitnessService, make_server
     from optin.settings import Settings
+    from optin.storage import tlog as store
     from optin.storage.database import Database
     from optin.web import create_app
 
@@ -89,20 +94,35 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     db = Database.open(settings)
     generate_demo(db, members=20, posts=40, seed=5, now=datetime.now(UTC))
     vkey, _, _ = svc.keygen(settings)
-    app = create_app(settings, db=db)
+    wkey, _, _ = svc.keygen(settings, path=home / "w.key", name="w.test/w1", alg=0x04)
+    witness = make_server(
+        WitnessService(home / "w.key", home / "w.state", [Verifier.parse(vkey)]),
+        "127.0.0.1",
+        0,
+        lambda: datetime.now(UTC),
+    )
+    threading.Thread(target=witness.serve_forever, daemon=True).start()
+    settings.log_witnesses = [f"http://127.0.0.1:{witness.server_port} {wkey}"]
+    app = create_app(settings, db=db, log_publisher=True)
     port = _free_port()
     srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
+    while True:  # started, and the publisher has a cosigned checkpoint of the demo ledger
+        with db.session() as s:
+            cp = store.latest_checkpoint(s)
+        if srv.started and cp is not None and cp.size > 0 and cp.cosigners:
+            break
+        assert time.monotonic() < deadline, "no cosigned checkpoint from the server"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", vkey
+    yield f"http://127.0.0.1:{port}", vkey, wkey
     srv.should_exit = True
     thread.join(10)
+    witness.shutdown()
+    witness.server_close()
     db.dispose()
 
 
@@ -118,11 +138,11 @@ def _free_port() -> int:
 @pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
 def test_member_downloads_proof_and_verifies_it_offline(
-    demo_server: tuple[str, str], tmp_path: Path
+    demo_server: tuple[str, str, str], tmp_path: Path
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    base, vkey = demo_server
+    base, vkey, wkey = demo_server
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"], headless=True
@@ -135,33 +155,49 @@ def test_member_downloads_proof_and_verifies_it_offline(
             page.get_by_role("button", name="Log in").click()
             page.wait_for_load_state()
             page.goto(f"{base}{HISTORY}")
+            link = page.get_by_role("link", name="Proof").first
+            href = link.get_attribute("href") or ""
             with page.expect_download() as dl:
-                page.get_by_role("link", name="Proof").first.click()
+                link.click()
             assert dl.value.suggested_filename.endswith(".tlog-proof")
             saved = tmp_path / dl.value.suggested_filename
             dl.value.save_as(saved)
         finally:
             b.close()
-    # a "machine copy" with no database: an empty home, no database URL, no network use
-    empty = tmp_path / "nothing-here"
-    empty.mkdir()
+    event_id = href.split("/")[-2]
+    pf = ProofFile.decode(saved.read_text("utf-8"))
+    assert pf.extra is not None
+    bundle = json.loads(pf.extra)  # the receipt, its salt and the proof in one file
+    receipt = bundle["receipt"]
+    assert receipt["record"]["dct:identifier"] == event_id
+    assert receipt["proof"]["log_leaf_index"] == pf.index  # the receipt carries its leaf
+
+    # a machine copy with no database: only the file and the keys, an empty home, and a
+    # database URL that nothing listens on (any attempt to open a database would fail)
+    copy = tmp_path / "copy"
+    empty = copy / "home"
+    empty.mkdir(parents=True)
+    proof = copy / "receipt.tlog-proof"
+    proof.write_bytes(saved.read_bytes())
+    (copy / "log.vkey").write_text(vkey + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTIN_")}
     env["OPTIN_HOME"] = str(empty)
-    (tmp_path / "log.vkey").write_text(vkey + "\n")
+    env["OPTIN_DATABASE_URL"] = "postgresql+psycopg://nobody@127.0.0.1:1/none"
     out = subprocess.run(
-        [sys.executable, "-m", "optin.cli.main", "log", "verify", str(saved), "--key",
-         str(tmp_path / "log.vkey")],
-        capture_output=True, text=True, env=env, cwd=empty, timeout=60,
+        [sys.executable, "-m", "optin.cli.main", "log", "verify", str(proof), "--key",
+         str(copy / "log.vkey"), "--witness", wkey, "--quorum", "1"],
+        capture_output=True, text=True, env=env, cwd=copy, timeout=60,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert "proof verified" in out.stdout
+    assert "proof verified" in out.stdout and event_id in out.stdout
+    assert "cosigned by w.test/w1" in out.stdout
     assert list(empty.iterdir()) == []  # nothing was created: no database was opened
     tampered = saved.read_text().replace("index ", "index 1", 1)
-    (tmp_path / "bad.tlog-proof").write_text(tampered)
+    (copy / "bad.tlog-proof").write_text(tampered)
     bad = subprocess.run(
         [sys.executable, "-m", "optin.cli.main", "log", "verify",
-         str(tmp_path / "bad.tlog-proof"), "--key", vkey],
-        capture_output=True, text=True, env=env, cwd=empty, timeout=60,
+         str(copy / "bad.tlog-proof"), "--key", vkey],
+        capture_output=True, text=True, env=env, cwd=copy, timeout=60,
     )  # fmt: skip
     assert bad.returncode != 0 and "does not verify" in bad.stderr
 
@@ -177,3 +213,24 @@ def test_admin_ledger_page_reports_a_missing_quorum(world: World) -> None:
     page = c.get("/admin/ledger").text
     assert 'id="tlog-status"' in page and "0 of 1 configured (quorum 1)" in page
     assert 'id="tlog-quorum"' in page
+
+
+def test_receipts_carry_their_leaf_index(any_world: World) -> None:
+    from optin.services.receipts import receipt
+    from optin.storage import tlog as store
+
+    world = any_world
+    svc.keygen(world.settings)
+    c = world.login("alice")
+    for choice in ("on", "off", "on"):
+        _toggle(c, "train_own_models", choice)
+    svc.publish_checkpoint(world.db, world.settings, now=datetime.now(UTC), force=True)
+    for e in consent.consent_history(world.db, "m-alice"):
+        got = receipt(world.db, e.event_id)["proof"]["log_leaf_index"]
+        with world.db.session() as s:
+            leaf = store.event_leaf(s, e.event_id)
+        assert leaf is not None and got == leaf[0]
+        pf = svc.member_proof_file(
+            world.db, world.settings, "m-alice", e.event_id, now=datetime.now(UTC)
+        )
+        assert pf.index == got

@@ -28,15 +28,18 @@ def _now() -> datetime:
 
 @log_app.command("keygen")
 def keygen_cmd(ctx: typer.Context) -> None:
-    """Create the log's Ed25519 note key (mode 0600; kept if it exists) and print its
-    verifier key (name+hash+base64)."""
-    from optin.services.tlog import keygen
+    """Create the log's Ed25519 note key and the platform's manifest key (mode 0600;
+    kept if they exist) and print the manifest verifier key (for `optin snapshot verify
+    --manifest-key`), then, last, the log's verifier key (name+hash+base64)."""
+    from optin.services.tlog import keygen, manifest_vkey
 
-    vkey, path, created = keygen(settings_from(ctx))
+    settings = settings_from(ctx)
+    vkey, path, created = keygen(settings)
     if created:
         console.print(f"created {path}", highlight=False, style="dim")
     else:
         console.print(f"{path} exists; kept it", highlight=False, style="dim")
+    console.print(f"manifest verifier key: {manifest_vkey(settings)}", highlight=False, style="dim")
     typer.echo(vkey)
 
 

@@ -43,6 +43,13 @@ def serve(
         help="Deliver deletion notices to providers in a background thread "
         "(as `optin outbox run` does).",
     ),
+    log_publisher: bool = typer.Option(
+        True,
+        "--log-publisher/--no-log-publisher",
+        help="Publish transparency-log checkpoints in a background thread: at most one "
+        "every OPTIN_LOG_CHECKPOINT_INTERVAL seconds while events arrive, cosigned by "
+        "OPTIN_LOG_WITNESSES (idle until `optin log keygen`).",
+    ),
 ) -> None:
     """Run the member and admin web app and the JSON API."""
     import uvicorn
@@ -56,7 +63,9 @@ def serve(
     trusted = _trusted_proxies(proxy_headers, settings.forwarded_allow_ips)
     db = Database.open(settings)
     db.require_initialized()
-    app = create_app(settings, db=db, delivery_worker=outbox, sweep_worker=True)
+    app = create_app(
+        settings, db=db, delivery_worker=outbox, sweep_worker=True, log_publisher=log_publisher
+    )
     if access_log:
         logging.getLogger("optin.web.access").setLevel(logging.INFO)
     console.print(

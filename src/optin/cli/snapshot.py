@@ -35,7 +35,7 @@ from optin.services.snapshots import (
     resolve_snapshot_id,
     show_snapshot,
 )
-from optin.services.verify import VerifyReport, verify_directory, verify_snapshot
+from optin.services.verify import Trust, VerifyReport, verify_directory, verify_snapshot
 
 snapshot_app = typer.Typer(
     help="Build, verify and inspect consent-gated training-data snapshots.",
@@ -205,11 +205,31 @@ def verify(
         min=0.0,
         max=1.0,
     ),
+    manifest_key: str = typer.Option(
+        None,
+        "--manifest-key",
+        help="The platform's manifest verifier key (name+hash+base64, or a file with it) to "
+        "check manifest.note with (default: this installation's key file).",
+    ),
+    log_key: str = typer.Option(
+        None,
+        "--log-key",
+        help="The transparency log's verifier key for the pinned checkpoint (default: this "
+        "installation's log key).",
+    ),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Fail an unsigned manifest, one that pins no log checkpoint, or a pinned "
+        "checkpoint short of the witness quorum (default: reported, not failed).",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Re-check a snapshot independently: eligibility, ledger, hashes, Merkle root, PII."""
+    """Re-check a snapshot independently: signature, eligibility, ledger and log, hashes,
+    Merkle root, PII."""
     settings = settings_from(ctx)
     now = datetime.now(UTC)
+    trust = Trust.of(settings, manifest_key=manifest_key, log_key=log_key, strict=strict)
     if path is not None:
         report = verify_directory(
             _optional_db(ctx, no_db),
@@ -218,6 +238,7 @@ def verify(
             now=now,
             rescan=not no_rescan,
             tolerance=tolerance,
+            trust=trust,
         )
     elif snapshot_id is None or no_db:
         raise InputError(
@@ -234,6 +255,7 @@ def verify(
             now=now,
             rescan=not no_rescan,
             tolerance=tolerance,
+            trust=trust,
         )
     if as_json:
         print_json(report.to_dict())

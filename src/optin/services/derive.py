@@ -212,6 +212,7 @@ def _removed_list(removed: list[str]) -> dict[str, Any]:
 
 def _child_manifest(
     db: Database,
+    settings: Settings,
     parent: _Parent,
     child_id: str,
     *,
@@ -222,8 +223,10 @@ def _child_manifest(
     consented_under: list[int],
 ) -> dict[str, Any]:
     from optin.pipeline.merkle import CONSTRUCTION
+    from optin.services.tlog import manifest_pin
 
     m = json.loads(json.dumps(parent.manifest))
+    m.pop("signed_note", None)  # the child's own signature, if any, is added by _finish
     with db.session() as s:
         head = ledger.ledger_head(s)
     pv_now = policy_set(db).in_force(now)
@@ -242,7 +245,11 @@ def _child_manifest(
         {
             "snapshot_id": child_id,
             "built_at": now.isoformat(),
-            "ledger": {"length": head.seq, "head_hash": head.hash},
+            "ledger": {
+                "length": head.seq,
+                "head_hash": head.hash,
+                **manifest_pin(db, settings, head.seq, now=now),  # issue 13
+            },
             "files": files,
             "record_count": n,
             "merkle": {"root": merkle_root(kept), "leaves": n, "construction": CONSTRUCTION},
@@ -327,6 +334,7 @@ def _finish(
         versions = repo.provenance_versions(s, parent.id, exclude=set(removed))
     manifest = _child_manifest(
         db,
+        settings,
         parent,
         child_id,
         now=now,
@@ -335,11 +343,15 @@ def _finish(
         removed=removed,
         consented_under=versions,
     )
+    from optin.services.tlog import manifest_signature_field, write_manifest_note
+
+    manifest = {**manifest, **manifest_signature_field(settings)}
     text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     pv_t = policy_set(db).in_force(parent.as_of)
     assert pv_t is not None  # the parent was built under it
     write_documents(child_dir, manifest, pv_t)
     atomic_write_bytes(child_dir / "manifest.json", text.encode("utf-8"))
+    write_manifest_note(settings, child_dir, text)  # issue 13: a signed note
     with db.session() as s:
         repo.upsert_building(
             s,

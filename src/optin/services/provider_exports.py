@@ -355,6 +355,28 @@ def _manifest(
     }
 
 
+def _log_fields(db: Database, settings: Settings, now: datetime) -> dict[str, Any]:
+    """The ledger head the export was made at, the transparency log's cosigned
+    checkpoint covering it, and the manifest's signature field (issue 13; the last two
+    are empty when the log is not set up)."""
+    from optin.services.tlog import manifest_pin, manifest_signature_field
+    from optin.storage import ledger
+
+    with db.session() as s:
+        head = ledger.ledger_head(s)
+    pin = manifest_pin(db, settings, head.seq, now=now)
+    return {
+        "ledger": {"length": head.seq, "head_hash": head.hash, **pin},
+        **manifest_signature_field(settings),
+    }
+
+
+def _sign(settings: Settings, directory: Path, manifest_text: str) -> None:
+    from optin.services.tlog import write_manifest_note
+
+    write_manifest_note(settings, directory, manifest_text)
+
+
 def _write_files(
     tmp: Path, fmt: str, tables: Iterator[pa.Table], tally: _Tally
 ) -> list[dict[str, Any]]:
@@ -412,10 +434,12 @@ def create_export(
         excluded=plan.excluded,
         key_id=Signer(settings).key_id,
     )
+    manifest = {**manifest, **_log_fields(db, settings, now)}  # issue 13
     for name, text in documents(manifest).items():
         atomic_write_bytes(tmp / name, text.encode("utf-8"))
     manifest_text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     atomic_write_bytes(tmp / "manifest.json", manifest_text.encode("utf-8"))
+    _sign(settings, tmp, manifest_text)
     os.replace(tmp, final)
     sharing = {
         "export_id": export_id,

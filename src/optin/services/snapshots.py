@@ -527,14 +527,17 @@ class SnapshotBuild:
         """Documents and manifest on disk, provenance rows and ``complete`` in one
         transaction; the work dir (clear text) is removed."""
         from optin.pipeline.documents import write_documents
+        from optin.services.tlog import manifest_signature_field, write_manifest_note
 
         sid = plan.snapshot_id
+        proof.manifest = {**proof.manifest, **manifest_signature_field(self.settings)}
         manifest_text = (
             json.dumps(proof.manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         )
         t0 = time.perf_counter()
         write_documents(plan.path, proof.manifest, plan.selection.policy_at_as_of)
         atomic_write_bytes(plan.path / "manifest.json", manifest_text.encode("utf-8"))
+        write_manifest_note(self.settings, plan.path, manifest_text)  # issue 13
         with self.db.session() as s:
             n_rows = repo.replace_provenance(s, sid, _provenance(plan, ran))
             repo.complete(

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from optin.errors import ConfigError, ConflictError, InputError, IntegrityError, NotFoundError
-from optin.files import create_secret_file
+from optin.files import atomic_write_bytes, create_secret_file
 from optin.settings import Settings
 from optin.storage import tlog as store
 from optin.storage.database import Database
@@ -55,8 +55,10 @@ from optin.tlog.witness import request_body
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "MANIFEST_NOTE",
     "LogReport",
     "LogStatus",
+    "PinnedLeaf",
     "Witness",
     "check_manifest_pin",
     "consistency",
@@ -70,20 +72,33 @@ __all__ = [
     "latest_note",
     "log_signer",
     "log_status",
+    "manifest_key_name",
+    "manifest_key_path",
     "manifest_pin",
+    "manifest_signature_field",
+    "manifest_signer",
+    "manifest_vkey",
     "member_proof_file",
     "parse_vkey",
+    "pinned_leaves",
     "publish_checkpoint",
     "quorum",
     "read_signer",
     "rebuild",
+    "sign_manifest",
     "tree_problem",
+    "trusted_log_key",
+    "trusted_manifest_key",
     "verify_log",
     "verify_proof_text",
     "witnesses",
+    "write_manifest_note",
 ]
 
 KEY_FILE = "log.key"
+MANIFEST_KEY_FILE = "manifest.key"
+#: the signed note beside a manifest.json: its text is the manifest's exact bytes
+MANIFEST_NOTE = "manifest.note"
 
 
 # -- keys ------------------------------------------------------------------------------
@@ -98,10 +113,111 @@ def keygen(
 ) -> tuple[str, Path, bool]:
     """Create an Ed25519 note key (mode 0600) unless one exists; returns the verifier
     key (``name+hash+base64``), the file and whether this call created it."""
+    if path is None:  # the log's own key: the platform's manifest key comes with it
+        _ensure_manifest_key(settings)
     path = path or key_path(settings)
     signer = generate_signer_key(name or settings.log_origin, os.urandom(32), alg)
     created = create_secret_file(path, (signer.skey + "\n").encode("ascii"))
     return read_signer(path).verifier.vkey, path, created
+
+
+# -- the platform's manifest key -------------------------------------------------------
+#
+# Snapshot and export manifests are signed notes (c2sp.org/signed-note) under a key of
+# their own, not the log's: a key signs one kind of note, so no manifest text can ever
+# be taken for a checkpoint of the log (or the reverse), and the log key can be rotated
+# or held in another place without touching the manifests. The key is an Ed25519 note
+# key named ``<host of the log origin>/manifests`` in ``keys/manifest.key`` (0600),
+# created with the log key by ``optin log keygen`` (and at the first build of an
+# installation whose log key predates it).
+
+
+def manifest_key_path(settings: Settings) -> Path:
+    return settings.keys_dir / MANIFEST_KEY_FILE
+
+
+def manifest_key_name(settings: Settings) -> str:
+    return settings.log_origin.split("/", 1)[0] + "/manifests"
+
+
+def _ensure_manifest_key(settings: Settings) -> bool:
+    signer = generate_signer_key(manifest_key_name(settings), os.urandom(32))
+    return create_secret_file(manifest_key_path(settings), (signer.skey + "\n").encode("ascii"))
+
+
+def manifest_signer(settings: Settings) -> Signer | None:
+    """The manifest key; None when the log is not set up (no log key, no manifest key).
+    An installation with a log key but no manifest key gets one now."""
+    path = manifest_key_path(settings)
+    if not path.exists():
+        if not key_path(settings).exists():
+            return None
+        _ensure_manifest_key(settings)
+    return read_signer(path)
+
+
+def manifest_vkey(settings: Settings) -> str | None:
+    signer = manifest_signer(settings)
+    return None if signer is None else signer.verifier.vkey
+
+
+def sign_manifest(settings: Settings, manifest_text: str) -> str | None:
+    """The signed note whose text is ``manifest_text`` (None: no manifest key)."""
+    signer = manifest_signer(settings)
+    if signer is None:
+        return None
+    try:
+        return sign_note(manifest_text, signer)
+    except NoteError as e:  # a manifest is JSON: no control characters, ends in "\n"
+        raise IntegrityError(f"the manifest cannot be signed as a note: {e}") from None
+
+
+def manifest_signature_field(settings: Settings) -> dict[str, Any]:
+    """What a manifest says of its signature (empty when it will not be signed): the
+    note file beside it and the manifest key's verifier key (a claim: a verifier
+    trusts a key it got elsewhere, ``--manifest-key``)."""
+    vkey = manifest_vkey(settings)
+    if vkey is None:
+        return {}
+    return {
+        "signed_note": {
+            "file": MANIFEST_NOTE,
+            "format": "c2sp.org/signed-note; the note's text is manifest.json, byte for byte",
+            "key": vkey,
+        }
+    }
+
+
+def write_manifest_note(settings: Settings, directory: Path, manifest_text: str) -> bool:
+    """Write ``directory/manifest.note`` (atomically, beside ``manifest.json``) when the
+    platform has a manifest key; returns whether it did."""
+    note = sign_manifest(settings, manifest_text)
+    target = directory / MANIFEST_NOTE
+    if note is None:
+        target.unlink(missing_ok=True)
+        return False
+    atomic_write_bytes(target, note.encode("utf-8"))
+    return True
+
+
+def _trusted(given: str | None, path: Path, what: str) -> Verifier | None:
+    if given:
+        return parse_vkey(given, what)
+    if path.exists():
+        return read_signer(path).verifier
+    return None
+
+
+def trusted_manifest_key(settings: Settings, given: str | None = None) -> Verifier | None:
+    """The manifest verifier key to trust: ``given`` (``--manifest-key``), else the
+    public half of this installation's manifest key file, else None."""
+    return _trusted(given, manifest_key_path(settings), "--manifest-key")
+
+
+def trusted_log_key(settings: Settings, given: str | None = None) -> Verifier | None:
+    """The log verifier key to trust: ``given`` (``--log-key``), else this
+    installation's log key, else None."""
+    return _trusted(given, key_path(settings), "--log-key")
 
 
 def read_signer(path: Path) -> Signer:
@@ -209,22 +325,36 @@ def _ask(db: Database, w: Witness, note: str, size: int, old: int, post: Poster)
 def cosign_checkpoint(
     db: Database, settings: Settings, record: store.CheckpointRecord, prev: int, post: Poster
 ) -> store.CheckpointRecord:
-    ws = witnesses(settings)
+    """Ask the configured witnesses that have not cosigned ``record`` yet (``prev``: the
+    size they are believed to hold; a witness that holds another answers 409 with it
+    and is asked again from there), keep each answer that is a valid cosignature by that
+    witness, and store the note with them added to those it already carried."""
+    ws = [w for w in witnesses(settings) if w.key.name not in record.cosigners]
     if not ws:
         return record
-    lines = [
-        line for w in ws if (line := _ask(db, w, record.note, record.size, prev, post)) is not None
-    ]
-    cosigned = record.note + "".join(lines)
-    try:
-        names = count_cosignatures(cosigned, [w.key for w in ws])
-    except NoteError:
-        cosigned, names = record.note, []
+    lines = []
+    for w in ws:
+        line = _ask(db, w, record.note, record.size, prev, post)
+        if line is not None and _valid_cosignature(record.note, line, w):
+            lines.append(line)
+    if not lines:
+        return record
+    cosigned = record.cosigned + "".join(lines)
+    names = sorted({*record.cosigners, *count_cosignatures(cosigned, [w.key for w in ws])})
     with db.session() as s:
         store.set_cosigned(s, record.size, cosigned, names)
     return store.CheckpointRecord(
-        record.size, record.root, record.created_at, record.note, cosigned, tuple(sorted(names))
+        record.size, record.root, record.created_at, record.note, cosigned, tuple(names)
     )
+
+
+def _valid_cosignature(note: str, line: str, w: Witness) -> bool:
+    if not line.endswith("\n") or line.count("\n") != 1:
+        return False
+    try:
+        return count_cosignatures(note + line, [w.key]) == [w.key.name]
+    except NoteError:
+        return False
 
 
 # -- integration and checkpoints ------------------------------------------------------
@@ -274,8 +404,8 @@ def publish_checkpoint(
                 return latest
             if store.ledger_head_seq(s) == latest.size:
                 return latest
-    with db.session() as s:
-        state = store.integrate(s, now=now)
+    with db.session() as s:  # up to the head read now: never chase live appends
+        state = store.integrate(s, now=now, upto=store.ledger_head_seq(s))
         latest = store.latest_checkpoint(s)
         if latest is not None and latest.size >= state.size:
             return latest
@@ -596,14 +726,22 @@ def manifest_pin(db: Database, settings: Settings, length: int, *, now: datetime
     }
 
 
-def check_manifest_pin(db: Database, pinned: dict[str, Any]) -> str | None:
+def check_manifest_pin(
+    db: Database, pinned: dict[str, Any], trusted: Verifier | None = None
+) -> str | None:
     """Why a manifest's pinned checkpoint is not a point of the current tree (None: it
-    is, or the manifest pins none): its log signature, and the tree's root at its size."""
+    is, or the manifest pins none): the log's signature (by ``trusted`` when given, and
+    the key the manifest names must be it), and the tree's root at its size."""
     pin = pinned.get("transparency_log")
     if not pin:
         return None
     try:
         key = Verifier.parse(str(pin["log_key"]))
+        if trusted is not None and key != trusted:
+            return (
+                f"the manifest names the log key {key.vkey[:48]}..., not the trusted log "
+                f"key {trusted.vkey[:48]}..."
+            )
         cp, _ = Checkpoint.open(str(pin["checkpoint"]), [key])
     except (KeyError, NoteError) as e:
         return f"the pinned checkpoint does not verify: {e}"
@@ -619,6 +757,77 @@ def check_manifest_pin(db: Database, pinned: dict[str, Any]) -> str | None:
             "the ledger's history was rewritten"
         )
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedLeaf:
+    """A ledger event as the tree holds it, for a check against a pinned checkpoint.
+
+    ``data`` (the leaf data) is recomputed from the event row as it reads now when its
+    salt is readable (``opened``), else it is the stored leaf data (the member was
+    erased: the event's content can no longer be tied to its leaf, only its place);
+    ``changed``: the stored leaf data is not the commitment to the row as it reads now.
+    ``proof`` is the inclusion proof of ``index`` in the pinned tree, built from the
+    stored subtree hashes (empty when the leaf is not below the pinned size); the
+    caller verifies it against the pinned root with its own verifier."""
+
+    event_id: str
+    seq: int | None
+    index: int | None
+    data: bytes | None
+    opened: bool
+    changed: bool
+    proof: tuple[bytes, ...]
+
+
+def pinned_leaves(db: Database, size: int, event_ids: list[str]) -> list[PinnedLeaf]:
+    """:class:`PinnedLeaf` of each of ``event_ids`` against the tree of ``size`` leaves
+    (events without a leaf come back with ``index`` None). Batched: the leaves and
+    events in chunks, every proof's stored hashes in a few queries."""
+    wanted = sorted(set(event_ids))
+    out: list[PinnedLeaf] = []
+    with db.session() as s:
+        ring = KeyRing(s)
+        rows = {r.leaf_event_id: r for r in store.leaves_for_events(s, wanted, ring)}
+        plans: dict[int, list[tuple[int, int]]] = {}
+        for r in rows.values():
+            if int(r.idx) < size:
+                plan: list[tuple[int, int]] = []
+                merkle.inclusion_proof(_recorder(plan), int(r.idx), size)
+                plans[int(r.idx)] = plan
+        get = store.node_getter(s, (k for plan in plans.values() for k in plan))
+        for eid in wanted:
+            r = rows.get(eid)
+            if r is None:
+                out.append(PinnedLeaf(eid, None, None, None, False, False, ()))
+                continue
+            out.append(_pinned(r, ring, size, get))
+    return out
+
+
+def _recorder(plan: list[tuple[int, int]]) -> merkle.NodeGetter:
+    def record(level: int, idx: int) -> bytes:
+        plan.append((level, idx))
+        return b"\x00" * 32
+
+    return record
+
+
+def _pinned(r: Any, ring: KeyRing, size: int, get: merkle.NodeGetter) -> PinnedLeaf:
+    idx = int(r.idx)
+    stored = bytes(r.data)
+    salt = store.open_salt(ring, r) if r.seq is not None else None
+    data = stored if salt is None else commitment(salt, store.canonical_bytes(r))
+    proof = tuple(merkle.inclusion_proof(get, idx, size)) if idx < size else ()
+    return PinnedLeaf(
+        r.leaf_event_id,
+        None if r.seq is None else int(r.seq),
+        idx,
+        data,
+        salt is not None,
+        data != stored,
+        proof,
+    )
 
 
 def tree_problem(db: Database, settings: Settings) -> str | None:

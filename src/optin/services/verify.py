@@ -38,6 +38,7 @@ from optin.storage import ledger
 from optin.storage import snapshots as repo
 from optin.storage.database import Database
 from optin.storage.members import member_histories
+from optin.tlog.note import Verifier
 
 #: Residual findings of these labels fail verification outright.
 HARD_LABELS = frozenset({"CREDIT_CARD", "IBAN", "EMAIL", "GOV_ID"})
@@ -221,6 +222,39 @@ def _stored_dir(home: Path | None, stored: str) -> Path:
     return p if p.is_absolute() or home is None else home / p
 
 
+@dataclass(frozen=True)
+class Trust:
+    """What ``snapshot verify`` trusts besides the database: the manifest and log
+    verifier keys (given on the command line, else this installation's key files), the
+    witnesses and quorum of the settings, and ``strict`` (an unsigned manifest, one
+    that pins no checkpoint, or a pinned checkpoint short of the quorum fails)."""
+
+    manifest_key: Verifier | None = None
+    log_key: Verifier | None = None
+    witnesses: tuple[Verifier, ...] = ()
+    quorum: int = 0
+    strict: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        settings: Settings,
+        *,
+        manifest_key: str | None = None,
+        log_key: str | None = None,
+        strict: bool = False,
+    ) -> Trust:
+        from optin.services import tlog
+
+        return cls(
+            tlog.trusted_manifest_key(settings, manifest_key),
+            tlog.trusted_log_key(settings, log_key),
+            tuple(w.key for w in tlog.witnesses(settings)),
+            tlog.quorum(settings),
+            strict,
+        )
+
+
 @dataclass
 class Evidence:
     """What the checks gather for the later ones: the manifest, the times it pins, the
@@ -234,6 +268,7 @@ class Evidence:
     shard_ids: dict[str, str] = field(default_factory=dict)  # record id -> shard path
     shard_files: list[Path] = field(default_factory=list)  # digests matched
     provenance: dict[str, Any] = field(default_factory=dict)  # record id -> row
+    trust: Trust = field(default_factory=lambda: Trust())
 
 
 def verify_snapshot(
@@ -245,25 +280,31 @@ def verify_snapshot(
     rescan: bool = True,
     tolerance: float = RESIDUAL_TOLERANCE,
     path: Path | None = None,
+    trust: Trust | None = None,
 ) -> VerifyReport:
     """Verify ``snapshot_id`` (its files in ``path`` when given, else where the database
     says, relative to the data directory); never raises for a failed check (see
-    :meth:`VerifyReport.raise_for_status`)."""
+    :meth:`VerifyReport.raise_for_status`). ``trust`` defaults to :meth:`Trust.of`
+    the settings."""
     facts = SnapshotFacts.load(db, snapshot_id, home=settings.home, path=path)
-    ev = Evidence(facts, now)
+    ev = Evidence(facts, now, trust=trust or Trust.of(settings))
     report = VerifyReport(snapshot_id, path=str(facts.path))
     if facts.retired_at is not None:
         report.retired = f"on {facts.retired_at.isoformat()}, superseded by {facts.retired_by}"
         report.checks.append(check_manifest(ev))
+        report.checks.append(check_signature(ev))
         reason = f"retired {report.retired}: shards deleted"
-        for name in ("files", "provenance", "ledger", "eligibility", "personal_data"):
+        for name in ("files", "provenance", "ledger", "log_inclusion", "eligibility",
+                     "personal_data"):  # fmt: skip
             report.checks.append(Check(name).skip(reason))
         return report
     report.checks.append(check_manifest(ev))
+    report.checks.append(check_signature(ev))
     report.checks.append(check_files(ev))
     report.checks.append(check_croissant(ev, digests=False))
     report.checks.append(check_provenance(db, ev))
     report.checks.append(check_ledger(db, ev))
+    report.checks.append(check_log_inclusion(db, ev))
     report.checks.append(check_eligibility(db, ev))
     report.checks.append(check_personal_data(db, ev, rescan=rescan, tolerance=tolerance))
     return report
@@ -337,6 +378,56 @@ def _check_times(ev: Evidence, mc: Check) -> None:
             )
     ev.as_of = facts.as_of
     ev.built = built or facts.built_at or ev.now
+
+
+# -- 1b. the manifest's signature (issue 13) ------------------------------------------------
+
+
+def check_signature(ev: Evidence) -> Check:
+    """``manifest.note`` is a signed note (``c2sp.org/signed-note``) by the trusted
+    manifest key whose text is ``manifest.json`` byte for byte. Opened with the log's
+    note verifier (:func:`optin.tlog.note.open_note`), not the signing code. A manifest
+    built before manifests were signed (no note, and the manifest claims none) passes
+    with an "unsigned" note, and fails under ``strict``."""
+    from optin.services.tlog import MANIFEST_NOTE
+    from optin.tlog.note import NoteError, open_note
+
+    sc = Check("signature")
+    base, trust = ev.facts.path, ev.trust
+    note_path = base / MANIFEST_NOTE
+    claimed = ev.manifest.get("signed_note") if ev.manifest else None
+    if not note_path.exists():
+        if claimed:
+            sc.fail(f"{note_path} is missing, but the manifest says it was signed")
+            return sc
+        sc.detail = (
+            f"unsigned (built {ev.manifest.get('built_at', 'at an unknown time')}, before "
+            "manifests were signed or with no manifest key); --strict fails it"
+        )
+        if trust.strict:
+            sc.fail("the manifest is unsigned (--strict)")
+        sc.counts = {"signed": False}
+        return sc
+    if trust.manifest_key is None:
+        why = "no trusted manifest key: give --manifest-key (printed by `optin log keygen`)"
+        if trust.strict:
+            sc.fail(why)
+            return sc
+        return sc.skip(why)
+    key = trust.manifest_key
+    try:
+        text, _ = open_note(note_path.read_text("utf-8"), [key])
+    except (NoteError, OSError, UnicodeDecodeError) as e:
+        sc.fail(f"{note_path}: not a note signed by the trusted key {key.name}: {e}")
+        return sc
+    mpath = base / "manifest.json"
+    if not mpath.exists() or text.encode("utf-8") != mpath.read_bytes():
+        sc.fail(f"{note_path}: the signed text is not {mpath} (edited after signing)")
+    elif isinstance(claimed, dict) and claimed.get("key") != key.vkey:
+        sc.fail(f"the manifest names the key {str(claimed.get('key'))[:48]}..., not {key.vkey}")
+    sc.detail = f"signed note by {key.name} (key id {key.key_id:08x})"
+    sc.counts = {"signed": True}
+    return sc
 
 
 # -- 2. files and Merkle root ------------------------------------------------------------
@@ -457,11 +548,13 @@ def verify_directory(
     now: datetime,
     rescan: bool = True,
     tolerance: float = RESIDUAL_TOLERANCE,
+    trust: Trust | None = None,
 ) -> VerifyReport:
     """Verify the snapshot directory ``path``: against ``db`` when given (the snapshot
     named by its manifest, with the files in ``path``), else every check that needs no
-    database (manifest, shard digests and Merkle root, Croissant); the others are
-    ``skipped`` with the reason."""
+    database (manifest, its signature, shard digests and Merkle root, Croissant); the
+    others are ``skipped`` with the reason."""
+    trust = trust or Trust.of(settings)
     mpath = path / "manifest.json"
     if not mpath.is_file():
         raise NotFoundError(f"{path}: no manifest.json; is this a snapshot directory?")
@@ -472,13 +565,13 @@ def verify_directory(
         raise IntegrityError(f"{mpath}: not a snapshot manifest (no snapshot_id)") from None
     if db is not None:
         return verify_snapshot(
-            db, settings, sid, now=now, rescan=rescan, tolerance=tolerance, path=path
+            db, settings, sid, now=now, rescan=rescan, tolerance=tolerance, path=path, trust=trust
         )
-    return _verify_without_db(sid, path, manifest, now)
+    return _verify_without_db(sid, path, manifest, now, trust)
 
 
 def _verify_without_db(
-    sid: str, path: Path, manifest: dict[str, Any], now: datetime
+    sid: str, path: Path, manifest: dict[str, Any], now: datetime, trust: Trust
 ) -> VerifyReport:
     as_of = _parse_time(manifest.get("as_of"), "as_of", Check("manifest")) or now
     facts = SnapshotFacts(
@@ -491,7 +584,7 @@ def _verify_without_db(
         manifest_sha256=None,
         records=int(manifest.get("record_count", -1)),
     )
-    ev = Evidence(facts, now, manifest=manifest)
+    ev = Evidence(facts, now, manifest=manifest, trust=trust)
     report = VerifyReport(sid, path=str(path))
     mc = Check("manifest", detail="self-consistency only: no database to compare with")
     total = sum(int(f.get("rows", 0)) for f in manifest.get("files", []))
@@ -501,10 +594,11 @@ def _verify_without_db(
         if key not in manifest:
             mc.fail(f"manifest field '{key}' is missing")
     report.checks.append(mc)
+    report.checks.append(check_signature(ev))
     report.checks.append(check_files(ev))
     report.checks.append(check_croissant(ev))
     why = "needs the platform database (provenance rows, consent ledger, member directory)"
-    for name in ("provenance", "ledger", "eligibility", "personal_data"):
+    for name in ("provenance", "ledger", "log_inclusion", "eligibility", "personal_data"):
         report.checks.append(Check(name).skip(why))
     return report
 
@@ -561,10 +655,150 @@ def check_ledger(db: Database, ev: Evidence) -> Check:
     # transparency log (issue 13): a pinned checkpoint must be a point of the current tree
     from optin.services.tlog import check_manifest_pin
 
-    if (why := check_manifest_pin(db, pinned)) is not None:
+    if (why := check_manifest_pin(db, pinned, ev.trust.log_key)) is not None:
         lc.fail(why)
     lc.counts = {"length_now": lr.length, "pinned_length": pinned.get("length")}
+    _check_pin_quorum(ev, pinned, lc)
     return lc
+
+
+def _check_pin_quorum(ev: Evidence, pinned: dict[str, Any], lc: Check) -> None:
+    """The pinned checkpoint's cosignatures by the configured witnesses (short of the
+    quorum: a note, a failure under ``strict``); no pin at all fails under ``strict``."""
+    from optin.tlog.checkpoint import count_cosignatures
+    from optin.tlog.note import NoteError
+
+    pin = pinned.get("transparency_log")
+    trust = ev.trust
+    if not pin:
+        if trust.strict:
+            lc.fail("the manifest pins no transparency-log checkpoint (--strict)")
+        return
+    try:
+        names = count_cosignatures(str(pin.get("checkpoint", "")), list(trust.witnesses))
+    except NoteError:
+        names = []
+    lc.counts["cosigners"] = len(names)
+    if len(names) < trust.quorum:
+        msg = (
+            f"the pinned checkpoint carries {len(names)} cosignatures of the configured "
+            f"witnesses, the quorum is {trust.quorum}"
+        )
+        if trust.strict:
+            lc.fail(msg + " (--strict)")
+        else:
+            lc.detail = msg
+
+
+# -- 4b. the events the records rely on are in the pinned tree (issue 13) --------------------
+
+
+def check_log_inclusion(db: Database, ev: Evidence) -> Check:
+    """Every consent event the provenance names (the event that made each author
+    eligible: all of them, not a sample) is a leaf of the pinned checkpoint's tree,
+    below its size and the pinned ledger length, and its inclusion proof (built from
+    the stored subtree hashes) verifies against the pinned root with the verifier
+    below, which shares no code with the tree's. Where the member's key still opens
+    the salt, the leaf is recomputed from the event row as it reads now, so an event
+    edited since (with the chain and head recomputed) fails here; for erased members
+    only the leaf's place can be proved."""
+    from optin.services.tlog import pinned_leaves
+    from optin.tlog.checkpoint import Checkpoint
+    from optin.tlog.note import NoteError, parse_note
+
+    ic = Check("log_inclusion")
+    pinned = ev.manifest.get("ledger", {}) if ev.manifest else {}
+    pin = pinned.get("transparency_log")
+    if not pin:
+        why = "the manifest pins no checkpoint (built before the transparency log or without it)"
+        if ev.trust.strict:
+            ic.fail(why + " (--strict)")
+            return ic
+        return ic.skip(why)
+    try:
+        cp = Checkpoint.parse_text(parse_note(str(pin["checkpoint"]))[0])
+    except (KeyError, NoteError) as e:
+        ic.fail(f"the pinned checkpoint is malformed: {e}")
+        return ic
+    events = sorted({str(r.consent_event_id) for r in ev.provenance.values() if r.consent_event_id})
+    length = int(pinned.get("length", cp.size))
+    found = _Inclusion()
+    for leaf in pinned_leaves(db, cp.size, events):
+        found.judge(leaf, cp.size, length, cp.root)
+    found.report(ic)
+    ic.counts = {
+        "events": len(events),
+        "proved": found.proved,
+        "opened": found.opened,
+        "tree_size": cp.size,
+    }
+    ic.detail = (
+        f"all {len(events)} consent events the records rely on, by inclusion proofs against "
+        f"the pinned checkpoint (size {cp.size}); {found.opened} recomputed from their rows"
+    )
+    return ic
+
+
+@dataclass
+class _Inclusion:
+    proved: int = 0
+    opened: int = 0
+    missing: list[str] = field(default_factory=list)
+    beyond: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unproved: list[str] = field(default_factory=list)
+
+    def judge(self, leaf: Any, size: int, length: int, root: bytes) -> None:
+        eid = leaf.event_id
+        if leaf.index is None or leaf.data is None:
+            self.missing.append(f"{eid} (no leaf)")
+        elif leaf.seq is None:
+            self.missing.append(f"{eid} (gone from the ledger)")
+        elif leaf.index >= size or leaf.seq > length or leaf.seq != leaf.index + 1:
+            self.beyond.append(f"{eid} (leaf {leaf.index}, seq {leaf.seq})")
+        elif leaf.changed:
+            self.changed.append(eid)
+        elif not _inclusion_ok(_leaf_hash(leaf.data), leaf.index, size, leaf.proof, root):
+            self.unproved.append(eid)
+        else:
+            self.proved += 1
+            self.opened += 1 if leaf.opened else 0
+
+    def report(self, ic: Check) -> None:
+        for what, items in (
+            ("have no leaf in the tree or left the ledger", self.missing),
+            ("are not below the pinned tree size and ledger length", self.beyond),
+            ("no longer match their leaf (the event was edited)", self.changed),
+            ("have an inclusion proof that does not verify against the pinned root "
+             "(history rewritten)", self.unproved),
+        ):  # fmt: skip
+            if items:
+                ic.fail(
+                    f"{len(items)} consent event(s) the records rely on {what}: "
+                    f"{', '.join(items[:_SHOW])}"
+                )
+
+
+def _leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def _inclusion_ok(leaf: bytes, index: int, size: int, path: Any, root: bytes) -> bool:
+    """RFC 9162 section 2.1.3.2, written here again (not the tree's own verifier)."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + p + r).digest()
+            while fn and not fn & 1:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + p).digest()
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and r == root
 
 
 # -- 5. eligibility ----------------------------------------------------------------------

@@ -52,6 +52,7 @@ __all__ = [
     "iter_leaves_with_events",
     "latest_checkpoint",
     "leaf_salt",
+    "leaves_for_events",
     "ledger_head_seq",
     "ledger_length",
     "node_getter",
@@ -232,16 +233,25 @@ def _write(session: Session, leaves: list[tuple[Any, ...]], nodes: list[tuple[An
 
 
 def integrate(
-    session: Session, *, now: datetime, batch: int = 5000, limit: int | None = None
+    session: Session,
+    *,
+    now: datetime,
+    batch: int = 5000,
+    limit: int | None = None,
+    upto: int | None = None,
 ) -> TreeState:
-    """Append the ledger events not yet in the tree (all, or at most ``limit``), in
-    order, in the caller's transaction; returns the new tree state."""
+    """Append the ledger events not yet in the tree (all, at most ``limit``, or up to
+    tree size ``upto``), in order, in the caller's transaction; returns the new tree
+    state. A caller racing live appends passes ``upto`` (the ledger head it read), so
+    the transaction ends instead of chasing the head."""
     state = _lock_state(session)
     stack = [(lv, h) for lv, _ix, h in _frontier(session, state.size)]
     size = state.size
     done = 0
-    while limit is None or done < limit:
+    while (limit is None or done < limit) and (upto is None or size < upto):
         take = batch if limit is None else min(batch, limit - done)
+        if upto is not None:
+            take = min(take, upto - size)
         rows = session.execute(
             select(*_EVENT_COLUMNS)
             .where(ConsentEventRow.seq > size)
@@ -370,6 +380,29 @@ def iter_leaves_with_events(
             ring.load(r.member_id for r in rows if r.member_id is not None)
         yield from rows
         last = int(rows[-1][0])
+
+
+def leaves_for_events(
+    session: Session, event_ids: Sequence[str], ring: KeyRing | None = None, *, chunk: int = 500
+) -> Iterator[Any]:
+    """The leaf rows of ``event_ids`` (those in the tree; ``leaf_event_id``), each beside
+    the columns of its ledger event (NULL when the event is gone), in chunks."""
+    for i in range(0, len(event_ids), chunk):
+        part = list(event_ids[i : i + chunk])
+        rows = session.execute(
+            select(
+                TlogLeafRow.event_id.label("leaf_event_id"),
+                TlogLeafRow.idx,
+                TlogLeafRow.data,
+                TlogLeafRow.salt,
+                *_EVENT_COLUMNS,
+            )
+            .join(ConsentEventRow, ConsentEventRow.event_id == TlogLeafRow.event_id, isouter=True)
+            .where(TlogLeafRow.event_id.in_(part))
+        ).all()
+        if ring is not None:
+            ring.load(r.member_id for r in rows if r.member_id is not None)
+        yield from rows
 
 
 def open_salt(ring: KeyRing, row: Any) -> bytes | None:

@@ -139,6 +139,7 @@ def create_app(
     api_key_ttl: float = 2.0,
     delivery_worker: bool = False,
     sweep_worker: bool = False,
+    log_publisher: bool = False,
 ) -> FastAPI:
     """Build the web app. ``db`` defaults to ``Database.open(settings)``.
 
@@ -152,6 +153,10 @@ def create_app(
     and stopped by the app's lifespan; ``optin serve`` turns it on). ``sweep_worker``:
     likewise, remove expired access packages and download links every 10 minutes
     (:class:`optin.services.dsr.SweepWorker`; ``optin serve`` always runs it).
+    ``log_publisher``: likewise the transparency log's checkpoint publisher
+    (:class:`optin.services.log_publisher.CheckpointPublisher`: a new checkpoint at most
+    every ``OPTIN_LOG_CHECKPOINT_INTERVAL`` seconds while events arrive, cosigned by
+    ``OPTIN_LOG_WITNESSES``).
     """
     if db is None:
         from optin.services.setup import Database
@@ -171,9 +176,14 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=_lifespan(
-            settings, db, clock or utcnow, outbox=delivery_worker, sweep=sweep_worker
+            settings,
+            db,
+            clock or utcnow,
+            outbox=delivery_worker,
+            sweep=sweep_worker,
+            log=log_publisher,
         )
-        if delivery_worker or sweep_worker
+        if delivery_worker or sweep_worker or log_publisher
         else None,
     )
     app.state.optin = WebState(
@@ -219,13 +229,21 @@ def create_app(
 
 
 def _lifespan(
-    settings: Settings, db: Any, clock: Callable[[], datetime], *, outbox: bool, sweep: bool
+    settings: Settings,
+    db: Any,
+    clock: Callable[[], datetime],
+    *,
+    outbox: bool,
+    sweep: bool,
+    log: bool,
 ) -> Any:
-    """Start the background workers with the app and stop them cleanly on shutdown."""
+    """Start the background workers (outbox, access-package sweep, the log's checkpoint
+    publisher) with the app and stop them cleanly on shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from optin.services.dsr import SweepWorker
+        from optin.services.log_publisher import CheckpointPublisher
         from optin.services.outbox import OutboxWorker
 
         workers: list[Any] = []
@@ -233,6 +251,10 @@ def _lifespan(
             workers.append(OutboxWorker(db, settings, clock=clock))
         if sweep:  # expired access packages and download links
             workers.append(SweepWorker(db, settings.home, clock=clock))
+        if log:
+            publisher = CheckpointPublisher(db, settings, clock=clock)
+            app.state.optin.log_publisher = publisher
+            workers.append(publisher)
         for w in workers:
             w.start()
         try:

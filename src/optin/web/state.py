@@ -34,6 +34,8 @@ class WebState:
     #: a key revoked with ``optin apikey revoke`` stops working within this time
     api_key_ttl: float = 2.0
     api_key_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    #: the transparency log's checkpoint publisher while the app runs it (``optin serve``)
+    log_publisher: Any = None
 
     def now(self) -> datetime:
         return self.clock()

@@ -186,8 +186,16 @@ def ledger_page(request: Request, user: WebUser = Depends(admin_user)) -> Respon
     st = state(request)
     head = ledger_service.ledger_status(st.db)
     tlog_status = tlog_service.log_status(st.db, st.settings)  # transparency log (issue 13)
-    ctx = _ctx(request, user, head=head, report=None, tlog=tlog_status)
+    ctx = _ctx(request, user, head=head, report=None, tlog=tlog_status, **_publisher(st))
     return _render(st, request, "admin/ledger.html", ctx)
+
+
+def _publisher(st: WebState) -> dict[str, Any]:
+    """Whether this process publishes checkpoints in the background, and how often."""
+    return {
+        "publisher": st.log_publisher is not None,
+        "interval": st.settings.log_checkpoint_interval,
+    }
 
 
 @router.post("/ledger/verify")
@@ -201,5 +209,5 @@ def ledger_verify(
     head = ledger_service.ledger_status(st.db)
     report = ledger_service.verify_ledger(st.db)
     tlog_status = tlog_service.log_status(st.db, st.settings)  # transparency log (issue 13)
-    ctx = _ctx(request, user, head=head, report=report, tlog=tlog_status)
+    ctx = _ctx(request, user, head=head, report=report, tlog=tlog_status, **_publisher(st))
     return _render(st, request, "admin/ledger.html", ctx)
