@@ -3,7 +3,10 @@
 the ``lineage_edges`` table (:mod:`optin.storage.lineage`).
 
 Only what the system records is reported: exports appear once the export service has
-written ``export`` edges, models once ``model`` edges exist.
+written ``export`` edges, models once ``model`` edges exist; a member's
+``model_versions`` come from the model registry's training sets
+(:func:`optin.services.models.member_models`): which versions held their records and
+which later versions no longer do.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from optin.errors import NotFoundError
 from optin.services.consent import consent_history
+from optin.services.models import member_models
 from optin.services.snapshots import SnapshotSummary
 from optin.storage import lineage as repo
 from optin.storage import snapshots as snap_repo
@@ -98,6 +102,7 @@ def member_lineage(db: Database, ref: str) -> dict[str, Any]:
         "snapshots": snapshots,
         "exports": exports,
         "models": models,
+        "model_versions": member_models(db, mid),
         "withdrawals": withdrawals,
     }
 

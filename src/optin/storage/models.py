@@ -424,3 +424,7 @@ class TlogCheckpointRow(Base):
     note: Mapped[str] = mapped_column(Text)
     cosigned: Mapped[str] = mapped_column(Text)
     cosigners: Mapped[str] = mapped_column(Text, default="")  # space-separated names
+
+
+# the model registry tables (issue 14) register themselves on Base
+from optin.storage import model_tables as _model_tables  # noqa: E402,F401
