@@ -333,7 +333,7 @@ def _fit(
 def _train_whole(
     snap: _Snapshot, opts: TrainOptions, out: Path, progress: TrainProgress | None
 ) -> tuple[list[_Part], dict[str, Any]]:
-    from optin.training.lm import TinyConfig, load_base, tiny_gpt2, train_tokenizer
+    from optin.training.lm import TinyConfig, load_base, save, tiny_gpt2, train_tokenizer
 
     cfg = TinyConfig(opts.layers, opts.width, 4, opts.context, opts.vocab)
     if opts.base == "tiny":
@@ -351,15 +351,14 @@ def _train_whole(
         tokenizer = f"the base model's ({len(tok)} tokens)"
     idx = list(range(len(snap.record_ids)))
     stats, privacy = _fit(model, tok, snap, idx, opts, "model", progress)
-    model.save_pretrained(str(out))
-    tok.save_pretrained(str(out))
+    save(model, tok, out)
     part = _Part("model", None, list(snap.record_ids), len(set(snap.authors)), stats, privacy)
     return [part], {"base": base, "tokenizer": tokenizer}
 
 
 def _shard_base(opts: TrainOptions, out: Path) -> tuple[Any, Any, dict[str, Any]]:
     """The shared base of a sharded model, saved in ``out/base`` (no member content)."""
-    from optin.training.lm import TinyConfig, load_base, tiny_gpt2, train_tokenizer
+    from optin.training.lm import TinyConfig, load_base, save, tiny_gpt2, train_tokenizer
 
     cfg = TinyConfig(opts.layers, opts.width, 4, opts.context, opts.vocab)
     if opts.base == "tiny":
@@ -387,8 +386,7 @@ def _shard_base(opts: TrainOptions, out: Path) -> tuple[Any, Any, dict[str, Any]
         }
     for p in model.parameters():
         p.requires_grad_(False)
-    model.save_pretrained(str(out / "base"))
-    tok.save_pretrained(str(out / "base"))
+    save(model, tok, out / "base")
     return model, tok, info
 
 
@@ -403,11 +401,11 @@ def _train_adapter(
     out: Path,
     progress: TrainProgress | None,
 ) -> _Part:
-    from optin.training.lm import lora
+    from optin.training.lm import lora, save
 
     model = lora(base, seed=opts.seed + cohort)
     stats, privacy = _fit(model, tok, snap, idx, opts, name, progress)
-    model.save_pretrained(str(out / "adapters" / name))
+    save(model, None, out / "adapters" / name)
     ids = [snap.record_ids[i] for i in idx]
     return _Part(name, cohort, ids, len({snap.authors[i] for i in idx}), stats, privacy)
 

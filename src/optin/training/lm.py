@@ -17,10 +17,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,26 @@ from torch import nn
 EOS = "<|endoftext|>"
 #: The LoRA settings of every cohort adapter.
 LORA_TARGETS = ("c_attn", "c_proj", "c_fc")
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """No transformers progress bars (ours reports training) and no deprecation
+    warning that peft triggers in transformers 5 (nothing for us to change)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
+        yield
+
+
+def save(model: Any, tokenizer: Any | None, path: Path) -> None:
+    """``save_pretrained`` of the model (or adapter) and the tokenizer, quietly."""
+    with quiet():
+        model.save_pretrained(str(path))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(path))
 
 
 @dataclass(frozen=True)
@@ -96,6 +118,11 @@ def tiny_gpt2(tokenizer: Any, cfg: TinyConfig, seed: int) -> Any:
 
 def load_base(path: Path) -> tuple[Any, Any]:
     """A local model directory and its tokenizer (no network)."""
+    with quiet():
+        return _load_base(path)
+
+
+def _load_base(path: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
@@ -128,7 +155,8 @@ def lora(base: Any, *, rank: int = 8, seed: int = 0) -> Any:
         fan_in_fan_out="c_attn" in targets,
         bias="none",
     )
-    return get_peft_model(copy.deepcopy(base), conf)
+    with quiet():
+        return get_peft_model(copy.deepcopy(base), conf)
 
 
 def encode(tokenizer: Any, texts: Sequence[str], context: int) -> list[list[int]]:
@@ -177,6 +205,12 @@ class CohortEnsemble(nn.Module):
 def load_model(path: Path) -> tuple[Any, Any]:
     """A model directory written by optin as ``(model, tokenizer)`` in eval mode: the
     model itself, or for a sharded model the :class:`CohortEnsemble` of its adapters."""
+
+    with quiet():
+        return _load_model(path)
+
+
+def _load_model(path: Path) -> tuple[Any, Any]:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -206,6 +240,8 @@ __all__ = [
     "load_base",
     "load_model",
     "lora",
+    "quiet",
+    "save",
     "tiny_gpt2",
     "train_tokenizer",
 ]
