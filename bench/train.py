@@ -47,6 +47,7 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--context", type=int, default=128)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=2, help="Runs per mode (best is shown).")
     args = ap.parse_args()
 
     import torch
@@ -83,6 +84,9 @@ def main() -> None:
             context=args.context,
             max_examples_per_member=4,
         )
+        # warm-up: the first DP run in a process pays Opacus's one-time set-up
+        warm = dict(common, steps=1)
+        train_model(db, settings, sid, TrainOptions(**warm, dp_epsilon=8.0, dp_delta=1e-5), now=now)  # type: ignore[arg-type]
         rows = []
         for label, extra in (
             ("no DP", {}),
@@ -92,10 +96,13 @@ def main() -> None:
             ),
             ("member-level DP (eps 8)", {"dp_epsilon": 8.0, "dp_delta": 1e-5, "dp_unit": "member"}),
         ):
-            res = train_model(db, settings, sid, TrainOptions(**common, **extra), now=now)  # type: ignore[arg-type]
-            t = res.card["training"]
-            p = res.card["privacy"] or {}
-            rows.append((label, t["tokens"], t["tokens_per_s"], p))
+            best = None
+            for _ in range(args.repeats):  # best of N: the machine is shared
+                res = train_model(db, settings, sid, TrainOptions(**common, **extra), now=now)  # type: ignore[arg-type]
+                t = res.card["training"]
+                if best is None or t["tokens_per_s"] > best[2]:
+                    best = (label, t["tokens"], t["tokens_per_s"], res.card["privacy"] or {})
+            rows.append(best)
         base = rows[0][2]
         print(
             f"\nsnapshot {sid}: {res.card['snapshot']['records']} records, "
@@ -132,8 +139,14 @@ def main() -> None:
         one = time.perf_counter() - t0
         child = upd.snapshot_id
         t0 = time.perf_counter()
-        train_model(db, settings, child, opts, now=later)
+        again = train_model(db, settings, child, opts, now=later)
         full = time.perf_counter() - t0
+
+        def fit_s(card: dict, names: list[str]) -> float:
+            return sum(card["training"]["parts"][n]["seconds"] for n in names)
+
+        one_fit = fit_s(upd.card, upd.retrained)
+        full_fit = fit_s(again.card, again.retrained)
         print(
             f"\nsharded model, {args.shards} cohorts (member-level DP): first training "
             f"{full_first:.1f} s"
@@ -144,6 +157,8 @@ def main() -> None:
             f"update is {full / one:.2f}x cheaper (target >= S/2 = {args.shards / 2:.1f}x); "
             "both times include verifying the snapshot and writing the model"
         )
+        ratio = full_fit / one_fit if one_fit else 0.0
+        print(f"training steps alone: update {one_fit:.2f} s, full {full_fit:.2f} s ({ratio:.2f}x)")
         print(
             f"load average after: {_load()}  at {datetime.now(UTC).isoformat(timespec='seconds')}"
         )

@@ -502,6 +502,8 @@ def _card(
             "steps": max((int(p.stats.get("steps", 0)) for p in trained), default=0),
             "tokens": tokens,
             "tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else 0.0,
+            "examples": "one per record: its first tokens up to the context length, then "
+            "an end-of-text token",
             "first_loss": trained[0].stats.get("first_loss") if trained else None,
             "last_loss": trained[-1].stats.get("last_loss") if trained else None,
             "parts": {p.name: p.stats for p in parts},
