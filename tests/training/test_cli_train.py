@@ -71,7 +71,7 @@ def test_train_cli_stale_base_path_and_model_commands(
     assert card["allow_stale"] == {"reason": "audit rerun", "stale_records": n, "left_out": True}
     assert card["privacy"] is None and "No differential privacy" in card["privacy_statement"]
     with db.session() as s:
-        assert member not in repo.component_authors(s, f"{mid}/model")
+        assert member not in repo.component_authors(s, f"{mid}/model-v1")
 
     # --base PATH: fine-tune the model just written (a local HF directory)
     rc, out2 = _json(
@@ -98,6 +98,25 @@ def test_train_cli_stale_base_path_and_model_commands(
     card2 = json.loads((Path(out2["path"]) / "model_card.json").read_text())
     assert card2["base"]["kind"] == "path" and card2["privacy"]["unit"] == "example"
     assert "NOT per member" in card2["privacy_statement"]
+
+    # a member in model 2's training set withdraws: flagged with the count; `train
+    # update` (no shards) retrains the whole model on the derived snapshot
+    mid2 = out2["model_id"]
+    with db.session() as s:
+        authors2 = repo.component_authors(s, f"{mid2}/model-v1")
+    other, n_other = max(authors2.items(), key=lambda kv: kv[1])
+    record_consent(db, other, "train_own_models", "withdraw", source="cli", now=datetime.now(UTC))
+    rc, listing = _json(capsys, *h, "model", "list", "--json")
+    assert isinstance(listing, list)
+    flagged = next(m for m in listing if m["id"] == mid2)
+    assert flagged["status"] == "needs_retrain" and flagged["needs_retrain_records"] == n_other
+    rc, upd = _json(capsys, *h, "train", "update", mid2, "--quiet", "--json")
+    assert rc == 0 and isinstance(upd, dict), upd
+    assert upd["version"] == 2 and upd["retrained"] == ["model-v2"] and upd["snapshot_id"] != sid
+    v1 = Path(out2["path"])
+    assert sorted(p.name for p in v1.iterdir()) == ["README.md", "model_card.json"]
+    with db.session() as s:
+        assert other not in repo.component_authors(s, f"{mid2}/model-v2")
 
     rc, listing = _json(capsys, *h, "model", "list", "--json")
     assert (

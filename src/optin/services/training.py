@@ -331,7 +331,7 @@ def _fit(
 
 
 def _train_whole(
-    snap: _Snapshot, opts: TrainOptions, out: Path, progress: TrainProgress | None
+    snap: _Snapshot, opts: TrainOptions, out: Path, progress: TrainProgress | None, version: int
 ) -> tuple[list[_Part], dict[str, Any]]:
     from optin.training.lm import TinyConfig, load_base, save, tiny_gpt2, train_tokenizer
 
@@ -350,9 +350,10 @@ def _train_whole(
         base = {"kind": "path", "description": f"fine-tuned from {opts.base}", "path": opts.base}
         tokenizer = f"the base model's ({len(tok)} tokens)"
     idx = list(range(len(snap.record_ids)))
-    stats, privacy = _fit(model, tok, snap, idx, opts, "model", progress)
+    name = f"model-v{version}"
+    stats, privacy = _fit(model, tok, snap, idx, opts, name, progress)
     save(model, tok, out)
-    part = _Part("model", None, list(snap.record_ids), len(set(snap.authors)), stats, privacy)
+    part = _Part(name, None, list(snap.record_ids), len(set(snap.authors)), stats, privacy)
     return [part], {"base": base, "tokenizer": tokenizer}
 
 
@@ -732,7 +733,7 @@ def _train_parts(
     version: int,
 ) -> tuple[list[_Part], dict[str, Any], dict[str, Any] | None]:
     if not opts.shards:
-        whole, info = _train_whole(snap, opts, tmp, progress)
+        whole, info = _train_whole(snap, opts, tmp, progress, version)
         return whole, info, None
     base, tok, info = _shard_base(opts, tmp)
     parts: list[_Part] = []
@@ -861,7 +862,7 @@ def update_model(
     }
     try:
         if not opts.shards:
-            new_parts, info = _train_whole(snap, opts, tmp, progress)
+            new_parts, info = _train_whole(snap, opts, tmp, progress, version)
             sharding = None
             kept: list[str] = []
         else:
