@@ -75,7 +75,7 @@ def test_calibrated_sigma_meets_the_target_and_agrees_with_opacus() -> None:
         )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     q=st.floats(0.001, 0.5),
     sigma=st.floats(0.6, 5.0),
