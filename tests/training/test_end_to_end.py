@@ -77,6 +77,7 @@ def test_train_withdraw_derive_update_forgets_by_lineage(tmp_path: Path) -> None
     lin = snapshot_lineage(db, sid)
     assert [m["model_id"] for m in lin["models"]] == [res.model_id]
     assert lin["models"][0]["privacy_unit"] == "member"
+    assert lin["models"][0]["privacy"] == p  # the whole guarantee, in the lineage too
     with pytest.raises(ConflictError, match="nothing to retrain"):
         update_model(db, settings, res.model_id, now=T1)
 

@@ -615,6 +615,8 @@ def _register(
                 "privacy_unit": privacy.get("unit", "none"),
                 "epsilon": privacy.get("epsilon"),
                 "delta": privacy.get("delta"),
+                # the whole guarantee: unit, sampling, accountant, sigma, C, k, steps
+                "privacy": privacy or {"unit": "none"},
             },
         )
 
