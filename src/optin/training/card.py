@@ -14,6 +14,13 @@ from typing import Any
 
 def privacy_statement(privacy: dict[str, Any]) -> str:
     """The guarantee in one paragraph, honest about its unit."""
+    text = _statement(privacy)
+    if privacy.get("composition"):
+        text += f" Shards: {privacy['composition']}."
+    return text
+
+
+def _statement(privacy: dict[str, Any]) -> str:
     unit = privacy.get("unit")
     if unit == "member":
         return (
