@@ -136,3 +136,13 @@ def test_retire_destroys_weights_keeps_cards_and_the_members_history(registered)
     assert v["contains_member"] and not v["weights_exist"] and v["model_status"] == "retired"
     with pytest.raises(ConflictError, match="already retired"):
         retire_model(db, settings, "m1", reason="again", now=LATER)
+
+
+def test_a_failed_audit_blocks_the_model_a_passing_one_lifts_it(registered) -> None:  # type: ignore[no-untyped-def]
+    from optin.services.models import model_card, record_audit
+
+    db, _settings, _sid, _by = registered
+    out = record_audit(db, "m1", audit={"exposure_r1": 9.5}, passed=False, now=LATER)
+    assert out["status"] == "blocked" and list_models(db)[0].status == "blocked"
+    assert model_card(db, "m1")["audit"]["exposure_r1"] == 9.5
+    assert record_audit(db, "m1", audit={}, passed=True, now=LATER)["status"] == "active"

@@ -6,7 +6,8 @@ in ``$OPTIN_HOME/models/<model id>/v<version>/``; only the current version keeps
 weights: when a version is superseded or the model is retired, the weights (and every
 adapter) in its directory are deleted and its model card stays as the record.
 
-States of a model: ``active``; ``needs_retrain`` (records it was trained on are no longer
+States of a model: ``active``; ``blocked`` (its last audit failed a policy threshold:
+:func:`record_audit`); ``needs_retrain`` (records it was trained on are no longer
 eligible: the count and the reason come from withdrawal propagation, through the
 :func:`optin.services.propagation.model_flags` hook); ``retired`` (weights destroyed;
 the reason and the successor recorded).
@@ -224,6 +225,30 @@ def retire_model(
     return {"model_id": mid, "retired_at": _iso(now), "destroyed": destroyed}
 
 
+def record_audit(
+    db: Database, ref: str, *, audit: dict[str, Any], passed: bool, now: datetime
+) -> dict[str, Any]:
+    """Keep an audit of the current version (what ``optin.training.audit`` measured) in
+    the registry's copy of the model card; a failed audit marks the model ``blocked``
+    (a passing one lifts it). The card file itself is the audit's writer's."""
+    mid = resolve_model_id(db, ref)
+    with db.session() as s:
+        row = repo.get_model(s, mid)
+        assert row is not None
+        if row.status == "retired":
+            raise ConflictError(f"model {mid} is retired; there is nothing to audit")
+        v = repo.get_version(s, mid, row.current_version)
+        assert v is not None
+        card = json.loads(v.card)
+        card["audit"] = {**audit, "passed": passed, "recorded_at": now.isoformat()}
+        v.card = json.dumps(card, sort_keys=True)
+        if not passed:
+            row.status = "blocked"
+        elif row.status == "blocked":
+            row.status = "needs_retrain" if row.needs_retrain_records else "active"
+        return {"model_id": mid, "version": v.version, "status": row.status}
+
+
 # -- withdrawal propagation ----------------------------------------------------------
 
 
@@ -307,6 +332,7 @@ __all__ = [
     "member_models",
     "model_card",
     "models_dir",
+    "record_audit",
     "resolve_model_id",
     "retire_model",
     "show_model",
