@@ -25,6 +25,10 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
+#: The ``train`` extra's torch pin (pyproject.toml; a test holds the two together).
+#: Installed alone first: pip then takes the CPU build of this version on disk, where a
+#: range asked for by another package would pull a multi-GB CUDA build.
+TORCH_PIN = "torch==2.13.0"
 
 
 def sh(*cmd: str | Path, check: bool = True, env: dict[str, str] | None = None) -> int:
@@ -46,6 +50,8 @@ def ensure_venv(extras: str) -> None:
     if stamp.exists():
         return
     sh(PY, "-m", "pip", "install", "-q", "--upgrade", "pip")
+    if extras in ("dev", "train"):  # dev includes the train extra
+        sh(PY, "-m", "pip", "install", "-q", TORCH_PIN)
     target = f".[{extras}]" if extras else "."
     sh(PY, "-m", "pip", "install", "-q", "-e", target)
     stamp.touch()

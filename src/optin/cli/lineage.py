@@ -94,6 +94,13 @@ def member(
     if info["snapshots"]:
         _snapshot_table(info["snapshots"], member=True)
     _downstream(info)
+    for v in info.get("model_versions", []):
+        held = (
+            f"held {v['member_records']} of your record(s)"
+            if v["contains_member"]
+            else "no longer holds your records"
+        )
+        _say(f"model {v['model_id']} v{v['version']} ({v['status']}): {held}")
     for w in info["withdrawals"]:
         _say(f"withdrew from {w['purpose']} on {w['at']}")
 

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "optin.cli.log",
     "optin.cli.members",
     "optin.cli.dsr",
+    "optin.cli.train",
 )
 
 app = typer.Typer(

@@ -7,7 +7,9 @@ edges leaving it (written with each export); a member's (or a content item's) ex
 are those whose ``export_records`` include the member's records (an export leaves out
 records no longer eligible when it is made), each with the deletion notices that asked
 the provider to remove them: when requested, delivered and confirmed. Models appear
-once ``model`` edges exist (the training issue writes them).
+once ``model`` edges exist; a member's ``model_versions`` come from the model
+registry's training sets (:func:`optin.services.models.member_models`): which versions
+held their records and which later versions no longer do.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from optin.errors import NotFoundError
 from optin.services.consent import consent_history
+from optin.services.models import member_models
 from optin.services.snapshots import SnapshotSummary
 from optin.storage import lineage as repo
 from optin.storage import snapshots as snap_repo
@@ -190,6 +193,7 @@ def member_lineage(db: Database, ref: str) -> dict[str, Any]:
         "snapshots": snapshots,
         "exports": exports,
         "models": models,
+        "model_versions": member_models(db, mid),
         "withdrawals": withdrawals,
     }
 

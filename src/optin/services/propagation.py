@@ -12,7 +12,8 @@ eligible again (a new grant) have their rows cleared, so the stale count always 
 what verify finds, as long as every change propagates.
 
 Then every registered hook (:func:`register_hook`) is called with the
-:class:`PropagationReport` (provider exports and deletion notices hook in here). A
+:class:`PropagationReport` (provider exports and deletion notices hook in here, and
+trained models: :func:`model_flags`). A
 failing hook is logged and named in the report; it never undoes the change that
 propagated.
 
@@ -213,6 +214,18 @@ def provider_notices(db: Database, report: PropagationReport) -> None:
 register_hook(provider_notices)
 
 
+def model_flags(db: Database, report: PropagationReport) -> None:
+    """The built-in hook for models: a model trained on records that are no longer
+    eligible is flagged ``needs_retrain`` with their count
+    (:func:`optin.services.models.flag_models`)."""
+    from optin.services.models import flag_models
+
+    flag_models(db, report)
+
+
+register_hook(model_flags)
+
+
 def _run_hooks(db: Database, report: PropagationReport) -> None:
     for fn in list(_HOOKS):
         try:
@@ -237,6 +250,7 @@ __all__ = [
     "Hook",
     "PropagationReport",
     "SnapshotImpact",
+    "model_flags",
     "propagate",
     "provider_notices",
     "refresh",

@@ -17,7 +17,9 @@ Edge kinds in ``lineage_edges`` (``src`` -> ``dst``; ``meta`` is a JSON object):
     transaction (``optin lineage refresh`` adds the edges of older exports).
     ``meta``: ``{"provider": NAME, "provider_id": ID, "format": FORMAT, "records": n}``.
 ``model``
-    snapshot id (or export id) -> model id; reserved for the training issue (no writer yet).
+    snapshot id -> model id; written by the training service (``optin train`` and
+    ``optin train update``). ``meta``: ``{"version": n, "records": n, "parts": [...],
+    "privacy_unit": ..., "epsilon": ..., "delta": ..., "privacy": {the guarantee}}``.
 """
 
 from __future__ import annotations

@@ -502,3 +502,7 @@ class DsrDownloadRow(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (Index("ix_dsr_downloads_request", "request_id"),)
+
+
+# the model registry tables (issue 14) register themselves on Base
+from optin.storage import model_tables as _model_tables  # noqa: E402,F401
