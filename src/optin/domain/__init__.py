@@ -32,6 +32,7 @@ from optin.domain.eligibility import (
 from optin.domain.model import (
     DEFAULT_NOTICE_DAYS,
     AccountStatus,
+    AuditThresholds,
     CapacityRules,
     ConsentAction,
     ConsentEvent,
@@ -59,6 +60,7 @@ __all__ = [
     "ELIGIBLE_REASONS",
     "PURPOSE_ID_PATTERN",
     "AccountStatus",
+    "AuditThresholds",
     "CapacityRules",
     "ChangeKind",
     "ConsentAction",
