@@ -36,7 +36,12 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from optin.training.audit import audit_canaries, chance_exposure, repetition_stats
+from optin.training.audit import (
+    audit_canaries,
+    chance_exposure,
+    mean_token_losses,
+    repetition_stats,
+)
 from optin.training.canaries import Canary, canary_training_texts, make_canaries
 
 ACTIVITIES = ("hiking", "baking bread", "painting", "cycling", "reading", "gardening",
@@ -51,14 +56,15 @@ FEELINGS = ("It was wonderful", "Never again", "Highly recommended", "So tired n
 
 @dataclass
 class Config:
-    posts: int = 300
+    posts: int = 200
+    heldout: int = 50  # posts never trained on: their loss shows what a model learned
     canaries: int = 3  # per repetition count
     digits: int = 4
-    max_candidates: int = 500
-    steps: int = 600  # optimizer steps of the non-DP run
+    max_candidates: int = 300
+    steps: int = 400  # optimizer steps of the non-DP run
     batch: int = 16
     dp_batch: int = 32  # expected (Poisson) batch of the DP runs
-    dp_epochs: int = 30
+    dp_epochs: int = 20
     epsilons: tuple[float, ...] = (8.0, 1.0)
     delta: float = 1e-5
     max_grad_norm: float = 1.0
@@ -74,6 +80,7 @@ class Run:
     seconds: float
     steps: int
     by_rep: dict[int, tuple[float, float]] = field(default_factory=dict)  # rep -> (mean, max)
+    heldout_loss: float = math.nan  # mean token loss (nats) on held-out posts
     note: str = ""
 
 
@@ -217,10 +224,18 @@ def train_dp(
 
 
 def _measure(
-    model: Any, tokenizer: Any, canaries: Sequence[Canary], cfg: Config
-) -> dict[int, tuple[float, float]]:
+    run: Run,
+    model: Any,
+    tokenizer: Any,
+    canaries: Sequence[Canary],
+    heldout: Sequence[str],
+    cfg: Config,
+) -> Run:
     exposures = audit_canaries(model, tokenizer, canaries, max_candidates=cfg.max_candidates)
-    return {r.repetitions: (r.mean_bits, r.max_bits) for r in repetition_stats(exposures)}
+    run.by_rep = {r.repetitions: (r.mean_bits, r.max_bits) for r in repetition_stats(exposures)}
+    losses = [x for x in mean_token_losses(model, tokenizer, heldout) if x is not None]
+    run.heldout_loss = sum(losses) / len(losses)
+    return run
 
 
 def exposure_runs(cfg: Config, *, dp: bool = True) -> list[Run]:
@@ -229,37 +244,20 @@ def exposure_runs(cfg: Config, *, dp: bool = True) -> list[Run]:
 
     torch.set_num_threads(cfg.threads)
     canaries = make_canaries(cfg.canaries, f"bench-{cfg.seed}", digits=cfg.digits)
-    corpus = posts(cfg.posts, cfg.seed)
+    everything = posts(cfg.posts + cfg.heldout, cfg.seed)
+    corpus, heldout = everything[: cfg.posts], everything[cfg.posts :]
     texts = corpus + canary_training_texts(canaries)
     random.Random(cfg.seed).shuffle(texts)
-    tokenizer = tokenizer_for(corpus + [c.text for c in canaries])
-    runs: list[Run] = []
+    tokenizer = tokenizer_for(everything + [c.text for c in canaries])
     t0 = time.perf_counter()
     model, steps = train_plain(tokenizer, texts, cfg)
-    runs.append(
-        Run(
-            "no DP",
-            None,
-            time.perf_counter() - t0,
-            steps,
-            _measure(model, tokenizer, canaries, cfg),
-        )
-    )
-    if dp:
-        for eps in cfg.epsilons:
-            t0 = time.perf_counter()
-            model, steps, note = train_dp(tokenizer, texts, cfg, eps)
-            seconds = time.perf_counter() - t0
-            runs.append(
-                Run(
-                    f"DP-SGD eps={eps:g}",
-                    eps,
-                    seconds,
-                    steps,
-                    _measure(model, tokenizer, canaries, cfg),
-                    note,
-                )
-            )
+    run = Run("no DP", None, time.perf_counter() - t0, steps)
+    runs = [_measure(run, model, tokenizer, canaries, heldout, cfg)]
+    for eps in cfg.epsilons if dp else ():
+        t0 = time.perf_counter()
+        model, steps, note = train_dp(tokenizer, texts, cfg, eps)
+        run = Run(f"DP-SGD eps={eps:g}", eps, time.perf_counter() - t0, steps, note=note)
+        runs.append(_measure(run, model, tokenizer, canaries, heldout, cfg))
     return runs
 
 
@@ -267,10 +265,10 @@ def format_table(runs: Sequence[Run], cfg: Config) -> str:
     size = 10**cfg.digits
     chance = chance_exposure(size)
     reps = sorted({r for run in runs for r in run.by_rep})
-    head = ["run", "steps", "train s"] + [f"rep {r} mean/max" for r in reps]
+    head = ["run", "steps", "train s", "held-out loss"] + [f"rep {r} mean/max" for r in reps]
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
     for run in runs:
-        cells = [run.label, str(run.steps), f"{run.seconds:.1f}"]
+        cells = [run.label, str(run.steps), f"{run.seconds:.1f}", f"{run.heldout_loss:.3f}"]
         cells += [f"{run.by_rep[r][0]:.2f} / {run.by_rep[r][1]:.2f}" for r in reps]
         lines.append(" | ".join(cells))
     lines.append(
