@@ -126,7 +126,10 @@ def _model_dir(world, tmp_path: Path) -> Path:
     write_canaries(audit / "canaries.jsonl", [seen])
     for name, texts in (
         ("training", [seen.text, *world["members"][:10]]),
-        ("non_members", world["non_members"]),
+        ("non_members", world["non_members"][:10]),
+        # never trained on, as a withdrawn member's records are for a model retrained
+        # without them
+        ("withdrawn", world["non_members"][10:]),
     ):
         (audit / f"{name}.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
     card = {
@@ -135,6 +138,7 @@ def _model_dir(world, tmp_path: Path) -> Path:
         "audit_records": {
             "training": "audit/training.jsonl",
             "non_members": str(audit / "non_members.jsonl"),  # absolute works too
+            "withdrawn": "audit/withdrawn.jsonl",
         },
     }
     (d / "model_card.json").write_text(json.dumps(card))
@@ -150,17 +154,21 @@ def test_cli_audit_writes_the_card_and_applies_the_policy(
     home = str(tmp_path / "home")
     args = ["--home", home, "audit", str(d), "--prefix-tokens", "8", "--max-candidates", "300"]
     # no database: the shipped default policy (its rep-1 limit has no rep-1 canary here)
-    assert run([*args, "--json"]) == 0
+    rc = run([*args, "--json"])
     out = json.loads(capsys.readouterr().out)
-    assert out["verdict"]["passed"] is True and "shipped default" in out["policy"]
+    assert "shipped default" in out["policy"] and rc == (0 if out["verdict"]["passed"] else 1)
     card = json.loads((d / "model_card.json").read_text())
     assert card["model"] == "tiny-test"  # other keys kept
     (rep,) = card["audit"]["result"]["canaries"]["by_repetition"]
     assert rep["repetitions"] == 16 and rep["max_bits"] > 8.0
     assert card["audit"]["result"]["membership"]["training"]["auc"] > 0.7
-    assert "withdrawn" not in card["audit"]["result"]["membership"]
-    checks = {c["name"]: c["passed"] for c in card["audit"]["verdict"]["checks"]}
-    assert checks["max_exposure_bits[1]"] is None  # not measured
+    forgotten = card["audit"]["result"]["membership"]["withdrawn"]
+    assert forgotten["members"] == 10 and 0.2 < forgotten["auc"] < 0.8  # near chance
+    assert card["audit"]["result"]["extraction"]["withdrawn"]["verbatim"] == 0
+    checks = {c["name"]: c for c in card["audit"]["verdict"]["checks"]}
+    assert checks["max_exposure_bits[1]"]["passed"] is None  # not measured
+    assert checks["max_withdrawn_membership_auc"]["measured"] == forgotten["auc"]
+    assert checks["max_withdrawn_verbatim_rate"]["passed"] is True
     assert world["seen"].secret not in (d / "model_card.json").read_text()
     assert world["members"][0] not in (d / "model_card.json").read_text()
     # a policy that limits repetition 16 to 5 bits: the model fails it
