@@ -144,13 +144,14 @@ def new_model(tokenizer: Any, seed: int) -> Any:
 
 
 def encode(tokenizer: Any, texts: Sequence[str], length: int = 48) -> tuple[Any, Any]:
-    """Fixed-length rows (BOS + tokens, padded), and their labels (-100 on padding)."""
+    """Fixed-length rows (``tokenizer(text)``, padded), labels -100 on padding (the
+    encoding the audit scores with)."""
     import torch
 
     ids = torch.full((len(texts), length), tokenizer.pad_token_id, dtype=torch.long)
     labels = torch.full((len(texts), length), -100, dtype=torch.long)
     for i, t in enumerate(texts):
-        row = [tokenizer.bos_token_id, *tokenizer(t)["input_ids"]][:length]
+        row = list(tokenizer(t)["input_ids"])[:length]
         ids[i, : len(row)] = torch.tensor(row)
         labels[i, : len(row)] = torch.tensor(row)
     return ids, labels

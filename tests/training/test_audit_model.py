@@ -81,10 +81,10 @@ def test_log_perplexity_is_in_bits_and_lower_for_training_text(world) -> None:
     m, tok = world["model"], world["tok"]
     member, outsider = log_perplexities(m, tok, [world["members"][0], world["non_members"][0]])
     assert 0 < member < outsider
-    # by hand, on one text: sum of -log2 p over the tokens after BOS
+    # by hand, on one text: sum of -log2 p over the tokens after the first
     import torch
 
-    ids = [tok.bos_token_id, *tok(world["members"][0])["input_ids"]]
+    ids = tok(world["members"][0])["input_ids"]
     with torch.no_grad():
         logp = torch.log_softmax(m(torch.tensor([ids])).logits[0, :-1], dim=-1)
     by_hand = -sum(logp[i, ids[i + 1]].item() for i in range(len(ids) - 1)) / math.log(2)
@@ -93,7 +93,7 @@ def test_log_perplexity_is_in_bits_and_lower_for_training_text(world) -> None:
 
 def test_memorized_string_is_extracted_verbatim_and_an_unseen_one_is_not(world) -> None:
     m, tok, seen = world["model"], world["tok"], world["seen"]
-    n = len(tok(seen.text, add_special_tokens=False)["input_ids"])
+    n = len(tok(seen.text)["input_ids"])
     kw = {"prefix_tokens": n - 8, "new_tokens": 8}
     hit = extraction_probe(m, tok, [seen.text], **kw)
     assert (hit.probed, hit.verbatim, hit.near_verbatim) == (1, 1, 1)

@@ -85,12 +85,12 @@ def new_model(tokenizer: Any, seed: int = 0) -> Any:
 def train(
     tokenizer: Any, texts: Sequence[str], *, steps: int = 300, batch: int = 16, seed: int = 0
 ) -> Any:
-    """A tiny GPT-2 fitted to ``texts`` (each prefixed with BOS) with AdamW."""
+    """A tiny GPT-2 fitted to ``texts`` (encoded as ``tokenizer(text)``) with AdamW."""
     import torch
 
     torch.set_num_threads(1)
     model = new_model(tokenizer, seed)
-    rows = [[tokenizer.bos_token_id, *tokenizer(t)["input_ids"]][:64] for t in texts]
+    rows = [list(tokenizer(t)["input_ids"])[:64] for t in texts]
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
     rng = random.Random(seed)
     model.train()

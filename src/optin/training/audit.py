@@ -19,7 +19,7 @@ Three measurements, each a function of a Hugging Face causal LM (a transformers
   expected exposure (``chance_bits``, about 1.44 bits for large ``|R|``) is reported
   per repetition count next to the mean and the maximum.
 * **extraction probes** (:func:`extraction_probe`): each record's first
-  ``prefix_tokens`` tokens (after the BOS token, as in scoring) are the prompt;
+  ``prefix_tokens`` tokens are the prompt;
   ``new_tokens`` tokens are greedy-decoded and compared with the record's true
   continuation: *verbatim* when the tokens are equal, *near-verbatim* when the
   normalized edit similarity of the decoded texts (lower-case, whitespace collapsed;
@@ -33,6 +33,10 @@ Three measurements, each a function of a Hugging Face causal LM (a transformers
   "member". The AUC (:func:`roc_auc`, Mann-Whitney U, ties counted half) separates the
   group from records never trained on (``non_members``): 0.5 is chance. Groups:
   ``training`` and ``withdrawn`` (a retrained model that forgot them scores near 0.5).
+
+Texts are encoded as the tokenizer encodes them by default (``tokenizer(text)``, with
+any special tokens it adds itself), which is how the trainer should encode them; the
+first token is context only (not scored).
 
 :class:`AuditResult` is JSON-serializable (:meth:`AuditResult.to_dict`,
 :meth:`AuditResult.from_dict`) and holds no record text and no canary secret.
@@ -54,6 +58,10 @@ every key is optional; other keys are left as they are)::
       "reference_model": "../reference"          # a save_pretrained directory (calibration)
     }
 
+A card with ``"sharding"`` (LoRA cohorts, written by ``optin train --shards``) is loaded
+with the trainer's ``optin.training.lm.load_model`` (the cohorts' ensemble); any other
+directory with ``AutoModelForCausalLM`` / ``AutoTokenizer``.
+
 :func:`write_audit` adds (replacing any earlier one) ``"audit": {"result": ...,
 "verdict": ..., "thresholds": ..., "policy_version": ..., "audited_at": ...}`` and
 rewrites the card atomically (:mod:`optin.files`). The canaries file holds the secrets
@@ -65,6 +73,7 @@ without them (``pip install 'optin[train]'``).
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import statistics
@@ -394,10 +403,10 @@ def _torch() -> Any:
     return torch
 
 
-def _encode(tokenizer: Any, text: str, bos: bool) -> list[int]:
-    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
-    bos_id = getattr(tokenizer, "bos_token_id", None)
-    return [bos_id, *ids] if bos and bos_id is not None else ids
+def _encode(tokenizer: Any, text: str) -> list[int]:
+    """``text`` as the tokenizer encodes it by default (with whatever special tokens it
+    adds itself, e.g. a BOS for Llama-style tokenizers, none for GPT-2's)."""
+    return [int(i) for i in tokenizer(text)["input_ids"]]
 
 
 def _device(model: Any) -> Any:
@@ -442,15 +451,15 @@ def _nll_rows(model: Any, rows: Sequence[Sequence[int]]) -> list[tuple[float, in
 
 
 def log_perplexities(model: Any, tokenizer: Any, texts: Sequence[str]) -> list[float]:
-    """Each text's log-perplexity in bits: ``sum -log2 p(token | previous)`` (the first
-    token conditioned on the tokenizer's BOS token when it has one)."""
-    rows = [_encode(tokenizer, t, bos=True) for t in texts]
+    """Each text's log-perplexity in bits: ``sum -log2 p(token | previous)`` over the
+    tokens after the first."""
+    rows = [_encode(tokenizer, t) for t in texts]
     return [s / math.log(2) for s, _ in _nll_rows(model, rows)]
 
 
 def mean_token_losses(model: Any, tokenizer: Any, texts: Sequence[str]) -> list[float | None]:
     """Each text's mean token loss (nats); None for a text with nothing to predict."""
-    rows = [_encode(tokenizer, t, bos=True) for t in texts]
+    rows = [_encode(tokenizer, t) for t in texts]
     return [s / n if n else None for s, n in _nll_rows(model, rows)]
 
 
@@ -562,11 +571,10 @@ def extraction_probe(
     ``new_tokens`` and count verbatim and near-verbatim continuations."""
     if prefix_tokens < 1 or new_tokens < 1:
         raise ValueError("prefix_tokens and new_tokens must be >= 1")
-    bos = 1 if getattr(tokenizer, "bos_token_id", None) is not None else 0
-    rows = [_encode(tokenizer, t, bos=True) for t in texts]
-    usable = [r for r in rows if len(r) - bos >= prefix_tokens + new_tokens]
-    prompts = [r[: bos + prefix_tokens] for r in usable]
-    truths = [r[bos + prefix_tokens : bos + prefix_tokens + new_tokens] for r in usable]
+    rows = [_encode(tokenizer, t) for t in texts]
+    usable = [r for r in rows if len(r) >= prefix_tokens + new_tokens]
+    prompts = [r[:prefix_tokens] for r in usable]
+    truths = [r[prefix_tokens : prefix_tokens + new_tokens] for r in usable]
     outs = greedy_continue(model, prompts, new_tokens)
     verbatim = near = 0
     for got, want in zip(outs, truths, strict=True):
@@ -712,8 +720,22 @@ def read_records(path: Path) -> list[str]:
 
 def load_model(model_dir: Path) -> tuple[Any, Any]:
     """A causal LM and its tokenizer from a ``save_pretrained`` directory (local files
-    only; nothing is downloaded)."""
+    only; nothing is downloaded). A directory whose model card has ``"sharding"`` (the
+    trainer's LoRA cohorts) is loaded by the trainer's own loader,
+    ``optin.training.lm.load_model``, when that module is installed."""
     _torch()
+    card = read_model_card(model_dir)
+    if card.get("sharding"):
+        try:
+            lm = importlib.import_module("optin.training.lm")
+        except ImportError:
+            raise InputError(
+                "a sharded model needs optin's training module to load it",
+                file=str(Path(model_dir) / MODEL_CARD),
+                field="sharding",
+            ) from None
+        model, tokenizer = lm.load_model(Path(model_dir))
+        return model, tokenizer
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError:  # pragma: no cover - exercised without the train extra
