@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "optin.cli.members",
     "optin.cli.dsr",
     "optin.cli.train",
+    "optin.cli.audit",
 )
 
 app = typer.Typer(

@@ -33,6 +33,7 @@ from optin.domain.eligibility import (
 from optin.domain.model import (
     DEFAULT_NOTICE_DAYS,
     AccountStatus,
+    AuditThresholds,
     BirthDateCorrection,
     CapacityRules,
     ConsentAction,
@@ -61,6 +62,7 @@ __all__ = [
     "ELIGIBLE_REASONS",
     "PURPOSE_ID_PATTERN",
     "AccountStatus",
+    "AuditThresholds",
     "BirthDateCorrection",
     "CapacityRules",
     "ChangeKind",

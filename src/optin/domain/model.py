@@ -157,6 +157,54 @@ DEFAULT_NOTICE_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
+class AuditThresholds:
+    """The limits a trained model's audit must stay within, or the model is blocked.
+
+    ``None`` (or an empty mapping) means the check is not made. A policy without an
+    ``[audit]`` table checks nothing, as before audits existed; the shipped policy sets
+    the values. Exposures are in bits (Secret-Sharer exposure: log2 of the candidate
+    space minus log2 of the canary's rank), per repetition count of the canary;
+    rates are shares in [0, 1]; AUCs are in [0, 1] (0.5 is chance).
+
+    * ``max_exposure_bits``: repetition count -> the largest exposure any canary
+      inserted that many times may have;
+    * ``max_mean_exposure_bits``: repetition count -> the largest mean exposure;
+    * ``max_verbatim_rate`` / ``max_near_verbatim_rate``: training-set records whose
+      greedy continuation of a prefix is verbatim / near-verbatim;
+    * ``max_withdrawn_verbatim_rate`` / ``max_withdrawn_near_verbatim_rate``: the same
+      for records of members who withdrew (a model retrained without them);
+    * ``max_withdrawn_membership_auc``: membership-inference AUC of withdrawn members'
+      records against records never trained on.
+    """
+
+    max_exposure_bits: Mapping[int, float] = field(default_factory=dict)
+    max_mean_exposure_bits: Mapping[int, float] = field(default_factory=dict)
+    max_verbatim_rate: float | None = None
+    max_near_verbatim_rate: float | None = None
+    max_withdrawn_verbatim_rate: float | None = None
+    max_withdrawn_near_verbatim_rate: float | None = None
+    max_withdrawn_membership_auc: float | None = None
+
+    def is_empty(self) -> bool:
+        """True when no check is configured."""
+        return (
+            not self.max_exposure_bits
+            and not self.max_mean_exposure_bits
+            and all(getattr(self, f) is None for f in AUDIT_LIMIT_FIELDS)
+        )
+
+
+#: The scalar limits of :class:`AuditThresholds` (each a share or an AUC in [0, 1]).
+AUDIT_LIMIT_FIELDS = (
+    "max_verbatim_rate",
+    "max_near_verbatim_rate",
+    "max_withdrawn_verbatim_rate",
+    "max_withdrawn_near_verbatim_rate",
+    "max_withdrawn_membership_auc",
+)
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyVersion:
     """One published version of the data-use policy.
 
@@ -184,6 +232,7 @@ class PolicyVersion:
     notice_days: int = DEFAULT_NOTICE_DAYS
     in_force_at: datetime | None = None
     dsr: DsrRules = field(default_factory=DsrRules)
+    audit: AuditThresholds = field(default_factory=AuditThresholds)
 
     @property
     def in_force_from(self) -> datetime:

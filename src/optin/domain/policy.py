@@ -13,7 +13,9 @@ from typing import Any
 from optin.domain.countries import ISO_3166_ALPHA2
 from optin.domain.dsr import parse_dsr_rules
 from optin.domain.model import (
+    AUDIT_LIMIT_FIELDS,
     DEFAULT_NOTICE_DAYS,
+    AuditThresholds,
     CapacityRules,
     ContentKind,
     JurisdictionRules,
@@ -226,6 +228,61 @@ def _capacity(doc: dict[str, Any], source: str) -> CapacityRules:
     return CapacityRules(**values)
 
 
+_EXPOSURE_RANGE = (0.0, 1024.0)
+_AUDIT_MAPS = ("max_exposure_bits", "max_mean_exposure_bits")
+
+
+def _number(raw: Any, where: str, source: str, lo: float, hi: float) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not lo <= raw <= hi:
+        raise InputError(
+            "must be a number", file=source, field=where, value=raw, allowed=f"{lo:g}..{hi:g}"
+        )
+    return float(raw)
+
+
+def _per_repetition(raw: Any, where: str, source: str) -> dict[int, float]:
+    """``{ "1" = 8.0, "16" = 12.0 }``: repetition count (a positive integer) -> bits."""
+    if not isinstance(raw, dict):
+        raise InputError(
+            "must be a table of repetition count = bits",
+            file=source,
+            field=where,
+            value=raw,
+            allowed='e.g. { "1" = 8.0, "16" = 12.0 }',
+        )
+    out: dict[int, float] = {}
+    for key, value in raw.items():
+        if not str(key).isdigit() or int(key) < 1:
+            raise InputError(
+                "not a repetition count",
+                file=source,
+                field=f"{where}.{key}",
+                value=key,
+                allowed="a positive whole number, e.g. 1, 4 or 16",
+            )
+        out[int(key)] = _number(value, f"{where}.{key}", source, *_EXPOSURE_RANGE)
+    return out
+
+
+def _audit(doc: dict[str, Any], source: str) -> AuditThresholds:
+    raw = doc.get("audit", {})
+    if not isinstance(raw, dict):
+        raise InputError("must be a table", file=source, field="audit")
+    known = (*_AUDIT_MAPS, *AUDIT_LIMIT_FIELDS)
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        where = f"audit.{key}"
+        if key in _AUDIT_MAPS:
+            values[key] = _per_repetition(value, where, source)
+        elif key in AUDIT_LIMIT_FIELDS:
+            values[key] = _number(value, where, source, 0.0, 1.0)
+        else:
+            raise InputError(
+                "unknown audit threshold", file=source, field=where, allowed=", ".join(known)
+            )
+    return AuditThresholds(**values)
+
+
 def _notice_days(doc: dict[str, Any], source: str) -> int:
     raw = doc.get("notice_days", DEFAULT_NOTICE_DAYS)
     lo, hi = NOTICE_DAYS_RANGE
@@ -288,4 +345,5 @@ def parse_policy(
         notice_days=_notice_days(doc, source),
         dsr=parse_dsr_rules(doc.get("dsr"), source=source, countries_ok=frozenset(ISO_3166_ALPHA2)),
         in_force_at=in_force_at,
+        audit=_audit(doc, source),
     )

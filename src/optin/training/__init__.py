@@ -8,7 +8,8 @@ Modules, and what needs torch:
 * ``lm`` - tokenizer, tiny GPT-2, LoRA cohorts, loading (torch, transformers, peft);
 * ``dp`` - per-sample gradients (Opacus), per-unit summing and clipping, noise (torch);
 * ``trainer`` - the training loop with or without DP, with a progress callback (torch);
-* ``audit`` - canaries, extraction probes, membership inference (another issue).
+* ``audit``, ``canaries`` - canaries and exposure, extraction probes, membership
+  inference (torch, transformers; imported without them).
 
 Nothing here touches the database or the services: the training service
 (:mod:`optin.services.training`) hands in texts and opaque unit indices and gets back
