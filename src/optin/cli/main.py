@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "optin.cli.summary",
     "optin.cli.log",
     "optin.cli.members",
+    "optin.cli.erasure",
 )
 
 app = typer.Typer(

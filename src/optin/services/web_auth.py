@@ -41,6 +41,7 @@ API_SCOPES: tuple[str, ...] = (
     "snapshots:read",
     "members:read",
     "members:write",
+    "members:erase",
 )
 #: Every role a member may hold.
 ROLES: tuple[str, ...] = ("member", "admin")
