@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select, text
@@ -40,7 +41,7 @@ from optin.services.verify import verify_snapshot
 from optin.settings import Settings
 from optin.storage import ledger
 from optin.storage.database import Database
-from optin.storage.models import ContentRow, MemberRow, SnapshotRecordRow
+from optin.storage.models import ContentRow, MemberRow, SnapshotRecordRow, SnapshotRow
 from optin.storage.provider_models import ExportRecordRow
 from tests.provider_stub import ProviderStub
 from tests.provider_world import RECIPIENT, Clock
@@ -78,7 +79,8 @@ def _blobs(path: Path) -> Iterator[bytes]:
     if path.suffix == ".parquet":
         table = pq.read_table(path)
         for col in table.column_names:
-            if str(table.schema.field(col).type) == "string":
+            t = table.schema.field(col).type
+            if pa.types.is_string(t) or pa.types.is_large_string(t):
                 yield "\n".join(v or "" for v in table[col].to_pylist()).encode()
     if zipfile.is_zipfile(io.BytesIO(data)):
         with zipfile.ZipFile(io.BytesIO(data)) as z:
@@ -356,12 +358,16 @@ def test_when_member_erased_then_no_residue_anywhere_and_everything_still_verifi
 
     # the next snapshot leaves them out, and a later mention of them is still redacted
     with db.session() as s:
+        train_child = s.execute(
+            select(SnapshotRow.id).where(
+                SnapshotRow.id.in_(report.snapshots_derived), SnapshotRow.purpose == TRAIN
+            )
+        ).scalar_one()
         other = (
             s.execute(
-                select(SnapshotRecordRow.author_id).where(
-                    SnapshotRecordRow.snapshot_id.in_(report.snapshots_derived),
-                    SnapshotRecordRow.author_id != victim.id,
-                )
+                select(SnapshotRecordRow.author_id)
+                .where(SnapshotRecordRow.snapshot_id == train_child)
+                .order_by(SnapshotRecordRow.author_id)
             )
             .scalars()
             .first()
