@@ -368,7 +368,11 @@ class Directory:
                         m.start(), m.start() + 1 + len(h), Label.HANDLE, 1.0, recognizer,
                         "member handle",
                     )  # fmt: skip
-        bare = {t for t in set(re.findall(r"[\w.\-]+", low)) if self._is_bare(t)}
+        words = set(re.findall(r"[\w.\-]+", low))
+        if self._erased is None:  # the common case: one set intersection, in C
+            bare = words & self._bare_set
+        else:
+            bare = {t for t in words if self._is_bare(t)}
         if bare:
             alt = "|".join(re.escape(b) for b in sorted(bare, key=len, reverse=True))
             for m in re.finditer(rf"(?<![\w@/.\-])(?:{alt})(?![\w\-]|\.\w)", low):
