@@ -25,7 +25,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from optin.services import provider_exports, providers
 from optin.services.demo import generate_demo
@@ -34,6 +34,7 @@ from optin.services.snapshots import build_snapshot
 from optin.settings import Settings
 from optin.storage.database import Database
 from optin.storage.models import SnapshotRecordRow
+from optin.storage.provider_models import DeletionNoticeRow
 
 PURPOSE = "share_with_providers"
 RECIPIENT = "Azure OpenAI Service (Microsoft)"
@@ -53,9 +54,15 @@ def _say(label: str, seconds: float | None = None, extra: str = "") -> None:
 
 def _size(db: Database, home: Path) -> str:
     if db.dialect == "sqlite":
-        p = home / "optin.db"
-        return f"db {p.stat().st_size / 1e6:,.1f} MB"
+        sizes = [(home / n).stat().st_size if (home / n).exists() else 0
+                 for n in ("optin.db", "optin.db-wal")]  # fmt: skip
+        return f"db {sizes[0] / 1e6:,.1f} MB + wal {sizes[1] / 1e6:,.1f} MB"
     return "db: PostgreSQL"
+
+
+def _notices(db: Database) -> int:
+    with db.session() as s:
+        return int(s.scalar(select(func.count()).select_from(DeletionNoticeRow)) or 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         took,
         f"{content:,} items deleted, {r0.mentions_rewritten if r0 else 0:,} mentions rewritten, "
         f"{len({s for r in reports for s in r.snapshots_retired})} snapshot(s) retired, "
-        f"{sum(r.notices_queued for r in reports):,} notices; "
+        f"{_notices(db):,} notice(s) queued; "
         f"{len(batch) / took if took else 0:,.1f} members/s",
     )
     _say("after", None, _size(db, home))

@@ -116,8 +116,11 @@ class ErasureReport:
     """What one member's erasure reached, with counts per place.
 
     For a batch (:func:`erase_members`), ``mentions_rewritten``, ``temp_files_deleted``,
-    ``hooks`` and ``compaction`` are the batch's (shared by its members); every other
-    count is the member's own."""
+    ``unfinished_snapshot_files``, ``ground_truth_lines_removed``, ``hooks`` and
+    ``compaction`` are the batch's (shared by its members), and ``notices_queued`` and
+    ``export_files_deleted`` count the notices and files of the exports that held the
+    member's records (shared with the other members in those exports); every other count
+    is the member's own."""
 
     erasure_id: str
     member_id: str
