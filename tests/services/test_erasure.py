@@ -180,3 +180,17 @@ def test_when_handle_given_then_find_member_resolves_it(world) -> None:
     assert erasure.find_member(db, "@H-P2") == "p2"
     with pytest.raises(NotFoundError):
         erasure.find_member(db, "@nobody")
+
+
+def test_when_access_packages_exist_then_only_the_members_are_shredded(world) -> None:
+    db, settings, _sid, _e = world
+    dsr = settings.home / "dsr"
+    (dsr / "p20").mkdir(parents=True)
+    (dsr / "packages").mkdir()
+    (dsr / "p20" / "index.html").write_text("someone else")
+    (dsr / "packages" / "access-p2.zip").write_bytes(b"PK not really")
+    (dsr / "packages" / "req-5.json").write_text('{"member_id": "p2"}')
+    (dsr / "packages" / "req-6.json").write_text('{"member_id": "p3"}')
+    r = erasure.erase_member(db, settings, "p2", now=ERASED_AT, actor="admin")
+    left = sorted(p.relative_to(dsr).as_posix() for p in dsr.rglob("*") if p.is_file())
+    assert r.access_files_deleted == 2 and left == ["p20/index.html", "packages/req-6.json"]

@@ -627,9 +627,6 @@ def _all_snapshot_ids(s: Any) -> list[str]:
     return [r.id for r in list_snapshots(s)]
 
 
-_WORD = re.compile(r"[A-Za-z0-9_.:@\-]+")
-
-
 def _needles(m: _Member) -> list[bytes]:
     """What marks a file as the member's: their id as a JSON string or path word, and,
     when known, their e-mail and handle."""
@@ -659,24 +656,18 @@ def _holds(path: Path, needles: list[bytes]) -> bool:
 
 
 def _access_packages(root: Path, m: _Member) -> int:
-    """Shred every file under ``root`` named after the member (a path word equal to their
-    id) or holding their id, e-mail or handle; returns how many."""
+    """Shred every file under ``root`` named after the member (their id, as a whole word,
+    in its name or a folder's) or holding their id, e-mail or handle; returns how many."""
     if not root.is_dir():
         return 0
     needles = _needles(m)
+    named = re.compile(rf"(?<![A-Za-z0-9]){re.escape(m.id)}(?![A-Za-z0-9])")
     n = 0
     for dirpath, _dirs, files in os.walk(root):
-        rel = Path(dirpath).relative_to(root)
-        named = m.id in {w for part in rel.parts for w in _WORD.findall(part)}
+        rel = Path(dirpath).relative_to(root).as_posix()
         for name in files:
             p = Path(dirpath) / name
-            words = set(_WORD.findall(name)) | {Path(name).stem}
-            if (
-                named
-                or m.id in words
-                or any(w.startswith(m.id + "-") for w in words)
-                or _holds(p, needles)
-            ):
+            if named.search(rel) or named.search(name) or _holds(p, needles):
                 shred(p)
                 n += 1
     for dirpath, dirs, _files in os.walk(root, topdown=False):
