@@ -262,6 +262,26 @@ def _load(db: Database, ids: list[str]) -> dict[str, _Member]:
     return out
 
 
+#: e-mail-like tokens (matched against the erased members' e-mails, lower-cased)
+_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+#: below this many trigger strings, a text is first checked for any of them (in C)
+_FEW_TRIGGERS = 64
+_SUBWORD = re.compile(r"[^\W_]+")
+
+
+def _triggers(members: Sequence[_Member]) -> set[str]:
+    """Lower-case strings at least one of which is in every text that mentions one of
+    ``members`` (every word of their names, their handles, their e-mails)."""
+    out: set[str] = set()
+    for m in members:
+        out.update(w.lower() for w in _SUBWORD.findall(m.display_name) if w)
+        if m.handle:
+            out.add(m.handle.lstrip("@").lower())
+        if m.email:
+            out.add(m.email.lower())
+    return out
+
+
 def _placeholder_handle(member_id: str) -> str:
     return "erased-" + hashlib.sha256(member_id.encode("utf-8")).hexdigest()[:16]
 
@@ -384,13 +404,19 @@ class _Run:
             for m in pending
             if m.display_name and m.handle
         )
-        emails = sorted({m.email.lower() for m in pending if m.email})
-        email_re = re.compile("|".join(re.escape(e) for e in emails), re.I) if emails else None
+        emails = {m.email.lower() for m in pending if m.email}
+        triggers = _triggers(pending)
+        few = len(triggers) <= _FEW_TRIGGERS
         changes: dict[str, str] = {}
         for cid, body in repo.iter_other_texts(s, self.ids):
+            low = body.lower()
+            if few and not any(t in low for t in triggers):
+                continue  # no word of theirs in it: nothing can mention them
             spans = [(f.start, f.end) for f in directory.find(body)]
-            if email_re is not None and "@" in body:
-                spans.extend((x.start(), x.end()) for x in email_re.finditer(body))
+            if emails and "@" in body:
+                spans.extend(
+                    (x.start(), x.end()) for x in _EMAIL.finditer(low) if x.group() in emails
+                )
             if spans:
                 changes[cid] = _replace_spans(body, spans)
         repo.set_texts(s, changes)

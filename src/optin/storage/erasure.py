@@ -18,12 +18,13 @@ cells are zeroed, and :func:`compact` runs afterwards, outside any transaction:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, delete, func, insert, select, text, update
+from sqlalchemy import Engine, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from optin.storage.models import (
@@ -111,13 +112,15 @@ def iter_other_texts(
 
 
 def set_texts(session: Session, texts: dict[str, str]) -> int:
-    """Replace the texts of the given content ids; returns how many rows changed."""
-    n = 0
-    for cid, body in sorted(texts.items()):
-        n += session.execute(  # type: ignore[attr-defined]
-            update(ContentRow).where(ContentRow.id == cid).values(text=body)
-        ).rowcount
-    return n
+    """Replace the texts of the given content ids (one executemany); returns how many."""
+    if not texts:
+        return 0
+    t = cast(Table, ContentRow.__table__)
+    session.execute(
+        update(t).where(t.c.id == bindparam("cid")).values(text=bindparam("body")),
+        [{"cid": cid, "body": body} for cid, body in sorted(texts.items())],
+    )
+    return len(texts)
 
 
 def blank_member(
@@ -309,8 +312,27 @@ class Compaction:
         return {"backend": self.backend, "steps": list(self.steps), "complete": self.complete}
 
 
-def compact(engine: Engine, tables: Sequence[str] = COMPACTED_TABLES) -> Compaction:
-    """Leave no copy of deleted values in the database files (see the module docstring)."""
+_PG_HOLDERS = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL "
+    "AND age(backend_xmin) >= age(CAST(:x AS xid))"
+)
+
+
+def compact(
+    engine: Engine,
+    tables: Sequence[str] = COMPACTED_TABLES,
+    *,
+    wait_seconds: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Compaction:
+    """Leave no copy of deleted values in the database files (see the module docstring).
+
+    PostgreSQL keeps dead rows that an open transaction may still see, even through
+    ``VACUUM FULL``: compaction first waits (up to ``wait_seconds``) until no other
+    session of the database holds a snapshot older than the erasure; if one still does,
+    it vacuums anyway and answers ``complete=False`` (run it again when that session
+    ends)."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA secure_delete=ON")
@@ -321,11 +343,21 @@ def compact(engine: Engine, tables: Sequence[str] = COMPACTED_TABLES) -> Compact
             busy = bool(got[0]) if got is not None else True
             steps = ("secure_delete=ON", "VACUUM", "wal_checkpoint(TRUNCATE)")
             return Compaction("sqlite", steps, not busy)
+        xid = conn.exec_driver_sql(
+            "SELECT mod(pg_current_xact_id()::text::bigint, 4294967296)::text"
+        ).scalar_one()
+        waited, holders = 0.0, 1
+        while True:
+            holders = int(conn.execute(_PG_HOLDERS, {"x": xid}).scalar_one())
+            if holders == 0 or waited >= wait_seconds:
+                break
+            sleep(0.2)
+            waited += 0.2
         done = []
         for t in tables:
             conn.exec_driver_sql(f'VACUUM (FULL, ANALYZE) "{t}"')
             done.append(f"VACUUM (FULL, ANALYZE) {t}")
-        return Compaction(engine.dialect.name, tuple(done), True)
+        return Compaction(engine.dialect.name, tuple(done), holders == 0)
 
 
 def exports_of_members(session: Session, member_ids: Sequence[str]) -> dict[str, set[str]]:
