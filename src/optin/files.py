@@ -11,6 +11,9 @@
   complete before the name appears; missing parent directories are created 0700.
 * :func:`private_dir` - create a directory (and missing parents) with mode 0700.
 * :func:`remove_stale_temps` - remove temporary files a killed writer left behind.
+* :func:`shred` / :func:`shred_tree` - overwrite a file's bytes with zeros (fsync) before
+  unlinking it, for files that held erased personal data (best effort: a journaling or
+  copy-on-write file system, or an SSD, may keep older blocks; use disk encryption).
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ __all__ = [
     "create_secret_file",
     "private_dir",
     "remove_stale_temps",
+    "shred",
+    "shred_tree",
+    "stale_temps",
 ]
 
 
@@ -216,3 +222,73 @@ def remove_stale_temps(target: Path, *, now: float | None = None) -> int:
         except (OSError, ValueError, OverflowError):
             continue  # vanished meanwhile, or not ours to remove
     return removed
+
+
+_SHRED_BLOCK = 1 << 20
+
+
+def shred(path: Path) -> int:
+    """Overwrite ``path`` with zeros, fsync, then unlink it; returns the bytes overwritten
+    (0 when it did not exist). Symlinks are unlinked, never followed."""
+    p = Path(path)
+    try:
+        if p.is_symlink():
+            p.unlink()
+            return 0
+        fd = os.open(p, os.O_WRONLY)
+    except FileNotFoundError:
+        return 0
+    size = 0
+    try:
+        size = os.fstat(fd).st_size
+        zeros = bytes(_SHRED_BLOCK)
+        left = size
+        while left > 0:
+            left -= os.write(fd, zeros[: min(left, _SHRED_BLOCK)])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        p.unlink()
+    return size
+
+
+def shred_tree(path: Path) -> int:
+    """:func:`shred` every file under ``path`` (or ``path`` itself), then remove the
+    emptied directories; returns how many files were shredded."""
+    p = Path(path)
+    if not p.exists() and not p.is_symlink():
+        return 0
+    if p.is_file() or p.is_symlink():
+        shred(p)
+        return 1
+    n = 0
+    for root, dirs, files in os.walk(p, topdown=False):
+        for name in files:
+            shred(Path(root) / name)
+            n += 1
+        for name in dirs:
+            d = Path(root) / name
+            if d.is_symlink():
+                d.unlink()
+            else:
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+    with contextlib.suppress(OSError):
+        p.rmdir()
+    return n
+
+
+_ANY_TEMP = re.compile(r"\..+\.(\d+)\.[a-z0-9_]{8}\.tmp")
+
+
+def stale_temps(root: Path) -> list[Path]:
+    """Every temp file of optin's atomic writer under ``root`` whose writer (by pid) is
+    no longer running, sorted."""
+    out: list[Path] = []
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            m = _ANY_TEMP.fullmatch(name)
+            if m is not None and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+                out.append(Path(dirpath) / name)
+    return sorted(out)

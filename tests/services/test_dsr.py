@@ -190,18 +190,19 @@ def test_objection_withdraws_every_purpose_with_source_objection(db: Database) -
     assert "objection recorded" in (r.history[-1].reason or "")
 
 
-def test_erasure_without_the_engine_refuses_and_stays_verified(db: Database, home: Path) -> None:
+def test_completing_an_erasure_request_runs_the_erasure_engine(db: Database, home: Path) -> None:
+    from optin.services.erasure import erasure_records
+    from optin.services.members import show_member
+
     _people(db)
     r = dsr.open_request(db, "m-ada", "erasure", channel="web", actor="member:m-ada", now=NOW)
     assert r.state == "verified"
-    try:
-        import optin.services.erasure  # noqa: F401
-    except ImportError:
-        with pytest.raises(ConflictError, match="erasure engine not installed"):
-            dsr.complete(db, home, r.id, actor="admin:a", now=NOW)
-        assert dsr.show_request(db, r.id, NOW).state == "verified"
-    else:  # pragma: no cover - the engine is merged: the flow is tested with it
-        pytest.skip("optin.services.erasure is installed; its own tests cover completion")
+    done = dsr.complete(db, home, r.id, actor="admin:a", now=NOW)
+    assert done.state == "completed"
+    assert "erased: erasure" in (done.history[-1].reason or "")
+    records = erasure_records(db, "m-ada")
+    assert records and {str(x.request_id) for x in records} == {r.id}
+    assert show_member(db, "m-ada", NOW)["display_name"] != "Ada Quill"
 
 
 def _package(home: Path, r: dsr.DsrRequest) -> zipfile.ZipFile:

@@ -87,3 +87,26 @@ def test_when_an_api_consent_is_backdated_then_422(world: World) -> None:
     }
     r = world.client().post("/api/v1/consents", json=body, headers=h)
     assert r.status_code == 422 and "backdated" in r.json()["detail"]
+
+
+def test_when_erasure_is_posted_then_it_needs_the_scope_and_confirmation(world: World) -> None:
+    c = world.client()
+    r = c.post(
+        "/api/v1/members/@alice/erasure",
+        json={"confirm": True},
+        headers=_auth(world, "members:write"),
+    )
+    assert r.status_code == 403
+    h = _auth(world, "members:erase")
+    assert c.post("/api/v1/members/@alice/erasure", json={}, headers=h).status_code == 422
+    assert (
+        c.post("/api/v1/members/ghost/erasure", json={"confirm": True}, headers=h).status_code
+        == 404
+    )
+    r = c.post(
+        "/api/v1/members/@alice/erasure", json={"confirm": True, "request_id": "R1"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["member_id"] == "m-alice" and body["request_id"] == "R1"
+    assert body["actor"].startswith("api:") and body["content_deleted"] >= 0

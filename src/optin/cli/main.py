@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "optin.cli.dsr",
     "optin.cli.train",
     "optin.cli.audit",
+    "optin.cli.erasure",
 )
 
 app = typer.Typer(

@@ -129,8 +129,8 @@ def apikey_create(
         ...,
         "--scope",
         help="Scope(s): consents:write, eligibility:read, receipts:read, "
-        "snapshots:read, members:read, members:write (repeat the option or separate "
-        "with commas).",
+        "snapshots:read, members:read, members:write, members:erase (repeat the option or "
+        "separate with commas).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:

@@ -50,6 +50,15 @@ class ConsentAction(StrEnum):
     WITHDRAW = "withdraw"
 
 
+#: The ledger action of an erasure (``optin dsr erase``): not a consent choice. Its
+#: ledger row has purpose :data:`ERASURE_PURPOSE` (no real purpose id can be ``*``), no
+#: personal fields, and is chained and logged like every event; readers of consent
+#: choices (histories, receipts, exports) skip it.
+ERASURE_ACTION = "erase"
+#: The purpose column of an erasure's ledger row: every purpose.
+ERASURE_PURPOSE = "*"
+
+
 class ConsentSource(StrEnum):
     """Where a consent event came from. A historical import declares its system:
     ``import:<system>`` (e.g. ``import:legacy-system``), whose kind is :attr:`IMPORT`

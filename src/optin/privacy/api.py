@@ -55,7 +55,9 @@ class RedactorConfig:
     """Everything needed to rebuild a :class:`Redactor` in another process. Picklable.
 
     ``directory_path`` names a members JSONL file each worker loads; ``directory_entries``
-    carries the entries themselves (``DirectoryEntry`` objects).
+    carries the entries themselves (``DirectoryEntry`` objects). ``directory_key`` is the
+    platform's directory key, which matches the erased members' keyed-hash lines of that
+    file (``{"erased": MARKER}``).
     """
 
     profile: str = "default"
@@ -66,6 +68,7 @@ class RedactorConfig:
     drop_density: float | None = DEFAULT_DROP_DENSITY
     directory_path: str | None = None
     directory_entries: tuple[DirectoryEntry, ...] = ()
+    directory_key: bytes = field(default=b"", repr=False)
     chunk_chars: int = DEFAULT_CHUNK_CHARS
 
     def __post_init__(self) -> None:
@@ -219,7 +222,7 @@ def get_redactor(cfg: RedactorConfig) -> Redactor:
 
 def _config_directory(cfg: RedactorConfig) -> Directory | None:
     if cfg.directory_path is not None:
-        return Directory.from_jsonl(cfg.directory_path)
+        return Directory.from_jsonl(cfg.directory_path, erased_key=cfg.directory_key or None)
     if cfg.directory_entries:
         return Directory.from_entries(list(cfg.directory_entries))
     return None

@@ -11,5 +11,7 @@ and, where time matters, an explicit ``now`` (the clock is read by the CLI or we
 * ``consent``: ``record_consent``, ``consent_history``, ``consent_state``, ``get_event``
 * ``eligibility``: ``decide_member``, ``decide_all`` (bulk, streamed), ``member_histories``
 * ``receipts``: ``receipt`` (ISO/IEC TS 27560 / DPV consent record of one event)
-* ``directory``: ``platform_directory`` (members' names/handles/URLs for PII detection)
+* ``directory``: ``platform_directory`` (members' names/handles/URLs for PII detection;
+  erased members as keyed hashes)
+* ``erasure``: ``erase_member``, ``erase_members``, ``erasure_records`` (right to erasure)
 """

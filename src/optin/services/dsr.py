@@ -612,11 +612,15 @@ def _run_erasure(
     """The one place the request flow calls the erasure engine: first the member's
     access packages and links go (this module's files), then
     ``optin.services.erasure.erase_member`` does the rest."""
+    from optin.settings import Settings
+
     erase_member = _erasure_engine()
-    if home is not None:
-        remove_member_packages(db, home, member_id, now=now)
-    result = erase_member(db, member_id, now=now, request_id=request_id, actor=actor)
-    return f"erased by the erasure engine ({type(result).__name__})"
+    if home is None:
+        raise InputError("an erasure needs the data directory (home)", field="home")
+    remove_member_packages(db, home, member_id, now=now)
+    settings = Settings(home=home, database_url=db.url)
+    report = erase_member(db, settings, member_id, now=now, request_id=request_id, actor=actor)
+    return f"erased: erasure {report.erasure_id} (see optin dsr erasure-record {member_id})"
 
 
 # -- reading ---------------------------------------------------------------------------

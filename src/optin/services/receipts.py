@@ -16,7 +16,7 @@ from optin.domain.model import ConsentAction, ConsentSource
 from optin.errors import NotFoundError
 from optin.services.policy import policy_set
 from optin.storage.database import Database
-from optin.storage.ledger import iso
+from optin.storage.ledger import is_erasure, iso
 from optin.storage.repos import consents
 
 SCHEMA_VERSION = "optin-consent-record/1 (ISO/IEC TS 27560:2023 via W3C DPV 2.x)"
@@ -57,6 +57,11 @@ def receipt(db: Database, event_id: str) -> dict[str, Any]:
             raise NotFoundError(
                 f"consent event {event_id!r} does not exist; "
                 "`optin consent history MEMBER` lists a member's event ids"
+            )
+        if is_erasure(row):
+            raise NotFoundError(
+                f"ledger event {event_id!r} records an erasure, not a consent choice; "
+                "its erasure record lists what was erased (`optin dsr erasure-record MEMBER`)"
             )
         personal, erased = consents.personal_of(s, row)
     ps = policy_set(db)

@@ -51,6 +51,7 @@ from optin.pipeline.run import StageResults, run_stages
 from optin.pipeline.shard import ShardTask, output_name
 from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
 from optin.privacy.api import RedactorConfig
+from optin.services.directory import erased_names, erasure_markers
 from optin.services.eligibility import decide_all
 from optin.services.policy import policy_set
 from optin.settings import Settings
@@ -186,7 +187,9 @@ def _eligibility(db: Database, purpose: str, as_of: datetime, now: datetime) -> 
     return _Eligibility(proofs, reasons, by_reason, h.hexdigest())
 
 
-def _write_directory(db: Database, path: Path) -> None:
+def _write_directory(db: Database, path: Path) -> bytes:
+    """The members' directory file of a build (erased members as keyed-hash lines);
+    returns the directory key that matches those (empty when nobody was erased)."""
     # the lines json.dumps({"display_name": name, "handle": handle}) gives, built directly
     quote = json.encoder.encode_basestring_ascii
     lines: list[str] = []
@@ -194,7 +197,14 @@ def _write_directory(db: Database, path: Path) -> None:
         for name, handle in repo.iter_directory_rows(s):
             if name and name.strip() and handle:
                 lines.append(f'{{"display_name": {quote(name)}, "handle": {quote(handle)}}}')
+    markers = erasure_markers(db)
+    key = b""
+    if markers:
+        got = erased_names(db)
+        key = got[0] if got else b""
+        lines.extend(json.dumps({"erased": m}, sort_keys=True) for m in markers)
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o600)
+    return key
 
 
 # -- build -----------------------------------------------------------------------------
@@ -386,7 +396,7 @@ class SnapshotBuild:
     def _redactor(self, plan: BuildPlan) -> RedactorConfig:
         t0 = time.perf_counter()
         directory = plan.work / "directory.jsonl"
-        _write_directory(self.db, directory)
+        directory_key = _write_directory(self.db, directory)
         cfg = plan.config
         red_cfg = RedactorConfig(
             profile=cfg.profile,
@@ -394,6 +404,7 @@ class SnapshotBuild:
             key=snapshot_key(self.settings, plan.snapshot_id, "pseudonym"),
             drop_density=cfg.drop_density,
             directory_path=str(directory.resolve()),
+            directory_key=directory_key,
         )
         self._timed("directory", t0)
         return red_cfg

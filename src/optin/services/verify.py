@@ -982,10 +982,13 @@ def check_personal_data(
 def _residuals(db: Database, profile: str, files: list[Path]) -> _Residuals:
     """Findings the analyzer makes in the shards' texts outside the redaction tags."""
     from optin.privacy.detect import Analyzer, Directory, DirectoryEntry
+    from optin.services.directory import erased_names
 
     with db.session() as s:
         entries = [DirectoryEntry(n, h) for n, h in repo.iter_directory_rows(s) if n and h]
-    analyzer = Analyzer(profile=profile, directory=Directory.from_entries(entries))
+    erased = erased_names(db)  # erased members, as keyed hashes
+    directory = Directory.from_entries(entries, erased[1] if erased else None)
+    analyzer = Analyzer(profile=profile, directory=directory)
     found = _Residuals()
     for path in files:
         texts = pq.read_table(path, columns=["record_id", "text"])

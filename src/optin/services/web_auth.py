@@ -43,6 +43,7 @@ API_SCOPES: tuple[str, ...] = (
     "members:write",
     "dsr:read",
     "dsr:write",
+    "members:erase",
 )
 #: Every role a member may hold.
 ROLES: tuple[str, ...] = ("member", "admin")

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from optin.domain.model import AccountStatus, BirthDateCorrection, ConsentEvent, MemberHistory
-from optin.storage.ledger import row_to_event
+from optin.storage.ledger import is_erasure, row_to_event
 from optin.storage.models import (
     ConsentEventRow,
     MemberBirthDateRow,
@@ -124,7 +124,8 @@ def member_histories(session: Session, member_ids: Iterable[str]) -> dict[str, M
             .where(ConsentEventRow.member_id.in_(chunk))
             .order_by(ConsentEventRow.member_id, ConsentEventRow.at, ConsentEventRow.seq)
         ):
-            events[row.member_id].append(row_to_event(row))
+            if not is_erasure(row):  # an erasure's ledger entry is not a consent choice
+                events[row.member_id].append(row_to_event(row))
         for mid, birth in births.items():
             out[mid] = MemberHistory(
                 member_id=mid,
@@ -142,10 +143,12 @@ def member_history(session: Session, member_id: str) -> MemberHistory | None:
 
 
 def iter_directory_entries(engine: Engine, *, chunk: int = 20_000) -> Iterator[tuple[str, str]]:
-    """(display name, handle) of every member, by id, streamed."""
+    """(display name, handle) of every member not erased, by id, streamed (erased members
+    are in the directory as keyed hashes only: :mod:`optin.storage.erasure`)."""
     with engine.connect() as conn:
         result = conn.execute(
             select(MemberRow.display_name, MemberRow.handle)
+            .where(MemberRow.erased_at.is_(None))
             .order_by(MemberRow.id)
             .execution_options(yield_per=chunk)
         )

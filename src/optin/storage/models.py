@@ -103,6 +103,10 @@ class MemberRow(Base):
     role: Mapped[str] = mapped_column(String(16), default="member")
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: once erased: the member's directory entry as keyed hashes (JSON; see
+    #: :func:`optin.privacy.detect.directory.erasure_marker`), so mentions of them in
+    #: other members' texts are still redacted; no name, handle or URL in clear
+    erasure_marker: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (Index("uq_members_handle_folded", "handle_folded", unique=True),)
 
@@ -502,6 +506,37 @@ class DsrDownloadRow(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (Index("ix_dsr_downloads_request", "request_id"),)
+
+
+# -- erasure (optin.services.erasure; issue 12) ------------------------------------------
+
+
+class ErasureRecordRow(Base):
+    """One place an erasure reached: what was erased (``what``: a field or kind of
+    record, never a value), where (``place``: a table, a file area, a model), how many,
+    when, by which request and actor. No personal data: ``target`` is an opaque id (a
+    member id, snapshot id, export id, file area) and ``detail`` a short JSON object of
+    counts and ids."""
+
+    __tablename__ = "erasure_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    erasure_id: Mapped[str] = mapped_column(String(36))
+    member_id: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    place: Mapped[str] = mapped_column(String(64))
+    what: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))  # deleted | blanked | destroyed | ...
+    target: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+    __table_args__ = (
+        Index("ix_erasure_records_member", "member_id"),
+        Index("ix_erasure_records_erasure", "erasure_id"),
+    )
 
 
 # the model registry tables (issue 14) register themselves on Base

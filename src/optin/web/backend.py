@@ -138,6 +138,24 @@ def update_member(
     ).to_dict()
 
 
+def erase_member(
+    db: Database,
+    settings: Settings,
+    ref: str,
+    *,
+    request_id: str | None,
+    actor: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Erase a member through the API (see :mod:`optin.services.erasure`)."""
+    from optin.services import erasure
+
+    mid = erasure.find_member(db, ref)
+    return erasure.erase_member(
+        db, settings, mid, now=now, request_id=request_id, actor=actor
+    ).to_dict()
+
+
 def show_member(db: Database, ref: str, now: datetime) -> dict[str, Any]:
     return members.show_member(db, members.resolve(db, ref), now)
 

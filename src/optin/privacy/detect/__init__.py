@@ -11,15 +11,24 @@ from optin.privacy.detect.base import (
     recognizer_names,
     register,
 )
-from optin.privacy.detect.directory import Directory, DirectoryEntry
+from optin.privacy.detect.directory import (
+    Directory,
+    DirectoryEntry,
+    ErasedNames,
+    erasure_marker,
+    keyed_hash,
+)
 
 __all__ = [
     "Analyzer",
     "Directory",
     "DirectoryEntry",
+    "ErasedNames",
     "Recognizer",
     "create",
+    "erasure_marker",
     "get_recognizer_class",
+    "keyed_hash",
     "recognizer_names",
     "register",
     "resolve_overlaps",

@@ -11,15 +11,24 @@ Matching is a token-set lookup: the text is lower-cased once, its word set inter
 with the directory's first tokens (in C), and only the names that start with a word of
 the text are compiled into a small per-text pattern. Building 100k members takes well
 under a few seconds.
+
+**Erased members** (:class:`ErasedNames`) stay in the directory as keyed hashes only:
+:func:`erasure_marker` turns an entry into HMAC-SHA256 digests (with a platform secret,
+truncated to 16 bytes) of exactly the word tuples, surname, handle and URL the plain
+entry is matched by, and the matcher hashes a text's words with the same key, so a
+mention of an erased member is found (and redacted) as before while the directory
+holds nothing that reads back as a name. Guessing a name needs the secret.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from optin.errors import InputError
 from optin.privacy.detect import lexicon
@@ -66,10 +75,130 @@ def _words(name: str) -> tuple[str, ...]:
     return tuple(t.lower() for t in _TOKEN.findall(name))
 
 
-class Directory:
-    """Lookup tables over the members; immutable once built."""
+#: Bytes of a keyed hash kept per token (HMAC-SHA256, truncated).
+MAC_BYTES = 16
+MARKER_VERSION = 1
+_CACHE_MAX = 500_000
 
-    def __init__(self, entries: Iterable[DirectoryEntry]) -> None:
+
+def keyed_hash(key: bytes, token: str) -> bytes:
+    """HMAC-SHA256 of ``token`` under ``key``, truncated to :data:`MAC_BYTES`."""
+    return hmac.digest(key, token.encode("utf-8"), "sha256")[:MAC_BYTES]
+
+
+def erasure_marker(entry: DirectoryEntry, key: bytes) -> dict[str, Any]:
+    """An entry as keyed hashes only (JSON-ready, hex): the word tuples its name is found
+    by (as the walk splits them), its surname after a title, its handle (and whether
+    the bare handle counts) and its profile URL, exactly as :class:`Directory` matches
+    the plain entry."""
+    lex = lexicon.names()
+    toks = _words(entry.display_name)
+    walk = {tuple(w for t in v for w in _SUBTOKEN_RE.findall(t)) for v in _name_variants(toks, lex)}
+    handle = entry.handle.lstrip("@").lower()
+
+    def h(token: str) -> str:
+        return keyed_hash(key, token).hex()
+
+    return {
+        "v": MARKER_VERSION,
+        "names": sorted([h(w) for w in v] for v in walk if v),
+        "surnames": [h(toks[-1])] if len(toks) >= 2 and len(toks[-1]) > 1 else [],
+        "handles": [h(handle)] if handle else [],
+        "bare": [h(handle)] if handle and _bare_ok(handle, lex) else [],
+        "urls": [h(_norm_url(entry.profile_url))] if entry.profile_url else [],
+    }
+
+
+def _hex_list(marker: Mapping[str, Any], name: str) -> list[bytes]:
+    value = marker.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise InputError("malformed erasure marker", field=name, allowed="a list of hex strings")
+    try:
+        return [bytes.fromhex(x) for x in value]
+    except ValueError:
+        raise InputError("malformed erasure marker", field=name, allowed="hex strings") from None
+
+
+class ErasedNames:
+    """Erased members' directory entries, as keyed hashes (:func:`erasure_marker`), and
+    the key that matches a text's words against them."""
+
+    def __init__(self, key: bytes, markers: Iterable[Mapping[str, Any]]) -> None:
+        self._key = key
+        self.walk: dict[bytes, list[tuple[bytes, ...]]] = {}
+        self.surnames: set[bytes] = set()
+        self.handles: set[bytes] = set()
+        self.bare: set[bytes] = set()
+        self.urls: set[bytes] = set()
+        self._cache: dict[str, bytes] = {}
+        walk: dict[bytes, set[tuple[bytes, ...]]] = {}
+        n = 0
+        for m in markers:
+            if m.get("v") != MARKER_VERSION:
+                raise InputError("unknown erasure marker version", field="v", value=str(m.get("v")))
+            n += 1
+            names = m.get("names", [])
+            if not isinstance(names, list):
+                raise InputError("malformed erasure marker", field="names")
+            for v in names:
+                hv = tuple(_hex_list({"names": v}, "names"))
+                if hv:
+                    walk.setdefault(hv[0], set()).add(hv)
+            self.surnames.update(_hex_list(m, "surnames"))
+            self.handles.update(_hex_list(m, "handles"))
+            self.bare.update(_hex_list(m, "bare"))
+            self.urls.update(_hex_list(m, "urls"))
+        self.walk = {k: sorted(vs, key=lambda v: (-len(v), v)) for k, vs in walk.items()}
+        self._size = n
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __reduce__(self) -> Any:  # pickled without the per-process cache
+        return (_rebuild_erased, (self._key, self.walk, self.surnames, self.handles,
+                                  self.bare, self.urls, self._size))  # fmt: skip
+
+    def h(self, token: str) -> bytes:
+        """The keyed hash of ``token`` (cached per process, bounded)."""
+        got = self._cache.get(token)
+        if got is None:
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            got = self._cache[token] = keyed_hash(self._key, token)
+        return got
+
+    def first_hits(self, words: Iterable[str]) -> set[str]:
+        """The words whose hash starts an erased member's name."""
+        walk = self.walk
+        return {w for w in words if self.h(w) in walk} if walk else set()
+
+    def is_handle(self, handle: str) -> bool:
+        return bool(self.handles) and self.h(handle) in self.handles
+
+
+def _rebuild_erased(
+    key: bytes,
+    walk: dict[bytes, list[tuple[bytes, ...]]],
+    surnames: set[bytes],
+    handles: set[bytes],
+    bare: set[bytes],
+    urls: set[bytes],
+    size: int,
+) -> ErasedNames:
+    e = ErasedNames(key, [])
+    e.walk, e.surnames, e.handles, e.bare, e.urls, e._size = (
+        walk, surnames, handles, bare, urls, size
+    )  # fmt: skip
+    return e
+
+
+class Directory:
+    """Lookup tables over the members (and, as keyed hashes, the erased ones);
+    immutable once built."""
+
+    def __init__(
+        self, entries: Iterable[DirectoryEntry], erased: ErasedNames | None = None
+    ) -> None:
         lex = lexicon.names()
         self._names: dict[str, set[tuple[str, ...]]] = {}
         self._surnames: set[str] = set()
@@ -91,7 +220,8 @@ class Directory:
                     self._bare.add(handle)
             if entry.profile_url:
                 self._urls.add(_norm_url(entry.profile_url))
-        self._size = count
+        self._erased = erased if erased is not None and len(erased) else None
+        self._size = count + (len(erased) if erased is not None else 0)
         # the same names as word tuples split on dots too, longest first, for the walk
         walk: dict[str, set[tuple[str, ...]]] = {}
         for group in self._names.values():
@@ -107,15 +237,24 @@ class Directory:
     def __len__(self) -> int:
         return self._size
 
-    @classmethod
-    def from_entries(cls, entries: Iterable[DirectoryEntry]) -> Directory:
-        return cls(entries)
+    @property
+    def erased(self) -> ErasedNames | None:
+        return self._erased
 
     @classmethod
-    def from_jsonl(cls, path: str | Path) -> Directory:
-        """Read ``{"display_name", "handle", "profile_url"?}`` lines; InputError on bad input."""
+    def from_entries(
+        cls, entries: Iterable[DirectoryEntry], erased: ErasedNames | None = None
+    ) -> Directory:
+        return cls(entries, erased)
+
+    @classmethod
+    def from_jsonl(cls, path: str | Path, erased_key: bytes | None = None) -> Directory:
+        """Read ``{"display_name", "handle", "profile_url"?}`` lines, and
+        ``{"erased": MARKER}`` lines (erased members, matched with ``erased_key``);
+        InputError on bad input."""
         p = Path(path)
         entries: list[DirectoryEntry] = []
+        markers: list[dict[str, Any]] = []
         try:
             fh = p.open(encoding="utf-8")
         except OSError as exc:
@@ -132,6 +271,9 @@ class Directory:
                     raise InputError("invalid UTF-8", file=str(p), line=n) from None
                 if not isinstance(obj, dict):
                     raise InputError("each line must be a JSON object", file=str(p), line=n)
+                if "erased" in obj and isinstance(obj["erased"], dict):
+                    markers.append(obj["erased"])
+                    continue
                 name = obj.get("display_name")
                 if not isinstance(name, str) or not name.strip():
                     raise InputError(
@@ -151,7 +293,14 @@ class Directory:
                         field="profile_url", allowed="a URL string or null",
                     )  # fmt: skip
                 entries.append(DirectoryEntry(name, handle, url))
-        return cls(entries)
+        if markers and erased_key is None:
+            raise InputError(
+                "the directory lists erased members (keyed hashes) but no key was given",
+                file=str(p),
+                allowed="the platform's directory key (RedactorConfig.directory_key)",
+            )
+        erased = ErasedNames(erased_key, markers) if markers and erased_key else None
+        return cls(entries, erased)
 
     # -- matching --------------------------------------------------------------
     def find(self, text: str, recognizer: str = "directory") -> Iterator[Finding]:
@@ -166,40 +315,64 @@ class Directory:
     def _find_names(self, text: str, low: str, recognizer: str) -> Iterator[Finding]:
         # Walk the text's words (dots and whitespace separate them, as in a name) and,
         # at each word that starts a member name, take the longest name whose words
-        # follow; no per-text regex is compiled.
+        # follow; no per-text regex is compiled. Erased members' names are walked the
+        # same way over the words' keyed hashes.
         toks = list(_SUBTOKEN.finditer(low))
         words = [m.group() for m in toks]
         present = set(words)
         hits = present & self._first_tokens
+        er = self._erased
+        ehits = er.first_hits(present) if er is not None else set()
+        hashed: list[bytes] | None = None
         n = len(toks)
         i = 0
-        while hits and i < n:
-            variants = self._walk.get(words[i]) if words[i] in hits else None
-            if variants and not _glued_before(low, toks[i].start()):
-                k = _name_length(low, toks, words, i, variants)
-                if k:
-                    end = toks[i + k - 1].end()
-                    yield Finding(
-                        toks[i].start(), end, Label.PERSON, 1.0, recognizer, "member name"
-                    )
-                    i += k - 1
+        while (hits or ehits) and i < n:
+            w = words[i]
+            k = 0
+            if (w in hits or w in ehits) and not _glued_before(low, toks[i].start()):
+                if w in hits:
+                    k = _name_length(low, toks, words, i, self._walk[w])
+                if er is not None and w in ehits:
+                    if hashed is None:
+                        hashed = [er.h(x) for x in words]
+                    k = max(k, _name_length(low, toks, hashed, i, er.walk[hashed[i]]))
+            if k:
+                end = toks[i + k - 1].end()
+                yield Finding(toks[i].start(), end, Label.PERSON, 1.0, recognizer, "member name")
+                i += k - 1
             i += 1
         sur = present & self._surname_set
+        if er is not None and er.surnames:
+            sur |= {w for w in present if er.h(w) in er.surnames}
         if sur:
             yield from _titled_surnames(low, sur, recognizer)
+
+    def _is_handle(self, handle: str) -> bool:
+        er = self._erased
+        return handle in self._handles or (er is not None and er.is_handle(handle))
+
+    def _is_bare(self, token: str) -> bool:
+        er = self._erased
+        return token in self._bare_set or (
+            er is not None and bool(er.bare) and er.h(token) in er.bare
+        )
 
     def _find_handles(self, text: str, low: str, recognizer: str) -> Iterator[Finding]:
         if "@" in text:
             for m in _AT_HANDLE.finditer(low):
                 h = m.group(1)
-                while h and h[-1] in ".-" and h not in self._handles:
+                while h and h[-1] in ".-" and not self._is_handle(h):
                     h = h[:-1]
-                if h in self._handles:
+                if h and self._is_handle(h):
                     yield Finding(
                         m.start(), m.start() + 1 + len(h), Label.HANDLE, 1.0, recognizer,
                         "member handle",
                     )  # fmt: skip
-        bare = {t for t in re.findall(r"[\w.\-]+", low) if t in self._bare_set}
+        words = set(re.findall(r"[\w.\-]+", low))
+        if self._erased is None:  # the common case: one set intersection, in C
+            bare = words & self._bare_set
+        else:
+            bare = {t for t in words if self._is_bare(t)}
         if bare:
             alt = "|".join(re.escape(b) for b in sorted(bare, key=len, reverse=True))
             for m in re.finditer(rf"(?<![\w@/.\-])(?:{alt})(?![\w\-]|\.\w)", low):
@@ -212,12 +385,13 @@ class Directory:
                 end -= 1
             url = text[start:end]
             norm = _norm_url(url)
-            hit = norm in self._urls
+            er = self._erased
+            hit = norm in self._urls or (er is not None and bool(er.urls) and er.h(norm) in er.urls)
             if not hit:
                 pm = _PROFILE_PATH.search(norm)
                 if pm:
                     handle = (pm.group(1) or pm.group(2) or "").lower()
-                    hit = handle in self._handles
+                    hit = self._is_handle(handle)
             if hit:
                 yield Finding(start, end, Label.URL, 1.0, recognizer, "member profile URL")
 
@@ -255,9 +429,9 @@ def _glued_before(low: str, start: int) -> bool:
 def _name_length(
     low: str,
     toks: list[re.Match[str]],
-    words: list[str],
+    words: Sequence[object],
     i: int,
-    variants: Iterable[tuple[str, ...]],
+    variants: Iterable[tuple[object, ...]],
 ) -> int:
     """How many words of the first variant that follows word ``i`` whole (0: none)."""
     n = len(toks)

@@ -21,6 +21,7 @@ from optin.storage.ledger.append import (
     EventDraft,
     LedgerHead,
     append,
+    append_erasure,
     append_many,
     ensure_head,
     ledger_head,
@@ -35,7 +36,13 @@ from optin.storage.ledger.chain import (
     iso,
     payload_from_iso,
 )
-from optin.storage.ledger.verify import LedgerReport, iter_rows, row_to_event, verify
+from optin.storage.ledger.verify import (
+    LedgerReport,
+    is_erasure,
+    iter_rows,
+    row_to_event,
+    verify,
+)
 
 __all__ = [
     "GENESIS",
@@ -44,11 +51,13 @@ __all__ = [
     "LedgerHead",
     "LedgerReport",
     "append",
+    "append_erasure",
     "append_many",
     "canonical_payload",
     "chain_hash",
     "destroy_member_key",
     "ensure_head",
+    "is_erasure",
     "iso",
     "iter_rows",
     "ledger_head",

@@ -31,6 +31,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from optin.domain.model import (
+    ERASURE_ACTION,
+    ERASURE_PURPOSE,
     IMPORT_SYSTEM_HINT,
     ConsentAction,
     ConsentSource,
@@ -281,7 +283,33 @@ def append(
     now = _require_aware(now)
     ring = KeyRing(session)
     blob = _seal_personal(ring, draft, personal if personal is not None else draft.personal, now)
-    p = _prepare(draft, checked, blob, now)
+    return _append_prepared(session, _prepare(draft, checked, blob, now))
+
+
+def append_erasure(
+    session: Session, member_id: str, *, policy_version: int, now: datetime
+) -> ConsentEventRow:
+    """Append the ledger entry of an erasure of ``member_id`` at ``now`` (action
+    :data:`~optin.domain.model.ERASURE_ACTION`, purpose
+    :data:`~optin.domain.model.ERASURE_PURPOSE`, source ``system``, no personal fields):
+    chained and hashed like every event, never a consent choice (readers of choices skip
+    it). Only the erasure service appends it; :func:`append` refuses the action."""
+    now = _require_aware(now)
+    p = _Prepared(
+        str(uuid.uuid4()),
+        member_id,
+        ERASURE_PURPOSE,
+        ERASURE_ACTION,
+        now.astimezone(UTC),
+        now.astimezone(UTC),
+        policy_version,
+        ConsentSource.SYSTEM.value,
+        None,
+    )
+    return _append_prepared(session, p)
+
+
+def _append_prepared(session: Session, p: _Prepared) -> ConsentEventRow:
     values = p.values()
     if session.get_bind().dialect.name == "postgresql":
         prefix, suffix = p.entry(-1).sql_parts()

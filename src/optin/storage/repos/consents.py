@@ -9,18 +9,19 @@ from sqlalchemy.orm import Session
 
 from optin.domain.model import ConsentEvent
 from optin.storage.keys import KeyRing, unseal
-from optin.storage.ledger import row_to_event
+from optin.storage.ledger import is_erasure, row_to_event
 from optin.storage.models import ConsentEventRow
 
 
 def member_events(session: Session, member_id: str) -> list[ConsentEvent]:
-    """The member's events ordered by (time, seq)."""
+    """The member's consent events ordered by (time, seq) (an erasure's ledger entry is
+    not one)."""
     rows = session.scalars(
         select(ConsentEventRow)
         .where(ConsentEventRow.member_id == member_id)
         .order_by(ConsentEventRow.at, ConsentEventRow.seq)
     ).all()
-    return [row_to_event(r) for r in rows]
+    return [row_to_event(r) for r in rows if not is_erasure(r)]
 
 
 def latest_event(session: Session, member_id: str, purpose: str) -> ConsentEvent | None:
@@ -42,8 +43,10 @@ def event_row(session: Session, event_id: str) -> ConsentEventRow | None:
 
 
 def get_event(session: Session, event_id: str) -> ConsentEvent | None:
+    """The consent event ``event_id`` (None when there is none, or it records an
+    erasure)."""
     row = event_row(session, event_id)
-    return None if row is None else row_to_event(row)
+    return None if row is None or is_erasure(row) else row_to_event(row)
 
 
 def event_owner(session: Session, event_id: str) -> str | None:

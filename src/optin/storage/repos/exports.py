@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from optin.domain.model import ERASURE_ACTION
 from optin.storage.models import ConsentEventRow, ContentRow, MemberRow
 
 _CONTENT = (
@@ -43,9 +44,9 @@ def member_ids_after(session: Session, last: str | None, limit: int) -> list[str
 
 
 def _page(
-    session: Session, key: Any, cols: tuple[Any, ...], last: Any, limit: int
+    session: Session, key: Any, cols: tuple[Any, ...], last: Any, limit: int, *where: Any
 ) -> list[dict[str, Any]]:
-    q = select(*cols).order_by(key).limit(limit)
+    q = select(*cols).where(*where).order_by(key).limit(limit)
     if last is not None:
         q = q.where(key > last)
     return [{c.key: v for c, v in zip(cols, row, strict=True)} for row in session.execute(q).all()]
@@ -57,5 +58,13 @@ def content_after(session: Session, last: str | None, limit: int) -> list[dict[s
 
 
 def consents_after(session: Session, last_seq: int | None, limit: int) -> list[dict[str, Any]]:
-    """Consent events (export columns plus ``seq``) after ``last_seq``, in ledger order."""
-    return _page(session, ConsentEventRow.seq, _CONSENTS, last_seq, limit)
+    """Consent events (export columns plus ``seq``) after ``last_seq``, in ledger order
+    (erasure entries are not consent events: an import could not take them)."""
+    return _page(
+        session,
+        ConsentEventRow.seq,
+        _CONSENTS,
+        last_seq,
+        limit,
+        ConsentEventRow.action != ERASURE_ACTION,
+    )

@@ -1,7 +1,8 @@
 """JSON API for the member lifecycle: ``POST /api/v1/members/{id}/events`` records a
 dated change (country, status, birth-date correction; scope ``members:write``) and
-``GET /api/v1/members/{id}`` shows a member with every change (scope ``members:read``).
-``{id}`` is a member id or ``@handle`` (case-insensitive)."""
+``GET /api/v1/members/{id}`` shows a member with every change (scope ``members:read``);
+``POST /api/v1/members/{id}/erasure`` erases the member (scope ``members:erase``; the body
+must confirm). ``{id}`` is a member id or ``@handle`` (case-insensitive)."""
 
 from __future__ import annotations
 
@@ -120,3 +121,33 @@ def get_member(
 ) -> dict[str, Any]:
     st = state(request)
     return backend.show_member(st.db, member_id, st.now())
+
+
+class ErasureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    confirm: Literal[True] = Field(description="Must be true: an erasure cannot be undone.")
+    request_id: str | None = Field(
+        None, max_length=64, description="The data-subject request this erasure completes."
+    )
+
+
+@router.post(
+    "/members/{member_id}/erasure",
+    summary="Erase a member's data everywhere optin keeps it (cannot be undone)",
+)
+def post_member_erasure(
+    request: Request,
+    member_id: ID,
+    body: ErasureIn,
+    client: ApiClient = Depends(require_scope("members:erase")),
+) -> dict[str, Any]:
+    st = state(request)
+    return backend.erase_member(
+        st.db,
+        st.settings,
+        member_id,
+        request_id=body.request_id,
+        actor=f"api:{client.key_id}",
+        now=st.now(),
+    )

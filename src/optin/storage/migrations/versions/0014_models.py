@@ -4,7 +4,7 @@ Adds ``models``, ``model_versions``, ``model_components``, ``model_version_compo
 and ``model_records`` (see :mod:`optin.storage.model_tables`). Nothing existing changes.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
