@@ -107,6 +107,8 @@ def cmd_demo(argv: list[str]) -> None:
         sys.exit(f"{home} exists and is not a demo platform; set OPTIN_HOME to an empty folder")
     # the demo's history starts in 2024: its first policy is backdated, explicitly
     optin("--home", str(home), "init", "--effective-at", "2024-01-01", "--allow-backdate")
+    # the transparency log's and the manifests' signing keys: the snapshot is a signed note
+    optin("--home", str(home), "log", "keygen")
     optin("--home", str(home), "demo", *argv)
     optin("--home", str(home), "snapshot", "build", "--purpose", "train_own_models")
     optin("--home", str(home), "snapshot", "verify", "latest")
