@@ -725,6 +725,33 @@ def _sharding_doc(
     }
 
 
+def _train_cohort(
+    base: Any,
+    tok: Any,
+    snap: _Snapshot,
+    idx: list[int],
+    cohort: int,
+    version: int,
+    opts: TrainOptions,
+    tmp: Path,
+    progress: TrainProgress | None,
+) -> tuple[_Part | None, dict[str, Any]]:
+    """Train one cohort's adapter (none for an empty cohort) and its sharding entry."""
+    name = f"cohort-{cohort:02d}-v{version}"
+    part = None
+    if idx:
+        part = _train_adapter(base, tok, snap, idx, cohort, name, opts, tmp, progress)
+    doc = {
+        "cohort": cohort,
+        "adapter": f"adapters/{name}" if part is not None else None,
+        "records": len(idx) if part is not None else 0,
+        "members": part.members if part is not None else 0,
+        "trained_in": version,
+        "snapshot_id": snap.id,
+    }
+    return part, doc
+
+
 def _train_parts(
     settings: Settings,
     model_id: str,
@@ -741,31 +768,10 @@ def _train_parts(
     parts: list[_Part] = []
     cohorts: list[dict[str, Any]] = []
     for c, idx in _cohorts(settings, model_id, snap, opts.shards).items():
-        name = f"cohort-{c:02d}-v{version}"
-        if not idx:
-            cohorts.append(
-                {
-                    "cohort": c,
-                    "adapter": None,
-                    "records": 0,
-                    "members": 0,
-                    "trained_in": version,
-                    "snapshot_id": snap.id,
-                }
-            )
-            continue
-        part = _train_adapter(base, tok, snap, idx, c, name, opts, tmp, progress)
-        parts.append(part)
-        cohorts.append(
-            {
-                "cohort": c,
-                "adapter": f"adapters/{name}",
-                "records": len(idx),
-                "members": part.members,
-                "trained_in": version,
-                "snapshot_id": snap.id,
-            }
-        )
+        part, doc = _train_cohort(base, tok, snap, idx, c, version, opts, tmp, progress)
+        if part is not None:
+            parts.append(part)
+        cohorts.append(doc)
     return parts, info, _sharding_doc(opts, cohorts, [])
 
 
@@ -983,32 +989,10 @@ def _update_shards(
                 "at": now.isoformat(),
             }
         )
-        name = f"cohort-{c:02d}-v{version}"
-        idx = groups[c]
-        if not idx:
-            cohorts.append(
-                {
-                    "cohort": c,
-                    "adapter": None,
-                    "records": 0,
-                    "members": 0,
-                    "trained_in": version,
-                    "snapshot_id": snap.id,
-                }
-            )
-            continue
-        part = _train_adapter(base, tok, snap, idx, c, name, opts, tmp, progress)
-        new_parts.append(part)
-        cohorts.append(
-            {
-                "cohort": c,
-                "adapter": f"adapters/{name}",
-                "records": len(idx),
-                "members": part.members,
-                "trained_in": version,
-                "snapshot_id": snap.id,
-            }
-        )
+        part, doc = _train_cohort(base, tok, snap, groups[c], c, version, opts, tmp, progress)
+        if part is not None:
+            new_parts.append(part)
+        cohorts.append(doc)
     return new_parts, info, _sharding_doc(opts, cohorts, retired), kept
 
 
