@@ -7,9 +7,11 @@ ledger), then times, for one purpose at one time T:
 * projection: streaming every member's state out of the database (SQL + row decoding)
 * decide_all: projection + domain decisions (what snapshot builds use)
 
-PostgreSQL runs twice: read in the calling thread, and with the default reader threads
-(``optin.storage.projection.PG_READERS``; chunks by member id under one exported
-snapshot). SQLite always reads in the calling thread.
+Each backend runs twice: read in the calling thread, and with the default readers
+(PostgreSQL: ``optin.storage.projection.PG_READERS`` threads, chunks by member id under
+one exported snapshot; SQLite: ``SQLITE_READERS`` child processes with read-only
+connections). Client CPU counts this process only (not the SQLite reader processes, not
+the PostgreSQL server): on a shared machine the wall figures are the ones that count.
 
 on SQLite and, if reachable, PostgreSQL. Prints members/s.
 
@@ -227,15 +229,17 @@ def run_backend(name: str, db: Database, data, n: int) -> None:
     (load_sqlite if name == "sqlite" else load_pg)(db, data)
     print(f"  loaded in {time.perf_counter() - t:.1f} s", flush=True)
     at = START + timedelta(days=500)
-    default = projection.PG_READERS if name == "postgresql" else 0
+    attr = "PG_READERS" if name == "postgresql" else "SQLITE_READERS"
+    kind = "threads" if name == "postgresql" else "processes"
+    default = getattr(projection, attr)
     for purpose in PURPOSES[:1]:
-        for readers in sorted({0, default} if name == "postgresql" else {0}):
-            projection.PG_READERS = readers
-            label = "in the calling thread" if readers == 0 else f"{readers} reader threads"
+        for readers in sorted({0, default}):
+            setattr(projection, attr, readers)
+            label = "in the calling thread" if readers == 0 else f"{readers} reader {kind}"
             print(f"[{name}] decide_all(purpose={purpose}, at={at.date()}), {label}, 2 runs:")
             measure(db, n, at, purpose)
             measure(db, n, at, purpose)
-    projection.PG_READERS = default
+    setattr(projection, attr, default)
 
 
 def main() -> int:

@@ -98,3 +98,31 @@ def test_when_rows_change_mid_read_then_postgresql_readers_share_one_snapshot(
     for rows, _ in it:
         got.extend(tuple(r) for r in rows)
     assert got == expected
+
+
+def test_when_a_sqlite_file_is_read_in_chunks_then_reader_processes_do_it_and_end(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a SQLite file the chunks are read by child processes (read-only connections);
+    they have all exited once the read ends, also when the caller stops early."""
+    _ids, probes = _random_world(sqlite_db, random.Random(12), 20)
+    monkeypatch.setattr(projection, "CHUNK_MEMBERS", 3)
+    started: list[projection._SqliteChild] = []
+    real = projection._SqliteChild
+
+    class Recording(real):  # type: ignore[misc, valid-type]
+        def __init__(self, path: str) -> None:
+            super().__init__(path)
+            started.append(self)
+
+    monkeypatch.setattr(projection, "_SqliteChild", Recording)
+    one = _rows(sqlite_db, P, probes[-1], readers=0)
+    assert started == []
+    assert _rows(sqlite_db, P, probes[-1], readers=2) == one
+    assert len(started) == 2
+    assert all(c.proc.poll() is not None for c in started)
+    started.clear()
+    it = projection.iter_state_rows(sqlite_db.engine, P, probes[-1], readers=2)
+    next(it)
+    it.close()
+    assert started and all(c.proc.poll() is not None for c in started)

@@ -21,13 +21,18 @@ Rows come out ordered by member id.
 from __future__ import annotations
 
 import itertools
+import pickle
+import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from optin.domain.eligibility import MemberState
 from optin.domain.model import AccountStatus, ConsentAction
@@ -159,10 +164,14 @@ def split_last(last: str) -> tuple[str, str, datetime, str | None, str]:
 CHUNK_MEMBERS = 20000
 #: reader threads of a bulk projection on PostgreSQL (each with its own connection and
 #: server backend, so the SQL runs in parallel while the caller decodes and decides
-#: earlier chunks). SQLite reads in the calling thread: measured on this project's
-#: machine, two SQLite connections reading at once were slower than one (``bench/
-#: eligibility.py --readers``)
+#: earlier chunks)
 PG_READERS = 2
+#: reader processes of a bulk projection on a SQLite file (each a small child Python
+#: with its own read-only connection; the SQL runs there while the caller decodes and
+#: decides earlier chunks). Processes, not threads: measured on this project's machine,
+#: two SQLite connections reading at once in one process were slower than one. A
+#: database of one chunk or less, or one in memory, is read in the calling thread.
+SQLITE_READERS = 2
 
 
 def iter_state_rows(
@@ -185,9 +194,10 @@ def iter_state_rows(
     ``birth_date`` is ISO text when ``birth_is_text`` (SQLite) or a :class:`date`.
     ``member_ids`` restricts the projection (small sets only; read in one query).
 
-    The whole table is read in member-id chunks by ``readers`` threads (default
-    :data:`PG_READERS` on PostgreSQL, 0 on SQLite; 0 reads in the calling thread, in
-    one query), delivered in order
+    The whole table is read in member-id chunks by ``readers`` reader threads on
+    PostgreSQL (default :data:`PG_READERS`) or reader processes on a SQLite file
+    (default :data:`SQLITE_READERS`); 0 reads in the calling thread, in one query, as
+    does a SQLite database in memory or of one chunk. Chunks are delivered in order
     with a bounded look-ahead (memory stays at a few chunks). On PostgreSQL every reader
     imports one exported snapshot (``pg_export_snapshot``), so all chunks see the same
     committed state, as one query would; on SQLite each chunk is its own read (a member's
@@ -197,8 +207,8 @@ def iter_state_rows(
     if at.tzinfo is None:
         raise ValueError("naive datetime; use UTC-aware datetimes")
     pg = engine.dialect.name == "postgresql"
-    n = (PG_READERS if pg else 0) if readers is None else readers
-    if member_ids is not None or n < 1:
+    n = (PG_READERS if pg else SQLITE_READERS) if readers is None else readers
+    if member_ids is not None or n < 1 or (not pg and _sqlite_file(engine) is None):
         yield from _read_single(engine, purpose, at, member_ids, batch)
         return
     yield from _read_chunked(engine, purpose, at, n)
@@ -343,6 +353,83 @@ class _ChunkReader:
                 t.join()
 
 
+def _sqlite_file(engine: Engine) -> str | None:
+    """The SQLite database file behind ``engine`` (None: in memory, or not SQLite)."""
+    url = make_url(str(engine.url))
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    if url.database.startswith("file:") or url.query.get("mode") == "memory":
+        return None
+    return url.database
+
+
+# The reader child: stdlib only (started with -I -S, so it imports nothing of optin and
+# no site packages). Requests and answers are length-prefixed pickles on its stdin and
+# stdout, between this process and its own child only. It opens the file read-only.
+_SQLITE_CHILD = r"""
+import pickle, sqlite3, struct, sys, urllib.parse
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+uri = "file:" + urllib.parse.quote(sys.argv[1]) + "?mode=ro"
+conn = sqlite3.connect(uri, uri=True, timeout=60, check_same_thread=False)
+while True:
+    head = inp.read(8)
+    if len(head) < 8:
+        break
+    (n,) = struct.unpack("<Q", head)
+    sql, params = pickle.loads(inp.read(n))
+    try:
+        answer = ("ok", conn.execute(sql, params).fetchall())
+    except Exception as e:
+        answer = ("error", f"{type(e).__name__}: {e}")
+    data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(struct.pack("<Q", len(data)))
+    out.write(data)
+    out.flush()
+conn.close()
+"""
+
+
+class _SqliteChild:
+    """One reader process: :meth:`query` sends a statement, returns its rows."""
+
+    def __init__(self, path: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _SQLITE_CHILD, path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    def query(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None
+        data = pickle.dumps((sql, params), protocol=pickle.HIGHEST_PROTOCOL)
+        stdin.write(struct.pack("<Q", len(data)) + data)
+        stdin.flush()
+        head = stdout.read(8)
+        if len(head) < 8:
+            raise RuntimeError(
+                f"a projection reader process ended unexpectedly (exit {self.proc.poll()})"
+            )
+        (n,) = struct.unpack("<Q", head)
+        status, value = pickle.loads(stdout.read(n))
+        if status != "ok":
+            raise RuntimeError(f"projection reader: {value}")
+        rows: list[Any] = value
+        return rows
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            with suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
 def _read_chunked(
     engine: Engine, purpose: str, at: datetime, readers: int
 ) -> Iterator[tuple[list[Any], bool]]:
@@ -363,9 +450,21 @@ def _read_chunked(
         finally:
             cur.close()
         chunks = _chunks(bounds)
+        path = None if pg else _sqlite_file(engine)
+        if path is not None and len(chunks) == 1:
+            # one chunk: no process to start
+            yield from _read_single(engine, purpose, at, None, CHUNK_MEMBERS)
+            return
 
         @contextmanager
         def open_reader() -> Iterator[Any]:
+            if path is not None:
+                child = _SqliteChild(path)
+                try:
+                    yield child
+                finally:
+                    child.close()
+                return
             with engine.connect() as rconn:
                 rraw = rconn.connection.driver_connection
                 assert rraw is not None
@@ -393,6 +492,8 @@ def _read_chunked(
                 mcond, extra = _range_sql("m.id", lo, hi, ":")
                 sql = _SQLITE.format(where="WHERE TRUE" + mcond)
             params.update(extra)
+            if isinstance(rraw, _SqliteChild):
+                return rraw.query(sql, params)
             c = rraw.cursor()
             try:
                 c.execute(sql, params)
