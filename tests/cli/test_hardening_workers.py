@@ -73,7 +73,7 @@ def test_when_a_build_is_killed_then_its_workers_exit(
         assert build.poll() is None and len(children) >= 2, "the build ended before it forked"
         os.kill(build.pid, signal.SIGKILL)
         build.wait()
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60  # generous: a loaded 2-core CI machine
         while _alive(children) and time.monotonic() < deadline:
             time.sleep(0.1)
         left = _alive(children)
