@@ -146,3 +146,44 @@ def test_a_failed_audit_blocks_the_model_a_passing_one_lifts_it(registered) -> N
     assert out["status"] == "blocked" and list_models(db)[0].status == "blocked"
     assert model_card(db, "m1")["audit"]["exposure_r1"] == 9.5
     assert record_audit(db, "m1", audit={}, passed=True, now=LATER)["status"] == "active"
+
+
+def test_export_is_refused_while_blocked_and_leaves_the_audit_inputs_out(registered) -> None:  # type: ignore[no-untyped-def]
+    from optin.services.models import export_model, record_audit, require_usable
+
+    db, settings, _sid, by_author = registered
+    vdir = settings.home / "models" / "m1" / "v1"
+    (vdir / "audit").mkdir()
+    (vdir / "audit" / "training.jsonl").write_text('{"text": "member text"}\n')
+    (vdir / "model_card.json").write_text(
+        json.dumps({"canaries": "audit/canaries.jsonl", "audit_records": {}, "model_id": "m1"})
+    )
+    verdict = {
+        "checks": [{"name": "max_exposure_bits[1]", "limit": 8.0, "measured": 9.5, "passed": False}]
+    }
+    record_audit(db, "m1", audit={"verdict": verdict}, passed=False, now=LATER)
+    dest = settings.home.parent / "export"
+    for call in (
+        lambda: export_model(db, settings, "m1", dest),
+        lambda: require_usable(db, "m1", use="served"),
+    ):
+        with pytest.raises(ConflictError, match=r"blocked.*max_exposure_bits\[1\] 9.5 > 8.0"):
+            call()
+    assert not dest.exists()
+    assert list_models(db)[0].audit == {
+        "passed": False,
+        "recorded_at": LATER.isoformat(),
+        "failed": "max_exposure_bits[1] 9.5 > 8.0",
+    }
+    record_audit(db, "m1", audit={}, passed=True, now=LATER)
+    out = export_model(db, settings, "m1", dest)
+    assert "audit/training.jsonl" not in out["files"] and not (dest / "audit").exists()
+    card = json.loads((dest / "model_card.json").read_text())
+    assert "canaries" not in card and card["exported"]["from"] == "m1"
+    with pytest.raises(ConflictError, match="already exists"):
+        export_model(db, settings, "m1", dest)
+    # a model still holding withdrawn content is not exported either
+    member = next(iter(by_author))
+    record_consent(db, member, PURPOSE, "withdraw", source="cli", at=LATER, now=LATER)
+    with pytest.raises(ConflictError, match="no longer eligible"):
+        export_model(db, settings, "m1", settings.home.parent / "export2")
