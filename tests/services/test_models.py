@@ -36,7 +36,8 @@ LATER = DEMO_NOW + timedelta(hours=1)
 @pytest.fixture()
 def registered(db: Database, tmp_path: Path) -> Iterator[tuple[Database, Settings, str, dict]]:
     generate_demo(db, members=80, posts=600, seed=5, now=DEMO_NOW, accounts=False)
-    settings = Settings(home=tmp_path / "home", database_url=db.url)
+    # the database's own home (where it finds model directories), as `Database.open` does
+    settings = Settings(home=db.home or tmp_path / "home", database_url=db.url)
     sid = build(db, settings).snapshot_id
     with db.session() as s:
         rows = s.execute(
@@ -187,3 +188,24 @@ def test_export_is_refused_while_blocked_and_leaves_the_audit_inputs_out(registe
     record_consent(db, member, PURPOSE, "withdraw", source="cli", at=LATER, now=LATER)
     with pytest.raises(ConflictError, match="no longer eligible"):
         export_model(db, settings, "m1", settings.home.parent / "export2")
+
+
+def test_a_withdrawal_removes_the_members_text_from_the_audit_inputs(registered) -> None:  # type: ignore[no-untyped-def]
+    db, settings, _sid, by_author = registered
+    (member, mine), (_other, theirs) = sorted(by_author.items())[:2]
+    audit = settings.home / "models" / "m1" / "v1" / "audit"
+    audit.mkdir()
+    lines = [json.dumps({"record_id": r, "text": f"text of {r}"}) + "\n" for r in mine + theirs]
+    (audit / "training.jsonl").write_text("".join(lines))
+    (audit / "non_members.jsonl").write_text(lines[-1])
+    (audit / "canaries.jsonl").write_text('{"id": "c"}\n')
+    record_consent(db, member, PURPOSE, "withdraw", source="cli", at=LATER, now=LATER)
+    left = [json.loads(x)["record_id"] for x in (audit / "training.jsonl").read_text().splitlines()]
+    assert left == theirs
+    assert (audit / "non_members.jsonl").read_text() == lines[-1]
+    assert (audit / "canaries.jsonl").read_text() == '{"id": "c"}\n'
+    assert sorted(p.name for p in audit.iterdir()) == [
+        "canaries.jsonl",
+        "non_members.jsonl",
+        "training.jsonl",
+    ]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from optin.errors import ConflictError, NotFoundError
-from optin.files import atomic_write_json
+from optin.files import atomic_write_json, shred
 from optin.services.propagation import PropagationReport
 from optin.settings import Settings
 from optin.storage.database import Database
@@ -364,11 +364,52 @@ def export_model(db: Database, settings: Settings, ref: str, dest: Path) -> dict
 # -- withdrawal propagation ----------------------------------------------------------
 
 
+def scrub_audit_inputs(db: Database, record_ids: set[str]) -> int:
+    """Remove the lines of ``record_ids`` from the audit inputs (``audit/*.jsonl``, the
+    copies of member text that ``optin train --canaries/--holdout`` writes) of every
+    model version, so a withdrawn or erased member's text is not kept there; the old
+    file is overwritten with zeros (:func:`optin.files.shred`) before the new one takes
+    its place. Returns the lines removed."""
+    if not record_ids:
+        return 0
+    with db.session() as s:
+        paths = [Path(v.path) for row in repo.list_models(s) for v in repo.versions(s, row.id)]
+    removed = 0
+    for p in paths:
+        folder = (p if p.is_absolute() or db.home is None else db.home / p) / "audit"
+        if not folder.is_dir():
+            continue
+        for f in sorted(folder.glob("*.jsonl")):
+            if f.name == "canaries.jsonl":
+                continue
+            lines = f.read_text("utf-8").splitlines(keepends=True)
+            keep = [ln for ln in lines if _record_id(ln) not in record_ids]
+            if len(keep) == len(lines):
+                continue
+            removed += len(lines) - len(keep)
+            tmp = f.with_name(f".{f.name}.scrub-{secrets.token_hex(3)}")
+            tmp.write_text("".join(keep), "utf-8")
+            os.chmod(tmp, 0o600)
+            shred(f)
+            os.replace(tmp, f)
+    return removed
+
+
+def _record_id(line: str) -> str | None:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return obj.get("record_id") if isinstance(obj, dict) else None
+
+
 def flag_models(db: Database, report: PropagationReport) -> None:
     """What the propagation hook ``model_flags`` does: a model (not retired) with a live
     part trained on records that this propagation found no longer eligible becomes
     ``needs_retrain``, with the count of those records (and, for a sharded model, which
-    cohorts)."""
+    cohorts); and those records leave every model's audit inputs
+    (:func:`scrub_audit_inputs`)."""
+    scrub_audit_inputs(db, {r for impact in report.affected for r in impact.record_ids})
     hits: dict[str, dict[str, int]] = {}
     with db.session() as s:
         for impact in report.affected:
@@ -451,6 +492,7 @@ __all__ = [
     "require_usable",
     "resolve_model_id",
     "retire_model",
+    "scrub_audit_inputs",
     "show_model",
     "version_dir",
 ]
