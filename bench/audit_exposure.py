@@ -50,7 +50,7 @@ from optin.training.audit import (
     mean_token_losses,
     repetition_stats,
 )
-from optin.training.canaries import Canary, canary_training_texts, make_canaries
+from optin.training.canaries import Canary, make_canaries
 
 ACTIVITIES = ("hiking", "baking bread", "painting", "cycling", "reading", "gardening",
               "fishing", "climbing", "sketching", "running", "swimming", "writing")  # fmt: skip
