@@ -226,6 +226,16 @@ def show(
     )
     if m["needs_retrain_reason"]:
         console.print(f"needs retrain: {esc(m['needs_retrain_reason'])}", highlight=False)
+    a = m.get("audit")
+    if a is None:
+        console.print("last audit: none (`optin audit MODEL`)", highlight=False)
+    else:
+        verdict = "passed" if a["passed"] else f"FAILED ({a['failed']}): blocked"
+        console.print(
+            f"last audit: {esc(verdict)} at {esc(a['recorded_at'] or '-')}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if m["retired_at"]:
         console.print(
             f"retired {esc(m['retired_at'])}: {esc(m['retired_reason'])}", highlight=False
