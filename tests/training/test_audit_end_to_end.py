@@ -101,12 +101,16 @@ def test_canaries_audit_registry_block_export_and_forgetting(
     assert out["registry"] == {"model_id": mid, "version": 1, "status": "active"}
     info = show_model(db, mid)["model"]
     assert info["audit"]["passed"] is True
-    print(
-        "exposure v1 (mean bits):",
-        {k: round(r["mean_bits"], 2) for k, r in sorted(reps.items())},
-        "chance",
-        round(reps[1]["chance_bits"], 2),
-    )
+    readme = (v1 / "README.md").read_text()  # rendered again with the audit
+    assert "Not audited yet" not in readme and '"by_repetition"' in readme
+    assert "- canaries: 1 per repetition count [1, 4, 16]" in readme
+    with capsys.disabled():
+        print(
+            "exposure v1 (mean bits):",
+            {k: round(r["mean_bits"], 2) for k, r in sorted(reps.items())},
+            "chance",
+            round(reps[1]["chance_bits"], 2),
+        )
 
     # a policy the model cannot meet: the audit fails, the model is blocked
     strict = tmp_path / "strict.toml"

@@ -17,6 +17,7 @@ from typing import Any
 
 from optin.domain.model import AuditThresholds, PolicyVersion
 from optin.errors import InputError, NotFoundError
+from optin.files import atomic_write_bytes
 from optin.services import models as registry
 from optin.services.policy import current_policy
 from optin.settings import Settings
@@ -26,10 +27,12 @@ from optin.training.audit import (
     AuditResult,
     AuditVerdict,
     audit_passes,
+    read_model_card,
     run_audit,
     thresholds_to_dict,
     write_audit,
 )
+from optin.training.card import render_readme
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,18 @@ def audit_model(
         if write
         else None
     )
+    if card is not None:
+        _rerender_readme(model_dir)
     return ModelAudit(result, verdict, policy.audit, version, card)
+
+
+def _rerender_readme(model_dir: Path) -> None:
+    """An optin model card's README.md says what the card says: render it again with
+    the audit (a card optin did not write keeps its README)."""
+    card = read_model_card(model_dir)
+    if card.get("format") != "optin-model-card/1":
+        return
+    atomic_write_bytes(Path(model_dir) / "README.md", render_readme(card).encode("utf-8"))
 
 
 def locate_model(db: Database | None, settings: Settings, target: str) -> tuple[Path, str | None]:
