@@ -880,9 +880,9 @@ def train_model(
     snap = _checked_snapshot(db, settings, sid, opts, now)
     model_id = _model_id(snap, now)
     root = registry.models_dir(settings) / model_id
-    tmp = _tmp_dir(root, 1)
     whole = snap
     snap, kit = _audit_kit(settings, model_id, whole, opts)
+    tmp = _tmp_dir(root, 1)
     try:
         parts, info, sharding = _train_parts(settings, model_id, snap, opts, tmp, progress, 1, kit)
         card = _card(
