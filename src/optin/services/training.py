@@ -22,7 +22,14 @@ Training (:func:`train_model`):
 5. the version directory is written under a temporary name and renamed
    (``models/<id>/v<n>``), with ``model_card.json`` and ``README.md``;
 6. the registry gets the model, the version, its parts and each part's training set
-   (record ids), and a ``model`` lineage edge snapshot → model.
+   (record ids), and a ``model`` lineage edge snapshot → model;
+7. with ``canaries`` / ``holdout`` (:class:`_AuditKit`): the canaries (installation-
+   keyed per model, each its own privacy unit, one cohort's when sharded) are trained
+   with the records, the held-out members (keyed hash below ``holdout``, the same in
+   every version) are not, and ``audit/`` gets what :mod:`optin.training.audit`'s card
+   contract names (``canaries``, ``audit_records``; ``reference_model`` for a local
+   base). Propagation later removes withdrawn or erased members' lines from it
+   (:func:`optin.services.models.scrub_audit_inputs`).
 
 Updating (:func:`update_model`): the records of the current version's snapshot that are
 no longer eligible are found, the child snapshot without them is derived (or the
@@ -31,7 +38,9 @@ them are retrained on the child; a sharded model keeps its other adapters (copie
 the new version). Then the new version becomes current, the replaced parts are marked
 destroyed (with the reason) and every older version directory loses its weights: old
 and new adapters side by side would leak what was removed. No intermediate checkpoint
-is ever written.
+is ever written. With an audit kit, the update also writes ``withdrawn``: the removed
+records the previous version was trained on (read from the parent snapshot), so
+``optin audit`` measures whether the new version still knows them.
 """
 
 from __future__ import annotations
