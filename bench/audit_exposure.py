@@ -8,15 +8,23 @@ tokenizer trained on the corpus (digits one per token), and a 2-layer, 64-wide G
 Exposure is measured by :func:`optin.training.audit.audit_canaries` (exact rank when
 ``|R| - 1 <= --max-candidates``, else the sampled-rank estimate).
 
-**The DP runs are example-level DP-SGD** (Opacus ``make_private_with_epsilon``: Poisson
-sampling of examples, per-example clipping, RDP accounting): each repetition of a
-canary is a separate example, so a canary repeated 16 times is protected by group
-privacy only (about 16 epsilon), not by epsilon. Member-level DP (a member's examples
-bounded and clipped together) is the training branch's ``optin train --dp-epsilon``;
-this script does not claim it.
+Two kinds of DP run, side by side:
+
+* **example-level DP-SGD** (Opacus ``make_private_with_epsilon``: Poisson sampling of
+  examples, per-example clipping, RDP accounting): each repetition of a canary is a
+  separate example, so a canary repeated 16 times is protected by group privacy only
+  (about 16 epsilon), not by epsilon;
+* **member-level DP** (optin's trainer, :func:`optin.training.trainer.train` with
+  ``unit="member"``, what ``optin train --dp-epsilon`` runs): the posts belong to
+  ``--members`` synthetic members (``posts / members`` each), every canary is its own
+  pseudo-member holding all its repetitions, each step samples members (Poisson) and at
+  most ``--max-examples-per-member`` of their examples, clips each member's summed
+  gradient and adds noise; the RDP accountant is the trainer's. Here the guarantee covers
+  a canary as a whole, however often it is repeated.
 
     python bench/audit_exposure.py                    # small config, a few minutes on CPU
     python bench/audit_exposure.py --steps 200 --canaries 2 --no-dp-only
+    python bench/audit_exposure.py --modes member     # member-level runs only (+ no DP)
 
 :func:`exposure_runs` returns the rows; :func:`format_table` prints them (for
 ``bench/train.py`` to call).
@@ -42,7 +50,7 @@ from optin.training.audit import (
     mean_token_losses,
     repetition_stats,
 )
-from optin.training.canaries import Canary, canary_training_texts, make_canaries
+from optin.training.canaries import Canary, make_canaries
 
 ACTIVITIES = ("hiking", "baking bread", "painting", "cycling", "reading", "gardening",
               "fishing", "climbing", "sketching", "running", "swimming", "writing")  # fmt: skip
@@ -68,6 +76,10 @@ class Config:
     epsilons: tuple[float, ...] = (8.0, 1.0)
     delta: float = 1e-5
     max_grad_norm: float = 1.0
+    members: int = 50  # synthetic authors of the posts (member-level runs)
+    member_batch: int = 8  # expected members per step (member-level runs)
+    member_steps: int = 160
+    max_examples_per_member: int = 4
     lr: float = 3e-3
     seed: int = 0
     threads: int = 1
@@ -224,6 +236,41 @@ def train_dp(
     return model._module.eval(), steps, note
 
 
+def train_member_dp(
+    tokenizer: Any,
+    texts: Sequence[str],
+    units: Sequence[int],
+    cfg: Config,
+    epsilon: float,
+) -> tuple[Any, int, str]:
+    """Member-level DP with optin's trainer (the code ``optin train --dp-epsilon`` runs)."""
+    from optin.training.lm import encode as encode_examples
+    from optin.training.trainer import DPSettings, TrainSettings, train
+
+    model = new_model(tokenizer, cfg.seed)
+    examples = encode_examples(tokenizer, texts, 48)
+    dp = DPSettings(
+        epsilon=epsilon,
+        delta=cfg.delta,
+        unit="member",
+        clip_norm=cfg.max_grad_norm,
+        max_examples_per_member=cfg.max_examples_per_member,
+    )
+    settings = TrainSettings(
+        steps=cfg.member_steps, lr=cfg.lr, batch=cfg.member_batch, seed=cfg.seed, dp=dp
+    )
+    stats = train(model, examples, units, settings)
+    g = stats.guarantee
+    assert g is not None
+    note = (
+        f"member-level DP: {len(set(units))} units ({cfg.members} members + one per canary), "
+        f"k={cfg.max_examples_per_member}, sigma={g.noise_multiplier:.3f}, "
+        f"C={cfg.max_grad_norm}, q={g.sample_rate:.3f}, {g.accountant} epsilon "
+        f"{g.epsilon:.2f} at delta={cfg.delta:g}"
+    )
+    return model.eval(), stats.steps, note
+
+
 def _measure(
     run: Run,
     model: Any,
@@ -239,26 +286,42 @@ def _measure(
     return run
 
 
-def exposure_runs(cfg: Config, *, dp: bool = True) -> list[Run]:
-    """Train without DP (and with DP-SGD at each epsilon) and measure exposure."""
+def exposure_runs(
+    cfg: Config, *, dp: bool = True, modes: Sequence[str] = ("example", "member")
+) -> list[Run]:
+    """Train without DP (and at each epsilon with example-level DP-SGD and member-level
+    DP, as ``modes`` asks) and measure exposure."""
     import torch
 
     torch.set_num_threads(cfg.threads)
     canaries = make_canaries(cfg.canaries, f"bench-{cfg.seed}", digits=cfg.digits)
     everything = posts(cfg.posts + cfg.heldout, cfg.seed)
     corpus, heldout = everything[: cfg.posts], everything[cfg.posts :]
-    texts = corpus + canary_training_texts(canaries)
-    random.Random(cfg.seed).shuffle(texts)
+    # member-level: post i belongs to member i mod members; each canary is one more unit
+    pairs = [(t, i % cfg.members) for i, t in enumerate(corpus)]
+    for j, c in enumerate(canaries):
+        pairs += [(c.text, cfg.members + j)] * c.repetitions
+    random.Random(cfg.seed).shuffle(pairs)
+    texts = [t for t, _ in pairs]
+    units = [u for _, u in pairs]
     tokenizer = tokenizer_for(everything + [c.text for c in canaries])
     t0 = time.perf_counter()
     model, steps = train_plain(tokenizer, texts, cfg)
     run = Run("no DP", None, time.perf_counter() - t0, steps)
     runs = [_measure(run, model, tokenizer, canaries, heldout, cfg)]
     for eps in cfg.epsilons if dp else ():
-        t0 = time.perf_counter()
-        model, steps, note = train_dp(tokenizer, texts, cfg, eps)
-        run = Run(f"DP-SGD eps={eps:g}", eps, time.perf_counter() - t0, steps, note=note)
-        runs.append(_measure(run, model, tokenizer, canaries, heldout, cfg))
+        if "example" in modes:
+            t0 = time.perf_counter()
+            model, steps, note = train_dp(tokenizer, texts, cfg, eps)
+            label = f"example-level DP-SGD eps={eps:g}"
+            run = Run(label, eps, time.perf_counter() - t0, steps, note=note)
+            runs.append(_measure(run, model, tokenizer, canaries, heldout, cfg))
+        if "member" in modes:
+            t0 = time.perf_counter()
+            model, steps, note = train_member_dp(tokenizer, texts, units, cfg, eps)
+            label = f"member-level DP eps={eps:g}"
+            run = Run(label, eps, time.perf_counter() - t0, steps, note=note)
+            runs.append(_measure(run, model, tokenizer, canaries, heldout, cfg))
     return runs
 
 
@@ -289,13 +352,19 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     p.add_argument("--epsilons", default=",".join(f"{e:g}" for e in cfg.epsilons))
     p.add_argument("--no-dp-only", action="store_true", help="Skip the DP runs.")
+    p.add_argument("--modes", default="example,member", help="DP kinds: example, member.")
     args = p.parse_args(argv)
     for name in vars(cfg):
         if name != "epsilons":
             setattr(cfg, name, getattr(args, name))
     cfg.epsilons = tuple(float(e) for e in args.epsilons.split(","))
-    runs = exposure_runs(cfg, dp=not args.no_dp_only)
+    wall, cpu = time.perf_counter(), time.process_time()
+    runs = exposure_runs(cfg, dp=not args.no_dp_only, modes=args.modes.split(","))
     print(format_table(runs, cfg))
+    print(
+        f"wall {time.perf_counter() - wall:.1f} s, process CPU {time.process_time() - cpu:.1f} s "
+        f"(threads {cfg.threads})"
+    )
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     return 0
 

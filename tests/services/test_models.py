@@ -36,7 +36,8 @@ LATER = DEMO_NOW + timedelta(hours=1)
 @pytest.fixture()
 def registered(db: Database, tmp_path: Path) -> Iterator[tuple[Database, Settings, str, dict]]:
     generate_demo(db, members=80, posts=600, seed=5, now=DEMO_NOW, accounts=False)
-    settings = Settings(home=tmp_path / "home", database_url=db.url)
+    # the database's own home (where it finds model directories), as `Database.open` does
+    settings = Settings(home=db.home or tmp_path / "home", database_url=db.url)
     sid = build(db, settings).snapshot_id
     with db.session() as s:
         rows = s.execute(
@@ -146,3 +147,65 @@ def test_a_failed_audit_blocks_the_model_a_passing_one_lifts_it(registered) -> N
     assert out["status"] == "blocked" and list_models(db)[0].status == "blocked"
     assert model_card(db, "m1")["audit"]["exposure_r1"] == 9.5
     assert record_audit(db, "m1", audit={}, passed=True, now=LATER)["status"] == "active"
+
+
+def test_export_is_refused_while_blocked_and_leaves_the_audit_inputs_out(registered) -> None:  # type: ignore[no-untyped-def]
+    from optin.services.models import export_model, record_audit, require_usable
+
+    db, settings, _sid, by_author = registered
+    vdir = settings.home / "models" / "m1" / "v1"
+    (vdir / "audit").mkdir()
+    (vdir / "audit" / "training.jsonl").write_text('{"text": "member text"}\n')
+    (vdir / "model_card.json").write_text(
+        json.dumps({"canaries": "audit/canaries.jsonl", "audit_records": {}, "model_id": "m1"})
+    )
+    verdict = {
+        "checks": [{"name": "max_exposure_bits[1]", "limit": 8.0, "measured": 9.5, "passed": False}]
+    }
+    record_audit(db, "m1", audit={"verdict": verdict}, passed=False, now=LATER)
+    dest = settings.home.parent / "export"
+    for call in (
+        lambda: export_model(db, settings, "m1", dest),
+        lambda: require_usable(db, "m1", use="served"),
+    ):
+        with pytest.raises(ConflictError, match=r"blocked.*max_exposure_bits\[1\] 9.5 > 8.0"):
+            call()
+    assert not dest.exists()
+    assert list_models(db)[0].audit == {
+        "passed": False,
+        "recorded_at": LATER.isoformat(),
+        "failed": "max_exposure_bits[1] 9.5 > 8.0",
+    }
+    record_audit(db, "m1", audit={}, passed=True, now=LATER)
+    out = export_model(db, settings, "m1", dest)
+    assert "audit/training.jsonl" not in out["files"] and not (dest / "audit").exists()
+    card = json.loads((dest / "model_card.json").read_text())
+    assert "canaries" not in card and card["exported"]["from"] == "m1"
+    with pytest.raises(ConflictError, match="already exists"):
+        export_model(db, settings, "m1", dest)
+    # a model still holding withdrawn content is not exported either
+    member = next(iter(by_author))
+    record_consent(db, member, PURPOSE, "withdraw", source="cli", at=LATER, now=LATER)
+    with pytest.raises(ConflictError, match="no longer eligible"):
+        export_model(db, settings, "m1", settings.home.parent / "export2")
+
+
+def test_a_withdrawal_removes_the_members_text_from_the_audit_inputs(registered) -> None:  # type: ignore[no-untyped-def]
+    db, settings, _sid, by_author = registered
+    (member, mine), (_other, theirs) = sorted(by_author.items())[:2]
+    audit = settings.home / "models" / "m1" / "v1" / "audit"
+    audit.mkdir()
+    lines = [json.dumps({"record_id": r, "text": f"text of {r}"}) + "\n" for r in mine + theirs]
+    (audit / "training.jsonl").write_text("".join(lines))
+    (audit / "non_members.jsonl").write_text(lines[-1])
+    (audit / "canaries.jsonl").write_text('{"id": "c"}\n')
+    record_consent(db, member, PURPOSE, "withdraw", source="cli", at=LATER, now=LATER)
+    left = [json.loads(x)["record_id"] for x in (audit / "training.jsonl").read_text().splitlines()]
+    assert left == theirs
+    assert (audit / "non_members.jsonl").read_text() == lines[-1]
+    assert (audit / "canaries.jsonl").read_text() == '{"id": "c"}\n'
+    assert sorted(p.name for p in audit.iterdir()) == [
+        "canaries.jsonl",
+        "non_members.jsonl",
+        "training.jsonl",
+    ]

@@ -5,8 +5,8 @@ only → by lineage the new adapter's training set holds none of the member's re
 the old adapter's files are gone, and the member's page data says which version held
 their records and which no longer does.
 
-The membership-inference AUC on the withdrawn member's records (issue 14, point 3)
-belongs to ``optin.training.audit`` (another branch); it plugs in after ``update``.
+The membership-inference AUC on the withdrawn member's records after ``update`` (with
+canaries and held-out members) is measured in ``test_audit_end_to_end.py``.
 """
 
 from __future__ import annotations
@@ -125,4 +125,3 @@ def test_train_withdraw_derive_update_forgets_by_lineage(tmp_path: Path) -> None
     model, tok = load_model(upd.path)
     ids = torch.tensor([tok("hello there", add_special_tokens=False)["input_ids"]])
     assert model(input_ids=ids).logits.shape[-1] == len(tok)
-    # membership-inference AUC on `member`'s records goes here (optin.training.audit)

@@ -119,3 +119,30 @@ def test_member_page_shows_which_versions_held_their_content(world) -> None:  # 
     assert "no longer held" in rows[1] and "<td>current</td>" in rows[1]
     assert "member-level differential privacy, ε = 7.95" in rows[0]
     assert "records no models yet" not in page
+
+
+def test_admin_dashboard_lists_models_with_their_epsilon_and_audit(world) -> None:  # type: ignore[no-untyped-def]
+    from optin.services.models import record_audit
+
+    db, settings, _n = world
+    app = create_app(settings, db=db)
+    admin = _login(app, "admin", "demo-admin-2024")
+    section = admin.get("/admin").text.split('id="models"')[1].split("</section>")[0]
+    assert "<code>model-x</code>" in section and "member-level DP, ε = 7.95" in section
+    assert "not audited" in section
+    verdict = {
+        "checks": [{"name": "max_exposure_bits[1]", "limit": 8.0, "measured": 9.5, "passed": False}]
+    }
+    now = datetime.now(UTC)
+    record_audit(db, "model-x", audit={"verdict": verdict}, passed=False, now=now)
+    try:
+        section = admin.get("/admin").text.split('id="models"')[1].split("</section>")[0]
+        assert (
+            "<strong>failed</strong>" in section and "max_exposure_bits[1] 9.5 &gt; 8.0" in section
+        )
+        assert "<strong>blocked</strong>: cannot be exported" in section
+        # the member sees the same model as blocked on their page
+        page = _login(app, "ada", "demo-ada-2024").get(YOUR_DATA).text
+        assert "blocked: failed its privacy audit" in page
+    finally:
+        record_audit(db, "model-x", audit={}, passed=True, now=now)

@@ -1,9 +1,11 @@
-"""``optin audit MODEL_DIR``: canary exposure, extraction probes and membership
-inference for a trained model, judged by the policy's ``[audit]`` thresholds.
+"""``optin audit MODEL``: canary exposure, extraction probes and membership inference
+for a trained model, judged by the policy's ``[audit]`` thresholds.
 
-What is audited comes from ``MODEL_DIR/model_card.json`` (the contract is in
-:mod:`optin.training.audit`); the result is written back into that card. Exit status:
-0 when every measured threshold holds, 1 when one is exceeded.
+``MODEL`` is a registered model (id, prefix or ``latest``: its current version) or a
+model directory. What is audited comes from ``model_card.json`` (the contract is in
+:mod:`optin.training.audit`); the result is written back into that card and, for a
+registered model, into the registry (a failure marks it ``blocked``). Exit status: 0
+when every measured threshold holds, 1 when one is exceeded.
 """
 
 from __future__ import annotations
@@ -19,13 +21,29 @@ from optin.cli.output import Table, styled
 from optin.domain.model import PolicyVersion
 from optin.domain.policy import default_policy_text, parse_policy
 from optin.errors import InputError, OptinError
-from optin.services.model_audit import ModelAudit, audit_model, policy_in_force
+from optin.services.model_audit import (
+    ModelAudit,
+    audit_model,
+    locate_model,
+    policy_in_force,
+    record_in_registry,
+)
 from optin.services.setup import Database
 from optin.training.audit import AuditOptions
 
 
+def _database(ctx: typer.Context) -> Database | None:
+    settings = settings_from(ctx)
+    if settings.database_url or (settings.home / "optin.db").exists():
+        db = Database.open(settings)
+        if db.is_initialized():
+            return db
+        db.dispose()
+    return None
+
+
 def _policy(
-    ctx: typer.Context, policy_file: Path | None, now: datetime
+    db: Database | None, policy_file: Path | None, now: datetime
 ) -> tuple[PolicyVersion, str]:
     """The policy whose thresholds apply, and where it came from."""
     if policy_file is not None:
@@ -38,15 +56,9 @@ def _policy(
         return parse_policy(text, version=0, effective_at=now, source=str(policy_file)), str(
             policy_file
         )
-    settings = settings_from(ctx)
-    if settings.database_url or (settings.home / "optin.db").exists():
-        db = Database.open(settings)
-        try:
-            if db.is_initialized():
-                pv = policy_in_force(db, now)
-                return pv, f"policy version {pv.version}"
-        finally:
-            db.dispose()
+    if db is not None:
+        pv = policy_in_force(db, now)
+        return pv, f"policy version {pv.version}"
     pv = parse_policy(default_policy_text(), version=0, effective_at=now, source="default_policy")
     return pv, "the shipped default policy (no database)"
 
@@ -106,8 +118,10 @@ def _print(audit: ModelAudit, source: str) -> None:
 
 def audit(
     ctx: typer.Context,
-    model_dir: Path = typer.Argument(
-        ..., help="A model directory (save_pretrained) with its model_card.json."
+    model: str = typer.Argument(
+        ...,
+        help="A model id (or unique prefix, or `latest`) of `optin model list`, or a model "
+        "directory (save_pretrained) with its model_card.json.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     policy_file: Path | None = typer.Option(
@@ -117,7 +131,10 @@ def audit(
         "in the database, else the shipped default policy).",
     ),
     no_write: bool = typer.Option(
-        False, "--no-write", help="Do not write the result into the model card."
+        False,
+        "--no-write",
+        help="Do not write the result into the model card file (a registered model's "
+        "audit is still recorded in the registry: a failure blocks it).",
     ),
     max_candidates: int = typer.Option(
         1000,
@@ -137,11 +154,45 @@ def audit(
 ) -> None:
     """Audit a trained model: canary exposure, extraction probes, membership inference.
 
-    Exits 1 when a threshold of the policy's [audit] table is exceeded."""
-    if not model_dir.is_dir():
-        raise InputError("no such model directory", file=str(model_dir))
+    A registered model's result is recorded in the registry: a failed audit marks it
+    blocked (it cannot be exported until an audit passes). Exits 1 when a threshold of
+    the policy's [audit] table is exceeded."""
     now = datetime.now(UTC)
-    policy, source = _policy(ctx, policy_file, now)
+    db = _database(ctx)
+    try:
+        _audit(
+            db,
+            ctx,
+            model,
+            as_json,
+            policy_file,
+            no_write,
+            now,
+            max_candidates,
+            prefix_tokens,
+            new_tokens,
+            near_threshold,
+        )
+    finally:
+        if db is not None:
+            db.dispose()
+
+
+def _audit(
+    db: Database | None,
+    ctx: typer.Context,
+    model: str,
+    as_json: bool,
+    policy_file: Path | None,
+    no_write: bool,
+    now: datetime,
+    max_candidates: int,
+    prefix_tokens: int,
+    new_tokens: int,
+    near_threshold: float,
+) -> None:
+    model_dir, model_id = locate_model(db, settings_from(ctx), model)
+    policy, source = _policy(db, policy_file, now)
     options = AuditOptions(
         max_candidates=max_candidates,
         prefix_tokens=prefix_tokens,
@@ -156,6 +207,9 @@ def audit(
         write=not no_write,
         policy_version=policy.version or None,
     )
+    registry: dict[str, Any] | None = None
+    if db is not None and model_id is not None:
+        registry = record_in_registry(db, model_id, done, now=now)
     if as_json:
         print_json(
             {
@@ -163,10 +217,23 @@ def audit(
                 "verdict": done.verdict.to_dict(),
                 "policy": source,
                 "card": None if done.card is None else str(done.card),
+                "registry": registry,
             }
         )
     else:
         _print(done, source)
+        if registry is not None:
+            note = (
+                " (blocked: it cannot be exported until an audit passes)"
+                if registry["status"] == "blocked"
+                else ""
+            )
+            console.print(
+                f"recorded for model {registry['model_id']} v{registry['version']}: "
+                f"status {registry['status']}{note}",
+                highlight=False,
+                markup=False,
+            )
     if not done.verdict.passed:
         failed = "; ".join(
             f"{c.name} {_fmt(c.measured, 3)} > {_fmt(c.limit, 3)}" for c in done.verdict.failures

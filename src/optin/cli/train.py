@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -14,10 +15,10 @@ from optin.cli.context import console, err_console, print_json, settings_from
 from optin.cli.core import open_db
 from optin.cli.output import Table, esc
 from optin.errors import InputError
-from optin.services.models import list_models, retire_model, show_model
+from optin.services.models import export_model, list_models, retire_model, show_model
 from optin.services.training import TrainOptions, TrainResult, train_model, update_model
 
-model_app = typer.Typer(help="Trained models: list, show, retire.", no_args_is_help=True)
+model_app = typer.Typer(help="Trained models: list, show, retire, export.", no_args_is_help=True)
 JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of text.")
 
 
@@ -112,6 +113,21 @@ def train(
         False, "--allow-stale", help="Train on a stale snapshot (ineligible records left out)."
     ),
     reason: str = typer.Option(None, "--reason", help="Why, with --allow-stale (recorded)."),
+    canaries: int = typer.Option(
+        0,
+        "--canaries",
+        help="Insert N fake secrets at each repetition count 1, 4 and 16 (for `optin audit`).",
+        min=0,
+    ),
+    canary_digits: int = typer.Option(
+        6, "--canary-digits", help="Free digits of each canary's secret (|R| = 10^digits)."
+    ),
+    holdout: float = typer.Option(
+        0.0,
+        "--holdout",
+        help="Fraction of members (keyed hash) never trained on: the membership-inference "
+        "attack's non-members.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -147,6 +163,9 @@ def train(
             context=context,
             allow_stale=allow_stale,
             reason=reason,
+            canaries=canaries,
+            canary_digits=canary_digits,
+            holdout=holdout,
         )
         with TrainingBar(show) as bar:
             result = train_model(db, settings, target, opts, now=datetime.now(UTC), progress=bar)
@@ -165,7 +184,7 @@ def list_cmd(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     if not rows:
         console.print("no models yet (`optin train SNAPSHOT`)")
         return
-    t = Table("model", "version", "status", "snapshot", "shards", "privacy", "created")
+    t = Table("model", "version", "status", "snapshot", "shards", "privacy", "audit", "created")
     for r in rows:
         p = r.privacy
         priv = (
@@ -183,6 +202,7 @@ def list_cmd(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
             r.snapshot_id,
             str(r.shards or "-"),
             priv,
+            "-" if r.audit is None else ("pass" if r.audit["passed"] else "FAIL"),
             r.created_at.isoformat(),
         )
     console.print(t)
@@ -206,6 +226,16 @@ def show(
     )
     if m["needs_retrain_reason"]:
         console.print(f"needs retrain: {esc(m['needs_retrain_reason'])}", highlight=False)
+    a = m.get("audit")
+    if a is None:
+        console.print("last audit: none (`optin audit MODEL`)", highlight=False)
+    else:
+        verdict = "passed" if a["passed"] else f"FAILED ({a['failed']}): blocked"
+        console.print(
+            f"last audit: {esc(verdict)} at {esc(a['recorded_at'] or '-')}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if m["retired_at"]:
         console.print(
             f"retired {esc(m['retired_at'])}: {esc(m['retired_reason'])}", highlight=False
@@ -261,9 +291,30 @@ def retire(
     )
 
 
+def export(
+    ctx: typer.Context,
+    model_id: str = typer.Argument(..., help="Model id, unique prefix, or `latest`."),
+    dest: Path = typer.Argument(..., help="A new directory to copy the model into."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Copy a model's current version out (weights, tokenizer, card; never the audit
+    inputs). Refused for a model that is blocked by a failed audit, waiting to be
+    retrained, or retired."""
+    out = export_model(open_db(ctx), settings_from(ctx), model_id, dest)
+    if as_json:
+        print_json(out)
+        return
+    console.print(
+        f"model {esc(out['model_id'])} exported to {esc(out['path'])} ({len(out['files'])} files)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
     model_app.command("list")(list_cmd)
     model_app.command("show")(show)
     model_app.command("retire")(retire)
+    model_app.command("export")(export)
     app.add_typer(model_app, name="model")

@@ -16,6 +16,8 @@ the reason and the successor recorded).
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from optin.errors import ConflictError, NotFoundError
+from optin.files import atomic_write_json, shred
 from optin.services.propagation import PropagationReport
 from optin.settings import Settings
 from optin.storage.database import Database
@@ -61,6 +64,8 @@ class ModelSummary:
     retired_at: datetime | None
     retired_reason: str | None
     path: str
+    #: the last audit recorded (``passed``, ``recorded_at``, ``failed``); None: never
+    audit: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,7 +83,20 @@ class ModelSummary:
             "retired_at": _iso(self.retired_at),
             "retired_reason": self.retired_reason,
             "path": self.path,
+            "audit": self.audit,
         }
+
+
+def _audit_summary(card_json: str | None) -> dict[str, Any] | None:
+    card = json.loads(card_json or "{}")
+    audit = card.get("audit")
+    if not audit or "passed" not in audit:
+        return None
+    return {
+        "passed": bool(audit["passed"]),
+        "recorded_at": audit.get("recorded_at"),
+        "failed": None if audit["passed"] else _failed_checks(card),
+    }
 
 
 def _summary(s: Any, row: Any) -> ModelSummary:
@@ -98,6 +116,7 @@ def _summary(s: Any, row: Any) -> ModelSummary:
         retired_at=row.retired_at,
         retired_reason=row.retired_reason,
         path=v.path if v else row.path,
+        audit=_audit_summary(v.card) if v else None,
     )
 
 
@@ -249,14 +268,148 @@ def record_audit(
         return {"model_id": mid, "version": v.version, "status": row.status}
 
 
+def current_dir(db: Database, settings: Settings, ref: str) -> tuple[str, Path]:
+    """A model's id and the directory of its current version."""
+    mid = resolve_model_id(db, ref)
+    with db.session() as s:
+        row = repo.get_model(s, mid)
+        assert row is not None
+        v = repo.get_version(s, mid, row.current_version)
+        assert v is not None
+        return mid, version_dir(settings, v.path)
+
+
+def model_of_dir(db: Database, settings: Settings, path: Path) -> str | None:
+    """The model whose current version lives in ``path`` (None: not a registered one)."""
+    want = Path(path).resolve()
+    with db.session() as s:
+        for row in repo.list_models(s):
+            v = repo.get_version(s, row.id, row.current_version)
+            if v is not None and version_dir(settings, v.path).resolve() == want:
+                return str(row.id)
+    return None
+
+
+def _failed_checks(card: dict[str, Any]) -> str:
+    audit = card.get("audit") or {}
+    checks = (audit.get("verdict") or {}).get("checks") or []
+    failed = [
+        f"{c.get('name')} {c.get('measured')} > {c.get('limit')}"
+        for c in checks
+        if c.get("passed") is False
+    ]
+    return "; ".join(failed) or "a policy threshold"
+
+
+def require_usable(db: Database, ref: str, *, use: str) -> str:
+    """The model id, if its current version may be ``use``d (exported, served): not
+    blocked by a failed audit, not waiting to be retrained without withdrawn content,
+    not retired. Otherwise a :class:`ConflictError` that says why and what to do."""
+    mid = resolve_model_id(db, ref)
+    with db.session() as s:
+        row = repo.get_model(s, mid)
+        assert row is not None
+        v = repo.get_version(s, mid, row.current_version)
+        card = json.loads(v.card) if v is not None else {}
+        status = row.status
+        at = (card.get("audit") or {}).get("recorded_at", "")
+        reason = row.needs_retrain_reason
+        retired = _iso(row.retired_at)
+    if status == "blocked":
+        raise ConflictError(
+            f"model {mid} is blocked and cannot be {use}: its privacy audit of {at[:19]} "
+            f"failed ({_failed_checks(card)}); retrain it (for example with differential "
+            "privacy) and run `optin audit` again: a passing audit lifts the block"
+        )
+    if status == "needs_retrain":
+        raise ConflictError(
+            f"model {mid} cannot be {use}: it still holds content that is no longer "
+            f"eligible ({reason})"
+        )
+    if status == "retired":
+        raise ConflictError(f"model {mid} was retired on {retired}; its weights are gone")
+    return mid
+
+
+def export_model(db: Database, settings: Settings, ref: str, dest: Path) -> dict[str, Any]:
+    """Copy the current version of a usable model (:func:`require_usable`) to ``dest``
+    (which must not exist): weights, tokenizer, adapters and the model card, never the
+    audit inputs (member text, canary secrets). Written under a temporary name, then
+    renamed."""
+    mid = require_usable(db, ref, use="exported")
+    _, src = current_dir(db, settings, mid)
+    dest = Path(dest)
+    if dest.exists():
+        raise ConflictError(f"{dest} already exists; export to a new directory")
+    if not dest.parent.is_dir():
+        raise NotFoundError(f"the directory {dest.parent} does not exist")
+    tmp = dest.parent / f".{dest.name}.tmp-{secrets.token_hex(3)}"
+    try:
+        shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("audit"))
+        card_path = tmp / "model_card.json"
+        if card_path.is_file():
+            card = json.loads(card_path.read_text("utf-8"))
+            for key in ("canaries", "audit_records", "reference_model"):
+                card.pop(key, None)
+            card["exported"] = {"from": mid, "audit_inputs": "left out"}
+            atomic_write_json(card_path, card)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    return {"model_id": mid, "path": str(dest), "files": files}
+
+
 # -- withdrawal propagation ----------------------------------------------------------
+
+
+def scrub_audit_inputs(db: Database, record_ids: set[str]) -> int:
+    """Remove the lines of ``record_ids`` from the audit inputs (``audit/*.jsonl``, the
+    copies of member text that ``optin train --canaries/--holdout`` writes) of every
+    model version, so a withdrawn or erased member's text is not kept there; the old
+    file is overwritten with zeros (:func:`optin.files.shred`) before the new one takes
+    its place. Returns the lines removed."""
+    if not record_ids:
+        return 0
+    with db.session() as s:
+        paths = [Path(v.path) for row in repo.list_models(s) for v in repo.versions(s, row.id)]
+    removed = 0
+    for p in paths:
+        folder = (p if p.is_absolute() or db.home is None else db.home / p) / "audit"
+        if not folder.is_dir():
+            continue
+        for f in sorted(folder.glob("*.jsonl")):
+            if f.name == "canaries.jsonl":
+                continue
+            lines = f.read_text("utf-8").splitlines(keepends=True)
+            keep = [ln for ln in lines if _record_id(ln) not in record_ids]
+            if len(keep) == len(lines):
+                continue
+            removed += len(lines) - len(keep)
+            tmp = f.with_name(f".{f.name}.scrub-{secrets.token_hex(3)}")
+            tmp.write_text("".join(keep), "utf-8")
+            os.chmod(tmp, 0o600)
+            shred(f)
+            os.replace(tmp, f)
+    return removed
+
+
+def _record_id(line: str) -> str | None:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return obj.get("record_id") if isinstance(obj, dict) else None
 
 
 def flag_models(db: Database, report: PropagationReport) -> None:
     """What the propagation hook ``model_flags`` does: a model (not retired) with a live
     part trained on records that this propagation found no longer eligible becomes
     ``needs_retrain``, with the count of those records (and, for a sharded model, which
-    cohorts)."""
+    cohorts); and those records leave every model's audit inputs
+    (:func:`scrub_audit_inputs`)."""
+    scrub_audit_inputs(db, {r for impact in report.affected for r in impact.record_ids})
     hits: dict[str, dict[str, int]] = {}
     with db.session() as s:
         for impact in report.affected:
@@ -326,15 +479,20 @@ def member_models(db: Database, member_id: str) -> list[dict[str, Any]]:
 __all__ = [
     "CARD_FILES",
     "ModelSummary",
+    "current_dir",
     "destroy_weights",
+    "export_model",
     "flag_models",
     "list_models",
     "member_models",
     "model_card",
+    "model_of_dir",
     "models_dir",
     "record_audit",
+    "require_usable",
     "resolve_model_id",
     "retire_model",
+    "scrub_audit_inputs",
     "show_model",
     "version_dir",
 ]

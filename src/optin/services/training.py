@@ -22,7 +22,14 @@ Training (:func:`train_model`):
 5. the version directory is written under a temporary name and renamed
    (``models/<id>/v<n>``), with ``model_card.json`` and ``README.md``;
 6. the registry gets the model, the version, its parts and each part's training set
-   (record ids), and a ``model`` lineage edge snapshot → model.
+   (record ids), and a ``model`` lineage edge snapshot → model;
+7. with ``canaries`` / ``holdout`` (:class:`_AuditKit`): the canaries (installation-
+   keyed per model, each its own privacy unit, one cohort's when sharded) are trained
+   with the records, the held-out members (keyed hash below ``holdout``, the same in
+   every version) are not, and ``audit/`` gets what :mod:`optin.training.audit`'s card
+   contract names (``canaries``, ``audit_records``; ``reference_model`` for a local
+   base). Propagation later removes withdrawn or erased members' lines from it
+   (:func:`optin.services.models.scrub_audit_inputs`).
 
 Updating (:func:`update_model`): the records of the current version's snapshot that are
 no longer eligible are found, the child snapshot without them is derived (or the
@@ -31,7 +38,9 @@ them are retrained on the child; a sharded model keeps its other adapters (copie
 the new version). Then the new version becomes current, the replaced parts are marked
 destroyed (with the reason) and every older version directory loses its weights: old
 and new adapters side by side would leak what was removed. No intermediate checkpoint
-is ever written.
+is ever written. With an audit kit, the update also writes ``withdrawn``: the removed
+records the previous version was trained on (read from the parent snapshot), so
+``optin audit`` measures whether the new version still knows them.
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -98,6 +107,11 @@ class TrainOptions:
     vocab: int = 2048
     allow_stale: bool = False
     reason: str | None = None
+    #: canaries inserted per repetition count (1, 4, 16); 0: none
+    canaries: int = 0
+    canary_digits: int = 6
+    #: fraction of members held out of training (keyed hash), the audit's non-members
+    holdout: float = 0.0
 
     def check(self) -> None:
         if self.shards < 0 or self.shards == 1:
@@ -131,6 +145,27 @@ class TrainOptions:
         ):
             if value < 1:
                 raise InputError("must be at least 1", field=name, value=value)
+        if not 0 <= self.canaries <= 100:
+            raise InputError(
+                "--canaries must be between 0 and 100 (per repetition count)",
+                field="--canaries",
+                value=self.canaries,
+                allowed="0..100",
+            )
+        if not 1 <= self.canary_digits <= 6:
+            raise InputError(
+                "--canary-digits must be between 1 and 6",
+                field="--canary-digits",
+                value=self.canary_digits,
+                allowed="1..6",
+            )
+        if not 0 <= self.holdout < 0.5:
+            raise InputError(
+                "--holdout is the fraction of members held out of training",
+                field="--holdout",
+                value=self.holdout,
+                allowed="0 <= fraction < 0.5",
+            )
         if self.allow_stale and not (self.reason or "").strip():
             raise InputError(
                 "--allow-stale needs --reason TEXT (it is recorded in the model card)",
@@ -275,6 +310,173 @@ def cohort_of(key: bytes, member_id: str, shards: int) -> int:
     return int.from_bytes(digest[:8], "big") % shards
 
 
+# -- the audit kit: canaries, held-out members, audit records ----------------------------
+
+#: The version directory's folder of audit inputs (member text and canary secrets).
+AUDIT_DIR = "audit"
+#: Records of each group written for the audit (the first by record id).
+AUDIT_SAMPLE = 200
+
+
+def _fraction(key: bytes, name: str) -> float:
+    digest = hmac.new(key, name.encode("utf-8"), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+@dataclass
+class _AuditKit:
+    """What ``--canaries`` and ``--holdout`` add to a run: the canaries (each its own
+    privacy unit, assigned to a cohort by a keyed hash of its id), the records of the
+    held-out members (never trained on: the audit's non-members), and for an update the
+    records of the members no longer eligible (``withdrawn``)."""
+
+    canaries: list[Any] = field(default_factory=list)
+    cohort_of_canary: dict[str, int | None] = field(default_factory=dict)
+    held_out: list[tuple[str, str]] = field(default_factory=list)  # (record id, text)
+    held_out_members: int = 0
+    withdrawn: list[tuple[str, str]] | None = None
+    withdrawn_note: str | None = None
+
+    def units(self, cohort: int | None) -> list[list[str]]:
+        """The canary pseudo-units trained with ``cohort`` (None: an unsharded model)."""
+        return [
+            [c.text] * c.repetitions
+            for c in self.canaries
+            if self.cohort_of_canary.get(c.id) == cohort
+        ]
+
+    @property
+    def active(self) -> bool:
+        return bool(self.canaries or self.held_out)
+
+
+def _audit_kit(
+    settings: Settings, model_id: str, snap: _Snapshot, opts: TrainOptions
+) -> tuple[_Snapshot, _AuditKit]:
+    """Split off the held-out members (``HMAC(key, member id)`` as a fraction below
+    ``holdout``: stable across versions) and draw the canaries; the snapshot to train
+    on is the rest."""
+    kit = _AuditKit()
+    if opts.canaries:
+        from optin.training.canaries import make_canaries
+
+        key = snapshot_key(settings, model_id, "model-canaries")
+        kit.canaries = make_canaries(opts.canaries, key, digits=opts.canary_digits)
+        for c in kit.canaries:
+            kit.cohort_of_canary[c.id] = (
+                cohort_of(key, f"canary:{c.id}", opts.shards) if opts.shards else None
+            )
+    if not opts.holdout:
+        return snap, kit
+    key = snapshot_key(settings, model_id, "model-holdout")
+    out = _Snapshot(
+        snap.id, snap.purpose, snap.as_of, snap.manifest, snap.manifest_sha256, [], [], [],
+        snap.stale,
+    )  # fmt: skip
+    held: set[str] = set()
+    memo: dict[str, bool] = {}
+    for rid, text, author in zip(snap.record_ids, snap.texts, snap.authors, strict=True):
+        if author not in memo:
+            memo[author] = _fraction(key, author) < opts.holdout
+        if memo[author]:
+            held.add(author)
+            kit.held_out.append((rid, text))
+        else:
+            out.record_ids.append(rid)
+            out.texts.append(text)
+            out.authors.append(author)
+    kit.held_out_members = len(held)
+    if not out.record_ids:
+        raise ConflictError(
+            f"--holdout {opts.holdout} held out every member of snapshot {snap.id}; "
+            "nothing is left to train on"
+        )
+    return out, kit
+
+
+def _jsonl(rows: Sequence[tuple[str, str]]) -> bytes:
+    return "".join(
+        json.dumps({"record_id": r, "text": t}, ensure_ascii=False) + "\n"
+        for r, t in sorted(rows)[:AUDIT_SAMPLE]
+    ).encode("utf-8")
+
+
+def _write_audit_kit(
+    out: Path, kit: _AuditKit, snap: _Snapshot, parts: list[_Part], opts: TrainOptions
+) -> dict[str, Any]:
+    """Write ``out/audit/`` and return the card's keys that point at it (the contract of
+    :mod:`optin.training.audit`) plus ``audit_inputs``, what they are."""
+    if not kit.active and kit.withdrawn is None:
+        return {}
+    from optin.training.canaries import write_canaries
+
+    folder = out / AUDIT_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    keys: dict[str, Any] = {}
+    records: dict[str, str] = {}
+    if kit.canaries:
+        write_canaries(folder / "canaries.jsonl", kit.canaries)
+        keys["canaries"] = f"{AUDIT_DIR}/canaries.jsonl"
+    trained = {r for p in parts for r in p.record_ids}
+    text_of = dict(zip(snap.record_ids, snap.texts, strict=True))
+    training = [(r, text_of[r]) for r in sorted(trained) if r in text_of]
+    groups = {"training": training, "non_members": kit.held_out, "withdrawn": kit.withdrawn}
+    for name, rows in groups.items():
+        if rows:
+            atomic_write_bytes(folder / f"{name}.jsonl", _jsonl(rows))
+            records[name] = f"{AUDIT_DIR}/{name}.jsonl"
+    if records:
+        keys["audit_records"] = records
+    if opts.base != "tiny":  # the model before fine-tuning calibrates the loss attack
+        keys["reference_model"] = "base" if opts.shards else str(Path(opts.base).resolve())
+    unit = {
+        "member": "each canary is its own privacy unit (one pseudo-member holding all its "
+        "repetitions), so the guarantee covers it as it covers a member who posted it "
+        "that many times",
+        "example": "each repetition of a canary is its own example (example-level DP): a "
+        "canary repeated r times is protected only by group privacy (about r times ε)",
+    }.get(opts.dp_unit if opts.dp else "", "no DP: nothing bounds what a canary leaves")
+    keys["audit_inputs"] = {
+        "canaries": {
+            "per_repetition_count": opts.canaries,
+            "repetitions": sorted({c.repetitions for c in kit.canaries}),
+            "digits": opts.canary_digits,
+            "formats": sorted({c.format for c in kit.canaries}),
+            "inserted": sum(c.repetitions for c in kit.canaries),
+            "privacy_unit": unit,
+            "cohorts": (
+                "each canary trains with one cohort's adapter (keyed hash of its id)"
+                if opts.shards
+                else None
+            ),
+            "tokenizer": "trained on the snapshot's records only (canaries left out)",
+        }
+        if kit.canaries
+        else None,
+        "held_out": {
+            "fraction": opts.holdout,
+            "members": kit.held_out_members,
+            "records": len(kit.held_out),
+            "why": "members chosen by a keyed hash and never trained on: the "
+            "membership-inference attack's non-members",
+        }
+        if opts.holdout
+        else None,
+        "withdrawn": (
+            {"records": len(kit.withdrawn or []), "note": kit.withdrawn_note}
+            if kit.withdrawn is not None or kit.withdrawn_note
+            else None
+        ),
+        "sample": f"at most {AUDIT_SAMPLE} records per group (the first by record id)",
+        "reference_model": keys.get("reference_model")
+        or "none: --base tiny has no pre-trained model, so the loss attack is uncalibrated",
+        "files": f"{AUDIT_DIR}/ holds member text and the canary secrets: it stays in this "
+        "directory (mode 0700), is deleted with the version's weights, and `optin model "
+        "export` leaves it out",
+    }
+    return keys
+
+
 # -- training the parts -----------------------------------------------------------------
 
 
@@ -312,14 +514,30 @@ def _fit(
     opts: TrainOptions,
     label: str,
     progress: TrainProgress | None,
+    extra: Sequence[Sequence[str]] = (),
 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train on the records ``idx`` (one privacy unit per author) and the ``extra``
+    pseudo-units (each a list of texts: a canary and its repetitions)."""
     from optin.training.lm import context_of, encode
     from optin.training.trainer import train
 
     members = sorted({snap.authors[i] for i in idx})
     unit = {m: n for n, m in enumerate(members)}  # opaque to the trainer
-    examples = encode(tokenizer, [snap.texts[i] for i in idx], context_of(model))
+    texts = [snap.texts[i] for i in idx]
     units = [unit[snap.authors[i]] for i in idx]
+    context = context_of(model)
+    for j, group in enumerate(extra):
+        need = max(len(tokenizer(t, add_special_tokens=False)["input_ids"]) + 1 for t in group)
+        if need > context:
+            raise InputError(
+                f"a canary takes {need} tokens with this tokenizer, more than the context",
+                field="--context",
+                value=context,
+                allowed=f"at least {need} with --canaries",
+            )
+        texts += list(group)
+        units += [len(members) + j] * len(group)
+    examples = encode(tokenizer, texts, context)
 
     def step(i: int, n: int, tokens: int, loss: float) -> None:
         if progress:
@@ -331,7 +549,12 @@ def _fit(
 
 
 def _train_whole(
-    snap: _Snapshot, opts: TrainOptions, out: Path, progress: TrainProgress | None, version: int
+    snap: _Snapshot,
+    opts: TrainOptions,
+    out: Path,
+    progress: TrainProgress | None,
+    version: int,
+    extra: Sequence[Sequence[str]] = (),
 ) -> tuple[list[_Part], dict[str, Any]]:
     from optin.training.lm import TinyConfig, load_base, save, tiny_gpt2, train_tokenizer
 
@@ -351,7 +574,7 @@ def _train_whole(
         tokenizer = f"the base model's ({len(tok)} tokens)"
     idx = list(range(len(snap.record_ids)))
     name = f"model-v{version}"
-    stats, privacy = _fit(model, tok, snap, idx, opts, name, progress)
+    stats, privacy = _fit(model, tok, snap, idx, opts, name, progress, extra)
     save(model, tok, out)
     part = _Part(name, None, list(snap.record_ids), len(set(snap.authors)), stats, privacy)
     return [part], {"base": base, "tokenizer": tokenizer}
@@ -401,11 +624,12 @@ def _train_adapter(
     opts: TrainOptions,
     out: Path,
     progress: TrainProgress | None,
+    extra: Sequence[Sequence[str]] = (),
 ) -> _Part:
     from optin.training.lm import lora, save
 
     model = lora(base, seed=opts.seed + cohort)
-    stats, privacy = _fit(model, tok, snap, idx, opts, name, progress)
+    stats, privacy = _fit(model, tok, snap, idx, opts, name, progress, extra)
     save(model, None, out / "adapters" / name)
     ids = [snap.record_ids[i] for i in idx]
     return _Part(name, cohort, ids, len({snap.authors[i] for i in idx}), stats, privacy)
@@ -665,9 +889,11 @@ def train_model(
     snap = _checked_snapshot(db, settings, sid, opts, now)
     model_id = _model_id(snap, now)
     root = registry.models_dir(settings) / model_id
+    whole = snap
+    snap, kit = _audit_kit(settings, model_id, whole, opts)
     tmp = _tmp_dir(root, 1)
     try:
-        parts, info, sharding = _train_parts(settings, model_id, snap, opts, tmp, progress, 1)
+        parts, info, sharding = _train_parts(settings, model_id, snap, opts, tmp, progress, 1, kit)
         card = _card(
             model_id=model_id,
             version=1,
@@ -679,6 +905,8 @@ def train_model(
             ledger_pin=_ledger(db, settings, snap, now),
             sharding=sharding,
         )
+        card["snapshot"]["records"] = len(whole.record_ids)
+        card.update(_write_audit_kit(tmp, kit, snap, parts, opts))
         _write_card(tmp, card)
         final = root / "v1"
         os.replace(tmp, final)
@@ -735,12 +963,13 @@ def _train_cohort(
     opts: TrainOptions,
     tmp: Path,
     progress: TrainProgress | None,
+    extra: Sequence[Sequence[str]] = (),
 ) -> tuple[_Part | None, dict[str, Any]]:
     """Train one cohort's adapter (none for an empty cohort) and its sharding entry."""
     name = f"cohort-{cohort:02d}-v{version}"
     part = None
     if idx:
-        part = _train_adapter(base, tok, snap, idx, cohort, name, opts, tmp, progress)
+        part = _train_adapter(base, tok, snap, idx, cohort, name, opts, tmp, progress, extra)
     doc = {
         "cohort": cohort,
         "adapter": f"adapters/{name}" if part is not None else None,
@@ -760,15 +989,18 @@ def _train_parts(
     tmp: Path,
     progress: TrainProgress | None,
     version: int,
+    kit: _AuditKit,
 ) -> tuple[list[_Part], dict[str, Any], dict[str, Any] | None]:
     if not opts.shards:
-        whole, info = _train_whole(snap, opts, tmp, progress, version)
+        whole, info = _train_whole(snap, opts, tmp, progress, version, kit.units(None))
         return whole, info, None
     base, tok, info = _shard_base(opts, tmp)
     parts: list[_Part] = []
     cohorts: list[dict[str, Any]] = []
     for c, idx in _cohorts(settings, model_id, snap, opts.shards).items():
-        part, doc = _train_cohort(base, tok, snap, idx, c, version, opts, tmp, progress)
+        part, doc = _train_cohort(
+            base, tok, snap, idx, c, version, opts, tmp, progress, kit.units(c)
+        )
         if part is not None:
             parts.append(part)
         cohorts.append(doc)
@@ -832,6 +1064,33 @@ def _child_snapshot(
     return child, gone
 
 
+def _withdrawn_records(
+    db: Database, settings: Settings, cur: _Current, gone: set[str]
+) -> tuple[list[tuple[str, str]] | None, str]:
+    """The records of the current version's training set that are no longer eligible,
+    with their text from the parent snapshot's shards (for the audit: does the
+    retrained model still know them?); None when the parent's shards are gone."""
+    trained = {r for c in cur.parts for _, r in c.training_set}
+    ids = gone & trained
+    with db.session() as s:
+        row = snap_repo.get_snapshot(s, cur.snapshot_id)
+        retired = row is None or row.retired_at is not None
+    if retired:
+        return None, (
+            f"snapshot {cur.snapshot_id} was retired (its shards are gone), so the "
+            f"{len(ids)} withdrawn records cannot be audited"
+        )
+    try:
+        parent = _load_records(db, settings, cur.snapshot_id, set(), None)
+    except (OSError, ConflictError):
+        return None, f"the shards of snapshot {cur.snapshot_id} could not be read"
+    rows = [(r, t) for r, t in zip(parent.record_ids, parent.texts, strict=True) if r in ids]
+    return rows, (
+        f"records of members no longer eligible that v{cur.version} was trained on (read "
+        f"from snapshot {cur.snapshot_id}); this version was retrained without them"
+    )
+
+
 def update_model(
     db: Database,
     settings: Settings,
@@ -859,7 +1118,10 @@ def update_model(
             f"model {model_id} v{cur.version}: every record it was trained on is still "
             "eligible; nothing to retrain"
         )
-    snap = _load_records(db, settings, child_id, set(), None)
+    whole = _load_records(db, settings, child_id, set(), None)
+    snap, kit = _audit_kit(settings, model_id, whole, opts)
+    if kit.active:
+        kit.withdrawn, kit.withdrawn_note = _withdrawn_records(db, settings, cur, gone)
     version = cur.version + 1
     root = registry.models_dir(settings) / model_id
     old_dir = registry.version_dir(settings, cur.path)
@@ -870,7 +1132,7 @@ def update_model(
     }
     try:
         if not opts.shards:
-            new_parts, info = _train_whole(snap, opts, tmp, progress, version)
+            new_parts, info = _train_whole(snap, opts, tmp, progress, version, kit.units(None))
             sharding = None
             kept: list[str] = []
         else:
@@ -887,6 +1149,7 @@ def update_model(
                 version,
                 progress,
                 now,
+                kit,
             )
         all_parts = new_parts + [_kept_part(c) for c in parts if c.id in kept]
         card = _card(
@@ -906,6 +1169,8 @@ def update_model(
             "retrained": sorted(hit),
             "records_removed": sum(hit.values()),
         }
+        card["snapshot"]["records"] = len(whole.record_ids)
+        card.update(_write_audit_kit(tmp, kit, snap, all_parts, opts))
         _write_card(tmp, card)
         final = root / f"v{version}"
         os.replace(tmp, final)
@@ -957,6 +1222,7 @@ def _update_shards(
     version: int,
     progress: TrainProgress | None,
     now: datetime,
+    kit: _AuditKit,
 ) -> tuple[list[_Part], dict[str, Any], dict[str, Any], list[str]]:
     from optin.training.lm import load_base
 
@@ -989,7 +1255,9 @@ def _update_shards(
                 "at": now.isoformat(),
             }
         )
-        part, doc = _train_cohort(base, tok, snap, groups[c], c, version, opts, tmp, progress)
+        part, doc = _train_cohort(
+            base, tok, snap, groups[c], c, version, opts, tmp, progress, kit.units(c)
+        )
         if part is not None:
             new_parts.append(part)
         cohorts.append(doc)

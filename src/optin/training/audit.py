@@ -413,9 +413,20 @@ def _device(model: Any) -> Any:
     return next(model.parameters()).device
 
 
+def _position_limit(model: Any) -> int | None:
+    conf = model.config
+    limit = getattr(conf, "n_positions", None) or getattr(conf, "max_position_embeddings", None)
+    return int(limit) if limit else None
+
+
 def _nll_rows(model: Any, rows: Sequence[Sequence[int]]) -> list[tuple[float, int]]:
-    """(sum of -ln p, predicted tokens) of each token sequence, in order."""
+    """(sum of -ln p, predicted tokens) of each token sequence, in order. A sequence
+    longer than the model's context is scored on its first context-length tokens (what
+    a trainer that truncates to the context saw)."""
     torch = _torch()
+    limit = _position_limit(model)
+    if limit is not None:
+        rows = [r[:limit] for r in rows]
     vocab = int(model.config.vocab_size)
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
     out: list[tuple[float, int]] = [(0.0, 0)] * len(rows)
@@ -531,9 +542,7 @@ def greedy_continue(
         return []
     if len({len(p) for p in prompts}) != 1:
         raise ValueError("prompts must have equal length")
-    limit = getattr(model.config, "n_positions", None) or getattr(
-        model.config, "max_position_embeddings", None
-    )
+    limit = _position_limit(model)
     if limit is not None and len(prompts[0]) + new_tokens > limit:
         raise ValueError(
             f"prompt {len(prompts[0])} + {new_tokens} new tokens exceeds the model's {limit}"

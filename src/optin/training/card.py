@@ -130,6 +130,25 @@ def render_readme(card: dict[str, Any]) -> str:
         for r in shard.get("retired", []):
             lines.append(f"\nRetired: {r['component']} ({r['reason']}; files destroyed {r['at']}).")
     lines += ["", "## Audits", ""]
+    kit = card.get("audit_inputs") or {}
+    if kit.get("canaries"):
+        c = kit["canaries"]
+        lines.append(
+            f"- canaries: {c['per_repetition_count']} per repetition count {c['repetitions']} "
+            f"({c['inserted']} inserted, {c['digits']} free digits); {c['privacy_unit']}"
+        )
+    if kit.get("held_out"):
+        h = kit["held_out"]
+        lines.append(
+            f"- held out of training: {h['members']} members' {h['records']} records "
+            f"(fraction {h['fraction']}): the membership-inference attack's non-members"
+        )
+    if kit.get("withdrawn"):
+        lines.append(
+            f"- withdrawn: {kit['withdrawn']['records']} records; {kit['withdrawn']['note']}"
+        )
+    if kit:
+        lines += [f"- reference model: {kit.get('reference_model')}", ""]
     audit = card.get("audit")
     if audit:
         lines.append("```json")

@@ -12,6 +12,7 @@ from optin.services import dashboard as figures_service
 from optin.services import outbox
 from optin.services import snapshots as snapshot_service
 from optin.services.ledger import ledger_status
+from optin.services.models import ModelSummary, list_models
 from optin.services.setup import Database
 from optin.services.snapshots import SnapshotSummary
 from optin.web import backend, charts
@@ -33,6 +34,8 @@ class Dashboard:
     #: deletion notices to providers by state, and the overdue ones (never cached)
     notice_counts: dict[str, int] = field(default_factory=dict)
     overdue_notices: list[Any] = field(default_factory=list)
+    #: trained models with their guarantee and last audit (never cached)
+    models: list[ModelSummary] = field(default_factory=list)
 
 
 _cache: dict[tuple[object, ...], Dashboard] = {}
@@ -82,6 +85,7 @@ def _with_notices(d: Dashboard, db: Database, now: datetime) -> Dashboard:
         d,
         notice_counts=outbox.notice_counts(db, now=now),
         overdue_notices=outbox.list_notices(db, now=now, overdue_only=True, limit=20),
+        models=list_models(db)[:20],
     )
 
 
