@@ -9,7 +9,8 @@
 * :func:`node_getter` - proofs read only the ``O(log n)`` stored subtree hashes they
   need, in one query (:func:`fetch_nodes`), never recomputing the tree.
 * checkpoints: :func:`add_checkpoint`, :func:`latest_checkpoint`, :func:`checkpoint_at`.
-* :func:`leaf_rows` / :func:`iter_leaf_hashes` for full verification.
+* :func:`iter_leaf_hashes`, :func:`iter_verification_rows` and
+  :func:`checkpoint_roots` for full verification (:mod:`optin.services.log_verify`).
 
 Time is a parameter (``now``: the creation time of a member key).
 """
@@ -44,12 +45,14 @@ __all__ = [
     "add_checkpoint",
     "canonical_bytes",
     "checkpoint_at",
+    "checkpoint_roots",
     "checkpoints",
     "event_leaf",
     "fetch_nodes",
     "integrate",
     "iter_leaf_hashes",
     "iter_leaves_with_events",
+    "iter_verification_rows",
     "latest_checkpoint",
     "leaf_salt",
     "leaves_for_events",
@@ -358,6 +361,65 @@ def iter_leaf_hashes(session: Session, *, chunk: int = 20000) -> Iterator[tuple[
         for idx, h in rows:
             yield int(idx), bytes(h)
         last = int(rows[-1][0])
+
+
+#: The columns of :func:`iter_verification_rows`, in order.
+VERIFY_COLUMNS = (
+    "idx",
+    "leaf_event_id",
+    "data",
+    "salt",
+    "leaf_hash",
+    "seq",
+    "event_id",
+    "member_id",
+    "purpose",
+    "action",
+    "at",
+    "recorded_at",
+    "policy_version",
+    "source",
+    "personal",
+    "prev_hash",
+    "hash",
+)
+
+
+def iter_verification_rows(session: Session, *, chunk: int = 20000) -> Iterator[tuple[Any, ...]]:
+    """One pass for full verification: every leaf in ``idx`` order beside its stored
+    level-0 hash and the ledger row it names (NULLs where either is gone), as raw driver
+    tuples in :data:`VERIFY_COLUMNS` order (times as the driver returns them: aware
+    datetimes on PostgreSQL, ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC text on SQLite).
+    Chunked by ``idx`` on the session's own DBAPI connection (one query per chunk)."""
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    mark = "%s" if session.get_bind().dialect.name == "postgresql" else "?"
+    sql = (
+        "SELECT l.idx, l.event_id, l.data, l.salt, n.hash, e.seq, e.event_id, e.member_id, "
+        "e.purpose, e.action, e.at, e.recorded_at, e.policy_version, e.source, e.personal, "
+        "e.prev_hash, e.hash FROM tlog_leaves l "
+        "LEFT JOIN tlog_nodes n ON n.level = 0 AND n.idx = l.idx "
+        "LEFT JOIN consent_events e ON e.event_id = l.event_id "
+        f"WHERE l.idx > {mark} ORDER BY l.idx LIMIT {int(chunk)}"
+    )
+    last = -1
+    cur = raw.cursor()
+    try:
+        while True:
+            cur.execute(sql, (last,))
+            rows = cur.fetchall()
+            if not rows:
+                return
+            yield from rows
+            last = int(rows[-1][0])
+    finally:
+        cur.close()
+
+
+def checkpoint_roots(session: Session) -> dict[int, bytes]:
+    """Every stored checkpoint's tree size and root."""
+    rows = session.execute(select(TlogCheckpointRow.size, TlogCheckpointRow.root)).all()
+    return {int(size): bytes(root) for size, root in rows}
 
 
 def iter_leaves_with_events(
