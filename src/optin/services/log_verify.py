@@ -73,7 +73,9 @@ class LogReport:
 
 def _iso(value: Any) -> str:
     """A stored time as the ledger's canonical text (UTC, microseconds, ``+00:00``)."""
-    if isinstance(value, str):  # SQLite: naive UTC 'YYYY-MM-DD HH:MM:SS.ffffff'
+    if isinstance(value, str):  # PostgreSQL: formatted; SQLite: 'YYYY-MM-DD HH:MM:SS.ffffff'
+        if len(value) == 32 and value[10] == "T":
+            return value
         if len(value) == 26 and value[10] == " ":
             return value[:10] + "T" + value[11:] + "+00:00"
         try:
@@ -134,6 +136,8 @@ class _Salts:
             opened = aead.decrypt(blob[:_NONCE], blob[_NONCE:], _SALT_AAD + event_id.encode())
         except InvalidTag:
             raise ValueError("sealed salt does not open") from None
+        if len(opened) == 72 and opened.startswith(b'{"s":"'):  # as sealed, compact
+            return bytes.fromhex(opened[6:70].decode("ascii"))
         return bytes.fromhex(json.loads(opened)["s"])
 
 

@@ -388,15 +388,18 @@ VERIFY_COLUMNS = (
 def iter_verification_rows(session: Session, *, chunk: int = 20000) -> Iterator[tuple[Any, ...]]:
     """One pass for full verification: every leaf in ``idx`` order beside its stored
     level-0 hash and the ledger row it names (NULLs where either is gone), as raw driver
-    tuples in :data:`VERIFY_COLUMNS` order (times as the driver returns them: aware
-    datetimes on PostgreSQL, ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC text on SQLite).
+    tuples in :data:`VERIFY_COLUMNS` order (times as text: ISO 8601 UTC with
+    microseconds formatted by PostgreSQL, the stored ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC
+    on SQLite).
     Chunked by ``idx`` on the session's own DBAPI connection (one query per chunk)."""
     raw = session.connection().connection.driver_connection
     assert raw is not None
-    mark = "%s" if session.get_bind().dialect.name == "postgresql" else "?"
+    pg = session.get_bind().dialect.name == "postgresql"
+    mark = "%s" if pg else "?"
+    at, recorded = (_pg_iso("e.at"), _pg_iso("e.recorded_at")) if pg else ("e.at", "e.recorded_at")
     sql = (
         "SELECT l.idx, l.event_id, l.data, l.salt, n.hash, e.seq, e.event_id, e.member_id, "
-        "e.purpose, e.action, e.at, e.recorded_at, e.policy_version, e.source, e.personal, "
+        f"e.purpose, e.action, {at}, {recorded}, e.policy_version, e.source, e.personal, "
         "e.prev_hash, e.hash FROM tlog_leaves l "
         "LEFT JOIN tlog_nodes n ON n.level = 0 AND n.idx = l.idx "
         "LEFT JOIN consent_events e ON e.event_id = l.event_id "
@@ -414,6 +417,11 @@ def iter_verification_rows(session: Session, *, chunk: int = 20000) -> Iterator[
             last = int(rows[-1][0])
     finally:
         cur.close()
+
+
+def _pg_iso(col: str) -> str:
+    """A timestamptz column as ISO 8601 UTC text with microseconds (server-side)."""
+    return f"to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
 
 
 def checkpoint_roots(session: Session) -> dict[int, bytes]:
