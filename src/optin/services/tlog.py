@@ -507,7 +507,18 @@ def inclusion_proof_file(
     db: Database, settings: Settings, event_id: str, *, now: datetime
 ) -> ProofFile:
     """The public proof of an event: leaf index, inclusion proof and the latest cosigned
-    checkpoint (no salt: the leaf cannot be opened from it)."""
+    checkpoint (no salt: the leaf cannot be opened from it). One transaction, two
+    indexed queries (leaf + checkpoint, then the stored subtree hashes) when the event
+    is already in a checkpoint; otherwise the tree is integrated / a checkpoint signed
+    first."""
+    with db.session() as s:
+        leaf, cp = store.leaf_and_checkpoint(s, event_id)
+        if leaf is not None and cp is not None and cp.size > leaf[0]:
+            idx, size = leaf[0], cp.size
+            return ProofFile(
+                idx, tuple(_planned(s, lambda get: merkle.inclusion_proof(get, idx, size))),
+                cp.cosigned,
+            )  # fmt: skip
     idx, _ = _leaf_index(db, event_id, now)
     cp = _covering(db, settings, idx, now)
     return ProofFile(idx, tuple(_proof(db, idx, cp.size)), cp.cosigned)

@@ -54,6 +54,7 @@ __all__ = [
     "iter_leaves_with_events",
     "iter_verification_rows",
     "latest_checkpoint",
+    "leaf_and_checkpoint",
     "leaf_salt",
     "leaves_for_events",
     "ledger_head_seq",
@@ -332,6 +333,26 @@ def event_leaf(session: Session, event_id: str) -> tuple[int, str] | None:
         .where(TlogLeafRow.event_id == event_id)
     ).first()
     return None if row is None else (int(row[0]), str(row[1]))
+
+
+def leaf_and_checkpoint(
+    session: Session, event_id: str
+) -> tuple[tuple[int, str] | None, CheckpointRecord | None]:
+    """``(leaf index, member id)`` of an event (None: not in the tree) and the latest
+    checkpoint, in one query (both primary-key / unique-index lookups)."""
+    row = session.execute(
+        text(
+            "SELECT (SELECT idx FROM tlog_leaves WHERE event_id = :e) AS idx, "
+            "(SELECT member_id FROM consent_events WHERE event_id = :e) AS member_id, "
+            "c.size, c.root, c.created_at, c.note, c.cosigned, c.cosigners "
+            "FROM (SELECT 1 AS one) AS o "
+            "LEFT JOIN (SELECT * FROM tlog_checkpoints ORDER BY size DESC LIMIT 1) AS c "
+            "ON 1 = 1"
+        ).columns(created_at=TlogCheckpointRow.__table__.c.created_at.type),
+        {"e": event_id},
+    ).one()
+    leaf = None if row.idx is None or row.member_id is None else (int(row.idx), str(row.member_id))
+    return leaf, None if row.size is None else _record(row)
 
 
 def leaf_salt(session: Session, event_id: str) -> tuple[bytes | None, bytes, Any] | None:
