@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
+from optin.storage.database import Database
 from optin.storage.keystore import FileKeyStore
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -144,3 +146,44 @@ def test_a_cached_store_answers_as_an_uncached_one(
             store.get([m])
         ids = ["m0", "m1", "m2", "m3"]
         assert cached.get(ids) == _store(home, cache_size=0).get(ids)
+
+
+def test_an_erased_members_fields_and_log_salts_stay_unreadable_for_a_warm_server(
+    db: Database,
+) -> None:
+    """A running server (warm key cache) and an erasure by another process (here: another
+    key store over the same directory): the server reads nothing of the member again."""
+    from optin.storage import ledger
+    from optin.storage import tlog as store
+    from optin.storage.keys import KeyRing
+    from optin.storage.keystore import keystore_of
+
+    drafts = [
+        ledger.EventDraft(
+            member_id="m1",
+            purpose="train_own_models",
+            action="grant",
+            at=NOW,
+            policy_version=1,
+            source="web",
+            personal={"ip": "192.0.2.1"},
+        )
+    ]
+    with db.session() as s:
+        ledger.append_many(s, drafts, now=NOW)
+        store.integrate(s, now=NOW)
+    event_id = drafts[0].event_id
+    with db.session() as s:
+        row = s.execute(text("SELECT * FROM consent_events")).one()
+        assert ledger.personal_fields(s, row) == {"ip": "192.0.2.1"}
+        got = store.leaf_salt(s, event_id)
+        assert got is not None and got[0] is not None
+        ks = keystore_of(s)
+    assert isinstance(ks, FileKeyStore) and ks.cached_members() >= 1
+    assert FileKeyStore(ks.directory, ks.master_key).destroy("m1", NOW)  # elsewhere
+    with db.session() as s:
+        row = s.execute(text("SELECT * FROM consent_events")).one()
+        assert ledger.personal_fields(s, row) is None
+        got = store.leaf_salt(s, event_id)
+        assert got is not None and got[0] is None
+        assert KeyRing(s).key_for_read("m1") is None
