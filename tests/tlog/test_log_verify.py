@@ -153,3 +153,21 @@ def test_the_verifier_shares_no_code_with_the_builder() -> None:
         "iter_verification_rows",
         "CheckpointRecord",
     }
+
+
+def test_checkpoints_are_paged_beside_the_leaves(db: Database, log_settings: Settings) -> None:
+    _logged(db, log_settings, sizes=(2, 3, 5, 7, 8, 11))
+    key = svc.log_signer(log_settings).verifier
+    assert log_verify.verify_tree(db, key, chunk=2).ok
+    _sql(db, "UPDATE tlog_checkpoints SET root = :r WHERE size = 7", r=bytes(32))
+    report = log_verify.verify_tree(db, key, chunk=2)
+    assert not report.ok and "checkpoint of size 7" in (report.problem or "")
+
+
+def test_a_stored_latest_root_that_is_not_the_signed_one_is_caught(
+    db: Database, log_settings: Settings
+) -> None:
+    _logged(db, log_settings)
+    _sql(db, "UPDATE tlog_checkpoints SET root = :r WHERE size = 11", r=bytes(32))
+    report = svc.verify_log(db, log_settings)
+    assert not report.ok and "is not its signed root" in (report.problem or "")

@@ -19,7 +19,7 @@ over ``leaves ⋈ level-0 nodes ⋈ ledger rows`` (:func:`storage.tlog.iter_veri
   under an existing key was tampered with) and ``SHA-256(salt || payload)`` is the leaf
   data; erased members' leaves (key destroyed) are only hashed;
 * the root of the first ``k`` leaves equals the root of every stored checkpoint of size
-  ``k`` (all of them, not only the latest), the whole tree's root and size equal the
+  ``k`` (all of them, paged by size beside the leaves), the whole tree's root and size equal the
   stored tree state, and the latest checkpoint is signed by the log's key.
 
 The first problem is reported (the pass still folds the remaining leaves, so size and
@@ -161,11 +161,48 @@ def _leaf_problem(n: int, r: tuple[Any, ...], leaf: bytes) -> str | None:
     return None
 
 
+class _Roots:
+    """The stored checkpoints' roots by size, paged in order beside the leaves (bounded
+    memory however many checkpoints there are); ``signed`` overrides the stored root
+    of the latest checkpoint with the root its signed note names."""
+
+    def __init__(self, session: Any, signed: Checkpoint | None, chunk: int = 10000) -> None:
+        self.session = session
+        self.signed = signed
+        self.chunk = chunk
+        self.page: list[tuple[int, bytes]] = []
+        self.pos = 0
+        self.after = 0
+        self.done = False
+
+    def _head(self) -> tuple[int, bytes] | None:
+        if self.pos >= len(self.page) and not self.done:
+            self.page = store.checkpoint_roots(self.session, after=self.after, chunk=self.chunk)
+            self.pos = 0
+            self.done = len(self.page) < self.chunk
+            if self.page:
+                self.after = self.page[-1][0]
+        return self.page[self.pos] if self.pos < len(self.page) else None
+
+    def at(self, n: int) -> bytes | None:
+        """The root a checkpoint of size ``n`` claims (None: no checkpoint of that size).
+        Sizes must be asked in increasing order."""
+        head = self._head()
+        while head is not None and head[0] < n:
+            self.pos += 1
+            head = self._head()
+        if head is None or head[0] != n:
+            return None
+        if self.signed is not None and self.signed.size == n:
+            return self.signed.root
+        return head[1]
+
+
 class _Pass:
     """The streaming state: leaves seen, commitments opened, the right frontier of the
     tree folded so far, the first problem."""
 
-    def __init__(self, salts: _Salts, roots: dict[int, bytes]) -> None:
+    def __init__(self, salts: _Salts, roots: _Roots) -> None:
         self.salts = salts
         self.roots = roots
         self.stack: list[tuple[int, bytes]] = []  # (level, hash), levels decreasing
@@ -209,7 +246,7 @@ class _Pass:
             level += 1
         stack.append((level, h))
         self.n += 1
-        want = self.roots.get(self.n)
+        want = self.roots.at(self.n)
         if want is not None and self.problem is None and _fold_root(stack) != want:
             self.problem = (
                 f"the tree is not consistent with the checkpoint of size {self.n}: "
@@ -223,12 +260,11 @@ def verify_tree(db: Database, log_key: Verifier | None, *, chunk: int = 20000) -
     a checkpoint then cannot be trusted and is a problem)."""
     with db.session() as s:
         state = store.tree_state(s)
-        roots = store.checkpoint_roots(s)
-        signed, note_problem = _open_latest(store.latest_checkpoint(s), log_key)
-        if signed is not None:
-            if roots.get(signed.size) != signed.root:
-                note_problem = f"the stored root of checkpoint {signed.size} is not its signed root"
-            roots[signed.size] = signed.root  # the signed root is what must hold
+        latest = store.latest_checkpoint(s)
+        signed, note_problem = _open_latest(latest, log_key)
+        if signed is not None and latest is not None and latest.root != signed.root:
+            note_problem = f"the stored root of checkpoint {signed.size} is not its signed root"
+        roots = _Roots(s, signed, chunk)
         walk = _Pass(_Salts(KeyRing(s)), roots)
         batch: list[tuple[Any, ...]] = []
         for r in store.iter_verification_rows(s, chunk=chunk):
@@ -238,6 +274,7 @@ def verify_tree(db: Database, log_key: Verifier | None, *, chunk: int = 20000) -
                 batch = []
         if batch:
             walk.chunk(batch)
+        larger = latest.size if latest is not None and latest.size > walk.n else None
     n, root = walk.n, _fold_root(walk.stack)
 
     def report(problem: str | None) -> LogReport:
@@ -249,9 +286,8 @@ def verify_tree(db: Database, log_key: Verifier | None, *, chunk: int = 20000) -
         return report(walk.problem)
     if note_problem is not None:
         return report(note_problem)
-    larger = [k for k in roots if k > n]
-    if larger:
-        return report(f"a checkpoint (size {max(larger)}) is larger than the tree")
+    if larger is not None:
+        return report(f"a checkpoint (size {larger}) is larger than the tree")
     return report(None)
 
 

@@ -607,11 +607,6 @@ def verify_log(db: Database, settings: Settings) -> LogReport:
     return verify_tree(db, key)
 
 
-def _root_at(db: Database, size: int) -> bytes:
-    with db.session() as s:
-        return _planned(s, lambda get: [merkle.range_hash(get, 0, size)])[0]
-
-
 def verify_proof_text(
     text: str, vkey: str, witness_keys: list[str] | None = None
 ) -> dict[str, Any]:

@@ -445,10 +445,18 @@ def _pg_iso(col: str) -> str:
     return f"to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
 
 
-def checkpoint_roots(session: Session) -> dict[int, bytes]:
-    """Every stored checkpoint's tree size and root."""
-    rows = session.execute(select(TlogCheckpointRow.size, TlogCheckpointRow.root)).all()
-    return {int(size): bytes(root) for size, root in rows}
+def checkpoint_roots(
+    session: Session, *, after: int = 0, chunk: int = 10000
+) -> list[tuple[int, bytes]]:
+    """Stored checkpoints' ``(tree size, root)`` of size above ``after``, by size, at
+    most ``chunk`` (full verification pages through them beside the leaves)."""
+    rows = session.execute(
+        select(TlogCheckpointRow.size, TlogCheckpointRow.root)
+        .where(TlogCheckpointRow.size > after)
+        .order_by(TlogCheckpointRow.size)
+        .limit(chunk)
+    ).all()
+    return [(int(size), bytes(root)) for size, root in rows]
 
 
 def iter_leaves_with_events(
