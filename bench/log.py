@@ -33,9 +33,10 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -83,6 +84,7 @@ def appends(db: Database, settings: Settings | None, seconds: float, batch: int)
         pub.start()
     n = 0
     t0 = time.perf_counter()
+    c0 = time.process_time()
     while time.perf_counter() - t0 < seconds:
         with db.session() as s:
             ledger.append_many(s, _drafts(n, batch), now=_now())
@@ -108,8 +110,12 @@ def appends(db: Database, settings: Settings | None, seconds: float, batch: int)
             "the publisher ran (the rate shown counts until the final cosigned checkpoint)"
         )
     el = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     mode = "chain + tree + checkpoints/1 s + witness" if settings else "plain chain append"
-    print(f"  {mode:42s} {n:>9,} events in {el:5.1f} s = {n / el:>8,.0f} events/s{extra}")
+    print(
+        f"  {mode:42s} {n:>9,} events in {el:5.1f} s wall ({cpu:5.1f} s process CPU, all "
+        f"threads) = {n / el:>8,.0f} events/s{extra}"
+    )
     return n
 
 
@@ -152,12 +158,14 @@ def build(db: Database, settings: Settings, leaves: int) -> None:
         done += k
     ta = time.perf_counter() - t
     t = time.perf_counter()
+    c = time.process_time()
     svc.integrate(db, now=_now())
     ti = time.perf_counter() - t
+    ci = time.process_time() - c
     svc.publish_checkpoint(db, settings, now=_now(), force=True)
     print(
         f"  built: {leaves:,} ledger events in {ta:.1f} s, tree integrated in {ti:.1f} s "
-        f"= {leaves / ti:,.0f} leaves/s"
+        f"wall ({ci:.1f} s CPU) = {leaves / ti:,.0f} leaves/s"
     )
 
 
@@ -183,64 +191,60 @@ def proofs(db: Database, settings: Settings, samples: int) -> None:
                 else {"n": samples},
             )
         ]
-    lat: list[float] = []
-    for event_id in ids:
-        t = time.perf_counter()
-        svc.inclusion_proof_file(db, settings, event_id, now=_now())
-        lat.append(time.perf_counter() - t)
-    gen: list[float] = []
-    with db.session() as s:  # generation from stored hashes inside an open transaction
-        for _ in range(samples):
-            idx = random.randrange(size)
-            t = time.perf_counter()
-            plan: list[tuple[int, int]] = []
-            merkle.inclusion_proof(_recorder(plan), idx, size)
-            p = merkle.inclusion_proof(store.node_getter(s, plan), idx, size)
-            gen.append(time.perf_counter() - t)
-            assert len(p) <= 64
-    raw: list[float] = []
-    for _ in range(samples):
+
+    def one_gen(s: Any) -> None:
         idx = random.randrange(size)
+        plan: list[tuple[int, int]] = []
+        merkle.inclusion_proof(_recorder(plan), idx, size)
+        assert len(merkle.inclusion_proof(store.node_getter(s, plan), idx, size)) <= 64
+
+    it = iter(ids)
+    lat = _timed(samples, lambda: svc.inclusion_proof_file(db, settings, next(it), now=_now()))
+    with db.session() as s:  # generation from stored hashes inside an open transaction
+        gen = _timed(samples, lambda: one_gen(s))
+    raw = _timed(samples, lambda: svc.inclusion(db, random.randrange(size), size))
+    cons = _timed(
+        max(20, samples // 10), lambda: svc.consistency(db, random.randrange(1, size), size)
+    )
+    _report(f"{size:,} leaves: inclusion proof generation (open transaction, one query)", gen)
+    _report(f"{size:,} leaves: inclusion proof, own transaction (one query)", raw)
+    _report(
+        f"{size:,} leaves: inclusion proof file (one transaction: leaf + checkpoint, nodes)", lat
+    )
+    _report(f"{size:,} leaves: consistency proof to the full size", cons)
+
+
+def _timed(n: int, fn: Callable[[], Any]) -> tuple[list[float], float]:
+    """Wall times of ``n`` calls and the process CPU time they took in all."""
+    out: list[float] = []
+    c = time.process_time()
+    for _ in range(n):
         t = time.perf_counter()
-        p = svc.inclusion(db, idx, size)
-        raw.append(time.perf_counter() - t)
-        assert len(p) <= 64
-    cons: list[float] = []
-    for _ in range(max(20, samples // 10)):
-        old = random.randrange(1, size)
-        t = time.perf_counter()
-        svc.consistency(db, old, size)
-        cons.append(time.perf_counter() - t)
+        fn()
+        out.append(time.perf_counter() - t)
+    return out, time.process_time() - c
+
+
+def _report(what: str, timed: tuple[list[float], float]) -> None:
+    xs, cpu = timed
     print(
-        f"  inclusion proof generation (open transaction, one query): p50 "
-        f"{statistics.median(gen) * 1000:.2f} ms, p99 {_pct(gen, 0.99):.2f} ms over {len(gen)}"
-    )
-    print(
-        f"  inclusion proof, own transaction (one query): p50 {statistics.median(raw) * 1000:.2f} ms"
-        f", p99 {_pct(raw, 0.99):.2f} ms over {len(raw)}"
-    )
-    print(
-        f"  inclusion proof file (lookup + checkpoint + proof): p50 "
-        f"{statistics.median(lat) * 1000:.2f} ms, p99 {_pct(lat, 0.99):.2f} ms over {len(lat)}"
-    )
-    print(
-        f"  consistency proof: p50 {statistics.median(cons) * 1000:.2f} ms, "
-        f"p99 {_pct(cons, 0.99):.2f} ms over {len(cons)}"
+        f"  {what}: p50 {statistics.median(xs) * 1000:.2f} ms, p99 {_pct(xs, 0.99):.2f} ms "
+        f"wall, {cpu / len(xs) * 1000:.2f} ms process CPU each, over {len(xs)}"
     )
 
 
 def full_verify(db: Database, settings: Settings) -> None:
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     r = svc.verify_log(db, settings)
-    el = time.perf_counter() - t
-    t = time.perf_counter()
+    el, cl = time.perf_counter() - t, time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
     with db.session() as s:
         chain = ledger.verify(s)
-    ec = time.perf_counter() - t
+    ec, cc = time.perf_counter() - t, time.process_time() - c
     print(
         f"  full log verification: {r.size:,} leaves ({r.checked_commitments:,} commitments "
-        f"opened) in {el:.1f} s, ok={r.ok}; plain chain verification {chain.length:,} "
-        f"events in {ec:.1f} s, ok={chain.ok}"
+        f"opened) in {el:.1f} s wall ({cl:.1f} s CPU), ok={r.ok}; plain chain verification "
+        f"{chain.length:,} events in {ec:.1f} s wall ({cc:.1f} s CPU), ok={chain.ok}"
     )
 
 
@@ -323,38 +327,40 @@ def bulk(pg_url: str, leaves: int, samples: int) -> None:
 
 
 def _bulk_proofs(db: Database, size: int, root: bytes, samples: int) -> None:
-    gen: list[float] = []
+    def one_gen(s: Any) -> None:
+        idx = random.randrange(size)
+        plan: list[tuple[int, int]] = []
+        merkle.inclusion_proof(_recorder(plan), idx, size)
+        p = merkle.inclusion_proof(store.node_getter(s, plan), idx, size)
+        leaf = merkle.leaf_hash(idx.to_bytes(8, "big"))
+        assert merkle.verify_inclusion(leaf, idx, size, p, root)
+
     with db.session() as s:  # generation from stored hashes inside an open transaction
+        gen = _timed(samples, lambda: one_gen(s))
+    own = _timed(samples, lambda: svc.inclusion(db, random.randrange(size), size))
+    cons = _timed(
+        max(20, samples // 10), lambda: svc.consistency(db, random.randrange(1, size), size)
+    )
+    server: list[float] = []
+    with db.session() as s:  # the node query's execution time inside PostgreSQL
+        raw = s.connection().connection.driver_connection
+        assert raw is not None
         for _ in range(samples):
             idx = random.randrange(size)
-            t = time.perf_counter()
             plan: list[tuple[int, int]] = []
             merkle.inclusion_proof(_recorder(plan), idx, size)
-            p = merkle.inclusion_proof(store.node_getter(s, plan), idx, size)
-            gen.append(time.perf_counter() - t)
-            leaf = merkle.leaf_hash(idx.to_bytes(8, "big"))
-            assert merkle.verify_inclusion(leaf, idx, size, p, root)
-    own: list[float] = []
-    for _ in range(samples):
-        idx = random.randrange(size)
-        t = time.perf_counter()
-        svc.inclusion(db, idx, size)
-        own.append(time.perf_counter() - t)
-    cons: list[float] = []
-    for _ in range(max(20, samples // 10)):
-        old = random.randrange(1, size)
-        t = time.perf_counter()
-        svc.consistency(db, old, size)
-        cons.append(time.perf_counter() - t)
-    for what, xs in (
-        ("inclusion proof generation (open transaction, one query)", gen),
-        ("inclusion proof, own transaction (svc.inclusion)", own),
-        ("consistency proof to the full size (own transaction)", cons),
-    ):
-        print(
-            f"  {size:,} leaves: {what}: p50 {statistics.median(xs) * 1000:.2f} ms, "
-            f"p99 {_pct(xs, 0.99):.2f} ms over {len(xs)}"
-        )
+            got = raw.execute(
+                "EXPLAIN (ANALYZE, FORMAT JSON) " + store._PG_NODES,
+                ([k[0] for k in plan], [k[1] for k in plan]),
+            ).fetchone()
+            assert got is not None
+            server.append(float(got[0][0]["Execution Time"]) / 1000)
+    _report(f"{size:,} leaves: inclusion proof generation (open transaction, one query)", gen)
+    _report(
+        f"{size:,} leaves: the node query's execution inside PostgreSQL (EXPLAIN)", (server, 0.0)
+    )
+    _report(f"{size:,} leaves: inclusion proof, own transaction (svc.inclusion)", own)
+    _report(f"{size:,} leaves: consistency proof to the full size (own transaction)", cons)
 
 
 def run(url: str, home: Path, args: argparse.Namespace) -> None:

@@ -22,7 +22,6 @@ checkpoint (at most the checkpoint interval while events arrive).
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import urllib.error
@@ -35,6 +34,7 @@ from typing import Any
 
 from optin.errors import ConfigError, ConflictError, InputError, IntegrityError, NotFoundError
 from optin.files import atomic_write_bytes, create_secret_file
+from optin.services.log_verify import LogReport, verify_tree
 from optin.settings import Settings
 from optin.storage import tlog as store
 from optin.storage.database import Database
@@ -507,7 +507,18 @@ def inclusion_proof_file(
     db: Database, settings: Settings, event_id: str, *, now: datetime
 ) -> ProofFile:
     """The public proof of an event: leaf index, inclusion proof and the latest cosigned
-    checkpoint (no salt: the leaf cannot be opened from it)."""
+    checkpoint (no salt: the leaf cannot be opened from it). One transaction, two
+    indexed queries (leaf + checkpoint, then the stored subtree hashes) when the event
+    is already in a checkpoint; otherwise the tree is integrated / a checkpoint signed
+    first."""
+    with db.session() as s:
+        leaf, cp = store.leaf_and_checkpoint(s, event_id)
+        if leaf is not None and cp is not None and cp.size > leaf[0]:
+            idx, size = leaf[0], cp.size
+            return ProofFile(
+                idx, tuple(_planned(s, lambda get: merkle.inclusion_proof(get, idx, size))),
+                cp.cosigned,
+            )  # fmt: skip
     idx, _ = _leaf_index(db, event_id, now)
     cp = _covering(db, settings, idx, now)
     return ProofFile(idx, tuple(_proof(db, idx, cp.size)), cp.cosigned)
@@ -585,83 +596,15 @@ def log_status(db: Database, settings: Settings) -> LogStatus:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class LogReport:
-    ok: bool
-    size: int
-    root: str
-    checked_commitments: int
-    problem: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "size": self.size,
-            "root": self.root,
-            "checked_commitments": self.checked_commitments,
-            "problem": self.problem,
-        }
-
-
-def _check_leaves(s: Any) -> tuple[int, int, str | None]:
-    """Walk the leaves beside the ledger rows: each leaf hash is H(0 || data) and, where
-    the salt is readable, data opens to the current ledger row."""
-    ring = KeyRing(s)
-    n = opened = 0
-    for r in store.iter_leaves_with_events(s, ring):
-        if int(r.idx) != n:
-            return n, opened, f"leaf {n} is missing"
-        if r.seq is None or int(r.seq) != n + 1:
-            return n, opened, f"leaf {n}: its ledger event is gone or moved"
-        salt = store.open_salt(ring, r)
-        if salt is not None:
-            if commitment(salt, store.canonical_bytes(r)) != bytes(r.data):
-                return n, opened, f"leaf {n} (ledger seq {n + 1}) no longer matches its event"
-            opened += 1
-        n += 1
-    return n, opened, None
-
-
 def verify_log(db: Database, settings: Settings) -> LogReport:
-    """Recompute the tree from the stored leaf hashes; compare it with the stored root,
-    every leaf with its ledger row, and the tree with the latest checkpoint (same root
-    at its size, or a consistency proof to the current size)."""
-    with db.session() as s:
-        state = store.tree_state(s)
-        size, root = merkle.root_from_leaf_hashes(h for _, h in store.iter_leaf_hashes(s))
-        n, opened, problem = _check_leaves(s)
-        cp = store.latest_checkpoint(s)
-        length = store.ledger_length(s)
-
-    def report(problem: str | None) -> LogReport:
-        return LogReport(problem is None, size, base64.b64encode(root).decode(), opened, problem)
-
-    if (size, root) != (state.size, state.root):
-        return report("the stored tree state does not match the leaves")
-    if problem is not None:
-        return report(problem)
-    if n < length:
-        problem = None  # the tree trails the ledger until the next integration
-    if cp is not None:
-        try:
-            signer = log_signer(settings)
-            Checkpoint.open(cp.note, [signer.verifier])
-        except (ConfigError, NoteError) as e:
-            return report(f"the latest checkpoint does not verify: {e}")
-        if cp.size > size:
-            return report(f"the latest checkpoint (size {cp.size}) is larger than the tree")
-        old_root = _root_at(db, cp.size)
-        if old_root != cp.root:
-            return report(
-                f"the tree is not consistent with the latest checkpoint (size {cp.size}): "
-                "history was rewritten"
-            )
-    return report(None)
-
-
-def _root_at(db: Database, size: int) -> bytes:
-    with db.session() as s:
-        return _planned(s, lambda get: [merkle.range_hash(get, 0, size)])[0]
+    """Verify the whole stored log against the chain, the stored tree state and every
+    checkpoint, by :mod:`optin.services.log_verify` (a verifier that shares no code
+    with the builder)."""
+    try:
+        key: Verifier | None = log_signer(settings).verifier
+    except ConfigError:
+        key = None
+    return verify_tree(db, key)
 
 
 def verify_proof_text(

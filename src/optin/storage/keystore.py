@@ -11,6 +11,17 @@ under a new master key; ledger events are not touched.
 
 Plugging in a KMS: implement :class:`KeyStore` (``get`` / ``create`` / ``destroy`` /
 ``rewrap``) and hand it to the database handle; the ledger only ever calls these four.
+
+**Cache.** :class:`FileKeyStore` keeps the unwrapped keys it read in a bounded LRU
+(``cache_size`` members, default 65,536), so a hot path (the transparency log sealing a
+salt for each new event, an append sealing personal fields) does not read, parse and
+unwrap a file per member per transaction. A cached key is served only while its file is
+provably the one it was read from: every ``get`` stats the file and compares
+inode, size, modification and change time with the cached entry. :meth:`destroy` (in
+any process) replaces the file by a tombstone through a rename (a new inode, a smaller
+file), so a destroyed key is never served from a cache, not even from another
+process's; in this process :meth:`destroy` also evicts the entry at once, and
+:meth:`rewrap` clears the cache.
 """
 
 from __future__ import annotations
@@ -20,6 +31,8 @@ import binascii
 import hashlib
 import json
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -108,7 +121,17 @@ class FileKeyStore:
 
     directory: Path
     master_key: str | None = None
+    cache_size: int = 65536
     _cache: dict[str, bytes] | None = field(default=None, init=False, repr=False)
+    #: member id -> (file signature, unwrapped key or None once destroyed); LRU order
+    _keys: OrderedDict[str, tuple[tuple[int, ...], bytes | None]] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _members_dir: str = field(default="", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._members_dir = os.path.join(os.fspath(self.directory), "members")
 
     # -- master keys -------------------------------------------------------------------
 
@@ -145,17 +168,69 @@ class FileKeyStore:
     # -- member files ------------------------------------------------------------------
 
     def _path(self, member_id: str) -> Path:
-        name = hashlib.sha256(member_id.encode("utf-8")).hexdigest()
-        return self.directory / "members" / name[:2] / f"{name}.json"
+        return Path(self._file(member_id))
 
-    def _read(self, path: Path) -> dict[str, Any] | None:
+    def _file(self, member_id: str) -> str:
+        name = hashlib.sha256(member_id.encode("utf-8")).hexdigest()
+        return os.path.join(self._members_dir, name[:2], name + ".json")
+
+    def _read(self, path: Path | str) -> dict[str, Any] | None:
+        return self._read_signed(path)[0]
+
+    def _read_signed(
+        self, path: Path | str
+    ) -> tuple[dict[str, Any] | None, tuple[int, ...] | None]:
+        """The entry of a key file and the signature of the file it was read from (the
+        signature of the open file itself, so it names what was read)."""
         try:
-            data = json.loads(path.read_bytes())
+            with open(path, "rb") as f:
+                sig = _signature(os.fstat(f.fileno()))
+                raw = f.read()
         except FileNotFoundError:
-            return None
+            return None, None
+        try:
+            data = json.loads(raw)
         except ValueError:
             raise ConfigError(f"key file {path} is damaged (not JSON)") from None
-        return data if isinstance(data, dict) else None
+        return (data if isinstance(data, dict) else None), sig
+
+    def _cached(self, member_id: str, path: str) -> tuple[bool, bytes | None]:
+        """``(hit, key)``: the cached key while the file is still the one it came from."""
+        with self._lock:
+            got = self._keys.get(member_id)
+        if got is None:
+            return False, None
+        try:
+            sig = _signature(os.stat(path))
+        except FileNotFoundError:
+            sig = None
+        with self._lock:
+            if sig != got[0]:
+                self._keys.pop(member_id, None)
+                return False, None
+            self._keys.move_to_end(member_id)
+        return True, got[1]
+
+    def _remember(self, member_id: str, sig: tuple[int, ...], key: bytes | None) -> None:
+        if self.cache_size <= 0:
+            return
+        with self._lock:
+            self._keys[member_id] = (sig, key)
+            self._keys.move_to_end(member_id)
+            while len(self._keys) > self.cache_size:
+                self._keys.popitem(last=False)
+
+    def evict(self, member_id: str | None = None) -> None:
+        """Drop one member's cached key (or all)."""
+        with self._lock:
+            if member_id is None:
+                self._keys.clear()
+            else:
+                self._keys.pop(member_id, None)
+
+    def cached_members(self) -> int:
+        with self._lock:
+            return len(self._keys)
 
     def _unwrap(self, member_id: str, entry: dict[str, Any], masters: dict[str, bytes]) -> bytes:
         master = masters.get(str(entry.get("kid")))
@@ -194,15 +269,22 @@ class FileKeyStore:
         out: dict[str, bytes | None] = {}
         masters: dict[str, bytes] | None = None
         for m in member_ids:
-            entry = self._read(self._path(m))
-            if entry is None:
+            path = self._file(m)
+            hit, key = self._cached(m, path)
+            if hit:
+                out[m] = key
+                continue
+            entry, sig = self._read_signed(path)
+            if entry is None or sig is None:
                 continue
             if entry.get("wrapped") is None:
-                out[m] = None
-                continue
-            if masters is None:
-                masters = self._masters()
-            out[m] = self._unwrap(m, entry, masters)
+                key = None
+            else:
+                if masters is None:
+                    masters = self._masters()
+                key = self._unwrap(m, entry, masters)
+            out[m] = key
+            self._remember(m, sig, key)
         return out
 
     def create(self, member_id: str, now: datetime, key: bytes | None = None) -> bytes | None:
@@ -214,6 +296,13 @@ class FileKeyStore:
         return self.get([member_id])[member_id]
 
     def destroy(self, member_id: str, now: datetime) -> bool:
+        self.evict(member_id)
+        try:
+            return self._destroy(member_id, now)
+        finally:
+            self.evict(member_id)
+
+    def _destroy(self, member_id: str, now: datetime) -> bool:
         path = self._path(member_id)
         entry = self._read(path)
         tomb = self._entry(member_id, None, now.isoformat(), now.isoformat())
@@ -221,7 +310,7 @@ class FileKeyStore:
             private_dir(path.parent)
             if create_secret_file(path, tomb):
                 return False
-            return self.destroy(member_id, now)  # a key was created meanwhile: shred it
+            return self._destroy(member_id, now)  # a key was created meanwhile: shred it
         if entry.get("wrapped") is None:
             return False
         tomb = self._entry(member_id, None, str(entry.get("created_at")), now.isoformat())
@@ -261,7 +350,14 @@ class FileKeyStore:
             self.master_key = _b64(new_master)
             nxt.unlink()
         self._cache = None
+        self.evict()
         return n
+
+
+def _signature(st: os.stat_result) -> tuple[int, ...]:
+    """What identifies one version of a key file: a destroy or rewrap writes a new file
+    and renames it over the old one (new inode, new times; a tombstone is also shorter)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class NoKeyStore:

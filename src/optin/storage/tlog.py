@@ -9,7 +9,8 @@
 * :func:`node_getter` - proofs read only the ``O(log n)`` stored subtree hashes they
   need, in one query (:func:`fetch_nodes`), never recomputing the tree.
 * checkpoints: :func:`add_checkpoint`, :func:`latest_checkpoint`, :func:`checkpoint_at`.
-* :func:`leaf_rows` / :func:`iter_leaf_hashes` for full verification.
+* :func:`iter_leaf_hashes`, :func:`iter_verification_rows` and
+  :func:`checkpoint_roots` for full verification (:mod:`optin.services.log_verify`).
 
 Time is a parameter (``now``: the creation time of a member key).
 """
@@ -44,13 +45,16 @@ __all__ = [
     "add_checkpoint",
     "canonical_bytes",
     "checkpoint_at",
+    "checkpoint_roots",
     "checkpoints",
     "event_leaf",
     "fetch_nodes",
     "integrate",
     "iter_leaf_hashes",
     "iter_leaves_with_events",
+    "iter_verification_rows",
     "latest_checkpoint",
+    "leaf_and_checkpoint",
     "leaf_salt",
     "leaves_for_events",
     "ledger_head_seq",
@@ -331,6 +335,26 @@ def event_leaf(session: Session, event_id: str) -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
+def leaf_and_checkpoint(
+    session: Session, event_id: str
+) -> tuple[tuple[int, str] | None, CheckpointRecord | None]:
+    """``(leaf index, member id)`` of an event (None: not in the tree) and the latest
+    checkpoint, in one query (both primary-key / unique-index lookups)."""
+    row = session.execute(
+        text(
+            "SELECT (SELECT idx FROM tlog_leaves WHERE event_id = :e) AS idx, "
+            "(SELECT member_id FROM consent_events WHERE event_id = :e) AS member_id, "
+            "c.size, c.root, c.created_at, c.note, c.cosigned, c.cosigners "
+            "FROM (SELECT 1 AS one) AS o "
+            "LEFT JOIN (SELECT * FROM tlog_checkpoints ORDER BY size DESC LIMIT 1) AS c "
+            "ON 1 = 1"
+        ).columns(created_at=TlogCheckpointRow.__table__.c.created_at.type),
+        {"e": event_id},
+    ).one()
+    leaf = None if row.idx is None or row.member_id is None else (int(row.idx), str(row.member_id))
+    return leaf, None if row.size is None else _record(row)
+
+
 def leaf_salt(session: Session, event_id: str) -> tuple[bytes | None, bytes, Any] | None:
     """``(salt or None when erased, canonical bytes, event row)`` of an event's leaf."""
     row = session.execute(
@@ -358,6 +382,81 @@ def iter_leaf_hashes(session: Session, *, chunk: int = 20000) -> Iterator[tuple[
         for idx, h in rows:
             yield int(idx), bytes(h)
         last = int(rows[-1][0])
+
+
+#: The columns of :func:`iter_verification_rows`, in order.
+VERIFY_COLUMNS = (
+    "idx",
+    "leaf_event_id",
+    "data",
+    "salt",
+    "leaf_hash",
+    "seq",
+    "event_id",
+    "member_id",
+    "purpose",
+    "action",
+    "at",
+    "recorded_at",
+    "policy_version",
+    "source",
+    "personal",
+    "prev_hash",
+    "hash",
+)
+
+
+def iter_verification_rows(session: Session, *, chunk: int = 20000) -> Iterator[tuple[Any, ...]]:
+    """One pass for full verification: every leaf in ``idx`` order beside its stored
+    level-0 hash and the ledger row it names (NULLs where either is gone), as raw driver
+    tuples in :data:`VERIFY_COLUMNS` order (times as text: ISO 8601 UTC with
+    microseconds formatted by PostgreSQL, the stored ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC
+    on SQLite).
+    Chunked by ``idx`` on the session's own DBAPI connection (one query per chunk)."""
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    pg = session.get_bind().dialect.name == "postgresql"
+    mark = "%s" if pg else "?"
+    at, recorded = (_pg_iso("e.at"), _pg_iso("e.recorded_at")) if pg else ("e.at", "e.recorded_at")
+    sql = (
+        "SELECT l.idx, l.event_id, l.data, l.salt, n.hash, e.seq, e.event_id, e.member_id, "
+        f"e.purpose, e.action, {at}, {recorded}, e.policy_version, e.source, e.personal, "
+        "e.prev_hash, e.hash FROM tlog_leaves l "
+        "LEFT JOIN tlog_nodes n ON n.level = 0 AND n.idx = l.idx "
+        "LEFT JOIN consent_events e ON e.event_id = l.event_id "
+        f"WHERE l.idx > {mark} ORDER BY l.idx LIMIT {int(chunk)}"
+    )
+    last = -1
+    cur = raw.cursor()
+    try:
+        while True:
+            cur.execute(sql, (last,))
+            rows = cur.fetchall()
+            if not rows:
+                return
+            yield from rows
+            last = int(rows[-1][0])
+    finally:
+        cur.close()
+
+
+def _pg_iso(col: str) -> str:
+    """A timestamptz column as ISO 8601 UTC text with microseconds (server-side)."""
+    return f"to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+
+
+def checkpoint_roots(
+    session: Session, *, after: int = 0, chunk: int = 10000
+) -> list[tuple[int, bytes]]:
+    """Stored checkpoints' ``(tree size, root)`` of size above ``after``, by size, at
+    most ``chunk`` (full verification pages through them beside the leaves)."""
+    rows = session.execute(
+        select(TlogCheckpointRow.size, TlogCheckpointRow.root)
+        .where(TlogCheckpointRow.size > after)
+        .order_by(TlogCheckpointRow.size)
+        .limit(chunk)
+    ).all()
+    return [(int(size), bytes(root)) for size, root in rows]
 
 
 def iter_leaves_with_events(
