@@ -49,8 +49,10 @@ def _holder(db_settings):  # type: ignore[no-untyped-def]
     return engine, conn
 
 
-def test_incomplete_compaction_is_an_error_line_and_exit_75(  # noqa: F811
-    cli, db_settings, monkeypatch
+def test_incomplete_compaction_is_an_error_line_and_exit_75(
+    cli,  # noqa: F811
+    db_settings,
+    monkeypatch,
 ) -> None:
     from optin.storage import erasure as erasure_repo
     from optin.storage.database import Database
