@@ -107,7 +107,8 @@ _HOOKS: list[Hook] = []
 
 def register_hook(fn: Hook) -> Hook:
     """Call ``fn(db, member_ids, now)`` during every erasure, after the database step and
-    before compaction (e.g. the request queue blanks its own rows); the counts it
+    before compaction (e.g. to clear rows of tables this module does not know; the
+    request queue's tables are handled in step 2); the counts it
     returns go into each report's ``hooks``. Idempotent; usable as a decorator."""
     if fn not in _HOOKS:
         _HOOKS.append(fn)
