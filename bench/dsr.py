@@ -89,11 +89,13 @@ def _load() -> str:
 
 
 def _member_with_items(db: Database, items: int, now: datetime) -> str:
-    """The member with the most content, topped up to exactly ``items`` items."""
+    """The member with the most content but at most ``items`` items, topped up to
+    exactly ``items``."""
     with db.session() as s:
         mid, have = s.execute(
             select(ContentRow.author_id, func.count())
             .group_by(ContentRow.author_id)
+            .having(func.count() <= items)
             .order_by(func.count().desc(), ContentRow.author_id)
             .limit(1)
         ).one()
