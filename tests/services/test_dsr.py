@@ -156,6 +156,8 @@ def test_extension_once_with_a_notice_and_only_before_the_deadline(db: Database)
     assert e.first_due_at == r.due_at
     assert e.due_at == datetime(2026, 6, 10, 22, 0, tzinfo=UTC)  # 10 Mar + 3 months, CEST
     assert e.notices and "many archived items" in e.notices[0] and "new deadline" in e.notices[0]
+    # the member is told the last day in the rule's zone, not a UTC instant
+    assert "the end of 2026-06-10 (Europe/Brussels time" in e.notices[0]
     with pytest.raises(ConflictError, match="already extended once"):
         dsr.extend(db, r.id, reason="again", actor="admin:a", now=NOW)
     late = dsr.open_request(

@@ -31,7 +31,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from optin.services import provider_exports, providers
+from optin.services import dsr, provider_exports, providers
 from optin.services.demo import generate_demo
 from optin.services.erasure import MENTION_MARKER, erase_member, erasure_records
 from optin.services.outbox import OutboxWorker, RetryPolicy
@@ -348,6 +348,20 @@ def test_when_member_erased_then_no_residue_anywhere_and_everything_still_verifi
         z.writestr("profile.json", json.dumps({"name": victim.display_name, "email": victim.email}))
     leftover = home / "exports" / ".notes.json.4194999.abcdefgh.tmp"
     leftover.write_text(victim.display_name)
+    # the request queue: a real access package and a link, an extension notice and an
+    # identity check whose words name the member (free texts of the dsr tables)
+    said = f"reply from {victim.email}; {victim.display_name} (@{victim.handle}) on a call"
+    acc = dsr.open_request(
+        db, victim.id, "access", channel="admin", actor="admin:test", now=NOW,
+        identity_method=said,
+    )  # fmt: skip
+    dsr.extend(db, acc.id, reason=f"{victim.display_name} asked for paper", actor="t", now=NOW)
+    dsr.complete(db, home, acc.id, actor="admin:test", now=NOW)
+    dsr.create_download_link(db, home, victim.id, acc.id, now=NOW)
+    req = dsr.open_request(
+        db, victim.id, "erasure", channel="admin", actor="admin:test", now=NOW,
+        identity_method=said,
+    )  # fmt: skip
     db_file = {Path(make_url(db.url).database or "")} if db.dialect == "sqlite" else set()
     skip = {p for f in db_file for p in (f, Path(f"{f}-wal"), Path(f"{f}-shm"))}
 
@@ -359,12 +373,15 @@ def test_when_member_erased_then_no_residue_anywhere_and_everything_still_verifi
     assert {"name", "email", "handle"} <= set().union(*before.values())
     assert any(n.startswith("post") for n in set().union(*before.values()))
 
-    report = erase_member(db, settings, victim.id, now=ERASED_AT, request_id=7, actor="test-admin")
+    report = erase_member(
+        db, settings, victim.id, now=ERASED_AT, request_id=req.id, actor="test-admin"
+    )
 
     assert report.key_destroyed and report.content_deleted > 0 and report.mentions_rewritten > 0
     assert set(report.snapshots_retired) == {train, share} & set(report.snapshots_retired)
     assert share in report.snapshots_retired and export in report.exports_stale
-    assert report.access_files_deleted == 1 and report.temp_files_deleted >= 1
+    assert report.access_files_deleted == 2 and report.temp_files_deleted >= 1
+    assert report.request_texts_rewritten >= 4  # identity x2 (+ history), reason, notice
     assert report.compaction is not None and report.compaction.complete
     after = _hits({**_db_blobs(db), **_file_blobs(home, skip)}, needles)
     assert after == {}, f"residue after erasure: {after}"
@@ -376,7 +393,8 @@ def test_when_member_erased_then_no_residue_anywhere_and_everything_still_verifi
     records = erasure_records(db, victim.id)
     assert {r.place for r in records} >= {"keystore", "members", "content_items", "snapshot",
                                            "export", "export_files", "consent_events", "files"}  # fmt: skip
-    assert all(r.request_id == "7" and r.actor == "test-admin" for r in records)
+    assert all(r.request_id == req.id and r.actor == "test-admin" for r in records)
+    assert not dsr.show_request(db, acc.id, LATER).package_available
     dump = json.dumps([r.to_dict() for r in records])
     assert not any(f in dump.encode() for forms in needles.values() for f in forms)
 

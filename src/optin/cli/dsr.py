@@ -12,6 +12,7 @@ import typer
 from optin.cli.context import console, print_json, settings_from
 from optin.cli.core import JSON_OPT, open_db, parse_time, say
 from optin.cli.output import Table, esc, styled
+from optin.errors import ConflictError
 
 dsr_app = typer.Typer(
     help="Data-subject requests: access packages, erasure and objection, with deadlines.",
@@ -195,22 +196,37 @@ def dsr_verify(
 @dsr_app.command("complete")
 def dsr_complete(
     ctx: typer.Context,
-    request_id: str = typer.Argument(..., help="The request id."),
+    request_ids: list[str] = typer.Argument(
+        ..., help="The request id; several erasure request ids are erased in one pass."
+    ),
     by: str = BY_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Do what the request asks and mark it completed: access builds the package (the
     member downloads it from their requests page), objection withdraws every purpose,
-    erasure runs the erasure engine."""
-    from optin.services.dsr import complete
+    erasure runs the erasure engine (several erasure requests: one erasure pass, one
+    compaction). Exit 75 when an erasure is done but its database compaction could not
+    finish (see `optin dsr compact`)."""
+    from optin.services.dsr import complete, complete_erasures
 
     settings = settings_from(ctx)
     db = open_db(ctx)
+    now = datetime.now(UTC)
     try:
-        r = complete(db, settings.home, request_id, actor=_actor(by), now=datetime.now(UTC))
+        if len(request_ids) == 1:
+            done = [complete(db, settings.home, request_ids[0], actor=_actor(by), now=now)]
+        else:
+            done = complete_erasures(db, settings.home, request_ids, actor=_actor(by), now=now)
     finally:
         db.dispose()
-    _done(r, as_json)
+    if as_json and len(request_ids) > 1:
+        print_json([r.to_dict() for r in done])
+    else:
+        for r in done:
+            _done(r, as_json)
+    warnings = sorted({w for r in done for w in r.warnings})
+    if warnings:  # e.g. an erasure whose compaction is incomplete: exit 75, try again
+        raise ConflictError("the request is completed, but " + "; ".join(warnings))
 
 
 @dsr_app.command("refuse")

@@ -9,6 +9,7 @@ queue's commands share (:data:`dsr_app`).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import typer
 
@@ -16,7 +17,7 @@ from optin.cli.context import console, print_json, settings_from
 from optin.cli.core import JSON_OPT, open_db, say
 from optin.cli.dsr import dsr_app  # the erasure commands join the request queue's group
 from optin.cli.output import Table
-from optin.errors import InputError
+from optin.errors import ConflictError, InputError
 
 
 @dsr_app.command("erase")
@@ -35,7 +36,8 @@ def erase(
     """Erase a member: destroy their ledger key, delete their content and profile,
     rewrite mentions of them, retire the snapshots and purge the exports that held
     their records (providers get deletion notices), shred their files, compact the
-    database. Cannot be undone."""
+    database. Cannot be undone. Exit 75 when all of it is done but the compaction could
+    not finish (see `optin dsr compact`)."""
     from optin.services.erasure import erase_member, find_member
 
     if not yes:
@@ -53,6 +55,7 @@ def erase(
         db.dispose()
     if as_json:
         print_json(report.to_dict())
+        _compaction_check(report.compaction, "the erasure is done and recorded, but ")
         return
     d = report.to_dict()
     t = Table(title=f"erasure {report.erasure_id} of member {mid}")
@@ -64,6 +67,7 @@ def erase(
         ("profile fields blanked", ", ".join(report.profile_fields) or "none"),
         ("content deleted", str(report.content_deleted)),
         ("mentions rewritten (other members' texts)", str(report.mentions_rewritten)),
+        ("request texts rewritten (dsr tables)", str(report.request_texts_rewritten)),
         ("snapshots retired", ", ".join(report.snapshots_retired) or "none"),
         ("snapshots derived", ", ".join(report.snapshots_derived) or "none"),
         ("exports stale and purged", ", ".join(report.exports_stale) or "none"),
@@ -77,12 +81,16 @@ def erase(
     for place, result in rows:
         t.add_row(place, result)
     console.print(t)
-    if report.compaction is not None and not report.compaction.complete:
-        say(
-            "the SQLite WAL was held by another reader and is not truncated yet: "
-            "run `optin dsr compact` when the platform is idle"
-        )
     say("deletion notices go out with `optin outbox run` (or the worker of `optin serve`)")
+    _compaction_check(report.compaction, "the erasure is done and recorded, but ")
+
+
+def _compaction_check(done: Any, prefix: str = "") -> None:
+    """An incomplete compaction is an error line and exit code 75 (EX_TEMPFAIL: try
+    again later), after the command's output, so neither a person nor a script can
+    miss that old copies are still in the database files."""
+    if done is not None and done.problem is not None:
+        raise ConflictError(prefix + done.problem)
 
 
 @dsr_app.command("erasure-record")
@@ -123,7 +131,9 @@ def erasure_record(
 @dsr_app.command("compact")
 def compact(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """Compact the database so that freed pages keep no erased value (SQLite VACUUM and
-    WAL truncation; PostgreSQL VACUUM FULL of the tables erasure touches)."""
+    WAL truncation; PostgreSQL VACUUM FULL of the tables erasure touches). Exit 75 when
+    it could not finish (a reader held the WAL; a PostgreSQL session held an older
+    snapshot): run it again once they have ended."""
     from optin.services.erasure import compact_database
 
     db = open_db(ctx)
@@ -133,8 +143,9 @@ def compact(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
         db.dispose()
     if as_json:
         print_json(done.to_dict())
-        return
-    say(f"{done.backend}: {', '.join(done.steps)}; complete: {done.complete}")
+    else:
+        say(f"{done.backend}: {', '.join(done.steps)}; complete: {done.complete}")
+    _compaction_check(done)
 
 
 def register(app: typer.Typer) -> None:

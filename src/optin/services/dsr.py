@@ -40,7 +40,7 @@ import secrets
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,9 @@ class DsrRequest:
     package_expires_at: datetime | None
     package_available: bool
     linked: tuple[str, ...] = ()
+    #: what the operator must act on after this call (e.g. an erasure whose compaction
+    #: is incomplete); also in the history's reason. Empty when read back later.
+    warnings: tuple[str, ...] = ()
     history: tuple[DsrEvent, ...] = ()
     notices: tuple[str, ...] = field(default_factory=tuple)
 
@@ -169,6 +172,7 @@ class DsrRequest:
             "package_expires_at": iso(self.package_expires_at),
             "history": [e.to_dict() for e in self.history],
             "notices": list(self.notices),
+            "warnings": list(self.warnings),
         }
 
 
@@ -509,10 +513,13 @@ def extend(db: Database, request_id: str, *, reason: str, actor: str, now: datet
     def apply(row: Any) -> str:
         row.extended_due_at = new_due
         row.reason = r
+        zone = ZoneInfo(row.timezone)
+        last = (new_due.astimezone(zone) - timedelta(microseconds=1)).date()
         return (
             f"We need more time to answer your {row.kind} request received on "
-            f"{row.received_at.date().isoformat()}. The new deadline is "
-            f"{new_due.isoformat()} ({rule.title}). Reason: {r}"
+            f"{row.received_at.astimezone(zone).date().isoformat()}. The new deadline is "
+            f"the end of {last.isoformat()} ({row.timezone} time; {rule.title}). "
+            f"Reason: {r}"
         )
 
     _transition(db, request_id, DsrState.EXTENDED, actor=actor, now=now, reason=r, apply=apply)
@@ -539,13 +546,16 @@ def complete(
     if state is not DsrState.IN_PROGRESS:
         _transition(db, request_id, DsrState.IN_PROGRESS, actor=actor, now=now)
     result: dict[str, Any] = {}
+    warnings: tuple[str, ...] = ()
     if kind is DsrKind.ACCESS:
         assert home is not None
         result = _build_access(db, home, request_id, mid, now)
     elif kind is DsrKind.OBJECTION:
         result = {"reason": _object(db, mid, now)}
     else:
-        result = {"reason": _run_erasure(db, home, request_id, mid, actor=actor, now=now)}
+        said, problem = _run_erasure(db, home, request_id, mid, actor=actor, now=now)
+        result = {"reason": f"{said}; {problem}" if problem else said}
+        warnings = (problem,) if problem else ()
 
     def apply(row: Any) -> None:
         for key in ("package_path", "package_sha256", "package_expires_at"):
@@ -561,7 +571,80 @@ def complete(
         reason=result.get("reason"),
         apply=apply,
     )
-    return show_request(db, request_id, now)
+    view = show_request(db, request_id, now)
+    return replace(view, warnings=warnings) if warnings else view
+
+
+def complete_erasures(
+    db: Database, home: Path, request_ids: Sequence[str], *, actor: str, now: datetime
+) -> list[DsrRequest]:
+    """Complete several verified erasure requests in one erasure pass
+    (:func:`optin.services.erasure.erase_members`: one scan of the other members' texts,
+    one derivation per snapshot, one compaction), each request recorded on its member's
+    erasure records. Every request is checked before anything changes (all must be
+    erasure requests that may be completed now, one per member); the views come back
+    in the order given, each with the compaction warning when there is one."""
+    from optin.settings import Settings
+
+    ids = list(dict.fromkeys(request_ids))
+    if not ids:
+        return []
+    members: dict[str, str] = {}
+    states: dict[str, DsrState] = {}
+    with db.session() as s:
+        for rid in ids:
+            row = repo.get_request(s, rid)
+            if row is None:
+                raise _not_found(rid)
+            if row.kind != DsrKind.ERASURE.value:
+                raise InputError(
+                    f"request {rid} is an {row.kind} request; only erasure requests are "
+                    "completed together",
+                    field="request_id",
+                    value=rid,
+                    allowed="ids of erasure requests",
+                )
+            check_transition(_facts(row), DsrState.COMPLETED, now=now)
+            if row.member_id in members.values():
+                raise InputError(
+                    f"request {rid} is for the same member as another one given",
+                    field="request_id",
+                    value=rid,
+                    allowed="one request per member",
+                )
+            members[rid], states[rid] = row.member_id, DsrState(row.state)
+    erase_members = _erasure_engine(batch=True)
+    for rid in ids:
+        if states[rid] is not DsrState.IN_PROGRESS:
+            _transition(db, rid, DsrState.IN_PROGRESS, actor=actor, now=now)
+        remove_member_packages(db, home, members[rid], now=now)
+    settings = Settings(home=home, database_url=db.url)
+    reports = erase_members(
+        db,
+        settings,
+        list(members.values()),
+        now=now,
+        request_ids={mid: rid for rid, mid in members.items()},
+        actor=actor,
+    )
+    by_member = {r.member_id: r for r in reports}
+    out: list[DsrRequest] = []
+    for rid in ids:
+        mid = members[rid]
+        rep = by_member[mid]
+        said = f"erased: erasure {rep.erasure_id} (see optin dsr erasure-record {mid})"
+        problem = rep.compaction.problem if rep.compaction is not None else None
+        _transition(
+            db,
+            rid,
+            DsrState.COMPLETED,
+            actor=actor,
+            now=now,
+            reason=f"{said}; {problem}" if problem else said,
+        )
+        view = show_request(db, rid, now)
+        out.append(replace(view, warnings=(problem,)) if problem else view)
+    return out
 
 
 def _build_access(
@@ -593,25 +676,27 @@ def _object(db: Database, member_id: str, now: datetime) -> str:
     return "objection recorded: " + "; ".join(done)
 
 
-def _erasure_engine() -> Any:
-    """The erasure engine's entry point, or a clear refusal when this build lacks it."""
+def _erasure_engine(*, batch: bool = False) -> Any:
+    """The erasure engine's entry point (``erase_members`` when ``batch``), or a clear
+    refusal when this build lacks it."""
     try:
-        from optin.services.erasure import erase_member  # type: ignore[import-not-found,unused-ignore]
+        from optin.services.erasure import erase_member, erase_members
     except ImportError:
         raise ConflictError(
             "erasure engine not installed: this build of optin has no "
             "optin.services.erasure; the request stays as it is (verified), nothing was "
             "erased"
         ) from None
-    return erase_member
+    return erase_members if batch else erase_member
 
 
 def _run_erasure(
     db: Database, home: Path | None, request_id: str, member_id: str, *, actor: str, now: datetime
-) -> str:
+) -> tuple[str, str | None]:
     """The one place the request flow calls the erasure engine: first the member's
     access packages and links go (this module's files), then
-    ``optin.services.erasure.erase_member`` does the rest."""
+    ``optin.services.erasure.erase_member`` does the rest. Returns what to record and,
+    when the database compaction is incomplete, what the operator must do."""
     from optin.settings import Settings
 
     erase_member = _erasure_engine()
@@ -620,7 +705,8 @@ def _run_erasure(
     remove_member_packages(db, home, member_id, now=now)
     settings = Settings(home=home, database_url=db.url)
     report = erase_member(db, settings, member_id, now=now, request_id=request_id, actor=actor)
-    return f"erased: erasure {report.erasure_id} (see optin dsr erasure-record {member_id})"
+    said = f"erased: erasure {report.erasure_id} (see optin dsr erasure-record {member_id})"
+    return said, report.compaction.problem if report.compaction is not None else None
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -823,11 +909,16 @@ def sweep(db: Database, home: Path, *, now: datetime) -> SweepResult:
 
 
 def remove_member_packages(db: Database, home: Path, member_id: str, *, now: datetime) -> int:
-    """Remove every access package of the member now (for erasure) and their links."""
+    """Remove every access package of the member now (for erasure: overwritten, then
+    unlinked) and their links."""
+    from optin.files import shred
+
     with db.session() as s:
         rows = repo.member_packages(s, member_id)
         for row in rows:
-            _unlink(home / str(row.package_path))
+            p = home / str(row.package_path)
+            if p.is_file():
+                shred(p)
             row.package_removed_at = now
         repo.delete_downloads(s, request_ids=[r.id for r in rows])
     return len(rows)
@@ -876,6 +967,7 @@ __all__ = [
     "SweepResult",
     "SweepWorker",
     "complete",
+    "complete_erasures",
     "create_download_link",
     "extend",
     "list_requests",

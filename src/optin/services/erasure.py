@@ -22,7 +22,10 @@ files); the member keys come from ``db.keystore`` (the key store of the database
    handle and URL under the platform's directory key, which lives in the key store), so
    later mentions are still redacted; the sealed salts of their log leaves are cleared;
    a ledger entry for the erasure itself is appended (action ``erase``, purpose ``*``,
-   no personal fields).
+   no personal fields). In the data-subject request tables the free texts (identity
+   checks, reasons, notices) lose every mention of the member, and the member's own
+   requests also lose whatever the personal-data detector finds in them; their access
+   packages are recorded as removed and their download links deleted.
 3. **Propagation** (:func:`optin.services.propagation.propagate`, reason ``erasure``):
    snapshots holding their records turn stale; exports holding them turn stale and
    deletion notices go to the providers through the outbox.
@@ -41,7 +44,12 @@ files); the member keys come from ``db.keystore`` (the key store of the database
    the demo's ground-truth lines of the erased and rewritten texts.
 8. **Compaction** (:func:`optin.storage.erasure.compact`): SQLite ``VACUUM`` and
    ``wal_checkpoint(TRUNCATE)``; PostgreSQL ``VACUUM (FULL, ANALYZE)`` of the tables
-   touched.
+   touched (:data:`optin.storage.erasure.COMPACTED_TABLES`, the request tables
+   included). Its outcome is an erasure record of its own (``compacted`` or
+   ``compaction_incomplete``, with the backend and how many sessions held older
+   snapshots) and ``report.compaction``; an incomplete one is logged as a warning and
+   the CLI, the request's history and the API say so (``optin dsr compact`` finishes
+   it).
 
 Every place reached is written to ``erasure_records`` (what, where, how many, when, by
 which request and actor; no personal data). A second call for an erased member redoes
@@ -99,7 +107,8 @@ _HOOKS: list[Hook] = []
 
 def register_hook(fn: Hook) -> Hook:
     """Call ``fn(db, member_ids, now)`` during every erasure, after the database step and
-    before compaction (e.g. the request queue blanks its own rows); the counts it
+    before compaction (e.g. to clear rows of tables this module does not know; the
+    request queue's tables are handled in step 2); the counts it
     returns go into each report's ``hooks``. Idempotent; usable as a decorator."""
     if fn not in _HOOKS:
         _HOOKS.append(fn)
@@ -115,7 +124,8 @@ def unregister_hook(fn: Hook) -> None:
 class ErasureReport:
     """What one member's erasure reached, with counts per place.
 
-    For a batch (:func:`erase_members`), ``mentions_rewritten``, ``temp_files_deleted``,
+    For a batch (:func:`erase_members`), ``mentions_rewritten``,
+    ``request_texts_rewritten``, ``temp_files_deleted``,
     ``unfinished_snapshot_files``, ``ground_truth_lines_removed``, ``hooks`` and
     ``compaction`` are the batch's (shared by its members), and ``notices_queued`` and
     ``export_files_deleted`` count the notices and files of the exports that held the
@@ -138,6 +148,7 @@ class ErasureReport:
     birth_date_rows_deleted: int = 0
     sessions_deleted: int = 0
     mentions_rewritten: int = 0
+    request_texts_rewritten: int = 0
     snapshots_stale: tuple[str, ...] = ()
     snapshots_retired: tuple[str, ...] = ()
     snapshots_derived: tuple[str, ...] = ()
@@ -228,11 +239,13 @@ def erase_members(
     *,
     now: datetime,
     request_id: str | int | None = None,
+    request_ids: Mapping[str, str] | None = None,
     actor: str,
 ) -> list[ErasureReport]:
     """Erase several members in one pass (one scan of other members' texts, one
     propagation, one derivation per snapshot, one compaction); one report per member,
-    in id order."""
+    in id order. ``request_ids`` (member id -> request id) records a request per member
+    (``request_id`` is for the members it does not name)."""
     ids = sorted(set(member_ids))
     if now.tzinfo is None:
         raise InputError("time must be timezone-aware (UTC)", field="now", value=str(now))
@@ -244,6 +257,7 @@ def erase_members(
     eid = str(uuid.uuid4())
     members = _load(db, ids)
     run = _Run(db, settings, members, now, rid, actor.strip(), eid)
+    run.request_of = {str(k): str(v) for k, v in (request_ids or {}).items()}
     return run.execute()
 
 
@@ -321,6 +335,7 @@ class _Run:
     ) -> None:
         self.db, self.settings, self.members, self.now = db, settings, members, now
         self.request_id, self.actor, self.erasure_id = request_id, actor, erasure_id
+        self.request_of: dict[str, str] = {}
         self.ids = sorted(members)
         self.shared: dict[str, Any] = {}
         self.rewritten_ids: set[str] = set()
@@ -342,7 +357,7 @@ class _Run:
             ErasureRecord(
                 self.erasure_id,
                 member.id,
-                self.request_id,
+                self.request_of.get(member.id, self.request_id),
                 self.actor,
                 self.now,
                 place,
@@ -366,7 +381,36 @@ class _Run:
         with self.db.session() as s:
             for m in self.members.values():
                 m.counts["records"] = repo.add_records(s, m.records)
-        self.shared["compaction"] = repo.compact(self.db.engine)
+        done = repo.compact(self.db.engine)
+        self.shared["compaction"] = done
+        with self.db.session() as s:
+            repo.add_records(
+                s,
+                [
+                    ErasureRecord(
+                        self.erasure_id,
+                        mid,
+                        self.request_of.get(mid, self.request_id),
+                        self.actor,
+                        self.now,
+                        "database",
+                        "freed_pages_and_dead_rows",
+                        "compacted" if done.complete else "compaction_incomplete",
+                        count=len(done.steps),
+                        detail={
+                            "backend": done.backend,
+                            "complete": done.complete,
+                            "holders": done.holders,
+                            "locked": list(done.locked),
+                        },
+                    )
+                    for mid in self.ids
+                ],
+            )
+        for mid in self.ids:
+            self.members[mid].counts["records"] = self.members[mid].counts.get("records", 0) + 1
+        if not done.complete:
+            log.warning("erasure %s: %s", self.erasure_id, done.problem)
         log.info("erasure %s: %d member(s) erased", self.erasure_id, len(self.ids))
         return [self._report(self.members[mid]) for mid in self.ids]
 
@@ -389,6 +433,8 @@ class _Run:
             repo.secure_delete(s)
             if pending:
                 self._rewrite_mentions(s, pending)
+                self._scrub_requests(s, pending)
+            self._retire_packages(s)
             for m in pending:
                 self._erase_rows(s, m, key, pv.version if pv else 0)
             for m in self.members.values():
@@ -431,6 +477,69 @@ class _Run:
                 count=len(changes),
                 detail={"marker": MENTION_MARKER, "batch_members": len(pending)},
             )
+
+    def _scrub_requests(self, s: Any, pending: list[_Member]) -> None:
+        """The free texts of the data-subject request tables (how identity was checked,
+        reasons, notices to the member): in every request, mentions of the members (as
+        in other members' texts) become :data:`MENTION_MARKER`; in the members' own
+        requests, whatever the personal-data detector finds is masked as well (an
+        operator may have typed a phone number or a document number). The requests and
+        their dated history stay: they are the record that the request was answered."""
+        from optin.privacy.api import Redactor, RedactorConfig
+        from optin.privacy.detect import Directory, DirectoryEntry
+        from optin.storage import dsr as dsr_repo
+
+        directory = Directory.from_entries(
+            DirectoryEntry(m.display_name, m.handle, profile_url(m.handle))
+            for m in pending
+            if m.display_name and m.handle
+        )
+        emails = {m.email.lower() for m in pending if m.email}
+        triggers = _triggers(pending)
+        own = {m.id for m in pending}
+        redactor: Redactor | None = None
+        changes: dict[tuple[str, str, str], str] = {}
+        touched: dict[str, int] = {}
+        few = len(triggers) <= _FEW_TRIGGERS
+        for table, key, col, mid, body in dsr_repo.iter_request_texts(s):
+            new = body
+            low = body.lower()
+            if not few or any(t in low for t in triggers):
+                spans = [(f.start, f.end) for f in directory.find(body)]
+                if emails and "@" in body:
+                    spans.extend(
+                        (x.start(), x.end()) for x in _EMAIL.finditer(low) if x.group() in emails
+                    )
+                if spans:
+                    new = _replace_spans(body, spans)
+            if mid in own:
+                if redactor is None:
+                    redactor = Redactor(RedactorConfig(operator="mask", drop_density=None))
+                new = redactor.redact(new).text
+            if new != body:
+                changes[(table, key, col)] = new
+                touched[mid] = touched.get(mid, 0) + 1
+        dsr_repo.set_request_texts(s, changes)
+        self.shared["request_texts_rewritten"] = len(changes)
+        for m in pending:
+            self.record(
+                m,
+                "dsr_requests",
+                "free_text",
+                "rewritten",
+                count=touched.get(m.id, 0),
+                detail={"all_members": len(changes)},
+            )
+
+    def _retire_packages(self, s: Any) -> None:
+        """The request rows of the members' access packages say the file is gone (the
+        files are shredded in step 7) and their download links are deleted."""
+        from optin.storage import dsr as dsr_repo
+
+        for m in self.members.values():
+            n = dsr_repo.retire_member_packages(s, [m.id], self.now)
+            if n:
+                self.record(m, "dsr_requests", "access_package", "retired", count=n)
 
     def _erase_rows(self, s: Any, m: _Member, key: bytes, policy_version: int) -> None:
         from optin.privacy.detect import DirectoryEntry, erasure_marker
@@ -613,7 +722,7 @@ class _Run:
         r = ErasureReport(
             erasure_id=self.erasure_id,
             member_id=m.id,
-            request_id=self.request_id,
+            request_id=self.request_of.get(m.id, self.request_id),
             actor=self.actor,
             at=self.now,
             already_erased=m.erased,
@@ -641,6 +750,7 @@ class _Run:
         return replace(
             r,
             mentions_rewritten=int(self.shared.get("mentions_rewritten", 0)),
+            request_texts_rewritten=int(self.shared.get("request_texts_rewritten", 0)),
             temp_files_deleted=int(self.shared.get("temp_files_deleted", 0)),
             hooks=self.shared.get("hooks", ()),
             compaction=self.shared.get("compaction"),

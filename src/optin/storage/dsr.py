@@ -213,6 +213,79 @@ def delete_downloads(
     return n
 
 
+# -- erasure: the free texts of requests ------------------------------------------------
+
+#: The free-text columns of the request tables (the operator's and the member's words):
+#: what erasure scans for the erased members' personal data.
+TEXT_COLUMNS = {
+    "dsr_requests": ("identity_method", "reason"),
+    "dsr_request_events": ("reason", "notice"),
+}
+
+
+def iter_request_texts(session: Session) -> Iterator[tuple[str, str, str, str, str]]:
+    """(table, row key, column, member id, text) of every non-empty free text of the
+    request tables (requests and their history), by table and key."""
+    req = select(
+        DsrRequestRow.id, DsrRequestRow.member_id, DsrRequestRow.identity_method,
+        DsrRequestRow.reason,
+    ).order_by(DsrRequestRow.id)  # fmt: skip
+    for rid, mid, method, reason in session.execute(req):
+        for col, value in (("identity_method", method), ("reason", reason)):
+            if value:
+                yield "dsr_requests", str(rid), col, str(mid), str(value)
+    ev = (
+        select(
+            DsrRequestEventRow.id,
+            DsrRequestRow.member_id,
+            DsrRequestEventRow.reason,
+            DsrRequestEventRow.notice,
+        )
+        .join(DsrRequestRow, DsrRequestRow.id == DsrRequestEventRow.request_id)
+        .order_by(DsrRequestEventRow.id)
+    )
+    for eid, mid, reason, notice in session.execute(ev):
+        for col, value in (("reason", reason), ("notice", notice)):
+            if value:
+                yield "dsr_request_events", str(eid), col, str(mid), str(value)
+
+
+def set_request_texts(session: Session, changes: dict[tuple[str, str, str], str]) -> int:
+    """Replace free texts: ``(table, row key, column) -> new text``; returns how many."""
+    for (table, key, col), value in sorted(changes.items()):
+        if col not in TEXT_COLUMNS.get(table, ()):
+            raise ValueError(f"{table}.{col} is not a free-text column of the request tables")
+        if table == "dsr_requests":
+            session.execute(
+                update(DsrRequestRow).where(DsrRequestRow.id == key).values({col: value})
+            )
+        else:
+            session.execute(
+                update(DsrRequestEventRow)
+                .where(DsrRequestEventRow.id == int(key))
+                .values({col: value})
+            )
+    return len(changes)
+
+
+def retire_member_packages(session: Session, member_ids: Sequence[str], now: datetime) -> int:
+    """Record every live package of ``member_ids`` as removed and delete their download
+    links (the files themselves are shredded by the caller); returns how many requests."""
+    n = 0
+    for mid in member_ids:
+        rows = member_packages(session, mid)
+        for row in rows:
+            row.package_removed_at = now
+        delete_downloads(session, request_ids=[r.id for r in rows])
+        n += len(rows)
+    ids = list(member_ids)
+    for i in range(0, len(ids), _CHUNK):  # links of packages already removed, too
+        session.execute(
+            delete(DsrDownloadRow).where(DsrDownloadRow.member_id.in_(ids[i : i + _CHUNK]))
+        )
+    return n
+
+
 # -- what an access package reads ------------------------------------------------------
 
 
@@ -275,6 +348,7 @@ def notices_of_exports(session: Session, export_ids: Sequence[str]) -> list[Dele
 
 
 __all__ = [
+    "TEXT_COLUMNS",
     "add_download",
     "add_event",
     "add_request",
@@ -286,11 +360,14 @@ __all__ = [
     "get_download",
     "get_request",
     "iter_member_content",
+    "iter_request_texts",
     "linked_requests",
     "list_requests",
     "lock_member",
     "member_exports",
     "member_packages",
     "notices_of_exports",
+    "retire_member_packages",
+    "set_request_texts",
     "use_download",
 ]

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from optin.storage.models import (
@@ -42,6 +43,7 @@ from optin.storage.provider_models import DeletionNoticeRow, ExportRecordRow, Pr
 
 __all__ = [
     "COMPACTED_TABLES",
+    "COMPACT_WAIT_SECONDS",
     "Compaction",
     "ErasureRecord",
     "add_records",
@@ -63,7 +65,9 @@ __all__ = [
 
 _CHUNK = 900
 
-#: Tables erasure deletes from or rewrites (what PostgreSQL's compaction vacuums).
+#: Tables erasure deletes from or rewrites (what PostgreSQL's compaction vacuums): the
+#: member's rows, other members' texts that mentioned them, the log salts, and the
+#: data-subject request tables (free texts rewritten, download links deleted).
 COMPACTED_TABLES = (
     "members",
     "content_items",
@@ -71,6 +75,9 @@ COMPACTED_TABLES = (
     "member_birth_dates",
     "web_sessions",
     "tlog_leaves",
+    "dsr_requests",
+    "dsr_request_events",
+    "dsr_downloads",
 )
 
 
@@ -304,12 +311,52 @@ class Compaction:
 
     backend: str
     steps: tuple[str, ...]
-    #: SQLite: the WAL was fully checkpointed and truncated (False: a reader held it;
-    #: run ``optin dsr compact`` again when it is idle)
+    #: every freed page and dead row is gone. False: SQLite, a reader held the WAL (it is
+    #: not truncated); PostgreSQL, ``holders`` other sessions held a snapshot older than
+    #: the erasure, so ``VACUUM FULL`` had to keep the row versions they may still see.
+    #: Either way: run ``optin dsr compact`` again once they have ended.
     complete: bool
+    #: PostgreSQL: sessions that still held an older snapshot when compaction ran
+    holders: int = 0
+    #: PostgreSQL: tables not vacuumed because another session held a lock on them
+    locked: tuple[str, ...] = ()
+
+    @property
+    def problem(self) -> str | None:
+        """What the operator must know when compaction is incomplete (None when complete)."""
+        if self.complete:
+            return None
+        if self.backend == "sqlite":
+            return (
+                "compaction incomplete: another reader held the SQLite WAL, which still "
+                "holds old page images; run `optin dsr compact` when the platform is idle"
+            )
+        why = []
+        if self.holders:
+            why.append(
+                f"{self.holders} other PostgreSQL session(s) held a transaction snapshot "
+                "older than the erasure, so VACUUM FULL kept the old row versions they may "
+                "still read"
+            )
+        if self.locked:
+            why.append(
+                "other sessions held locks on " + ", ".join(self.locked) + ", which were "
+                "not vacuumed"
+            )
+        return (
+            "compaction incomplete: " + "; ".join(why) + "; end those sessions "
+            "(pg_stat_activity: backend_xmin, pg_locks) and run `optin dsr compact`"
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"backend": self.backend, "steps": list(self.steps), "complete": self.complete}
+        return {
+            "backend": self.backend,
+            "steps": list(self.steps),
+            "complete": self.complete,
+            "holders": self.holders,
+            "locked": list(self.locked),
+            "problem": self.problem,
+        }
 
 
 _PG_HOLDERS = text(
@@ -319,11 +366,15 @@ _PG_HOLDERS = text(
 )
 
 
+#: How long PostgreSQL compaction waits for older snapshots to end before it vacuums.
+COMPACT_WAIT_SECONDS = 30.0
+
+
 def compact(
     engine: Engine,
     tables: Sequence[str] = COMPACTED_TABLES,
     *,
-    wait_seconds: float = 30.0,
+    wait_seconds: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Compaction:
     """Leave no copy of deleted values in the database files (see the module docstring).
@@ -331,15 +382,25 @@ def compact(
     PostgreSQL keeps dead rows that an open transaction may still see, even through
     ``VACUUM FULL``: compaction first waits (up to ``wait_seconds``) until no other
     session of the database holds a snapshot older than the erasure; if one still does,
-    it vacuums anyway and answers ``complete=False`` (run it again when that session
-    ends)."""
+    it vacuums anyway and answers ``complete=False`` with how many sessions held one
+    (run it again when they end). ``wait_seconds`` defaults to
+    :data:`COMPACT_WAIT_SECONDS`."""
+    if wait_seconds is None:
+        wait_seconds = COMPACT_WAIT_SECONDS
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA secure_delete=ON")
             conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.exec_driver_sql("VACUUM")
-            got = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+            # a checkpoint waits (busy handler) for readers to finish: as long as PostgreSQL
+            # waits for older snapshots, then it answers "busy"
+            old = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(wait_seconds * 1000)}")
+            try:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.exec_driver_sql("VACUUM")
+                got = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(old or 0)}")
             busy = bool(got[0]) if got is not None else True
             steps = ("secure_delete=ON", "VACUUM", "wal_checkpoint(TRUNCATE)")
             return Compaction("sqlite", steps, not busy)
@@ -353,11 +414,24 @@ def compact(
                 break
             sleep(0.2)
             waited += 0.2
-        done = []
+        done, locked = [], []
+        # a session that read a table holds a lock VACUUM FULL waits for: wait a while,
+        # then leave that table for the next `optin dsr compact` rather than hang
+        ms = max(1000, int(wait_seconds * 1000))
+        conn.exec_driver_sql(f"SET lock_timeout = {ms}")
         for t in tables:
-            conn.exec_driver_sql(f'VACUUM (FULL, ANALYZE) "{t}"')
+            try:
+                conn.exec_driver_sql(f'VACUUM (FULL, ANALYZE) "{t}"')
+            except DBAPIError as e:
+                if getattr(e.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                    raise
+                locked.append(t)
+                continue
             done.append(f"VACUUM (FULL, ANALYZE) {t}")
-        return Compaction(engine.dialect.name, tuple(done), holders == 0)
+        conn.exec_driver_sql("RESET lock_timeout")
+        return Compaction(
+            engine.dialect.name, tuple(done), holders == 0 and not locked, holders, tuple(locked)
+        )
 
 
 def exports_of_members(session: Session, member_ids: Sequence[str]) -> dict[str, set[str]]:
