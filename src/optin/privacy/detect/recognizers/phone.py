@@ -106,7 +106,7 @@ def _region_filter(region: str) -> tuple[re.Pattern[str], re.Pattern[str] | None
     code, which is what ``is_valid_number`` requires of the national significant number.
     """
     meta = PhoneMetadata.metadata_for_region(region)
-    if meta is None:
+    if meta is None or meta.country_code is None:
         return None
     alts: list[str] = []
     for other in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(meta.country_code, (region,)):
