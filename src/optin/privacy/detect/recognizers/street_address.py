@@ -52,10 +52,11 @@ _CONTINENTAL = re.compile(
     rf"utca|ulica|ul\.|ulice|rua|calle|carrer))(?:[ \t]+\d{{1,5}}[A-Za-z]?\b(?:[ \t]*[A-Z]\b)?)"
     rf"(?:,?[ \t]*(?:{_UNIT}))?"
 )
+_STREET_PARTICLE = "(?:de|del|de la|della|delle|dei|degli|des|du|di|da|dos|das|do|la|le|los|las)"
 _PREFIXED = re.compile(
     rf"(?<![\w\-])(?:(?:\d{{1,5}},?[ \t]+)?(?:Via|Viale|Piazza|Corso|Rue|Avenue|Boulevard|Calle|"
     rf"Avenida|Av\.|Carrer|Rua|Travessa|Praça|Plaza|Paseo|Strada|Ulica|Ul\.|Utca)"
-    rf"(?:[ \t]+(?:(?:de|del|de la|della|delle|dei|degli|des|du|di|da|dos|das|do|la|le|los|las)\b|[{_UP}][\w'’\-]*)){{1,4}}"
+    rf"(?:[ \t]+(?:{_STREET_PARTICLE}\b|[{_UP}][\w'’\-]*)){{1,4}}"
     rf"(?:,?[ \t]+\d{{1,5}}[A-Za-z]?\b)?)"
 )
 # "Elm Street 87", "Baker St. 12B": a street type word, then the house number
