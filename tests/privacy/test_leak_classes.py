@@ -108,3 +108,33 @@ def test_particle_and_apostrophe_surnames_are_masked_whole(text: str, secret: st
 @pytest.mark.parametrize("text", TITLE_LOOKALIKES)
 def test_title_lookalikes_are_kept(text: str) -> None:
     assert R.redact(text).text == text
+
+
+# -- structured identifiers ----------------------------------------------------------------
+
+STRUCTURED = [
+    ("Writes to john at example.com every day.", "john", "[EMAIL]"),
+    ("reach me: john @ example . com", "john", "[EMAIL]"),
+    ("email me at jane.doe at gmail.com", "jane.doe", "[EMAIL]"),
+    ("My PAN is ABCPE1234F, keep it safe.", "ABCPE1234F", "[GOV_ID]"),
+    ("Server at 192.168.1.20:8080 is down", "8080", "[IP_ADDRESS]"),
+    ("WhatsApp +55 11 98765 4321", "98765", "[PHONE]"),
+]
+STRUCTURED_LOOKALIKES = [
+    "See you at example.com next week.",  # "at" + a domain without a mail cue
+    "Meet at Acme.com booth 12.",
+    "The build at 10:30 used 3 cores.",
+    "Model ABCDE is the best of 2024.",
+]
+
+
+@pytest.mark.parametrize(("text", "secret", "tag"), STRUCTURED)
+def test_structured_identifier_forms_are_masked(text: str, secret: str, tag: str) -> None:
+    out = R.redact(text).text
+    assert secret not in out and tag in out, out
+    assert "[CREDIT_CARD]" not in out
+
+
+@pytest.mark.parametrize("text", STRUCTURED_LOOKALIKES)
+def test_structured_lookalikes_are_kept(text: str) -> None:
+    assert R.redact(text).text == text

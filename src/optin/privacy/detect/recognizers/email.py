@@ -25,6 +25,17 @@ _OBFUSCATED = re.compile(
     rf"(?:{_DOT}{_TLD}\b)?"
 )
 _AT_SIGN = re.compile("@")
+# "john @ example . com": spaces around "@" and the dots
+_SPACED = re.compile(
+    rf"(?i)(?<![\w.%+\-])[a-z0-9][a-z0-9._%+\-]*[ \t]*@[ \t]*[a-z0-9][a-z0-9\-]*"
+    rf"(?:[ \t]*\.[ \t]*[a-z0-9\-]+)*?[ \t]*\.[ \t]*{_TLD}\b"
+)
+# "john at example.com" after a mail cue ("mail", "write to", "contact")
+_AT_WORD = re.compile(
+    r"(?i)(?<![\w.%+\-])([a-z0-9][a-z0-9._%+\-]*)[ \t]+at[ \t]+"
+    r"([a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.[a-z]{2,24})\b(?![.\-]\w)"
+)
+_MAIL_CUE = re.compile(r"(?i)(?:e-?mail|mail|write|writes|wrote|contact|reach|ping|dm)\b")
 
 
 def _hinted(low: str) -> bool:
@@ -51,6 +62,19 @@ class EmailRecognizer(Recognizer):
                     yield Finding(
                         m.start(), m.end(), Label.EMAIL, 1.0, self.name, "address pattern"
                     )
-        if self.obfuscated and _hinted(lower(text)):
+        if not self.obfuscated:
+            return
+        low = lower(text)
+        if _hinted(low):
             for m in _OBFUSCATED.finditer(text):
                 yield Finding(m.start(), m.end(), Label.EMAIL, 0.9, self.name, "obfuscated address")
+        if at >= 0 and (" @" in text or "@ " in text):
+            for m in _SPACED.finditer(text):
+                if " " in m.group(0) or "\t" in m.group(0):
+                    yield Finding(m.start(), m.end(), Label.EMAIL, 0.9, self.name, "spaced address")
+        if " at " in low:
+            for m in _AT_WORD.finditer(text):
+                if _MAIL_CUE.search(text, max(0, m.start() - 30), m.start()):
+                    yield Finding(
+                        m.start(), m.end(), Label.EMAIL, 0.85, self.name, "address with 'at'"
+                    )
