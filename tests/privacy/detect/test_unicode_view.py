@@ -125,3 +125,14 @@ def test_lone_surrogate_is_replaced_not_a_crash() -> None:
 )
 def test_text_without_evasion_is_its_own_view(text: str) -> None:
     assert view(text).pos is None
+
+
+@pytest.mark.parametrize(
+    "pattern", ["x@", "\u200bx@", "а@x", "\u00a0x@", "ｘ＠", "x@\x00", "\ud800@x", "1x", "1 "]
+)
+def test_adversarial_repetitions_redact_without_error(pattern: str) -> None:
+    # time per MB is measured in bench/pii_adversarial.py (no timed unit tests)
+    text = pattern * 3000
+    r = R.redact(text)
+    assert len(r.text) > 0
+    r.text.encode("utf-8")

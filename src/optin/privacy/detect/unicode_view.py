@@ -54,7 +54,8 @@ _SUSPECT = re.compile(
     f"{_CONF_CLASS}]"
 )
 _ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_TOKEN_WITH_CONFUSABLE = re.compile(rf"[^\s]*[{_CONF_CLASS}][^\s]*")
+_CONF_CHAR = re.compile(f"[{_CONF_CLASS}]")
+_TOKEN = re.compile(r"\S+")
 _LATIN_OR_AT = re.compile(r"[A-Za-z@＠]")
 
 
@@ -105,12 +106,13 @@ def view(text: str) -> View:
         return View(text, None)
     # confusables count only in tokens that also hold an ASCII letter or "@"
     swap: set[int] = set()
-    for m in _TOKEN_WITH_CONFUSABLE.finditer(text):
-        tok = m.group(0)
-        if _LATIN_OR_AT.search(tok) is None:
-            continue
-        base = m.start()
-        swap.update(base + i for i, c in enumerate(tok) if c in _CONFUSABLE)
+    if _CONF_CHAR.search(text) is not None:
+        for m in _TOKEN.finditer(text):  # linear: each token once
+            tok = m.group(0)
+            if _CONF_CHAR.search(tok) is None or _LATIN_OR_AT.search(tok) is None:
+                continue
+            base = m.start()
+            swap.update(base + i for i, c in enumerate(tok) if c in _CONFUSABLE)
     out: list[str] = []
     pos: list[int] = []
     changed = False
