@@ -143,36 +143,57 @@ def scan(text: str, directory: Directory | None = None) -> list[str]:
         return []
     text = _TAGS.sub(" ", _fold(text))
     toks = text.split()
-    out: list[str] = []
-    low = [t.casefold().strip(_EDGE) for t in toks]
+    out = _addresses(toks, directory) + _numbers(text)
+    if directory is not None:
+        out += _names(text, toks, directory)
+    return out
+
+
+def _addresses(toks: list[str], directory: Directory | None) -> list[str]:
+    out = []
+    handles = directory.handles if directory is not None else set()
     for tok in toks:
         if "@" in tok and _is_email(tok):
             out.append("EMAIL")
-        elif directory is not None and tok.startswith("@"):
-            if tok[1:].strip(_EDGE).casefold() in directory.handles:
-                out.append("HANDLE")
+        elif tok.startswith("@") and tok[1:].strip(_EDGE).casefold() in handles:
+            out.append("HANDLE")
+    return out
+
+
+def _numbers(text: str) -> list[str]:
+    out = []
     for m in _NUMBERISH.finditer(text):
         run = m.group(0)
         digits = "".join(c for c in run if c.isdigit())
         seps = sum(1 for c in run if c in " -.()/")
-        if 13 <= len(digits) <= 19 and seps <= 4 and _luhn(digits) and not run.startswith("+"):
+        plus = run.startswith("+")
+        if 13 <= len(digits) <= 19 and seps <= 4 and not plus and _luhn(digits):
             out.append("CREDIT_CARD")
-        elif 9 <= len(digits) <= 15 and (run.startswith("+") or seps >= 2):
-            if not _DATE.match(run.strip()) and run.count(".") < 3:
-                out.append("PHONE")
+        elif (
+            9 <= len(digits) <= 15
+            and (plus or seps >= 2)
+            and not _DATE.match(run.strip())
+            and run.count(".") < 3
+        ):
+            out.append("PHONE")
     for m in _IBAN.finditer(text):
         compact = m.group(0).replace(" ", "")
         if 15 <= len(compact) <= 34 and _mod97(compact):
             out.append("IBAN")
-    if directory is not None:
-        for i, t in enumerate(low):
-            for name in directory.names.get(t, ()):
-                if tuple(low[i : i + len(name)]) == name:
-                    out.append("PERSON")
-                    break
-        if directory.unspaced:
-            folded = text.casefold()
-            out.extend("PERSON" for n in directory.unspaced if n in folded)
+    return out
+
+
+def _names(text: str, toks: list[str], directory: Directory) -> list[str]:
+    out = []
+    low = [t.casefold().strip(_EDGE) for t in toks]
+    for i, t in enumerate(low):
+        for name in directory.names.get(t, ()):
+            if tuple(low[i : i + len(name)]) == name:
+                out.append("PERSON")
+                break
+    if directory.unspaced:
+        folded = text.casefold()
+        out.extend("PERSON" for n in directory.unspaced if n in folded)
     return out
 
 
