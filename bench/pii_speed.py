@@ -226,6 +226,10 @@ def main() -> None:
     ap.add_argument("--posts", type=int, default=20000, help="novel: demo posts to draw")
     ap.add_argument("--seed", type=int, default=0, help="novel: seed of the demo posts")
     ap.add_argument(
+        "--repeat", type=int, default=1,
+        help="novel: fresh processes per code, alternating; the fastest is shown",
+    )  # fmt: skip
+    ap.add_argument(
         "--compare-src", default=None,
         help="novel: also run each profile with optin imported from this src folder "
         "(an older checkout), first, in the same run",
@@ -265,21 +269,33 @@ def main() -> None:
         )
 
 
+def _cpu(row: dict[str, object]) -> float:
+    parts: list[dict[str, float]] = row["parts"]  # type: ignore[assignment]
+    return sum(float(p["cpu_s"]) for p in parts)
+
+
 def main_novel(args: argparse.Namespace) -> None:
     extra = ("--corpus", "novel", "--posts", str(args.posts), "--seed", str(args.seed))
     load0 = os.getloadavg()
     rows: list[tuple[str, dict[str, object]]] = []
     for profile in args.profiles.split(","):
         sources = [("before", args.compare_src)] if args.compare_src else []
-        for label, src in [*sources, ("this checkout", None)]:
-            r = run_one("optin", profile, args.operator, 0, extra, src)
-            if r is not None:
-                rows.append((label, r))
+        best: dict[str, dict[str, object]] = {}
+        for _ in range(args.repeat):  # alternate the codes; keep each one's fastest run
+            for label, src in [*sources, ("this checkout", None)]:
+                r = run_one("optin", profile, args.operator, 0, extra, src)
+                if r is not None and (label not in best or _cpu(r) < _cpu(best[label])):
+                    best[label] = r
+        rows += [(label, best[label]) for label, _ in [*sources, ("this checkout", None)]
+                 if label in best]  # fmt: skip
     load1 = os.getloadavg()
     if args.json:
         print(json.dumps([{"code": c, **r} for c, r in rows], indent=2))
         return
-    print(f"novel text: each text once, fresh process per row; operator {args.operator}")
+    print(
+        f"novel text: each text once, fresh process per run; operator {args.operator}; "
+        f"best of {args.repeat} alternating run(s) per code"
+    )
     print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f} ({os.cpu_count()} CPUs); "
           "MB/s per CPU-second of the worker (one core), wall seconds shown too\n")  # fmt: skip
     head = ("code", "profile", "corpus", "docs", "MB", "MB/s (CPU)", "docs/s", "CPU s",
