@@ -283,3 +283,17 @@ def test_directory_option_catches_member_mentions(tmp_path: Path) -> None:
     row = json.loads(res.stdout.splitlines()[0])
     assert "quintaverde" not in row["text"] and "zq_88" not in row["text"]
     assert {s["recognizer"] for s in row["spans"]} == {"directory"}
+
+
+def test_lone_surrogate_and_invisible_characters_are_redacted_not_a_crash(tmp_path: Path) -> None:
+    text = (
+        "x\\ud800y: a long enough text to be kept for training, please write to me at the "
+        "usual place or mail ja\\u200bne@corp.com whenever you like, thanks a lot"
+    )
+    src = write(tmp_path, ['{"id": "s", "text": "' + text + '"}'])
+    out = tmp_path / "out.jsonl"
+    res = invoke(tmp_path, "-i", str(src), "-o", str(out))
+    assert res.exit_code == 0, res.output
+    (row,) = read_out(out)
+    assert "\ufffd" in row["text"] and "[EMAIL]" in row["text"]
+    assert "ja" not in row["text"].split("mail ")[1][:3]

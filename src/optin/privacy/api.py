@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -159,7 +160,9 @@ class Redactor:
         return merge_overlaps(found)
 
     def redact(self, text: str) -> Redacted:
-        """Detect and redact one text."""
+        """Detect and redact one text (lone surrogates become U+FFFD, so the output is
+        always valid UTF-8; offsets are unchanged)."""
+        text = _no_surrogates(text)
         return anonymize(text, self._redactable(text), self.policy)
 
     def _redactable(self, text: str) -> list[Finding]:
@@ -173,6 +176,7 @@ class Redactor:
     ) -> RedactedBatch:
         """Detect and redact a batch; Arrow ``string``/``large_string`` in, same type out."""
         values, out_type = _as_pylist(texts)
+        values = [None if t is None else _no_surrogates(t) for t in values]
         small = [t for t in values if t is not None and len(t) <= self.chunk_chars]
         small_findings = iter([self.analyzer.analyze_redactable(t) for t in small])
         red_texts: list[str | None] = []
@@ -235,6 +239,17 @@ def _label(value: Label | str) -> Label:
         raise ConfigError(
             f"unknown label {value!r} in per_label; allowed: {', '.join(Label)}"
         ) from None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate (a valid JSON escape, not valid UTF-8) replaced
+    by U+FFFD, one for one."""
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _shift(f: Finding, offset: int) -> Finding:

@@ -44,6 +44,9 @@ from optin.tlog.note import Verifier
 HARD_LABELS = frozenset({"CREDIT_CARD", "IBAN", "EMAIL", "GOV_ID"})
 #: Other residual findings fail above this share of records.
 RESIDUAL_TOLERANCE = 0.01
+#: The independent rescan (optin.privacy.rescan) fails above this share of records
+#: with a finding.
+INDEPENDENT_TOLERANCE = 0.05
 _TAG = re.compile(r"\[[A-Z_]+\]|<[A-Z_]+_[0-9a-f]{2,16}>")
 _SHOW = 5
 
@@ -946,6 +949,7 @@ class _Residuals:
     records: int = 0
     by_label: Counter[str] = field(default_factory=Counter)
     first_at: dict[str, str] = field(default_factory=dict)  # label -> where first seen
+    independent: Any = None  # optin.privacy.rescan.Rescan
 
 
 def check_personal_data(
@@ -959,13 +963,31 @@ def check_personal_data(
         return rc
     config = ev.manifest.get("config", {})
     found = _residuals(db, str(config.get("profile", "default")), ev.shard_files)
+    ind = found.independent
+    lo, hi = ind.interval()
     rc.counts = {
         "records": found.records,
         "residual_by_label": dict(sorted(found.by_label.items())),
+        "independent": {
+            "method": "optin.privacy.rescan (token shapes, checksums, directory names)",
+            "records_with_residual": ind.with_residual,
+            "residual_rate": round(ind.rate, 6),
+            "residual_rate_ci95": [round(lo, 6), round(hi, 6)],
+            "by_label": dict(sorted(ind.by_label.items())),
+            "record_ids": list(ind.record_ids),
+            "tolerance": INDEPENDENT_TOLERANCE,
+        },
     }
     if str(config.get("operator", "mask")) == "surrogate":
         rc.detail = "operator 'surrogate' inserts realistic fake values; residuals not judged"
         return rc
+    if ind.records and ind.rate > INDEPENDENT_TOLERANCE:
+        rc.fail(
+            f"independent rescan: {ind.with_residual} of {ind.records} records "
+            f"({ind.rate:.1%}, 95% CI {lo:.1%}-{hi:.1%}) hold personal data "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(ind.by_label.items()))}), above "
+            f"{INDEPENDENT_TOLERANCE:.0%}; first records: {', '.join(ind.record_ids[:_SHOW])}"
+        )
     hard = {k: v for k, v in found.by_label.items() if k in HARD_LABELS}
     for label, n in sorted(hard.items()):
         rc.fail(f"{n} residual {label} finding(s), first at {found.first_at[label]}")
@@ -989,13 +1011,18 @@ def _residuals(db: Database, profile: str, files: list[Path]) -> _Residuals:
     erased = erased_names(db)  # erased members, as keyed hashes
     directory = Directory.from_entries(entries, erased[1] if erased else None)
     analyzer = Analyzer(profile=profile, directory=directory)
-    found = _Residuals()
+    from optin.privacy import rescan
+
+    with db.session() as s:  # the same directory data, read for the independent scanner
+        ind_dir = rescan.Directory.build((n, h) for n, h in repo.iter_directory_rows(s))
+    found = _Residuals(independent=rescan.Rescan())
     for path in files:
         texts = pq.read_table(path, columns=["record_id", "text"])
         for rid, text in zip(
             texts["record_id"].to_pylist(), texts["text"].to_pylist(), strict=True
         ):
             found.records += 1
+            found.independent.add(str(rid), rescan.scan(text or "", ind_dir))
             if not text:
                 continue
             tags = [(m.start(), m.end()) for m in _TAG.finditer(text)]

@@ -12,7 +12,7 @@ DEFAULT = Analyzer("default")
 
 # (text, substrings the person recognizer must report)
 NAME_POSITIVES = [
-    ("represented by their Agent, Mr C.A. Whomersley, of the Foreign", ["C.A. Whomersley"]),
+    ("represented by their Agent, Mr C.A. Whomersley, of the Foreign", ["Mr C.A. Whomersley"]),
     ("our 3 founders: Rudi, Jackson and Campos. The idea", ["Rudi", "Jackson", "Campos"]),
     ("they had 4: leonti, christopher, kristina and caleb.", ["leonti", "kristina", "caleb"]),
     ("her maiden name is nyberg", ["nyberg"]),

@@ -18,6 +18,7 @@ from typing import Any
 
 from optin.privacy.detect.base import Recognizer, create
 from optin.privacy.detect.directory import Directory
+from optin.privacy.detect.unicode_view import View, view
 from optin.privacy.findings import Finding
 from optin.privacy.profiles import Profile, get_profile
 
@@ -64,6 +65,15 @@ def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
     return kept
 
 
+def _back(v: View, findings: list[Finding]) -> list[Finding]:
+    """Findings on a view, moved to the original text's offsets."""
+    out = []
+    for f in findings:
+        s, e = v.span(f.start, f.end)
+        out.append(Finding(s, e, f.label, f.score, f.recognizer, f.explanation))
+    return out
+
+
 def _never_redacted(rec: Recognizer, profile: Profile) -> bool:
     """Whether ``profile`` redacts none of the findings ``rec`` can emit."""
     cls = type(rec)
@@ -101,7 +111,24 @@ class Analyzer:
         )
 
     def analyze(self, text: str) -> list[Finding]:
-        """Findings of every label detected in ``text`` (overlaps resolved, sorted)."""
+        """Findings of every label detected in ``text`` (overlaps resolved, sorted).
+
+        Recognizers run on the normalised view of ``text`` (:mod:`.unicode_view`:
+        invisible characters removed, spaces, fullwidth forms and confusable letters
+        folded); findings are on the original offsets."""
+        v = view(text)
+        if v.pos is None:
+            return self._analyze(text)
+        return _back(v, self._analyze(v.text))
+
+    def analyze_redactable(self, text: str) -> list[Finding]:
+        """``redactable(analyze(text))``, faster (see :meth:`_analyze_redactable`)."""
+        v = view(text)
+        if v.pos is None:
+            return self._analyze_redactable(text)
+        return _back(v, self._analyze_redactable(v.text))
+
+    def _analyze(self, text: str) -> list[Finding]:
         if not text:
             return []
         n = len(text)
@@ -118,7 +145,7 @@ class Analyzer:
             return cands
         return resolve_overlaps(cands)
 
-    def analyze_redactable(self, text: str) -> list[Finding]:
+    def _analyze_redactable(self, text: str) -> list[Finding]:
         """``redactable(analyze(text))``, faster: the recognizers whose findings the
         profile never redacts (cities, organisations, ordinary dates in ``default``) run
         only when some other recognizer found something the profile redacts, since
@@ -126,7 +153,7 @@ class Analyzer:
         if not text:
             return []
         if not self._keep_only:
-            return self.redactable(self.analyze(text))
+            return self.redactable(self._analyze(text))
         recs = self.recognizers if _DIGIT.search(text) is not None else self._no_digit
         per = self._redacting_pass(text, recs)
         if per is None:

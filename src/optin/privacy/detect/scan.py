@@ -97,7 +97,10 @@ def digit_windows(
     ws = _WS.search
     for s, e, d in digit_runs(text):
         lo = s - left
-        lo = max(text.rfind(" ", 0, lo), text.rfind("\n", 0, lo)) + 1 if lo > 0 else 0
+        if out and lo <= out[-1][1]:
+            pass  # merges whatever whitespace precedes it: no backward search (linear)
+        else:
+            lo = max(text.rfind(" ", 0, lo), text.rfind("\n", 0, lo)) + 1 if lo > 0 else 0
         if out and lo <= out[-1][1]:
             plo, phi, pd = out[-1]
             if e + right > phi:
@@ -123,6 +126,14 @@ def windows_around(text: str, positions: list[int], left: int, right: int) -> li
     out: list[tuple[int, int]] = []
     n = len(text)
     for p in positions:
+        if out and p - left <= out[-1][1]:
+            # merges with the previous window whatever whitespace precedes it; and the
+            # previous end already covers ours when we end before it (no search: text
+            # without whitespace stays linear, "x@x@x@...")
+            plo, phi = out[-1]
+            if min(n, p + right) > phi:
+                out[-1] = (plo, max(_ws_after(text, min(n, p + right)), phi))
+            continue
         lo = _ws_before(text, p - left)
         hi = _ws_after(text, min(n, p + right))
         if out and lo <= out[-1][1]:

@@ -14,7 +14,8 @@ from optin.privacy.detect.context import words
 from optin.privacy.detect.scan import number_windows
 from optin.privacy.findings import Finding, Label
 
-_CANDIDATE = re.compile(r"\d(?<![\w.\-].)(?:[ \-]?\d){11,18}(?![\w\-]|\.\d)")
+# not right after "+": "+55 11 98765 4321" is a phone, not a card
+_CANDIDATE = re.compile(r"\d(?<![\w.\-+].)(?:[ \-]?\d){11,18}(?![\w\-]|\.\d)")
 _CONTEXT = words("card", "cc", "credit", "debit", "visa", "mastercard", "maestro", "amex", "pay")
 _ISSUER = re.compile(r"^(?:4|5|2[2-7]|3[47]|3[0689]|6|35|1800|2131|62|8)")
 

@@ -25,6 +25,18 @@ _OBFUSCATED = re.compile(
     rf"(?:{_DOT}{_TLD}\b)?"
 )
 _AT_SIGN = re.compile("@")
+# "john @ example . com": spaces around "@" and the dots
+_SPACED = re.compile(
+    rf"(?i)(?<![\w.%+\-])[a-z0-9][a-z0-9._%+\-]*[ \t]*@[ \t]*[a-z0-9][a-z0-9\-]*"
+    rf"(?:[ \t]*\.[ \t]*[a-z0-9\-]+)*?[ \t]*\.[ \t]*{_TLD}\b"
+)
+# "john at example.com" after a mail cue ("mail", "write to", "contact")
+_AT_WORD = re.compile(
+    r"(?i)(?<![\w.%+\-])([a-z0-9][a-z0-9._%+\-]*)[ \t]+at[ \t]+"
+    r"([a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.[a-z]{2,24})\b(?![.\-]\w)"
+)
+_CUE_WORDS = ("mail", "writ", "wrote", "contact", "reach", "ping", "dm")
+_MAIL_CUE = re.compile(r"(?i)(?:e-?mail|mail|write|writes|wrote|contact|reach|ping|dm)\b")
 
 
 def _hinted(low: str) -> bool:
@@ -51,6 +63,41 @@ class EmailRecognizer(Recognizer):
                     yield Finding(
                         m.start(), m.end(), Label.EMAIL, 1.0, self.name, "address pattern"
                     )
-        if self.obfuscated and _hinted(lower(text)):
+        if not self.obfuscated:
+            return
+        low = lower(text)
+        if _hinted(low):
             for m in _OBFUSCATED.finditer(text):
                 yield Finding(m.start(), m.end(), Label.EMAIL, 0.9, self.name, "obfuscated address")
+        if at >= 0 and (" @" in text or "@ " in text or "\t@" in text or "@\t" in text):
+            yield from self._spaced(text, at)
+        if " at " in low and any(c in low for c in _CUE_WORDS):
+            yield from self._at_word(text, low)
+
+    def _spaced(self, text: str, at: int) -> Iterator[Finding]:
+        """ "john @ example . com": around an "@" with a space on one side."""
+        ats = [
+            m.start()
+            for m in _AT_SIGN.finditer(text, at)
+            if text[m.start() - 1 : m.start()] in (" ", "\t") or text[m.end() : m.end() + 1] == " "
+        ]
+        for lo, hi in windows_around(text, ats, 40, 60) if ats else ():
+            for m in _SPACED.finditer(text, lo, hi):
+                if " " in m.group(0) or "\t" in m.group(0):
+                    yield Finding(m.start(), m.end(), Label.EMAIL, 0.9, self.name, "spaced address")
+
+    def _at_word(self, text: str, low: str) -> Iterator[Finding]:
+        """ "john at example.com" with a mail cue in the 30 characters before it."""
+        i = low.find(" at ")
+        seen: set[int] = set()
+        while i >= 0:
+            if _MAIL_CUE.search(text, max(0, i - 70), i):
+                for m in _AT_WORD.finditer(text, max(0, i - 40), min(len(text), i + 80)):
+                    if m.start() not in seen and _MAIL_CUE.search(
+                        text, max(0, m.start() - 30), m.start()
+                    ):
+                        seen.add(m.start())
+                        yield Finding(
+                            m.start(), m.end(), Label.EMAIL, 0.85, self.name, "address with 'at'"
+                        )
+            i = low.find(" at ", i + 4)

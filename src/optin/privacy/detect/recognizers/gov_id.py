@@ -43,6 +43,8 @@ _BSN_CONTEXT = words("bsn", "burgerservicenummer", "sofinummer", "sofi-nummer")
 _NIR = re.compile(r"[12](?<![\w].) ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?![\w])")
 _AADHAAR = re.compile(r"[2-9](?<![\w\-].)\d{3}([ \-]?)\d{4}\1\d{4}(?![\w\-])")
 _AADHAAR_CONTEXT = words("aadhaar", "aadhar", "uidai", "uid")
+# Indian PAN: five letters (the fourth the holder type), four digits, a check letter
+_PAN = re.compile(r"(?<![\w\-])[A-Z]{3}[PCHFATBLJG][A-Z]\d{4}[A-Z](?![\w\-])")
 _PREFIXED = re.compile(
     r"[A-Z](?<![\w\-].)[A-Z]-(?:ID|DL|PP|NI|SSN|TIN|NIN|PAN|NID|DNI)-[A-Z0-9]{4,14}(?![\w\-])"
 )
@@ -78,7 +80,7 @@ class GovIdRecognizer(Recognizer):
             return
         for lo, hi in number_windows(text, 9):
             yield from self._ssn(text, lo, hi)
-        for lo, hi in number_windows(text, 6):
+        for lo, hi in number_windows(text, 4):
             yield from self._simple(text, lo, hi)
         if "-" in text and _PREFIX_HINT.search(text):
             for m in _PREFIXED.finditer(text):
@@ -112,6 +114,8 @@ class GovIdRecognizer(Recognizer):
         for m in _NIR.finditer(text, lo, hi):
             if french_nir_ok(m.group(0)):
                 yield Finding(m.start(), m.end(), Label.GOV_ID, 0.85, self.name, "French NIR")
+        for m in _PAN.finditer(text, lo, hi):
+            yield Finding(m.start(), m.end(), Label.GOV_ID, 0.8, self.name, "Indian PAN")
         for m in _AADHAAR.finditer(text, lo, hi):
             digits = m.group(0).replace(" ", "").replace("-", "")
             grouped = bool(m.group(1))

@@ -1,4 +1,5 @@
-"""IPv4 and IPv6 addresses (validated with :mod:`ipaddress`); version numbers excluded."""
+"""IPv4 and IPv6 addresses (validated with :mod:`ipaddress`), an IPv4 port included;
+version numbers excluded."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from optin.privacy.findings import Finding, Label
 
 _V4 = re.compile(
     r"(?<![\w.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
+    r"(?::\d{1,5}(?!\d))?"  # a port: "192.168.1.20:8080" is masked whole
     r"(?![\w]|\.\d)"
 )
 _V6 = re.compile(
@@ -31,7 +33,7 @@ class IpAddressRecognizer(Recognizer):
         for s, e, d in digit_runs(text):
             if d < 4 or text.count(".", s, e) < 3:
                 continue
-            for m in _V4.finditer(text, s, min(len(text), e + 2)):
+            for m in _V4.finditer(text, s, min(len(text), e + 8)):
                 if _VERSION.search(text, max(0, m.start() - 12), m.start()):
                     continue
                 yield Finding(m.start(), m.end(), Label.IP_ADDRESS, 0.95, self.name, "IPv4")

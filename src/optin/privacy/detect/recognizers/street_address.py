@@ -5,8 +5,10 @@ by the ``default`` profile; findings of this recognizer are redacted by ``defaul
 through its ``redact_recognizers`` rule (see :mod:`optin.privacy.profiles`).
 
 Forms: "221B Baker Street", "1600 Pennsylvania Ave NW, Apt. 4", "Via Franscini 71",
-"Koskikatu 25", "Hauptstraße 5", "Rue de la Paix 12" / "12 rue de la Paix", unit
-designators ("Suite 838", "Apt. 595") and "PO Box 123".
+"Koskikatu 25", "Hauptstraße 5", "Rue de la Paix 12" / "12 rue de la Paix", number-last
+"Elm Street 87", street names without a type word "Kingsway 180", multi-word foreign
+names "Rua das Flores 123" / "Calle de Alcalá 42", unit designators ("Suite 838",
+"Apt. 595") and "PO Box 123".
 """
 
 from __future__ import annotations
@@ -50,11 +52,23 @@ _CONTINENTAL = re.compile(
     rf"utca|ulica|ul\.|ulice|rua|calle|carrer))(?:[ \t]+\d{{1,5}}[A-Za-z]?\b(?:[ \t]*[A-Z]\b)?)"
     rf"(?:,?[ \t]*(?:{_UNIT}))?"
 )
+_STREET_PARTICLE = "(?:de|del|de la|della|delle|dei|degli|des|du|di|da|dos|das|do|la|le|los|las)"
 _PREFIXED = re.compile(
     rf"(?<![\w\-])(?:(?:\d{{1,5}},?[ \t]+)?(?:Via|Viale|Piazza|Corso|Rue|Avenue|Boulevard|Calle|"
     rf"Avenida|Av\.|Carrer|Rua|Travessa|Praça|Plaza|Paseo|Strada|Ulica|Ul\.|Utca)"
-    rf"(?:[ \t]+(?:de|del|de la|des|du|di|da|dos|das|la|le|[{_UP}][\w'’\-]*)){{1,4}}"
+    rf"(?:[ \t]+(?:{_STREET_PARTICLE}\b|[{_UP}][\w'’\-]*)){{1,4}}"
     rf"(?:,?[ \t]+\d{{1,5}}[A-Za-z]?\b)?)"
+)
+# "Elm Street 87", "Baker St. 12B": a street type word, then the house number
+_NUMBER_LAST = re.compile(
+    rf"(?<![\w\-])(?:[{_UP}][\w'’\-]*[ \t]+){{1,3}}{_SUFFIX}\.?[ \t]+"
+    rf"(?!(?:19|20)\d\d\b)\d{{1,5}}[A-Za-z]?\b"  # not a year: "Main Street 2024 survey"
+    rf"(?![.,]\d|[ \t]*(?:%|km|mi|m|min|h|hours|years|people|am|pm)\b)"
+)
+# "Kingsway 180", "Broadway 1500": one word that is itself a street name, then a number
+_COMPOUND = re.compile(
+    rf"(?<![\w\-])[{_UP}][\w'’\-]*?(?:way|gate|street|road|lane)[ \t]+\d{{1,5}}[A-Za-z]?\b"
+    rf"(?![.,]\d)"
 )
 _UNIT_ALONE = re.compile(
     r"(?<![\w\-])(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?[ \t]*#?[ \t]*\d[\w\-]{0,5}\b"
@@ -86,8 +100,17 @@ class StreetAddressRecognizer(Recognizer):
         for lo, hi, _ in digit_windows(text, 50, 40):
             for pattern, score, why, _gate in later:
                 for m in pattern.finditer(text, lo, hi):
-                    if pattern is _PREFIXED and not any(ch.isdigit() for ch in m.group(0)):
-                        # "Avenue Q" alone is not an address unless a number follows
+                    if pattern is _PREFIXED:
+                        if not any(ch.isdigit() for ch in m.group(0)):
+                            # "Avenue Q" alone is not an address unless a number follows
+                            continue
+                        # street prefix + name + number outranks a name tag on one of
+                        # its words ("Calle" as a first name)
+                        yield Finding(
+                            m.start(), m.end(), Label.LOCATION, 0.85, self.name, why + " + number"
+                        )
+                        continue
+                    if pattern is _COMPOUND and m.group(0).split()[0].lower() in _NOT_COMPOUND:
                         continue
                     yield Finding(m.start(), m.end(), Label.LOCATION, score, self.name, why)
 
@@ -141,6 +164,38 @@ def _continental_gate(text: str) -> bool:
     return False
 
 
+def _number_last_gate(text: str) -> bool:
+    """A street type word followed by a number ("Street 87")."""
+    words = cap_words(text)
+    if _STREET_FORMS.isdisjoint(words):
+        return False
+    spans = cap_spans(text)
+    return any(
+        w in _STREET_FORMS and _NUMBER_AFTER.match(text, spans[i][1]) for i, w in enumerate(words)
+    )
+
+
+_NUMBER_AFTER = re.compile(r"\.?[ \t]+\d")
+_COMPOUND_ENDS = ("way", "gate", "street", "road", "lane")
+# countries and words that end like a street name but are none
+_NOT_COMPOUND = frozenset({"norway", "gateway", "highway", "runway", "subway", "halfway"})
+
+
+def _compound_gate(text: str) -> bool:
+    for s, _, d in digit_runs(text):
+        if d <= 5 and s > 2 and text[s - 1] == " ":
+            k = text.rfind(" ", max(0, s - 40), s - 1) + 1
+            word = text[k : s - 1].lower()
+            if (
+                text[k : k + 1].isupper()
+                and word.endswith(_COMPOUND_ENDS)
+                and word not in _NOT_COMPOUND
+                and word not in _COMPOUND_ENDS
+            ):
+                return True
+    return False
+
+
 def _has_any(words: frozenset[str]) -> Callable[[str], bool]:
     return lambda text: not words.isdisjoint(cap_words(text))
 
@@ -151,6 +206,8 @@ _NUMBER_FIRST = (
 )
 _NUMBER_LATER: tuple[tuple[re.Pattern[str], float, str, Callable[[str], bool]], ...] = (
     (_CONTINENTAL, 0.75, "street name + number", _continental_gate),
+    (_NUMBER_LAST, 0.8, "street type + number", _number_last_gate),
+    (_COMPOUND, 0.7, "street name + number", _compound_gate),
     (_PREFIXED, 0.6, "street prefix", _has_any(_PREFIX_WORDS)),
     (_UNIT_ALONE, 0.6, "unit designator", _has_any(_UNIT_WORDS)),
     (_PO_BOX, 0.8, "PO box", lambda t: "box" in lower(t)),

@@ -39,20 +39,43 @@ _DIGIT_AFTER = re.compile(r"[ \t,]*\d")
 
 def _joins(text: str, prev_end: int, s: int) -> bool:
     """Whether a capitalised word at ``s`` continues the run ending at ``prev_end``: one
-    or two spaces, or a particle between spaces ("Ludwig van Beethoven")."""
+    or two spaces, or one or two particles between spaces ("Ludwig van Beethoven",
+    "Pieter van der Berg", "María de los Ángeles")."""
     gap = s - prev_end
-    if gap >= 8:
+    if gap >= _MAX_GAP:
         return False
     if gap == 1:
         return text[prev_end] == " "
     if gap == 2:
         return text[prev_end:s] == "  "
-    return (
-        gap > 2
-        and text[prev_end] == " "
-        and text[s - 1] == " "
-        and text[prev_end:s].strip() in PARTICLES
-    )
+    return gap > 2 and text[prev_end] == " " and text[s - 1] == " " and _particles(text[prev_end:s])
+
+
+_MAX_GAP = 12  # " van der ", " de los "
+# honorifics written right before a name: masked with it, so "Dr. [PERSON]" does not
+# leave the title beside the tag
+_HONORIFIC = re.compile(
+    r"(?<![\w.])(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Sir|Dame|Rev|Herr|Frau|Sr|Sra|Srta|"
+    r"Mme|Mlle|Dott|Dra|Drs|Ir)\.?[ \t]+\Z"
+)
+
+
+def _with_titles(text: str, found: list[Finding]) -> list[Finding]:
+    """Findings whose span is extended back over an honorific right before them."""
+    out = []
+    for f in found:
+        m = _HONORIFIC.search(text, max(0, f.start - 12), f.start)
+        if m is not None and f.label is Label.PERSON:
+            f = Finding(
+                m.start(), f.end, f.label, f.score, f.recognizer, f.explanation + " + title"
+            )
+        out.append(f)
+    return out
+
+
+def _particles(gap: str) -> bool:
+    words = gap.split()
+    return 0 < len(words) <= 2 and all(w in PARTICLES for w in words)
 
 
 def _has_list(text: str, found: list[Finding]) -> bool:
@@ -95,6 +118,8 @@ class PersonRecognizer(Recognizer):
             found.extend(cues.lists(text, found, self.name))
         if self.propagate and found:
             found.extend(cues.propagate(text, found, self.name))
+        if found:
+            found = _with_titles(text, found)
         return iter(found)
 
     def _candidates(self, text: str) -> list[Finding]:
@@ -126,7 +151,7 @@ class PersonRecognizer(Recognizer):
         run: list[tuple[int, int]] = []
         run_kind = OTHER
         run_head = False
-        prev_end = -10
+        prev_end = -100  # further back than any gap that joins
         for (s, e), w in zip(spans, words, strict=False):  # same length by construction
             c = cache.get(w)
             if c is None:
@@ -137,7 +162,7 @@ class PersonRecognizer(Recognizer):
                 m = _INITIALS.match(text, e)
                 if m is not None:
                     e = m.end()  # dotted initials "C.A."
-            if s - prev_end < 8 and _joins(text, prev_end, s):
+            if s - prev_end < _MAX_GAP and _joins(text, prev_end, s):
                 run.append((s, e))
                 run_head = run_head or c[2]
                 prev_end = e

@@ -33,6 +33,9 @@ PARTICLES = frozenset(
         "ter",
         "dei",
         "degli",
+        "los",
+        "las",
+        "do",
     ]
 )
 # words right before a name: "thanks to Jane", "cc Omar", "my wife Ana"
