@@ -215,10 +215,10 @@ def test_compaction_completes_once_the_old_snapshot_ends(
 
 
 def test_postgresql_compaction_does_not_hang_on_a_table_lock(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if db.dialect != "postgresql":
-        pytest.skip("table locks against VACUUM FULL are PostgreSQL's")
+    """Table locks against VACUUM FULL are PostgreSQL's (SQLite has none to wait on)."""
+    db = pg_db
     monkeypatch.setattr(erasure_repo, "COMPACT_WAIT_SECONDS", 0.4)
     conn = db.engine.connect()
     try:
