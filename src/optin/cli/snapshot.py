@@ -109,6 +109,12 @@ def build(
         [], "--language", help="Allowed language (repeatable; default any known tag)."
     ),
     no_dedupe: bool = typer.Option(False, "--no-dedupe", help="Skip duplicate removal."),
+    content: str = typer.Option(
+        None,
+        "--content",
+        help="Read the posts from this Parquet dataset (a directory hive-partitioned by "
+        "day=YYYY-MM-DD, or a glob; columns in docs/lake.md) instead of the content table.",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Build (or resume) the snapshot of PURPOSE as of a time."""
@@ -137,6 +143,7 @@ def build(
             config=cfg,
             now=datetime.now(UTC),
             progress=bar,
+            content=content,
         )
     if as_json:
         print_json(result.to_dict())

@@ -36,9 +36,15 @@ class StageResults:
 
 
 def global_dedupe(
-    tasks: Sequence[ShardTask], stage1: Sequence[StageOneResult]
+    tasks: Sequence[ShardTask],
+    stage1: Sequence[StageOneResult],
+    executor: Executor | None = None,
 ) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Per shard: (exact-duplicate rows, near-duplicate rows) of its stage-1 output."""
+    """Per shard: (exact-duplicate rows, near-duplicate rows) of its stage-1 output.
+
+    On an executor with a ``find_duplicates`` method (Dask) the pass runs on its workers
+    (:mod:`optin.pipeline.executors.dask_dedupe`) and the driver receives only the
+    duplicates' positions; otherwise it runs here on the keys of every shard."""
     if not tasks:
         return []
     cfg = tasks[0].config
@@ -46,6 +52,10 @@ def global_dedupe(
     if not cfg.dedupe or sum(sizes) == 0:
         return [((), ()) for _ in tasks]
     paths = [t.stage1_path() for t in tasks]
+    distributed = getattr(executor, "find_duplicates", None)
+    if distributed is not None:
+        exact_g, near_g = distributed(paths, sizes, bands=cfg.bands, near_dup=cfg.near_dup)
+        return split_positions(sizes, exact_g, near_g)
 
     def column(name: str, dtype: Any) -> Any:
         parts = [read_ipc(p, [name])[name].to_numpy() for p in paths]
@@ -55,6 +65,27 @@ def global_dedupe(
     exact = column("exact_hash", np.uint64)
     bands = (lambda b: column(f"band_{b:02d}", np.uint64)) if cfg.near_dup else None
     exact_m, near_m = find_duplicates(created, exact, bands, cfg.bands)
+    return split_masks(sizes, exact_m, near_m)
+
+
+def split_positions(
+    sizes: Sequence[int], exact_g: Any, near_g: Any
+) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Sorted global positions of duplicates -> per shard (exact rows, near rows)."""
+    offsets = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+    out = []
+    for i in range(len(sizes)):
+        lo, hi = offsets[i], offsets[i + 1]
+        e = exact_g[np.searchsorted(exact_g, lo) : np.searchsorted(exact_g, hi)] - lo
+        nd = near_g[np.searchsorted(near_g, lo) : np.searchsorted(near_g, hi)] - lo
+        out.append((tuple(int(x) for x in e), tuple(int(x) for x in nd)))
+    return out
+
+
+def split_masks(
+    sizes: Sequence[int], exact_m: Any, near_m: Any
+) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Masks over every record -> per shard (exact rows, near rows)."""
     out = []
     offset = 0
     for n in sizes:
@@ -87,7 +118,7 @@ def run_stages(
         on_stage("redact+filter", 0)
     s1 = executor.map(run_stage1, collect(), on_done)
     t0 = time.perf_counter()
-    drops = global_dedupe(seen, s1)
+    drops = global_dedupe(seen, s1, executor)
     dt = time.perf_counter() - t0
     tasks2 = [
         dataclasses.replace(t, stage1_sha256=r.stage1_sha256, exact_dup=e, near_dup=n)

@@ -44,6 +44,7 @@ from optin.files import create_secret_file
 from optin.pipeline.config import BuildConfig
 from optin.pipeline.executors import Executor, engine_names, make_executor, require_engine
 from optin.pipeline.io import atomic_write_bytes, read_ipc, sha256_bytes
+from optin.pipeline.lake import LakeSource
 from optin.pipeline.merkle import merkle_root
 from optin.pipeline.plan import Plan, write_input_shards
 from optin.pipeline.results import ShardResult, drops_by_step
@@ -268,6 +269,10 @@ class BuildPlan:
     counts: dict[str, int]  # selection counts by reason, ``selected`` included
     snapshot_id: str
     path: Path
+    #: the lake the content comes from (None: the SQL content table), and its selected
+    #: rows per author (counted while planning)
+    lake: LakeSource | None = None
+    lake_author_counts: dict[str, int] | None = None
 
     @property
     def work(self) -> Path:
@@ -308,7 +313,9 @@ class SnapshotBuild:
         engine: str,
         workers: int,
         progress: BuildProgress,
+        lake: LakeSource | None = None,
     ) -> None:
+        self.lake = lake
         self.db = db
         self.settings = settings
         self.config = config
@@ -349,17 +356,24 @@ class SnapshotBuild:
         t0 = time.perf_counter()
         elig = _eligibility(self.db, sel.purpose, as_of, now)
         self._timed("eligibility", t0)
+        lake_authors: dict[str, int] | None = None
         with self.db.session() as s:
             head = ledger.ledger_head(s)
-            fingerprint = repo.selection_fingerprint(s, *sel.filters)
-            counts = repo.selection_counts(s, *sel.filters)
+            if self.lake is None:
+                fingerprint = repo.selection_fingerprint(s, *sel.filters)
+                counts = repo.selection_counts(s, *sel.filters)
+        if self.lake is not None:
+            t0 = time.perf_counter()
+            fingerprint = self.lake.fingerprint()
+            counts, lake_authors = self.lake.scan_counts(*sel.filters)
+            self._timed("lake_counts", t0)
         sid = _snapshot_id(
             sel.purpose,
             as_of,
             [self.config.fingerprint(), elig.digest, fingerprint, sel.kinds, sel.visibilities],
         )
         path = self.settings.snapshots_dir / sid
-        return BuildPlan(sel, self.config, elig, head, counts, sid, path)
+        return BuildPlan(sel, self.config, elig, head, counts, sid, path, self.lake, lake_authors)
 
     def _existing(self, plan: BuildPlan) -> BuildResult | None:
         """The finished snapshot of ``plan`` (up to date), else mark it ``building``."""
@@ -419,12 +433,19 @@ class SnapshotBuild:
         t0 = time.perf_counter()
         with self.db.session() as s:
             # consent counts from rows per author; texts are read for eligible authors only
-            author_counts = repo.selected_author_counts(s, *plan.selection.filters)
             eligible = elig.proofs.keys()
-            written = write_input_shards(
-                repo.iter_selected(
+            if plan.lake is not None and plan.lake_author_counts is not None:
+                author_counts = plan.lake_author_counts
+                batches = plan.lake.iter_selected(
+                    *plan.selection.filters, authors=eligible, batch_size=cfg.shard_size
+                )
+            else:
+                author_counts = repo.selected_author_counts(s, *plan.selection.filters)
+                batches = repo.iter_selected(
                     s, *plan.selection.filters, authors=eligible, batch_size=cfg.shard_size
-                ),
+                )
+            written = write_input_shards(
+                batches,
                 eligible=eligible,
                 reasons=elig.reasons,
                 shard_size=cfg.shard_size,
@@ -506,7 +527,20 @@ class SnapshotBuild:
                 "head_hash": plan.head.hash,
                 **_log_pin(self.db, self.settings, plan.head.seq, sel.now),  # issue 13
             },
-            "config": {**cfg.to_dict(), "engine": self.engine, "workers": self.workers},
+            "config": {
+                **cfg.to_dict(),
+                "engine": self.engine,
+                "workers": self.workers,
+                # where the global duplicate pass ran (the result is the same either way)
+                "dedupe_pass": (
+                    "dask_shuffle" if hasattr(self.executor, "find_duplicates") else "driver"
+                ),
+            },
+            "content_source": (
+                plan.lake.to_manifest()
+                if plan.lake is not None
+                else {"kind": "sql", "table": "content_items"}
+            ),
             "eligibility": {
                 "rule": "author eligible at as_of AND at built_at (domain.eligibility); "
                 "as of a time T only events effective at or before T and recorded at or "
@@ -622,8 +656,11 @@ def build_snapshot(
     config: BuildConfig | None = None,
     now: datetime,
     progress: BuildProgress | None = None,
+    content: str | None = None,
 ) -> BuildResult:
-    """Build (or resume) the snapshot of ``purpose`` as of ``as_of`` (default now)."""
+    """Build (or resume) the snapshot of ``purpose`` as of ``as_of`` (default now);
+    ``content``: a Parquet lake (directory or glob, see :mod:`optin.pipeline.lake`) to
+    read the posts from instead of the SQL content table."""
     t_start = time.perf_counter()
     now = _utc(now, "now")
     as_of = _utc(as_of, "as_of") if as_of is not None else now
@@ -638,6 +675,7 @@ def build_snapshot(
     cfg = config or BuildConfig(purpose=purpose, profile=profile)
     if cfg.purpose != purpose:
         raise ConfigError(f"config is for purpose {cfg.purpose!r}, not {purpose!r}")
+    lake = LakeSource.open(content) if content is not None else None  # schema errors first
     executor = make_executor(engine, workers=workers, scheduler=scheduler)  # fails early
     try:
         executor.warm()  # workers start up while eligibility and the plan run
@@ -649,6 +687,7 @@ def build_snapshot(
             engine=engine,
             workers=workers,
             progress=progress or BuildProgress(),
+            lake=lake,
         )
         return build.execute(as_of, now, t_start)
     finally:
