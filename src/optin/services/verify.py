@@ -971,7 +971,7 @@ def _judge_content(
         found.deleted_since += 1  # erased since the build
     elif c.author_id != r.author_id:
         found.content_bad.append(f"{rid} (author differs from the content's)")
-    elif purpose_t is None or not purpose_t.allows(c.kind, c.visibility):
+    elif purpose_t is None or not _allows(purpose_t, c.kind, c.visibility):
         found.content_bad.append(f"{rid} (kind/visibility {c.kind}/{c.visibility} not allowed)")
     elif c.created_at > as_of:
         found.content_bad.append(f"{rid} (created after the as-of time)")
@@ -979,6 +979,15 @@ def _judge_content(
         found.content_bad.append(f"{rid} (deleted before the build)")
     elif c.deleted_at is not None:
         found.deleted_since += 1
+
+
+def _allows(purpose: Any, kind: str, visibility: str) -> bool:
+    """The purpose allows ``kind``/``visibility``; a value the platform model does not
+    know (a lake may hold any string) is not allowed."""
+    try:
+        return bool(purpose.allows(kind, visibility))
+    except ValueError:
+        return False
 
 
 def _report_eligibility(ec: Check, found: _Findings) -> None:

@@ -217,7 +217,8 @@ def distributed_duplicates(
     import dask.dataframe as dd
 
     offsets = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
-    parts = [(str(p), int(o), int(n)) for p, o, n in zip(paths, offsets[:-1], sizes, strict=True) if n]
+    starts = offsets[:-1]
+    parts = [(str(p), int(o), int(n)) for p, o, n in zip(paths, starts, sizes, strict=True) if n]
     nparts = max(1, len(parts))
     empty = np.empty(0, np.int64)
     if not parts:
