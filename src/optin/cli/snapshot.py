@@ -115,6 +115,12 @@ def build(
         help="Read the posts from this Parquet dataset (a directory hive-partitioned by "
         "day=YYYY-MM-DD, or a glob; columns in docs/lake.md) instead of the content table.",
     ),
+    dedupe_on: str = typer.Option(
+        "auto",
+        "--dedupe-on",
+        help="Where the global duplicate pass runs: driver, workers (Dask: keys shuffled "
+        "on the workers), or auto (workers on Dask from 2,000,000 records). Same result.",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Build (or resume) the snapshot of PURPOSE as of a time."""
@@ -144,6 +150,7 @@ def build(
             now=datetime.now(UTC),
             progress=bar,
             content=content,
+            dedupe_on=dedupe_on,
         )
     if as_json:
         print_json(result.to_dict())

@@ -346,4 +346,12 @@ def _check_day(created: pa.Array, day: str, shown: str) -> None:
         )
 
 
-__all__ = ["LAKE_COLUMNS", "LAKE_FORMAT", "PARTITION", "LakeFile", "LakeSource", "check_schema"]
+__all__ = [
+    "LAKE_COLUMNS",
+    "LAKE_FORMAT",
+    "PARTITION",
+    "LakeColumn",
+    "LakeFile",
+    "LakeSource",
+    "check_schema",
+]

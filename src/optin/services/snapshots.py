@@ -48,7 +48,7 @@ from optin.pipeline.lake import LakeSource
 from optin.pipeline.merkle import merkle_root
 from optin.pipeline.plan import Plan, write_input_shards
 from optin.pipeline.results import ShardResult, drops_by_step
-from optin.pipeline.run import StageResults, run_stages
+from optin.pipeline.run import StageResults, dedupe_pass, run_stages
 from optin.pipeline.shard import ShardTask, output_name
 from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
 from optin.privacy.api import RedactorConfig
@@ -314,8 +314,10 @@ class SnapshotBuild:
         workers: int,
         progress: BuildProgress,
         lake: LakeSource | None = None,
+        dedupe_on: str = "auto",
     ) -> None:
         self.lake = lake
+        self.dedupe_on = dedupe_on
         self.db = db
         self.settings = settings
         self.config = config
@@ -462,6 +464,7 @@ class SnapshotBuild:
                 self.executor,
                 on_stage=self.progress.stage,
                 on_done=self.progress.advance,
+                dedupe_on=self.dedupe_on,
             )
         self._timed("shards", t0)
         self._step_timings(stages)
@@ -532,9 +535,7 @@ class SnapshotBuild:
                 "engine": self.engine,
                 "workers": self.workers,
                 # where the global duplicate pass ran (the result is the same either way)
-                "dedupe_pass": (
-                    "dask_shuffle" if hasattr(self.executor, "find_duplicates") else "driver"
-                ),
+                "dedupe_pass": ran.stages.dedupe_pass,
             },
             "content_source": (
                 plan.lake.to_manifest()
@@ -657,10 +658,12 @@ def build_snapshot(
     now: datetime,
     progress: BuildProgress | None = None,
     content: str | None = None,
+    dedupe_on: str = "auto",
 ) -> BuildResult:
     """Build (or resume) the snapshot of ``purpose`` as of ``as_of`` (default now);
     ``content``: a Parquet lake (directory or glob, see :mod:`optin.pipeline.lake`) to
-    read the posts from instead of the SQL content table."""
+    read the posts from instead of the SQL content table; ``dedupe_on``: where the global
+    duplicate pass runs (:data:`optin.pipeline.run.DEDUPE_ON`)."""
     t_start = time.perf_counter()
     now = _utc(now, "now")
     as_of = _utc(as_of, "as_of") if as_of is not None else now
@@ -678,6 +681,11 @@ def build_snapshot(
     lake = LakeSource.open(content) if content is not None else None  # schema errors first
     executor = make_executor(engine, workers=workers, scheduler=scheduler)  # fails early
     try:
+        dedupe_pass(executor, dedupe_on, 0)  # a wrong --dedupe-on fails before the plan
+    except Exception:
+        executor.close()
+        raise
+    try:
         executor.warm()  # workers start up while eligibility and the plan run
         build = SnapshotBuild(
             db,
@@ -688,6 +696,7 @@ def build_snapshot(
             workers=workers,
             progress=progress or BuildProgress(),
             lake=lake,
+            dedupe_on=dedupe_on,
         )
         return build.execute(as_of, now, t_start)
     finally:
