@@ -131,7 +131,7 @@ def test_distributed_pass_equals_the_driver_pass_on_a_local_cluster(
 ) -> None:
     rng = np.random.default_rng(7)
     for case in range(2):
-        sizes = [int(x) for x in rng.integers(50, 300, 4)]
+        sizes = [int(x) for x in rng.integers(40, 150, 4)]
         n = sum(sizes)
         created = rng.integers(0, 50, n).astype(np.int64)
         exact = rng.integers(0, n // 2, n).astype(np.uint64)
@@ -142,7 +142,7 @@ def test_distributed_pass_equals_the_driver_pass_on_a_local_cluster(
         with cluster_client.as_current():  # type: ignore[attr-defined]
             e, near = distributed_duplicates(paths, sizes, bands=BANDS, near_dup=True)
         want_e, want_n = _expected(created, exact, bands)
-        assert len(want_n) > 10
+        assert len(want_n) > 5 and len(want_e) > 5
         assert e.tolist() == want_e and near.tolist() == want_n
 
 

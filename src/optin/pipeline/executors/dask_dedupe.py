@@ -12,7 +12,8 @@ On the workers, with ``dask.dataframe``:
 1. every stage-1 shard is read where it lies (``from_map``), exact keys shuffled by key;
    in each exact group all but the lowest (created, g) are exact duplicates;
 2. the survivors' band keys (band, key, g) are shuffled by (band, key); each group
-   of two or more gives star edges (smallest g, other g);
+   of two or more gives star edges (smallest g, other g), and each partition's edges are
+   contracted to stars of its own connected components (numpy, in the partition);
 3. connected components by min-label propagation with pointer jumping (each round:
    two joins of the edges with the labels, a group-by-min, one jump), repeated until
    the sum of the labels stops falling (labels only ever fall, so an unchanged sum is
@@ -123,7 +124,36 @@ def _star_edges(df: Any) -> Any:
     hub = order[np.flatnonzero(new)][group]
     other = order[~new]
     hub = hub[~new]
-    return _frame({"u": g[hub], "cu": created[hub], "v": g[other], "cv": created[other]})
+    return _contract(g[hub], created[hub], g[other], created[other])
+
+
+def _contract(u: I64, cu: I64, v: I64, cv: I64) -> Any:
+    """The partition's edges as stars: its connected components (found here, in numpy)
+    each become edges from their smallest node to the others. Components only merge
+    within the partition, so the global components are unchanged; the rounds left to
+    the cluster are fewer."""
+    if len(u) == 0:
+        return _frame({"u": u, "cu": cu, "v": v, "cv": cv})
+    nodes, inv = np.unique(np.concatenate([u, v]), return_inverse=True)
+    created = np.empty(len(nodes), dtype=np.int64)
+    created[inv] = np.concatenate([cu, cv])
+    src, dst = inv[: len(u)], inv[len(u) :]
+    label = np.arange(len(nodes), dtype=np.int64)
+    while True:  # min-label propagation with pointer jumping (nodes sorted: min = smallest g)
+        before = label.copy()
+        m = np.minimum(label[src], label[dst])
+        np.minimum.at(label, src, m)
+        np.minimum.at(label, dst, m)
+        while True:
+            nxt = label[label]
+            if np.array_equal(nxt, label):
+                break
+            label = nxt
+        if np.array_equal(before, label):
+            break
+    leaf = np.flatnonzero(label != np.arange(len(nodes)))
+    root = label[leaf]
+    return _frame({"u": nodes[root], "cu": created[root], "v": nodes[leaf], "cv": created[leaf]})
 
 
 def _winners_lose(df: Any) -> Any:
