@@ -25,13 +25,12 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +49,7 @@ def load() -> str:
 # -- part 1: lake --------------------------------------------------------------------------
 
 
-def write_lake(home: Path, lake: Path, members: int, posts: int) -> int:
+def write_lake(home: Path, lake: Path, members: int, posts: int, days: int) -> int:
     from sqlalchemy import select
 
     from optin.services.demo import generate_demo
@@ -76,15 +75,22 @@ def write_lake(home: Path, lake: Path, members: int, posts: int) -> int:
     )
     by_day: dict[str, list[dict[str, object]]] = {}
     with db.session() as s:
-        for r in s.execute(select(ContentRow).order_by(ContentRow.id)).scalars():
-            day = r.created_at.astimezone(UTC).date().isoformat()
+        rows_all = list(s.execute(select(ContentRow).order_by(ContentRow.id)).scalars())
+        first = min(r.created_at for r in rows_all)
+        span = (NOW - first).total_seconds() or 1.0
+        for r in rows_all:
+            created = r.created_at
+            if days:  # squeeze the demo's years into the last ``days`` days (order kept)
+                frac = (created - first).total_seconds() / span
+                created = NOW - timedelta(seconds=(1 - frac) * days * 86_400)
+            day = created.astimezone(UTC).date().isoformat()
             by_day.setdefault(day, []).append(
                 {
                     "content_id": r.id,
                     "author_id": r.author_id,
                     "kind": r.kind,
                     "visibility": r.visibility,
-                    "created_at": r.created_at,
+                    "created_at": created,
                     "edited_at": r.edited_at,
                     "deleted_at": r.deleted_at,
                     "language": r.language,
@@ -99,13 +105,13 @@ def write_lake(home: Path, lake: Path, members: int, posts: int) -> int:
     return len(by_day)
 
 
-def bench_lake(members: int, posts: int) -> None:
+def bench_lake(members: int, posts: int, days: int) -> None:
     from optin.pipeline.lake import LakeSource
 
     with tempfile.TemporaryDirectory() as tmp:
         home, lake = Path(tmp) / "home", Path(tmp) / "lake"
         t0 = time.perf_counter()
-        days = write_lake(home, lake, members, posts)
+        days = write_lake(home, lake, members, posts, days)
         print(f"lake: {posts:,} posts in {days} day partitions ({time.perf_counter() - t0:.1f} s)")
         size = sum(p.stat().st_size for p in lake.rglob("*.parquet"))
         w0, c0 = time.perf_counter(), time.process_time()
@@ -168,7 +174,15 @@ def _child(mode: str, root: str, sizes: list[int]) -> None:
 
     paths = [Path(root) / f"{i:05d}.arrow" for i in range(len(sizes))]
     worker_peak = [0]
+    own_peak = [0]
     stop = threading.Event()
+    me = psutil.Process()
+
+    def sample_self() -> None:  # ru_maxrss would carry the parent's peak across exec
+        while not stop.wait(0.05):
+            own_peak[0] = max(own_peak[0], me.memory_info().rss)
+
+    threading.Thread(target=sample_self, daemon=True).start()
     w0, c0 = time.perf_counter(), time.process_time()
     if mode == "driver":
         from optin.pipeline.io import read_ipc
@@ -210,12 +224,14 @@ def _child(mode: str, root: str, sizes: list[int]) -> None:
         client.close()
         cluster.close()
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    own_peak[0] = max(own_peak[0], me.memory_info().rss)
+    stop.set()
     print(
         json.dumps(
             {
                 "wall": wall,
                 "driver_cpu": cpu,
-                "driver_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "driver_rss_mb": own_peak[0] / 2**20,
                 "worker_rss_mb": worker_peak[0] / 2**20,
                 "exact": len(exact_g),
                 "near": len(near_g),
@@ -264,11 +280,14 @@ def main() -> None:
     ap.add_argument("--posts", type=int, default=200_000)
     ap.add_argument("--keys", type=int, action="append", help="records for part 2 (repeat)")
     ap.add_argument("--shard", type=int, default=10_000)
+    ap.add_argument(
+        "--days", type=int, default=30, help="day partitions of the lake (0: the demo's dates)"
+    )
     ap.add_argument("--skip-lake", action="store_true")
     args = ap.parse_args()
     print(f"cpus {os.cpu_count()}, load average {load()}")
     if not args.skip_lake:
-        bench_lake(args.members, args.posts)
+        bench_lake(args.members, args.posts, args.days)
     bench_dedupe(args.keys or [100_000, 300_000], args.shard)
 
 

@@ -337,3 +337,25 @@ def test_cli_wrong_schema_is_one_error_line_and_a_nonzero_exit(demo, tmp_path: P
     assert "Traceback" not in proc.stderr
     assert "column 'visibility' is missing" in proc.stderr
     assert "a.parquet" in proc.stderr
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_every_timestamp_unit_reads_as_microseconds(tmp_path: Path, unit: str) -> None:
+    t = pa.timestamp(unit, tz="UTC")
+    schema = pa.schema([pa.field(f.name, t) if f.type == TS else f for f in LAKE_SCHEMA])
+    d = tmp_path / "lake" / "day=2025-04-01"
+    d.mkdir(parents=True)
+    created = pa.array([1743508800123456789], pa.timestamp("ns", tz="UTC")).cast(t, safe=False)
+    table = pa.Table.from_pylist([_one_row()], schema=schema).set_column(
+        schema.get_field_index("created_at"), "created_at", created
+    )
+    pq.write_table(table, d / "x.parquet")
+    src = LakeSource.open(str(tmp_path / "lake"))
+    counts, authors = src.scan_counts(["post"], ["public"], AS_OF)
+    assert counts == {"selected": 1} and authors == {"m1": 1}
+    (got,) = list(src.iter_selected(["post"], ["public"], AS_OF, authors=["m1"]))
+    assert got.schema.field("created_at").type == TS
+    assert got.column("created_at")[0].as_py().replace(microsecond=0) == datetime(
+        2025, 4, 1, 12, tzinfo=UTC
+    )
+    assert not list(src.iter_selected(["post"], ["public"], AS_OF, authors=["someone"]))

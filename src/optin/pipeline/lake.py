@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import glob
 from collections import Counter
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -229,26 +229,37 @@ class LakeSource:
         return keep, sum(f.rows for f in self.files if f.day is not None and f.day > cut)
 
     def _batches(
-        self, f: LakeFile, columns: Sequence[str], flt: ds.Expression | None, batch_size: int
-    ) -> Iterator[pa.RecordBatch]:
+        self,
+        f: LakeFile,
+        columns: Sequence[str],
+        flt: Callable[[pa.Schema], ds.Expression] | None,
+        batch_size: int,
+    ) -> Iterator[pa.Table]:
+        """The rows of ``f`` that pass ``flt`` (built for the file's own column types, so
+        the scanner compares like with like), cast to the canonical types (timestamps
+        to microseconds: finer parts are dropped)."""
         path = self.root / f.path
-        dataset = ds.dataset(str(path), format="parquet", schema=_canonical_schema())
         shown = str(path)
+        canonical = _canonical_schema()
+        target = pa.schema([canonical.field(c) for c in columns])
         try:
-            scanner = dataset.scanner(columns=list(columns), filter=flt, batch_size=batch_size)
+            dataset = ds.dataset(str(path), format="parquet")
+            expr = flt(dataset.schema) if flt is not None else None
+            scanner = dataset.scanner(columns=list(columns), filter=expr, batch_size=batch_size)
             for batch in scanner.to_batches():
+                table = pa.Table.from_batches([batch]).cast(target, safe=False)
                 for name in columns:
                     col = _BY_NAME[name]
-                    if not col.nullable and batch.column(name).null_count:
+                    if not col.nullable and table.column(name).null_count:
                         raise InputError(
-                            f"{batch.column(name).null_count} null value(s) in column '{name}'",
+                            f"{table.column(name).null_count} null value(s) in column '{name}'",
                             file=shown,
                             field=name,
                             allowed=f"{col.expected}, never null",
                         )
-                if f.day is not None and "created_at" in columns and batch.num_rows:
-                    _check_day(batch.column("created_at"), f.day, shown)
-                yield batch
+                if f.day is not None and "created_at" in columns and table.num_rows:
+                    _check_day(table.column("created_at"), f.day, shown)
+                yield table
         except (pa.ArrowInvalid, OSError) as e:
             raise InputError(f"cannot read the file ({e})", file=shown) from None
 
@@ -314,18 +325,35 @@ class LakeSource:
         """Selected rows of ``authors`` (not deleted, kind and visibility allowed, created
         by ``as_of``), as tables of the input-shard columns, in file then row order."""
         files, _ = self._read_files(as_of)
-        keep = pa.array(sorted(authors), pa.string())
-        flt = (
-            ds.field("deleted_at").is_null()
-            & ds.field("kind").isin(pa.array(list(kinds), pa.string()))
-            & ds.field("visibility").isin(pa.array(list(visibilities), pa.string()))
-            & (ds.field("created_at") <= pa.scalar(as_of.astimezone(UTC), _TS))
-            & ds.field("author_id").isin(keep)
-        )
+        values = {
+            "kind": list(kinds),
+            "visibility": list(visibilities),
+            "author_id": sorted(authors),
+        }
+        typed: dict[tuple[str, str], pa.Array] = {}  # (column, type) -> value set
+
+        def value_set(schema: pa.Schema, name: str) -> pa.Array:
+            t = schema.field(name).type
+            key = (name, str(t))
+            if key not in typed:
+                typed[key] = pa.array(values[name], t)
+            return typed[key]
+
+        def flt(schema: pa.Schema) -> ds.Expression:
+            t = schema.field("created_at").type
+            cut = pc.cast(pa.scalar(as_of.astimezone(UTC), _TS), t, safe=False)
+            return (
+                ds.field("deleted_at").is_null()
+                & ds.field("kind").isin(value_set(schema, "kind"))
+                & ds.field("visibility").isin(value_set(schema, "visibility"))
+                & (ds.field("created_at") <= cut)
+                & ds.field("author_id").isin(value_set(schema, "author_id"))
+            )
+
         for f in files:
-            for b in self._batches(f, _INPUT_COLUMNS, flt, batch_size):
-                if b.num_rows:
-                    yield pa.Table.from_batches([b])
+            for table in self._batches(f, _INPUT_COLUMNS, flt, batch_size):
+                if table.num_rows:
+                    yield table
 
 
 def _check_day(created: pa.Array, day: str, shown: str) -> None:
