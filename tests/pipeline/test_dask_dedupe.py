@@ -79,8 +79,9 @@ def test_distributed_pass_equals_the_driver_pass_synchronous(tmp_path: Path, cas
     sizes, created, exact, bands = case
     root = Path(tempfile.mkdtemp(dir=tmp_path))
     paths = _write_shards(root, sizes, created, exact, bands)
+    parts = 1 + int(created.sum()) % 4 if len(created) else 1  # 1-4 shuffle partitions
     with dask.config.set(scheduler="synchronous"):
-        e, n = distributed_duplicates(paths, sizes, bands=BANDS, near_dup=True)
+        e, n = distributed_duplicates(paths, sizes, bands=BANDS, near_dup=True, partitions=parts)
         e_only, n_none = distributed_duplicates(paths, sizes, bands=BANDS, near_dup=False)
     want_e, want_n = _expected(created, exact, bands)
     assert e.tolist() == want_e and n.tolist() == want_n
@@ -140,7 +141,7 @@ def test_distributed_pass_equals_the_driver_pass_on_a_local_cluster(
         root.mkdir()
         paths = _write_shards(root, sizes, created, exact, bands)
         with cluster_client.as_current():  # type: ignore[attr-defined]
-            e, near = distributed_duplicates(paths, sizes, bands=BANDS, near_dup=True)
+            e, near = distributed_duplicates(paths, sizes, bands=BANDS, near_dup=True, partitions=3)
         want_e, want_n = _expected(created, exact, bands)
         assert len(want_n) > 5 and len(want_e) > 5
         assert e.tolist() == want_e and near.tolist() == want_n

@@ -122,10 +122,15 @@ class DaskExecutor:
             import dask
 
             with dask.config.set(scheduler=local):
-                return distributed_duplicates(paths, sizes, bands=bands, near_dup=near_dup)
+                return distributed_duplicates(
+                    paths, sizes, bands=bands, near_dup=near_dup, partitions=2 * self.workers
+                )
         client = self._get_client()
+        workers = max(1, len(client.nthreads()))
         with client.as_current():
-            return distributed_duplicates(paths, sizes, bands=bands, near_dup=near_dup)
+            return distributed_duplicates(
+                paths, sizes, bands=bands, near_dup=near_dup, partitions=2 * workers
+            )
 
     def close(self) -> None:
         if self._client is not None:

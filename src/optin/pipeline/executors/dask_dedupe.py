@@ -237,19 +237,32 @@ def _components(edges: Any, nparts: int) -> Any:
         total = new_total
 
 
+#: Records per shuffle partition the pass aims at (its partitions are never fewer than
+#: ``partitions`` nor more than the shards).
+RECORDS_PER_PARTITION = 1_000_000
+
+
 def distributed_duplicates(
-    paths: Sequence[Path], sizes: Sequence[int], *, bands: int, near_dup: bool
+    paths: Sequence[Path],
+    sizes: Sequence[int],
+    *,
+    bands: int,
+    near_dup: bool,
+    partitions: int = 2,
 ) -> tuple[I64, I64]:
     """(exact-duplicate positions, near-duplicate positions), global and sorted, of the
     stage-1 shards ``paths`` holding ``sizes`` rows; computed on the current Dask
-    scheduler (a distributed Client when one is active)."""
+    scheduler (a distributed Client when one is active). ``partitions``: at least this
+    many shuffle partitions (the executor gives two per worker); more for large inputs
+    (:data:`RECORDS_PER_PARTITION`). The result does not depend on it."""
     import dask
     import dask.dataframe as dd
 
     offsets = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
     starts = offsets[:-1]
     parts = [(str(p), int(o), int(n)) for p, o, n in zip(paths, starts, sizes, strict=True) if n]
-    nparts = max(1, len(parts))
+    wanted = max(partitions, -(-sum(sizes) // RECORDS_PER_PARTITION))
+    nparts = max(1, min(len(parts), wanted))
     empty = np.empty(0, np.int64)
     if not parts:
         return empty, empty
