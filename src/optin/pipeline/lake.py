@@ -241,7 +241,8 @@ class LakeSource:
         path = self.root / f.path
         shown = str(path)
         canonical = _canonical_schema()
-        target = pa.schema([canonical.field(c) for c in columns])
+        # nullable here: the null check below names the file and the column
+        target = pa.schema([pa.field(c, canonical.field(c).type) for c in columns])
         try:
             dataset = ds.dataset(str(path), format="parquet")
             expr = flt(dataset.schema) if flt is not None else None
