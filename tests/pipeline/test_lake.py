@@ -272,6 +272,21 @@ def test_bad_rows_and_partitions_name_the_file(
     assert str(f.resolve()) in str(e.value)
 
 
+def test_a_null_text_stops_the_build_and_leaves_no_work_files(demo, tmp_path: Path) -> None:
+    from optin.services.eligibility import decide_all
+
+    db, settings = demo
+    author = next(d.member_id for d in decide_all(db, PURPOSE, AS_OF) if d.eligible)
+    rows = [*content_rows(db), _one_row(content_id="zz-null", author_id=author, text=None)]
+    lake = write_lake(rows, tmp_path / "lake")
+    bad = lake / "day=2025-04-01" / "part-0.parquet"
+    with pytest.raises(InputError, match=re.escape("null value(s) in column 'text'")) as e:
+        lake_build(db, settings, lake)
+    assert str(bad.resolve()) in str(e.value)
+    assert not list(settings.snapshots_dir.rglob("_work"))
+    assert not list(settings.snapshots_dir.rglob("*.arrow"))
+
+
 def test_partitions_after_the_as_of_day_are_counted_from_footers_not_read(
     demo, tmp_path: Path
 ) -> None:

@@ -340,9 +340,11 @@ class SnapshotBuild:
         try:
             ran = self.run(plan)
             result = self.finish(plan, ran, self.prove(plan, ran))
-        except Exception:
+        except Exception as e:
             with self.db.session() as s:
                 repo.set_status(s, plan.snapshot_id, "failed")
+            if isinstance(e, InputError):  # bad input (a lake row): a rerun cannot resume
+                shutil.rmtree(plan.work, ignore_errors=True)  # the work dir holds clear text
             raise
         result.status = "resumed" if self._resumed else "built"
         self.timings["total"] = time.perf_counter() - t_start
