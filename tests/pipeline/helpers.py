@@ -48,11 +48,20 @@ def build(
     shard_size: int = 100,
     now: datetime = DEMO_NOW,
     as_of: datetime = AS_OF,
+    dedupe_on: str = "auto",
     **cfg: object,
 ) -> BuildResult:
     config = BuildConfig(purpose=PURPOSE, shard_size=shard_size, row_group_size=shard_size, **cfg)  # type: ignore[arg-type]
     return build_snapshot(
-        db, settings, PURPOSE, as_of, engine=engine, workers=workers, config=config, now=now
+        db,
+        settings,
+        PURPOSE,
+        as_of,
+        engine=engine,
+        workers=workers,
+        config=config,
+        now=now,
+        dedupe_on=dedupe_on,
     )
 
 

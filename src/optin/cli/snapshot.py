@@ -109,6 +109,18 @@ def build(
         [], "--language", help="Allowed language (repeatable; default any known tag)."
     ),
     no_dedupe: bool = typer.Option(False, "--no-dedupe", help="Skip duplicate removal."),
+    content: str = typer.Option(
+        None,
+        "--content",
+        help="Read the posts from this Parquet dataset (a directory hive-partitioned by "
+        "day=YYYY-MM-DD, or a glob; columns in docs/lake.md) instead of the content table.",
+    ),
+    dedupe_on: str = typer.Option(
+        "auto",
+        "--dedupe-on",
+        help="Where the global duplicate pass runs: driver, workers (Dask: keys shuffled "
+        "on the workers), or auto (workers on Dask from 2,000,000 records). Same result.",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Build (or resume) the snapshot of PURPOSE as of a time."""
@@ -137,6 +149,8 @@ def build(
             config=cfg,
             now=datetime.now(UTC),
             progress=bar,
+            content=content,
+            dedupe_on=dedupe_on,
         )
     if as_json:
         print_json(result.to_dict())

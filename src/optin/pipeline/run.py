@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from optin.errors import ConfigError
 from optin.pipeline.executors.base import Executor
 from optin.pipeline.io import read_ipc
 from optin.pipeline.results import ShardResult, StageOneResult, StageTwoResult
@@ -26,6 +27,8 @@ class StageResults:
     stage1: list[StageOneResult]
     stage2: list[StageTwoResult]
     dedupe_seconds: float = 0.0
+    #: where the global duplicate pass ran: ``driver`` or ``dask_shuffle``
+    dedupe_pass: str = "driver"
 
     def all(self) -> list[ShardResult]:
         return [*self.stage1, *self.stage2]
@@ -35,10 +38,41 @@ class StageResults:
         return [(t, r) for t, r in zip(self.tasks, self.stage2, strict=True) if r.rows]
 
 
+#: Where the global duplicate pass may run: ``driver`` (here, on every shard's keys),
+#: ``workers`` (on the executor's workers: Dask only), ``auto`` (workers on Dask from
+#: :data:`AUTO_WORKERS_FROM` records, else the driver). The result is the same.
+DEDUPE_ON = ("auto", "driver", "workers")
+#: ``auto``: the record count from which the pass moves to the workers. Below it the
+#: driver's pass is faster (the workers' pass costs a few shuffles per round of its
+#: component search) and its memory (about 150 bytes a record) is small.
+AUTO_WORKERS_FROM = 2_000_000
+
+
+def dedupe_pass(executor: Executor | None, dedupe_on: str, records: int) -> str:
+    """``driver`` or ``dask_shuffle``: where :func:`global_dedupe` runs for ``records``."""
+    if dedupe_on not in DEDUPE_ON:
+        raise ConfigError(f"unknown --dedupe-on '{dedupe_on}'; allowed: {', '.join(DEDUPE_ON)}")
+    on_workers = getattr(executor, "find_duplicates", None) is not None
+    if dedupe_on == "workers" and not on_workers:
+        raise ConfigError("--dedupe-on workers needs --engine dask")
+    if on_workers and (
+        dedupe_on == "workers" or (dedupe_on == "auto" and records >= AUTO_WORKERS_FROM)
+    ):
+        return "dask_shuffle"
+    return "driver"
+
+
 def global_dedupe(
-    tasks: Sequence[ShardTask], stage1: Sequence[StageOneResult]
+    tasks: Sequence[ShardTask],
+    stage1: Sequence[StageOneResult],
+    executor: Executor | None = None,
+    where: str = "driver",
 ) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Per shard: (exact-duplicate rows, near-duplicate rows) of its stage-1 output."""
+    """Per shard: (exact-duplicate rows, near-duplicate rows) of its stage-1 output.
+
+    ``where`` ``dask_shuffle`` (see :func:`dedupe_pass`): the pass runs on the executor's
+    workers (:mod:`optin.pipeline.executors.dask_dedupe`) and the driver receives only
+    the duplicates' positions; ``driver``: it runs here on the keys of every shard."""
     if not tasks:
         return []
     cfg = tasks[0].config
@@ -46,6 +80,10 @@ def global_dedupe(
     if not cfg.dedupe or sum(sizes) == 0:
         return [((), ()) for _ in tasks]
     paths = [t.stage1_path() for t in tasks]
+    if where == "dask_shuffle":
+        distributed = getattr(executor, "find_duplicates")  # noqa: B009
+        exact_g, near_g = distributed(paths, sizes, bands=cfg.bands, near_dup=cfg.near_dup)
+        return split_positions(sizes, exact_g, near_g)
 
     def column(name: str, dtype: Any) -> Any:
         parts = [read_ipc(p, [name])[name].to_numpy() for p in paths]
@@ -55,6 +93,27 @@ def global_dedupe(
     exact = column("exact_hash", np.uint64)
     bands = (lambda b: column(f"band_{b:02d}", np.uint64)) if cfg.near_dup else None
     exact_m, near_m = find_duplicates(created, exact, bands, cfg.bands)
+    return split_masks(sizes, exact_m, near_m)
+
+
+def split_positions(
+    sizes: Sequence[int], exact_g: Any, near_g: Any
+) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Sorted global positions of duplicates -> per shard (exact rows, near rows)."""
+    offsets = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+    out = []
+    for i in range(len(sizes)):
+        lo, hi = offsets[i], offsets[i + 1]
+        e = exact_g[np.searchsorted(exact_g, lo) : np.searchsorted(exact_g, hi)] - lo
+        nd = near_g[np.searchsorted(near_g, lo) : np.searchsorted(near_g, hi)] - lo
+        out.append((tuple(int(x) for x in e), tuple(int(x) for x in nd)))
+    return out
+
+
+def split_masks(
+    sizes: Sequence[int], exact_m: Any, near_m: Any
+) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Masks over every record -> per shard (exact rows, near rows)."""
     out = []
     offset = 0
     for n in sizes:
@@ -71,6 +130,7 @@ def run_stages(
     *,
     on_stage: StageStart | None = None,
     on_done: OnDone | None = None,
+    dedupe_on: str = "auto",
 ) -> StageResults:
     """Stage 1 on every shard (started as ``tasks`` yields them), the global dedupe
     pass, then stage 2 on every shard."""
@@ -87,7 +147,8 @@ def run_stages(
         on_stage("redact+filter", 0)
     s1 = executor.map(run_stage1, collect(), on_done)
     t0 = time.perf_counter()
-    drops = global_dedupe(seen, s1)
+    where = dedupe_pass(executor, dedupe_on, sum(r.rows_out for r in s1))
+    drops = global_dedupe(seen, s1, executor, where)
     dt = time.perf_counter() - t0
     tasks2 = [
         dataclasses.replace(t, stage1_sha256=r.stage1_sha256, exact_dup=e, near_dup=n)
@@ -96,7 +157,7 @@ def run_stages(
     if on_stage:
         on_stage("dedupe+write", sum(r.rows_out for r in s1))
     s2 = executor.map(run_stage2, tasks2, on_done)
-    return StageResults(seen, s1, s2, dt)
+    return StageResults(seen, s1, s2, dt, where)
 
 
 def provenance_paths(tasks: Sequence[ShardTask]) -> list[Path]:

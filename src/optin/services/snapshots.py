@@ -44,10 +44,11 @@ from optin.files import create_secret_file
 from optin.pipeline.config import BuildConfig
 from optin.pipeline.executors import Executor, engine_names, make_executor, require_engine
 from optin.pipeline.io import atomic_write_bytes, read_ipc, sha256_bytes
+from optin.pipeline.lake import LakeSource
 from optin.pipeline.merkle import merkle_root
 from optin.pipeline.plan import Plan, write_input_shards
 from optin.pipeline.results import ShardResult, drops_by_step
-from optin.pipeline.run import StageResults, run_stages
+from optin.pipeline.run import StageResults, dedupe_pass, run_stages
 from optin.pipeline.shard import ShardTask, output_name
 from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
 from optin.privacy.api import RedactorConfig
@@ -268,6 +269,10 @@ class BuildPlan:
     counts: dict[str, int]  # selection counts by reason, ``selected`` included
     snapshot_id: str
     path: Path
+    #: the lake the content comes from (None: the SQL content table), and its selected
+    #: rows per author (counted while planning)
+    lake: LakeSource | None = None
+    lake_author_counts: dict[str, int] | None = None
 
     @property
     def work(self) -> Path:
@@ -308,7 +313,11 @@ class SnapshotBuild:
         engine: str,
         workers: int,
         progress: BuildProgress,
+        lake: LakeSource | None = None,
+        dedupe_on: str = "auto",
     ) -> None:
+        self.lake = lake
+        self.dedupe_on = dedupe_on
         self.db = db
         self.settings = settings
         self.config = config
@@ -331,9 +340,11 @@ class SnapshotBuild:
         try:
             ran = self.run(plan)
             result = self.finish(plan, ran, self.prove(plan, ran))
-        except Exception:
+        except Exception as e:
             with self.db.session() as s:
                 repo.set_status(s, plan.snapshot_id, "failed")
+            if isinstance(e, InputError):  # bad input (a lake row): a rerun cannot resume
+                shutil.rmtree(plan.work, ignore_errors=True)  # the work dir holds clear text
             raise
         result.status = "resumed" if self._resumed else "built"
         self.timings["total"] = time.perf_counter() - t_start
@@ -349,17 +360,24 @@ class SnapshotBuild:
         t0 = time.perf_counter()
         elig = _eligibility(self.db, sel.purpose, as_of, now)
         self._timed("eligibility", t0)
+        lake_authors: dict[str, int] | None = None
         with self.db.session() as s:
             head = ledger.ledger_head(s)
-            fingerprint = repo.selection_fingerprint(s, *sel.filters)
-            counts = repo.selection_counts(s, *sel.filters)
+            if self.lake is None:
+                fingerprint = repo.selection_fingerprint(s, *sel.filters)
+                counts = repo.selection_counts(s, *sel.filters)
+        if self.lake is not None:
+            t0 = time.perf_counter()
+            fingerprint = self.lake.fingerprint()
+            counts, lake_authors = self.lake.scan_counts(*sel.filters)
+            self._timed("lake_counts", t0)
         sid = _snapshot_id(
             sel.purpose,
             as_of,
             [self.config.fingerprint(), elig.digest, fingerprint, sel.kinds, sel.visibilities],
         )
         path = self.settings.snapshots_dir / sid
-        return BuildPlan(sel, self.config, elig, head, counts, sid, path)
+        return BuildPlan(sel, self.config, elig, head, counts, sid, path, self.lake, lake_authors)
 
     def _existing(self, plan: BuildPlan) -> BuildResult | None:
         """The finished snapshot of ``plan`` (up to date), else mark it ``building``."""
@@ -419,12 +437,19 @@ class SnapshotBuild:
         t0 = time.perf_counter()
         with self.db.session() as s:
             # consent counts from rows per author; texts are read for eligible authors only
-            author_counts = repo.selected_author_counts(s, *plan.selection.filters)
             eligible = elig.proofs.keys()
-            written = write_input_shards(
-                repo.iter_selected(
+            if plan.lake is not None and plan.lake_author_counts is not None:
+                author_counts = plan.lake_author_counts
+                batches = plan.lake.iter_selected(
+                    *plan.selection.filters, authors=eligible, batch_size=cfg.shard_size
+                )
+            else:
+                author_counts = repo.selected_author_counts(s, *plan.selection.filters)
+                batches = repo.iter_selected(
                     s, *plan.selection.filters, authors=eligible, batch_size=cfg.shard_size
-                ),
+                )
+            written = write_input_shards(
+                batches,
                 eligible=eligible,
                 reasons=elig.reasons,
                 shard_size=cfg.shard_size,
@@ -441,6 +466,7 @@ class SnapshotBuild:
                 self.executor,
                 on_stage=self.progress.stage,
                 on_done=self.progress.advance,
+                dedupe_on=self.dedupe_on,
             )
         self._timed("shards", t0)
         self._step_timings(stages)
@@ -506,7 +532,18 @@ class SnapshotBuild:
                 "head_hash": plan.head.hash,
                 **_log_pin(self.db, self.settings, plan.head.seq, sel.now),  # issue 13
             },
-            "config": {**cfg.to_dict(), "engine": self.engine, "workers": self.workers},
+            "config": {
+                **cfg.to_dict(),
+                "engine": self.engine,
+                "workers": self.workers,
+                # where the global duplicate pass ran (the result is the same either way)
+                "dedupe_pass": ran.stages.dedupe_pass,
+            },
+            "content_source": (
+                plan.lake.to_manifest()
+                if plan.lake is not None
+                else {"kind": "sql", "table": "content_items"}
+            ),
             "eligibility": {
                 "rule": "author eligible at as_of AND at built_at (domain.eligibility); "
                 "as of a time T only events effective at or before T and recorded at or "
@@ -622,8 +659,13 @@ def build_snapshot(
     config: BuildConfig | None = None,
     now: datetime,
     progress: BuildProgress | None = None,
+    content: str | None = None,
+    dedupe_on: str = "auto",
 ) -> BuildResult:
-    """Build (or resume) the snapshot of ``purpose`` as of ``as_of`` (default now)."""
+    """Build (or resume) the snapshot of ``purpose`` as of ``as_of`` (default now);
+    ``content``: a Parquet lake (directory or glob, see :mod:`optin.pipeline.lake`) to
+    read the posts from instead of the SQL content table; ``dedupe_on``: where the global
+    duplicate pass runs (:data:`optin.pipeline.run.DEDUPE_ON`)."""
     t_start = time.perf_counter()
     now = _utc(now, "now")
     as_of = _utc(as_of, "as_of") if as_of is not None else now
@@ -638,7 +680,13 @@ def build_snapshot(
     cfg = config or BuildConfig(purpose=purpose, profile=profile)
     if cfg.purpose != purpose:
         raise ConfigError(f"config is for purpose {cfg.purpose!r}, not {purpose!r}")
+    lake = LakeSource.open(content) if content is not None else None  # schema errors first
     executor = make_executor(engine, workers=workers, scheduler=scheduler)  # fails early
+    try:
+        dedupe_pass(executor, dedupe_on, 0)  # a wrong --dedupe-on fails before the plan
+    except Exception:
+        executor.close()
+        raise
     try:
         executor.warm()  # workers start up while eligibility and the plan run
         build = SnapshotBuild(
@@ -649,6 +697,8 @@ def build_snapshot(
             engine=engine,
             workers=workers,
             progress=progress or BuildProgress(),
+            lake=lake,
+            dedupe_on=dedupe_on,
         )
         return build.execute(as_of, now, t_start)
     finally:

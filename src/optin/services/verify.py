@@ -834,9 +834,17 @@ def check_eligibility(db: Database, ev: Evidence) -> Check:
     as_of, built = ev.as_of or ev.facts.as_of, ev.built or ev.now
     ps: PolicySet = policy_set(db)
     authors = sorted({r.author_id for r in prov.values()})
+    source = ev.manifest.get("content_source")
+    lake = source if isinstance(source, dict) and source.get("kind") == "lake" else None
     with db.session() as s:
         histories = member_histories(s, authors)
-        contents = repo.content_facts(s, [r.content_id for r in prov.values()])
+        if lake is None:
+            contents = repo.content_facts(s, [r.content_id for r in prov.values()])
+    if lake is not None:
+        got = _lake_facts(lake, {r.content_id for r in prov.values()}, ec)
+        if got is None:
+            return ec
+        contents = got
     decisions = {a: _decide(histories.get(a), purpose, (as_of, built, ev.now), ps) for a in authors}
     pv_t = ps.in_force(as_of)
     purpose_t = pv_t.purposes.get(purpose) if pv_t else None
@@ -846,6 +854,7 @@ def check_eligibility(db: Database, ev: Evidence) -> Check:
             _judge_content(rid, r, contents.get(r.content_id), purpose_t, as_of, built, found)
     _report_eligibility(ec, found)
     ec.counts = {
+        **ec.counts,
         "records": len(prov),
         "authors": len(authors),
         "no_longer_eligible": sum(found.since.values()),
@@ -853,6 +862,74 @@ def check_eligibility(db: Database, ev: Evidence) -> Check:
         "never_eligible": len(found.never),
     }
     return ec
+
+
+_LAKE_FACTS = ("content_id", "author_id", "kind", "visibility", "created_at", "deleted_at")
+
+
+@dataclass(frozen=True)
+class _LakeFact:
+    id: str
+    author_id: str
+    kind: str
+    visibility: str
+    created_at: datetime
+    deleted_at: datetime | None
+
+
+def _lake_facts(source: dict[str, Any], ids: set[str], ec: Check) -> dict[str, Any] | None:
+    """The facts of content ``ids`` as the lake the manifest names holds them now, read
+    here with plain ``pyarrow.parquet`` (not the build's dataset reader): every
+    ``*.parquet`` file under the recorded root (or matching the recorded glob). A content
+    id no file holds any more counts as erased since the build. None (and ``ec`` failed)
+    when the lake cannot be read."""
+    import glob
+
+    import pyarrow as pa
+    import pyarrow.compute as pac
+
+    root = Path(str(source.get("root", "")))
+    given = str(source.get("source", ""))
+    if any(ch in given for ch in "*?["):
+        files = sorted(Path(p) for p in glob.glob(given, recursive=True) if Path(p).is_file())
+    elif root.is_dir():
+        files = sorted(p for p in root.rglob("*.parquet") if not p.name.startswith((".", "_")))
+    else:
+        files = [root] if root.is_file() else []
+    recorded = {str(f.get("path")): f for f in source.get("files", []) if isinstance(f, dict)}
+    if not files:
+        ec.fail(
+            f"the content source {given or root} the manifest names holds no Parquet file: "
+            "the records' content cannot be checked"
+        )
+        return None
+    wanted = pa.array(sorted(ids), pa.string())
+    out: dict[str, Any] = {}
+    now_files: dict[str, int] = {}
+    for f in files:
+        rel = f.resolve().relative_to(root.resolve()).as_posix() if root.is_dir() else f.name
+        now_files[rel] = f.stat().st_size
+        try:
+            pf = pq.ParquetFile(f)
+            for batch in pf.iter_batches(columns=list(_LAKE_FACTS), batch_size=65_536):
+                hit = batch.filter(pac.is_in(batch.column("content_id"), wanted))
+                for row in hit.to_pylist():
+                    out[row["content_id"]] = _LakeFact(
+                        row["content_id"],
+                        row["author_id"],
+                        row["kind"],
+                        row["visibility"],
+                        row["created_at"],
+                        row["deleted_at"],
+                    )
+        except (OSError, ValueError, KeyError, pa.ArrowException) as e:
+            ec.fail(f"content source file {f} cannot be read for the check: {e}")
+            return None
+    changed = sum(1 for p, f in recorded.items() if now_files.get(p) != f.get("bytes"))
+    ec.counts["source_files"] = len(now_files)
+    ec.counts["source_files_changed_since_build"] = changed
+    ec.counts["source_files_new_since_build"] = len(set(now_files) - set(recorded))
+    return out
 
 
 def _decide(
@@ -898,7 +975,7 @@ def _judge_content(
         found.deleted_since += 1  # erased since the build
     elif c.author_id != r.author_id:
         found.content_bad.append(f"{rid} (author differs from the content's)")
-    elif purpose_t is None or not purpose_t.allows(c.kind, c.visibility):
+    elif purpose_t is None or not _allows(purpose_t, c.kind, c.visibility):
         found.content_bad.append(f"{rid} (kind/visibility {c.kind}/{c.visibility} not allowed)")
     elif c.created_at > as_of:
         found.content_bad.append(f"{rid} (created after the as-of time)")
@@ -906,6 +983,15 @@ def _judge_content(
         found.content_bad.append(f"{rid} (deleted before the build)")
     elif c.deleted_at is not None:
         found.deleted_since += 1
+
+
+def _allows(purpose: Any, kind: str, visibility: str) -> bool:
+    """The purpose allows ``kind``/``visibility``; a value the platform model does not
+    know (a lake may hold any string) is not allowed."""
+    try:
+        return bool(purpose.allows(kind, visibility))
+    except ValueError:
+        return False
 
 
 def _report_eligibility(ec: Check, found: _Findings) -> None:

@@ -109,6 +109,29 @@ class DaskExecutor:
                 on_done(fut.result())
         return list(client.gather(futures))
 
+    def find_duplicates(
+        self, paths: Any, sizes: Any, *, bands: int, near_dup: bool
+    ) -> tuple[Any, Any]:
+        """The global duplicate pass on this cluster (keys shuffled by key on the workers;
+        :mod:`optin.pipeline.executors.dask_dedupe`): sorted global positions of the exact
+        and the near duplicates."""
+        from optin.pipeline.executors.dask_dedupe import distributed_duplicates
+
+        local = self._local_scheduler()
+        if local is not None:
+            import dask
+
+            with dask.config.set(scheduler=local):
+                return distributed_duplicates(
+                    paths, sizes, bands=bands, near_dup=near_dup, partitions=2 * self.workers
+                )
+        client = self._get_client()
+        workers = max(1, len(client.nthreads()))
+        with client.as_current():
+            return distributed_duplicates(
+                paths, sizes, bands=bands, near_dup=near_dup, partitions=2 * workers
+            )
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
