@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -13,7 +14,18 @@ from optin.settings import Settings
 
 #: ``emoji=False``: ``:name:`` codes in data are shown as typed. Values printed inside
 #: markup go through :func:`optin.cli.output.esc` (tables through its ``Table``).
-console = Console(emoji=False)
+#: Piped (not a terminal, no ``COLUMNS``), tables are printed at their natural width:
+#: Rich's default of 80 columns would wrap or cut ids that scripts read.
+PIPE_WIDTH = 100_000
+
+
+def _stdout_width() -> int | None:
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return None
+    return PIPE_WIDTH
+
+
+console = Console(emoji=False, width=_stdout_width())
 err_console = Console(stderr=True, soft_wrap=True, emoji=False)
 
 

@@ -92,7 +92,9 @@ class RichProgress(BuildProgress):
 def build(
     ctx: typer.Context,
     purpose: str = typer.Option(..., "--purpose", help="Purpose id, e.g. train_own_models."),
-    as_of: str = typer.Option(None, "--as-of", help="As-of time (ISO 8601; default now)."),
+    as_of: str = typer.Option(
+        None, "--as-of", help="As-of time (ISO 8601 with a zone, or a date; default now)."
+    ),
     engine: str = typer.Option("local", "--engine", help=f"One of: {', '.join(engine_names())}."),
     scheduler: str = typer.Option(
         None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)."
