@@ -311,7 +311,7 @@ def receipt_view(r: dict[str, Any]) -> list[ReceiptGroup]:
             ReceiptRow("Safeguards", _join(proc.get("safeguards") or []) or "—"),
         ]),
         ReceiptGroup("jurisdiction", "Where the rules come from", "", [
-            ReceiptRow("Country", country_name(country) if country else "not recorded with this choice"),
+            ReceiptRow("Country", country_name(country) if country else "not recorded"),
             ReceiptRow("Rule for that country", _REGIME_WORDS.get(regime or "", regime or "—")),
         ]),
         ReceiptGroup("event", "When", "The time the choice takes effect and the time the "
