@@ -10,24 +10,27 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from optin.cli.context import console, print_json, settings_from
 from optin.cli.output import Table, styled
-from optin.domain.model import PolicyVersion
-from optin.domain.policy import default_policy_text, parse_policy
 from optin.errors import InputError, OptinError
-from optin.services.model_audit import ModelAudit, audit_model, policy_in_force
-from optin.services.setup import Database
-from optin.training.audit import AuditOptions
+
+if TYPE_CHECKING:
+    from optin.domain.model import PolicyVersion
+    from optin.services.model_audit import ModelAudit
 
 
 def _policy(
     ctx: typer.Context, policy_file: Path | None, now: datetime
 ) -> tuple[PolicyVersion, str]:
     """The policy whose thresholds apply, and where it came from."""
+    from optin.domain.policy import default_policy_text, parse_policy
+    from optin.services.model_audit import policy_in_force
+    from optin.services.setup import Database
+
     if policy_file is not None:
         try:
             text = policy_file.read_text("utf-8")
@@ -138,6 +141,9 @@ def audit(
     """Audit a trained model: canary exposure, extraction probes, membership inference.
 
     Exits 1 when a threshold of the policy's [audit] table is exceeded."""
+    from optin.services.model_audit import audit_model
+    from optin.training.audit import AuditOptions
+
     if not model_dir.is_dir():
         raise InputError("no such model directory", file=str(model_dir))
     now = datetime.now(UTC)

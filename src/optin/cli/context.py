@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from optin.settings import Settings
+if TYPE_CHECKING:
+    from optin.settings import Settings
 
 #: ``emoji=False``: ``:name:`` codes in data are shown as typed. Values printed inside
 #: markup go through :func:`optin.cli.output.esc` (tables through its ``Table``).
@@ -31,6 +32,8 @@ err_console = Console(stderr=True, soft_wrap=True, emoji=False)
 
 def settings_from(ctx: typer.Context) -> Settings:
     """The Settings built by the root callback (``--home``)."""
+    from optin.settings import Settings
+
     obj = ctx.find_root().obj
     if isinstance(obj, Settings):
         return obj

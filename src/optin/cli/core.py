@@ -12,10 +12,10 @@ import typer
 from optin.cli.context import console, print_json, settings_from
 from optin.cli.output import Table, esc, styled
 from optin.errors import InputError, IntegrityError
-from optin.services.setup import Database
 
 if TYPE_CHECKING:
     from optin.domain.model import PolicyVersion
+    from optin.services.setup import Database
 
 consent_app = typer.Typer(help="Record and show members' consent choices.", no_args_is_help=True)
 policy_app = typer.Typer(help="Show and publish the data-use policy.", no_args_is_help=True)
@@ -60,6 +60,8 @@ def parse_time(value: str | None, option: str) -> datetime | None:
 def open_db(ctx: typer.Context) -> Database:
     """The initialised database of the current settings (ConfigError with the fix);
     its connections close when the command's context does (in-process runs, tests)."""
+    from optin.services.setup import Database
+
     db = Database.open(settings_from(ctx))
     ctx.call_on_close(db.dispose)
     db.require_initialized()
@@ -112,7 +114,7 @@ def init(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Create the data directory and database (migrations), publish the first policy."""
-    from optin.services.setup import init_database
+    from optin.services.setup import Database, init_database
 
     when = parse_time(effective_at, "--effective-at")
     text = _read_policy(policy) if policy is not None else None
