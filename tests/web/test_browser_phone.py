@@ -21,7 +21,9 @@ pytestmark = BROWSER_MARKS
 TRAIN = "train_own_models"
 HISTORY = "/settings/data-privacy/history"
 YOUR_DATA = "/settings/data-privacy/your-data-and-ai"
-MEMBER_PAGES = ["/settings/data-privacy/generative-ai", HISTORY, YOUR_DATA]
+MEMBER_PAGES = [
+    "/settings/data-privacy/generative-ai", HISTORY, YOUR_DATA, "/settings/data-privacy/requests",
+]  # fmt: skip
 ADMIN_PAGES = ["/admin", "/admin/snapshots", "/admin/ledger", "/admin/policy", "/admin/requests"]
 RECEIPT_GROUPS = [
     "record", "principal", "notice", "purpose", "processing", "jurisdiction", "event",
@@ -65,8 +67,11 @@ def test_every_page_fits_the_width(world: tuple[str, Any, str], browser: Any, vi
     w = viewport["width"]
     ctx = browser.new_context(viewport=viewport, is_mobile=w < 500)
     page = ctx.new_page()
-    login(page, base, "ada", "demo-ada-2024")
     wide: dict[str, int] = {}
+    page.goto(f"{base}/login")
+    if _overflow(page) > 0:
+        wide["/login"] = _overflow(page)
+    login(page, base, "ada", "demo-ada-2024")
     for path in _pages(page, base, sid):
         page.goto(f"{base}{path}")
         assert page.locator("main h1").first.is_visible(), path
