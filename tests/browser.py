@@ -9,7 +9,7 @@
 * ``launch()`` and the module-scoped ``browser`` fixture (import it into a test module:
   ``from tests.browser import browser``);
 * ``login(page, base, handle, password)`` through the login form;
-* ``page_fits(page)``: no horizontal page scroll (``scrollWidth <= innerWidth``).
+* ``overflow(page)``: how much wider than the window the page is (<= 0: it fits).
 
 Never ``playwright install``: the browser is the system's.
 """
@@ -119,12 +119,7 @@ def login(page: Any, base: str, handle: str, password: str) -> None:
     page.wait_for_load_state()
 
 
-def scroll_overflow(page: Any) -> int:
-    """How many CSS pixels the page scrolls sideways (0 when it fits)."""
-    return int(
-        page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    )
-
-
-def page_fits(page: Any) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+def overflow(page: Any) -> int:
+    """How many CSS pixels wider than the window the page is (<= 0 when it fits:
+    ``document.documentElement.scrollWidth <= innerWidth``)."""
+    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))

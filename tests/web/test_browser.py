@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, browser, serve
+from tests.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, browser, overflow, serve
 from tests.browser import login as _login
 
 __all__ = ["ARGS", "ARTIFACTS", "CHROMIUM", "browser"]
@@ -103,7 +103,7 @@ def test_member_and_admin_journey(server: str, browser) -> None:  # type: ignore
     pp = phone.new_page()
     _login(pp, server, "ada", "demo-ada-2024")
     pp.screenshot(path=str(ARTIFACTS / "settings-phone.png"), full_page=True)
-    assert pp.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert overflow(pp) <= 1
 
     # "Your data and AI": before/after of the member's items in the snapshot
     page.goto(f"{server}/settings/data-privacy/your-data-and-ai")

@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.browser import ARTIFACTS, BROWSER_MARKS, PHONE, SMALL_PHONE, browser, login, serve
+from tests.browser import (
+    ARTIFACTS,
+    BROWSER_MARKS,
+    PHONE,
+    SMALL_PHONE,
+    browser,
+    login,
+    overflow,
+    serve,
+)  # fmt: skip
 
 __all__ = ["browser"]
 
@@ -50,10 +59,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, 
     db.dispose()
 
 
-def _overflow(page: Any) -> int:
-    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
-
-
 def _pages(page: Any, base: str, sid: str) -> list[str]:
     """The member's pages plus one snapshot detail and one receipt."""
     page.goto(f"{base}{HISTORY}")
@@ -69,14 +74,14 @@ def test_every_page_fits_the_width(world: tuple[str, Any, str], browser: Any, vi
     page = ctx.new_page()
     wide: dict[str, int] = {}
     page.goto(f"{base}/login")
-    if _overflow(page) > 0:
-        wide["/login"] = _overflow(page)
+    if overflow(page) > 0:
+        wide["/login"] = overflow(page)
     login(page, base, "ada", "demo-ada-2024")
     for path in _pages(page, base, sid):
         page.goto(f"{base}{path}")
         assert page.locator("main h1").first.is_visible(), path
-        if _overflow(page) > 0:
-            wide[path] = _overflow(page)
+        if overflow(page) > 0:
+            wide[path] = overflow(page)
         name = path.strip("/").replace("/", "-")[-60:]
         if w == 390 and path in (MEMBER_PAGES[0], HISTORY, YOUR_DATA):
             page.screenshot(path=str(ARTIFACTS / f"phone-{name}.png"), full_page=True)
@@ -88,8 +93,8 @@ def test_every_page_fits_the_width(world: tuple[str, Any, str], browser: Any, vi
     login(admin, base, "admin", "demo-admin-2024")
     for path in [*ADMIN_PAGES, f"/admin/snapshots/{sid}"]:
         admin.goto(f"{base}{path}")
-        if _overflow(admin) > 0:
-            wide[path] = _overflow(admin)
+        if overflow(admin) > 0:
+            wide[path] = overflow(admin)
     admin.goto(f"{base}/admin")
     # chart labels keep a legible size (the SVG scrolls inside its box on a phone)
     heights = admin.evaluate(
@@ -160,7 +165,7 @@ def test_receipt_page_reads_prints_and_matches_the_json(
     phone = browser.new_context(viewport=PHONE, is_mobile=True).new_page()
     login(phone, base, "ada", "demo-ada-2024")
     phone.goto(f"{base}{HISTORY}/{event_id}/receipt")
-    assert _overflow(phone) <= 0
+    assert overflow(phone) <= 0
     phone.screenshot(path=str(ARTIFACTS / "receipt-phone.png"), full_page=True)
     phone.context.close()
 

@@ -175,7 +175,7 @@ def receipt_page(
     if len(event_id) > 64:
         raise NotFoundError("no such consent event in your history")
     body = backend.receipt_for_member(st.db, user.member_id, event_id)
-    ctx = member_context(request, st, user, r=body, event_id=event_id, receipt=receipt_view(body))
+    ctx = member_context(request, st, user, event_id=event_id, receipt=receipt_view(body))
     return st.templates.TemplateResponse(request, "receipt.html", ctx)
 
 
