@@ -56,3 +56,33 @@ def test_statistics_agree_with_decisions_summary_and_dashboard(db: Database) -> 
     assert figures.eligible_now[P] == st.eligible
     assert figures.rate_over_time[P][-1] == st.consent_rate
     assert figures.reasons_now[P] == st.reasons
+
+
+def test_staff_accounts_are_not_members_and_consent_is_switched_on(db: Database) -> None:
+    """The admin account is not counted (no 'unknown' regime row for it); the consent
+    series is the switched-on share, the eligibility series the eligible share, each of
+    the members who can choose, counted here from the choices recorded."""
+    from sqlalchemy import update
+
+    from optin.storage.models import MemberRow
+
+    for m in ("m1", "m2", "m3", "m4"):
+        add_member(db, m, country="US")
+    add_member(db, "staff", country=None)
+    with db.session() as s:
+        s.execute(update(MemberRow).where(MemberRow.id == "staff").values(role="admin"))
+        s.commit()
+    record_consent(db, "m1", P, "on", source="cli", now=T0 + timedelta(days=1))
+    record_consent(db, "m2", P, "on", source="cli", now=T0 + timedelta(days=1))
+    record_consent(db, "m2", P, "off", source="cli", now=T0 + timedelta(days=2))
+    now = datetime.now(UTC)
+    stats = consent_statistics(db, now=now)
+    st = stats.purposes[P]
+    assert st.members == 4 and "unknown" not in st.by_regime
+    assert stats.members_by_regime == {"opt_in": 4}
+    assert platform_summary(db, now=now).members == 4
+    figures = dashboard_figures(db, now=now)
+    assert figures.members == 4
+    # m1 on; m2 switched off again; m3, m4 never chose: 1 of 4 switched on
+    assert figures.consent_over_time[P][-1] == 1 / 4 == st.switched_on_rate
+    assert figures.rate_over_time[P][-1] == st.consent_rate

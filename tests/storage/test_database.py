@@ -110,3 +110,27 @@ def test_when_sqlite_datetime_then_same_text_as_sqlalchemy_stores(sqlite_db: Dat
         stored = conn.exec_driver_sql("SELECT joined_at FROM members").scalar()
     assert stored == sqlite_datetime(joined) == "0987-03-04 03:06:07.000089"
     assert sqlite_datetime(joined.astimezone(UTC)) == stored
+
+
+def test_revisions_without_alembic_agree_with_alembic(db: Database, tmp_path: Path) -> None:
+    """``head_revision``/``current_revision`` read the migration files and the
+    ``alembic_version`` table themselves (start-up speed); Alembic must agree."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from optin.storage.database import _alembic_config
+
+    head = ScriptDirectory.from_config(_alembic_config(db.url)).get_current_head()
+    assert db.head_revision() == head
+    with db.engine.connect() as conn:
+        assert db.current_revision() == MigrationContext.configure(conn).get_current_revision()
+    assert db.current_revision() == head and db.is_initialized()
+    fresh = Database(f"sqlite:///{tmp_path / 'not-yet.db'}", home=tmp_path)
+    assert fresh.current_revision() is None  # no file yet: nothing is created
+    assert not (tmp_path / "not-yet.db").exists()
+    empty = Database(f"sqlite:///{tmp_path / 'empty.db'}", home=tmp_path)
+    with empty.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    assert empty.current_revision() is None  # a database that is not optin's
+    fresh.dispose()
+    empty.dispose()

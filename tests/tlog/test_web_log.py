@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,10 +20,10 @@ from optin.services import tlog as svc
 from optin.tlog import merkle
 from optin.tlog.checkpoint import Checkpoint, ProofFile
 from optin.tlog.note import Verifier
+from tests.browser import CHROMIUM, launch, login, serve
 from tests.web.conftest import World, csrf_of
 
 HISTORY = "/settings/data-privacy/history"
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def _toggle(c, purpose: str, choice: str) -> None:  # type: ignore[no-untyped-def]
@@ -80,8 +79,6 @@ def _root_at(world: World, size: int) -> bytes:
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
     """``optin serve`` as it runs: a real uvicorn server on 127.0.0.1 whose lifespan runs
     the checkpoint publisher, with one witness on 127.0.0.1 cosigning."""
-    import uvicorn
-
     from optin.services.demo import generate_demo
     from optin.services.witness import WitnessService, make_server
     from optin.settings import Settings
@@ -104,34 +101,17 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     threading.Thread(target=witness.serve_forever, daemon=True).start()
     settings.log_witnesses = [f"http://127.0.0.1:{witness.server_port} {wkey}"]
     app = create_app(settings, db=db, log_publisher=True)
-    port = _free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while True:  # started, and the publisher has a cosigned checkpoint of the demo ledger
+
+    def cosigned() -> bool:  # the publisher has a cosigned checkpoint of the demo ledger
         with db.session() as s:
             cp = store.latest_checkpoint(s)
-        if srv.started and cp is not None and cp.size > 0 and cp.cosigners:
-            break
-        assert time.monotonic() < deadline, "no cosigned checkpoint from the server"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", vkey, wkey
-    srv.should_exit = True
-    thread.join(10)
+        return cp is not None and cp.size > 0 and bool(cp.cosigners)
+
+    with serve(app, lifespan="on", ready=cosigned) as base:
+        yield base, vkey, wkey
     witness.shutdown()
     witness.server_close()
     db.dispose()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.browser
@@ -140,30 +120,18 @@ def _free_port() -> int:
 def test_member_downloads_proof_and_verifies_it_offline(
     demo_server: tuple[str, str, str], tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     base, vkey, wkey = demo_server
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"], headless=True
-        )
-        try:
-            page = b.new_context(accept_downloads=True).new_page()
-            page.goto(f"{base}/login")
-            page.get_by_label("Handle").fill("ada")
-            page.get_by_label("Password").fill("demo-ada-2024")
-            page.get_by_role("button", name="Log in").click()
-            page.wait_for_load_state()
-            page.goto(f"{base}{HISTORY}")
-            link = page.get_by_role("link", name="Proof").first
-            href = link.get_attribute("href") or ""
-            with page.expect_download() as dl:
-                link.click()
-            assert dl.value.suggested_filename.endswith(".tlog-proof")
-            saved = tmp_path / dl.value.suggested_filename
-            dl.value.save_as(saved)
-        finally:
-            b.close()
+    with launch() as b:
+        page = b.new_context(accept_downloads=True).new_page()
+        login(page, base, "ada", "demo-ada-2024")
+        page.goto(f"{base}{HISTORY}")
+        link = page.get_by_role("link", name="Proof").first
+        href = link.get_attribute("href") or ""
+        with page.expect_download() as dl:
+            link.click()
+        assert dl.value.suggested_filename.endswith(".tlog-proof")
+        saved = tmp_path / dl.value.suggested_filename
+        dl.value.save_as(saved)
     event_id = href.split("/")[-2]
     pf = ProofFile.decode(saved.read_text("utf-8"))
     assert pf.extra is not None

@@ -6,46 +6,22 @@ its charts. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser import ARGS, ARTIFACTS, BROWSER_MARKS, CHROMIUM, browser, overflow, serve
+from tests.browser import login as _login
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"
-    ),
-]
+__all__ = ["ARGS", "ARTIFACTS", "CHROMIUM", "browser"]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
     from optin.services.demo import generate_demo
     from optin.services.snapshots import build_snapshot
     from optin.settings import Settings
@@ -57,42 +33,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = Database.open(settings)
     generate_demo(db, members=40, posts=240, seed=3, now=datetime.now(UTC))
     build_snapshot(db, settings, "train_own_models", engine="inline", now=datetime.now(UTC))
-    app = create_app(settings, db=db)
-    port = _free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
-        )
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serve(create_app(settings, db=db)) as base:
+        yield base
     db.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-def _login(page, base: str, handle: str, password: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{base}/login")
-    page.get_by_label("Handle").fill(handle)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
 
 
 def _count(page, base: str) -> int:  # type: ignore[no-untyped-def]
@@ -160,7 +103,7 @@ def test_member_and_admin_journey(server: str, browser) -> None:  # type: ignore
     pp = phone.new_page()
     _login(pp, server, "ada", "demo-ada-2024")
     pp.screenshot(path=str(ARTIFACTS / "settings-phone.png"), full_page=True)
-    assert pp.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert overflow(pp) <= 1
 
     # "Your data and AI": before/after of the member's items in the snapshot
     page.goto(f"{server}/settings/data-privacy/your-data-and-ai")

@@ -5,9 +5,6 @@ sees their own posts; then requests erasure and sees its state and deadline."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,27 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.web.test_browser import ARGS, ARTIFACTS, CHROMIUM
+from tests.browser import ARTIFACTS, BROWSER_MARKS, browser, serve
+from tests.browser import login as _login
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"
-    ),
-]
+__all__ = ["browser"]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    import uvicorn
-
     from optin.services.demo import generate_demo
     from optin.settings import Settings
     from optin.storage.database import Database
@@ -46,42 +32,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
     settings = Settings(home=home)
     db = Database.open(settings)
     generate_demo(db, members=20, posts=120, seed=5, now=datetime.now(UTC))
-    app = create_app(settings, db=db)
-    port = _free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
-        )
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", db
-    srv.should_exit = True
-    thread.join(10)
+    with serve(create_app(settings, db=db)) as base:
+        yield base, db
     db.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-def _login(page: Any, base: str, handle: str, password: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Handle").fill(handle)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
 
 
 def _a_post_of(db: Any, handle: str) -> str:

@@ -15,8 +15,6 @@ Ada's page shows the confirmation with its date -> ``optin snapshot derive
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -38,62 +36,25 @@ from optin.storage.models import MemberRow, SnapshotRecordRow
 from optin.storage.provider_models import DeletionNoticeRow, ExportRecordRow
 from optin.web import create_app
 from optin.web.templating import fmt_dt
+from tests.browser import ARTIFACTS, BROWSER_MARKS, browser, serve
+from tests.browser import login as _login
 from tests.provider_stub import ProviderStub
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 SHARE = "share_with_providers"
 PROVIDER = "Mistral AI"  # a recipient of share_with_providers in the demo's policy v2
 YOUR_DATA = "/settings/data-privacy/your-data-and-ai"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install -y chromium)"
-    ),
-]
+__all__ = ["browser"]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture()
 def server(db: Database, db_settings: Settings) -> Iterator[str]:
     """The app with its delivery worker (as ``optin serve`` runs it) on 127.0.0.1."""
-    import uvicorn
-
     app = create_app(db_settings, db=db, delivery_worker=True)
-    port = _free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
-        )
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(15)
+    with serve(app, lifespan="on", join=15) as base:
+        yield base
 
 
 def _cli(capsys: pytest.CaptureFixture[str], home: Path, *argv: str) -> Any:
@@ -110,14 +71,6 @@ def _wait(what: str, cond: Any, seconds: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-def _login(page: Any, base: str, handle: str, password: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Handle").fill(handle)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_load_state()
 
 
 def _setup(db: Database, settings: Settings) -> tuple[str, str, list[str]]:

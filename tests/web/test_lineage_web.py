@@ -94,7 +94,7 @@ def test_every_surface_shows_stale(withdrawn, capsys: pytest.CaptureFixture[str]
     # the member's page
     member = _login(app, "ada", "demo-ada-2024")
     mine = member.get(YOUR_DATA).text
-    assert "<td>stale</td>" in mine
+    assert '<td data-label="Status">stale</td>' in mine
     assert f"Your\n{n} item(s) are in 1 snapshot(s)" in mine
     assert "marked stale" in mine and "you withdrew" in mine
     assert "export" not in mine.split('id="lineage-summary"')[1].split("</p>")[0]

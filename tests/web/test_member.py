@@ -265,7 +265,8 @@ def test_admin_ledger_verify_and_dashboard_charts(world: World) -> None:
     assert r.status_code == 200 and "Chain intact" in r.text
     html = admin.get("/admin").text
     assert html.count("<svg") >= 3
-    assert "Consent rate per purpose over time" in html
+    assert "Consent over time: share of members who can choose that switched" in html
+    assert "Eligibility over time" in html
 
 
 def test_next_parameter_cannot_redirect_off_site(world: World) -> None:

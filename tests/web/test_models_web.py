@@ -116,7 +116,7 @@ def test_member_page_shows_which_versions_held_their_content(world) -> None:  # 
     rows = table.split("<tr>")[2:]
     assert len(rows) == 2
     assert f"held: {n}" in rows[0] and "superseded, weights deleted" in rows[0]
-    assert "no longer held" in rows[1] and "<td>current</td>" in rows[1]
+    assert "no longer held" in rows[1] and '<td data-label="Status">current</td>' in rows[1]
     assert "member-level differential privacy, ε = 7.95" in rows[0]
     assert "records no models yet" not in page
 

@@ -363,7 +363,7 @@ def _train_off_page(w: World, _m: re.Match[str]) -> None:
     _train_off(w, _m)
     page = w.client.get(YOUR_DATA).text
     row = page.split(f">{w.snaps[TRAIN]}</a>", 1)[1].split("</tr>", 1)[0]
-    assert "<td>stale</td>" in row
+    assert '<td data-label="Status">stale</td>' in row
 
 
 def _share_off(w: World, _m: re.Match[str]) -> None:

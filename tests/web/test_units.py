@@ -133,3 +133,34 @@ def test_purpose_texts_say_what_is_used_and_never_used() -> None:
     p = pv.purposes["train_own_models"]
     assert used_text(p) == "Your public posts, articles and comments."
     assert never_text(p).startswith("Private messages")
+
+
+def test_withdrawal_feedback_names_each_holder_from_the_lineage() -> None:
+    from optin.web.pages import withdrawal_feedback
+
+    snap = {"id": "s1", "purpose": "share_with_providers", "status": "stale", "as_of":
+            "2026-01-01T00:00:00Z", "member_records": 3, "member_stale": {"records": 3}}  # fmt: skip
+    other = {**snap, "id": "s2", "purpose": "train_own_models"}
+    retired = {**snap, "id": "s3", "status": "retired"}
+    lineage = {
+        "snapshots": [snap, other, retired],
+        "exports": [
+            {"snapshot_id": "s1", "export_id": "e1", "provider": "P", "included_records": 2,
+             "removal": {"requested_at": "2026-02-01T00:00:00Z", "due_at": "2026-03-03T00:00:00Z"}},
+            {"snapshot_id": "s2", "export_id": "e2", "provider": "Q", "included_records": 1,
+             "removal": None},
+        ],
+        "model_versions": [
+            {"snapshot_id": "s1", "model_id": "m", "version": 2, "contains_member": True,
+             "status": "current", "model_status": "needs_retrain", "member_records": 3},
+        ],
+    }  # fmt: skip
+    held = withdrawal_feedback(lineage, "share_with_providers")
+    assert [(h.kind, h.ident, h.items) for h in held] == [
+        ("snapshot", "s1", 3), ("export", "e1", 2), ("model", "m v2", 3),
+    ]  # fmt: skip
+    assert "marked stale" in held[0].text and "2026-01-01" in held[0].text
+    assert "queued on 2026-02-01" in held[1].text and "by 2026-03-03" in held[1].text
+    assert "retrained without your content" in held[2].text
+    # another purpose's holders are not named; nothing held: an empty list
+    assert withdrawal_feedback({"snapshots": [other]}, "share_with_providers") == []

@@ -12,27 +12,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from optin.cli.context import console, print_json, settings_from
 from optin.cli.output import Table, styled
-from optin.domain.model import PolicyVersion
-from optin.domain.policy import default_policy_text, parse_policy
 from optin.errors import InputError, OptinError
-from optin.services.model_audit import (
-    ModelAudit,
-    audit_model,
-    locate_model,
-    policy_in_force,
-    record_in_registry,
-)
-from optin.services.setup import Database
-from optin.training.audit import AuditOptions
+
+if TYPE_CHECKING:
+    from optin.domain.model import PolicyVersion
+    from optin.services.model_audit import ModelAudit
+    from optin.services.setup import Database
 
 
 def _database(ctx: typer.Context) -> Database | None:
+    from optin.services.setup import Database
+
     settings = settings_from(ctx)
     if settings.database_url or (settings.home / "optin.db").exists():
         db = Database.open(settings)
@@ -46,6 +42,9 @@ def _policy(
     db: Database | None, policy_file: Path | None, now: datetime
 ) -> tuple[PolicyVersion, str]:
     """The policy whose thresholds apply, and where it came from."""
+    from optin.domain.policy import default_policy_text, parse_policy
+    from optin.services.model_audit import policy_in_force
+
     if policy_file is not None:
         try:
             text = policy_file.read_text("utf-8")
@@ -191,6 +190,9 @@ def _audit(
     new_tokens: int,
     near_threshold: float,
 ) -> None:
+    from optin.services.model_audit import audit_model, locate_model, record_in_registry
+    from optin.training.audit import AuditOptions
+
     model_dir, model_id = locate_model(db, settings_from(ctx), model)
     policy, source = _policy(db, policy_file, now)
     options = AuditOptions(

@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from optin.settings import Settings
+if TYPE_CHECKING:
+    from optin.settings import Settings
 
 #: ``emoji=False``: ``:name:`` codes in data are shown as typed. Values printed inside
 #: markup go through :func:`optin.cli.output.esc` (tables through its ``Table``).
-console = Console(emoji=False)
+#: Piped (not a terminal, no ``COLUMNS``), tables are printed at their natural width:
+#: Rich's default of 80 columns would wrap or cut ids that scripts read.
+PIPE_WIDTH = 100_000
+
+
+def _stdout_width() -> int | None:
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return None
+    return PIPE_WIDTH
+
+
+console = Console(emoji=False, width=_stdout_width())
 err_console = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 def settings_from(ctx: typer.Context) -> Settings:
     """The Settings built by the root callback (``--home``)."""
+    from optin.settings import Settings
+
     obj = ctx.find_root().obj
     if isinstance(obj, Settings):
         return obj

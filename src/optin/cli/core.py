@@ -12,10 +12,10 @@ import typer
 from optin.cli.context import console, print_json, settings_from
 from optin.cli.output import Table, esc, styled
 from optin.errors import InputError, IntegrityError
-from optin.services.setup import Database
 
 if TYPE_CHECKING:
     from optin.domain.model import PolicyVersion
+    from optin.services.setup import Database
 
 consent_app = typer.Typer(help="Record and show members' consent choices.", no_args_is_help=True)
 policy_app = typer.Typer(help="Show and publish the data-use policy.", no_args_is_help=True)
@@ -25,8 +25,16 @@ keys_app = typer.Typer(help="Member keys and the master key that wraps them.", n
 JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
+#: The one time format of every option that takes a time (as the imports require).
+TIME_FORMAT = (
+    "ISO 8601 with a zone, e.g. 2024-05-01T12:30:00Z or 2024-05-01T14:30:00+02:00; "
+    "or a date, 2024-05-01, meaning 00:00 UTC that day"
+)
+
+
 def parse_time(value: str | None, option: str) -> datetime | None:
-    """ISO 8601 date or date-time; naive means UTC. InputError naming ``option``."""
+    """ISO 8601 date-time with a zone, or a date (00:00 UTC). A date-time without a zone
+    is refused, not guessed (as imports refuse it). InputError naming ``option``."""
     if value is None:
         return None
     text = value.strip()
@@ -37,18 +45,23 @@ def parse_time(value: str | None, option: str) -> datetime | None:
         dt = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
     except ValueError:
         raise InputError(
-            "not an ISO 8601 date or date-time",
+            "not an ISO 8601 date or date-time", field=option, value=value, allowed=TIME_FORMAT
+        ) from None
+    if dt.tzinfo is None:
+        raise InputError(
+            "time has no zone (times without a zone are refused, not guessed)",
             field=option,
             value=value,
-            allowed="e.g. 2024-05-01, 2024-05-01T12:30:00Z or 2024-05-01T14:30:00+02:00 "
-            "(no zone means UTC)",
-        ) from None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+            allowed=TIME_FORMAT,
+        )
+    return dt.astimezone(UTC)
 
 
 def open_db(ctx: typer.Context) -> Database:
     """The initialised database of the current settings (ConfigError with the fix);
     its connections close when the command's context does (in-process runs, tests)."""
+    from optin.services.setup import Database
+
     db = Database.open(settings_from(ctx))
     ctx.call_on_close(db.dispose)
     db.require_initialized()
@@ -89,8 +102,8 @@ def init(
     effective_at: str = typer.Option(
         None,
         "--effective-at",
-        help="When the first policy takes effect (ISO 8601; default now; not in the past "
-        "unless --allow-backdate).",
+        help="When the first policy takes effect (ISO 8601 with a zone, or a date; default "
+        "now; not in the past unless --allow-backdate).",
     ),
     allow_backdate: bool = typer.Option(
         False,
@@ -101,7 +114,7 @@ def init(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Create the data directory and database (migrations), publish the first policy."""
-    from optin.services.setup import init_database
+    from optin.services.setup import Database, init_database
 
     when = parse_time(effective_at, "--effective-at")
     text = _read_policy(policy) if policy is not None else None
@@ -145,7 +158,9 @@ def consent_set(
     member: str = typer.Argument(..., help="Member id or @handle."),
     purpose: str = typer.Argument(..., help="Purpose id, e.g. train_own_models."),
     switch: str = typer.Argument(..., help="on (grant) or off (withdraw)."),
-    at: str = typer.Option(None, "--at", help="Event time (ISO 8601; default now)."),
+    at: str = typer.Option(
+        None, "--at", help="Event time (ISO 8601 with a zone, or a date; default now)."
+    ),
     source: str = typer.Option("cli", "--source", help="Where the choice came from."),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -194,7 +209,9 @@ def consent_set(
 def consent_show(
     ctx: typer.Context,
     member: str = typer.Argument(..., help="Member id or @handle."),
-    at: str = typer.Option(None, "--at", help="As of this time (ISO 8601; default now)."),
+    at: str = typer.Option(
+        None, "--at", help="As of this time (ISO 8601 with a zone, or a date; default now)."
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Each purpose: is it switched on, and may the member's content be used."""
@@ -429,7 +446,9 @@ def policy_publish(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="Policy TOML file."),
     effective_at: str = typer.Option(
-        None, "--effective-at", help="When it takes effect (ISO 8601; default now)."
+        None,
+        "--effective-at",
+        help="When it takes effect (ISO 8601 with a zone, or a date; default now).",
     ),
     material: list[str] = typer.Option(
         None,
@@ -499,7 +518,9 @@ def eligibility_cmd(
     ctx: typer.Context,
     member: str = typer.Argument(..., help="Member id or @handle."),
     purpose: str = typer.Option(..., "--purpose", help="Purpose id, e.g. train_own_models."),
-    at: str = typer.Option(None, "--at", help="As of this time (ISO 8601; default now)."),
+    at: str = typer.Option(
+        None, "--at", help="As of this time (ISO 8601 with a zone, or a date; default now)."
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """May MEMBER's content be used for PURPOSE at time T, and why."""

@@ -144,7 +144,9 @@ def dsr_open(
         "e-mail'); without it the request waits in 'received' for `optin dsr verify`.",
     ),
     received_at: str = typer.Option(
-        None, "--received-at", help="When the request was received (ISO 8601; default now)."
+        None,
+        "--received-at",
+        help="When the request was received (ISO 8601 with a zone, or a date; default now).",
     ),
     by: str = BY_OPT,
     as_json: bool = JSON_OPT,

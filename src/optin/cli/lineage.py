@@ -13,11 +13,6 @@ from optin.cli.context import console, print_json, settings_from
 from optin.cli.core import open_db
 from optin.cli.snapshot import snapshot_app
 from optin.errors import InputError
-from optin.services.derive import derive_snapshot
-from optin.services.lineage import content_lineage, member_lineage, snapshot_lineage
-from optin.services.propagation import refresh as refresh_stale
-from optin.services.provider_exports import backfill_export_edges
-from optin.services.snapshots import resolve_snapshot_id
 
 lineage_app = typer.Typer(
     help="Where content went: snapshots, derived snapshots, provider exports, models.",
@@ -83,6 +78,8 @@ def member(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Where a member's content went: snapshots (stale or not), exports, models."""
+    from optin.services.lineage import member_lineage
+
     info = member_lineage(open_db(ctx), ref)
     if as_json:
         print_json(info)
@@ -111,6 +108,9 @@ def snapshot(
     as_json: bool = JSON_OPT,
 ) -> None:
     """A snapshot's parent, children, exports, models and stale state."""
+    from optin.services.lineage import snapshot_lineage
+    from optin.services.snapshots import resolve_snapshot_id
+
     db = open_db(ctx)
     info = snapshot_lineage(db, resolve_snapshot_id(db, snapshot_id))
     if as_json:
@@ -136,6 +136,8 @@ def content(
     as_json: bool = JSON_OPT,
 ) -> None:
     """The records made from one content item and the snapshots holding them."""
+    from optin.services.lineage import content_lineage
+
     info = content_lineage(open_db(ctx), content_id)
     if as_json:
         print_json(info)
@@ -155,6 +157,9 @@ def refresh(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """Re-judge every record of every live snapshot now (marks stale ones; queues
     deletion notices for exported records), and add the lineage edges of exports made
     before exports wrote them."""
+    from optin.services.propagation import refresh as refresh_stale
+    from optin.services.provider_exports import backfill_export_edges
+
     db = open_db(ctx)
     edges = backfill_export_edges(db)
     report = refresh_stale(db, now=datetime.now(UTC))
@@ -185,6 +190,9 @@ def derive(
 ) -> None:
     """Write a child snapshot without the no-longer-eligible records, from the parent's
     redacted shards (no re-redaction)."""
+    from optin.services.derive import derive_snapshot
+    from optin.services.snapshots import resolve_snapshot_id
+
     if not drop_ineligible:
         raise InputError(
             "say what to derive", field="--drop-ineligible", allowed="--drop-ineligible"

@@ -1,4 +1,8 @@
-"""The ``optin`` command: a thin layer over the services. Errors never show a traceback."""
+"""The ``optin`` command: a thin layer over the services. Errors never show a traceback.
+
+Start-up is kept short: the command modules import the services (SQLAlchemy, pydantic,
+pyarrow ...) inside the commands that need them, so ``optin --help`` and a command's
+``--help`` load only Typer and Rich (``bench/cli_startup.py`` measures it)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,6 @@ from optin import __version__
 from optin.cli.context import err_console
 from optin.cli.output import esc
 from optin.errors import DiskFullError, OptinError, exit_code_for
-from optin.settings import Settings
 
 #: Modules that add commands; each defines ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES = (
@@ -59,12 +62,22 @@ def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version."
     ),
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        "-v",
+        help="Show INFO logs, the engines' too (Dask); by default only warnings and errors "
+        "(or $OPTIN_LOG_LEVEL).",
+    ),
 ) -> None:
     """optin: per-member, per-purpose consent; provable, redacted training snapshots."""
+    from optin.settings import Settings
+
     settings = Settings(home=home) if home is not None else Settings()
     ctx.obj = settings
+    level = getattr(logging, settings.log_level.upper(), logging.WARNING)
     logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.WARNING),
+        level=min(level, logging.INFO) if verbose else level,
         format="%(levelname)s %(name)s: %(message)s",
     )
 

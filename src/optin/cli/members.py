@@ -27,8 +27,9 @@ def member_update(
     effective_at: str = typer.Option(
         None,
         "--effective-at",
-        help="When the change took effect (ISO 8601; default now; not before the member "
-        "joined). It is recorded now: decisions as of earlier times are unchanged.",
+        help="When the change took effect (ISO 8601 with a zone, or a date; default now; not "
+        "before the member joined). It is recorded now: decisions as of earlier times are "
+        "unchanged.",
     ),
     as_json: bool = JSON_OPT,
 ) -> None:

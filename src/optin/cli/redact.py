@@ -22,7 +22,6 @@ from typing import IO, Any
 import typer
 
 from optin.errors import ConfigError, InputError
-from optin.files import atomic_text, create_secret_file
 from optin.privacy.anonymize import DEFAULT_DROP_DENSITY, get_operator, operator_names
 from optin.privacy.profiles import profile_names
 
@@ -237,6 +236,8 @@ def _json_type(value: object) -> str:
 @contextmanager
 def _atomic_output(name: str) -> Iterator[IO[str]]:
     """Write to a temp file next to ``name`` and rename it on success; stdout for ``-``."""
+    from optin.files import atomic_text
+
     if name == "-":
         yield sys.stdout
         sys.stdout.flush()
@@ -352,4 +353,6 @@ def _read_key(path: Path) -> bytes:
 
 def _create_key(path: Path) -> None:
     """Create a random 32-byte key (hex) with mode 0600; never overwrite one."""
+    from optin.files import create_secret_file
+
     create_secret_file(path, (secrets.token_hex(32) + "\n").encode("ascii"))

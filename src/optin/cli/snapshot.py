@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import (
@@ -23,19 +23,14 @@ from optin.cli.context import console, err_console, print_json, settings_from
 from optin.cli.core import open_db, parse_time
 from optin.cli.output import Table, esc
 from optin.errors import InputError
-from optin.pipeline.config import BuildConfig
-from optin.pipeline.results import ShardResult
+from optin.pipeline.executors import engine_names
+from optin.pipeline.results import BuildProgress, ShardResult
 from optin.privacy.profiles import profile_names
-from optin.services.setup import Database
-from optin.services.snapshots import (
-    BuildProgress,
-    build_snapshot,
-    engine_names,
-    list_snapshots,
-    resolve_snapshot_id,
-    show_snapshot,
-)
-from optin.services.verify import Trust, VerifyReport, verify_directory, verify_snapshot
+
+if TYPE_CHECKING:
+    from optin.services.setup import Database
+    from optin.services.verify import VerifyReport
+
 
 snapshot_app = typer.Typer(
     help="Build, verify and inspect consent-gated training-data snapshots.",
@@ -92,7 +87,9 @@ class RichProgress(BuildProgress):
 def build(
     ctx: typer.Context,
     purpose: str = typer.Option(..., "--purpose", help="Purpose id, e.g. train_own_models."),
-    as_of: str = typer.Option(None, "--as-of", help="As-of time (ISO 8601; default now)."),
+    as_of: str = typer.Option(
+        None, "--as-of", help="As-of time (ISO 8601 with a zone, or a date; default now)."
+    ),
     engine: str = typer.Option("local", "--engine", help=f"One of: {', '.join(engine_names())}."),
     scheduler: str = typer.Option(
         None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)."
@@ -124,6 +121,9 @@ def build(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Build (or resume) the snapshot of PURPOSE as of a time."""
+    from optin.pipeline.config import BuildConfig
+    from optin.services.snapshots import build_snapshot
+
     settings = settings_from(ctx)
     db = open_db(ctx)
     workers = workers or os.cpu_count() or 1
@@ -186,6 +186,8 @@ def build(
 
 def _optional_db(ctx: typer.Context, no_db: bool) -> Database | None:
     """The configured database, or None with --no-db or when none is configured/found."""
+    from optin.services.setup import Database
+
     settings = settings_from(ctx)
     if no_db or (not settings.database_url and not (settings.home / "optin.db").exists()):
         return None
@@ -241,6 +243,9 @@ def verify(
 ) -> None:
     """Re-check a snapshot independently: signature, eligibility, ledger and log, hashes,
     Merkle root, PII."""
+    from optin.services.snapshots import resolve_snapshot_id
+    from optin.services.verify import Trust, verify_directory, verify_snapshot
+
     settings = settings_from(ctx)
     now = datetime.now(UTC)
     trust = Trust.of(settings, manifest_key=manifest_key, log_key=log_key, strict=strict)
@@ -302,6 +307,8 @@ def _print_report(report: VerifyReport) -> None:
 
 def list_(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """List snapshots, newest first."""
+    from optin.services.snapshots import list_snapshots
+
     db = open_db(ctx)
     rows = [r.to_dict() for r in list_snapshots(db)]
     if as_json:
@@ -328,6 +335,8 @@ def show(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Show one snapshot: where it is, its counts and its files."""
+    from optin.services.snapshots import show_snapshot
+
     db = open_db(ctx)
     info = show_snapshot(db, snapshot_id)
     if as_json:

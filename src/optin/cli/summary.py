@@ -9,8 +9,6 @@ import typer
 from optin.cli.context import console, print_json, settings_from
 from optin.cli.output import Table, esc, styled
 from optin.errors import IntegrityError
-from optin.services.setup import Database
-from optin.services.summary import platform_summary
 
 
 def _pct(n: int, d: int) -> str:
@@ -21,7 +19,11 @@ def summary(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Members, consent rates by regime, eligible members per purpose, ledger status."""
+    """Members (staff accounts not counted), consent rates by regime, eligible members
+    per purpose, ledger status."""
+    from optin.services.setup import Database
+    from optin.services.summary import platform_summary
+
     db = Database.open(settings_from(ctx))
     try:
         db.require_initialized()

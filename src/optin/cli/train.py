@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,8 +15,9 @@ from optin.cli.context import console, err_console, print_json, settings_from
 from optin.cli.core import open_db
 from optin.cli.output import Table, esc
 from optin.errors import InputError
-from optin.services.models import export_model, list_models, retire_model, show_model
-from optin.services.training import TrainOptions, TrainResult, train_model, update_model
+
+if TYPE_CHECKING:
+    from optin.services.training import TrainResult
 
 model_app = typer.Typer(help="Trained models: list, show, retire, export.", no_args_is_help=True)
 JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of text.")
@@ -132,6 +133,8 @@ def train(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Train a model on a verified snapshot, or update one (`optin train update MODEL`)."""
+    from optin.services.training import TrainOptions, train_model, update_model
+
     settings = settings_from(ctx)
     db = open_db(ctx)
     show = not (quiet or as_json) and err_console.is_terminal
@@ -177,6 +180,8 @@ def train(
 
 def list_cmd(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """List trained models, newest first."""
+    from optin.services.models import list_models
+
     rows = list_models(open_db(ctx))
     if as_json:
         print_json([r.to_dict() for r in rows])
@@ -214,6 +219,8 @@ def show(
     as_json: bool = JSON_OPT,
 ) -> None:
     """A model: its state, versions and parts (with what destroyed them)."""
+    from optin.services.models import show_model
+
     info = show_model(open_db(ctx), model_id)
     if as_json:
         print_json(info)
@@ -272,6 +279,8 @@ def retire(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Retire a model: its weights are destroyed, its model cards and records stay."""
+    from optin.services.models import retire_model
+
     out = retire_model(
         open_db(ctx),
         settings_from(ctx),
@@ -300,6 +309,8 @@ def export(
     """Copy a model's current version out (weights, tokenizer, card; never the audit
     inputs). Refused for a model that is blocked by a failed audit, waiting to be
     retrained, or retired."""
+    from optin.services.models import export_model
+
     out = export_model(open_db(ctx), settings_from(ctx), model_id, dest)
     if as_json:
         print_json(out)

@@ -129,3 +129,18 @@ def drops_by_step(results: Iterable[ShardResult]) -> dict[str, Counter[str]]:
         for step, counts in r.dropped_by_step.items():
             out.setdefault(step, Counter()).update(counts)
     return out
+
+
+class BuildProgress:
+    """Progress sink of a snapshot build (the CLI draws a rich bar); the default does
+    nothing. Here, not in the snapshot service, so the CLI defines its bar without
+    importing the service."""
+
+    def stage(self, name: str, total: int) -> None:
+        return None
+
+    def advance(self, result: ShardResult) -> None:
+        return None
+
+    def message(self, text: str) -> None:
+        return None

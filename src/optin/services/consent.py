@@ -136,8 +136,8 @@ def before_joining(member_id: str, when: datetime, joined_at: datetime) -> Input
 
 def member_not_found(member_id: str) -> NotFoundError:
     return NotFoundError(
-        f"member {member_id!r} does not exist; list members with "
-        "`optin import` / `optin demo` or check the id"
+        f"member {member_id!r} does not exist; `optin member list` lists members "
+        "(by id and @handle)"
     )
 
 

@@ -1,5 +1,7 @@
-"""The admin dashboard's figures (the web layer draws the charts): consent rates per
-purpose at month starts and now, eligible members and reasons now, rates by regime.
+"""The admin dashboard's figures (the web layer draws the charts): per purpose at month
+starts and now, the share of members who can choose that switched it on (consent) and
+the share that may be used (eligibility); eligible members and reasons now, rates by
+regime. Staff accounts are not members and are not counted.
 
 ::
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from optin.services.ledger import ledger_status
-from optin.services.statistics import consent_rate_at, consent_statistics
+from optin.services.statistics import consent_statistics, rates_at
 from optin.storage.database import Database
 
 MONTHS = 12
@@ -22,7 +24,7 @@ MONTHS = 12
 #: The past rarely changes (only imports with past times change it), so these points are
 #: recomputed every PAST_TTL seconds; the "now" point is always fresh.
 PAST_TTL = 600.0
-_past: dict[tuple[str, str, datetime], tuple[float, float | None]] = {}
+_past: dict[tuple[str, str, datetime], tuple[float, tuple[float | None, float | None]]] = {}
 _lock = threading.Lock()
 
 
@@ -37,7 +39,10 @@ class DashboardFigures:
     reasons_now: dict[str, dict[str, int]]
     rate_by_regime: dict[str, dict[str, float]]
     months: list[str]
+    #: share of the members who can choose that may be used (eligible), per month
     rate_over_time: dict[str, list[float | None]]
+    #: share of the members who can choose whose last choice switched the use on
+    consent_over_time: dict[str, list[float | None]]
 
 
 def month_points(now: datetime, n: int = MONTHS) -> list[datetime]:
@@ -51,14 +56,14 @@ def month_points(now: datetime, n: int = MONTHS) -> list[datetime]:
     return [p for p in pts if p < now] + [now]
 
 
-def _past_rate(db: Database, purpose: str, at: datetime) -> float | None:
+def _past_rates(db: Database, purpose: str, at: datetime) -> tuple[float | None, float | None]:
     key = (db.url, purpose, at)
     tick = time.monotonic()  # a cache age, not a time the figures depend on
     with _lock:
         hit = _past.get(key)
     if hit is not None and tick - hit[0] < PAST_TTL:
         return hit[1]
-    rate = consent_rate_at(db, purpose, at)
+    rate = rates_at(db, purpose, at)
     with _lock:
         if len(_past) > 5000:
             _past.clear()
@@ -72,9 +77,11 @@ def dashboard_figures(db: Database, *, now: datetime) -> DashboardFigures:
     stats = consent_statistics(db, now=now)
     points = month_points(now)
     over_time: dict[str, list[float | None]] = {}
+    consent_over_time: dict[str, list[float | None]] = {}
     for pid, st in stats.purposes.items():
-        series = [_past_rate(db, pid, at) for at in points[:-1]]
-        over_time[pid] = [*series, st.consent_rate]
+        past = [_past_rates(db, pid, at) for at in points[:-1]]
+        consent_over_time[pid] = [*(on for on, _ in past), st.switched_on_rate]
+        over_time[pid] = [*(ok for _, ok in past), st.consent_rate]
     return DashboardFigures(
         members=max((st.members for st in stats.purposes.values()), default=0),
         ledger_length=head.seq,
@@ -89,6 +96,7 @@ def dashboard_figures(db: Database, *, now: datetime) -> DashboardFigures:
         },
         months=[p.strftime("%b %y") for p in points[:-1]] + ["now"],
         rate_over_time=over_time,
+        consent_over_time=consent_over_time,
     )
 
 

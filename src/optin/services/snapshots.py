@@ -47,7 +47,7 @@ from optin.pipeline.io import atomic_write_bytes, read_ipc, sha256_bytes
 from optin.pipeline.lake import LakeSource
 from optin.pipeline.merkle import merkle_root
 from optin.pipeline.plan import Plan, write_input_shards
-from optin.pipeline.results import ShardResult, drops_by_step
+from optin.pipeline.results import BuildProgress, drops_by_step
 from optin.pipeline.run import StageResults, dedupe_pass, run_stages
 from optin.pipeline.shard import ShardTask, output_name
 from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
@@ -64,19 +64,6 @@ from optin.storage.database import Database
 log = logging.getLogger(__name__)
 
 KEY_FILE = "snapshot-records.key"
-
-
-class BuildProgress:
-    """Progress sink (the CLI draws a rich bar); the default does nothing."""
-
-    def stage(self, name: str, total: int) -> None:
-        return None
-
-    def advance(self, result: ShardResult) -> None:
-        return None
-
-    def message(self, text: str) -> None:
-        return None
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Consent statistics: per purpose, how many members switched it on, how many may be
 used, why not, by regime. The one computation behind ``optin summary``, the admin
-dashboard and the demo report.
+dashboard and the demo report. Staff accounts (the admin) are not members: they are
+left out of every count.
 
 ::
 
@@ -21,6 +22,7 @@ from optin.errors import OptinError
 from optin.services.eligibility import decide_all, decide_with_rows
 from optin.services.policy import current_policy, policy_set
 from optin.storage.database import Database
+from optin.storage.repos import summary as summary_repo
 
 UNKNOWN = "unknown"
 #: Members who can make a choice (the denominator of a consent rate).
@@ -55,6 +57,7 @@ class PurposeStatistics:
     switched_on: int = 0
     can_choose: int = 0
     eligible_of_can_choose: int = 0
+    switched_on_of_can_choose: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     by_regime: dict[str, dict[str, int]] = field(default_factory=dict)
     by_decided_regime: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -63,6 +66,11 @@ class PurposeStatistics:
     def consent_rate(self) -> float | None:
         """Eligible share of the members who can choose (None when nobody can)."""
         return self.eligible_of_can_choose / self.can_choose if self.can_choose else None
+
+    @property
+    def switched_on_rate(self) -> float | None:
+        """Share of the members who can choose whose last choice switched it on."""
+        return self.switched_on_of_can_choose / self.can_choose if self.can_choose else None
 
 
 @dataclass
@@ -82,13 +90,37 @@ def consent_rate(decisions: Iterable[Decision]) -> float | None:
     return sum(1 for d in pool if d.eligible) / len(pool)
 
 
+def _staff(db: Database) -> frozenset[str]:
+    with db.session() as s:
+        return summary_repo.staff_ids(s)
+
+
 def consent_rate_at(db: Database, purpose: str, at: datetime) -> float | None:
-    """:func:`consent_rate` of every member at ``at``; None also when the purpose was
-    unknown then."""
+    """:func:`consent_rate` of every member (staff left out) at ``at``; None also when
+    the purpose was unknown then."""
+    staff = _staff(db)
     try:
-        return consent_rate(decide_all(db, purpose, at))
+        return consent_rate(d for d in decide_all(db, purpose, at) if d.member_id not in staff)
     except OptinError:
         return None
+
+
+def rates_at(db: Database, purpose: str, at: datetime) -> tuple[float | None, float | None]:
+    """``(switched on, eligible)``: shares of the members who can choose at ``at``
+    whose last choice switched ``purpose`` on, and who may be used for it (staff left
+    out); ``(None, None)`` when nobody can choose or the purpose was unknown then."""
+    staff = _staff(db)
+    pool = on = ok = 0
+    try:
+        for (mid, _b, _c, _s, last), d in decide_with_rows(db, purpose, at):
+            if mid in staff or d.reason not in CAN_CHOOSE:
+                continue
+            pool += 1
+            on += last is not None and last.startswith(_GRANT)
+            ok += d.eligible
+    except OptinError:
+        return None, None
+    return (on / pool, ok / pool) if pool else (None, None)
 
 
 def _purpose_statistics(
@@ -105,7 +137,10 @@ def _purpose_statistics(
     table: dict[str, Counter[str]] = defaultdict(Counter)
     decided: dict[str, Counter[str]] = defaultdict(Counter)
     reasons: Counter[str] = Counter()
-    for (_mid, _birth, country, _status, last), d in decide_with_rows(db, pid, now):
+    staff = _staff(db)
+    for (mid, _birth, country, _status, last), d in decide_with_rows(db, pid, now):
+        if mid in staff:
+            continue
         regime = rules.regime(country).value if country else UNKNOWN
         if regime_count is not None:
             regime_count[regime] += 1
@@ -119,6 +154,7 @@ def _purpose_statistics(
         if d.reason in CAN_CHOOSE:
             out.can_choose += 1
             out.eligible_of_can_choose += d.eligible
+            out.switched_on_of_can_choose += on
         reasons[d.reason.value] += 1
     out.by_regime = {
         k: {n: v[n] for n in ("members", "switched_on", "eligible")}
@@ -161,4 +197,5 @@ __all__ = [
     "consent_rate",
     "consent_rate_at",
     "consent_statistics",
+    "rates_at",
 ]

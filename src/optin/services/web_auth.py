@@ -151,7 +151,7 @@ def csrf_ok(user: WebUser | None, submitted: str | None) -> bool:
 def set_password(session: Session, handle: str, password: str) -> None:
     member = repo.member_by_handle(session, handle)
     if member is None:
-        raise NotFoundError(f"no member with handle {handle!r}; list members with `optin demo`")
+        raise NotFoundError(f"no member with handle {handle!r}; `optin member list` lists members")
     member.password_hash = hash_password(password)
     # a new password ends every session opened with the old one
     repo.revoke_member_sessions(session, member.id)

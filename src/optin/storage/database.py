@@ -14,16 +14,13 @@ Publishing the default policy is a use case, not storage:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,12 +30,18 @@ from optin.storage.db import make_engine, prepare_data_dir, session_scope
 from optin.storage.keystore import SESSION_KEY as KEYSTORE_SESSION_KEY
 from optin.storage.keystore import KeyStore, open_keystore
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_REVISION = re.compile(r"""^(down_)?revision\s*(?::[^=]+)?=\s*(?:["'](\w+)["']|None)""", re.M)
 
 
 def _alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -96,14 +99,42 @@ class Database:
         return Path(u.database)
 
     def head_revision(self) -> str | None:
+        """The newest migration: read from the migration files' ``revision`` and
+        ``down_revision`` lines (Alembic is loaded only to migrate, or where those
+        lines do not give exactly one head), so every command starts faster."""
+        revisions: set[str] = set()
+        downs: set[str] = set()
+        for f in (MIGRATIONS / "versions").glob("[0-9]*.py"):
+            found = dict.fromkeys(("revision", "down_revision"))
+            for m in _REVISION.finditer(f.read_text("utf-8")):
+                found["down_revision" if m[1] else "revision"] = m[2]
+            if found["revision"] is None:
+                break
+            revisions.add(found["revision"])
+            if found["down_revision"]:
+                downs.add(found["down_revision"])
+        else:
+            heads = revisions - downs
+            if len(heads) == 1:
+                return heads.pop()
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(_alembic_config(self.url)).get_current_head()
 
     def current_revision(self) -> str | None:
+        """The schema's revision (``alembic_version``), None before ``optin init``."""
         path = self._sqlite_path()
         if path is not None and not path.exists():
             return None
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            rows = list(conn.execute(text("SELECT version_num FROM alembic_version")))
+            if len(rows) <= 1:
+                return str(rows[0][0]) if rows else None
+            from alembic.runtime.migration import MigrationContext
+
+            return MigrationContext.configure(conn).get_current_revision()  # raises: >1 head
 
     def is_initialized(self) -> bool:
         return self.current_revision() == self.head_revision()
@@ -130,6 +161,8 @@ class Database:
         from optin.storage.ledger import ensure_head
 
         prepare_data_dir(self.home, self._sqlite_path())  # 0700 directories, 0600 files
+        from alembic import command
+
         cfg = _alembic_config(self.url)
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn

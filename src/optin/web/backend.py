@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from optin.domain.eligibility import Decision, PolicySet
 from optin.domain.model import PolicyVersion
 from optin.errors import NotFoundError
-from optin.services import consent, eligibility, members, policy, receipts
+from optin.services import consent, eligibility, members, policy, receipts, signals
 from optin.services.consent_writer import ConsentWriter, prepare
 from optin.services.setup import Database
 from optin.settings import Settings
@@ -169,6 +169,10 @@ def receipt_for_member(db: Database, member_id: str, event_id: str) -> dict[str,
 
 def receipt(db: Database, event_id: str) -> dict[str, Any]:
     return receipts.receipt(db, event_id)
+
+
+def content_usage(db: Database, content_id: str, *, now: datetime) -> signals.ContentUsage:
+    return signals.content_usage(db, content_id, now=now)
 
 
 def verify_snapshot(

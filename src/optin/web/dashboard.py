@@ -29,6 +29,7 @@ class Dashboard:
     rate_by_regime: dict[str, dict[str, float]]
     months: list[str]
     rate_over_time: dict[str, list[float | None]]
+    consent_over_time: dict[str, list[float | None]]
     snapshots: list[SnapshotSummary]
     charts: dict[str, str] = field(default_factory=dict)
     #: deletion notices to providers by state, and the overdue ones (never cached)
@@ -70,6 +71,7 @@ def build(db: Database, now: datetime) -> Dashboard:
         rate_by_regime=f.rate_by_regime,
         months=f.months,
         rate_over_time=f.rate_over_time,
+        consent_over_time=f.consent_over_time,
         snapshots=snaps,
     )
     dash.charts = render_charts(dash)
@@ -97,8 +99,13 @@ def short_name(purpose_id: str) -> str:
 def render_charts(d: Dashboard) -> dict[str, str]:
     titles = {pid: short_name(pid) for pid, _ in d.purposes}
     out: dict[str, str] = {}
+    out["consent_over_time"] = charts.line_chart(
+        "Consent over time: share of members who can choose that switched each use on",
+        d.months,
+        [(titles[p], d.consent_over_time[p]) for p, _ in d.purposes],
+    )
     out["over_time"] = charts.line_chart(
-        "Consent rate per purpose over time (members who can choose)",
+        "Eligibility over time: share of members who can choose whose content may be used",
         d.months,
         [(titles[p], d.rate_over_time[p]) for p, _ in d.purposes],
     )

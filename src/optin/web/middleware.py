@@ -1,5 +1,6 @@
 """Pure ASGI middleware: security headers on every response, and an access log that
-records method, path (never the query string), status and duration only. Everything
+records method, path (never the query string), status and duration only; and, for a
+platform's own web tier, :class:`ContentUsageMiddleware` (consent as AI-use signals). Everything
 the log writes from the request goes through :func:`log_safe`, so a ``%0A`` in a URL
 cannot forge a log line."""
 
@@ -8,6 +9,8 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger("optin.web.access")
@@ -84,3 +87,51 @@ class SecurityHeaders:
                     status_holder[0],
                     (time.perf_counter() - started) * 1000,
                 )
+
+
+class ContentUsageMiddleware:
+    """For a platform's own ASGI web tier (not optin's pages): sets ``Content-Usage``
+    (IETF AI Preferences) and ``tdm-reservation`` (W3C TDMRep) on every response whose
+    path names a content item, from its author's recorded choice at the time of the
+    request (:func:`optin.services.signals.content_usage`). ``content_id_of(path)``
+    returns the item's id or None (no header is added then); ``clock`` is the edge's
+    clock. Headers the app set itself are left as they are.
+
+    ::
+
+        app = ContentUsageMiddleware(app, db, lambda p: p.removeprefix("/posts/") or None)
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        db: Any,
+        content_id_of: Callable[[str], str | None],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.app = app
+        self.db = db
+        self.content_id_of = content_id_of
+        self.clock = clock
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        cid = self.content_id_of(scope.get("path", "")) if scope["type"] == "http" else None
+        if not cid:
+            await self.app(scope, receive, send)
+            return
+        from anyio import to_thread
+
+        from optin.services.signals import content_usage
+
+        usage = await to_thread.run_sync(lambda: content_usage(self.db, cid, now=self.clock()))
+        extra = [(k.lower().encode(), v.encode()) for k, v in usage.headers().items()]
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in extra if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)

@@ -7,6 +7,7 @@ through ``dask.compute`` in this process and no cluster is started.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -25,6 +26,9 @@ _LOCAL_CLUSTER_CONFIG = {
     "distributed.admin.system-monitor.interval": "2s",
     "distributed.worker.memory.monitor-interval": "500ms",
 }
+#: Dask's own loggers: set to the root logger's level when a build starts a cluster, so
+#: they say nothing below WARNING unless the entry point asked for more (``optin -v``).
+_DASK_LOGGERS = ("distributed", "dask")
 _LOCAL_SCHEDULERS = {"sync", "synchronous", "single-threaded", "threads", "threading"}
 
 
@@ -55,6 +59,9 @@ class DaskExecutor:
                 from distributed import Client, LocalCluster
             except ModuleNotFoundError:
                 raise DependencyMissingError("distributed", "dask") from None
+            level = logging.getLogger().getEffectiveLevel()
+            for name in _DASK_LOGGERS:
+                logging.getLogger(name).setLevel(level)
             if self.scheduler:
                 try:
                     self._client = Client(self.scheduler, timeout="20s")
@@ -71,6 +78,7 @@ class DaskExecutor:
                         threads_per_worker=1,
                         dashboard_address="127.0.0.1:0",
                         processes=True,
+                        silence_logs=level,  # the workers' processes log at this level too
                     )
                 self._client = Client(self._cluster)
         return self._client

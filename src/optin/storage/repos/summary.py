@@ -9,9 +9,19 @@ from sqlalchemy.orm import Session
 
 from optin.storage.models import MemberRow, SnapshotRow
 
+#: The role of platform members; every other role (``admin``) is a staff account.
+MEMBER_ROLE = "member"
+
 
 def member_count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(MemberRow)) or 0)
+    """Platform members, staff accounts (the admin) not counted."""
+    q = select(func.count()).select_from(MemberRow).where(MemberRow.role == MEMBER_ROLE)
+    return int(session.scalar(q) or 0)
+
+
+def staff_ids(session: Session) -> frozenset[str]:
+    """Ids of the staff accounts (any role but ``member``): a handful of rows."""
+    return frozenset(session.scalars(select(MemberRow.id).where(MemberRow.role != MEMBER_ROLE)))
 
 
 def latest_snapshots(session: Session, limit: int = 5) -> list[dict[str, Any]]:

@@ -244,6 +244,23 @@ def post_eligibility_batch_colon(
     return _batch(request, body)
 
 
+@router.get(
+    "/content/{content_id}/usage",
+    summary="The AI-use signal of a content item (Content-Usage, tdm-reservation)",
+)
+def get_content_usage(
+    request: Request,
+    content_id: ID,
+    client: ApiClient = Depends(require_scope("eligibility:read")),
+) -> JSONResponse:
+    """``train-ai=y`` only when the item's author is eligible now for a purpose that
+    covers it; ``train-ai=n`` otherwise (an unknown id too). The same values are set as
+    the response's ``Content-Usage`` and ``tdm-reservation`` headers."""
+    st = state(request)
+    usage = backend.content_usage(st.db, content_id, now=st.now())
+    return JSONResponse(usage.to_dict(), headers=usage.headers())
+
+
 @router.get("/receipts/{event_id}", summary="The consent receipt (ISO/IEC TS 27560-style)")
 def get_receipt(
     request: Request,

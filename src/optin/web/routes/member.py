@@ -18,7 +18,7 @@ from optin.services.choices import parse_choice
 from optin.services.web_auth import WebUser
 from optin.web import backend
 from optin.web.deps import check_csrf, current_user
-from optin.web.pages import HistoryEvent, PurposeCard, card_for
+from optin.web.pages import HistoryEvent, PurposeCard, card_for, receipt_view, withdrawal_feedback
 from optin.web.state import WebState, state
 
 log = logging.getLogger(__name__)
@@ -98,12 +98,17 @@ def settings_page(
     gpc_now = honour_gpc(request, st, user)
     cards, events = purpose_cards(st, user)
     saved_event = next((e for e in events if e.event_id == saved), None) if saved else None
+    held = None
+    if saved_event is not None and saved_event.action != ConsentAction.GRANT.value:
+        lineage = lineage_service.member_lineage(st.db, user.member_id)
+        held = withdrawal_feedback(lineage, saved_event.purpose)
     ctx = member_context(
         request,
         st,
         user,
         cards=cards,
         saved=saved_event,
+        held=held,
         gpc_now=gpc_now,
         gpc_header=request.headers.get("sec-gpc") == "1",
     )
@@ -158,6 +163,20 @@ def history_page(request: Request, user: WebUser = Depends(current_user)) -> Res
     events = backend.history(st.db, user.member_id)
     ctx = member_context(request, st, user, events=events)
     return st.templates.TemplateResponse(request, "history.html", ctx)
+
+
+@router.get(HISTORY + "/{event_id}/receipt")
+def receipt_page(
+    request: Request, event_id: str, user: WebUser = Depends(current_user)
+) -> Response:
+    """The receipt as a page a member can read and print (the JSON's field groups in
+    plain language, with the ledger position and hash)."""
+    st = state(request)
+    if len(event_id) > 64:
+        raise NotFoundError("no such consent event in your history")
+    body = backend.receipt_for_member(st.db, user.member_id, event_id)
+    ctx = member_context(request, st, user, event_id=event_id, receipt=receipt_view(body))
+    return st.templates.TemplateResponse(request, "receipt.html", ctx)
 
 
 @router.get(HISTORY + "/{event_id}/receipt.json")

@@ -14,5 +14,10 @@
         form.submit();
       });
     });
+    var printers = document.querySelectorAll("button[data-print]");
+    Array.prototype.forEach.call(printers, function (b) {
+      b.hidden = false;
+      b.addEventListener("click", function () { window.print(); });
+    });
   });
 })();

@@ -1,0 +1,95 @@
+"""Consent as machine-readable signals on a platform's content: the IETF AI Preferences
+``Content-Usage`` HTTP header (vocabulary draft-ietf-aipref-vocab, attachment
+draft-ietf-aipref-attach) and the W3C TDMRep ``tdm-reservation`` header, per content
+item, from its author's recorded choice.
+
+``train-ai=y`` only when the author is eligible *now* for a purpose of the policy in
+force that covers the item (its kind and visibility) and the item is not deleted; in
+every other case ``train-ai=n`` (no choice, withdrawn, an excluded country, a minor, a
+closed account, an unknown item). The value is a Structured Field Values dictionary
+(RFC 9651) with one member, ``train-ai``, a token ``y`` or ``n``; only ``train-ai`` is
+stated (``search`` is left unstated: optin records no choice about search). TDMRep's
+``tdm-reservation`` is ``1`` (rights reserved) exactly when ``train-ai=n``.
+
+Nothing is cached: a member who switches off gets ``train-ai=n`` on their items from
+the next request on.
+
+::
+
+    usage = content_usage(db, "post-123", now=now)
+    response.headers.update(usage.headers())
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from optin.domain.eligibility import eligibility
+from optin.services.policy import policy_set
+from optin.storage.database import Database
+from optin.storage.members import member_history
+from optin.storage.models import ContentRow
+
+CONTENT_USAGE = "Content-Usage"
+TDM_RESERVATION = "tdm-reservation"
+#: The drafts the values are written against.
+DRAFTS = ("draft-ietf-aipref-vocab", "draft-ietf-aipref-attach", "W3C TDMRep (CG report)")
+
+
+@dataclass(frozen=True)
+class ContentUsage:
+    content_id: str
+    train_ai: bool
+    #: the purposes the author is eligible for now that cover this item (ids)
+    purposes: tuple[str, ...]
+
+    @property
+    def value(self) -> str:
+        """The ``Content-Usage`` field value (a one-member SF dictionary)."""
+        return f"train-ai={'y' if self.train_ai else 'n'}"
+
+    @property
+    def tdm_reservation(self) -> int:
+        return 0 if self.train_ai else 1
+
+    def headers(self) -> dict[str, str]:
+        return {CONTENT_USAGE: self.value, TDM_RESERVATION: str(self.tdm_reservation)}
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "content_id": self.content_id,
+            "content_usage": self.value,
+            "train_ai": self.train_ai,
+            "tdm_reservation": self.tdm_reservation,
+            "purposes": list(self.purposes),
+        }
+
+
+def content_usage(db: Database, content_id: str, *, now: datetime) -> ContentUsage:
+    """The signal of one content item as of ``now`` (``train-ai=n`` for an unknown id,
+    so a caller never says more than the ledger allows)."""
+    ps = policy_set(db)
+    pv = ps.in_force(now)
+    with db.session() as s:
+        row = s.get(ContentRow, content_id)
+        item = (row.author_id, row.kind, row.visibility, row.deleted_at) if row else None
+        history = member_history(s, item[0]) if item else None
+    if item is None or history is None or pv is None or item[3] is not None:
+        return ContentUsage(content_id, False, ())
+    _author, kind, visibility, _deleted = item
+    ok = tuple(
+        p.id
+        for p in pv.purposes.values()
+        if p.allows(kind, visibility) and eligibility(history, p.id, now, ps).eligible
+    )
+    return ContentUsage(content_id, bool(ok), ok)
+
+
+__all__ = [
+    "CONTENT_USAGE",
+    "DRAFTS",
+    "TDM_RESERVATION",
+    "ContentUsage",
+    "content_usage",
+]

@@ -1,0 +1,100 @@
+"""docs/json.md against the real output: each documented ``--json`` command is run on a
+demo database and its document must have exactly the documented shape (the fields, and
+each value's type)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from optin.cli.main import run
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "json.md"
+SECTION = re.compile(r"^### `optin (?P<cmd>[^`]+) --json`\n(?P<body>.*?)```json\n(?P<shape>.*?)```", re.S | re.M)  # fmt: skip
+TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
+}
+
+
+def _sections() -> list[tuple[str, Any]]:
+    return [(m["cmd"], json.loads(m["shape"])) for m in SECTION.finditer(DOC.read_text("utf-8"))]
+
+
+def conforms(shape: Any, value: Any, where: str = "$") -> list[str]:
+    """Where ``value`` differs from ``shape`` (empty: it conforms)."""
+    if isinstance(shape, str):
+        allowed = tuple(t for name in shape.split("|") for t in TYPES[name])
+        ok = isinstance(value, allowed) and not (
+            isinstance(value, bool) and bool not in allowed  # bool is an int in Python
+        )
+        return [] if ok else [f"{where}: {type(value).__name__}, documented {shape}"]
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return [f"{where}: {type(value).__name__}, documented a list"]
+        return [p for i, v in enumerate(value) for p in conforms(shape[0], v, f"{where}[{i}]")]
+    if not isinstance(value, dict):
+        return [f"{where}: {type(value).__name__}, documented an object"]
+    keys = list(shape)
+    if len(keys) == 1 and keys[0].startswith("<"):
+        return [p for k, v in value.items() for p in conforms(shape[keys[0]], v, f"{where}.{k}")]
+    out = [f"{where}: undocumented field {k!r}" for k in value if k not in shape]
+    out += [f"{where}: documented field {k!r} missing" for k in shape if k not in value]
+    return out + [p for k in shape if k in value for p in conforms(shape[k], value[k], f"{where}.{k}")]  # fmt: skip
+
+
+def test_the_checker_catches_drift() -> None:
+    assert conforms({"a": "integer"}, {"a": 1}) == []
+    assert conforms({"a": "integer"}, {"a": True}) != []
+    assert conforms({"a": "string|null"}, {"a": None}) == []
+    assert conforms({"a": "integer"}, {"a": 1, "b": 2}) == ["$: undocumented field 'b'"]
+    assert conforms({"<k>": "integer"}, {"x": 1, "y": "2"}) == ["$.y: str, documented integer"]
+    assert conforms(["string"], ["a", 3]) == ["$[1]: int, documented string"]
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from optin.services.demo import generate_demo
+    from optin.services.snapshots import build_snapshot
+    from optin.settings import Settings
+    from optin.storage.database import Database
+
+    home = tmp_path_factory.mktemp("json-docs")
+    settings = Settings(home=home)
+    db = Database.open(settings)
+    now = datetime.now(UTC)
+    generate_demo(db, members=20, posts=60, seed=4, now=now, accounts=False)
+    build_snapshot(db, settings, "train_own_models", engine="inline", now=now)
+    db.dispose()
+    return home
+
+
+def test_every_documented_shape_is_the_output(
+    demo_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sections = _sections()
+    assert len(sections) >= 7, "docs/json.md lost its sections"
+    problems: dict[str, list[str]] = {}
+    for cmd, shape in sections:
+        argv = [
+            {"MEMBER": "m0000001", "PURPOSE": "train_own_models"}.get(a, a)
+            for a in shlex.split(cmd)
+        ]
+        capsys.readouterr()
+        code = run(["--home", str(demo_home), *argv, "--json"])
+        out = capsys.readouterr()
+        assert code == 0, (cmd, out.err)
+        got = json.loads(out.out)
+        assert got not in ([], {}), f"{cmd}: empty output checks nothing"
+        if found := conforms(shape, got):
+            problems[cmd] = found
+    assert problems == {}

@@ -1,0 +1,103 @@
+"""Consent as AI-use signals: ``GET /api/v1/content/{id}/usage``, the
+``ContentUsageMiddleware`` for a platform's web tier and ``content_usage``. The header
+is parsed by an independent RFC 8941/9651 parser (``http-sfv``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import http_sfv
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+from fastapi.testclient import TestClient
+
+from optin.services.consent import record_consent
+from optin.services.signals import content_usage
+from optin.web.middleware import ContentUsageMiddleware
+from tests.factories import add_content
+from tests.web.conftest import World, csrf_of
+
+TRAIN = "train_own_models"
+
+
+def _parse(value: str) -> dict[str, str]:
+    d = http_sfv.Dictionary()
+    d.parse(value.encode())
+    out = {}
+    for k, item in d.items():
+        assert isinstance(item.value, http_sfv.Token), (k, item.value)
+        out[k] = str(item.value)
+    return out
+
+
+def _items(world: World) -> None:
+    for who in ("alice", "bob", "eve", "kid"):
+        add_content(world.db, f"m-{who}", f"p-{who}", f"a post by {who}")
+    add_content(world.db, "m-alice", "msg-alice", "a private message", kind="message",
+                visibility="private")  # fmt: skip
+    add_content(world.db, "m-alice", "gone-alice", "deleted", deleted_at=datetime.now(UTC))
+
+
+def test_switching_off_turns_the_signal_to_n_on_the_next_request(any_world: World) -> None:
+    world = any_world
+    _items(world)
+    api = world.client()
+    key = world.api_key("eligibility:read")
+    h = {"Authorization": f"Bearer {key}"}
+
+    def usage(cid: str) -> tuple[str, str, dict[str, object]]:
+        r = api.get(f"/api/v1/content/{cid}/usage", headers=h)
+        assert r.status_code == 200, r.text
+        return r.headers["content-usage"], r.headers["tdm-reservation"], r.json()
+
+    assert usage("p-alice")[:2] == ("train-ai=n", "1")  # no choice yet: opt-in means n
+    c = world.login("alice")
+    form = {"purpose": TRAIN, "choice": "on", "csrf_token": csrf_of(c)}
+    c.post("/settings/data-privacy/generative-ai", data=form)
+    header, tdm, body = usage("p-alice")
+    assert _parse(header) == {"train-ai": "y"} and tdm == "0"
+    assert body["purposes"] == [TRAIN] and body["content_usage"] == header
+    # a private message, a deleted post and an unknown id never say y
+    for cid in ("msg-alice", "gone-alice", "no-such-item"):
+        assert _parse(usage(cid)[0]) == {"train-ai": "n"}, cid
+    c.post("/settings/data-privacy/generative-ai", data={**form, "choice": "off"})
+    header, tdm, _ = usage("p-alice")
+    assert _parse(header) == {"train-ai": "n"} and tdm == "1"
+    # without the scope: refused
+    assert api.get("/api/v1/content/p-alice/usage").status_code == 401
+
+
+@pytest.mark.parametrize("who", ["eve", "kid"])
+def test_excluded_and_minor_members_are_always_n(world: World, who: str) -> None:
+    _items(world)
+    now = datetime.now(UTC)
+    record_consent(world.db, f"m-{who}", TRAIN, "grant", source="cli", now=now)
+    record_consent(world.db, f"m-{who}", "share_with_providers", "grant", source="cli", now=now)
+    u = content_usage(world.db, f"p-{who}", now=datetime.now(UTC))
+    assert u.value == "train-ai=n" and u.tdm_reservation == 1 and u.purposes == ()
+    assert _parse(u.value) == {"train-ai": "n"}
+
+
+def test_middleware_sets_the_header_on_a_platforms_post_pages(world: World) -> None:
+    _items(world)
+    record_consent(world.db, "m-bob", TRAIN, "grant", source="cli", now=datetime.now(UTC))
+    platform = FastAPI()
+
+    @platform.get("/posts/{cid}")
+    def post(cid: str) -> PlainTextResponse:
+        return PlainTextResponse(f"post {cid}")
+
+    @platform.get("/about")
+    def about() -> PlainTextResponse:
+        return PlainTextResponse("about")
+
+    app = ContentUsageMiddleware(
+        platform, world.db, lambda p: p.removeprefix("/posts/") if p.startswith("/posts/") else None
+    )
+    c = TestClient(app)
+    r = c.get("/posts/p-bob")
+    assert r.status_code == 200 and _parse(r.headers["content-usage"]) == {"train-ai": "y"}
+    assert r.headers["tdm-reservation"] == "0"
+    assert _parse(c.get("/posts/p-alice").headers["content-usage"]) == {"train-ai": "n"}
+    assert "content-usage" not in c.get("/about").headers
