@@ -108,13 +108,7 @@ class MemberRow(Base):
     #: other members' texts are still redacted; no name, handle or URL in clear
     erasure_marker: Mapped[str | None] = mapped_column(Text, nullable=True)
 
-    __table_args__ = (
-        Index("uq_members_handle_folded", "handle_folded", unique=True),
-        # the bulk projection's driving scan: member ids in order with the birth date,
-        # answered from the index alone (SQLite's primary key on a text id is a separate
-        # index that would need a table lookup per member for the birth date)
-        Index("ix_members_id_birth", "id", "birth_date"),
-    )
+    __table_args__ = (Index("uq_members_handle_folded", "handle_folded", unique=True),)
 
 
 class MemberCountryRow(Base):
