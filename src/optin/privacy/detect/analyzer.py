@@ -185,9 +185,11 @@ class Analyzer:
             if id(rec) in keep_only:
                 per.append(None)  # run later, only if needed
                 continue
-            got = [f for f in rec.find(text) if f.score >= min_score and f.end <= n]
-            if got and not hit:
-                hit = any(map(redacts, got))
+            got = [*rec.find(text)]  # most recognizers find nothing: filter only hits
+            if got:
+                got = [f for f in got if f.score >= min_score and f.end <= n]
+                if not hit:
+                    hit = any(map(redacts, got))
             per.append(got)
         return per if hit else None
 
