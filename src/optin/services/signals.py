@@ -106,16 +106,19 @@ class PlatformSignals:
     def robots_txt(self, *, user_agent: str = "*") -> str:
         """A robots.txt group with one ``Content-Usage`` rule per content path
         (draft-ietf-aipref-attach: ``Content-Usage: [path] usage-expression``)."""
+        pv = "" if self.policy_version is None else f", policy version {self.policy_version}"
         why = (
-            f"policy version {self.policy_version} in force; items whose authors opted in "
-            "send 'Content-Usage: train-ai=y' in their own HTTP response"
+            [
+                "# Under opt-in the default for these paths is train-ai=n; an item whose",
+                "# author opted in says 'Content-Usage: train-ai=y' in its own HTTP response.",
+            ]
             if self.policy_version is not None
-            else "no consent policy in force: no item may be used for AI training"
+            else ["# No consent policy is in force: no item may be used for AI training."]
         )
         lines = [
-            f"# AI-use preferences from recorded consent (optin), as of {self.at.isoformat()}",
-            "# (draft-ietf-aipref-attach, vocabulary draft-ietf-aipref-vocab). The default",
-            f"# for these paths is no; {why}.",
+            f"# AI-use preferences from recorded consent (optin) as of {self.at.isoformat()}{pv}",
+            "# (draft-ietf-aipref-attach; vocabulary draft-ietf-aipref-vocab).",
+            *why,
             f"User-Agent: {user_agent}",
             *(f"Content-Usage: {p} train-ai=n" for p in self.paths),
         ]

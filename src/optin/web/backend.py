@@ -179,6 +179,10 @@ def content_usage(db: Database, content_id: str, *, now: datetime) -> signals.Co
     return signals.content_usage(db, content_id, now=now)
 
 
+def platform_signals(db: Database, paths: list[str], *, now: datetime) -> signals.PlatformSignals:
+    return signals.platform_signals(db, paths, now=now)
+
+
 def verify_snapshot(
     db: Database, settings: Settings, snapshot_id: str, *, now: datetime, actor: str = "web"
 ) -> dict[str, Any]:
