@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "optin.cli.train",
     "optin.cli.audit",
     "optin.cli.erasure",
+    "optin.cli.signals",
 )
 
 app = typer.Typer(

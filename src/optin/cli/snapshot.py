@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -276,11 +277,49 @@ def verify(
             tolerance=tolerance,
             trust=trust,
         )
+    kept = _keep(report, now)
     if as_json:
         print_json(report.to_dict())
     else:
         _print_report(report)
+        if kept:
+            console.print(esc(f"result kept in {kept}"), highlight=False)
     report.raise_for_status()
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):
+        return "cli:operator"
+
+
+def _keep(report: VerifyReport, now: datetime) -> str | None:
+    """Keep the result in the snapshot directory's ``verifications.jsonl`` (a directory
+    that cannot be written, e.g. a read-only copy, gets a warning, not a failure)."""
+    from optin.services import verifications
+
+    if not report.path or not Path(report.path).is_dir():
+        return None
+    try:
+        verifications.record(Path(report.path), report, actor=_actor(), now=now)
+    except OSError as e:
+        err_console.print(
+            esc(f"warning: the result was not kept in {report.path}: {e.strerror or e}"),
+            highlight=False,
+        )
+        return None
+    return str(Path(report.path) / verifications.FILE)
+
+
+def _verification(settings: Any, stored: str) -> dict[str, Any]:
+    """The latest kept verification of the snapshot stored at ``stored`` (nulls when
+    it was never verified)."""
+    from optin.services import verifications
+    from optin.services.snapshots import snapshot_dir
+
+    e = verifications.latest(snapshot_dir(settings.home, stored)) or {}
+    return {"at": e.get("at"), "result": e.get("result"), "by": e.get("by")}
 
 
 def _print_report(report: VerifyReport) -> None:
@@ -310,11 +349,14 @@ def list_(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     from optin.services.snapshots import list_snapshots
 
     db = open_db(ctx)
+    settings = settings_from(ctx)
     rows = [r.to_dict() for r in list_snapshots(db)]
+    for r in rows:
+        r["verification"] = _verification(settings, r["path"])
     if as_json:
         print_json(rows)
         return
-    t = Table("id", "purpose", "as of", "built", "status", "records", "stale", "engine")
+    t = Table("id", "purpose", "as of", "built", "status", "records", "stale", "engine", "verified")
     for r in rows:
         t.add_row(
             r["id"],
@@ -325,8 +367,13 @@ def list_(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
             f"{r['records']:,}",
             f"{r['stale']['records']:,}" if r["stale"]["records"] else "-",
             r["engine"],
+            _verified(r["verification"]),
         )
     console.print(t)
+
+
+def _verified(v: dict[str, Any]) -> str:
+    return f"{v['result']} {v['at']}" if v.get("at") else "never"
 
 
 def show(
@@ -339,6 +386,7 @@ def show(
 
     db = open_db(ctx)
     info = show_snapshot(db, snapshot_id)
+    info["verification"] = _verification(settings_from(ctx), info["path"])
     if as_json:
         print_json(info)
         return
@@ -355,6 +403,11 @@ def show(
         "path",
     ):
         console.print(esc(f"{k:>10}: {info[k]}"), highlight=False)
+    v = info["verification"]
+    console.print(
+        esc(f"{'verified':>10}: {_verified(v)}" + (f" by {v['by']}" if v.get("by") else "")),
+        highlight=False,
+    )
     _print_lineage(info)
     if m:
         console.print(

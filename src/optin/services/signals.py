@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from optin.domain.eligibility import eligibility
+from optin.errors import InputError
 from optin.services.policy import policy_set
 from optin.storage.database import Database
 from optin.storage.members import member_history
@@ -86,10 +87,78 @@ def content_usage(db: Database, content_id: str, *, now: datetime) -> ContentUsa
     return ContentUsage(content_id, bool(ok), ok)
 
 
+# -- platform level: robots.txt and tdmrep.json -------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlatformSignals:
+    """What optin can say for a whole content path, as of ``at``: always ``train-ai=n``
+    / ``tdm-reservation: 1``. optin is opt-in: an item may be used for training only
+    when its author chose so and is eligible now, which differs item by item, so a
+    path-wide rule can only state the default (no); the items whose authors opted in say
+    ``train-ai=y`` in their own ``Content-Usage`` header. ``policy_version``
+    is the version of the policy in force (None: none is)."""
+
+    paths: tuple[str, ...]
+    at: datetime
+    policy_version: int | None
+
+    def robots_txt(self, *, user_agent: str = "*") -> str:
+        """A robots.txt group with one ``Content-Usage`` rule per content path
+        (draft-ietf-aipref-attach: ``Content-Usage: [path] usage-expression``)."""
+        pv = "" if self.policy_version is None else f", policy version {self.policy_version}"
+        why = (
+            [
+                "# Under opt-in the default for these paths is train-ai=n; an item whose",
+                "# author opted in says 'Content-Usage: train-ai=y' in its own HTTP response.",
+            ]
+            if self.policy_version is not None
+            else ["# No consent policy is in force: no item may be used for AI training."]
+        )
+        lines = [
+            f"# AI-use preferences from recorded consent (optin) as of {self.at.isoformat()}{pv}",
+            "# (draft-ietf-aipref-attach; vocabulary draft-ietf-aipref-vocab).",
+            *why,
+            f"User-Agent: {user_agent}",
+            *(f"Content-Usage: {p} train-ai=n" for p in self.paths),
+        ]
+        return "\n".join(lines) + "\n"
+
+    def tdmrep(self, *, policy_url: str | None = None) -> list[dict[str, object]]:
+        """The W3C TDMRep ``/.well-known/tdmrep.json`` document: one rule per content
+        path, ``tdm-reservation: 1`` (rights reserved), with ``tdm-policy`` when given."""
+        out: list[dict[str, object]] = []
+        for p in self.paths:
+            rule: dict[str, object] = {"location": p + ("*" if p.endswith("/") else ""),
+                                       "tdm-reservation": 1}  # fmt: skip
+            if policy_url:
+                rule["tdm-policy"] = policy_url
+            out.append(rule)
+        return out
+
+
+def platform_signals(
+    db: Database, paths: tuple[str, ...] | list[str], *, now: datetime
+) -> PlatformSignals:
+    """:class:`PlatformSignals` for the platform's content ``paths`` (each starting with
+    ``/``) under the policy in force at ``now``."""
+    bad = [p for p in paths if not p.startswith("/") or any(c.isspace() for c in p)]
+    if bad or not paths:
+        raise InputError(
+            f"content path {bad[0]!r} is not a URL path" if bad else "no content path given",
+            field="paths",
+            allowed="one or more paths starting with '/', without spaces (e.g. /posts/)",
+        )
+    pv = policy_set(db).in_force(now)
+    return PlatformSignals(tuple(paths), now, pv.version if pv else None)
+
+
 __all__ = [
     "CONTENT_USAGE",
     "DRAFTS",
     "TDM_RESERVATION",
     "ContentUsage",
+    "PlatformSignals",
     "content_usage",
+    "platform_signals",
 ]

@@ -4,9 +4,11 @@ here, so route modules stay thin and a service signature change is fixed in one 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
@@ -19,6 +21,8 @@ from optin.services.consent_writer import ConsentWriter, prepare
 from optin.services.setup import Database
 from optin.settings import Settings
 from optin.web.pages import HistoryEvent, as_history_event
+
+log = logging.getLogger(__name__)
 
 
 def policies(db: Database) -> PolicySet:
@@ -175,10 +179,32 @@ def content_usage(db: Database, content_id: str, *, now: datetime) -> signals.Co
     return signals.content_usage(db, content_id, now=now)
 
 
-def verify_snapshot(
-    db: Database, settings: Settings, snapshot_id: str, *, now: datetime
-) -> dict[str, Any]:
-    """Run the independent snapshot verifier; returns its report as a dict."""
-    from optin.services import verify
+def platform_signals(db: Database, paths: list[str], *, now: datetime) -> signals.PlatformSignals:
+    return signals.platform_signals(db, paths, now=now)
 
-    return verify.verify_snapshot(db, settings, snapshot_id, now=now).to_dict()
+
+def verify_snapshot(
+    db: Database, settings: Settings, snapshot_id: str, *, now: datetime, actor: str = "web"
+) -> dict[str, Any]:
+    """Run the independent snapshot verifier and keep its result in the snapshot's
+    ``verifications.jsonl``; returns the report as a dict (``kept``: the line kept, or
+    None when the directory could not be written)."""
+    from optin.services import verifications, verify
+
+    report = verify.verify_snapshot(db, settings, snapshot_id, now=now)
+    out = report.to_dict()
+    out["kept"] = None
+    if report.path and Path(report.path).is_dir():
+        try:
+            out["kept"] = verifications.record(Path(report.path), report, actor=actor, now=now)
+        except OSError:
+            log.warning("snapshot %s: the verification result could not be kept", snapshot_id)
+    return out
+
+
+def latest_verification(settings: Settings, stored: str) -> dict[str, Any] | None:
+    """The newest kept verification of the snapshot stored at ``stored``, or None."""
+    from optin.services import verifications
+    from optin.services.snapshots import snapshot_dir
+
+    return verifications.latest(snapshot_dir(settings.home, stored))

@@ -86,7 +86,11 @@ def _snapshot_response(
     """The snapshot detail page, with a fresh verify report when asked for."""
     summary, manifest = _snapshot(st, snapshot_id)
     report = (
-        backend.verify_snapshot(st.db, st.settings, snapshot_id, now=st.now()) if verify else None
+        backend.verify_snapshot(
+            st.db, st.settings, snapshot_id, now=st.now(), actor=f"admin:{user.member_id}"
+        )
+        if verify
+        else None
     )
     return _render(
         st,
@@ -99,6 +103,7 @@ def _snapshot_response(
             exports=lineage_service.snapshot_lineage(st.db, snapshot_id)["exports"],
             manifest=json.dumps(manifest, indent=2, default=str)[:20000],
             report=report,
+            verified=backend.latest_verification(st.settings, summary.path),
         ),
     )
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from optin.errors import InputError
@@ -259,6 +259,49 @@ def get_content_usage(
     st = state(request)
     usage = backend.content_usage(st.db, content_id, now=st.now())
     return JSONResponse(usage.to_dict(), headers=usage.headers())
+
+
+_PATHS = Query(
+    min_length=1,
+    max_length=20,
+    description="The platform's content paths (each starting with /), e.g. /posts/.",
+)
+
+
+@router.get(
+    "/signals/robots.txt",
+    summary="A robots.txt group with Content-Usage rules for the content paths",
+    response_class=PlainTextResponse,
+)
+def get_signals_robots(
+    request: Request,
+    path: Annotated[list[str], _PATHS],
+    client: ApiClient = Depends(require_scope("eligibility:read")),
+) -> PlainTextResponse:
+    """draft-ietf-aipref-attach: ``Content-Usage: PATH train-ai=n`` per content path,
+    the platform-wide default under opt-in (each item's own ``Content-Usage`` header says
+    ``train-ai=y`` where its author opted in)."""
+    st = state(request)
+    sig = backend.platform_signals(st.db, [p[:200] for p in path], now=st.now())
+    return PlainTextResponse(sig.robots_txt())
+
+
+@router.get(
+    "/signals/tdmrep.json",
+    summary="A W3C TDMRep /.well-known/tdmrep.json for the content paths",
+)
+def get_signals_tdmrep(
+    request: Request,
+    path: Annotated[list[str], _PATHS],
+    policy_url: Annotated[str | None, Query(max_length=500, pattern=r"^https://\S+$")] = None,
+    client: ApiClient = Depends(require_scope("eligibility:read")),
+) -> JSONResponse:
+    """One rule per content path with ``tdm-reservation: 1`` (rights reserved, the
+    default under opt-in; each item's ``tdm-reservation`` header says 0 where its author
+    opted in), and ``tdm-policy`` when ``policy_url`` is given."""
+    st = state(request)
+    sig = backend.platform_signals(st.db, [p[:200] for p in path], now=st.now())
+    return JSONResponse(sig.tdmrep(policy_url=policy_url))
 
 
 @router.get("/receipts/{event_id}", summary="The consent receipt (ISO/IEC TS 27560-style)")

@@ -1,0 +1,108 @@
+"""Snapshot verification results are kept (issue 16): `verifications.jsonl` in the
+snapshot directory, written atomically, shown by `optin snapshot list/show` and the
+admin snapshot page."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from optin.services import verifications
+from optin.services.verify import Check, VerifyReport
+from optin.settings import Settings
+from optin.storage.database import Database
+from tests.pipeline.helpers import DEMO_NOW
+
+
+def _report(status: str) -> VerifyReport:
+    r = VerifyReport("snap-1")
+    c = Check("files", counts={"files": 2})
+    if status == "fail":
+        c.fail("data/x.parquet: secret@example.com")
+    r.checks.append(c)
+    return r
+
+
+def test_results_are_kept_in_order_without_problem_texts(tmp_path: Path) -> None:
+    verifications.record(tmp_path, _report("pass"), actor="cli:ops", now=DEMO_NOW)
+    line = verifications.record(
+        tmp_path, _report("fail"), actor="admin:m1", now=DEMO_NOW + timedelta(hours=1)
+    )
+    hist = verifications.history(tmp_path)
+    assert [e["result"] for e in hist] == ["pass", "fail"]
+    assert verifications.latest(tmp_path) == line
+    assert line["by"] == "admin:m1" and line["at"] == (DEMO_NOW + timedelta(hours=1)).isoformat()
+    assert line["checks"] == [
+        {"name": "files", "state": "fail", "counts": {"files": 2}, "problems": 1}
+    ]
+    text = (tmp_path / verifications.FILE).read_text("utf-8")
+    assert "secret@example.com" not in text
+    assert [p.name for p in tmp_path.iterdir()] == [verifications.FILE]  # no temp left
+
+
+def test_a_damaged_line_is_skipped_and_history_is_bounded(tmp_path: Path) -> None:
+    assert verifications.latest(tmp_path) is None
+    assert verifications.latest(tmp_path / "gone") is None
+    (tmp_path / verifications.FILE).write_text('{"result": "pass", "at": "x"}\nnot json\n')
+    assert len(verifications.history(tmp_path)) == 1
+    for i in range(verifications.KEEP + 5):
+        verifications.record(tmp_path, _report("pass"), actor="t", now=DEMO_NOW + timedelta(i))
+    hist = verifications.history(tmp_path)
+    assert len(hist) == verifications.KEEP
+    assert hist[-1]["at"] == (DEMO_NOW + timedelta(verifications.KEEP + 4)).isoformat()
+
+
+def test_a_crash_while_writing_leaves_the_old_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifications.record(tmp_path, _report("pass"), actor="t", now=DEMO_NOW)
+    before = (tmp_path / verifications.FILE).read_bytes()
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr("os.replace", boom)
+    with pytest.raises(OSError):
+        verifications.record(tmp_path, _report("fail"), actor="t", now=DEMO_NOW)
+    assert (tmp_path / verifications.FILE).read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [verifications.FILE]
+
+
+def test_cli_verify_keeps_the_result_and_list_show_print_it(
+    db_settings: Settings,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from optin.cli.main import run
+    from optin.services.demo import generate_demo
+    from optin.services.snapshots import build_snapshot
+
+    generate_demo(db, members=30, posts=90, seed=3, now=DEMO_NOW, accounts=False)
+    built = build_snapshot(db, db_settings, "train_own_models", engine="inline", now=DEMO_NOW)
+    sid = str(getattr(built, "snapshot_id", built))
+    monkeypatch.setenv("OPTIN_DATABASE_URL", db_settings.db_url)
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def cli(*argv: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = run(["--home", str(db_settings.home), *argv])
+        return code, capsys.readouterr().out
+
+    code, out = cli("snapshot", "list", "--json")
+    assert code == 0
+    assert json.loads(out)[0]["verification"] == {"at": None, "result": None, "by": None}
+    code, out = cli("snapshot", "show", sid)
+    assert "verified: never" in " ".join(out.split())
+    code, out = cli("snapshot", "verify", sid, "--no-rescan")
+    assert "result kept in" in " ".join(out.split())
+    code, out = cli("snapshot", "list", "--json")
+    v = json.loads(out)[0]["verification"]
+    assert v["result"] in ("pass", "stale", "fail") and v["by"].startswith("cli:")
+    code, out = cli("snapshot", "show", sid, "--json")
+    assert json.loads(out)["verification"] == v
+    code, out = cli("snapshot", "show", sid)
+    assert f"verified: {v['result']} {v['at']} by {v['by']}" in " ".join(out.split())
