@@ -176,7 +176,18 @@ def test_canaries_audit_registry_block_export_and_forgetting(
     assert set(_jsonl_ids(v2 / "audit/non_members.jsonl")) <= held  # the same hold-out
     assert not (v1 / "audit").exists()  # swept with v1's weights
 
-    rc, out, err = _run(capsys, *h, "audit", mid, "--max-candidates", "200", "--json")
+    # five records and DP noise from a secure generator: the AUC is measured and recorded,
+    # but whether it clears the default 0.6 is chance here, so this audit's policy allows
+    # any AUC (the threshold's effect on the registry is tested above, with exposure)
+    lenient = tmp_path / "lenient.toml"
+    lenient.write_text(
+        default_policy_text().replace(
+            "max_withdrawn_membership_auc = 0.6", "max_withdrawn_membership_auc = 1.0"
+        )
+    )
+    rc, out, err = _run(
+        capsys, *h, "audit", mid, "--policy", str(lenient), "--max-candidates", "200", "--json"
+    )
     assert rc == 0, err
     forgotten = out["result"]["membership"]["withdrawn"]
     assert forgotten["members"] == len(texts) and 0.0 <= forgotten["auc"] <= 1.0
