@@ -320,6 +320,36 @@ def _replace_spans(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(parts)
 
 
+class _Mentions:
+    """Finds the erased members in a text (their names and handles through the platform
+    directory, their e-mails) and replaces each mention with :data:`MENTION_MARKER`."""
+
+    def __init__(self, members: Sequence[_Member]) -> None:
+        from optin.privacy.detect import Directory, DirectoryEntry
+
+        self.directory = Directory.from_entries(
+            DirectoryEntry(m.display_name, m.handle, profile_url(m.handle))
+            for m in members
+            if m.display_name and m.handle
+        )
+        self.emails = {m.email.lower() for m in members if m.email}
+        triggers = _triggers(members)
+        # few triggers: a text without any of them (checked in C) cannot mention them
+        self.triggers = triggers if len(triggers) <= _FEW_TRIGGERS else None
+
+    def rewrite(self, body: str) -> str:
+        """``body`` with every mention replaced (``body`` itself when there is none)."""
+        low = body.lower()
+        if self.triggers is not None and not any(t in low for t in self.triggers):
+            return body
+        spans = [(f.start, f.end) for f in self.directory.find(body)]
+        if self.emails and "@" in body:
+            spans.extend(
+                (x.start(), x.end()) for x in _EMAIL.finditer(low) if x.group() in self.emails
+            )
+        return _replace_spans(body, spans) if spans else body
+
+
 class _Run:
     """One erasure pass over a set of members."""
 
@@ -432,8 +462,9 @@ class _Run:
         with self.db.session() as s:
             repo.secure_delete(s)
             if pending:
-                self._rewrite_mentions(s, pending)
-                self._scrub_requests(s, pending)
+                mentions = _Mentions(pending)
+                self._rewrite_mentions(s, pending, mentions)
+                self._scrub_requests(s, pending, mentions)
             self._retire_packages(s)
             for m in pending:
                 self._erase_rows(s, m, key, pv.version if pv else 0)
@@ -442,29 +473,12 @@ class _Run:
                 m.counts["tlog_salts_erased"] = n
                 self.record(m, "tlog_leaves", "salt", "erased", count=n)
 
-    def _rewrite_mentions(self, s: Any, pending: list[_Member]) -> None:
-        from optin.privacy.detect import Directory, DirectoryEntry
-
-        directory = Directory.from_entries(
-            DirectoryEntry(m.display_name, m.handle, profile_url(m.handle))
-            for m in pending
-            if m.display_name and m.handle
-        )
-        emails = {m.email.lower() for m in pending if m.email}
-        triggers = _triggers(pending)
-        few = len(triggers) <= _FEW_TRIGGERS
+    def _rewrite_mentions(self, s: Any, pending: list[_Member], mentions: _Mentions) -> None:
         changes: dict[str, str] = {}
         for cid, body in repo.iter_other_texts(s, self.ids):
-            low = body.lower()
-            if few and not any(t in low for t in triggers):
-                continue  # no word of theirs in it: nothing can mention them
-            spans = [(f.start, f.end) for f in directory.find(body)]
-            if emails and "@" in body:
-                spans.extend(
-                    (x.start(), x.end()) for x in _EMAIL.finditer(low) if x.group() in emails
-                )
-            if spans:
-                changes[cid] = _replace_spans(body, spans)
+            new = mentions.rewrite(body)
+            if new != body:
+                changes[cid] = new
         repo.set_texts(s, changes)
         self.rewritten_ids = set(changes)
         self.shared["mentions_rewritten"] = len(changes)
@@ -478,7 +492,7 @@ class _Run:
                 detail={"marker": MENTION_MARKER, "batch_members": len(pending)},
             )
 
-    def _scrub_requests(self, s: Any, pending: list[_Member]) -> None:
+    def _scrub_requests(self, s: Any, pending: list[_Member], mentions: _Mentions) -> None:
         """The free texts of the data-subject request tables (how identity was checked,
         reasons, notices to the member): in every request, mentions of the members (as
         in other members' texts) become :data:`MENTION_MARKER`; in the members' own
@@ -486,32 +500,14 @@ class _Run:
         operator may have typed a phone number or a document number). The requests and
         their dated history stay: they are the record that the request was answered."""
         from optin.privacy.api import Redactor, RedactorConfig
-        from optin.privacy.detect import Directory, DirectoryEntry
         from optin.storage import dsr as dsr_repo
 
-        directory = Directory.from_entries(
-            DirectoryEntry(m.display_name, m.handle, profile_url(m.handle))
-            for m in pending
-            if m.display_name and m.handle
-        )
-        emails = {m.email.lower() for m in pending if m.email}
-        triggers = _triggers(pending)
         own = {m.id for m in pending}
         redactor: Redactor | None = None
         changes: dict[tuple[str, str, str], str] = {}
         touched: dict[str, int] = {}
-        few = len(triggers) <= _FEW_TRIGGERS
         for table, key, col, mid, body in dsr_repo.iter_request_texts(s):
-            new = body
-            low = body.lower()
-            if not few or any(t in low for t in triggers):
-                spans = [(f.start, f.end) for f in directory.find(body)]
-                if emails and "@" in body:
-                    spans.extend(
-                        (x.start(), x.end()) for x in _EMAIL.finditer(low) if x.group() in emails
-                    )
-                if spans:
-                    new = _replace_spans(body, spans)
+            new = mentions.rewrite(body)
             if mid in own:
                 if redactor is None:
                     redactor = Redactor(RedactorConfig(operator="mask", drop_density=None))
