@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from optin.pipeline.steps.dedupe import min_labels
+
 I64 = npt.NDArray[np.int64]
 _SHUFFLE = "tasks"
 
@@ -72,17 +74,23 @@ def _read_shard(part: tuple[str, int, int], bands: int) -> Any:
     return _frame(cols)
 
 
+def _group_firsts(key: Any, created: Any, g: Any) -> tuple[Any, Any]:
+    """The order that sorts rows by (key, created, g), and which sorted rows are the
+    first (the winner) of their key."""
+    order = np.lexsort((g, created, key))
+    k = key[order]
+    first = np.ones(len(order), dtype=bool)
+    if len(order) > 1:
+        first[1:] = k[1:] != k[:-1]
+    return order, first
+
+
 def _exact_split(df: Any, *, losers: bool, bands: int) -> Any:
     """In one exact-key partition: the exact duplicates (``losers``), or the long band
     rows (band, key, g, created) of the survivors."""
     g = df["g"].to_numpy()
     created = df["created"].to_numpy()
-    exact = df["exact"].to_numpy()
-    order = np.lexsort((g, created, exact))
-    ex = exact[order]
-    first = np.ones(len(order), dtype=bool)
-    if len(order) > 1:
-        first[1:] = ex[1:] != ex[:-1]
+    order, first = _group_firsts(df["exact"].to_numpy(), created, g)
     if losers:
         return _frame({"g": g[order[~first]]})
     keep = order[first]
@@ -138,19 +146,7 @@ def _contract(u: I64, cu: I64, v: I64, cv: I64) -> Any:
     created = np.empty(len(nodes), dtype=np.int64)
     created[inv] = np.concatenate([cu, cv])
     src, dst = inv[: len(u)], inv[len(u) :]
-    label = np.arange(len(nodes), dtype=np.int64)
-    while True:  # min-label propagation with pointer jumping (nodes sorted: min = smallest g)
-        before = label.copy()
-        m = np.minimum(label[src], label[dst])
-        np.minimum.at(label, src, m)
-        np.minimum.at(label, dst, m)
-        while True:
-            nxt = label[label]
-            if np.array_equal(nxt, label):
-                break
-            label = nxt
-        if np.array_equal(before, label):
-            break
+    label = min_labels(len(nodes), src, dst)  # nodes sorted: the min is the smallest g
     leaf = np.flatnonzero(label != np.arange(len(nodes)))
     root = label[leaf]
     return _frame({"u": nodes[root], "cu": created[root], "v": nodes[leaf], "cv": created[leaf]})
@@ -158,14 +154,8 @@ def _contract(u: I64, cu: I64, v: I64, cv: I64) -> Any:
 
 def _winners_lose(df: Any) -> Any:
     """In one component partition: every node but the lowest (created, g) of its label."""
-    label = df["label"].to_numpy()
     g = df["g"].to_numpy()
-    created = df["created"].to_numpy()
-    order = np.lexsort((g, created, label))
-    lab = label[order]
-    first = np.ones(len(order), dtype=bool)
-    if len(order) > 1:
-        first[1:] = lab[1:] != lab[:-1]
+    order, first = _group_firsts(df["label"].to_numpy(), df["created"].to_numpy(), g)
     return _frame({"g": g[order[~first]]})
 
 

@@ -110,6 +110,25 @@ def _edges(keys: U64) -> tuple[I64, I64]:
     return first[dup].astype(np.int64), order[dup].astype(np.int64)
 
 
+def min_labels(n: int, src: I64, dst: I64) -> I64:
+    """Connected components of nodes ``0..n-1`` joined by the edges ``src[i]-dst[i]``:
+    each node's label is the smallest node of its component (min-label propagation with
+    pointer jumping)."""
+    label = np.arange(n, dtype=np.int64)
+    while True:
+        before = label.copy()
+        m = np.minimum(label[src], label[dst])
+        np.minimum.at(label, src, m)
+        np.minimum.at(label, dst, m)
+        while True:  # pointer jumping: follow labels to their root
+            nxt = label[label]
+            if np.array_equal(nxt, label):
+                break
+            label = nxt
+        if np.array_equal(before, label):
+            return label
+
+
 def find_duplicates(
     created_us: I64,
     exact: U64,
@@ -140,18 +159,6 @@ def find_duplicates(
             dsts.append(alive[c])
         src = np.concatenate(srcs)
         dst = np.concatenate(dsts)
-        label = np.arange(n, dtype=np.int64)
-        while True:
-            before = label.copy()
-            m = np.minimum(label[src], label[dst])
-            np.minimum.at(label, src, m)
-            np.minimum.at(label, dst, m)
-            while True:  # pointer jumping: follow labels to their root
-                nxt = label[label]
-                if np.array_equal(nxt, label):
-                    break
-                label = nxt
-            if np.array_equal(before, label):
-                break
+        label = min_labels(n, src, dst)
         near_dup_r = (label != np.arange(n)) & ~exact_dup_r
     return exact_dup_r[rank], near_dup_r[rank]
