@@ -454,4 +454,7 @@ def register(app: typer.Typer) -> None:
     snapshot_app.command("verify")(verify)
     snapshot_app.command("list")(list_)
     snapshot_app.command("show")(show)
+    from optin.cli import snapshot_audit  # issue 17: optin snapshot audit
+
+    snapshot_audit.register(snapshot_app)
     app.add_typer(snapshot_app, name="snapshot")

@@ -116,7 +116,39 @@ def _excluded_lines(m: dict[str, Any]) -> list[str]:
     return lines
 
 
-def croissant(m: dict[str, Any], pv: PolicyVersion) -> dict[str, Any]:
+NOT_AUDITED = (
+    "Not audited: no sample of this snapshot has been reviewed for personal data left "
+    "after redaction, so no leak rate has been measured."
+)
+
+
+def audit_sentence(audit: dict[str, Any] | None) -> str:
+    """What a document says about the measured leak rate: the audit's result with its
+    95% interval, sample and source, or that none was measured."""
+    if not audit:
+        return NOT_AUDITED
+    lo, hi = audit["ci95"]
+    source = {
+        "people": "reviewed by people",
+        "ground_truth": "marked from the demo platform's ground truth (the personal data "
+        "its generator planted)",
+        "mixed": "reviewed partly by people, partly from the demo platform's ground truth",
+    }.get(audit["source"], str(audit["source"]))
+    return (
+        f"Measured leak rate: {audit['records_with_personal_data']:,} of "
+        f"{audit['records_reviewed']:,} sampled records ({audit['leak_rate']:.1%}) still "
+        f"hold personal data; 95% Wilson interval {lo:.1%} to {hi:.1%}. Sample: "
+        f"{audit['sample_size']:,} of {audit['population']:,} records drawn with seed "
+        f"{audit['seed']} by a keyed hash of the record ids, {source}, completed "
+        f"{audit['completed_at']} (audit.json, digest {audit['sha256_digest']})."
+    )
+
+
+def croissant(
+    m: dict[str, Any], pv: PolicyVersion, audit: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``audit``: the leak audit's summary (:func:`optin.services.snapshot_audit.summary`),
+    or None: the documents then say "not audited"."""
     sid = m["snapshot_id"]
     files = m["files"]
     steps = "; ".join(
@@ -196,14 +228,15 @@ def croissant(m: dict[str, Any], pv: PolicyVersion) -> dict[str, Any]:
         "rai:personalSensitiveInformation": (
             f"Personal data of the redacted kinds was replaced by type tags (findings: "
             f"{findings}). No author ids or content ids are in the shards; the mapping "
-            "stays in the platform's database."
+            f"stays in the platform's database. {plain_text(audit_sentence(audit))}"
         ),
         "rai:dataUseCases": (
             f"Only the purpose the members consented to: {plain_text(m['purpose_title'])}."
         ),
         "rai:dataLimitations": (
             "Covers only consenting members in permitted jurisdictions and adults; "
-            "redaction is automatic and may miss or over-mask some personal data."
+            "redaction is automatic and may miss or over-mask some personal data. "
+            + plain_text(audit_sentence(audit))
         ),
         "rai:dataBiases": (
             "Opt-in consent and jurisdiction exclusions skew the set toward members who "
@@ -224,6 +257,7 @@ def croissant(m: dict[str, Any], pv: PolicyVersion) -> dict[str, Any]:
         "optin:merkleRoot": m["merkle"]["root"],
         "optin:regimeTable": {"@type": "@json", "@value": regime_table(pv)},
         "optin:withdrawalHandling": WITHDRAWAL,
+        "optin:leakAudit": {"@type": "@json", "@value": audit} if audit else "not audited",
         "distribution": distribution,
         "recordSet": [
             {
@@ -237,7 +271,7 @@ def croissant(m: dict[str, Any], pv: PolicyVersion) -> dict[str, Any]:
     }
 
 
-def datasheet(m: dict[str, Any], pv: PolicyVersion) -> str:
+def datasheet(m: dict[str, Any], pv: PolicyVersion, audit: dict[str, Any] | None = None) -> str:
     reg = regime_table(pv)
     findings = "\n".join(f"| {k} | {v:,} |" for k, v in m["findings_by_label"].items())
     files = "\n".join(f"| `{f['path']}` | {f['rows']:,} | `{f['sha256']}` |" for f in m["files"])
@@ -287,6 +321,10 @@ Findings replaced, by label:
 
 Every shard is re-scanned for residual personal data by `optin snapshot verify`.
 
+### Measured leak rate
+
+{md_text(audit_sentence(audit))}
+
 ## Deduplication and quality
 
 Exact duplicates (normalised text) and near duplicates (MinHash, {cfg["num_perm"]}
@@ -302,6 +340,8 @@ Generative AI Improvement*, or ask the platform to erase their data. {WITHDRAWAL
 """
 
 
-def write_documents(sdir: Path, manifest: dict[str, Any], pv: PolicyVersion) -> None:
-    atomic_write_json(sdir / "croissant.json", croissant(manifest, pv))
-    atomic_write_bytes(sdir / "datasheet.md", datasheet(manifest, pv).encode("utf-8"))
+def write_documents(
+    sdir: Path, manifest: dict[str, Any], pv: PolicyVersion, audit: dict[str, Any] | None = None
+) -> None:
+    atomic_write_json(sdir / "croissant.json", croissant(manifest, pv, audit))
+    atomic_write_bytes(sdir / "datasheet.md", datasheet(manifest, pv, audit).encode("utf-8"))

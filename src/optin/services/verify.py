@@ -311,6 +311,7 @@ def verify_snapshot(
     report.checks.append(check_log_inclusion(db, ev))
     report.checks.append(check_eligibility(db, ev))
     report.checks.append(check_personal_data(db, ev, rescan=rescan, tolerance=tolerance))
+    report.checks.append(check_audit(ev))  # issue 17: the leak audit, if any
     return report
 
 
@@ -601,6 +602,7 @@ def _verify_without_db(
     report.checks.append(check_signature(ev))
     report.checks.append(check_files(ev))
     report.checks.append(check_croissant(ev))
+    report.checks.append(check_audit(ev))  # issue 17
     why = "needs the platform database (provenance rows, consent ledger, member directory)"
     for name in ("provenance", "ledger", "log_inclusion", "eligibility", "personal_data"):
         report.checks.append(Check(name).skip(why))
@@ -1120,3 +1122,145 @@ def _residuals(db: Database, profile: str, files: list[Path]) -> _Residuals:
                 found.by_label[str(f.label)] += 1
                 found.first_at.setdefault(str(f.label), f"{path.name} record {rid}")
     return found
+
+
+# -- 7. the leak audit (issue 17) ------------------------------------------------------------
+#
+# Its own code, not optin.domain.audit's or optin.services.snapshot_audit's: the digest,
+# the sample and the Wilson interval are recomputed here.
+
+_AUDIT_FORMAT = "optin-snapshot-audit/1"
+_Z95 = 1.959963984540054
+
+
+def _audit_rank(record_id: str, seed: int) -> bytes:
+    import hmac
+
+    return hmac.new(f"optin-audit:{seed}".encode(), record_id.encode("utf-8"), "sha256").digest()
+
+
+def _wilson95(k: int, n: int) -> tuple[float, float]:
+    z2 = _Z95 * _Z95
+    p = k / n
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    spread = _Z95 / (1 + z2 / n) * (p * (1 - p) / n + z2 / (4 * n * n)) ** 0.5
+    return max(0.0, centre - spread), min(1.0, centre + spread)
+
+
+def check_audit(ev: Evidence) -> Check:
+    """``audit.json``, when there is one: its digest; it audits this manifest; its sample
+    is the one its seed draws from the shards' record ids; every review is of a sampled
+    record; its result is what the reviews give; the Croissant file quotes it. Without
+    one, the Croissant file must say "not audited"."""
+    ac = Check("audit")
+    base = ev.facts.path
+    apath = base / "audit.json"
+    quoted = _croissant_audit(base / "croissant.json")
+    if not apath.exists():
+        ac.detail = "not audited (`optin snapshot audit ID --sample N`)"
+        ac.counts = {"audited": False}
+        if quoted not in (None, "not audited"):
+            ac.fail(f"{base / 'croissant.json'} quotes a leak audit, but there is no audit.json")
+        return ac
+    try:
+        audit = json.loads(apath.read_text("utf-8"))
+    except ValueError:
+        ac.fail(f"{apath}: not valid JSON")
+        return ac
+    if not isinstance(audit, dict) or audit.get("format") != _AUDIT_FORMAT:
+        ac.fail(f"{apath}: not a snapshot audit ({_AUDIT_FORMAT})")
+        return ac
+    body = {k: v for k, v in audit.items() if k != "digest"}
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if hashlib.sha256(blob.encode("utf-8")).hexdigest() != audit.get("digest"):
+        ac.fail(f"{apath}: digest does not match its content (edited by hand?)")
+    mpath = base / "manifest.json"
+    msha = _sha256_file(mpath) if mpath.exists() else None
+    if audit.get("snapshot_id") != ev.manifest.get("snapshot_id") or audit.get(
+        "manifest_sha256"
+    ) != (ev.facts.manifest_sha256 or msha):
+        ac.fail(f"{apath}: audits another snapshot or manifest")
+    if audit.get("merkle_root") != ev.manifest.get("merkle", {}).get("root"):
+        ac.fail(f"{apath}: merkle_root is not the manifest's")
+    try:
+        _judge_audit(ev, audit, ac)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        ac.fail(f"{apath}: malformed ({type(e).__name__}: {e})")
+        return ac
+    result = audit.get("result")
+    if result is not None and ac.ok:
+        value = quoted.get("@value") if isinstance(quoted, dict) else None
+        if not isinstance(value, dict) or value.get("sha256_digest") != audit.get("digest"):
+            ac.fail(
+                f"{base / 'croissant.json'} does not quote the audit's result; rewrite the "
+                "documents with `optin snapshot audit ID`"
+            )
+        sheet = base / "datasheet.md"
+        if not sheet.exists() or str(audit.get("digest")) not in sheet.read_text("utf-8"):
+            ac.fail(f"{sheet} does not quote the audit's result")
+    elif result is None and quoted not in (None, "not audited"):
+        ac.fail(f"{base / 'croissant.json'} quotes a leak audit that has no result")
+    return ac
+
+
+def _croissant_audit(path: Path) -> Any:
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc.get("optin:leakAudit") if isinstance(doc, dict) else None
+
+
+def _judge_audit(ev: Evidence, audit: dict[str, Any], ac: Check) -> None:
+    sampling = audit["sampling"]
+    seed, size = int(sampling["seed"]), int(sampling["size"])
+    sample = [str(r) for r in audit["sample"]]
+    reviews = audit["reviews"]
+    ids = list(ev.shard_ids)
+    if ids:
+        want = sorted(ids, key=lambda r: _audit_rank(r, seed))[:size]
+        if sample != want:
+            ac.fail(
+                f"the sample is not the one seed {seed} draws from the shards' record ids "
+                f"({len(set(sample) - set(want))} record(s) differ)"
+            )
+        if audit.get("population") != len(ids):
+            ac.fail(f"population {audit.get('population')} != {len(ids)} records in the shards")
+    stray = sorted(set(reviews) - set(sample))
+    if stray:
+        ac.fail(f"review of record {stray[0]}, which is not in the sample")
+    leaks = 0
+    for rid, r in reviews.items():
+        verdict, findings = r["verdict"], r["findings"]
+        if verdict not in ("clean", "leak") or (verdict == "leak") != bool(findings):
+            ac.fail(f"review of record {rid}: verdict {verdict!r} with {len(findings)} span(s)")
+        if r.get("source") not in ("people", "ground_truth") or not r.get("by") or not r.get("at"):
+            ac.fail(f"review of record {rid}: no source, reviewer or time")
+        leaks += verdict == "leak"
+    n = len(sample)
+    result = audit.get("result")
+    reviewed = len(set(reviews) & set(sample))
+    ac.counts = {"audited": True, "sample": n, "reviewed": reviewed}
+    if reviewed < n:
+        ac.detail = f"in progress: {reviewed} of {n} sampled records reviewed"
+        if result is not None:
+            ac.fail("the audit has a result but not every sampled record is reviewed")
+        return
+    if result is None:
+        ac.fail("every sampled record is reviewed but the audit has no result")
+        return
+    lo, hi = _wilson95(leaks, n)
+    got = (result["reviewed"], result["with_personal_data"], result["ci95"])
+    want = (n, leaks, [round(lo, 6), round(hi, 6)])
+    if got[0] != want[0] or got[1] != want[1] or any(
+        abs(float(a) - b) > 1e-6 for a, b in zip(got[2], want[2], strict=True)
+    ):
+        ac.fail(f"result {got} is not what the reviews give {want}")
+    ac.counts.update(
+        {"with_personal_data": leaks, "leak_rate": round(leaks / n, 6),
+         "ci95": want[2], "source": result.get("source")}
+    )  # fmt: skip
+    ac.detail = (
+        f"{leaks} of {n} sampled records hold personal data ({leaks / n:.1%}, 95% CI "
+        f"{lo:.1%}-{hi:.1%}; {result.get('source')})"
+    )
