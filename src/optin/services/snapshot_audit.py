@@ -109,6 +109,23 @@ def read_audit(directory: Path) -> dict[str, Any] | None:
     return audit
 
 
+def peek(directory: Path) -> dict[str, Any]:
+    """Where the audit in ``directory`` stands, read-only, never raising (for pages):
+    ``state`` is ``none``, ``in_progress``, ``complete`` or ``damaged``."""
+    try:
+        audit = read_audit(directory)
+    except IntegrityError as e:
+        return {"state": "damaged", "problem": str(e)}
+    if audit is None:
+        return {"state": "none"}
+    return {
+        "state": "complete" if audit.get("result") else "in_progress",
+        "sample": len(audit["sample"]),
+        "reviewed": len(audit["reviews"]),
+        "result": audit.get("result"),
+    }
+
+
 def summary(audit: dict[str, Any] | None) -> dict[str, Any] | None:
     """What the datasheet and Croissant quote: the result, where it came from and how it
     was measured, and the audit file's digest (None while no result exists)."""
@@ -568,11 +585,15 @@ def import_reviews(
     return _status(snap, audit), len(parsed)
 
 
+_Parsed = tuple[str, list[dict[str, Any]], str]
+
+
 def _parse_reviews(
     raw: bytes, file: str, texts: dict[str, str], by: str
-) -> tuple[dict[str, tuple[str, list[dict[str, Any]], str]], list[InputError]]:
+) -> tuple[dict[str, _Parsed], list[InputError]]:
+    """Every reviewed line of a reviewers' JSONL, and every error (file, line, field)."""
     errors: list[InputError] = []
-    out: dict[str, tuple[str, list[dict[str, Any]], str]] = {}
+    out: dict[str, _Parsed] = {}
     seen: dict[str, int] = {}
     try:
         lines = raw.decode("utf-8").split("\n")
@@ -581,6 +602,7 @@ def _parse_reviews(
     for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        before = len(errors)
 
         def err(msg: str, field: str | None = None, allowed: str | None = None) -> None:
             errors.append(InputError(msg, file=file, line=no, field=field, allowed=allowed))  # noqa: B023
@@ -593,9 +615,6 @@ def _parse_reviews(
         if not isinstance(obj, dict):
             err("not a JSON object")
             continue
-        unknown = sorted(set(obj) - set(_LINE_FIELDS))
-        if unknown:
-            err("unknown field", field=unknown[0], allowed=", ".join(_LINE_FIELDS))
         rid = obj.get("record_id")
         if not isinstance(rid, str) or rid not in texts:
             err("not a record of the audit's sample", field="record_id")
@@ -604,48 +623,58 @@ def _parse_reviews(
             err(f"record reviewed twice (first on line {seen[rid]})", field="record_id")
             continue
         seen[rid] = no
-        text = texts[rid]
-        if "text" in obj and obj["text"] != text:
-            err("differs from the snapshot's record (leave the text as exported)", field="text")
-        verdict = obj.get("verdict")
-        findings = obj.get("findings", [])
-        if not isinstance(findings, list):
-            err("not a list", field="findings", allowed='[{"start": 0, "end": 4, "label": ...}]')
-            continue
-        spans = []
-        for i, f in enumerate(findings):
-            spans.extend(_span(f, i, text, err))
-        if verdict is None:
-            if findings:
-                err(
-                    "findings given but no verdict",
-                    field="verdict",
-                    allowed='"leak" (with findings) or "clean" (without)',
-                )
-            continue  # not reviewed yet
-        if verdict not in VERDICTS:
-            err("unknown verdict", field="verdict", allowed="clean, leak, or null (not reviewed)")
-            continue
-        if verdict == "clean" and findings:
-            err("verdict 'clean' with findings", field="findings", allowed="[] for clean")
-            continue
-        if verdict == "leak" and not findings:
-            err(
-                "verdict 'leak' needs at least one finding",
-                field="findings",
-                allowed='[{"start": ..., "end": ..., "label": ...}]',
-            )
-            continue
-        who = by
-        if obj.get("reviewer") is not None:
-            try:
-                who = _reviewer(obj["reviewer"], "reviewer")
-            except InputError as e:
-                err(e.reason, field="reviewer", allowed=e.allowed)
-                continue
-        if len(spans) == len(findings):
-            out[rid] = (verdict, spans, who)
+        got = _parse_line(obj, texts[rid], by, err)
+        if got is not None and len(errors) == before:
+            out[rid] = got
     return out, errors
+
+
+def _parse_line(
+    obj: dict[str, Any], text: str, by: str, err: Callable[..., None]
+) -> _Parsed | None:
+    """One line's review (None: not reviewed yet, or an error was reported)."""
+    unknown = sorted(set(obj) - set(_LINE_FIELDS))
+    if unknown:
+        err("unknown field", field=unknown[0], allowed=", ".join(_LINE_FIELDS))
+    if "text" in obj and obj["text"] != text:
+        err("differs from the snapshot's record (leave the text as exported)", field="text")
+    verdict, findings = obj.get("verdict"), obj.get("findings", [])
+    if not isinstance(findings, list):
+        err("not a list", field="findings", allowed='[{"start": 0, "end": 4, "label": ...}]')
+        return None
+    spans = [s for i, f in enumerate(findings) for s in _span(f, i, text, err)]
+    problem = {
+        None: ("findings given but no verdict", "verdict", '"leak" with findings, "clean" without')
+        if findings
+        else None,
+        "clean": ("verdict 'clean' with findings", "findings", "[] for clean")
+        if findings
+        else None,
+        "leak": (
+            "verdict 'leak' needs at least one finding",
+            "findings",
+            '[{"start": ..., "end": ..., "label": ...}]',
+        )
+        if not findings
+        else None,
+    }
+    if verdict not in problem:
+        err("unknown verdict", field="verdict", allowed="clean, leak, or null (not reviewed)")
+        return None
+    if problem[verdict] is not None:
+        msg, field, allowed = problem[verdict]  # type: ignore[misc]
+        err(msg, field=field, allowed=allowed)
+        return None
+    if verdict is None:
+        return None  # not reviewed yet
+    who = by
+    if obj.get("reviewer") is not None:
+        try:
+            who = _reviewer(obj["reviewer"], "reviewer")
+        except InputError as e:
+            err(e.reason, field="reviewer", allowed=e.allowed)
+            return None
+    return (verdict, spans, who) if len(spans) == len(findings) else None
 
 
 def _span(f: Any, i: int, text: str, err: Callable[..., None]) -> list[dict[str, Any]]:
@@ -717,9 +746,7 @@ def mark_from_ground_truth(
             file=str(gt),
         )
     texts = _texts(snap, sample)
-    who = "ground-truth:" + (
-        "demo/ground_truth.jsonl" if path is None else Path(path).name
-    )
+    who = "ground-truth:" + ("demo/ground_truth.jsonl" if path is None else Path(path).name)
     marks: dict[str, tuple[str, list[dict[str, Any]], str]] = {}
     counts: Counter[str] = Counter()
     for cid, rid in wanted.items():
@@ -771,7 +798,10 @@ def _read_truth(path: Path, wanted: set[str]) -> dict[str, tuple[str, list[tuple
                 out[cid] = (str(obj["text"]), spans)
             except (ValueError, KeyError, TypeError):
                 raise InputError(
-                    "not a ground-truth line", file=str(path), line=no, allowed='{"id", "text", "spans"}'
+                    "not a ground-truth line",
+                    file=str(path),
+                    line=no,
+                    allowed='{"id", "text", "spans"}',
                 ) from None
     return out
 
@@ -846,6 +876,7 @@ __all__ = [
     "ground_truth_findings",
     "import_reviews",
     "mark_from_ground_truth",
+    "peek",
     "read_audit",
     "review_record",
     "start_audit",

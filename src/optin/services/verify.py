@@ -1250,15 +1250,17 @@ def _judge_audit(ev: Evidence, audit: dict[str, Any], ac: Check) -> None:
         ac.fail("every sampled record is reviewed but the audit has no result")
         return
     lo, hi = _wilson95(leaks, n)
+    ci = [round(lo, 6), round(hi, 6)]
     got = (result["reviewed"], result["with_personal_data"], result["ci95"])
-    want = (n, leaks, [round(lo, 6), round(hi, 6)])
-    if got[0] != want[0] or got[1] != want[1] or any(
-        abs(float(a) - b) > 1e-6 for a, b in zip(got[2], want[2], strict=True)
+    if (
+        got[0] != n
+        or got[1] != leaks
+        or any(abs(float(a) - b) > 1e-6 for a, b in zip(got[2], ci, strict=True))
     ):
-        ac.fail(f"result {got} is not what the reviews give {want}")
+        ac.fail(f"result {got} is not what the reviews give {(n, leaks, ci)}")
     ac.counts.update(
         {"with_personal_data": leaks, "leak_rate": round(leaks / n, 6),
-         "ci95": want[2], "source": result.get("source")}
+         "ci95": ci, "source": result.get("source")}
     )  # fmt: skip
     ac.detail = (
         f"{leaks} of {n} sampled records hold personal data ({leaks / n:.1%}, 95% CI "

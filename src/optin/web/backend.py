@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from optin.domain.eligibility import Decision, PolicySet
 from optin.domain.model import PolicyVersion
 from optin.errors import NotFoundError
-from optin.services import consent, eligibility, members, policy, receipts, signals
+from optin.services import consent, eligibility, members, policy, receipts, signals, snapshot_audit
 from optin.services.consent_writer import ConsentWriter, prepare
 from optin.services.setup import Database
 from optin.settings import Settings
@@ -208,3 +208,43 @@ def latest_verification(settings: Settings, stored: str) -> dict[str, Any] | Non
     from optin.services.snapshots import snapshot_dir
 
     return verifications.latest(snapshot_dir(settings.home, stored))
+
+
+# -- snapshot leak audit (issue 17) --------------------------------------------------------
+
+AUDIT_LABELS = snapshot_audit.LABELS
+
+
+def audit_view(db: Database, settings: Settings, snapshot_id: str) -> tuple[Any, list[Any]]:
+    return snapshot_audit.audit_view(db, settings, snapshot_id)
+
+
+def audit_status(db: Database, settings: Settings, snapshot_id: str) -> Any:
+    return snapshot_audit.audit_status(db, settings, snapshot_id)
+
+
+def start_audit(
+    db: Database, settings: Settings, snapshot_id: str, *, size: int, seed: int, by: str,
+    now: datetime,
+) -> Any:  # fmt: skip
+    return snapshot_audit.start_audit(
+        db, settings, snapshot_id, size=size, seed=seed, by=by, now=now
+    )
+
+
+def review_record(
+    db: Database, settings: Settings, snapshot_id: str, record_id: str, *, verdict: str,
+    span: str, label: str, by: str, now: datetime,
+) -> Any:  # fmt: skip
+    return snapshot_audit.review_record(
+        db, settings, snapshot_id, record_id, verdict=verdict, span=span, label=label, by=by,
+        now=now,
+    )  # fmt: skip
+
+
+def leak_audit(settings: Settings, stored: str) -> dict[str, Any]:
+    """The snapshot's leak audit, read-only (``state`` none / in_progress / complete /
+    damaged)."""
+    from optin.services.snapshots import snapshot_dir
+
+    return snapshot_audit.peek(snapshot_dir(settings.home, stored))

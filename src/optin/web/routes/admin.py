@@ -104,8 +104,80 @@ def _snapshot_response(
             manifest=json.dumps(manifest, indent=2, default=str)[:20000],
             report=report,
             verified=backend.latest_verification(st.settings, summary.path),
+            leak_audit=backend.leak_audit(st.settings, summary.path),
         ),
     )
+
+
+# -- leak audit (issue 17) ----------------------------------------------------------------
+
+
+def _audit_response(
+    st: WebState,
+    request: Request,
+    user: WebUser,
+    snapshot_id: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    summary, _ = _snapshot(st, snapshot_id)
+    audit, items = backend.audit_view(st.db, st.settings, snapshot_id)
+    todo = [i for i in items if i.review is None]
+    ctx = _ctx(
+        request, user, snap=summary, audit=audit, items=items, todo=len(todo),
+        labels=backend.AUDIT_LABELS, error=error,
+    )  # fmt: skip
+    return _render(st, request, "admin/audit.html", ctx, status=status)
+
+
+@router.get("/snapshots/{snapshot_id}/audit")
+def audit_page(request: Request, snapshot_id: str, user: WebUser = Depends(admin_user)) -> Response:
+    return _audit_response(state(request), request, user, snapshot_id)
+
+
+@router.post("/snapshots/{snapshot_id}/audit")
+def audit_start(
+    request: Request,
+    snapshot_id: str,
+    sample: int = Form(200, ge=1, le=100_000),
+    seed: int = Form(0, ge=0, le=2**31),
+    csrf_token: str = Form("", max_length=200),
+    user: WebUser = Depends(admin_user),
+) -> Response:
+    check_csrf(user, csrf_token)
+    st = state(request)
+    try:
+        backend.start_audit(
+            st.db, st.settings, snapshot_id, size=sample, seed=seed,
+            by=f"admin:{user.handle}", now=st.now(),
+        )  # fmt: skip
+    except OptinError as e:
+        return _audit_response(st, request, user, snapshot_id, error=str(e), status=409)
+    return RedirectResponse(f"/admin/snapshots/{snapshot_id}/audit", status_code=303)
+
+
+@router.post("/snapshots/{snapshot_id}/audit/{record_id}")
+def audit_review(
+    request: Request,
+    snapshot_id: str,
+    record_id: str,
+    verdict: str = Form(..., max_length=8),
+    span: str = Form("", max_length=2000),
+    label: str = Form("", max_length=20),
+    csrf_token: str = Form("", max_length=200),
+    user: WebUser = Depends(admin_user),
+) -> Response:
+    check_csrf(user, csrf_token)
+    st = state(request)
+    try:
+        backend.review_record(
+            st.db, st.settings, snapshot_id, record_id, verdict=verdict, span=span,
+            label=label, by=f"admin:{user.handle}", now=st.now(),
+        )  # fmt: skip
+    except InputError as e:
+        return _audit_response(st, request, user, snapshot_id, error=str(e), status=422)
+    return RedirectResponse(f"/admin/snapshots/{snapshot_id}/audit#r-{record_id}", status_code=303)
 
 
 def _policy_ctx(st: WebState, request: Request, user: WebUser, **extra: Any) -> dict[str, Any]:

@@ -14,6 +14,15 @@
         form.submit();
       });
     });
+    // leak audit: selecting characters of a record fills its "left" field
+    var records = document.querySelectorAll("pre[data-record]");
+    Array.prototype.forEach.call(records, function (pre) {
+      pre.addEventListener("mouseup", function () {
+        var sel = window.getSelection ? String(window.getSelection()) : "";
+        var field = pre.parentNode.querySelector("input[data-span]");
+        if (field && sel && pre.textContent.indexOf(sel) >= 0) { field.value = sel; }
+      });
+    });
     var printers = document.querySelectorAll("button[data-print]");
     Array.prototype.forEach.call(printers, function (b) {
       b.hidden = false;
