@@ -16,7 +16,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(name="cli")
-def cli_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+def cli_fixture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):  # type: ignore[no-untyped-def]
     home = make_demo_home(tmp_path / "home", members=30, posts=200)
     monkeypatch.delenv("OPTIN_DATABASE_URL", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
@@ -27,7 +29,7 @@ def cli_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
         out, err = capsys.readouterr()
         return rc, out, " ".join(err.split())
 
-    rc, out, err = invoke("snapshot", "build", "--purpose", "train_own_models", "--workers", "1")
+    rc, _, err = invoke("snapshot", "build", "--purpose", "train_own_models", "--workers", "1")
     assert rc == 0, err
     return invoke
 

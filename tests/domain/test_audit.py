@@ -62,6 +62,7 @@ def test_sample_is_pinned() -> None:
     rids = [f"{i:032x}" for i in range(100)]
     assert draw_sample(rids, 3, 0) == draw_sample(rids[::-1], 3, 0)
     assert draw_sample(rids, 3, 0) != draw_sample(rids, 3, 1)
-    assert sample_rank("abc", 0).hex()[:16] == __import__("hmac").new(
-        b"optin-audit:0", b"abc", "sha256"
-    ).hexdigest()[:16]
+    assert (
+        sample_rank("abc", 0).hex()[:16]
+        == __import__("hmac").new(b"optin-audit:0", b"abc", "sha256").hexdigest()[:16]
+    )

@@ -212,9 +212,7 @@ def test_verify_fails_a_tampered_audit(built: Built, tmp_path: Path) -> None:
         apath.write_text(json.dumps(audit))
         report = verify_snapshot(b.db, b.settings, b.sid, now=_now())
         check = next(c for c in report.checks if c.name == "audit")
-        assert report.status == "fail" and any(expect in p for p in check.problems), (
-            check.problems
-        )
+        assert report.status == "fail" and any(expect in p for p in check.problems), check.problems
         apath.write_text(good)
 
     a = json.loads(good)
@@ -234,7 +232,9 @@ def test_another_sample_needs_replace_and_replacing_clears_the_figure(
     b = built
     st = sa.start_audit(b.db, b.settings, b.sid, size=3, seed=0, by="t", now=_now())
     f = tmp_path / "r.jsonl"
-    f.write_text("".join(json.dumps(dict(x, verdict="clean")) + "\n" for x in _lines(st.sample_file)))
+    f.write_text(
+        "".join(json.dumps(dict(x, verdict="clean")) + "\n" for x in _lines(st.sample_file))
+    )
     sa.import_reviews(b.db, b.settings, b.sid, f, by="t", now=_now())
     assert "0 of 3 sampled records" in (b.path / "datasheet.md").read_text()
     with pytest.raises(ConflictError, match="--replace"):

@@ -40,7 +40,9 @@ def _fits(page: Any, name: str) -> None:
 
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
-@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, PHONE], ids=["desktop", "390px"])
+@pytest.mark.parametrize(
+    "viewport", [{"width": 1280, "height": 900}, PHONE], ids=["desktop", "390px"]
+)
 def test_review_page_marks_the_sample_and_shows_the_leak_rate(
     world: tuple[str, str, Any], browser: Any, db: Database, db_settings: Settings,
     viewport: dict[str, int],

@@ -66,7 +66,10 @@ def audit(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
-    """Measure the leak rate of a snapshot on a reviewed random sample (see docs/cli.md)."""
+    """Measure a snapshot's leak rate on a reviewed random sample: people mark it on the
+    admin review page or in the JSONL (--import), the demo ground truth marks it itself;
+    the rate and its 95% Wilson interval go into audit.json, croissant.json and
+    datasheet.md once every sampled record is reviewed."""
     from optin.services import snapshot_audit as sa
 
     settings = settings_from(ctx)
