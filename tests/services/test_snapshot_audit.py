@@ -147,6 +147,7 @@ def test_import_is_all_or_nothing_with_line_and_field(built: Built, tmp_path: Pa
 
 
 @sqlite_only
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_imported_reviews_give_the_leak_rate_everywhere_and_verify_passes(
     built: Built, tmp_path: Path
 ) -> None:
@@ -192,6 +193,9 @@ def test_imported_reviews_give_the_leak_rate_everywhere_and_verify_passes(
     # without the database too
     report = verify_directory(None, b.settings, b.path, now=_now())
     assert report.status == "pass", report.to_dict()
+    mlc = pytest.importorskip("mlcroissant")
+    ds = mlc.Dataset(jsonld=str(b.path / "croissant.json"))  # still valid Croissant
+    assert len(list(ds.records("records"))) == audit["population"]
 
 
 @sqlite_only

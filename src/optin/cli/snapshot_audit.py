@@ -58,7 +58,7 @@ def audit(
         "--ground-truth/--people",
         help="Mark the sample from the demo platform's ground truth (the personal data its "
         "generator planted), or leave it to people. Default: the ground truth where "
-        "demo/ground_truth.jsonl exists, else people.",
+        "demo/ground_truth.jsonl exists and no sampled record is reviewed yet, else people.",
         show_default=False,
     ),
     reviewer: str = typer.Option(

@@ -245,8 +245,14 @@ def _record_ids(snap: _Snap) -> list[str]:
 def _texts(snap: _Snap, wanted: set[str]) -> dict[str, str]:
     """The redacted texts of the ``wanted`` record ids, read from the shards."""
     out: dict[str, str] = {}
+    if not wanted:
+        return out
     for f in snap.manifest.get("files", []):
-        t = pq.read_table(snap.dir / str(f["path"]), columns=["record_id", "text"])
+        t = pq.read_table(
+            snap.dir / str(f["path"]),
+            columns=["record_id", "text"],
+            filters=[("record_id", "in", sorted(wanted))],
+        )
         for rid, text in zip(t["record_id"].to_pylist(), t["text"].to_pylist(), strict=True):
             if rid in wanted:
                 out[str(rid)] = text or ""
