@@ -45,6 +45,8 @@ def test_cli_audit(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     assert st["reviewed"] == st["sample"] == min(30, st["population"])
     lines = Path(st["sample_file"]).read_text().splitlines()
     assert all(json.loads(x)["verdict"] in ("clean", "leak") for x in lines)
+    rc, out, _ = cli("snapshot", "show", "latest")
+    assert rc == 0 and "ground_truth" in out.split("leak:")[1].splitlines()[0]
     rc, out, _ = cli("snapshot", "verify", "latest", "--json")
     assert rc == 0
     audit = next(c for c in json.loads(out)["checks"] if c["name"] == "audit")
@@ -58,6 +60,8 @@ def test_cli_audit(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     assert rc == 0, err
     assert "0 reviewed" in out and "not audited" in out
     sample_file = Path(out.split("reviewers' copy: ")[1].split()[0])
+    rc, out, _ = cli("snapshot", "show", "latest")
+    assert "audit in progress: 0 of 4 reviewed" in out
 
     bad = tmp_path / "bad.jsonl"
     rows = [json.loads(x) for x in sample_file.read_text().splitlines()]

@@ -387,6 +387,7 @@ def show(
     db = open_db(ctx)
     info = show_snapshot(db, snapshot_id)
     info["verification"] = _verification(settings_from(ctx), info["path"])
+    info["leak_audit"] = _leak_audit(settings_from(ctx), info["path"])  # issue 17
     if as_json:
         print_json(info)
         return
@@ -408,6 +409,8 @@ def show(
         esc(f"{'verified':>10}: {_verified(v)}" + (f" by {v['by']}" if v.get("by") else "")),
         highlight=False,
     )
+    la = info["leak_audit"]
+    console.print(esc(f"{'leak':>10}: {_leak_text(la)}"), highlight=False)
     _print_lineage(info)
     if m:
         console.print(
@@ -425,6 +428,28 @@ def show(
                 esc(f"{'file':>10}: {f['path']} {f['rows']:,} rows sha256 {f['sha256']}"),
                 highlight=False,
             )
+
+
+def _leak_audit(settings: Any, stored: str) -> dict[str, Any]:
+    from optin.services.snapshot_audit import peek
+    from optin.services.snapshots import snapshot_dir
+
+    return peek(snapshot_dir(settings.home, stored))
+
+
+def _leak_text(la: dict[str, Any]) -> str:
+    r = la.get("result")
+    if la["state"] == "complete" and r:
+        lo, hi = r["ci95"]
+        return (
+            f"{r['leak_rate']:.1%} ({r['with_personal_data']} of {r['reviewed']} sampled "
+            f"records), 95% CI {lo:.1%}-{hi:.1%}, {r['source']}"
+        )
+    if la["state"] == "in_progress":
+        return f"audit in progress: {la['reviewed']} of {la['sample']} reviewed"
+    if la["state"] == "damaged":
+        return f"audit damaged: {la['problem']}"
+    return "not audited (`optin snapshot audit ID --sample 200`)"
 
 
 def _print_lineage(info: dict[str, Any]) -> None:
