@@ -111,6 +111,8 @@ def cmd_demo(argv: list[str]) -> None:
     optin("--home", str(home), "log", "keygen")
     optin("--home", str(home), "demo", *argv)
     optin("--home", str(home), "snapshot", "build", "--purpose", "train_own_models")
+    # a measured leak rate: 200 sampled records, marked from the demo's ground truth
+    optin("--home", str(home), "snapshot", "audit", "latest", "--sample", "200")
     optin("--home", str(home), "snapshot", "verify", "latest")
     optin("--home", str(home), "summary")
 
