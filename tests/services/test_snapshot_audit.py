@@ -287,3 +287,39 @@ def test_ground_truth_rule(
     found, kinds = sa.ground_truth_findings(original, spans, redacted)
     assert [redacted[f["start"] : f["end"]] for f in found] == [t for t, _ in expect]
     assert kinds == sorted({k for _, k in expect}, reverse=True)[:1]
+
+
+@sqlite_only
+def test_signed_audit_catches_a_consistent_rewrite(db: Database, db_settings: Settings) -> None:
+    """Where the platform signs its manifests, audit.json is a signed note under a key of
+    its own: a rewrite that keeps the digest, the sample and the result consistent is
+    still caught."""
+    from optin.services import tlog
+
+    tlog.keygen(db_settings)
+    now = _now()
+    generate_demo(db, members=40, posts=240, seed=3, now=now)
+    r = build_snapshot(db, db_settings, "train_own_models", engine="inline", now=now)
+    b = Built(db, db_settings, r.snapshot_id, r.path)
+    sa.start_audit(b.db, b.settings, b.sid, size=5, seed=0, by="t", now=_now())
+    st = sa.mark_from_ground_truth(b.db, b.settings, b.sid, now=_now())
+    assert (b.path / sa.NOTE_FILE).exists() and sa.audit_key_path(
+        b.settings
+    ).stat().st_mode & 0o77 == 0
+    check = _verify(b)
+    assert check["counts"]["signed"] is True
+    apath = b.path / sa.FILE
+    audit = json.loads(apath.read_text())
+    assert "/audits+" in audit["signed_note"]["key"]  # a key of its own, not the manifests'
+    # flip every verdict to clean and make everything else agree
+    for rv in audit["reviews"].values():
+        rv.update(verdict="clean", findings=[])
+    lo, hi = wilson(0, st.sample)
+    audit["result"].update(with_personal_data=0, leak_rate=0.0, by_label={},
+                           ci95=[round(lo, 6), round(hi, 6)])  # fmt: skip
+    audit["digest"] = sa.canonical_digest(audit)
+    apath.write_text(json.dumps(audit, indent=2, sort_keys=True) + "\n")
+    report = verify_snapshot(b.db, b.settings, b.sid, now=_now())
+    problems = next(c for c in report.checks if c.name == "audit").problems
+    assert report.status == "fail"
+    assert any("edited after signing" in p for p in problems), problems

@@ -30,6 +30,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -48,13 +49,16 @@ from optin.errors import (
     IntegrityError,
     NotFoundError,
 )
-from optin.files import atomic_text, atomic_write_json
+from optin.files import atomic_text, atomic_write_bytes, create_secret_file
 from optin.services.policy import policy_set
 from optin.settings import Settings
 from optin.storage import snapshots as repo
 from optin.storage.database import Database
+from optin.tlog.note import Signer, Verifier, generate_signer_key, sign_note
 
 FILE = "audit.json"
+NOTE_FILE = "audit.note"
+AUDIT_KEY_FILE = "audit.key"
 SAMPLE_FILE = "data/audit-sample.jsonl"
 LOCK_FILE = ".audit.lock"
 FORMAT = "optin-snapshot-audit/1"
@@ -77,6 +81,41 @@ SOURCES = ("people", "ground_truth")
 _LINE_FIELDS = ("record_id", "text", "verdict", "findings", "reviewer")
 _MAX_ERRORS = 50
 _NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
+
+
+# -- the platform's audit key -----------------------------------------------------------
+#
+# audit.json is a signed note (c2sp.org/signed-note) under a key of its own, named
+# ``<host of the log origin>/audits`` in ``keys/audit.key`` (0600): a key signs one kind
+# of note. It is made when the platform signs its manifests (``optin log keygen``); an
+# installation without those keys writes audit.json with its digest only.
+
+
+def audit_key_path(settings: Settings) -> Path:
+    return settings.keys_dir / AUDIT_KEY_FILE
+
+
+def audit_signer(settings: Settings) -> Signer | None:
+    """The audit key (created on first use where the platform has a manifest key);
+    None where the platform signs nothing."""
+    from optin.services import tlog
+
+    path = audit_key_path(settings)
+    if not path.exists():
+        if tlog.manifest_signer(settings) is None:
+            return None
+        name = settings.log_origin.split("/", 1)[0] + "/audits"
+        signer = generate_signer_key(name, os.urandom(32))
+        create_secret_file(path, (signer.skey + "\n").encode("ascii"))
+    return tlog.read_signer(path)
+
+
+def trusted_audit_key(settings: Settings) -> Verifier | None:
+    """The public half of this installation's audit key, or None."""
+    from optin.services import tlog
+
+    path = audit_key_path(settings)
+    return tlog.read_signer(path).verifier if path.exists() else None
 
 
 # -- the file ------------------------------------------------------------------------------
@@ -204,6 +243,7 @@ class _Snap:
     manifest: dict[str, Any]
     manifest_sha256: str
     as_of: datetime
+    settings: Settings
 
 
 def _open(db: Database, settings: Settings, snapshot_id: str) -> _Snap:
@@ -231,7 +271,7 @@ def _open(db: Database, settings: Settings, snapshot_id: str) -> _Snap:
             f"{mpath}: sha256 differs from the one recorded at build time; "
             "run `optin snapshot verify` before auditing"
         )
-    return _Snap(sid, directory, json.loads(raw), digest, as_of)
+    return _Snap(sid, directory, json.loads(raw), digest, as_of, settings)
 
 
 def _record_ids(snap: _Snap) -> list[str]:
@@ -307,8 +347,22 @@ def _save(
         same = all(before.get(k) == audit["result"].get(k) for k in audit["result"] if k != "at")
         if same:
             audit["result"]["at"] = before["at"]  # nothing measured changed
+    signer = audit_signer(snap.settings)
+    if signer is not None:
+        audit["signed_note"] = {
+            "file": NOTE_FILE,
+            "format": "c2sp.org/signed-note; the note's text is audit.json, byte for byte",
+            "key": signer.verifier.vkey,
+        }
+    else:
+        audit.pop("signed_note", None)
     audit["digest"] = canonical_digest(audit)
-    atomic_write_json(snap.dir / FILE, audit)
+    text = json.dumps(audit, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    atomic_write_bytes(snap.dir / FILE, text.encode("utf-8"))
+    if signer is not None:
+        atomic_write_bytes(snap.dir / NOTE_FILE, sign_note(text, signer).encode("utf-8"))
+    else:
+        (snap.dir / NOTE_FILE).unlink(missing_ok=True)
     if replaced or before != audit["result"]:
         write_documents(db, snap, audit)
 
@@ -875,9 +929,12 @@ __all__ = [
     "FILE",
     "FORMAT",
     "LABELS",
+    "NOTE_FILE",
     "SAMPLE_FILE",
     "AuditItem",
     "AuditStatus",
+    "audit_key_path",
+    "audit_signer",
     "audit_status",
     "audit_view",
     "canonical_digest",
@@ -890,5 +947,6 @@ __all__ = [
     "review_record",
     "start_audit",
     "summary",
+    "trusted_audit_key",
     "write_documents",
 ]

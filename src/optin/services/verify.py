@@ -238,6 +238,7 @@ class Trust:
     witnesses: tuple[Verifier, ...] = ()
     quorum: int = 0
     strict: bool = False
+    audit_key: Verifier | None = None  # issue 17: audit.json's signed note
 
     @classmethod
     def of(
@@ -256,7 +257,16 @@ class Trust:
             tuple(w.key for w in tlog.witnesses(settings)),
             tlog.quorum(settings),
             strict,
+            _trusted_audit_key(settings),
         )
+
+
+def _trusted_audit_key(settings: Settings) -> Verifier | None:
+    """The public half of this installation's audit key (``keys/audit.key``), or None."""
+    from optin.services import tlog
+
+    path = settings.keys_dir / "audit.key"
+    return tlog.read_signer(path).verifier if path.exists() else None
 
 
 @dataclass
@@ -1174,6 +1184,7 @@ def check_audit(ev: Evidence) -> Check:
     blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     if hashlib.sha256(blob.encode("utf-8")).hexdigest() != audit.get("digest"):
         ac.fail(f"{apath}: digest does not match its content (edited by hand?)")
+    _check_audit_note(ev, apath, audit, ac)
     mpath = base / "manifest.json"
     msha = _sha256_file(mpath) if mpath.exists() else None
     if audit.get("snapshot_id") != ev.manifest.get("snapshot_id") or audit.get(
@@ -1201,6 +1212,34 @@ def check_audit(ev: Evidence) -> Check:
     elif result is None and quoted not in (None, "not audited"):
         ac.fail(f"{base / 'croissant.json'} quotes a leak audit that has no result")
     return ac
+
+
+def _check_audit_note(ev: Evidence, apath: Path, audit: dict[str, Any], ac: Check) -> None:
+    """``audit.note`` is a note signed by the trusted audit key whose text is
+    ``audit.json`` byte for byte (opened with the log's note verifier)."""
+    from optin.tlog.note import NoteError, open_note
+
+    npath = apath.with_name("audit.note")
+    claimed = audit.get("signed_note")
+    ac.counts["signed"] = npath.exists()
+    if not npath.exists():
+        if claimed:
+            ac.fail(f"{npath} is missing, but audit.json says it was signed")
+        elif ev.trust.strict:
+            ac.fail(f"{apath} is unsigned (--strict)")
+        return
+    key = ev.trust.audit_key
+    if key is None:
+        if ev.trust.strict:
+            ac.fail("no trusted audit key to check audit.note with (--strict)")
+        return
+    try:
+        text, _ = open_note(npath.read_text("utf-8"), [key])
+    except (NoteError, OSError, UnicodeDecodeError) as e:
+        ac.fail(f"{npath}: not a note signed by the trusted key {key.name}: {e}")
+        return
+    if text.encode("utf-8") != apath.read_bytes():
+        ac.fail(f"{npath}: the signed text is not {apath} (edited after signing)")
 
 
 def _croissant_audit(path: Path) -> Any:
@@ -1240,7 +1279,7 @@ def _judge_audit(ev: Evidence, audit: dict[str, Any], ac: Check) -> None:
     n = len(sample)
     result = audit.get("result")
     reviewed = len(set(reviews) & set(sample))
-    ac.counts = {"audited": True, "sample": n, "reviewed": reviewed}
+    ac.counts.update({"audited": True, "sample": n, "reviewed": reviewed})
     if reviewed < n:
         ac.detail = f"in progress: {reviewed} of {n} sampled records reviewed"
         if result is not None:
