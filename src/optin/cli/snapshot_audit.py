@@ -49,8 +49,9 @@ def audit(
     import_file: Path = typer.Option(
         None,
         "--import",
-        help="Import a reviewed sample JSONL (verdict clean|leak, findings as start/end/"
-        "label): all lines are checked first; any error and nothing is saved.",
+        help="Import a reviewed sample JSONL (verdict clean|leak|null, findings as "
+        "start/end/label in Unicode code points, optionally text): all lines are checked "
+        "first; any error and nothing is saved.",
         dir_okay=False,
     ),
     ground_truth: bool = typer.Option(
