@@ -323,3 +323,20 @@ def test_signed_audit_catches_a_consistent_rewrite(db: Database, db_settings: Se
     problems = next(c for c in report.checks if c.name == "audit").problems
     assert report.status == "fail"
     assert any("edited after signing" in p for p in problems), problems
+
+
+@sqlite_only
+def test_the_reviewers_copy_goes_with_the_shards(built: Built) -> None:
+    """data/audit-sample.jsonl holds the records' texts: retiring the snapshot (as a
+    derive or an erasure does) removes it with the shards; audit.json holds no text."""
+    from optin.services.derive import retire_snapshot
+
+    b = built
+    st = sa.start_audit(b.db, b.settings, b.sid, size=4, seed=0, by="t", now=_now())
+    texts = [x["text"] for x in _lines(st.sample_file)]
+    kept = (b.path / sa.FILE).read_text()
+    assert not any(t in kept for t in texts if len(t) > 8)
+    retire_snapshot(b.db, b.settings, b.sid, by="child", now=_now())
+    assert not st.sample_file.exists() and not (b.path / "data").exists()
+    with pytest.raises(ConflictError, match="retired"):
+        sa.start_audit(b.db, b.settings, b.sid, size=4, seed=0, by="t", now=_now())
