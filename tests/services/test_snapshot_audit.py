@@ -311,11 +311,15 @@ def test_signed_audit_catches_a_consistent_rewrite(db: Database, db_settings: Se
     apath = b.path / sa.FILE
     audit = json.loads(apath.read_text())
     assert "/audits+" in audit["signed_note"]["key"]  # a key of its own, not the manifests'
-    # flip every verdict to clean and make everything else agree
-    for rv in audit["reviews"].values():
+    # flip one verdict and make everything else agree (result, interval, digest)
+    rv = audit["reviews"][audit["sample"][0]]
+    if rv["verdict"] == "leak":
         rv.update(verdict="clean", findings=[])
-    lo, hi = wilson(0, st.sample)
-    audit["result"].update(with_personal_data=0, leak_rate=0.0, by_label={},
+    else:
+        rv.update(verdict="leak", findings=[{"start": 0, "end": 1, "label": "PERSON"}])
+    k = sum(r["verdict"] == "leak" for r in audit["reviews"].values())
+    lo, hi = wilson(k, st.sample)
+    audit["result"].update(with_personal_data=k, leak_rate=round(k / st.sample, 6),
                            ci95=[round(lo, 6), round(hi, 6)])  # fmt: skip
     audit["digest"] = sa.canonical_digest(audit)
     apath.write_text(json.dumps(audit, indent=2, sort_keys=True) + "\n")

@@ -364,10 +364,10 @@ def _save(
     else:
         (snap.dir / NOTE_FILE).unlink(missing_ok=True)
     if replaced or before != audit["result"]:
-        write_documents(db, snap, audit)
+        _rewrite_documents(db, snap, audit)
 
 
-def write_documents(db: Database, snap: _Snap, audit: dict[str, Any] | None) -> None:
+def _rewrite_documents(db: Database, snap: _Snap, audit: dict[str, Any] | None) -> None:
     """``croissant.json`` and ``datasheet.md`` again, quoting the audit's result."""
     from optin.pipeline.documents import write_documents as write
 
@@ -487,7 +487,7 @@ def audit_status(db: Database, settings: Settings, snapshot_id: str) -> AuditSta
     _check_binding(snap, audit)
     if not _documents_current(snap.dir, audit):
         with _locked(snap.dir):
-            write_documents(db, snap, audit)
+            _rewrite_documents(db, snap, audit)
     return _status(snap, audit)
 
 
@@ -948,5 +948,4 @@ __all__ = [
     "start_audit",
     "summary",
     "trusted_audit_key",
-    "write_documents",
 ]

@@ -1269,6 +1269,8 @@ def _judge_audit(ev: Evidence, audit: dict[str, Any], ac: Check) -> None:
     if stray:
         ac.fail(f"review of record {stray[0]}, which is not in the sample")
     leaks = 0
+    labels: Counter[str] = Counter()
+    sources: set[str] = set()
     for rid, r in reviews.items():
         verdict, findings = r["verdict"], r["findings"]
         if verdict not in ("clean", "leak") or (verdict == "leak") != bool(findings):
@@ -1276,6 +1278,9 @@ def _judge_audit(ev: Evidence, audit: dict[str, Any], ac: Check) -> None:
         if r.get("source") not in ("people", "ground_truth") or not r.get("by") or not r.get("at"):
             ac.fail(f"review of record {rid}: no source, reviewer or time")
         leaks += verdict == "leak"
+        if verdict == "leak":
+            labels.update({str(f.get("label")) for f in findings})
+        sources.add(str(r.get("source")))
     n = len(sample)
     result = audit.get("result")
     reviewed = len(set(reviews) & set(sample))
@@ -1297,6 +1302,13 @@ def _judge_audit(ev: Evidence, audit: dict[str, Any], ac: Check) -> None:
         or any(abs(float(a) - b) > 1e-6 for a, b in zip(got[2], ci, strict=True))
     ):
         ac.fail(f"result {got} is not what the reviews give {(n, leaks, ci)}")
+    source = sources.pop() if len(sources) == 1 else "mixed"
+    if (
+        abs(float(result.get("leak_rate", -1)) - leaks / n) > 1e-6
+        or result.get("source") != source
+        or result.get("by_label") != dict(sorted(labels.items()))
+    ):
+        ac.fail("the result's leak rate, source or labels are not what the reviews give")
     ac.counts.update(
         {"with_personal_data": leaks, "leak_rate": round(leaks / n, 6),
          "ci95": ci, "source": result.get("source")}
