@@ -7,10 +7,15 @@ again). Verify passes on it and checks the parent link."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -279,4 +284,72 @@ def test_rows_file_names_no_author_or_content_id(small_home: Path, tmp_path: Pat
     for p in _prov(db, parent.snapshot_id)[:50]:
         assert p.content_id not in blob and p.author_id not in blob
     assert sum(1 for o in rows["outcome"].to_pylist() if o == "kept") == parent.records
+    db.dispose()
+
+
+def _cli(home: Path, *args: str) -> list[str]:
+    return [
+        sys.executable, "-m", "optin.cli.main", "--home", str(home), "snapshot", "build",
+        "--purpose", PURPOSE, "--as-of", AS_OF2.isoformat(), "--workers", "1",
+        "--shard-size", str(SHARD), "--engine", "inline", "--since", "latest", *args,
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_killed_incremental_build_resumes_to_the_same_result(
+    small_home: Path, tmp_path: Path
+) -> None:
+    db, st_ = copy_home(small_home, tmp_path / "a")
+    parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW)
+    eligible = _eligible_authors(db, parent.snapshot_id)
+    rng = random.Random(5)
+    for i in range(1500):  # 25 shards of new posts
+        add_content(
+            db, rng.choice(eligible), f"bulk-{i:05d}",
+            f"Post {i}: {rng.choice(['rain', 'sun', 'snow'])} over the hills, "
+            f"{rng.randint(0, 10**6)} steps walked and a call with Jane Doe at 555-0142",
+            created_at=T1 - timedelta(hours=rng.randint(6, 900)),
+        )  # fmt: skip
+    db.dispose()
+    db_full, st_full = copy_home(tmp_path / "a", tmp_path / "b")
+    home = tmp_path / "a"
+    env = {**os.environ, "OPTIN_DEBUG": "1"}
+    log = (tmp_path / "killed.log").open("wb")
+    proc = subprocess.Popen(
+        _cli(home), env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log
+    )
+    deadline = time.monotonic() + 120
+    markers: list[Path] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        markers = list((home / "snapshots").glob("*/_work/_done/stage1-*.json"))
+        if markers:
+            break
+        time.sleep(0.02)
+    alive = proc.poll() is None
+    if alive:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    log.close()
+    assert alive, f"build ended before it could be killed: {(tmp_path / 'killed.log').read_text()}"
+    snap_dir = markers[0].parents[2]
+    assert not (snap_dir / "manifest.json").exists()
+    finished = len(list((snap_dir / "_work" / "_done").glob("stage1-*.json")))
+    rerun = subprocess.run(
+        _cli(home, "--json"), env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    out = json.loads(rerun.stdout)
+    assert out["status"] == "resumed" and finished >= 1
+    assert out["parent"]["id"] == parent.snapshot_id
+    # finished shards were skipped: the rerun redacted fewer rows than it processed
+    assert out["timings"]["records_language"] < out["incremental"]["processed"]
+    assert not (snap_dir / "_work").exists()
+    db = Database.open(st_)
+    child = BuildResult(out["snapshot_id"], snap_dir, "resumed", out["records"],
+                        json.loads((snap_dir / "manifest.json").read_text()))  # fmt: skip
+    full = _build(db_full, st_full, as_of=AS_OF2, now=datetime.now(UTC))
+    assert _contents(db, child) == _contents(db_full, full)
+    rep = verify_snapshot(db, st_, child.snapshot_id, now=datetime.now(UTC), rescan=False)
+    assert rep.status == "pass", rep.to_dict()
+    db_full.dispose()
     db.dispose()

@@ -83,6 +83,7 @@ class BuildResult:
             "records": self.records,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "counts": self.manifest.get("counts", {}),
+            **{k: self.manifest[k] for k in ("parent", "incremental") if k in self.manifest},
         }
 
 
