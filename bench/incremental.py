@@ -154,6 +154,7 @@ def main() -> None:
     ap.add_argument("--shard-size", type=int, default=10_000)
     ap.add_argument("--home", type=Path, default=None, help="reuse or create this demo home")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--profile", action="store_true", help="cProfile the incremental build")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="optin-incr-"))
     demo = args.home or base / "demo"
@@ -173,10 +174,21 @@ def main() -> None:
     shutil.copytree(work, full_home)
     as_of2, now2 = NOW + timedelta(days=1), NOW + timedelta(days=1, hours=1)
     db = Database.open(st)
+    prof = None
+    if args.profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     child, _, c_cpu = timed_build(
         db, st, "incremental", as_of=as_of2, now=now2, shard_size=args.shard_size,
         since=parent.snapshot_id,
     )  # fmt: skip
+    if prof is not None:
+        import pstats
+
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
     st_full = Settings(home=full_home)
     db_full = Database.open(st_full)
     full, _, f_cpu = timed_build(
