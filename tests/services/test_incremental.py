@@ -353,3 +353,52 @@ def test_killed_incremental_build_resumes_to_the_same_result(
     assert rep.status == "pass", rep.to_dict()
     db_full.dispose()
     db.dispose()
+
+
+def test_incremental_from_a_lake_equals_a_full_lake_build(small_home: Path, tmp_path: Path) -> None:
+    from tests.pipeline.test_lake import LAKE_SCHEMA, content_rows, write_lake
+
+    db, st_ = copy_home(small_home, tmp_path / "a")
+    rows = content_rows(db)
+    lake = write_lake(rows, tmp_path / "lake")
+
+    def lake_build(
+        d: Database, s: Settings, as_of: datetime, now: datetime, since: str | None = None
+    ) -> BuildResult:
+        return build_snapshot(d, s, PURPOSE, as_of, engine="inline", config=_config(), now=now,
+                              content=str(lake), since=since)  # fmt: skip
+
+    parent = lake_build(db, st_, AS_OF, DEMO_NOW)
+    prov = sorted(_prov(db, parent.snapshot_id), key=lambda p: p.content_id)
+    at = T1 - timedelta(hours=5)
+    record_consent(db, prov[0].author_id, PURPOSE, "withdraw", source="web", at=at, now=at)
+    edited, deleted = prov[-1].content_id, prov[-2].content_id
+    for r in rows:
+        if r["content_id"] == edited:
+            r["text"] += " (edited later)"
+            r["edited_at"] = at
+        if r["content_id"] == deleted:
+            r["deleted_at"] = at
+    authors = sorted({p.author_id for p in prov})
+    new = [
+        {**rows[0], "content_id": f"lake-new-{i}", "author_id": authors[i % len(authors)],
+         "text": f"Fresh lake post {i} about rivers, boats and a quiet morning walk",
+         "created_at": at - timedelta(hours=i), "edited_at": None, "deleted_at": None,
+         "kind": "post", "visibility": "public", "language": "en"}
+        for i in range(12)
+    ]  # fmt: skip
+    shutil.rmtree(lake)
+    write_lake(rows + new, lake, LAKE_SCHEMA)
+    db.dispose()
+    db_full, st_full = copy_home(tmp_path / "a", tmp_path / "b")
+    db = Database.open(st_)
+    child = lake_build(db, st_, AS_OF2, NOW2, since=parent.snapshot_id)
+    full = lake_build(db_full, st_full, AS_OF2, NOW2)
+    assert _contents(db, child) == _contents(db_full, full)
+    inc = child.manifest["incremental"]
+    assert inc["new"] >= 12 and inc["edited"] == 1
+    assert child.manifest["content_source"]["kind"] == "lake"
+    rep = verify_snapshot(db, st_, child.snapshot_id, now=NOW2, rescan=False)
+    assert rep.status == "pass", rep.to_dict()
+    db_full.dispose()
+    db.dispose()
