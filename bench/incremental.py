@@ -49,7 +49,7 @@ PURPOSE = "train_own_models"
 
 
 def load() -> str:
-    return "load %.2f %.2f %.2f" % os.getloadavg()
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def _children_cpu() -> float:
@@ -93,19 +93,30 @@ def timed_build(
     return r, wall, cpu
 
 
-def change(db: Database, parent: BuildResult, posts: float, withdraw: float, seed: int) -> dict[str, int]:
+def change(
+    db: Database, parent: BuildResult, posts: float, withdraw: float, seed: int
+) -> dict[str, int]:
     """1% new posts, 0.1% of members withdraw (among the parent's authors)."""
     rng = random.Random(seed)
     with db.session() as s:
         members = s.execute(select(ContentRow.author_id).distinct()).scalars().all()
         n_posts = db.table_counts().get("content_items", 0)
         authors = sorted(
-            {r.author_id for r in s.execute(
-                select(SnapshotRecordRow.author_id)
-                .where(SnapshotRecordRow.snapshot_id == parent.snapshot_id)
-            )}  # fmt: skip
+            {
+                r.author_id
+                for r in s.execute(
+                    select(SnapshotRecordRow.author_id).where(
+                        SnapshotRecordRow.snapshot_id == parent.snapshot_id
+                    )
+                )
+            }
         )
-        texts = [t for (t,) in s.execute(select(ContentRow.text).where(ContentRow.kind == "post").limit(5000))]
+        texts = [
+            t
+            for (t,) in s.execute(
+                select(ContentRow.text).where(ContentRow.kind == "post").limit(5000)
+            )
+        ]
     n_new = max(1, round(n_posts * posts))
     n_withdraw = max(1, round(len(members) * withdraw))
     at = NOW + timedelta(hours=2)

@@ -397,7 +397,7 @@ class IncrementalBuild(SnapshotBuild):
             if r.rows
         ]
         edited_parent = {p_rid[j] for j in seen} - {p_rid[j] for j in unchanged_row.tolist()}
-        dropped, reused_prov = self._parent_records(
+        left_why, reused_prov = self._parent_records(
             plan, reused, parent_kept - reused - edited_parent, superseded
         )
 
@@ -421,7 +421,7 @@ class IncrementalBuild(SnapshotBuild):
                 "resurrected": counts["resurrected"],
                 "reprocessed_directory_changed": counts["directory_changed"],
                 "processed": sum(t.rows for t in [*tasks, *back]),
-                "dropped": dict(sorted(Counter(dropped.values()).items())),
+                "dropped": dict(sorted(Counter(left_why.values()).items())),
             },
             rows=rows,
             directory=directory,
@@ -449,7 +449,7 @@ class IncrementalBuild(SnapshotBuild):
             t = read_ipc(Path(path))
             parts.append(t.filter(pc.is_in(t["seq"], value_set=want)))
         table = pa.concat_tables(parts).sort_by("seq").drop_columns(["seq"]).combine_chunks()
-        out = []
+        out: list[ShardTask] = []
         for start in range(0, table.num_rows, cfg.shard_size):
             chunk = table.slice(start, cfg.shard_size)
             i = index + len(out)
@@ -534,12 +534,7 @@ class IncrementalBuild(SnapshotBuild):
         )
         parts, seqs = [unchanged], [u_seq]
         for task, t2, seq in zip(tasks, tasks2, task_seq, strict=True):
-            drop = set(t2.exact_dup) | set(t2.near_dup)
-            parts.append(
-                inc.task_rows(
-                    task, hkey, lambda s1, d=drop: [i not in d for i in range(s1.num_rows)]
-                )
-            )
+            parts.append(inc.task_rows(task, hkey, _not_in(set(t2.exact_dup) | set(t2.near_dup))))
             seqs.append(seq)
         table = pa.concat_tables(parts)
         order = np.argsort(np.concatenate(seqs), kind="stable")
@@ -655,6 +650,15 @@ class IncrementalBuild(SnapshotBuild):
                 },
             )
         return result
+
+
+def _not_in(drop: set[int]) -> Callable[[pa.Table], list[bool]]:
+    """Which stage-1 rows survived the duplicate pass, given the dropped positions."""
+
+    def kept(s1: pa.Table) -> list[bool]:
+        return [i not in drop for i in range(s1.num_rows)]
+
+    return kept
 
 
 def _col(table: pa.Table, name: str, rows: np.ndarray) -> np.ndarray:

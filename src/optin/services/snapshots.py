@@ -593,7 +593,6 @@ class SnapshotBuild:
             )
         return BuildResult(sid, plan.path, "built", proof.records, proof.manifest, self.timings)
 
-
     def _provenance_rows(self, plan: BuildPlan, ran: _Ran) -> Iterator[dict[str, Any]]:
         return _provenance(plan, ran)
 
