@@ -1,7 +1,7 @@
 """Incremental snapshot build vs a full build after a small change (issue 15 point 4).
 
 On a demo platform: a full snapshot as of NOW (built an hour later), then 1% new posts
-(follow-ups by random members, texts from the demo's own posts, created in the next day)
+(by random members, texts from the demo's own post composer, created in the next day)
 and withdrawals by 0.1% of the members (drawn among the snapshot's authors). Then, at the
 same as-of and build times:
 
@@ -35,6 +35,7 @@ from typing import Any
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from optin.demo.text import Person, compose
 from optin.pipeline.config import BuildConfig
 from optin.services.consent import record_consent
 from optin.services.demo import generate_demo
@@ -42,7 +43,7 @@ from optin.services.snapshots import BuildResult, build_snapshot
 from optin.settings import Settings
 from optin.storage import snapshots as repo
 from optin.storage.database import Database
-from optin.storage.models import ContentRow, SnapshotRecordRow
+from optin.storage.models import ContentRow, MemberRow, SnapshotRecordRow
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 PURPOSE = "train_own_models"
@@ -111,26 +112,40 @@ def change(
                 )
             }
         )
-        texts = [
-            t
-            for (t,) in s.execute(
-                select(ContentRow.text).where(ContentRow.kind == "post").limit(5000)
+        people = {
+            m.id: Person(
+                handle=m.handle,
+                display_name=m.display_name,
+                first=m.display_name.split()[0],
+                last=m.display_name.split()[-1],
+                email=f"{m.handle}@example.com",
+                country="US",
+                org="Northwind",
+                role="designer",
             )
-        ]
+            for m in s.execute(select(MemberRow.id, MemberRow.handle, MemberRow.display_name))
+            if m.display_name and m.display_name.split() and m.handle
+        }
     n_new = max(1, round(n_posts * posts))
     n_withdraw = max(1, round(len(members) * withdraw))
     at = NOW + timedelta(hours=2)
     for a in rng.sample(authors, min(n_withdraw, len(authors))):
         record_consent(db, a, PURPOSE, "withdraw", source="web", at=at, now=at)
     rows = []
+    ids = sorted(people)
+
+    def others() -> Person:
+        return people[rng.choice(ids)]
+
     for i in range(n_new):
+        author = rng.choice(ids)
         rows.append(
             {
                 "id": f"bench-new-{i:08d}",
-                "author_id": rng.choice(members),
+                "author_id": author,
                 "kind": "post",
                 "visibility": "public",
-                "text": f"{rng.choice(texts)} (follow-up {i}: {rng.randint(0, 10**9)})",
+                "text": compose("post", "en", rng, people[author], others)[0],
                 "language": "en",
                 "created_at": NOW + timedelta(hours=2, seconds=rng.randint(0, 20 * 3600)),
                 "edited_at": None,
@@ -199,7 +214,7 @@ def main() -> None:
         import pstats
 
         prof.disable()
-        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
     st_full = Settings(home=full_home)
     db_full = Database.open(st_full)
     full, _, f_cpu = timed_build(

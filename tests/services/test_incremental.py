@@ -402,3 +402,24 @@ def test_incremental_from_a_lake_equals_a_full_lake_build(small_home: Path, tmp_
     assert rep.status == "pass", rep.to_dict()
     db_full.dispose()
     db.dispose()
+
+
+def test_verify_fails_when_the_parent_link_does_not_hold(small_home: Path, tmp_path: Path) -> None:
+    from optin.storage.models import SnapshotRow
+
+    db, st_ = copy_home(small_home, tmp_path / "a")
+    parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW)
+    child = _build(db, st_, as_of=AS_OF2, now=NOW2, since=parent.snapshot_id)
+    ok = verify_snapshot(db, st_, child.snapshot_id, now=NOW2, rescan=False)
+    assert ok.status == "pass", ok.to_dict()
+    with db.session() as s:
+        s.execute(
+            update(SnapshotRow)
+            .where(SnapshotRow.id == parent.snapshot_id)
+            .values(manifest_sha256="0" * 64)
+        )
+    rep = verify_snapshot(db, st_, child.snapshot_id, now=NOW2, rescan=False)
+    parent_check = next(c for c in rep.checks if c.name == "parent")
+    assert rep.status == "fail" and not parent_check.ok
+    assert any("parent.manifest_sha256" in p for p in parent_check.problems)
+    db.dispose()

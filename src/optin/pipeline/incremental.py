@@ -75,6 +75,7 @@ def config_fingerprint(cfg: BuildConfig) -> str:
 def content_hashes(table: pa.Table, key: bytes) -> list[bytes]:
     """Keyed 16-byte BLAKE2b of (author, kind, language, created, text) per row."""
     created = pc.cast(table["created_at"], pa.int64()).to_pylist()
+    blake, key64 = hashlib.blake2b, key[:64]
     out = []
     for a, k, lang, c, t in zip(
         table["author_id"].to_pylist(),
@@ -84,10 +85,8 @@ def content_hashes(table: pa.Table, key: bytes) -> list[bytes]:
         table["text"].to_pylist(),
         strict=True,
     ):
-        h = hashlib.blake2b(key=key[:64], digest_size=16)
-        h.update(f"{a}\x1f{k}\x1f{lang}\x1f{c}\x1f".encode())
-        h.update((t or "").encode("utf-8", "surrogatepass"))
-        out.append(h.digest())
+        data = f"{a}\x1f{k}\x1f{lang}\x1f{c}\x1f{t or ''}".encode("utf-8", "surrogatepass")
+        out.append(blake(data, key=key64, digest_size=16).digest())
     return out
 
 
