@@ -423,3 +423,35 @@ def test_verify_fails_when_the_parent_link_does_not_hold(small_home: Path, tmp_p
     assert rep.status == "fail" and not parent_check.ok
     assert any("parent.manifest_sha256" in p for p in parent_check.problems)
     db.dispose()
+
+
+def test_a_new_member_in_the_directory_reprocesses_every_row(
+    small_home: Path, tmp_path: Path
+) -> None:
+    """Redaction matches the members' directory: when it changed since the parent, every
+    row is processed again, and the result still equals a full build."""
+    from tests.factories import add_member
+
+    db, st_ = copy_home(small_home, tmp_path / "a")
+    parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW)
+    prov = sorted(_prov(db, parent.snapshot_id), key=lambda p: p.content_id)
+    add_member(db, "m-newcomer", handle="quillon_vex", display_name="Quillon Vexhartley",
+               joined_at=T1 - timedelta(days=1))  # fmt: skip
+    with db.session() as s:
+        row = s.get(ContentRow, prov[0].content_id)
+        assert row is not None
+        row.text += " Say hi to Quillon Vexhartley (@quillon_vex)!"
+        row.edited_at = T1 - timedelta(hours=3)
+    db.dispose()
+    db_full, st_full = copy_home(tmp_path / "a", tmp_path / "b")
+    db = Database.open(st_)
+    child = _build(db, st_, as_of=AS_OF2, now=NOW2, since=parent.snapshot_id)
+    full = _build(db_full, st_full, as_of=AS_OF2, now=NOW2)
+    mine = _contents(db, child)
+    assert mine == _contents(db_full, full)
+    assert child.manifest["incremental"]["directory"].startswith("changed")
+    assert child.manifest["incremental"]["reused"] == 0
+    if prov[0].content_id in mine:
+        assert "Vexhartley" not in mine[prov[0].content_id][0]
+    db_full.dispose()
+    db.dispose()
