@@ -198,8 +198,12 @@ class IncrementalBuild(SnapshotBuild):
         prow = self.parent.rows
         p_rid = prow["record_id"].to_pylist()
         p_index = {r: i for i, r in enumerate(p_rid)}
-        p_hash = prow["content_hash"].to_pylist()
+        p_hash = _hash_words(prow["content_hash"])
         p_out = prow["outcome"].to_pylist()
+        # 0: kept, 1: duplicate, 2: dropped by stage 1
+        p_code = np.array(
+            [0 if o == inc.KEPT else 1 if o == inc.DUPLICATE else 2 for o in p_out], np.int8
+        )
         self._timed("parent_rows", t0)
 
         shards = Plan()
@@ -216,7 +220,7 @@ class IncrementalBuild(SnapshotBuild):
         u_row: list[np.ndarray] = []
         # unchanged rows dropped by stage 1 in the parent: their outcome again
         reused_drops: Counter[str] = Counter()
-        seen: set[int] = set()  # parent rows matched by record id (unchanged or edited)
+        seen: list[np.ndarray] = []  # parent rows matched by record id (unchanged or edited)
         counts: Counter[str] = Counter()
         seq0 = 0
 
@@ -259,31 +263,26 @@ class IncrementalBuild(SnapshotBuild):
                 seq0 += n
                 rids = record_ids(batch["content_id"].to_pylist(), rkey)
                 hashes = inc.content_hashes(batch, hkey)
-                process = np.zeros(n, dtype=bool)
-                hold = np.zeros(n, dtype=bool)
-                for k in range(n):
-                    j = p_index.get(rids[k])
-                    if j is None:
-                        counts["new"] += 1
-                        process[k] = True
-                        continue
-                    seen.add(j)
-                    if p_hash[j] != hashes[k]:
-                        counts["edited"] += 1
-                        process[k] = True
-                        continue
-                    if reprocess_all:
-                        counts["directory_changed"] += 1
-                        process[k] = True
-                        continue
-                    out = p_out[j]
-                    if out in (inc.KEPT, inc.DUPLICATE):
-                        u_seq.append(seq[k : k + 1])
-                        u_row.append(np.array([j], dtype=np.int64))
-                        if out == inc.DUPLICATE:
-                            hold[k] = True
-                    else:
-                        reused_drops[out] += 1
+                js = np.fromiter((p_index.get(r, -1) for r in rids), np.int64, count=n)
+                known = js >= 0
+                same = np.zeros(n, dtype=bool)
+                if known.any():
+                    h = np.frombuffer(b"".join(hashes), dtype=np.uint64).reshape(n, 2)
+                    same[known] = (p_hash[js[known]] == h[known]).all(axis=1)
+                    seen.append(js[known])
+                counts["new"] += int((~known).sum())
+                counts["edited"] += int((known & ~same).sum())
+                if reprocess_all:
+                    counts["directory_changed"] += int(same.sum())
+                    same[:] = False
+                process = ~same
+                code = np.full(n, -1, dtype=np.int8)
+                code[same] = p_code[js[same]]
+                passed = (code == 0) | (code == 1)
+                hold = code == 1
+                u_seq.append(seq[passed])
+                u_row.append(js[passed])
+                reused_drops.update(p_out[j] for j in js[code == 2].tolist())
                 if hold.any():
                     h = batch.filter(pa.array(hold)).append_column(
                         "seq", pa.array(seq[hold], pa.int64())
@@ -396,7 +395,8 @@ class IncrementalBuild(SnapshotBuild):
             for r in s2
             if r.rows
         ]
-        edited_parent = {p_rid[j] for j in seen} - {p_rid[j] for j in unchanged_row.tolist()}
+        matched = np.concatenate(seen).tolist() if seen else []
+        edited_parent = {p_rid[j] for j in matched} - {p_rid[j] for j in unchanged_row.tolist()}
         left_why, reused_prov = self._parent_records(
             plan, reused, parent_kept - reused - edited_parent, superseded
         )
@@ -650,6 +650,17 @@ class IncrementalBuild(SnapshotBuild):
                 },
             )
         return result
+
+
+def _hash_words(column: pa.ChunkedArray) -> np.ndarray:
+    """16-byte hashes as an (n, 2) uint64 array (for vectorised comparison)."""
+    arr = column.combine_chunks()
+    if arr.null_count:
+        raise IntegrityError("rows file: a content hash is null")
+    n = len(arr)
+    data = arr.buffers()[1]
+    words = np.frombuffer(data, dtype=np.uint64, count=2 * (arr.offset + n))
+    return words.reshape(-1, 2)[arr.offset :]
 
 
 def _not_in(drop: set[int]) -> Callable[[pa.Table], list[bool]]:
