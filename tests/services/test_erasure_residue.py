@@ -295,7 +295,7 @@ def _needles(
                 select(SnapshotRecordRow.record_id).where(SnapshotRecordRow.author_id == victim.id)
             ).scalars()
         )
-    for p in sorted(home.rglob("*.parquet")):
+    for p in _record_files(home):
         table = pq.read_table(p, columns=["record_id", "text"])
         for rid, t in zip(table["record_id"].to_pylist(), table["text"].to_pylist(), strict=True):
             if rid in mine and t and len(t) >= 20 and t not in others:
@@ -303,9 +303,14 @@ def _needles(
     return needles
 
 
+def _record_files(home: Path) -> list[Path]:
+    """Parquet files with records (``_incremental/rows.parquet`` holds keys, no texts)."""
+    return [p for p in sorted(home.rglob("*.parquet")) if "_incremental" not in p.parts]
+
+
 def _other_record_texts(home: Path, mine: set[str]) -> set[str]:
     out = set()
-    for p in sorted(home.rglob("*.parquet")):
+    for p in _record_files(home):
         table = pq.read_table(p, columns=["record_id", "text"])
         for rid, t in zip(table["record_id"].to_pylist(), table["text"].to_pylist(), strict=True):
             if rid not in mine and t:

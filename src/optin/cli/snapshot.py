@@ -119,6 +119,13 @@ def build(
         help="Where the global duplicate pass runs: driver, workers (Dask: keys shuffled "
         "on the workers), or auto (workers on Dask from 2,000,000 records). Same result.",
     ),
+    since: str = typer.Option(
+        None,
+        "--since",
+        help="Build incrementally from this snapshot (an id or 'latest'): reuse its records "
+        "whose content is unchanged and whose author is still eligible, process only new "
+        "and edited content. Same records and texts as a full build.",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Build (or resume) the snapshot of PURPOSE as of a time."""
@@ -152,6 +159,7 @@ def build(
             progress=bar,
             content=content,
             dedupe_on=dedupe_on,
+            since=since,
         )
     if as_json:
         print_json(result.to_dict())
@@ -177,6 +185,16 @@ def build(
                 ", ".join(f"{k} {v:,}" for k, v in st["dropped"].items()),
             )
         console.print(t)
+    inc = result.manifest.get("incremental")
+    if isinstance(inc, dict):
+        dropped = ", ".join(f"{k} {v:,}" for k, v in inc.get("dropped", {}).items()) or "none"
+        console.print(
+            f"since {esc(result.manifest.get('parent', {}).get('id', '?'))}: "
+            f"{inc.get('reused', 0):,} reused, {inc.get('new', 0):,} new, "
+            f"{inc.get('edited', 0):,} edited, {inc.get('resurrected', 0):,} duplicates "
+            f"back; dropped: {esc(dropped)}",
+            highlight=False,
+        )
     total = result.timings.get("total")
     if total and steps:
         console.print(

@@ -53,3 +53,6 @@ PROVENANCE = pa.schema(
         ("author_id", pa.string()),
     ]
 )
+
+#: Stage-1 drops per row (work dir): why each dropped row left, as ``step:reason``.
+DROPS = pa.schema([("content_id", pa.string()), ("outcome", pa.string())])

@@ -6,6 +6,8 @@ Work-dir layout (``<snapshot>/_work``)::
     input/00003.arrow        consent-gated rows from the plan (clear text: deleted at the end)
     stage1/00003.arrow       redacted, filtered rows with dedupe keys
     prov/00003.arrow         record id -> content id, author id (for the database only)
+    drops/00003.arrow        content id -> ``step:reason`` of each row stage 1 dropped
+                             (kept beside the shards by :mod:`optin.pipeline.incremental`)
     _done/stage1-00003.json  completion markers: input/output SHA-256 and counts
     _done/stage2-00003.json
 
@@ -36,7 +38,7 @@ from optin.pipeline.io import (
     write_ipc,
 )
 from optin.pipeline.results import StageOneResult, StageTwoResult, as_skipped
-from optin.pipeline.schema import PROVENANCE, stage1_schema
+from optin.pipeline.schema import DROPS, PROVENANCE, stage1_schema
 from optin.pipeline.steps import Step
 from optin.pipeline.steps.dedupe import dedupe_keys
 from optin.pipeline.steps.lineup import DedupeStep, stage1_steps
@@ -85,6 +87,9 @@ class ShardTask:
     def prov_path(self) -> Path:
         return self.work / "prov" / f"{self.name}.arrow"
 
+    def drops_path(self) -> Path:
+        return self.work / "drops" / f"{self.name}.arrow"
+
     def marker(self, stage: int) -> Path:
         return self.work / "_done" / f"stage{stage}-{self.name}.json"
 
@@ -131,20 +136,43 @@ class _StepsRun:
     table: pa.Table
     dropped_by_step: dict[str, dict[str, int]]
     findings: Counter[str]
+    #: per dropped row: (content id, ``step:reason``)
+    row_drops: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _run_steps(table: pa.Table, steps: list[Step], clock: _Clock) -> _StepsRun:
-    """Run ``steps`` in order; drops are kept per step name, findings summed."""
+    """Run ``steps`` in order; drops are kept per step name (and per row), findings
+    summed."""
     dropped_by_step: dict[str, dict[str, int]] = {}
     findings: Counter[str] = Counter()
+    row_drops: list[tuple[str, str]] = []
     for step in steps:
         rows = table.num_rows
         outcome = step.run(table)
+        if outcome.dropped:
+            row_drops.extend(_row_drops(step, table, outcome.table, outcome.dropped))
         table = outcome.table
         dropped_by_step[step.name] = dict(sorted(outcome.dropped.items()))
         findings.update(outcome.findings)
         clock.lap(step.name, rows)
-    return _StepsRun(table, dropped_by_step, findings)
+    return _StepsRun(table, dropped_by_step, findings, row_drops)
+
+
+def _row_drops(
+    step: Step, before: pa.Table, after: pa.Table, dropped: Counter[str]
+) -> list[tuple[str, str]]:
+    """(content id, ``step:reason``) of each row ``step`` dropped: one reason for all when
+    the step gave one; else the step is run again on each dropped row alone."""
+    gone = before.filter(pc.invert(pc.is_in(before["content_id"], value_set=after["content_id"])))
+    ids = gone["content_id"].to_pylist()
+    if len(dropped) == 1:
+        reason = next(iter(dropped))
+        return [(c, f"{step.name}:{reason}") for c in ids]
+    out = []
+    for i, cid in enumerate(ids):
+        again = step.run(gone.slice(i, 1)).dropped
+        out.append((cid, f"{step.name}:{next(iter(again), 'unknown')}"))
+    return out
 
 
 def _with_keys(table: pa.Table, task: ShardTask) -> pa.Table:
@@ -184,7 +212,7 @@ def _with_keys(table: pa.Table, task: ShardTask) -> pa.Table:
 def run_stage1(task: ShardTask) -> StageOneResult:
     """Language filter -> redact -> quality filters -> record ids and dedupe keys."""
     done = _finished(task.marker(1), StageOneResult, input_sha256=task.input_sha256)
-    if done is not None and task.stage1_path().exists():
+    if done is not None and task.stage1_path().exists() and task.drops_path().exists():
         return as_skipped(done)
     clock = _Clock()
     table = read_ipc(task.input_path())
@@ -193,6 +221,10 @@ def run_stage1(task: ShardTask) -> StageOneResult:
     out = _with_keys(steps.table, task)
     clock.lap("dedupe_keys", out.num_rows)
     out_sha = write_ipc(task.stage1_path(), out)
+    ids, why = zip(*steps.row_drops, strict=True) if steps.row_drops else ((), ())
+    write_ipc(
+        task.drops_path(), pa.table({"content_id": list(ids), "outcome": list(why)}, schema=DROPS)
+    )
     result = StageOneResult(
         shard=task.name,
         input_sha256=task.input_sha256,

@@ -397,6 +397,7 @@ def retire_snapshot(
         base = snapshot_dir(settings.home, row.path)
         lineage_repo.retire(s, snapshot_id, at=now, by=by)
     shutil.rmtree(base / "data", ignore_errors=True)
+    shutil.rmtree(base / "_incremental", ignore_errors=True)  # the rows kept for --since
 
 
 __all__ = ["DeriveResult", "derive_snapshot", "ineligible_records", "retire_snapshot"]

@@ -83,6 +83,7 @@ class BuildResult:
             "records": self.records,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "counts": self.manifest.get("counts", {}),
+            **{k: self.manifest[k] for k in ("parent", "incremental") if k in self.manifest},
         }
 
 
@@ -573,8 +574,9 @@ class SnapshotBuild:
         write_documents(plan.path, proof.manifest, plan.selection.policy_at_as_of)
         atomic_write_bytes(plan.path / "manifest.json", manifest_text.encode("utf-8"))
         write_manifest_note(self.settings, plan.path, manifest_text)  # issue 13
+        self._keep_rows(plan, ran)  # beside the shards, for a later --since build
         with self.db.session() as s:
-            n_rows = repo.replace_provenance(s, sid, _provenance(plan, ran))
+            n_rows = repo.replace_provenance(s, sid, self._provenance_rows(plan, ran))
             repo.complete(
                 s,
                 sid,
@@ -590,6 +592,15 @@ class SnapshotBuild:
                 f"snapshot {sid}: {n_rows} provenance rows for {proof.records} records"
             )
         return BuildResult(sid, plan.path, "built", proof.records, proof.manifest, self.timings)
+
+    def _provenance_rows(self, plan: BuildPlan, ran: _Ran) -> Iterator[dict[str, Any]]:
+        return _provenance(plan, ran)
+
+    def _keep_rows(self, plan: BuildPlan, ran: _Ran) -> None:
+        """``_incremental/`` beside the shards (:mod:`optin.pipeline.incremental`)."""
+        from optin.services.incremental import keep_full_build_rows
+
+        keep_full_build_rows(self, plan, ran)
 
 
 def _step_table(counts: dict[str, int], ran: _Ran) -> list[dict[str, Any]]:
@@ -648,11 +659,13 @@ def build_snapshot(
     progress: BuildProgress | None = None,
     content: str | None = None,
     dedupe_on: str = "auto",
+    since: str | None = None,
 ) -> BuildResult:
     """Build (or resume) the snapshot of ``purpose`` as of ``as_of`` (default now);
     ``content``: a Parquet lake (directory or glob, see :mod:`optin.pipeline.lake`) to
     read the posts from instead of the SQL content table; ``dedupe_on``: where the global
-    duplicate pass runs (:data:`optin.pipeline.run.DEDUPE_ON`)."""
+    duplicate pass runs (:data:`optin.pipeline.run.DEDUPE_ON`); ``since``: a snapshot id
+    (or ``latest``) to build incrementally from (:mod:`optin.services.incremental`)."""
     t_start = time.perf_counter()
     now = _utc(now, "now")
     as_of = _utc(as_of, "as_of") if as_of is not None else now
@@ -676,7 +689,12 @@ def build_snapshot(
         raise
     try:
         executor.warm()  # workers start up while eligibility and the plan run
-        build = SnapshotBuild(
+        make: Callable[..., SnapshotBuild] = SnapshotBuild
+        if since is not None:
+            from optin.services.incremental import incremental_build
+
+            make = incremental_build(db, settings, since, cfg, lake)
+        build = make(
             db,
             settings,
             cfg,

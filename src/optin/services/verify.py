@@ -314,6 +314,8 @@ def verify_snapshot(
         return report
     report.checks.append(check_manifest(ev))
     report.checks.append(check_signature(ev))
+    if isinstance(ev.manifest.get("parent"), dict):  # derived or incremental
+        report.checks.append(check_parent(db, ev, settings.home))
     report.checks.append(check_files(ev))
     report.checks.append(check_croissant(ev, digests=False))
     report.checks.append(check_provenance(db, ev))
@@ -443,6 +445,38 @@ def check_signature(ev: Evidence) -> Check:
     sc.detail = f"signed note by {key.name} (key id {key.key_id:08x})"
     sc.counts = {"signed": True}
     return sc
+
+
+def check_parent(db: Database, ev: Evidence, home: Path | None) -> Check:
+    """The manifest's ``parent`` block names a snapshot the database knows, with the
+    manifest digest recorded for it (and its manifest file, where still present, has
+    that digest); the parent's Merkle root, when named, is the one in its manifest."""
+    pc_ = Check("parent")
+    link = ev.manifest.get("parent") or {}
+    pid, digest = link.get("id"), link.get("manifest_sha256")
+    pc_.counts = {"parent": pid}
+    with db.session() as s:
+        row = repo.get_snapshot(s, str(pid)) if pid else None
+    if row is None:
+        pc_.fail(f"manifest field 'parent.id' is {pid!r}: no such snapshot in the database")
+        return pc_
+    if row.manifest_sha256 != digest:
+        pc_.fail(
+            f"manifest field 'parent.manifest_sha256' is {str(digest)[:16]}..., the database "
+            f"recorded {str(row.manifest_sha256)[:16]}... for {pid}"
+        )
+    mpath = _stored_dir(home, row.path)
+    if (mpath / "manifest.json").exists():
+        on_disk = _sha256_file(mpath / "manifest.json")
+        if on_disk != digest:
+            pc_.fail(
+                f"{mpath / 'manifest.json'}: sha256 {on_disk[:16]}... is not the parent link's"
+            )
+        else:
+            root = json.loads((mpath / "manifest.json").read_text("utf-8")).get("merkle", {})
+            if link.get("merkle_root") not in (None, root.get("root")):
+                pc_.fail(f"manifest field 'parent.merkle_root' is not {pid}'s Merkle root")
+    return pc_
 
 
 # -- 2. files and Merkle root ------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 
@@ -15,7 +14,7 @@ from optin.pipeline.schema import OUTPUT
 
 def record_ids(content_ids: Sequence[str], key: bytes) -> list[str]:
     """Opaque record ids: HMAC-SHA256(per-snapshot key, content id), 32 hex characters."""
-    return [hmac.new(key, c.encode(), hashlib.sha256).hexdigest()[:32] for c in content_ids]
+    return [hmac.digest(key, c.encode(), "sha256").hex()[:32] for c in content_ids]
 
 
 def created_months(created: pa.Array | pa.ChunkedArray) -> pa.Array:

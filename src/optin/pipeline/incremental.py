@@ -1,0 +1,218 @@
+"""What a snapshot keeps beside its shards so a later build can start from it
+(``optin snapshot build --since``), and the pure parts of that build; no database.
+
+``<snapshot>/_incremental/rows.parquet`` has one row per content row the build saw after
+the consent gate (the input of stage 1), in content-id order:
+
+- ``record_id``: the row's record id (HMAC of the content id under the record-id key of
+  ``meta.json``'s ``key_of`` snapshot), so a later build finds it without content ids;
+- ``content_hash``: 16 bytes, keyed BLAKE2b (the platform's ``content-hash`` key of the
+  same snapshot) over author, kind, language, created time and text: a row is
+  *unchanged* when its hash is equal. The hash is keyed so that it cannot confirm a guess
+  of an unredacted text;
+- ``outcome``: ``kept`` (in the shards), ``duplicate`` (dropped by the global duplicate
+  pass) or ``step:reason`` (dropped by a stage-1 step, e.g. ``quality:too_short``);
+- ``created_us``, ``exact_hash``, ``band_NN``: the dedupe keys of rows that passed stage 1
+  (null for the others).
+
+``meta.json`` holds the key snapshot id, the config fingerprint (less shard sizes), a
+keyed digest of the members' directory the texts were redacted with, and the row count.
+
+The file names no author and no content id; it lives under ``_incremental/`` (not
+``data/``), is no part of the training set, and is deleted with the shards when the
+snapshot is retired.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from optin.errors import IntegrityError
+from optin.pipeline.config import BuildConfig
+from optin.pipeline.io import atomic_write_bytes, atomic_write_json, read_ipc, read_json
+from optin.pipeline.shard import ShardTask
+from optin.pipeline.steps.dedupe import find_duplicates
+from optin.pipeline.steps.write import record_ids
+
+ROWS_DIR = "_incremental"
+ROWS_FILE = "rows.parquet"
+META_FILE = "meta.json"
+KEPT = "kept"
+DUPLICATE = "duplicate"
+#: config fields that change no record (only how records are cut into files)
+LAYOUT_FIELDS = ("shard_size", "row_group_size", "zstd_level")
+
+
+def rows_schema(bands: int) -> pa.Schema:
+    fields = [
+        ("record_id", pa.string()),
+        ("content_hash", pa.binary(16)),
+        ("outcome", pa.string()),
+        ("created_us", pa.int64()),
+        ("exact_hash", pa.uint64()),
+    ]
+    fields += [(f"band_{b:02d}", pa.uint64()) for b in range(bands)]
+    return pa.schema(fields)
+
+
+def config_fingerprint(cfg: BuildConfig) -> str:
+    """SHA-256 of the config's canonical JSON without :data:`LAYOUT_FIELDS`."""
+    import json
+
+    d = {k: v for k, v in cfg.to_dict().items() if k not in LAYOUT_FIELDS}
+    return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def content_hashes(table: pa.Table, key: bytes) -> list[bytes]:
+    """Keyed 16-byte BLAKE2b of (author, kind, language, created, text) per row."""
+    created = pc.cast(table["created_at"], pa.int64()).to_pylist()
+    blake, key64 = hashlib.blake2b, key[:64]
+    out = []
+    for a, k, lang, c, t in zip(
+        table["author_id"].to_pylist(),
+        table["kind"].to_pylist(),
+        table["language"].to_pylist(),
+        created,
+        table["text"].to_pylist(),
+        strict=True,
+    ):
+        data = f"{a}\x1f{k}\x1f{lang}\x1f{c}\x1f{t or ''}".encode("utf-8", "surrogatepass")
+        out.append(blake(data, key=key64, digest_size=16).digest())
+    return out
+
+
+def directory_digest(path: Path, key: bytes) -> str:
+    """Keyed digest of the members' directory file a build redacted with."""
+    return hmac.new(key, path.read_bytes(), "sha256").hexdigest()
+
+
+def task_rows(
+    task: ShardTask, hash_key: bytes, kept: Callable[[pa.Table], Sequence[bool]]
+) -> pa.Table:
+    """The rows of one processed shard, in input order: record id, content hash, outcome
+    (``kept(stage1_table)`` says which stage-1 rows survived the duplicate pass) and keys."""
+    bands = task.config.bands
+    inp = read_ipc(
+        task.input_path(), ["content_id", "author_id", "text", "kind", "language", "created_at"]
+    )
+    cids = inp["content_id"].to_pylist()
+    drops = read_ipc(task.drops_path())
+    why = dict(zip(drops["content_id"].to_pylist(), drops["outcome"].to_pylist(), strict=True))
+    s1 = read_ipc(task.stage1_path())
+    where = {c: i for i, c in enumerate(s1["content_id"].to_pylist())}
+    keep = list(kept(s1))
+    n = len(cids)
+    outcome: list[str] = []
+    pos = np.full(n, -1, dtype=np.int64)
+    for i, c in enumerate(cids):
+        j = where.get(c)
+        if j is None:
+            outcome.append(why.get(c, "stage1:unknown"))
+        else:
+            pos[i] = j
+            outcome.append(KEPT if keep[j] else DUPLICATE)
+    have = pos >= 0
+    take = pa.array(np.where(have, pos, 0))
+    mask = pa.array(~have)
+
+    def key_col(name: str) -> pa.Array:
+        col = s1[name].take(take) if s1.num_rows else pa.nulls(n, s1.schema.field(name).type)
+        return pc.if_else(mask, pa.scalar(None, col.type), col)
+
+    columns: list[Any] = [
+        pa.array(record_ids(cids, task.key), pa.string()),
+        pa.array(content_hashes(inp, hash_key), pa.binary(16)),
+        pa.array(outcome, pa.string()),
+        key_col("created_us"),
+        key_col("exact_hash"),
+        *(key_col(f"band_{b:02d}") for b in range(bands)),
+    ]
+    return pa.table(columns, schema=rows_schema(bands))
+
+
+def full_build_rows(
+    tasks: Sequence[ShardTask], kept_ids: set[str], hash_key: bytes
+) -> pa.Table | None:
+    """The rows file of a full build (``kept_ids``: the record ids in its shards)."""
+    if not tasks:
+        return None
+    parts = [
+        task_rows(t, hash_key, lambda s1: [r in kept_ids for r in s1["record_id"].to_pylist()])
+        for t in tasks
+    ]
+    return pa.concat_tables(parts) if parts else None
+
+
+def write_rows(snapshot: Path, table: pa.Table, meta: dict[str, Any]) -> None:
+    """``_incremental/rows.parquet`` and ``meta.json`` (atomic; meta last)."""
+    d = snapshot / ROWS_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", row_group_size=1 << 20)
+    data = bytes(sink.getvalue())
+    atomic_write_bytes(d / ROWS_FILE, data, mode=0o600)
+    atomic_write_json(d / META_FILE, {**meta, "rows": table.num_rows})
+
+
+def read_rows(snapshot: Path) -> tuple[pa.Table, dict[str, Any]] | None:
+    """(rows, meta) kept beside ``snapshot``'s shards, or None when it has none."""
+    d = snapshot / ROWS_DIR
+    if not (d / META_FILE).exists() or not (d / ROWS_FILE).exists():
+        return None
+    meta = read_json(d / META_FILE)
+    table = pq.read_table(d / ROWS_FILE)
+    if table.num_rows != meta.get("rows"):
+        raise IntegrityError(
+            f"{d / ROWS_FILE}: {table.num_rows} rows, {d / META_FILE} says {meta.get('rows')}"
+        )
+    return table, meta
+
+
+def duplicates(
+    seq: np.ndarray,
+    created: np.ndarray,
+    exact: np.ndarray,
+    bands: list[np.ndarray],
+    cfg: BuildConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(exact mask, near mask) over records given in any order, ranked as a full build
+    ranks them: by (created time, position in content-id order ``seq``)."""
+    n = len(seq)
+    if not cfg.dedupe or n == 0:
+        return np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    order = np.argsort(seq, kind="stable")
+    band_fn = (lambda b: bands[b][order]) if cfg.near_dup else None
+    e, nd = find_duplicates(
+        created[order].astype(np.int64), exact[order].astype(np.uint64), band_fn, cfg.bands
+    )
+    exact_m = np.empty(n, dtype=bool)
+    near_m = np.empty(n, dtype=bool)
+    exact_m[order] = e
+    near_m[order] = nd
+    return exact_m, near_m
+
+
+__all__ = [
+    "DUPLICATE",
+    "KEPT",
+    "LAYOUT_FIELDS",
+    "ROWS_DIR",
+    "config_fingerprint",
+    "content_hashes",
+    "directory_digest",
+    "duplicates",
+    "full_build_rows",
+    "read_rows",
+    "rows_schema",
+    "task_rows",
+    "write_rows",
+]

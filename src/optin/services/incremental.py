@@ -1,0 +1,742 @@
+"""``optin snapshot build --since SNAPSHOT``: an incremental build that equals a full
+build at the same as-of time (same records, same texts) while processing only what
+changed.
+
+Every build keeps, beside its shards, one row per content row it saw after the consent
+gate: record id, a keyed content hash, the outcome and the dedupe keys
+(:mod:`optin.pipeline.incremental`). An incremental build plans exactly like a full one
+(selection, eligibility at the as-of and build times through the same
+``services.eligibility.decide_all``, the ledger head), then streams the selected content
+of the eligible authors in content-id order and sorts each row:
+
+- **unchanged** (the parent saw the same record id with the same content hash): its
+  stage-1 outcome and keys are the parent's; nothing is redacted again;
+- **new** (no parent row: a new post, or a post of a newly eligible author) or
+  **edited** (another hash): written to input shards and run through stage 1 (language,
+  redact, quality, keys) on the executor, with the same completion markers as a full
+  build, so a killed build resumes;
+- rows of the parent that are not in the stream left: their authors are no longer
+  eligible (the reason is the full build's: ``decide_all`` at the as-of time, or
+  ``REASON_AFTER_AS_OF`` at build time), the content was deleted (``CONTENT_DELETED``), or
+  it is no longer selected (``NOT_SELECTED``: kind, visibility or created time).
+
+The global duplicate pass then runs on the keys of *every* row that passed stage 1
+(unchanged ones from the parent's file, processed ones from stage 1), ranked by (created
+time, content-id order) exactly as a full build ranks them. So an earlier post of a newly
+eligible author beats a parent record (which then leaves as a duplicate), and a parent
+duplicate whose winner left becomes a winner again: it is *resurrected* (its row is read
+again and run through stage 1; its keys must equal the parent's). Records are then the
+parent's shards filtered (copied byte for byte when nothing left them) plus new shards
+for the processed winners.
+
+Texts equal a full build's when stage 1 would give every unchanged row the same text:
+the config (less shard sizes) must equal the parent's, record ids and pseudonyms are
+keyed with the first full build's keys (``record_id_key_of``), and when the members'
+directory (names and handles redaction matches) changed since the parent, every row is
+processed again (``directory_changed``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from optin.errors import ConfigError, ConflictError, IntegrityError
+from optin.pipeline import incremental as inc
+from optin.pipeline.config import BuildConfig
+from optin.pipeline.io import read_ipc, write_ipc
+from optin.pipeline.lake import LakeSource
+from optin.pipeline.plan import Plan, consent_counts
+from optin.pipeline.results import StageOneResult, StageTwoResult
+from optin.pipeline.run import StageResults
+from optin.pipeline.schema import INPUT
+from optin.pipeline.shard import ShardTask, output_name, run_stage1, run_stage2
+from optin.pipeline.steps.consent import consent_gate
+from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
+from optin.pipeline.steps.write import record_ids
+from optin.services.derive import _load_parent, _Parent, _write_shards
+from optin.services.snapshots import (
+    BuildPlan,
+    SnapshotBuild,
+    _Proof,
+    _Ran,
+    _snapshot_id,
+    resolve_snapshot_id,
+    snapshot_key,
+)
+from optin.settings import Settings
+from optin.storage import lineage as lineage_repo
+from optin.storage import snapshots as repo
+from optin.storage.database import Database
+
+HELD = "held"  # work dir: the parent's duplicates' rows, in case one is resurrected
+
+
+@dataclass
+class _Parent2:
+    """The parent snapshot and what it kept beside its shards."""
+
+    snap: _Parent
+    rows: pa.Table
+    meta: dict[str, Any]
+
+    @property
+    def key_of(self) -> str:
+        return str(self.meta["key_of"])
+
+
+def load_parent(db: Database, settings: Settings, since: str, cfg: BuildConfig) -> _Parent2:
+    """The parent named by ``since`` (an id or ``latest``), checked fit for ``cfg``."""
+    sid = resolve_snapshot_id(db, since)
+    parent = _load_parent(db, settings, sid)
+    if parent.purpose != cfg.purpose:
+        raise ConfigError(
+            f"--since {sid}: that snapshot is for purpose {parent.purpose!r}, not {cfg.purpose!r}"
+        )
+    got = inc.read_rows(parent.path)
+    if got is None:
+        raise ConflictError(
+            f"--since {sid}: the snapshot keeps no rows file ({parent.path / inc.ROWS_DIR}); "
+            "only snapshots built by `optin snapshot build` (full or incremental) since "
+            "incremental builds exist can be built from; build a full snapshot first"
+        )
+    rows, meta = got
+    if meta.get("config") != inc.config_fingerprint(cfg):
+        raise ConfigError(
+            f"--since {sid}: the build config differs from that snapshot's (profile, "
+            "operator, filters, languages, dedupe settings or seed); an incremental build "
+            "needs the same config (only --shard-size may differ)"
+        )
+    if rows.schema != inc.rows_schema(cfg.bands):
+        raise IntegrityError(f"{parent.path / inc.ROWS_DIR}: rows file of another shape")
+    return _Parent2(parent, rows, meta)
+
+
+def incremental_build(
+    db: Database, settings: Settings, since: str, cfg: BuildConfig, lake: LakeSource | None
+) -> Callable[..., SnapshotBuild]:
+    """A maker of :class:`IncrementalBuild` from ``since`` (checked now, before any plan)."""
+    parent = load_parent(db, settings, since, cfg)
+    source = parent.snap.manifest.get("content_source", {})
+    now_source = lake.to_manifest() if lake is not None else {"kind": "sql"}
+    if source.get("kind") != now_source.get("kind") or (
+        lake is not None and source.get("root") != now_source.get("root")
+    ):
+        raise ConfigError(
+            f"--since {parent.snap.id}: its content came from {source.get('kind')!r}"
+            f"{' ' + str(source.get('root')) if source.get('root') else ''}; this build reads "
+            f"{now_source.get('kind')!r}; an incremental build reads the same source"
+        )
+
+    def make(*args: Any, **kwargs: Any) -> SnapshotBuild:
+        return IncrementalBuild(*args, parent=parent, **kwargs)
+
+    return make
+
+
+@dataclass
+class _IncRan(_Ran):
+    """What an incremental run produced (besides the processed shards' stage results)."""
+
+    files: list[dict[str, Any]] = field(default_factory=list)
+    reused_ids: set[str] = field(default_factory=set)
+    reused_prov: list[tuple[str, str, str, str]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, Any] = field(default_factory=dict)
+    rows: pa.Table | None = None
+    directory: str = ""
+
+
+class IncrementalBuild(SnapshotBuild):
+    """A :class:`SnapshotBuild` whose run starts from a parent snapshot."""
+
+    def __init__(self, *args: Any, parent: _Parent2, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parent = parent
+
+    # -- plan: the full build's, under an id that names the parent --
+
+    def plan(self, as_of: datetime, now: datetime) -> BuildPlan:
+        plan = super().plan(as_of, now)
+        p = self.parent.snap
+        plan.snapshot_id = _snapshot_id(
+            plan.selection.purpose,
+            as_of,
+            [plan.snapshot_id, "since", p.id, p.manifest_sha256],
+        )
+        plan.path = self.settings.snapshots_dir / plan.snapshot_id
+        return plan
+
+    # -- run --
+
+    def _keys(self) -> tuple[bytes, bytes, bytes]:
+        """(record-id, pseudonym, content-hash) keys: the first full build's."""
+        root = self.parent.key_of
+        return (
+            snapshot_key(self.settings, root, "record-id"),
+            snapshot_key(self.settings, root, "pseudonym"),
+            snapshot_key(self.settings, root, "content-hash"),
+        )
+
+    def run(self, plan: BuildPlan) -> _Ran:  # noqa: C901 - one pass, in order
+        plan.work.mkdir(parents=True, exist_ok=True)
+        rkey, pkey, hkey = self._keys()
+        red_cfg = dataclasses.replace(self._redactor(plan), key=pkey)
+        directory = inc.directory_digest(plan.work / "directory.jsonl", hkey)
+        reprocess_all = directory != self.parent.meta.get("directory")
+        cfg, elig = plan.config, plan.eligibility
+        t0 = time.perf_counter()
+        prow = self.parent.rows
+        p_rid = prow["record_id"].to_pylist()
+        p_index = {r: i for i, r in enumerate(p_rid)}
+        p_hash = _hash_words(prow["content_hash"])
+        p_out = prow["outcome"].to_pylist()
+        # 0: kept, 1: duplicate, 2: dropped by stage 1
+        p_code = np.array(
+            [0 if o == inc.KEPT else 1 if o == inc.DUPLICATE else 2 for o in p_out], np.int8
+        )
+        self._timed("parent_rows", t0)
+
+        shards = Plan()
+        eligible = elig.proofs.keys()
+        eligible_arr = pa.array(sorted(eligible), pa.string())
+        index0 = _next_index(self.parent.snap)
+        tasks: list[ShardTask] = []
+        task_seq: list[np.ndarray] = []
+        pending: list[pa.Table] = []
+        pending_seq: list[np.ndarray] = []
+        held: list[str] = []
+        # unchanged rows that passed stage 1 in the parent: (seq, parent row)
+        u_seq: list[np.ndarray] = []
+        u_row: list[np.ndarray] = []
+        # unchanged rows dropped by stage 1 in the parent: their outcome again
+        reused_drops: Counter[str] = Counter()
+        seen: list[np.ndarray] = []  # parent rows matched by record id (unchanged or edited)
+        counts: Counter[str] = Counter()
+        seq0 = 0
+
+        def flush(table: pa.Table, seq: np.ndarray) -> None:
+            index = index0 + len(tasks)
+            sha = write_ipc(plan.work / "input" / f"{index:05d}.arrow", table)
+            tasks.append(
+                ShardTask(
+                    str(plan.path), index, cfg, red_cfg, rkey, input_sha256=sha, rows=table.num_rows
+                )
+            )
+            task_seq.append(seq)
+
+        t0 = time.perf_counter()
+        with self.db.session() as s:
+            if plan.lake is not None and plan.lake_author_counts is not None:
+                author_counts = plan.lake_author_counts
+                batches = plan.lake.iter_selected(
+                    *plan.selection.filters, authors=eligible, batch_size=cfg.shard_size
+                )
+            else:
+                author_counts = repo.selected_author_counts(s, *plan.selection.filters)
+                batches = repo.iter_selected(
+                    s, *plan.selection.filters, authors=eligible, batch_size=cfg.shard_size
+                )
+            shards.selected, shards.consent_dropped = consent_counts(
+                author_counts, eligible, elig.reasons
+            )
+            for batch in batches:
+                if batch.schema != INPUT:
+                    batch = batch.cast(INPUT)
+                batch, dropped = consent_gate(batch, eligible_arr, elig.reasons)
+                if dropped:
+                    raise IntegrityError(
+                        "content batch holds rows by ineligible authors although it was "
+                        "selected for eligible authors only"
+                    )
+                n = batch.num_rows
+                seq = np.arange(seq0, seq0 + n, dtype=np.int64)
+                seq0 += n
+                rids = record_ids(batch["content_id"].to_pylist(), rkey)
+                hashes = inc.content_hashes(batch, hkey)
+                js = np.fromiter((p_index.get(r, -1) for r in rids), np.int64, count=n)
+                known = js >= 0
+                same = np.zeros(n, dtype=bool)
+                if known.any():
+                    h = np.frombuffer(b"".join(hashes), dtype=np.uint64).reshape(n, 2)
+                    same[known] = (p_hash[js[known]] == h[known]).all(axis=1)
+                    seen.append(js[known])
+                counts["new"] += int((~known).sum())
+                counts["edited"] += int((known & ~same).sum())
+                if reprocess_all:
+                    counts["directory_changed"] += int(same.sum())
+                    same[:] = False
+                process = ~same
+                code = np.full(n, -1, dtype=np.int8)
+                code[same] = p_code[js[same]]
+                passed = (code == 0) | (code == 1)
+                hold = code == 1
+                u_seq.append(seq[passed])
+                u_row.append(js[passed])
+                reused_drops.update(p_out[j] for j in js[code == 2].tolist())
+                if hold.any():
+                    h = batch.filter(pa.array(hold)).append_column(
+                        "seq", pa.array(seq[hold], pa.int64())
+                    )
+                    path = plan.work / HELD / f"{len(held):05d}.arrow"
+                    write_ipc(path, h)
+                    held.append(str(path))
+                if process.any():
+                    pending.append(batch.filter(pa.array(process)))
+                    pending_seq.append(seq[process])
+                while sum(t.num_rows for t in pending) >= cfg.shard_size:
+                    table = pa.concat_tables(pending).combine_chunks()
+                    sq = np.concatenate(pending_seq)
+                    flush(table.slice(0, cfg.shard_size), sq[: cfg.shard_size])
+                    rest, rest_seq = table.slice(cfg.shard_size), sq[cfg.shard_size :]
+                    pending, pending_seq = ([rest], [rest_seq]) if rest.num_rows else ([], [])
+            if pending:
+                flush(pa.concat_tables(pending).combine_chunks(), np.concatenate(pending_seq))
+        self._timed("select", t0)
+
+        # stage 1 on the new and edited rows
+        self.progress.stage("redact+filter (new and edited)", sum(t.rows for t in tasks))
+        s1 = self.executor.map(run_stage1, tasks, self.progress.advance)
+
+        # the global duplicate pass over every stage-1 survivor
+        t0 = time.perf_counter()
+        unchanged_seq = np.concatenate(u_seq) if u_seq else np.empty(0, np.int64)
+        unchanged_row = np.concatenate(u_row) if u_row else np.empty(0, np.int64)
+        created = [_col(prow, "created_us", unchanged_row)]
+        exact = [_col(prow, "exact_hash", unchanged_row)]
+        bands = [[_col(prow, f"band_{b:02d}", unchanged_row)] for b in range(cfg.bands)]
+        seqs = [unchanged_seq]
+        s1_sizes: list[int] = []
+        for task, seq in zip(tasks, task_seq, strict=True):
+            t1 = read_ipc(task.stage1_path())
+            s1_sizes.append(t1.num_rows)
+            cids = read_ipc(task.input_path(), ["content_id"])["content_id"]
+            pos = pc.index_in(t1["content_id"], value_set=cids).to_numpy(zero_copy_only=False)
+            seqs.append(seq[pos.astype(np.int64)])
+            created.append(t1["created_us"].to_numpy())
+            exact.append(t1["exact_hash"].to_numpy())
+            for b in range(cfg.bands):
+                bands[b].append(t1[f"band_{b:02d}"].to_numpy())
+        all_seq = np.concatenate(seqs)
+        exact_m, near_m = inc.duplicates(
+            all_seq,
+            np.concatenate(created),
+            np.concatenate(exact),
+            [np.concatenate(b) for b in bands],
+            cfg,
+        )
+        dup = exact_m | near_m
+        nu = len(unchanged_seq)
+        u_dup = dup[:nu]
+        was_kept = np.array([p_out[j] == inc.KEPT for j in unchanged_row], dtype=bool)
+        reuse_rows = unchanged_row[was_kept & ~u_dup]
+        superseded = {
+            p_rid[j]: ("exact_duplicate" if exact_m[i] else "near_duplicate")
+            for i, j in enumerate(unchanged_row)
+            if was_kept[i] and u_dup[i]
+        }
+        resurrect = set(unchanged_seq[~was_kept & ~u_dup].tolist())
+        counts["resurrected"] = len(resurrect)
+        dedupe_drops: Counter[str] = Counter(
+            {
+                "exact_duplicate": int(exact_m.sum()),
+                "near_duplicate": int((near_m & ~exact_m).sum()),
+            }
+        )
+        self.timings["dedupe_global"] = time.perf_counter() - t0
+
+        # stage 2: the processed shards without their duplicates; the resurrected rows
+        tasks2: list[ShardTask] = []
+        off = nu
+        for task, r, size in zip(tasks, s1, s1_sizes, strict=True):
+            e = tuple(int(i) for i in np.flatnonzero(exact_m[off : off + size]))
+            nd = tuple(
+                int(i)
+                for i in np.flatnonzero(near_m[off : off + size] & ~exact_m[off : off + size])
+            )
+            tasks2.append(
+                dataclasses.replace(task, stage1_sha256=r.stage1_sha256, exact_dup=e, near_dup=nd)
+            )
+            off += size
+        back = self._resurrect(plan, held, resurrect, index0 + len(tasks), cfg, red_cfg, rkey)
+        s1_back: list[StageOneResult] = []
+        if back:
+            s1_back = self.executor.map(run_stage1, back, self.progress.advance)
+            self._check_resurrected(back, prow, p_index)
+            tasks2 += [
+                dataclasses.replace(t, stage1_sha256=r.stage1_sha256)
+                for t, r in zip(back, s1_back, strict=True)
+            ]
+        self.progress.stage("dedupe+write", sum(s1_sizes) + len(resurrect))
+        s2: list[StageTwoResult] = self.executor.map(run_stage2, tasks2, self.progress.advance)
+
+        # the parent's shards, less the records that left
+        t0 = time.perf_counter()
+        parent_kept = {p_rid[j] for j, o in enumerate(p_out) if o == inc.KEPT}
+        reused = {p_rid[j] for j in reuse_rows.tolist()}
+        files, kept_ids = _write_shards(self.parent.snap, plan.path, parent_kept - reused)
+        if set(kept_ids) != reused:
+            raise IntegrityError(
+                f"snapshot {self.parent.snap.id}: its shards hold {len(kept_ids)} of the "
+                f"{len(reused)} records its rows file keeps"
+            )
+        self._timed("reuse", t0)
+        files += [
+            {"path": r.file, "sha256": r.sha256, "rows": r.rows, "bytes": r.bytes}
+            for r in s2
+            if r.rows
+        ]
+        matched = np.concatenate(seen).tolist() if seen else []
+        edited_parent = {p_rid[j] for j in matched} - {p_rid[j] for j in unchanged_row.tolist()}
+        left_why, reused_prov = self._parent_records(
+            plan, reused, parent_kept - reused - edited_parent, superseded
+        )
+
+        stages = StageResults([*tasks, *back], [*s1, *s1_back], s2, self.timings["dedupe_global"])
+        self._step_timings(stages)
+        steps = _steps(plan.counts, shards, reused_drops, [*s1, *s1_back], dedupe_drops)
+        rows = self._child_rows(
+            prow, unchanged_seq, unchanged_row, u_dup, tasks, task_seq, tasks2[: len(tasks)], hkey
+        )
+        ran = _IncRan(
+            shards,
+            stages,
+            files=files,
+            reused_ids=reused,
+            reused_prov=reused_prov,
+            steps=steps,
+            counts={
+                "reused": len(reused),
+                "new": counts["new"],
+                "edited": counts["edited"],
+                "resurrected": counts["resurrected"],
+                "reprocessed_directory_changed": counts["directory_changed"],
+                "processed": sum(t.rows for t in [*tasks, *back]),
+                "dropped": dict(sorted(Counter(left_why.values()).items())),
+            },
+            rows=rows,
+            directory=directory,
+        )
+        return ran
+
+    def _resurrect(
+        self,
+        plan: BuildPlan,
+        held: list[str],
+        seqs: set[int],
+        index: int,
+        cfg: BuildConfig,
+        red_cfg: Any,
+        rkey: bytes,
+    ) -> list[ShardTask]:
+        """Input shards of the parent duplicates that win now (in content-id order)."""
+        if not seqs:
+            return []
+        from pathlib import Path
+
+        want = pa.array(sorted(seqs), pa.int64())
+        parts = []
+        for path in held:
+            t = read_ipc(Path(path))
+            parts.append(t.filter(pc.is_in(t["seq"], value_set=want)))
+        table = pa.concat_tables(parts).sort_by("seq").drop_columns(["seq"]).combine_chunks()
+        out: list[ShardTask] = []
+        for start in range(0, table.num_rows, cfg.shard_size):
+            chunk = table.slice(start, cfg.shard_size)
+            i = index + len(out)
+            sha = write_ipc(plan.work / "input" / f"{i:05d}.arrow", chunk)
+            out.append(
+                ShardTask(
+                    str(plan.path), i, cfg, red_cfg, rkey, input_sha256=sha, rows=chunk.num_rows
+                )
+            )
+        return out
+
+    @staticmethod
+    def _check_resurrected(tasks: list[ShardTask], prow: pa.Table, p_index: dict[str, int]) -> None:
+        """A resurrected row's stage-1 keys are the parent's (stage 1 is deterministic)."""
+        for t in tasks:
+            s1 = read_ipc(t.stage1_path(), ["record_id", "exact_hash", "created_us"])
+            if s1.num_rows != t.rows:
+                raise IntegrityError(
+                    f"shard {t.name}: {t.rows - s1.num_rows} resurrected row(s) failed stage 1 "
+                    "although they passed it in the parent"
+                )
+            for rid, e, c in zip(*(s1[n].to_pylist() for n in s1.column_names), strict=True):
+                j = p_index[rid]
+                if prow["exact_hash"][j].as_py() != e or prow["created_us"][j].as_py() != c:
+                    raise IntegrityError(
+                        f"record {rid}: stage 1 gave other keys than in the parent; the "
+                        "build config or redaction changed"
+                    )
+
+    def _parent_records(
+        self, plan: BuildPlan, reused: set[str], left: set[str], superseded: dict[str, str]
+    ) -> tuple[dict[str, str], list[tuple[str, str, str, str]]]:
+        """(parent record id -> why it is not in this snapshot, for each parent record
+        that left, edited ones aside; the reused records' provenance)."""
+        proofs, reasons = plan.eligibility.proofs, plan.eligibility.reasons
+        why: dict[str, str] = {}
+        gone: dict[str, str] = {}
+        prov: list[tuple[str, str, str, str]] = []
+        with self.db.session() as s:
+            for r in repo.iter_provenance(s, self.parent.snap.id):
+                if r.record_id in reused:
+                    prov.append((r.record_id, r.content_id, r.author_id, r.shard))
+                    continue
+                if r.record_id not in left:
+                    continue
+                if r.record_id in superseded:
+                    why[r.record_id] = superseded[r.record_id]
+                elif r.author_id not in proofs:
+                    why[r.record_id] = reasons.get(r.author_id, "NOT_A_MEMBER")
+                else:
+                    gone[r.record_id] = r.content_id
+            deleted = (
+                lineage_repo.deleted_content(s, list(gone.values())) if plan.lake is None else set()
+            )
+        for rid, cid in gone.items():
+            why[rid] = "CONTENT_DELETED" if cid in deleted else "NOT_SELECTED"
+        if len(prov) != len(reused):
+            raise IntegrityError(
+                f"snapshot {self.parent.snap.id}: {len(prov)} provenance rows for "
+                f"{len(reused)} reused records"
+            )
+        return why, prov
+
+    def _child_rows(
+        self,
+        prow: pa.Table,
+        u_seq: np.ndarray,
+        u_row: np.ndarray,
+        u_dup: np.ndarray,
+        tasks: list[ShardTask],
+        task_seq: list[np.ndarray],
+        tasks2: list[ShardTask],
+        hkey: bytes,
+    ) -> pa.Table:
+        """This build's rows file: unchanged rows (the parent's, outcome from this
+        build's duplicate pass) and processed rows, in content-id order."""
+        outcome = prow["outcome"].take(pa.array(u_row))
+        passed = pc.is_in(outcome, value_set=pa.array([inc.KEPT, inc.DUPLICATE]))
+        new_out = pa.array(np.where(u_dup, inc.DUPLICATE, inc.KEPT).tolist(), pa.string())
+        unchanged = prow.take(pa.array(u_row)).set_column(
+            2, "outcome", pc.if_else(passed, new_out, outcome)
+        )
+        parts, seqs = [unchanged], [u_seq]
+        for task, t2, seq in zip(tasks, tasks2, task_seq, strict=True):
+            parts.append(inc.task_rows(task, hkey, _not_in(set(t2.exact_dup) | set(t2.near_dup))))
+            seqs.append(seq)
+        table = pa.concat_tables(parts)
+        order = np.argsort(np.concatenate(seqs), kind="stable")
+        return table.take(pa.array(order))
+
+    # -- prove / manifest / finish --
+
+    def prove(self, plan: BuildPlan, ran: _Ran) -> _Proof:
+        assert isinstance(ran, _IncRan)
+        from optin.pipeline.merkle import merkle_root
+
+        t0 = time.perf_counter()
+        ids: list[str] = []
+        for f in ran.files:
+            import pyarrow.parquet as pq
+
+            ids.extend(
+                pq.read_table(plan.path / f["path"], columns=["record_id"])["record_id"].to_pylist()
+            )
+        authors = {r["author_id"] for r in self._provenance_rows(plan, ran)}
+        proofs = plan.eligibility.proofs
+        consented = sorted({pv for a in authors if (pv := proofs[a][1]) is not None})
+        proof = _Proof(len(ids), merkle_root(ids), consented)
+        self._timed("merkle", t0)
+        proof.manifest = self._manifest(plan, ran, proof)
+        return proof
+
+    def _manifest(self, plan: BuildPlan, ran: _Ran, proof: _Proof) -> dict[str, Any]:
+        assert isinstance(ran, _IncRan)
+        m = super()._manifest(plan, ran, proof)
+        p = self.parent.snap
+        m["files"] = ran.files
+        m["counts"]["steps"] = ran.steps
+        m["parent"] = {
+            "id": p.id,
+            "manifest_sha256": p.manifest_sha256,
+            "merkle_root": p.manifest.get("merkle", {}).get("root"),
+        }
+        m["record_id_key_of"] = self.parent.key_of
+        m["record_id"] = (
+            "HMAC-SHA256(per-snapshot key held by the platform, content id), first 32 hex "
+            f"characters, under the key of snapshot {self.parent.key_of} (record_id_key_of)"
+        )
+        m["findings_scope"] = "records redacted by this build (new, edited, resurrected)"
+        m["incremental"] = {
+            "rule": "a full build's records at the same as-of time: the parent's records "
+            "whose content is unchanged (same keyed content hash) and whose author is "
+            "eligible at as_of and built_at are reused; new and edited content is "
+            "processed; the duplicate pass runs on every record's keys",
+            "directory": "changed: every row processed again"
+            if ran.counts["reprocessed_directory_changed"]
+            else "unchanged",
+            **ran.counts,
+        }
+        return m
+
+    def _provenance_rows(self, plan: BuildPlan, ran: _Ran) -> Iterator[dict[str, Any]]:
+        assert isinstance(ran, _IncRan)
+        proofs = plan.eligibility.proofs
+        for rid, cid, aid, shard in ran.reused_prov:
+            ev, pv = proofs[aid]
+            yield {
+                "record_id": rid,
+                "content_id": cid,
+                "author_id": aid,
+                "consent_event_id": ev,
+                "policy_version": pv,
+                "shard": shard,
+            }
+        for task, _ in ran.stages.written():
+            prov = read_ipc(task.prov_path())
+            for rid, cid, aid in zip(
+                *(prov[c].to_pylist() for c in ("record_id", "content_id", "author_id")),
+                strict=True,
+            ):
+                ev, pv = proofs[aid]
+                yield {
+                    "record_id": rid,
+                    "content_id": cid,
+                    "author_id": aid,
+                    "consent_event_id": ev,
+                    "policy_version": pv,
+                    "shard": output_name(task.index),
+                }
+
+    def _keep_rows(self, plan: BuildPlan, ran: _Ran) -> None:
+        assert isinstance(ran, _IncRan) and ran.rows is not None
+        inc.write_rows(
+            plan.path,
+            ran.rows,
+            {
+                "key_of": self.parent.key_of,
+                "config": inc.config_fingerprint(plan.config),
+                "directory": ran.directory,
+            },
+        )
+
+    def finish(self, plan: BuildPlan, ran: _Ran, proof: _Proof) -> Any:
+        result = super().finish(plan, ran, proof)
+        with self.db.session() as s:
+            lineage_repo.set_parent(s, plan.snapshot_id, self.parent.snap.id)
+            lineage_repo.add_edge(
+                s,
+                "snapshot_derived",
+                self.parent.snap.id,
+                plan.snapshot_id,
+                at=plan.selection.now,
+                meta={
+                    "reason": "incremental",
+                    **{
+                        k: v for k, v in proof.manifest["incremental"].items() if isinstance(v, int)
+                    },
+                },
+            )
+        return result
+
+
+def _hash_words(column: pa.ChunkedArray) -> np.ndarray:
+    """16-byte hashes as an (n, 2) uint64 array (for vectorised comparison)."""
+    arr = column.combine_chunks()
+    if arr.null_count:
+        raise IntegrityError("rows file: a content hash is null")
+    n = len(arr)
+    data = arr.buffers()[1]
+    words = np.frombuffer(data, dtype=np.uint64, count=2 * (arr.offset + n))
+    return words.reshape(-1, 2)[arr.offset :]
+
+
+def _not_in(drop: set[int]) -> Callable[[pa.Table], list[bool]]:
+    """Which stage-1 rows survived the duplicate pass, given the dropped positions."""
+
+    def kept(s1: pa.Table) -> list[bool]:
+        return [i not in drop for i in range(s1.num_rows)]
+
+    return kept
+
+
+def _col(table: pa.Table, name: str, rows: np.ndarray) -> np.ndarray:
+    col = table[name].take(pa.array(rows, pa.int64()))
+    return col.to_numpy(zero_copy_only=False)
+
+
+def _next_index(parent: _Parent) -> int:
+    """The first shard index after the parent's files (``data/part-NNNNN.parquet``)."""
+    idx = [
+        int(str(f["path"]).rsplit("-", 1)[1].split(".")[0])
+        for f in parent.manifest.get("files", [])
+    ]
+    return max(idx) + 1 if idx else 0
+
+
+def _steps(
+    counts: dict[str, int],
+    shards: Plan,
+    reused_drops: Counter[str],
+    s1: list[StageOneResult],
+    dedupe: Counter[str],
+) -> list[dict[str, Any]]:
+    """The step table a full build gives: select, consent, then each shard step."""
+    by_step: dict[str, Counter[str]] = {name: Counter() for name in STAGE_STEP_NAMES}
+    for outcome, n in reused_drops.items():
+        step, _, reason = outcome.partition(":")
+        by_step.setdefault(step, Counter())[reason] += n
+    for r in s1:
+        for step, d in r.dropped_by_step.items():
+            by_step.setdefault(step, Counter()).update(d)
+    by_step["dedupe"] = Counter({k: v for k, v in dedupe.items() if v})
+    rows: list[tuple[str, dict[str, int]]] = [
+        ("select", {k: v for k, v in counts.items() if k != "selected"}),
+        ("consent", dict(shards.consent_dropped)),
+        *((name, dict(by_step.get(name, {}))) for name in STAGE_STEP_NAMES),
+    ]
+    out = []
+    n = sum(counts.values())
+    for name, dropped in rows:
+        o = n - sum(dropped.values())
+        out.append({"step": name, "in": n, "out": o, "dropped": dict(sorted(dropped.items()))})
+        n = o
+    return out
+
+
+def keep_full_build_rows(build: SnapshotBuild, plan: BuildPlan, ran: _Ran) -> None:
+    """The rows file of a full build, from its work dir (before it is removed)."""
+    written = ran.stages.written()
+    kept: set[str] = set()
+    for task, _ in written:
+        kept.update(read_ipc(task.prov_path(), ["record_id"])["record_id"].to_pylist())
+    hkey = snapshot_key(build.settings, plan.snapshot_id, "content-hash")
+    t0 = time.perf_counter()
+    rows = inc.full_build_rows(ran.stages.tasks, kept, hkey)
+    if rows is None:
+        rows = inc.rows_schema(plan.config.bands).empty_table()
+    inc.write_rows(
+        plan.path,
+        rows,
+        {
+            "key_of": plan.snapshot_id,
+            "config": inc.config_fingerprint(plan.config),
+            "directory": inc.directory_digest(plan.work / "directory.jsonl", hkey),
+        },
+    )
+    build.timings["keep_rows"] = time.perf_counter() - t0
+
+
+__all__ = ["IncrementalBuild", "incremental_build", "keep_full_build_rows", "load_parent"]
