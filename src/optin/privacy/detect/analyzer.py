@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from optin.privacy.detect.base import Recognizer, create
@@ -84,6 +84,46 @@ def _never_redacted(rec: Recognizer, profile: Profile) -> bool:
     return {rec.name, *cls.aliases}.isdisjoint(profile.redact_recognizers)
 
 
+def _same(a: Recognizer, b: Recognizer) -> bool:
+    """Whether two recognizers are of one class with equal parameters (same findings)."""
+    if type(a) is not type(b):
+        return False
+    va, vb = vars(a), vars(b)
+    return va.keys() == vb.keys() and all(va[k] is vb[k] or va[k] == vb[k] for k in va)
+
+
+def _last_text(find: Callable[[str], Iterable[Finding]]) -> Callable[[str], Iterable[Finding]]:
+    """``find``, remembering its findings on the last text (``find`` is pure; one
+    reference swapped at a time, so threads sharing the analyzer never mix texts)."""
+    box: list[tuple[str | None, tuple[Finding, ...]]] = [(None, ())]
+
+    def remembered(text: str) -> Iterable[Finding]:
+        last, found = box[0]
+        if last is not text and last != text:
+            found = tuple(find(text))
+            box[0] = (text, found)
+        return iter(found)
+
+    return remembered
+
+
+def share_inner(recognizers: Sequence[Recognizer]) -> None:
+    """Recognizers that run others (``person_model`` runs the person, org, location and
+    date recognizers for its features) use the analyzer's own equal instances instead,
+    and those remember their findings on the last text: each runs once per text."""
+    for rec in recognizers:
+        inner: list[Recognizer] | None = getattr(rec, "inner_recognizers", None)
+        if not inner:
+            continue
+        for k, r in enumerate(inner):
+            for own in recognizers:
+                if own is not rec and _same(own, r):
+                    if "find" not in vars(own):  # not yet wrapped
+                        own.find = _last_text(own.find)  # type: ignore[method-assign,assignment]
+                    inner[k] = own
+                    break
+
+
 class Analyzer:
     """Detect personal data with the recognizers of a profile."""
 
@@ -103,6 +143,7 @@ class Analyzer:
                 built.append(create("directory", directory=directory))
             recognizers = built
         self.recognizers: tuple[Recognizer, ...] = tuple(recognizers)
+        share_inner(self.recognizers)
         self.directory = directory
         self._no_digit = tuple(r for r in self.recognizers if not r.needs_digit)
         # recognizers none of whose findings this profile redacts (by their declaration)
