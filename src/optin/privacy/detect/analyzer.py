@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
 from typing import Any
 
 from optin.privacy.detect.base import Recognizer, create
@@ -26,7 +27,12 @@ _DIGIT = re.compile(r"\d")
 
 
 def _rank(f: Finding) -> tuple[float, int, int, str, str]:
-    return (-f.score, -(f.end - f.start), f.start, f.label.value, f.recognizer)
+    # ``_value_`` is ``label.value`` without the enum descriptor's call (speed)
+    return (-f.score, -(f.end - f.start), f.start, f.label._value_, f.recognizer)
+
+
+def _start(f: Finding) -> int:
+    return f.start
 
 
 def _first(pair: tuple[tuple[float, int, int, str, str], Finding]) -> Any:
@@ -39,6 +45,14 @@ def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
         findings = list(findings)
     if len(findings) < 2:
         return findings[:]
+    by_start = sorted(findings, key=_start)
+    for a, b in pairwise(by_start):
+        if b.start < a.end:
+            break
+    else:
+        # no two overlap (the usual case): the rule keeps every one, sorted by position
+        # (two spans with one start always overlap, so the start order is total)
+        return by_start
     ranks = list(map(_rank, findings))
     if len(set(ranks)) == len(ranks):
         # distinct ranks (the usual case): the order is total, no de-duplication needed
