@@ -4,23 +4,17 @@
   bit (same additions in the same order);
 * ``resolve_overlaps`` returns non-overlapping candidates sorted without ranking them:
   equal to the documented rule, written out here on its own;
-* ``gov_id`` tries one alternation per window before its separate patterns: equal to
-  running the patterns on every window;
 * ``person_model`` shares the analyzer's org/location/date recognizers: equal to a
   ``person_model`` running its own.
 """
 
 from __future__ import annotations
 
-import re
-from unittest import mock
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optin.privacy.detect import Analyzer, create, resolve_overlaps
-from optin.privacy.detect.recognizers import gov_id
+from optin.privacy.detect import Analyzer, resolve_overlaps
 from optin.privacy.detect.recognizers.person_model import PersonModelRecognizer, default_rules
 from optin.privacy.detect.recognizers.person_model import rule_tags as rule_tags_of
 from optin.privacy.detect.tagger import (
@@ -143,34 +137,6 @@ def test_when_no_two_candidates_overlap_then_all_are_kept_sorted(
         findings.append(Finding(pos + gap, pos + gap + size, Label.PERSON, 0.7, "p", ""))
         pos += gap + size
     assert resolve_overlaps(list(reversed(findings))) == findings
-
-
-# -- gov_id's one alternation per window ----------------------------------------------------
-
-
-def _gov_both(text: str) -> tuple[list[Finding], list[Finding]]:
-    rec = create("gov_id")
-    fast = list(rec.find(text))
-    always = re.compile("")  # every window: the separate patterns run everywhere
-    with (
-        mock.patch.object(gov_id, "_SSN_ANY", always),
-        mock.patch.object(gov_id, "_SIMPLE_ANY", always),
-    ):
-        plain = list(rec.find(text))
-    return fast, plain
-
-
-@pytest.mark.parametrize("text", TEXTS)
-def test_when_gov_id_prefilters_windows_then_findings_are_unchanged(text: str) -> None:
-    fast, plain = _gov_both(text)
-    assert fast == plain
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_TEXT)
-def test_gov_id_prefilter_never_changes_findings(text: str) -> None:
-    fast, plain = _gov_both(text)
-    assert fast == plain
 
 
 # -- person_model sharing the analyzer's rule recognizers -------------------------------------

@@ -67,12 +67,6 @@ _DOC_TOKEN = re.compile(
     r"[A-Z0-9](?<![\w\-].)(?<=(?=[A-Z0-9\-]*\d)[A-Z0-9])(?:(?<=[A-Z])[A-Z]{0,2}\d|(?<=\d))[A-Z0-9\-]{4,17}(?![\w\-])"
 )
 
-# one search per window first: a window where this alternation finds nothing holds no
-# match of any of its patterns (a match of one is a match of the alternation), so the
-# separate scans, which keep their own order and overlaps, run only where one may match
-_SSN_ANY = re.compile(f"{_SSN.pattern}|{_NINE.pattern}")
-_SIMPLE_ANY = re.compile("|".join(p.pattern for p in (_NINO, _DNI, _NIR, _PAN, _AADHAAR)))
-
 
 @register
 class GovIdRecognizer(Recognizer):
@@ -96,8 +90,6 @@ class GovIdRecognizer(Recognizer):
         yield from self._documents(text)
 
     def _ssn(self, text: str, lo: int, hi: int) -> Iterator[Finding]:
-        if _SSN_ANY.search(text, lo, hi) is None:
-            return
         for m in _SSN.finditer(text, lo, hi):
             area, _, group, serial = m.groups()
             if us_itin_ok(area, group):
@@ -116,8 +108,6 @@ class GovIdRecognizer(Recognizer):
                 yield Finding(m.start(), m.end(), Label.GOV_ID, 0.9, self.name, "Dutch BSN")
 
     def _simple(self, text: str, lo: int, hi: int) -> Iterator[Finding]:
-        if _SIMPLE_ANY.search(text, lo, hi) is None:
-            return
         for m in _NINO.finditer(text, lo, hi):
             yield Finding(m.start(), m.end(), Label.GOV_ID, 0.85, self.name, "UK NINO")
         for m in _DNI.finditer(text, lo, hi):
