@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from optin.errors import ConfigError
 from optin.privacy.detect import lexicon
@@ -38,8 +38,10 @@ _NAME_BITS = lexicon.FIRST | lexicon.LAST
 _NAME_STOPS = frozenset(["jan", "may", "june", "april", "august", "will", "king", "prince"])
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
+    """One token: ``text == source[start:end]`` (a named tuple: cheap to make, and a
+    text holds dozens)."""
+
     start: int
     end: int
     text: str
@@ -47,7 +49,7 @@ class Token:
 
 def tokenize(text: str) -> list[Token]:
     """Words (letters, apostrophes, hyphens), @handles/#tags, numbers, single symbols."""
-    return [Token(m.start(), m.end(), m.group(0)) for m in _TOKEN.finditer(text)]
+    return [Token(*m.span(), m.group()) for m in _TOKEN.finditer(text)]
 
 
 def _shape(tok: str) -> str:
@@ -69,9 +71,20 @@ def _lex(tok: str) -> tuple[int, int]:
     return lexicon.names().get(low, (0, 0))
 
 
+_LEX: dict[str, tuple[int, int]] = {}  # _lex per token as written (bounded below)
+
+
 def lexicon_info(tokens: Sequence[Token]) -> list[tuple[int, int]]:
     """(lexicon flags, census rank) of every token."""
-    return [_lex(t.text) for t in tokens]
+    if len(_LEX) > 100_000:
+        _LEX.clear()
+    out = []
+    for t in tokens:
+        e = _LEX.get(t.text)
+        if e is None:
+            e = _LEX[t.text] = _lex(t.text)
+        out.append(e)
+    return out
 
 
 def _flag_names(f: int, rank: int) -> list[str]:
