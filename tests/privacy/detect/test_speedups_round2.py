@@ -5,7 +5,10 @@
 * ``resolve_overlaps`` returns non-overlapping candidates sorted without ranking them:
   equal to the documented rule, written out here on its own;
 * ``person_model`` shares the analyzer's org/location/date recognizers: equal to a
-  ``person_model`` running its own.
+  ``person_model`` running its own;
+* ``analyze_redactable`` skips a keep-only recognizer whose declared ``max_score`` is
+  below every redactable candidate: equal to ``redactable(analyze(text))``, and no
+  finding of those recognizers scores above what they declare.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optin.privacy.detect import Analyzer, resolve_overlaps
+from optin.privacy.detect import Analyzer, create, resolve_overlaps
 from optin.privacy.detect.recognizers.person_model import PersonModelRecognizer, default_rules
 from optin.privacy.detect.recognizers.person_model import rule_tags as rule_tags_of
 from optin.privacy.detect.tagger import (
@@ -172,3 +175,46 @@ def test_when_accurate_runs_then_findings_equal_an_unshared_analyzer(text: str) 
             r.inner_recognizers[:] = default_rules()  # type: ignore[attr-defined]
     assert an.analyze(text) == plain.analyze(text)
     assert an.analyze_redactable(text) == plain.analyze_redactable(text)
+
+
+# -- keep-only recognizers skipped below the redactable candidates' scores ------------------
+
+_KEEP_ONLY = ("location", "date_time", "org")
+_PLAIN = {name: Analyzer(name) for name in ("default", "strict", "accurate")}
+
+
+@pytest.mark.parametrize("name", _KEEP_ONLY)
+def test_when_a_recognizer_declares_max_score_then_no_finding_scores_higher(name: str) -> None:
+    rec = create(name)
+    ceiling = type(rec).__dict__["max_score"]
+    corpus = [
+        *TEXTS,
+        "Visit Paris, France and New South Wales; Lyon in May.",
+        "Acme Ltd, Barnes, Barnes and Johnson LLP, Ford's plant, Reid, Webb and Alvarez",
+        "born 12/03/1985, Monday 3 June 2019 at 10:30 am, since 1999, 2021-05-04T10:00",
+    ]
+    for text in corpus:
+        assert all(f.score <= ceiling for f in rec.find(text)), text
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_TEXT, st.sampled_from(_KEEP_ONLY))
+def test_declared_max_score_holds_on_any_text(text: str, name: str) -> None:
+    rec = create(name)
+    assert all(f.score <= type(rec).__dict__["max_score"] for f in rec.find(text))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_TEXT, st.sampled_from(sorted(_PLAIN)))
+def test_skipping_low_scoring_keep_only_recognizers_never_changes_the_result(
+    text: str, profile: str
+) -> None:
+    an = _PLAIN[profile]
+    assert an.analyze_redactable(text) == an.redactable(an.analyze(text))
+
+
+@pytest.mark.parametrize("profile", sorted(_PLAIN))
+@pytest.mark.parametrize("text", TEXTS)
+def test_when_redacting_a_table_text_then_skips_change_nothing(text: str, profile: str) -> None:
+    an = _PLAIN[profile]
+    assert an.analyze_redactable(text) == an.redactable(an.analyze(text))

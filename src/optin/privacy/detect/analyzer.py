@@ -164,6 +164,12 @@ class Analyzer:
         self._keep_only = frozenset(
             id(r) for r in self.recognizers if _never_redacted(r, self.profile)
         )
+        # the highest score each keep-only recognizer declares (1.0 when undeclared)
+        self._max_score = {
+            id(r): float(type(r).__dict__.get("max_score", 1.0))
+            for r in self.recognizers
+            if id(r) in self._keep_only
+        }
 
     def analyze(self, text: str) -> list[Finding]:
         """Findings of every label detected in ``text`` (overlaps resolved, sorted).
@@ -201,16 +207,23 @@ class Analyzer:
         return resolve_overlaps(cands)
 
     def _analyze_redactable(self, text: str) -> list[Finding]:
-        """``redactable(analyze(text))``, faster: the recognizers whose findings the
-        profile never redacts (cities, organisations, ordinary dates in ``default``) run
-        only when some other recognizer found something the profile redacts, since
-        otherwise nothing can be redacted whatever they find."""
+        """``redactable(analyze(text))``, faster. The recognizers whose findings the
+        profile never redacts (cities, organisations, ordinary dates in ``default``) can
+        change the result only by outranking a redactable candidate, so they run only
+
+        * when some other recognizer found something the profile redacts (otherwise
+          nothing is redacted whatever they find), and
+        * when one of those redactable candidates scores no higher than the recognizer's
+          declared ``max_score``: candidates are ranked by score first, so whether a
+          candidate is kept depends only on candidates ranked above it; findings that
+          all score below every redactable candidate rank below all of them and cannot
+          change which are kept (a city at 0.5 beside names at 0.55 or more)."""
         if not text:
             return []
         if not self._keep_only:
             return self.redactable(self._analyze(text))
         recs = self.recognizers if _DIGIT.search(text) is not None else self._no_digit
-        per = self._redacting_pass(text, recs)
+        per, floor = self._redacting_pass(text, recs)
         if per is None:
             return []
         n = len(text)
@@ -218,7 +231,8 @@ class Analyzer:
         cands: list[Finding] = []
         for rec, done in zip(recs, per, strict=True):
             if done is None:
-                # the same order of candidates as analyze(): identical tie-breaking
+                if self._max_score[id(rec)] < floor:
+                    continue  # ranks below every redactable candidate (see above)
                 cands.extend(f for f in rec.find(text) if f.score >= min_score and f.end <= n)
             else:
                 cands.extend(done)
@@ -227,15 +241,16 @@ class Analyzer:
 
     def _redacting_pass(
         self, text: str, recs: Sequence[Recognizer]
-    ) -> list[list[Finding] | None] | None:
-        """Run every recognizer but the keep-only ones (``None`` in their place); None
-        when nothing found is redacted, so the keep-only ones need not run at all."""
+    ) -> tuple[list[list[Finding] | None] | None, float]:
+        """Run every recognizer but the keep-only ones (``None`` in their place), and the
+        lowest score of a redactable candidate; ``None`` when nothing found is redacted,
+        so the keep-only ones need not run at all."""
         keep_only = self._keep_only
         n = len(text)
         min_score = self.profile.min_score
         redacts = self.profile.redacts
         per: list[list[Finding] | None] = []
-        hit = False
+        floor = 2.0  # above any score: no redactable candidate yet
         for rec in recs:
             if id(rec) in keep_only:
                 per.append(None)  # run later, only if needed
@@ -243,10 +258,11 @@ class Analyzer:
             got = [*rec.find(text)]  # most recognizers find nothing: filter only hits
             if got:
                 got = [f for f in got if f.score >= min_score and f.end <= n]
-                if not hit:
-                    hit = any(map(redacts, got))
+                for f in got:
+                    if f.score < floor and redacts(f):
+                        floor = f.score
             per.append(got)
-        return per if hit else None
+        return (per if floor <= 1.0 else None), floor
 
     def analyze_many(self, texts: Iterable[str]) -> list[list[Finding]]:
         return [self.analyze(t) for t in texts]
