@@ -177,6 +177,7 @@ class Redactor:
     ) -> RedactedBatch:
         """Detect and redact a batch; Arrow ``string``/``large_string`` in, same type out."""
         import pyarrow as pa
+
         values, out_type = _as_pylist(texts)
         values = [None if t is None else _no_surrogates(t) for t in values]
         small = [t for t in values if t is not None and len(t) <= self.chunk_chars]
