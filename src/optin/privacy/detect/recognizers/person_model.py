@@ -31,6 +31,7 @@ from optin.privacy.detect.tagger import (
 )
 from optin.privacy.findings import Finding, Label
 
+_CANDIDATES: dict[str, bool] = {}
 _RULE_TAG = {"person": "P", "org": "O", "location": "L", "date_time": "D", "date_of_birth": "D"}
 
 
@@ -92,7 +93,16 @@ class PersonModelRecognizer(Recognizer):
         case = doc_case(tokens)
         threshold = self.model.threshold_for(style) if self.threshold is None else self.threshold
         # the candidates' scores, as model.score(features(...)) gives them (Scorer)
-        idx = [i for i, tok in enumerate(tokens) if candidate(tok.text, info[i][0])]
+        seen = _CANDIDATES  # candidate() per token text (its lexicon entry is one too)
+        if len(seen) > 100_000:
+            seen.clear()
+        idx = []
+        for i, tok in enumerate(tokens):
+            c = seen.get(tok.text)
+            if c is None:
+                c = seen[tok.text] = candidate(tok.text, info[i][0])
+            if c:
+                idx.append(i)
         scores = self._scorer.scores(tokens, idx, info, rules, style, case)
         marked: list[tuple[int, float]] = []
         for i, score in zip(idx, scores, strict=True):
