@@ -87,18 +87,110 @@ def demo_posts(n: int, seed: int = 0, members: int = 2000) -> list[str]:
     return out
 
 
-def novel_corpus(posts: int, seed: int) -> dict[str, list[str]]:
-    """Every text once: demo posts, then every benchmark document (dev + test)."""
+def novel_corpus(posts: int, seed: int, split: str = "both") -> dict[str, list[str]]:
+    """Every text once: demo posts, then every benchmark document of ``split`` ("dev",
+    "test" or "both": dev + test)."""
     docs: list[str] = []
     for ds in DATASETS:
-        for split in ("dev", "test"):
-            with open(DATA / ds / f"{split}.jsonl", encoding="utf-8") as f:
+        for part in ("dev", "test") if split == "both" else (split,):
+            with open(DATA / ds / f"{part}.jsonl", encoding="utf-8") as f:
                 docs += [json.loads(line)["text"] for line in f if line.strip()]
-    return {"demo posts": demo_posts(posts, seed), "benchmark docs": docs}
+    name = "benchmark docs" if split == "both" else f"benchmark docs ({split})"
+    return {"demo posts": demo_posts(posts, seed), name: docs}
 
 
-def novel_worker(profile: str, operator: str, posts: int, seed: int) -> dict[str, object]:
-    corp = novel_corpus(posts, seed)
+# one compiled ``re`` alternation (e-mail, URL, phone-like digit runs), one pass per text:
+# the floor of any regex-based redactor, for scale
+ONE_RE = (
+    r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
+    r"|(?:https?://|www\.)[^\s<>\"']+"
+    r"|\+?\d[\d \-().]{6,}\d"
+)
+
+
+def one_re_worker(posts: int, seed: int, split: str) -> dict[str, object]:
+    import re
+
+    corp = novel_corpus(posts, seed, split)
+    pattern = re.compile(ONE_RE)
+    parts = []
+    for name, texts in corp.items():
+        mb = sum(len(t.encode()) for t in texts) / 1e6
+        t0, w0 = time.process_time(), time.perf_counter()
+        for t in texts:
+            pattern.sub("[X]", t)
+        cpu, wall = time.process_time() - t0, time.perf_counter() - w0
+        parts.append({"corpus": name, "docs": len(texts), "mb": mb, "cpu_s": cpu,
+                      "wall_s": wall, "mb_s": mb / cpu, "docs_s": len(texts) / cpu,
+                      "findings": "-"})  # fmt: skip
+    return {"engine": "one re pass", "profile": "-", "parts": parts, "build_cpu_s": 0.0,
+            "peak_rss_mb": rss_mb()}  # fmt: skip
+
+
+def presidio_novel_worker(posts: int, seed: int, split: str) -> dict[str, object]:
+    from presidio_analyzer import AnalyzerEngine  # type: ignore[import-not-found]
+    from presidio_anonymizer import AnonymizerEngine  # type: ignore[import-not-found]
+
+    corp = novel_corpus(posts, seed, split)
+    t0 = time.process_time()
+    analyzer, anonymizer = AnalyzerEngine(), AnonymizerEngine()
+    build = time.process_time() - t0
+    parts = []
+    for name, texts in corp.items():
+        mb = sum(len(t.encode()) for t in texts) / 1e6
+        t0, w0 = time.process_time(), time.perf_counter()
+        for t in texts:
+            anonymizer.anonymize(t, analyzer.analyze(t, language="en"))
+        cpu, wall = time.process_time() - t0, time.perf_counter() - w0
+        parts.append({"corpus": name, "docs": len(texts), "mb": mb, "cpu_s": cpu,
+                      "wall_s": wall, "mb_s": mb / cpu, "docs_s": len(texts) / cpu,
+                      "findings": "-"})  # fmt: skip
+    return {"engine": "presidio", "profile": "-", "parts": parts, "build_cpu_s": build,
+            "peak_rss_mb": rss_mb()}  # fmt: skip
+
+
+def cli_rows(profile: str, posts: int, seed: int, split: str) -> dict[str, object]:
+    """``optin redact`` end to end (a fresh process per corpus part: start-up, JSONL in
+    and out included), CPU of the child process."""
+    import tempfile
+
+    corp = novel_corpus(posts, seed, split)
+    exe = Path(sys.executable).with_name("optin")
+    parts = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (name, texts) in enumerate(corp.items()):
+            src, dst = Path(tmp) / f"in{k}.jsonl", Path(tmp) / f"out{k}.jsonl"
+            with src.open("w", encoding="utf-8") as f:
+                for i, t in enumerate(texts):
+                    f.write(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n")
+            mb = sum(len(t.encode()) for t in texts) / 1e6
+            cmd = [str(exe), "redact", "-i", str(src), "-o", str(dst), "-p", profile,
+                   "--no-progress", "--drop-density", "1"]  # fmt: skip
+            env = {**os.environ, "OPTIN_HOME": str(Path(tmp) / "home")}
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            w0 = time.perf_counter()
+            subprocess.run(cmd, check=True, env=env, capture_output=True)
+            wall = time.perf_counter() - w0
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+            digest = hashlib.sha256()
+            with dst.open(encoding="utf-8") as f:
+                for line in f:
+                    spans = json.loads(line)["spans"]
+                    digest.update(
+                        repr([(s["start"], s["end"], s["label"]) for s in spans]).encode()
+                    )
+            parts.append({"corpus": name, "docs": len(texts), "mb": mb, "cpu_s": cpu,
+                          "wall_s": wall, "mb_s": mb / cpu, "docs_s": len(texts) / cpu,
+                          "findings": digest.hexdigest()[:12]})  # fmt: skip
+    return {"engine": "optin redact (CLI)", "profile": profile, "parts": parts,
+            "build_cpu_s": float("nan"), "peak_rss_mb": float("nan")}  # fmt: skip
+
+
+def novel_worker(
+    profile: str, operator: str, posts: int, seed: int, split: str = "both"
+) -> dict[str, object]:
+    corp = novel_corpus(posts, seed, split)
     base_rss = rss_mb()
     from optin.privacy.api import Redactor, RedactorConfig
 
@@ -234,11 +326,25 @@ def main() -> None:
         help="novel: also run each profile with optin imported from this src folder "
         "(an older checkout), first, in the same run",
     )  # fmt: skip
+    ap.add_argument(
+        "--split", choices=("dev", "test", "both"), default="both",
+        help="novel: which split of the benchmark documents (test for reports, dev to "
+        "develop on)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--others", action="store_true",
+        help="novel: also time one compiled re pass, Presidio when installed, and the "
+        "CLI (optin redact, end to end) of this checkout on the same texts",
+    )  # fmt: skip
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        if args.corpus == "novel":
-            row = novel_worker(args.profiles, args.operator, args.posts, args.seed)
+        if args.corpus == "novel" and args.worker == "one-re":
+            row = one_re_worker(args.posts, args.seed, args.split)
+        elif args.corpus == "novel" and args.worker == "presidio":
+            row = presidio_novel_worker(args.posts, args.seed, args.split)
+        elif args.corpus == "novel":
+            row = novel_worker(args.profiles, args.operator, args.posts, args.seed, args.split)
         else:
             row = worker(args.worker, args.profiles, args.operator, args.mb)
         print(json.dumps(row))
@@ -275,7 +381,8 @@ def _cpu(row: dict[str, object]) -> float:
 
 
 def main_novel(args: argparse.Namespace) -> None:
-    extra = ("--corpus", "novel", "--posts", str(args.posts), "--seed", str(args.seed))
+    extra = ("--corpus", "novel", "--posts", str(args.posts), "--seed", str(args.seed),
+             "--split", args.split)  # fmt: skip
     load0 = os.getloadavg()
     rows: list[tuple[str, dict[str, object]]] = []
     for profile in args.profiles.split(","):
@@ -288,6 +395,20 @@ def main_novel(args: argparse.Namespace) -> None:
                     best[label] = r
         rows += [(label, best[label]) for label, _ in [*sources, ("this checkout", None)]
                  if label in best]  # fmt: skip
+        if args.others:
+            cli = min((cli_rows(profile, args.posts, args.seed, args.split)
+                       for _ in range(args.repeat)), key=_cpu)  # fmt: skip
+            rows.append(("this checkout, CLI", cli))
+    if args.others:
+        one = run_one("one-re", "-", args.operator, 0, extra)
+        if one is not None:
+            rows.append(("one compiled re pass", one))
+        if importable("presidio_analyzer"):
+            pres = run_one("presidio", "-", args.operator, 0, extra)
+            if pres is not None:
+                rows.append(("Presidio", pres))
+        else:
+            print("# Presidio: presidio_analyzer is not installed; no Presidio row")
     load1 = os.getloadavg()
     if args.json:
         print(json.dumps([{"code": c, **r} for c, r in rows], indent=2))

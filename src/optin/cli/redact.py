@@ -315,6 +315,8 @@ def _directory(path: Path | None, settings: Any) -> Any:
         return Directory.from_jsonl(path)
     if settings is None:
         return None
+    if not settings.database_url and not (settings.home / "optin.db").exists():
+        return None  # no platform database: skip importing the storage layer (start-up)
     try:
         from optin.services.directory import platform_directory
     except ImportError:

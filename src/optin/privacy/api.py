@@ -25,9 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from optin.errors import ConfigError
 from optin.privacy.anonymize import (
@@ -41,6 +39,9 @@ from optin.privacy.anonymize import (
 from optin.privacy.detect import Analyzer, Directory, DirectoryEntry
 from optin.privacy.findings import Finding, Label
 from optin.privacy.profiles import get_profile
+
+if TYPE_CHECKING:  # imported where used: the CLI and one-text callers start faster
+    import pyarrow as pa
 
 #: Texts longer than this (characters) are analysed in overlapping windows, so one huge
 #: document never runs a recognizer over tens of megabytes at once.
@@ -175,6 +176,8 @@ class Redactor:
         self, texts: pa.Array | pa.ChunkedArray | Sequence[str | None]
     ) -> RedactedBatch:
         """Detect and redact a batch; Arrow ``string``/``large_string`` in, same type out."""
+        import pyarrow as pa
+
         values, out_type = _as_pylist(texts)
         values = [None if t is None else _no_surrogates(t) for t in values]
         small = [t for t in values if t is not None and len(t) <= self.chunk_chars]
@@ -280,6 +283,8 @@ def _windows(text: str, size: int, overlap: int) -> Iterable[tuple[int, int]]:
 def _as_pylist(
     texts: pa.Array | pa.ChunkedArray | Sequence[str | None],
 ) -> tuple[list[Any], pa.DataType]:
+    import pyarrow as pa
+
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks() if texts.num_chunks else pa.array([], pa.large_string())
     if isinstance(texts, pa.Array):

@@ -49,6 +49,10 @@ class Recognizer:
     #: ``labels`` and ``name`` or one of ``aliases`` as recognizer: the analyzer may then
     #: skip it on texts where a profile could not redact anything anyway
     exact_labels: ClassVar[bool] = False
+    #: the highest score of any finding of THIS class (not a parent): with
+    #: ``exact_labels``, the analyzer skips the recognizer when redacting a text whose
+    #: redactable candidates all score higher (its findings would rank below them all)
+    max_score: ClassVar[float] = 1.0
 
     def find(self, text: str) -> Iterable[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from typing import Any, NamedTuple
 
 from optin.errors import ConfigError
 from optin.privacy.detect import lexicon
@@ -37,8 +38,10 @@ _NAME_BITS = lexicon.FIRST | lexicon.LAST
 _NAME_STOPS = frozenset(["jan", "may", "june", "april", "august", "will", "king", "prince"])
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
+    """One token: ``text == source[start:end]`` (a named tuple: cheap to make, and a
+    text holds dozens)."""
+
     start: int
     end: int
     text: str
@@ -46,7 +49,7 @@ class Token:
 
 def tokenize(text: str) -> list[Token]:
     """Words (letters, apostrophes, hyphens), @handles/#tags, numbers, single symbols."""
-    return [Token(m.start(), m.end(), m.group(0)) for m in _TOKEN.finditer(text)]
+    return [Token(*m.span(), m.group()) for m in _TOKEN.finditer(text)]
 
 
 def _shape(tok: str) -> str:
@@ -68,9 +71,20 @@ def _lex(tok: str) -> tuple[int, int]:
     return lexicon.names().get(low, (0, 0))
 
 
+_LEX: dict[str, tuple[int, int]] = {}  # _lex per token as written (bounded below)
+
+
 def lexicon_info(tokens: Sequence[Token]) -> list[tuple[int, int]]:
     """(lexicon flags, census rank) of every token."""
-    return [_lex(t.text) for t in tokens]
+    if len(_LEX) > 100_000:
+        _LEX.clear()
+    out = []
+    for t in tokens:
+        e = _LEX.get(t.text)
+        if e is None:
+            e = _LEX[t.text] = _lex(t.text)
+        out.append(e)
+    return out
 
 
 def _flag_names(f: int, rank: int) -> list[str]:
@@ -231,6 +245,143 @@ class TaggerModel:
         return sum(w.get(x, 0.0) for x in feats)
 
 
+class Scorer:
+    """``model.score(features(tokens, i, ...))`` for many tokens of one text, without
+    building the feature strings (speed; the same value to the last bit).
+
+    A token's features are its own (shape, lexicon flags, rule tag, length, the text's
+    genre and case, its word or suffixes, title, sentence start) followed by those of
+    each neighbour at -1, +1, -2, +2 (shape, and next to it rule tag, flags and the pair
+    of shapes; the word when common). Each part depends on a few small values only, so
+    the weights of its features (the non-zero ones, in :func:`features`' order) are kept
+    per part key, and a token's score is ``sum`` over the concatenated parts: the same
+    additions in the same order as :meth:`TaggerModel.score` (adding 0.0 changes
+    nothing). Parts recur across texts (shapes, flags, suffixes), so the tables stay
+    small; they are bounded anyway.
+    """
+
+    _MAX = 50_000
+
+    def __init__(self, model: TaggerModel) -> None:
+        self.weights = model.weights
+        self._own: dict[tuple[object, ...], tuple[float, ...]] = {}
+        self._near: dict[tuple[object, ...], tuple[float, ...]] = {}
+        self._words: dict[str, tuple[str, tuple[str, ...], str, bool, str | None]] = {}
+
+    def _pick(self, feats: list[str]) -> tuple[float, ...]:
+        w = self.weights
+        return tuple(v for v in map(w.get, feats) if v)
+
+    def scores(
+        self,
+        tokens: Sequence[Token],
+        indices: Sequence[int],
+        info: Sequence[tuple[int, int]],
+        rules: Sequence[str],
+        style: str = "short",
+        case: str = "mx",
+    ) -> list[float]:
+        """The score of every token in ``indices``."""
+        n = len(tokens)
+        own, near = self._own, self._near
+        if len(own) > self._MAX or len(near) > self._MAX:
+            own.clear()
+            near.clear()
+        # per token: shape, flag names, lower case, common word, the word as a neighbour
+        # feature (all functions of the token's text, whose lexicon entry ``info`` is)
+        words = self._words
+        if len(words) > self._MAX:
+            words.clear()
+        descs = []
+        for j in range(n):
+            t = tokens[j].text
+            d = words.get(t)
+            if d is None:
+                fj, rj = info[j]
+                lowj = t.lower()
+                commonj = _common(t, fj)
+                d = words[t] = (
+                    _shape(t), tuple(_flag_names(fj, rj)), lowj, commonj,
+                    lowj if commonj or not t[:1].isalpha() else None,
+                )  # fmt: skip
+            descs.append(d)
+        bases = [(d[0], d[4], r, d[1]) for d, r in zip(descs, rules, strict=True)]
+        titles = lexicon.TITLES
+        out: list[float] = []
+        for i in indices:
+            shape, fl, low, common, _ = descs[i]
+            first = i == 0 or tokens[i - 1].text in _SENT_END
+            size = min(len(tokens[i].text), 8)
+            key = (shape, fl, rules[i], size, style, case, common, low if common
+                   else (low[-3:], low[-2:]), low in titles, first)  # fmt: skip
+            total = own.get(key)
+            if total is None:
+                total = own[key] = self._pick(
+                    _own_features(size, shape, fl, rules[i], style, case, common, low, first)
+                )
+            nkey: tuple[Any, ...]
+            for j, tag in ((i - 1, "p"), (i + 1, "n")):
+                nkey = (tag, bases[j], shape) if 0 <= j < n else (tag,)
+                nw = near.get(nkey)
+                if nw is None:
+                    nw = near[nkey] = self._pick(_near_features(nkey))
+                total += nw
+            for j, tag in ((i - 2, "pp"), (i + 2, "nn")):
+                nkey = (tag, bases[j][0], bases[j][1]) if 0 <= j < n else (tag,)
+                nw = near.get(nkey)
+                if nw is None:
+                    nw = near[nkey] = self._pick(_near_features(nkey))
+                total += nw
+            out.append(sum(total))
+        return out
+
+
+def _own_features(
+    size: int, shape: str, fl: tuple[str, ...], rule: str, style: str, case: str,
+    common: bool, low: str, first: bool,
+) -> list[str]:  # fmt: skip
+    """The token's own features, in :func:`features`' order (``size``: its length, at
+    most 8)."""
+    feats = ["b", "s=" + shape, "rule=" + rule, "len=" + str(size)]
+    feats += ["f=" + x for x in fl]
+    feats += ["sf=" + shape + x for x in fl]
+    feats += ["g=" + style + shape + x for x in fl]
+    feats.append("g=" + style + rule)
+    if case != "mx":
+        feats += ["dc=" + case + shape + x for x in fl]
+    if common:
+        feats.append("w=" + low)
+    else:
+        feats.append("suf=" + low[-3:])
+        feats.append("suf2=" + low[-2:])
+    if low in lexicon.TITLES:
+        feats.append("title")
+    if first:
+        feats.append("first")
+        feats.append("first" + shape)
+    return feats
+
+
+def _near_features(key: tuple[Any, ...]) -> list[str]:
+    """A neighbour's features from its :meth:`Scorer.scores` key, in :func:`_neighbour`'s
+    order: ``(tag,)`` (none), ``(tag, shape, word)`` (two away) or ``(tag, (shape, word,
+    rule, flags), shape of the token)`` (adjacent)."""
+    tag = key[0]
+    if len(key) == 1:
+        return [tag + "=<none>"]
+    if isinstance(key[1], tuple):
+        (sj, word, rule, flj), shape = key[1], key[2]
+        feats = [tag + "s=" + sj, tag + "rule=" + rule]
+        feats += [tag + "f=" + x for x in flj]
+        feats.append(tag + "ss=" + sj + shape)
+    else:
+        sj, word = key[1], key[2]
+        feats = [tag + "s=" + sj]
+    if word is not None:
+        feats.append(tag + "w=" + word)
+    return feats
+
+
 @lru_cache(maxsize=1)
 def load_model() -> TaggerModel:
     """The shipped model (read once per process)."""
@@ -264,6 +415,7 @@ def candidate(tok: str, f: int) -> bool:
 
 __all__ = [
     "MODEL_FILE",
+    "Scorer",
     "TaggerModel",
     "Token",
     "candidate",

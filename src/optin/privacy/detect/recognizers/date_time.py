@@ -66,6 +66,7 @@ class DateTimeRecognizer(Recognizer):
     labels = frozenset({Label.DATE_TIME})
     aliases = frozenset({"date_of_birth"})
     exact_labels = True
+    max_score = 0.6  # every finding scores at most this (analyzer)
 
     def find(self, text: str) -> Iterator[Finding]:
         matches = _leftmost(_candidates(text))

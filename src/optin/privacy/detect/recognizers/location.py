@@ -25,6 +25,7 @@ class LocationRecognizer(Recognizer):
     name = "location"
     labels = frozenset({Label.LOCATION})
     exact_labels = True
+    max_score = 0.5  # every finding scores at most this (analyzer)
 
     def __init__(self) -> None:
         self._lex = lexicon.names()

@@ -108,6 +108,7 @@ class OrgRecognizer(Recognizer):
     name = "org"
     labels = frozenset({Label.ORG})
     exact_labels = True
+    max_score = 0.9  # every finding scores at most this (analyzer)
 
     def find(self, text: str) -> Iterator[Finding]:
         spans = cap_spans(text)

@@ -19,11 +19,11 @@ from optin.privacy.detect.recognizers.location import LocationRecognizer
 from optin.privacy.detect.recognizers.org import OrgRecognizer
 from optin.privacy.detect.recognizers.person import PersonRecognizer
 from optin.privacy.detect.tagger import (
+    Scorer,
     TaggerModel,
     Token,
     candidate,
     doc_case,
-    features,
     genre,
     lexicon_info,
     load_model,
@@ -31,6 +31,7 @@ from optin.privacy.detect.tagger import (
 )
 from optin.privacy.findings import Finding, Label
 
+_CANDIDATES: dict[str, bool] = {}
 _RULE_TAG = {"person": "P", "org": "O", "location": "L", "date_time": "D", "date_of_birth": "D"}
 
 
@@ -77,6 +78,10 @@ class PersonModelRecognizer(Recognizer):
         self.threshold = threshold
         self.temperature = temperature
         self._rules = default_rules()
+        #: the rule recognizers this one runs; the analyzer may swap in its own equal
+        #: instances so that each runs once per text (see ``analyzer.share_inner``)
+        self.inner_recognizers = self._rules
+        self._scorer = Scorer(self.model)
 
     def find(self, text: str) -> Iterator[Finding]:
         tokens = tokenize(text)
@@ -87,11 +92,21 @@ class PersonModelRecognizer(Recognizer):
         style = genre(text)
         case = doc_case(tokens)
         threshold = self.model.threshold_for(style) if self.threshold is None else self.threshold
-        marked: list[tuple[int, float]] = []
+        # the candidates' scores, as model.score(features(...)) gives them (Scorer)
+        seen = _CANDIDATES  # candidate() per token text (its lexicon entry is one too)
+        if len(seen) > 100_000:
+            seen.clear()
+        idx = []
         for i, tok in enumerate(tokens):
-            if not candidate(tok.text, info[i][0]):
-                continue
-            margin = self.model.score(features(tokens, i, info, rules, style, case)) - threshold
+            c = seen.get(tok.text)
+            if c is None:
+                c = seen[tok.text] = candidate(tok.text, info[i][0])
+            if c:
+                idx.append(i)
+        scores = self._scorer.scores(tokens, idx, info, rules, style, case)
+        marked: list[tuple[int, float]] = []
+        for i, score in zip(idx, scores, strict=True):
+            margin = score - threshold
             if margin > 0:
                 marked.append((i, margin))
         yield from join_marked(text, tokens, marked, self.name, self.temperature)
