@@ -67,14 +67,16 @@ print("done", flush=True)
 
 def _writers(tmp_path: Path, names: list[str], n: int) -> list[subprocess.Popen[str]]:
     go = tmp_path / "go"
-    procs = [
+    argv = [sys.executable, "-c", _WRITER, str(tmp_path / "snap")]
+    return [
         subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(tmp_path / "snap"), name, str(n), str(go)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [*argv, name, str(n), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for name in names
     ]
-    return procs
 
 
 def test_two_processes_verifying_one_snapshot_at_once_keep_every_line(tmp_path: Path) -> None:
@@ -131,7 +133,7 @@ def test_a_verification_waits_while_another_holds_the_lock(tmp_path: Path) -> No
         time.sleep(1.5)
         assert proc.poll() is None  # blocked on the lock
         assert [e["by"] for e in verifications.history(snap)] == ["first"]
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert [e["by"] for e in verifications.history(snap)] == ["first", "child:0"]
 
