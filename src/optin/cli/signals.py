@@ -42,7 +42,7 @@ def robots_txt(
     out: Path = OUT_OPT,
 ) -> None:
     """A robots.txt group with `Content-Usage: PATH train-ai=n` per content path
-    (draft-ietf-aipref-attach): the opt-in default; opted-in items say `train-ai=y` in
+    (draft-ietf-aipref-attach-05): the opt-in default; opted-in items say `train-ai=y` in
     their own Content-Usage header."""
     from optin.services.signals import platform_signals
 
@@ -59,7 +59,7 @@ def tdmrep(
     ),
     out: Path = OUT_OPT,
 ) -> None:
-    """A W3C TDMRep /.well-known/tdmrep.json: `tdm-reservation: 1` per content path (the
+    """A W3C TDMRep (Final CG Report, 10 May 2024) /.well-known/tdmrep.json: `tdm-reservation: 1` per content path (the
     opt-in default; opted-in items send `tdm-reservation: 0` in their own header)."""
     from optin.errors import InputError
     from optin.services.signals import platform_signals
