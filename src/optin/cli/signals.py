@@ -59,8 +59,9 @@ def tdmrep(
     ),
     out: Path = OUT_OPT,
 ) -> None:
-    """A W3C TDMRep (Final CG Report, 10 May 2024) /.well-known/tdmrep.json: `tdm-reservation: 1` per content path (the
-    opt-in default; opted-in items send `tdm-reservation: 0` in their own header)."""
+    """A W3C TDMRep (Final CG Report, 10 May 2024) /.well-known/tdmrep.json:
+    `tdm-reservation: 1` per content path (the opt-in default; opted-in items send
+    `tdm-reservation: 0` in their own header)."""
     from optin.errors import InputError
     from optin.services.signals import platform_signals
 
