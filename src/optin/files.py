@@ -26,6 +26,7 @@ import io
 import json
 import os
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -94,7 +95,7 @@ def file_lock(path: Path) -> Iterator[None]:
     ``msvcrt.locking`` on its first byte."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        if os.name == "nt":  # pragma: no cover - not run on the project's machines
+        if sys.platform == "win32":  # pragma: no cover - not run on the project's machines
             import msvcrt
 
             while True:
