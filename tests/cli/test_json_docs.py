@@ -105,7 +105,7 @@ def test_every_documented_shape_is_the_output(
     demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sections = _sections()
-    assert len(sections) >= 33, "docs/json.md lost its sections"
+    assert len(sections) >= 37, "docs/json.md lost its sections"
     values = _placeholders(demo_home, tmp_path)
     problems: dict[str, list[str]] = {}
     for cmd, shape in sections:  # in the page's order: a section may use an earlier one's
@@ -118,8 +118,8 @@ def test_every_documented_shape_is_the_output(
         assert got not in ([], {}), f"{cmd}: empty output checks nothing"
         if found := conforms(shape, got):
             problems[cmd] = found
-        if cmd.startswith("apikey create"):
-            values["APIKEY"] = got["id"]
+        if cmd.startswith(("apikey create", "dsr open")):
+            values["APIKEY" if cmd.startswith("apikey") else "REQUEST"] = got["id"]
     assert problems == {}
 
 
