@@ -106,7 +106,7 @@ def test_every_documented_shape_is_the_output(
     demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sections = _sections()
-    assert len(sections) >= 49, "docs/json.md lost its sections"
+    assert len(sections) >= 52, "docs/json.md lost its sections"
     values = _placeholders(demo_home, tmp_path)
     problems: dict[str, list[str]] = {}
     for cmd, shape in sections:  # in the page's order: a section may use an earlier one's
@@ -121,6 +121,8 @@ def test_every_documented_shape_is_the_output(
             problems[cmd] = found
         if cmd.startswith(("apikey create", "dsr open")):
             values["APIKEY" if cmd.startswith("apikey") else "REQUEST"] = got["id"]
+        if cmd.startswith("snapshot build"):
+            values["SNAPSHOT"] = got["snapshot_id"]
     assert problems == {}
 
 
