@@ -97,6 +97,11 @@ def test_help_lists_whole_sentences_and_suggests_commands(tmp_path: Path) -> Non
     )  # fmt: skip
     assert sub.returncode == 0 and "erasure-record" in sub.stdout and "compact" in sub.stdout
     assert "could not finish (a reader held the WAL;" in " ".join(sub.stdout.split())
+    bare = subprocess.run(
+        [sys.executable, "-m", "optin.cli.main", "consent"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert bare.returncode == 2 and "Commands:" in bare.stdout and "show" in bare.stdout
     typo = subprocess.run(
         [sys.executable, "-m", "optin.cli.main", "snapshto", "list"],
         capture_output=True, text=True, env=env, timeout=120, check=False,

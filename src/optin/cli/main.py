@@ -268,6 +268,11 @@ def run(argv: list[str] | None = None) -> int:
         return 0
     except Exception as e:  # last resort: never a traceback for users
         if _click_error(e):
+            from typer._click.exceptions import NoArgsIsHelpError
+
+            if isinstance(e, NoArgsIsHelpError):  # bare `optin` / `optin GROUP`: help on
+                typer.echo(e.format_message())  # stdout, as Typer's Rich help printed it
+                return int(e.exit_code)
             e.show()  # type: ignore[attr-defined]  # usage errors: message naming the option
             return int(getattr(e, "exit_code", 2))
         if os.environ.get("OPTIN_DEBUG"):
