@@ -9,6 +9,9 @@
 * :func:`create_secret_file` - create a key file with mode 0600 only if it does not
   exist (``O_EXCL`` semantics: never overwrite, a concurrent creator wins), content
   complete before the name appears; missing parent directories are created 0700.
+* :func:`file_lock` - hold an exclusive advisory lock (``flock``) on a lock file while
+  a read-modify-write of another file runs, so two writers in separate processes or
+  threads never lose each other's update.
 * :func:`private_dir` - create a directory (and missing parents) with mode 0700.
 * :func:`remove_stale_temps` - remove temporary files a killed writer left behind.
 * :func:`shred` / :func:`shred_tree` - overwrite a file's bytes with zeros (fsync) before
@@ -23,6 +26,7 @@ import io
 import json
 import os
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -37,6 +41,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "create_secret_file",
+    "file_lock",
     "private_dir",
     "remove_stale_temps",
     "shred",
@@ -79,6 +84,33 @@ def _temp_in(path: Path) -> tuple[int, Path]:
         prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
     )
     return fd, Path(tmp)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the ``with`` block, waiting for any other
+    holder (another process, or another thread of this one: each call opens its own
+    descriptor). ``path`` is created (0600) if missing and left in place: removing a lock
+    file while a waiter has it open would let two holders in. POSIX ``flock``; on Windows
+    ``msvcrt.locking`` on its first byte."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if sys.platform == "win32":  # pragma: no cover - not run on the project's machines
+            import msvcrt
+
+            while True:
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:  # LK_LOCK gives up after ~10 s: keep waiting
+                    continue
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 @contextlib.contextmanager

@@ -17,6 +17,16 @@ from optin.errors import InputError
 from optin.services.consent import member_not_found
 
 HEAVY = ("sqlalchemy", "pydantic", "pyarrow", "alembic", "numpy", "optin.services.snapshots")
+#: what ``optin --help`` does not need either: Rich (help is Click's plain text), the
+#: command modules (loaded lazily), Click itself (Typer vendors its own)
+LIGHT = (
+    "rich",
+    "rich.markdown",
+    "optin.cli.core",
+    "optin.cli.snapshot",
+    "optin.cli.context",
+    "click",
+)
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -30,7 +40,7 @@ def test_help_imports_no_service(tmp_path: Path) -> None:
         "import sys, runpy; sys.argv = ['optin', '--help']\n"
         "try:\n    runpy.run_module('optin.cli.main', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        f"print('LOADED', [m for m in {HEAVY!r} if m in sys.modules])"
+        f"print('LOADED', [m for m in {HEAVY + LIGHT!r} if m in sys.modules])"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=_env(tmp_path),
@@ -38,6 +48,66 @@ def test_help_imports_no_service(tmp_path: Path) -> None:
     )  # fmt: skip
     assert "Consent-first training data" in out.stdout
     assert "LOADED []" in out.stdout, out.stdout[-400:]
+
+
+def test_the_lazy_command_table_is_the_commands_the_modules_define() -> None:
+    """``optin --help`` lists :data:`COMMANDS` without loading a module: each entry's name,
+    order, modules and help must be what registering every module, as before, gives."""
+    import importlib
+
+    import typer
+    import typer.main
+
+    from optin.cli.main import COMMAND_MODULES, COMMANDS, first_paragraph, load_command
+
+    eager = typer.Typer(rich_markup_mode=None)
+    eager.callback()(lambda: None)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(eager)
+    real = typer.main.get_command(eager).commands  # type: ignore[attr-defined]
+    assert list(COMMANDS) == list(real)
+    for name, entry in COMMANDS.items():
+        assert entry.help == first_paragraph(real[name].help), name
+        lazy = load_command(name)
+        assert lazy.help == real[name].help, name
+        assert sorted(getattr(lazy, "commands", {})) == sorted(
+            getattr(real[name], "commands", {})
+        ), f"{name}: {entry.modules} do not build all of its subcommands"
+        # the modules named are needed: the command's code lives in one of them
+        owners = {c.callback.__module__ for c in getattr(lazy, "commands", {}).values()} | (
+            {lazy.callback.__module__} if not hasattr(lazy, "commands") else set()
+        )
+        assert owners <= set(entry.modules), (name, owners)
+
+
+def test_help_lists_whole_sentences_and_suggests_commands(tmp_path: Path) -> None:
+    env = {**_env(tmp_path), "COLUMNS": "80"}
+    out = subprocess.run(
+        [sys.executable, "-m", "optin.cli.main", "--help"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0
+    flat = " ".join(out.stdout.split())
+    assert "..." not in out.stdout.split("Commands:")[1]
+    assert "signed deletion notices when records become ineligible." in flat  # export's, whole
+    assert "Usage: optin [OPTIONS] COMMAND [ARGS]..." in out.stdout
+    sub = subprocess.run(
+        [sys.executable, "-m", "optin.cli.main", "dsr", "--help"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert sub.returncode == 0 and "erasure-record" in sub.stdout and "compact" in sub.stdout
+    assert "could not finish (a reader held the WAL;" in " ".join(sub.stdout.split())
+    bare = subprocess.run(
+        [sys.executable, "-m", "optin.cli.main", "consent"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert bare.returncode == 2 and "Commands:" in bare.stdout and "show" in bare.stdout
+    typo = subprocess.run(
+        [sys.executable, "-m", "optin.cli.main", "snapshto", "list"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert typo.returncode == 2 and "Did you mean 'snapshot'?" in typo.stderr
+    assert "Traceback" not in typo.stderr
 
 
 @pytest.mark.parametrize(

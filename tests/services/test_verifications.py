@@ -5,6 +5,10 @@ admin snapshot page."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,7 +44,98 @@ def test_results_are_kept_in_order_without_problem_texts(tmp_path: Path) -> None
     ]
     text = (tmp_path / verifications.FILE).read_text("utf-8")
     assert "secret@example.com" not in text
-    assert [p.name for p in tmp_path.iterdir()] == [verifications.FILE]  # no temp left
+    # no temp file left; the lock file stays (empty)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [verifications.LOCK, verifications.FILE]
+
+
+#: a child process that waits for GO, then appends N results of its own to DIR
+_WRITER = """
+import sys, time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from optin.services import verifications
+d, name, n, go = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+report = {"snapshot_id": "snap-1", "status": "pass", "checks": []}
+while not go.exists():
+    time.sleep(0.001)
+t0 = datetime(2026, 1, 1, tzinfo=UTC)
+for i in range(n):
+    verifications.record(d, report, actor=f"{name}:{i}", now=t0 + timedelta(seconds=i))
+print("done", flush=True)
+"""
+
+
+def _writers(tmp_path: Path, names: list[str], n: int) -> list[subprocess.Popen[str]]:
+    go = tmp_path / "go"
+    argv = [sys.executable, "-c", _WRITER, str(tmp_path / "snap")]
+    return [
+        subprocess.Popen(
+            [*argv, name, str(n), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    ]
+
+
+def test_two_processes_verifying_one_snapshot_at_once_keep_every_line(tmp_path: Path) -> None:
+    (tmp_path / "snap").mkdir()
+    n = 60  # 2 x 60 < KEEP: nothing may be dropped
+    procs = _writers(tmp_path, ["a", "b"], n)
+    time.sleep(1.0)  # both children are up and polling
+    (tmp_path / "go").touch()
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and "done" in out, err
+    by = [e["by"] for e in verifications.history(tmp_path / "snap")]
+    assert len(by) == 2 * n, f"{2 * n - len(by)} lines lost"
+    assert sorted(by) == sorted(f"{w}:{i}" for w in "ab" for i in range(n))
+    # each writer's lines are in its own order (appends, never reordered)
+    for w in "ab":
+        assert [b for b in by if b.startswith(w)] == [f"{w}:{i}" for i in range(n)]
+
+
+def test_threads_verifying_one_snapshot_at_once_keep_every_line(tmp_path: Path) -> None:
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def write(name: str) -> None:
+        try:
+            start.wait()
+            for i in range(25):
+                verifications.record(
+                    tmp_path, _report("pass"), actor=f"{name}:{i}", now=DEMO_NOW + timedelta(i)
+                )
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(f"t{k}",)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert len(verifications.history(tmp_path)) == 100
+
+
+def test_a_verification_waits_while_another_holds_the_lock(tmp_path: Path) -> None:
+    """The lock, not luck: while this test holds it, a child's append does not land;
+    once it is released, the child's line is there with the earlier one."""
+    from optin.files import file_lock
+
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    verifications.record(snap, _report("pass"), actor="first", now=DEMO_NOW)
+    (tmp_path / "go").touch()
+    with file_lock(snap / verifications.LOCK):
+        (proc,) = _writers(tmp_path, ["child"], 1)
+        time.sleep(1.5)
+        assert proc.poll() is None  # blocked on the lock
+        assert [e["by"] for e in verifications.history(snap)] == ["first"]
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert [e["by"] for e in verifications.history(snap)] == ["first", "child:0"]
 
 
 def test_a_damaged_line_is_skipped_and_history_is_bounded(tmp_path: Path) -> None:
@@ -68,7 +163,7 @@ def test_a_crash_while_writing_leaves_the_old_history(
     with pytest.raises(OSError):
         verifications.record(tmp_path, _report("fail"), actor="t", now=DEMO_NOW)
     assert (tmp_path / verifications.FILE).read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == [verifications.FILE]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [verifications.LOCK, verifications.FILE]
 
 
 def test_cli_verify_keeps_the_result_and_list_show_print_it(

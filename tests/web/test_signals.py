@@ -187,3 +187,22 @@ def test_platform_signals_refuse_bad_paths_and_say_when_no_policy_is_in_force(
     assert sig.policy_version is None and "No consent policy is in force" in sig.robots_txt()
     assert _content_usage_rules(sig.robots_txt()) == [("*", "/posts/", {"train-ai": "n"})]
     assert sig.tdmrep() == [{"location": "/posts/*", "tdm-reservation": 1}]
+
+
+def test_the_revisions_followed_are_pinned_and_named_where_the_signals_are() -> None:
+    """The drafts are named with their revision numbers in the code, in the generated
+    robots.txt and in the README (Internet-Drafts change between revisions)."""
+    import re
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from optin.services.signals import DRAFTS, PlatformSignals
+
+    vocab, attach, tdmrep = DRAFTS
+    assert re.fullmatch(r"draft-ietf-aipref-vocab-\d\d", vocab)
+    assert re.fullmatch(r"draft-ietf-aipref-attach-\d\d", attach)
+    assert "10 May 2024" in tdmrep
+    robots = PlatformSignals(("/posts/",), datetime(2026, 1, 1, tzinfo=UTC), 1).robots_txt()
+    assert vocab in robots and attach in robots
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    assert vocab in readme and attach in readme

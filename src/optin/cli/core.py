@@ -620,6 +620,7 @@ def keys_rotate_master(
     new_key: str | None = typer.Option(
         None, "--new-key", help="The new master key (base64 of 32 bytes); default: random."
     ),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Re-wrap every member key under a new master key (ledger events are untouched)."""
     from optin.services.keys import rotate_master_key
@@ -629,6 +630,9 @@ def keys_rotate_master(
         result = rotate_master_key(db, new_key)
     finally:
         db.dispose()
+    if as_json:  # the new key is printed as plain output prints it: set it, then discard
+        print_json({"rewrapped": result.rewrapped, "new_key_for_env": result.new_key_for_env})
+        return
     say(f"re-wrapped {result.rewrapped} member key(s) under the new master key")
     if result.new_key_for_env is not None:
         say("set OPTIN_MASTER_KEY to the new key now (the old one no longer unwraps them):")

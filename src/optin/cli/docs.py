@@ -13,9 +13,9 @@ import typer.main
 
 def _walk(cmd: Any, path: list[str]) -> list[tuple[list[str], Any]]:
     out = [(path, cmd)]
-    if hasattr(cmd, "commands"):
-        for name in sorted(cmd.commands):
-            out.extend(_walk(cmd.commands[name], [*path, name]))
+    if hasattr(cmd, "commands"):  # a group; the root loads its commands on request
+        for name in sorted(cmd.list_commands(None)):
+            out.extend(_walk(cmd.get_command(None, name), [*path, name]))
     return out
 
 

@@ -26,8 +26,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
 @log_app.command("keygen")
-def keygen_cmd(ctx: typer.Context) -> None:
+def keygen_cmd(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """Create the log's Ed25519 note key and the platform's manifest key (mode 0600;
     kept if they exist) and print the manifest verifier key (for `optin snapshot verify
     --manifest-key`), then, last, the log's verifier key (name+hash+base64)."""
@@ -35,6 +39,16 @@ def keygen_cmd(ctx: typer.Context) -> None:
 
     settings = settings_from(ctx)
     vkey, path, created = keygen(settings)
+    if as_json:
+        print_json(
+            {
+                "key_file": str(path),
+                "created": created,
+                "log_vkey": vkey,
+                "manifest_vkey": manifest_vkey(settings),
+            }
+        )
+        return
     if created:
         console.print(f"created {path}", highlight=False, style="dim")
     else:
@@ -47,6 +61,7 @@ def keygen_cmd(ctx: typer.Context) -> None:
 def checkpoint_cmd(
     ctx: typer.Context,
     force: bool = typer.Option(False, "--force", help="Sign now, whatever the interval."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Integrate new ledger events and print the latest (cosigned) checkpoint note."""
     from optin.services.tlog import publish_checkpoint
@@ -57,6 +72,19 @@ def checkpoint_cmd(
         cp = publish_checkpoint(db, settings, now=_now(), force=force)
     finally:
         db.dispose()
+    if as_json:
+        print_json(
+            None
+            if cp is None
+            else {
+                "size": cp.size,
+                "root": _b64(cp.root),
+                "created_at": cp.created_at.isoformat(),
+                "cosigners": list(cp.cosigners),
+                "note": cp.cosigned,
+            }
+        )
+        return
     if cp is None:
         say("the log is empty: no checkpoint yet")
         return
@@ -68,6 +96,7 @@ def prove_cmd(
     ctx: typer.Context,
     event_id: str = typer.Argument(..., help="Ledger event id."),
     out: Path = typer.Option(None, "--out", help="Write the .tlog-proof file here."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Print (or write) the inclusion proof of a ledger event (c2sp.org/tlog-proof)."""
     from optin.services.tlog import inclusion_proof_file
@@ -79,6 +108,19 @@ def prove_cmd(
         db.dispose()
     if out is not None:
         out.write_text(pf.encode(), "utf-8")
+    if as_json:
+        print_json(
+            {
+                "event_id": event_id,
+                "index": pf.index,
+                "proof": [_b64(h) for h in pf.proof],
+                "checkpoint": pf.checkpoint,
+                "file": pf.encode(),
+                "out": None if out is None else str(out),
+            }
+        )
+        return
+    if out is not None:
         say(f"wrote {out} (leaf {pf.index})")
         return
     typer.echo(pf.encode(), nl=False)
@@ -89,6 +131,7 @@ def consistency_cmd(
     ctx: typer.Context,
     old: int = typer.Argument(..., help="Older tree size."),
     new: int = typer.Argument(..., help="Newer tree size (at most the tree's size)."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Print the RFC 6962 consistency proof between two tree sizes (base64, one a line)."""
     from optin.services.tlog import consistency
@@ -98,8 +141,11 @@ def consistency_cmd(
         proof = consistency(db, old, new)
     finally:
         db.dispose()
+    if as_json:
+        print_json({"old": old, "new": new, "proof": [_b64(h) for h in proof]})
+        return
     for h in proof:
-        typer.echo(base64.b64encode(h).decode("ascii"))
+        typer.echo(_b64(h))
 
 
 @log_app.command("verify")
@@ -141,6 +187,7 @@ def rebuild_cmd(
     force: bool = typer.Option(
         False, "--force", help="Rebuild although checkpoints were published (forks the log)."
     ),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Build the tree once over the existing ledger, in order (migration/backfill)."""
     from optin.services.tlog import rebuild
@@ -150,7 +197,10 @@ def rebuild_cmd(
         state = rebuild(db, now=_now(), force=force)
     finally:
         db.dispose()
-    say(f"tree built: {state.size} leaves, root {base64.b64encode(state.root).decode()}")
+    if as_json:
+        print_json({"size": state.size, "root": _b64(state.root)})
+        return
+    say(f"tree built: {state.size} leaves, root {_b64(state.root)}")
 
 
 @log_app.command("status")
@@ -211,12 +261,16 @@ def audit_cmd(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
 def witness_keygen_cmd(
     name: str = typer.Argument(..., help="Witness name, e.g. witness.example.org/w1."),
     key: Path = typer.Option(..., "--key", help="Key file to create (mode 0600)."),
+    as_json: bool = JSON_OPT,
 ) -> None:
     """Create a witness cosigning key (type 0x04) and print its verifier key."""
     from optin.services.tlog import keygen
     from optin.settings import Settings
 
-    vkey, _path, _created = keygen(Settings(), path=key, name=name, alg=0x04)
+    vkey, path, created = keygen(Settings(), path=key, name=name, alg=0x04)
+    if as_json:
+        print_json({"name": name, "key_file": str(path), "created": created, "vkey": vkey})
+        return
     typer.echo(vkey)
 
 

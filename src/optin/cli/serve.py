@@ -187,6 +187,7 @@ def apikey_list(
 def apikey_revoke(
     ctx: typer.Context,
     key_id: str = typer.Argument(..., help="The key id (the part after 'optin_')."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Revoke an API key; requests with it fail with 401 from now on."""
     from optin.services import web_auth
@@ -194,8 +195,12 @@ def apikey_revoke(
 
     db = Database.open(settings_from(ctx))
     db.require_initialized()
+    now = datetime.now(UTC)
     with db.session() as s:
-        web_auth.revoke_api_key(s, key_id, now=datetime.now(UTC))
+        web_auth.revoke_api_key(s, key_id, now=now)
+    if as_json:
+        print_json({"id": key_id, "revoked": True, "at": now.isoformat()})
+        return
     console.print(f"revoked API key {esc(key_id)}")
 
 
@@ -211,6 +216,7 @@ def user_set_password(
         confirmation_prompt=True,
         help="New password (8+ chars).",
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Set a member's web login password (argon2id)."""
     from optin.services import web_auth
@@ -220,6 +226,9 @@ def user_set_password(
     db.require_initialized()
     with db.session() as s:
         web_auth.set_password(s, handle.lstrip("@"), password)
+    if as_json:
+        print_json({"handle": handle.lstrip("@"), "password_set": True})
+        return
     console.print(f"password set for @{esc(handle.lstrip('@'))}")
 
 
@@ -228,6 +237,7 @@ def user_set_role(
     ctx: typer.Context,
     handle: str = typer.Argument(..., help="The member's handle."),
     role: str = typer.Argument(..., help="member or admin"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Give a member the admin role, or take it away."""
     from optin.services import web_auth
@@ -237,6 +247,9 @@ def user_set_role(
     db.require_initialized()
     with db.session() as s:
         plain = web_auth.set_role(s, handle, role)
+    if as_json:
+        print_json({"handle": plain, "role": role})
+        return
     console.print(f"@{esc(plain)} is now {esc(role)}")
 
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from optin.cli.context import console
+from optin.cli.context import console, print_json
 from optin.cli.core import open_db
 from optin.cli.output import esc
+
+if TYPE_CHECKING:
+    from optin.services.signals import PlatformSignals
 
 signals_app = typer.Typer(
     help="Consent as AI-use signals for whole content paths (robots.txt, TDMRep).",
@@ -25,7 +29,21 @@ OUT_OPT = typer.Option(
 )
 
 
-def _emit(text: str, out: Path | None) -> None:
+JSON_FLAG = typer.Option(
+    False, "--json", help="Print one JSON document: the file's text or rules, and what it covers."
+)
+
+
+def _emit(text: str, out: Path | None, doc: dict[str, object] | None = None) -> None:
+    """Print ``text`` (or write it to ``out``); with ``doc`` (``--json``) print ``doc``
+    instead, with ``out`` named in it when the file was written."""
+    if doc is not None:
+        if out is not None:
+            from optin.files import atomic_write_bytes
+
+            atomic_write_bytes(out, text.encode("utf-8"))
+        print_json({**doc, "out": None if out is None else str(out)})
+        return
     if out is None:
         typer.echo(text, nl=False)
         return
@@ -40,15 +58,17 @@ def robots_txt(
     path: list[str] = PATH_OPT,
     user_agent: str = typer.Option("*", "--user-agent", help="The group's User-Agent."),
     out: Path = OUT_OPT,
+    as_json: bool = JSON_FLAG,
 ) -> None:
     """A robots.txt group with `Content-Usage: PATH train-ai=n` per content path
-    (draft-ietf-aipref-attach): the opt-in default; opted-in items say `train-ai=y` in
+    (draft-ietf-aipref-attach-05): the opt-in default; opted-in items say `train-ai=y` in
     their own Content-Usage header."""
     from optin.services.signals import platform_signals
 
     db = open_db(ctx)
     sig = platform_signals(db, path, now=datetime.now(UTC))
-    _emit(sig.robots_txt(user_agent=user_agent), out)
+    text = sig.robots_txt(user_agent=user_agent)
+    _emit(text, out, _doc(sig, robots_txt=text) if as_json else None)
 
 
 def tdmrep(
@@ -58,9 +78,11 @@ def tdmrep(
         None, "--policy-url", help="An https:// TDM policy to name as tdm-policy."
     ),
     out: Path = OUT_OPT,
+    as_json: bool = JSON_FLAG,
 ) -> None:
-    """A W3C TDMRep /.well-known/tdmrep.json: `tdm-reservation: 1` per content path (the
-    opt-in default; opted-in items send `tdm-reservation: 0` in their own header)."""
+    """A W3C TDMRep (Final CG Report, 10 May 2024) /.well-known/tdmrep.json:
+    `tdm-reservation: 1` per content path (the opt-in default; opted-in items send
+    `tdm-reservation: 0` in their own header)."""
     from optin.errors import InputError
     from optin.services.signals import platform_signals
 
@@ -72,7 +94,17 @@ def tdmrep(
         )
     db = open_db(ctx)
     sig = platform_signals(db, path, now=datetime.now(UTC))
-    _emit(json.dumps(sig.tdmrep(policy_url=policy_url), indent=2) + "\n", out)
+    rules = sig.tdmrep(policy_url=policy_url)
+    _emit(json.dumps(rules, indent=2) + "\n", out, _doc(sig, tdmrep=rules) if as_json else None)
+
+
+def _doc(sig: PlatformSignals, **body: object) -> dict[str, object]:
+    return {
+        "at": sig.at.isoformat(),
+        "policy_version": sig.policy_version,
+        "paths": list(sig.paths),
+        **body,
+    }
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,28 @@
 """Consent as machine-readable signals on a platform's content: the IETF AI Preferences
-``Content-Usage`` HTTP header (vocabulary draft-ietf-aipref-vocab, attachment
-draft-ietf-aipref-attach) and the W3C TDMRep ``tdm-reservation`` header, per content
+``Content-Usage`` HTTP header (vocabulary draft-ietf-aipref-vocab-07, attachment
+draft-ietf-aipref-attach-05) and the W3C TDMRep ``tdm-reservation`` header, per content
 item, from its author's recorded choice.
+
+Revisions followed (:data:`DRAFTS`), each read in the working group's repository at its
+submission tag:
+
+* draft-ietf-aipref-vocab-07 (19 August 2026), "A Vocabulary For Expressing AI Usage
+  Preferences": the categories' labels ``train-ai`` ("AI Model Training") and
+  ``search``; the exemplary serialization, an RFC 9651 Dictionary whose values are the
+  tokens ``y`` or ``n``. Revisions -05 (1 Dec 2025) and -06 (28 Apr 2026) use the same
+  labels and syntax. A later revision (-08) was published after these were checked; a
+  later editor's copy adds an ``ai-use`` category and keeps ``train-ai`` and the syntax.
+* draft-ietf-aipref-attach-05 (19 August 2026), "Associating AI Usage Preferences with
+  Content in HTTP": the ``Content-Usage`` response header field (an RFC 9651 Dictionary
+  in that vocabulary) and the robots.txt rule ``Content-Usage: [path] usage-pref``
+  (same as -04, 28 Oct 2025).
+* W3C TDMRep, the TDM Reservation Protocol Final Community Group Report of 10 May 2024:
+  the ``tdm-reservation`` header (``1`` reserved, ``0`` not) and
+  ``/.well-known/tdmrep.json`` rules (``location``, ``tdm-reservation``, optional
+  ``tdm-policy``).
+
+Internet-Drafts change; the tests parse the values with an independent RFC 9651 parser
+(``http-sfv``) and the stdlib robots.txt parser, not against a later draft.
 
 ``train-ai=y`` only when the author is eligible *now* for a purpose of the policy in
 force that covers the item (its kind and visibility) and the item is not deleted; in
@@ -34,8 +55,12 @@ from optin.storage.models import ContentRow
 
 CONTENT_USAGE = "Content-Usage"
 TDM_RESERVATION = "tdm-reservation"
-#: The drafts the values are written against.
-DRAFTS = ("draft-ietf-aipref-vocab", "draft-ietf-aipref-attach", "W3C TDMRep (CG report)")
+#: The revisions the values are written against (see the module docstring).
+DRAFTS = (
+    "draft-ietf-aipref-vocab-07",
+    "draft-ietf-aipref-attach-05",
+    "W3C TDMRep Final Community Group Report, 10 May 2024",
+)
 
 
 @dataclass(frozen=True)
@@ -105,7 +130,7 @@ class PlatformSignals:
 
     def robots_txt(self, *, user_agent: str = "*") -> str:
         """A robots.txt group with one ``Content-Usage`` rule per content path
-        (draft-ietf-aipref-attach: ``Content-Usage: [path] usage-expression``)."""
+        (draft-ietf-aipref-attach-05 section 3: ``Content-Usage: [path] usage-pref``)."""
         pv = "" if self.policy_version is None else f", policy version {self.policy_version}"
         why = (
             [
@@ -117,7 +142,7 @@ class PlatformSignals:
         )
         lines = [
             f"# AI-use preferences from recorded consent (optin) as of {self.at.isoformat()}{pv}",
-            "# (draft-ietf-aipref-attach; vocabulary draft-ietf-aipref-vocab).",
+            "# (draft-ietf-aipref-attach-05; vocabulary draft-ietf-aipref-vocab-07).",
             *why,
             f"User-Agent: {user_agent}",
             *(f"Content-Usage: {p} train-ai=n" for p in self.paths),
@@ -125,7 +150,8 @@ class PlatformSignals:
         return "\n".join(lines) + "\n"
 
     def tdmrep(self, *, policy_url: str | None = None) -> list[dict[str, object]]:
-        """The W3C TDMRep ``/.well-known/tdmrep.json`` document: one rule per content
+        """The W3C TDMRep (Final CG Report, 10 May 2024) ``/.well-known/tdmrep.json``
+        document: one rule per content
         path, ``tdm-reservation: 1`` (rights reserved), with ``tdm-policy`` when given."""
         out: list[dict[str, object]] = []
         for p in self.paths:

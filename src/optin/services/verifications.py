@@ -7,7 +7,10 @@ Each line holds the time of the run, the result (``pass``, ``stale``, ``fail`` o
 of problems (the problem texts are not kept: they can quote record ids and residual
 findings; run the verification again to read them). The file is rewritten whole with
 the atomic writer, so a reader sees the old history or the new one, never half a line;
-a line that does not parse (edited by hand) is skipped, not trusted.
+a line that does not parse (edited by hand) is skipped, not trusted. Each append holds
+an exclusive lock on ``.verifications.lock`` beside it from reading the history to
+renaming the new file, so two verifications of one snapshot at the same time (two
+``optin snapshot verify`` processes, or the CLI and the admin page) both keep their line.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from optin.files import atomic_text
+from optin.files import atomic_text, file_lock
 
 FILE = "verifications.jsonl"
+#: held while a result is appended (created once, never removed)
+LOCK = ".verifications.lock"
 #: at most this many results are kept per snapshot (the oldest are dropped)
 KEEP = 200
 _RESULTS = ("pass", "stale", "fail", "retired")
@@ -49,10 +54,11 @@ def record(directory: Path, report: Any, *, actor: str, now: datetime) -> dict[s
     """Append the result of ``report`` to ``directory``'s history (atomically) and return
     the line kept."""
     line = summary(report, actor=actor, now=now)
-    kept = [json.dumps(e, sort_keys=True) for e in history(directory)][-(KEEP - 1) :]
-    kept.append(json.dumps(line, sort_keys=True))
-    with atomic_text(Path(directory) / FILE, mkdir=False) as f:
-        f.write("\n".join(kept) + "\n")
+    with file_lock(Path(directory) / LOCK):  # read, add, rename: one writer at a time
+        kept = [json.dumps(e, sort_keys=True) for e in history(directory)][-(KEEP - 1) :]
+        kept.append(json.dumps(line, sort_keys=True))
+        with atomic_text(Path(directory) / FILE, mkdir=False) as f:
+            f.write("\n".join(kept) + "\n")
     return line
 
 
@@ -81,4 +87,4 @@ def latest(directory: Path) -> dict[str, Any] | None:
     return h[-1] if h else None
 
 
-__all__ = ["FILE", "KEEP", "history", "latest", "record", "summary"]
+__all__ = ["FILE", "KEEP", "LOCK", "history", "latest", "record", "summary"]

@@ -91,7 +91,8 @@ class SecurityHeaders:
 
 class ContentUsageMiddleware:
     """For a platform's own ASGI web tier (not optin's pages): sets ``Content-Usage``
-    (IETF AI Preferences) and ``tdm-reservation`` (W3C TDMRep) on every response whose
+    (IETF AI Preferences: draft-ietf-aipref-attach-05, vocabulary draft-ietf-aipref-vocab-07)
+    and ``tdm-reservation`` (W3C TDMRep, Final CG Report 10 May 2024) on every response whose
     path names a content item, from its author's recorded choice at the time of the
     request (:func:`optin.services.signals.content_usage`). ``content_id_of(path)``
     returns the item's id or None (no header is added then); ``clock`` is the edge's

@@ -278,7 +278,7 @@ def get_signals_robots(
     path: Annotated[list[str], _PATHS],
     client: ApiClient = Depends(require_scope("eligibility:read")),
 ) -> PlainTextResponse:
-    """draft-ietf-aipref-attach: ``Content-Usage: PATH train-ai=n`` per content path,
+    """draft-ietf-aipref-attach-05: ``Content-Usage: PATH train-ai=n`` per content path,
     the platform-wide default under opt-in (each item's own ``Content-Usage`` header says
     ``train-ai=y`` where its author opted in)."""
     st = state(request)

@@ -23,6 +23,26 @@
         if (field && sel && pre.textContent.indexOf(sel) >= 0) { field.value = sel; }
       });
     });
+    // a table wider than its box scrolls inside it: let the keyboard reach and scroll it
+    var wraps = document.querySelectorAll(".table-wrap");
+    var fit = function () {
+      Array.prototype.forEach.call(wraps, function (w) {
+        if (w.scrollWidth > w.clientWidth + 1) {
+          w.tabIndex = 0;
+          w.setAttribute("role", "region");
+          if (!w.hasAttribute("aria-label")) {
+            var t = w.querySelector("table");
+            var cap = t && t.caption ? t.caption.textContent : "";
+            w.setAttribute("aria-label", (cap || "Table") + " (scrolls sideways)");
+          }
+        } else if (w.getAttribute("role") === "region") {
+          w.removeAttribute("tabindex");
+          w.removeAttribute("role");
+        }
+      });
+    };
+    fit();
+    window.addEventListener("resize", fit);
     var printers = document.querySelectorAll("button[data-print]");
     Array.prototype.forEach.call(printers, function (b) {
       b.hidden = false;
