@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from optin.privacy.detect import lexicon
 from optin.privacy.detect.base import Recognizer, register
-from optin.privacy.detect.recognizers.person import cues
+from optin.privacy.detect.recognizers.person import cues, slots
 from optin.privacy.detect.recognizers.person.filters import in_address, product_or_field
 from optin.privacy.detect.recognizers.person.rules import multi, single, single_rules
 from optin.privacy.detect.recognizers.person.tokens import (
@@ -128,6 +128,8 @@ class PersonRecognizer(Recognizer):
         spans = cap_spans(text)
         if spans:
             self._runs(text, spans, cap_words(text), found)
+        found.extend(slots.name_slots(text, self.name))
+        found.extend(slots.cjk_names(text, self.name))
         if ":" in text:
             found.extend(cues.field_values(text, self.name))
         if self.lowercase_pairs or self.lowercase:
@@ -289,11 +291,12 @@ class PersonRecognizer(Recognizer):
         f0 = flags(t0)
         s1, e1 = run[i + 1]
         f1 = flags(text[s1:e1])
+        particle = e1 - s1 < 40 and _particles(text[run[i][1] : s1])  # "Jan de Vries"
         if (
             not text[s1:e1].isupper()
             and f0 & lexicon.FIRST
             and (f1 == 0 or f1 & lexicon.LAST)
-            and not f1 & (lexicon.WORD | lexicon.PLACE)
+            and (particle or not f1 & (lexicon.WORD | lexicon.PLACE))
             and text[s1:e1].lower() not in lexicon.STOP
             and not _DIGIT_AFTER.match(text, e1)
         ):
