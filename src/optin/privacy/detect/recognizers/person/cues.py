@@ -246,19 +246,12 @@ def _name_words(text: str, found: list[Finding]) -> set[str]:
 def propagate(text: str, found: list[Finding], name: str) -> Iterator[Finding]:
     """Every mention of a word of a confident name, as a whole word."""
     n = len(text)
-    # a mention inside a confident name already found is that name, not a repetition (a
-    # repetition outranks it and would leave the rest of the name, "Jan de [PERSON]")
-    inside = [(f.start, f.end) for f in found if f.score >= 0.7]
     for p in sorted(_name_words(text, found)):
         pos = text.find(p)
         while pos >= 0:
             end = pos + len(p)
             before = text[pos - 1] if pos else " "
             after = text[end] if end < n else " "
-            if (
-                not (before.isalnum() or before in "@#_")
-                and not (after.isalnum() or after == "_")
-                and not any(a <= pos and end <= b and (a, b) != (pos, end) for a, b in inside)
-            ):
+            if not (before.isalnum() or before in "@#_") and not (after.isalnum() or after == "_"):
                 yield Finding(pos, end, Label.PERSON, 0.75, name, "repeated name")
             pos = text.find(p, end)

@@ -300,7 +300,9 @@ class PersonRecognizer(Recognizer):
             and text[s1:e1].lower() not in lexicon.STOP
             and not _DIGIT_AFTER.match(text, e1)
         ):
-            out.append(Finding(run[i][0], e1, Label.PERSON, 0.7, self.name, "name"))
+            # with a particle the name outranks a repeated "Vries" that would cut it
+            score = 0.8 if particle else 0.7
+            out.append(Finding(run[i][0], e1, Label.PERSON, score, self.name, "name"))
             return i + 2
         return i
 

@@ -340,6 +340,7 @@ def _word_first_and_surname(r: Run) -> bool:
     f0, f1 = r.flags[0], r.flags[-1]
     return (
         len(r.parts) == 2
+        and 0 < lexicon.names().get(r.parts[0].lower(), (0, 0))[1] <= 1100
         and bool(f0 & FIRST)
         and bool(f1 & LAST)
         and not (f0 | f1) & PLACE
