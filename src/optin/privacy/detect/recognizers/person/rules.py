@@ -348,12 +348,29 @@ def _word_first_and_surname(r: Run) -> bool:
     )
 
 
+def _unknown_and_word_surname(r: Run) -> bool:
+    # "Guiying Song", "Xiuying Tang", "Da-eun Shin": a first name the lists do not hold
+    # and a common surname that is also a word
+    last = r.flags[-1]
+    return (
+        len(r.parts) == 2
+        and r.flags[0] == 0
+        and len(r.parts[0]) >= 3
+        and ALPHA.match(r.parts[0]) is not None
+        and bool(last & LAST)
+        and not last & PLACE
+        and 0 < lexicon.names().get(r.parts[1].lower(), (0, 0))[1] <= 3000
+        and r.parts[1].lower() not in NOT_NAMES
+    )
+
+
 MULTI_RULES: tuple[tuple[float, str, Callable[[Run], bool]], ...] = (
     (0.85, "name", _first_and_names),
     (0.8, "name", _first_initial_last),
     (0.7, "name + surname", _unknown_and_surname),
     (0.6, "unknown names", _unknown_names),
     (0.6, "first name + surname (also words)", _word_first_and_surname),
+    (0.6, "unknown name + surname (also a word)", _unknown_and_word_surname),
 )
 
 

@@ -50,11 +50,25 @@ _SLOT = re.compile(
     r"(?:manager|mentor|mentee|colleague|boss|teammate|co-?founder|cofounder|intern)|"
     r"danke(?:[ \t]+an)?|gracias(?:[ \t]+a)?|obrigad[oa](?:[ \t]+a|[ \t]+ao)?|"
     r"grazie(?:[ \t]+a)?|merci(?:[ \t]+à)?|bravo|félicitations(?:[ \t]+à)?|"
-    r"felicidades(?:[ \t]+a)?|parabéns(?:[ \t]+a)?|hola|olá|ciao|bonjour|hallo"
+    r"felicidades(?:[ \t]+a)?|parabéns(?:[ \t]+a)?|hola|olá|ciao|bonjour|hallo|"
+    r"con|mit|avec|com|hired,"
     r")[ \t]+(?=\S)"
+    # a signature line: "— Xia Qiao, Chief of Staff"
+    r"|(?:(?<=\n)|(?<![\s\S]))[—–][ \t]*(?=\S)"
 )
 _WORD_AT = re.compile(r"[^\W\d_][^\W\d_'’]*(?:-[^\W\d_]+)?")
-_CJK_AT = re.compile(rf"[{_CJK}]{{1,4}}(?![{_CJK}])")
+_CJK_AT = re.compile(rf"[{_CJK}]{{1,5}}(?![{_CJK}])")
+# "Anthony English | (201) 501-9604 | ...", "檀岩 | 8118 7179": a name opening a contact line
+_CONTACT_LINE = re.compile(
+    rf"(?m)^(?:([A-Z][^\W\d_'’]*(?:[-'’][^\W\d_]+)?(?:[ \t][A-Z][^\W\d_'’]*(?:[-'’][^\W\d_]+)?){{1,2}})"
+    rf"|([{_CJK}]{{2,5}}))[ \t]+\|[ \t]"
+)
+# "Hazel, here's the card": a first name addressed at the start of a line
+_ADDRESSED = re.compile(
+    r"(?m)^([A-Z][^\W\d_'’]+(?:-[A-Z][^\W\d_]+)?|[" + _CJK + r"]{1,5}),[ \t]+"
+    r"(?=here|thanks|thank|congrats|please|can |could |would |great|happy|welcome|hope|just|"
+    r"i |i'|we |you |the contract|for the|sorry|quick)"
+)
 # what may follow a name in a slot
 _END_KNOWN = re.compile(
     r"[ \t]*(?:[!?,.:;)(\[|—–]|$)|[ \t]*\n|[ \t]+(?:for|and|from|on|who|had|has|is|was|"
@@ -92,7 +106,7 @@ _HONORIFIC_AFTER = re.compile(r"さん|様|さま|先生|くん|君|ちゃん|�
 _HAN_RUN = re.compile(rf"(?<![{_CJK}])[{_HAN}]{{2,4}}(?![{_CJK}])")
 _HAN_HONORIFIC = re.compile(rf"(?<![{_HAN}])[{_HAN}]{{2,4}}(?=さん|様|先生|くん|ちゃん|氏)")
 _LATIN_HONORIFIC = re.compile(
-    r"(?<![\w])([A-Z][^\W\d_'’]+(?:[ \t][A-Z][^\W\d_'’]+){0,2})(?=さん|様|先生|くん|ちゃん|氏)"
+    r"(?<![A-Za-z])([A-Z][^\W\d_'’]+(?:[ \t][A-Z][^\W\d_'’]+){0,2})(?=さん|様|先生|くん|ちゃん|氏)"
 )
 _HAS_CJK = re.compile(rf"[{_CJK}]")
 
@@ -109,7 +123,10 @@ def _word_ok(tok: str, lex: dict[str, tuple[int, int]], second: bool) -> int:
         return 0
     f = lex.get(low, (0, 0))[0]
     if low in lexicon.STOP and low not in FIRST_NAME_STOPS:
-        return 2 if second and low in SURNAME_STOPS and f & LAST else 0
+        if second:
+            rank = lex.get(low, (0, 0))[1]
+            return 2 if f & LAST and (low in SURNAME_STOPS or 0 < rank <= 2000) else 0
+        return 3 if f & _NAME_BITS else 0  # "Jun Han": a name only with a surname
     if second:
         if f & LAST or (f & FIRST and not f & (WORD | PLACE)):
             return 2
@@ -117,6 +134,8 @@ def _word_ok(tok: str, lex: dict[str, tuple[int, int]], second: bool) -> int:
         return 2
     if f == 0:
         return 1
+    if not second and f == PLACE:
+        return 3  # "Xiuying Tang": a given name the place lists also hold, before a surname
     return 0
 
 
@@ -140,9 +159,16 @@ def name_slots(text: str, name: str) -> Iterator[Finding]:
         end = -1
         if text[e1 : e1 + 1] == " ":
             w2 = _WORD_AT.match(text, e1 + 1)
-            if w2 is not None and _word_ok(w2.group(), lex, second=True):
-                if _END_KNOWN.match(text, w2.end()) or (k1 == 2 and _word_ok(w2.group(), lex, True) == 2):
+            k2 = 0 if w2 is None else _word_ok(w2.group(), lex, second=True)
+            if w2 is not None and k2:
+                if _END_KNOWN.match(text, w2.end()) or (k1 >= 2 and k2 == 2):
                     end = w2.end()
+        if end < 0 and k1 == 3:
+            continue
+        if end > e1:
+            # a first name and a surname outrank a repetition of one of their words
+            yield Finding(p, end, Label.PERSON, 0.8, name, "name after a cue")
+            continue
         if end < 0:
             ends = _END_KNOWN if k1 == 2 else _END_UNKNOWN
             if ends.match(text, e1):
@@ -150,6 +176,25 @@ def name_slots(text: str, name: str) -> Iterator[Finding]:
         if end > 0:
             score = 0.7 if k1 == 2 else 0.65
             yield Finding(p, end, Label.PERSON, score, name, "name after a cue")
+    yield from _lines(text, lex, name)
+
+
+def _lines(text: str, lex: dict[str, tuple[int, int]], name: str) -> Iterator[Finding]:
+    """Names opening a contact line ("Jane Roe | +1 ...") or addressed at a line start."""
+    if " | " in text:
+        for m in _CONTACT_LINE.finditer(text):
+            if m.group(2) is not None:
+                yield Finding(m.start(2), m.end(2), Label.PERSON, 0.7, name, "name on a contact line")
+                continue
+            words = m.group(1).split()
+            kinds = [_word_ok(w, lex, second=i > 0) for i, w in enumerate(words)]
+            if all(kinds) and any(k == 2 for k in kinds):
+                yield Finding(m.start(1), m.end(1), Label.PERSON, 0.8, name, "name on a contact line")
+    if ", " in text:
+        for m in _ADDRESSED.finditer(text):
+            w = m.group(1)
+            if _HAS_CJK.match(w) or _word_ok(w, lex, second=False) in (1, 2):
+                yield Finding(m.start(1), m.end(1), Label.PERSON, 0.7, name, "name addressed")
 
 
 def cjk_names(text: str, name: str) -> Iterator[Finding]:
