@@ -19,8 +19,10 @@ _TLD = (
     r"(?:com|org|net|edu|gov|io|co|uk|de|fr|es|it|nl|be|ch|se|no|fi|dk|in|au|ca|us|info|biz|"
     r"me|ai|dev|app)"
 )
+# a local part with its dots spelt out: "isa dot arens at icloud dot com"
+_LOCAL_DOTS = r"(?:(?:\s+dot\s+|\s*[\[({<]\s*dot\s*[\])}>]\s*)[a-z0-9][a-z0-9._%+\-]*){0,3}"
 _OBFUSCATED = re.compile(
-    rf"(?i)(?<![\w.%+\-])[a-z0-9][a-z0-9._%+\-]*{_AT}[a-z0-9][a-z0-9\-]*(?:{_DOT}[a-z0-9\-]+)*?"
+    rf"(?i)(?<![\w.%+\-])[a-z0-9][a-z0-9._%+\-]*{_LOCAL_DOTS}{_AT}[a-z0-9][a-z0-9\-]*(?:{_DOT}[a-z0-9\-]+)*?"
     rf"(?:\s*(?:\[\s*dot\s*\]|\(\s*dot\s*\)|\{{\s*dot\s*\}}|<\s*dot\s*>|\sdot\s)\s*){_TLD}\b"
     rf"(?:{_DOT}{_TLD}\b)?"
 )

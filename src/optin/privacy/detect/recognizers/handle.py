@@ -8,7 +8,12 @@ from collections.abc import Iterator
 from optin.privacy.detect.base import Recognizer, register
 from optin.privacy.findings import Finding, Label
 
-_HANDLE = re.compile(r"(?<![\w@.+\-/])@([A-Za-z0-9_](?:[A-Za-z0-9_.]{0,38}[A-Za-z0-9_])?)(?![\w@])")
+# a handle ends at a character that cannot be in it; a CJK character right after it
+# ("@jstollさん") ends it too
+_HANDLE = re.compile(
+    r"(?<![\w@.+\-/])@([A-Za-z0-9_](?:[A-Za-z0-9_.]{0,38}[A-Za-z0-9_])?)"
+    r"(?:(?![\w@])|(?=[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]))"
+)
 
 
 @register
