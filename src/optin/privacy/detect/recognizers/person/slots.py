@@ -51,7 +51,7 @@ _SLOT = re.compile(
     r"danke(?:[ \t]+an)?|gracias(?:[ \t]+a)?|obrigad[oa](?:[ \t]+a|[ \t]+ao)?|"
     r"grazie(?:[ \t]+a)?|merci(?:[ \t]+à)?|bravo|félicitations(?:[ \t]+à)?|"
     r"felicidades(?:[ \t]+a)?|parabéns(?:[ \t]+a)?|hola|olá|ciao|bonjour|hallo|"
-    r"con|mit|avec|com|hired,"
+    r"con|mit|avec|com|hired,|(?:our|my)[ \t]+new[ \t]+hire|we[ \t]+hired|welcome[ \t]+to[ \t]+the[ \t]+team,"
     r")[ \t]+(?=\S)"
     # a signature line: "— Xia Qiao, Chief of Staff"
     r"|(?:(?<=\n)|(?<![\s\S]))[—–][ \t]*(?=\S)"
@@ -74,6 +74,12 @@ _END_KNOWN = re.compile(
     r"[ \t]*(?:[!?,.:;)(\[|—–]|$)|[ \t]*\n|[ \t]+(?:for|and|from|on|who|had|has|is|was|"
     r"at|y|e|und|et|para|por|für|per|con|with|-|&)(?![\w])"
 )
+# cues after which an unknown word followed by any lower-case word is still a name
+_RELATION = re.compile(
+    r"(?i)hire|manager|mentor|mentee|colleague|boss|teammate|founder|intern|led[ \t]+by|"
+    r"panel[ \t]+with|vouch[ \t]+for"
+)
+_LOWER_NEXT = re.compile(r"[ \t]+[a-z]")
 _END_UNKNOWN = re.compile(r"[ \t]*[!?,:;(]|[ \t]*$|[ \t]*\n")
 
 # common family names (Chinese in simplified and traditional forms, Japanese), for Han
@@ -170,13 +176,16 @@ def name_slots(text: str, name: str) -> Iterator[Finding]:
             yield Finding(p, end, Label.PERSON, 0.8, name, "name after a cue")
             continue
         if end < 0:
-            ends = _END_KNOWN if k1 == 2 else _END_UNKNOWN
-            if ends.match(text, e1):
+            ends = _END_KNOWN if k1 == 2 or _RELATION.search(m.group()) else _END_UNKNOWN
+            if ends.match(text, e1) or (k1 == 1 and _RELATION.search(m.group()) and _LOWER_NEXT.match(text, e1)):
                 end = e1
         if end > 0:
             score = 0.7 if k1 == 2 else 0.65
             yield Finding(p, end, Label.PERSON, score, name, "name after a cue")
     yield from _lines(text, lex, name)
+
+
+_AND_I = re.compile(r"(?<![\w'’\-])([A-Z][^\W\d_'’]{2,})[ \t]+and[ \t]+(?:I|me)\b")
 
 
 def _lines(text: str, lex: dict[str, tuple[int, int]], name: str) -> Iterator[Finding]:
@@ -190,6 +199,11 @@ def _lines(text: str, lex: dict[str, tuple[int, int]], name: str) -> Iterator[Fi
             kinds = [_word_ok(w, lex, second=i > 0) for i, w in enumerate(words)]
             if all(kinds) and any(k == 2 for k in kinds):
                 yield Finding(m.start(1), m.end(1), Label.PERSON, 0.8, name, "name on a contact line")
+    if " and I" in text or " and me" in text:
+        for m in _AND_I.finditer(text):
+            # "Parisa and I met": a person beside the writer
+            if _word_ok(m.group(1), lex, second=False) in (1, 2):
+                yield Finding(m.start(1), m.end(1), Label.PERSON, 0.65, name, "name and I")
     if ", " in text:
         for m in _ADDRESSED.finditer(text):
             w = m.group(1)
