@@ -27,6 +27,23 @@ _OBFUSCATED = re.compile(
     rf"(?:{_DOT}{_TLD}\b)?"
 )
 _AT_SIGN = re.compile("@")
+_AT_WORD_SPLIT = re.compile(r"(?i)\s+at\s+")
+# words around a spelt-out "at" that make it English, not an address ("me at the dot com")
+_NOT_MAIL_WORDS = frozenset(
+    "me us you him her them it we i the a an my our your his their this that home work noon "
+    "night least last first".split()
+)
+
+
+def _plain_words(match: str) -> bool:
+    """Whether a spelt-out "x at y dot z" reads as English: a pronoun before "at" or an
+    article or common word after it."""
+    parts = _AT_WORD_SPLIT.split(match, maxsplit=1)
+    if len(parts) != 2:
+        return False
+    before = parts[0].split()[-1].lower() if parts[0].split() else ""
+    after = parts[1].split()[0].lower() if parts[1].split() else ""
+    return before in _NOT_MAIL_WORDS or after in _NOT_MAIL_WORDS
 # "john @ example . com": spaces around "@" and the dots
 _SPACED = re.compile(
     rf"(?i)(?<![\w.%+\-])[a-z0-9][a-z0-9._%+\-]*[ \t]*@[ \t]*[a-z0-9][a-z0-9\-]*"
@@ -70,6 +87,8 @@ class EmailRecognizer(Recognizer):
         low = lower(text)
         if _hinted(low):
             for m in _OBFUSCATED.finditer(text):
+                if _plain_words(m.group()):
+                    continue  # "meet me at the dot com party"
                 yield Finding(m.start(), m.end(), Label.EMAIL, 0.9, self.name, "obfuscated address")
         if at >= 0 and (" @" in text or "@ " in text or "\t@" in text or "@\t" in text):
             yield from self._spaced(text, at)
