@@ -41,11 +41,15 @@ def main() -> None:
     snap = args.snapshot or latest_snapshot(home)
     db = sqlite3.connect(home / "optin.db")
     content_of = dict(
-        db.execute("select record_id, content_id from snapshot_records where snapshot_id = ?", (snap.name,))
+        db.execute(
+            "select record_id, content_id from snapshot_records where snapshot_id = ?", (snap.name,)
+        )
     )
     names = [
         (mid, name)
-        for mid, name in db.execute("select id, display_name from members where display_name is not null")
+        for mid, name in db.execute(
+            "select id, display_name from members where display_name is not null"
+        )
         if name and len(name) >= 2
     ]
     truth: dict[str, list[tuple[str, str]]] = {}
@@ -53,7 +57,9 @@ def main() -> None:
         for line in fh:
             row = json.loads(line)
             truth[row["id"]] = [
-                (s["label"], row["text"][s["start"] : s["end"]]) for s in row["spans"] if s["end"] - s["start"] >= 3
+                (s["label"], row["text"][s["start"] : s["end"]])
+                for s in row["spans"]
+                if s["end"] - s["start"] >= 3
             ]
     records = 0
     with_span: set[str] = set()

@@ -130,7 +130,10 @@ CJK_FREE_TEXT = [
     ("Met 许利 from Zephyr Bank at the summit.", "许利"),
     ("Recap: the hallway track was great. Met 毕燕 from Cobalt Systems.", "毕燕"),
     ("find a mentor like 後藤裕美子. What would you add?", "後藤裕美子"),
-    ("platform engineeringについてLola Bastiaenseさんと議論できて楽しかったです。", "Lola Bastiaense"),
+    (
+        "platform engineeringについてLola Bastiaenseさんと議論できて楽しかったです。",
+        "Lola Bastiaense",
+    ),
     ("Juliana Stollさん、@jstollさん、ありがとうございます。", "@jstoll"),
 ]
 CJK_LOOKALIKES = [
@@ -164,7 +167,9 @@ CJK_DIRECTORY = [
 
 @pytest.mark.parametrize(("text", "secret"), CJK_DIRECTORY)
 def test_two_character_cjk_member_name_is_masked(text: str, secret: str) -> None:
-    red = Redactor(RedactorConfig(profile="default", drop_density=None, directory_entries=DIRECTORY))
+    red = Redactor(
+        RedactorConfig(profile="default", drop_density=None, directory_entries=DIRECTORY)
+    )
     assert _visible(text, secret, red) == []
 
 

@@ -382,7 +382,9 @@ class Directory:
                         k = size
                         break
                 if k:
-                    yield Finding(base + i, base + i + k, Label.PERSON, 1.0, recognizer, "member name")
+                    yield Finding(
+                        base + i, base + i + k, Label.PERSON, 1.0, recognizer, "member name"
+                    )
                     i += k
                 else:
                     i += 1

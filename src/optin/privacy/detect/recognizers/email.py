@@ -29,10 +29,11 @@ _OBFUSCATED = re.compile(
 _AT_SIGN = re.compile("@")
 _AT_WORD_SPLIT = re.compile(r"(?i)\s+at\s+")
 # words around a spelt-out "at" that make it English, not an address ("me at the dot com")
-_NOT_MAIL_WORDS = frozenset(
+_NOT_MAIL_TEXT = (
     "me us you him her them it we i the a an my our your his their this that home work noon "
-    "night least last first".split()
+    "night least last first"
 )
+_NOT_MAIL_WORDS = frozenset(_NOT_MAIL_TEXT.split())
 
 
 def _plain_words(match: str) -> bool:
@@ -44,6 +45,8 @@ def _plain_words(match: str) -> bool:
     before = parts[0].split()[-1].lower() if parts[0].split() else ""
     after = parts[1].split()[0].lower() if parts[1].split() else ""
     return before in _NOT_MAIL_WORDS or after in _NOT_MAIL_WORDS
+
+
 # "john @ example . com": spaces around "@" and the dots
 _SPACED = re.compile(
     rf"(?i)(?<![\w.%+\-])[a-z0-9][a-z0-9._%+\-]*[ \t]*@[ \t]*[a-z0-9][a-z0-9\-]*"

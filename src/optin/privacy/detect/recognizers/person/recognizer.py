@@ -311,7 +311,9 @@ class PersonRecognizer(Recognizer):
             not text[s1:e1].isupper()
             and f0 & lexicon.FIRST
             and (f1 == 0 or f1 & lexicon.LAST)
-            and (particle or not f1 & (lexicon.WORD | lexicon.PLACE) or _common_surname(text[s1:e1]))
+            and (
+                particle or not f1 & (lexicon.WORD | lexicon.PLACE) or _common_surname(text[s1:e1])
+            )
             and text[s1:e1].lower() not in lexicon.STOP
             and not _DIGIT_AFTER.match(text, e1)
         ):

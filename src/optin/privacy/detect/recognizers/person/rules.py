@@ -427,7 +427,11 @@ def _camel_product(tok: str) -> bool:
 def multi(text: str, run: list[tuple[int, int]], i: int, name: str, out: list[Finding]) -> int:
     """Try a multi-word name starting at run[i]; emit it and return the next index."""
     t0 = text[run[i][0] : run[i][1]]
-    if t0.lower() in NOT_NAMES or t0.lower().replace("’", "'") in CONTRACTIONS or _camel_product(t0):
+    if (
+        t0.lower() in NOT_NAMES
+        or t0.lower().replace("’", "'") in CONTRACTIONS
+        or _camel_product(t0)
+    ):
         return i  # "Congrats Elizabeth", "Gracias Ross Hughes": the greeting is no name
     f0 = flags(t0)
     first_ok = bool(f0 & FIRST) or is_initial(t0)

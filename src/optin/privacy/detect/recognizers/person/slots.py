@@ -51,16 +51,18 @@ _SLOT = re.compile(
     r"danke(?:[ \t]+an)?|gracias(?:[ \t]+a)?|obrigad[oa](?:[ \t]+a|[ \t]+ao)?|"
     r"grazie(?:[ \t]+a)?|merci(?:[ \t]+à)?|bravo|félicitations(?:[ \t]+à)?|"
     r"felicidades(?:[ \t]+a)?|parabéns(?:[ \t]+a)?|hola|olá|ciao|bonjour|hallo|"
-    r"con|mit|avec|com|hired,|(?:our|my)[ \t]+new[ \t]+hire|we[ \t]+hired|welcome[ \t]+to[ \t]+the[ \t]+team,"
+    r"con|mit|avec|com|hired,|(?:our|my)[ \t]+new[ \t]+hire|we[ \t]+hired|"
+    r"welcome[ \t]+to[ \t]+the[ \t]+team,"
     r")[ \t]+(?=\S)"
     # a signature line: "— Xia Qiao, Chief of Staff"
     r"|(?:(?<=\n)|(?<![\s\S]))[—–][ \t]*(?=\S)"
 )
 _WORD_AT = re.compile(r"[^\W\d_][^\W\d_'’]*(?:-[^\W\d_]+)?")
 _CJK_AT = re.compile(rf"[{_CJK}]{{1,5}}(?![{_CJK}])")
+_LATIN_NAME_WORD = r"[A-Z][^\W\d_'’]*(?:[-'’][^\W\d_]+)?"
 # "Anthony English | (201) 501-9604 | ...", "檀岩 | 8118 7179": a name opening a contact line
 _CONTACT_LINE = re.compile(
-    rf"(?m)^(?:([A-Z][^\W\d_'’]*(?:[-'’][^\W\d_]+)?(?:[ \t][A-Z][^\W\d_'’]*(?:[-'’][^\W\d_]+)?){{1,2}})"
+    rf"(?m)^(?:({_LATIN_NAME_WORD}(?:[ \t]{_LATIN_NAME_WORD}){{1,2}})"
     rf"|([{_CJK}]{{2,5}}))[ \t]+\|[ \t]"
 )
 # "Hazel, here's the card": a first name addressed at the start of a line
@@ -91,23 +93,30 @@ _CN_SURNAMES = frozenset(
     "符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆"
     "農陳楊黃趙吳劉張鄭謝許韓馮鄧蕭葉蘇呂盧鐘譚陸賈韋鄒閆龍賀顧龔錢嚴湯蔣羅孫馬劉"
 )
-_JP_SURNAMES = frozenset(
-    """佐藤 鈴木 高橋 田中 伊藤 渡辺 渡邊 山本 中村 小林 加藤 吉田 山田 佐々木 山口 松本 井上 木村
-    斎藤 斉藤 清水 山崎 池田 橋本 阿部 石川 山下 中島 石井 小川 前田 岡田 長谷川 藤田 後藤
-    近藤 村上 遠藤 青木 坂本 福田 太田 西村 藤井 金子 岡本 藤原 中野 三浦 原田 中川 松田 竹内
-    小野 田村 中山 和田 石田 森田 上田 柴田 酒井 工藤 横山 宮崎 宮本 内田 高木 安藤 島田 谷口
-    大野 高田 丸山 今井 河野 藤本 村田 武田 上野 杉山 増田 小山 大塚 平野 菅原 久保 松井 千葉
-    岩崎 桜井 木下 野口 松尾 菊地 野村 新井 渡部 小島 吉川 山内 西田 福島 北村 三宅""".split()
-)
+_JP_SURNAMES_TEXT = """
+    佐藤 鈴木 高橋 田中 伊藤 渡辺 渡邊 山本 中村 小林 加藤 吉田
+    山田 佐々木 山口 松本 井上 木村 斎藤 斉藤 清水 山崎 池田 橋本
+    阿部 石川 山下 中島 石井 小川 前田 岡田 長谷川 藤田 後藤 近藤
+    村上 遠藤 青木 坂本 福田 太田 西村 藤井 金子 岡本 藤原 中野
+    三浦 原田 中川 松田 竹内 小野 田村 中山 和田 石田 森田 上田
+    柴田 酒井 工藤 横山 宮崎 宮本 内田 高木 安藤 島田 谷口 大野
+    高田 丸山 今井 河野 藤本 村田 武田 上野 杉山 増田 小山 大塚
+    平野 菅原 久保 松井 千葉 岩崎 桜井 木下 野口 松尾 菊地 野村
+    新井 渡部 小島 吉川 山内 西田 福島 北村 三宅
+"""
+_JP_SURNAMES = frozenset(_JP_SURNAMES_TEXT.split())
 # Han runs that start with a family-name character but are places or common words
-_HAN_NOT_NAMES = frozenset(
-    """北京 上海 香港 台北 臺北 東京 东京 大阪 京都 横浜 名古屋 南京 天津 重庆 重慶 广州 廣州
-    深圳 成都 武汉 武漢 杭州 西安 苏州 蘇州 长沙 長沙 高雄 台中 台湾 臺灣 中国 中國 日本 韩国
-    韓國 美国 美國 英国 英國 法国 法國 德国 德國 金融 安全 文化 方法 时间 時間 高级 高級 成功
-    石油 周末 周年 马上 馬上 白色 黄色 黃色 金色 关于 關於 安装 安裝 万一 萬一 江湖 程序 文件
-    高速 高中 林业 温度 常见 常見 华为 華為 万科 成本 史上 周一 周二 周三 周四 周五
-    周六 周日""".split()
-)
+_HAN_NOT_NAMES_TEXT = """
+    北京 上海 香港 台北 臺北 東京 东京 大阪 京都 横浜 名古屋 南京
+    天津 重庆 重慶 广州 廣州 深圳 成都 武汉 武漢 杭州 西安 苏州
+    蘇州 长沙 長沙 高雄 台中 台湾 臺灣 中国 中國 日本 韩国 韓國
+    美国 美國 英国 英國 法国 法國 德国 德國 金融 安全 文化 方法
+    时间 時間 高级 高級 成功 石油 周末 周年 马上 馬上 白色 黄色
+    黃色 金色 关于 關於 安装 安裝 万一 萬一 江湖 程序 文件 高速
+    高中 林业 温度 常见 常見 华为 華為 万科 成本 史上 周一 周二
+    周三 周四 周五 周六 周日
+"""
+_HAN_NOT_NAMES = frozenset(_HAN_NOT_NAMES_TEXT.split())
 _HONORIFIC_AFTER = re.compile(r"さん|様|さま|先生|くん|君|ちゃん|氏")
 _HAN_RUN = re.compile(rf"(?<![{_CJK}])[{_HAN}]{{2,4}}(?![{_CJK}])")
 _HAN_HONORIFIC = re.compile(rf"(?<![{_HAN}])[{_HAN}]{{2,4}}(?=さん|様|先生|くん|ちゃん|氏)")
@@ -166,9 +175,12 @@ def name_slots(text: str, name: str) -> Iterator[Finding]:
         if text[e1 : e1 + 1] == " ":
             w2 = _WORD_AT.match(text, e1 + 1)
             k2 = 0 if w2 is None else _word_ok(w2.group(), lex, second=True)
-            if w2 is not None and k2:
-                if _END_KNOWN.match(text, w2.end()) or (k1 >= 2 and k2 == 2):
-                    end = w2.end()
+            if (
+                w2 is not None
+                and k2
+                and (_END_KNOWN.match(text, w2.end()) or (k1 >= 2 and k2 == 2))
+            ):
+                end = w2.end()
         if end < 0 and k1 == 3:
             continue
         if end > e1:
@@ -177,7 +189,9 @@ def name_slots(text: str, name: str) -> Iterator[Finding]:
             continue
         if end < 0:
             ends = _END_KNOWN if k1 == 2 or _RELATION.search(m.group()) else _END_UNKNOWN
-            if ends.match(text, e1) or (k1 == 1 and _RELATION.search(m.group()) and _LOWER_NEXT.match(text, e1)):
+            if ends.match(text, e1) or (
+                k1 == 1 and _RELATION.search(m.group()) and _LOWER_NEXT.match(text, e1)
+            ):
                 end = e1
         if end > 0:
             score = 0.7 if k1 == 2 else 0.65
@@ -193,12 +207,16 @@ def _lines(text: str, lex: dict[str, tuple[int, int]], name: str) -> Iterator[Fi
     if " | " in text:
         for m in _CONTACT_LINE.finditer(text):
             if m.group(2) is not None:
-                yield Finding(m.start(2), m.end(2), Label.PERSON, 0.7, name, "name on a contact line")
+                yield Finding(
+                    m.start(2), m.end(2), Label.PERSON, 0.7, name, "name on a contact line"
+                )
                 continue
             words = m.group(1).split()
             kinds = [_word_ok(w, lex, second=i > 0) for i, w in enumerate(words)]
             if all(kinds) and any(k == 2 for k in kinds):
-                yield Finding(m.start(1), m.end(1), Label.PERSON, 0.8, name, "name on a contact line")
+                yield Finding(
+                    m.start(1), m.end(1), Label.PERSON, 0.8, name, "name on a contact line"
+                )
     if " and I" in text or " and me" in text:
         for m in _AND_I.finditer(text):
             # "Parisa and I met": a person beside the writer
