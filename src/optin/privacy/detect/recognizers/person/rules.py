@@ -415,7 +415,10 @@ def _trim(parts: list[str], fl: list[int]) -> None:
 
 def _camel_product(tok: str) -> bool:
     """ "DevOpsDays", "GitHub": two capitals inside a word, or a tech tail (no name)."""
-    inner = sum(ch.isupper() for ch in tok[1:])
+    rest = tok[1:]
+    if rest.islower() or not rest:
+        return False
+    inner = sum(ch.isupper() for ch in rest)
     if inner >= 2 and "-" not in tok:
         return True
     if inner == 1:

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterator
 
 from optin.privacy.detect import lexicon
+from optin.privacy.detect.context import phrase_suffixes
 from optin.privacy.detect.recognizers.person.words import (
     FIRST_NAME_STOPS,
     NOT_NAMES,
@@ -36,27 +37,43 @@ _NAME_BITS = FIRST | LAST
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 
-# the slot: a greeting, thanks or relation right before a name (case-insensitive)
-_SLOT = re.compile(
-    r"(?<![\w@#/.\-])(?i:"
-    r"congrats(?:[ \t]+to)?|congratulations(?:[ \t]+to)?|thanks(?:[ \t]+to)?|"
-    r"thank[ \t]+you(?:[ \t]+so[ \t]+much)?|thx|hi|hey|hello|dear|welcome(?:[ \t]+aboard)?|"
-    r"proud[ \t]+of[ \t]+(?:you|my[ \t]+(?:mentee|colleague|teammate|team[ \t]+member))|"
-    r"happy[ \t]+(?:work[ \t]+)?anniversary|happy[ \t]+birthday|shout-?out[ \t]+to|"
-    r"kudos[ \t]+to|cc|met|meet|led[ \t]+by|mentor[ \t]+like|vouch[ \t]+for|"
-    r"panel[ \t]+with|grateful[ \t]+to(?:[ \t]+my[ \t]+(?:manager|mentor|team))?|"
-    r"sorry[ \t]+to[ \t]+bother[ \t]+you|"
-    r"(?:my|our)[ \t]+(?:former[ \t]+|new[ \t]+|old[ \t]+|amazing[ \t]+)?"
-    r"(?:manager|mentor|mentee|colleague|boss|teammate|co-?founder|cofounder|intern)|"
-    r"danke(?:[ \t]+an)?|gracias(?:[ \t]+a)?|obrigad[oa](?:[ \t]+a|[ \t]+ao)?|"
-    r"grazie(?:[ \t]+a)?|merci(?:[ \t]+à)?|bravo|félicitations(?:[ \t]+à)?|"
-    r"felicidades(?:[ \t]+a)?|parabéns(?:[ \t]+a)?|hola|olá|ciao|bonjour|hallo|"
-    r"con|mit|avec|com|hired,|(?:our|my)[ \t]+new[ \t]+hire|we[ \t]+hired|"
-    r"welcome[ \t]+to[ \t]+the[ \t]+team,"
-    r")[ \t]+(?=\S)"
-    # a signature line: "— Xia Qiao, Chief of Staff"
-    r"|(?:(?<=\n)|(?<![\s\S]))[—–][ \t]*(?=\S)"
-)
+# the slot: a greeting, thanks or relation right before a name (lower-case phrases of
+# one to four words, punctuation stripped as :func:`..context.last_words` does)
+_POSSESSED = tuple(
+    f"{who} {adj}{rel}"
+    for who in ("my", "our")
+    for adj in ("", "former ", "new ", "old ", "amazing ")
+    for rel in (
+        "manager", "mentor", "mentee", "colleague", "boss", "teammate", "co-founder",
+        "cofounder", "intern",
+    )
+)  # fmt: skip
+SLOT_PHRASES = frozenset(
+    (
+        *_POSSESSED,
+        "congrats", "congrats to", "congratulations", "congratulations to", "thanks",
+        "thanks to", "thank you", "thank you so much", "thx", "hi", "hey", "hello", "dear",
+        "welcome", "welcome aboard", "proud of you", "proud of my mentee",
+        "proud of my colleague", "proud of my teammate", "happy anniversary",
+        "happy work anniversary", "happy birthday", "shoutout to", "shout-out to",
+        "kudos to", "cc", "met", "meet", "led by", "mentor like", "vouch for", "panel with",
+        "grateful to", "sorry to bother you", "danke", "danke an", "gracias", "gracias a",
+        "obrigado", "obrigada", "obrigado a", "obrigada a", "obrigado ao", "grazie",
+        "grazie a", "merci", "merci à", "bravo", "félicitations", "félicitations à",
+        "felicidades", "felicidades a", "parabéns", "parabéns a", "hola", "olá", "ciao",
+        "bonjour", "hallo", "con", "mit", "avec", "com", "hired", "new hire", "we hired",
+        "welcome to the team",
+    )
+)  # fmt: skip
+_SLOT_LAST = frozenset(p.rsplit(" ", 1)[-1] for p in SLOT_PHRASES)
+_RELATION_WORDS = frozenset(
+    (
+        "hire", "hired", "manager", "mentor", "mentee", "colleague", "boss", "teammate",
+        "co-founder", "cofounder", "intern", "by", "with", "for",
+    )
+)  # fmt: skip
+_SIGNATURE_LINE = re.compile(r"(?m)^[—–][ \t]*(?=\S)")
+_PUNCT = ".,;:!?()[]\"'“”"
 _WORD_AT = re.compile(r"[^\W\d_][^\W\d_'’]*(?:-[^\W\d_]+)?")
 _CJK_AT = re.compile(rf"[{_CJK}]{{1,5}}(?![{_CJK}])")
 _LATIN_NAME_WORD = r"[A-Z][^\W\d_'’]*(?:[-'’][^\W\d_]+)?"
@@ -75,11 +92,6 @@ _ADDRESSED = re.compile(
 _END_KNOWN = re.compile(
     r"[ \t]*(?:[!?,.:;)(\[|—–]|$)|[ \t]*\n|[ \t]+(?:for|and|from|on|who|had|has|is|was|"
     r"at|y|e|und|et|para|por|für|per|con|with|-|&)(?![\w])"
-)
-# cues after which an unknown word followed by any lower-case word is still a name
-_RELATION = re.compile(
-    r"(?i)hire|manager|mentor|mentee|colleague|boss|teammate|founder|intern|led[ \t]+by|"
-    r"panel[ \t]+with|vouch[ \t]+for"
 )
 _LOWER_NEXT = re.compile(r"[ \t]+[a-z]")
 _END_UNKNOWN = re.compile(r"[ \t]*[!?,:;(]|[ \t]*$|[ \t]*\n")
@@ -154,11 +166,30 @@ def _word_ok(tok: str, lex: dict[str, tuple[int, int]], second: bool) -> int:
     return 0
 
 
+def _slot_starts(text: str) -> Iterator[tuple[int, bool]]:
+    """(start, relation cue) of every word right after a slot cue: one split of the text
+    at spaces, the phrases of the last four words only where the previous word may end
+    a cue, and signature lines ("— Xia Qiao")."""
+    pos = 0
+    prev = ""
+    for tok in text.split(" "):
+        if tok and prev and (tok[0].isupper() or tok[0] >= "\u3040"):
+            last = prev.rsplit("\n", 1)[-1].lower().strip(_PUNCT)
+            if last in _SLOT_LAST:
+                phrases = phrase_suffixes(text, pos, 4)
+                if not SLOT_PHRASES.isdisjoint(phrases):
+                    yield pos, phrases[0] in _RELATION_WORDS or "hire" in phrases[0]
+        pos += len(tok) + 1
+        prev = tok
+    if "—" in text or "–" in text:
+        for m in _SIGNATURE_LINE.finditer(text):
+            yield m.end(), False
+
+
 def name_slots(text: str, name: str) -> Iterator[Finding]:
     """Names right after a greeting, thanks or relation word (see the module doc)."""
     lex = lexicon.names()
-    for m in _SLOT.finditer(text):
-        p = m.end()
+    for p, relation in _slot_starts(text):
         if _HAS_CJK.match(text, p):
             c = _CJK_AT.match(text, p)
             if c is not None:
@@ -187,15 +218,10 @@ def name_slots(text: str, name: str) -> Iterator[Finding]:
             # a first name and a surname outrank a repetition of one of their words
             yield Finding(p, end, Label.PERSON, 0.8, name, "name after a cue")
             continue
-        if end < 0:
-            ends = _END_KNOWN if k1 == 2 or _RELATION.search(m.group()) else _END_UNKNOWN
-            if ends.match(text, e1) or (
-                k1 == 1 and _RELATION.search(m.group()) and _LOWER_NEXT.match(text, e1)
-            ):
-                end = e1
-        if end > 0:
+        ends = _END_KNOWN if k1 == 2 or relation else _END_UNKNOWN
+        if ends.match(text, e1) or (k1 == 1 and relation and _LOWER_NEXT.match(text, e1)):
             score = 0.7 if k1 == 2 else 0.65
-            yield Finding(p, end, Label.PERSON, score, name, "name after a cue")
+            yield Finding(p, e1, Label.PERSON, score, name, "name after a cue")
     yield from _lines(text, lex, name)
 
 
