@@ -413,18 +413,17 @@ def _trim(parts: list[str], fl: list[int]) -> None:
         fl.pop()
 
 
+_CAMEL_PART = re.compile(r"[A-Z][a-z]+")
+
+
 def _camel_product(tok: str) -> bool:
-    """ "DevOpsDays", "GitHub": two capitals inside a word, or a tech tail (no name)."""
+    """ "DevOpsDays", "GitHub": a CamelCase word with a tech part ("ops", "hub") is a
+    product or event, not a user name ("SachaBaronCohen" is one)."""
     rest = tok[1:]
-    if rest.islower() or not rest:
+    if not rest or rest.islower():
         return False
-    inner = sum(ch.isupper() for ch in rest)
-    if inner >= 2 and "-" not in tok:
-        return True
-    if inner == 1:
-        k = next(i for i, ch in enumerate(tok) if i and ch.isupper())
-        return tok[k:].lower() in TECH_TAILS
-    return False
+    parts = _CAMEL_PART.findall(tok)
+    return len(parts) >= 2 and any(p.lower() in TECH_TAILS for p in parts[1:])
 
 
 def multi(text: str, run: list[tuple[int, int]], i: int, name: str, out: list[Finding]) -> int:

@@ -62,7 +62,7 @@ SLOT_PHRASES = frozenset(
         "grazie a", "merci", "merci à", "bravo", "félicitations", "félicitations à",
         "felicidades", "felicidades a", "parabéns", "parabéns a", "hola", "olá", "ciao",
         "bonjour", "hallo", "con", "mit", "avec", "com", "hired", "new hire", "we hired",
-        "welcome to the team",
+        "welcome to the team", "i'm", "i’m", "i am", "this is", "im",
     )
 )  # fmt: skip
 _SLOT_LAST = frozenset(p.rsplit(" ", 1)[-1] for p in SLOT_PHRASES)
