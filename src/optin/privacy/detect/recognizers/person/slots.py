@@ -132,8 +132,9 @@ _HAN_NOT_NAMES = frozenset(_HAN_NOT_NAMES_TEXT.split())
 _HONORIFIC_AFTER = re.compile(r"さん|様|さま|先生|くん|君|ちゃん|氏")
 _HAN_RUN = re.compile(rf"(?<![{_CJK}])[{_HAN}]{{2,4}}(?![{_CJK}])")
 _HAN_HONORIFIC = re.compile(rf"(?<![{_HAN}])[{_HAN}]{{2,4}}(?=さん|様|先生|くん|ちゃん|氏)")
+_LATIN_WORD = r"[A-Z][a-zß-öø-ÿā-ž'’]+(?:-[A-Z]?[a-zß-öø-ÿā-ž]+)?"
 _LATIN_HONORIFIC = re.compile(
-    r"(?<![A-Za-z])([A-Z][^\W\d_'’]+(?:[ \t][A-Z][^\W\d_'’]+){0,2})(?=さん|様|先生|くん|ちゃん|氏)"
+    rf"(?<![A-Za-z])({_LATIN_WORD}(?:[ \t]{_LATIN_WORD}){{0,2}})(?=さん|様|先生|くん|ちゃん|氏)"
 )
 _HAS_CJK = re.compile(rf"[{_CJK}]")
 
