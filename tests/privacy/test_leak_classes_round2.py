@@ -142,6 +142,8 @@ CJK_FREE_TEXT = [
 def test_latin_name_before_an_honorific_leaves_the_words_before_it() -> None:
     out = R.redact("responsible AIについてJohannさんと議論できて楽しかったです。").text
     assert out == "responsible AIについて[PERSON]さんと議論できて楽しかったです。"
+
+
 CJK_LOOKALIKES = [
     "今日は東京で会議があります。とても楽しかったです。",
     "We opened an office in 上海 and 东京.",

@@ -31,6 +31,7 @@ from stdnum.nl import bsn as _bsn
 _NON_DIGIT = re.compile(r"\D")
 _SPACE = re.compile(r"\s+")
 
+
 def digits_only(s: str) -> str:
     return "".join(ch for ch in s if ch.isdigit())
 

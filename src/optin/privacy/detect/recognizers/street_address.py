@@ -81,6 +81,7 @@ _JAPANESE = re.compile(
     rf"\d{{1,2}}-\d{{1,2}}-\d{{1,4}},?[ \t]+[A-Z][a-z]+-[A-Z][a-z]+\b|"
     rf"{_JP_DISTRICT}[ \t]+\d{{1,4}}-\d{{1,4}}(?:-\d{{1,4}})?(?![\w\-]))"
 )
+_JP_GATE = re.compile(r"\d-\d{1,4}-\d|-(?:cho|chō|machi|ku|shi|gun|mura|dori|dōri)\b")
 _HAS_DIGIT = re.compile(r"\d")
 _PO_BOX = re.compile(r"(?i)(?<![\w])P\.?\s?O\.?\s?Box\s+\d{1,6}\b")
 
@@ -219,5 +220,5 @@ _NUMBER_LATER: tuple[tuple[re.Pattern[str], float, str, Callable[[str], bool]], 
     (_PREFIXED, 0.6, "street prefix", _has_any(_PREFIX_WORDS)),
     (_UNIT_ALONE, 0.6, "unit designator", _has_any(_UNIT_WORDS)),
     (_PO_BOX, 0.8, "PO box", lambda t: "box" in lower(t)),
-    (_JAPANESE, 0.75, "Japanese block address", lambda t: "-" in t),
+    (_JAPANESE, 0.75, "Japanese block address", lambda t: _JP_GATE.search(t) is not None),
 )

@@ -20,7 +20,7 @@ CJK name in a slot, 0.6 for a CJK family name in other-script text.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from optin.privacy.detect import lexicon
 from optin.privacy.detect.context import phrase_suffixes
@@ -29,6 +29,7 @@ from optin.privacy.detect.recognizers.person.words import (
     NOT_NAMES,
     SURNAME_STOPS,
 )
+from optin.privacy.detect.scan import cap_spans
 from optin.privacy.findings import Finding, Label
 
 FIRST, LAST, WORD, PLACE = lexicon.FIRST, lexicon.LAST, lexicon.WORD, lexicon.PLACE
@@ -79,12 +80,12 @@ _CJK_AT = re.compile(rf"[{_CJK}]{{1,5}}(?![{_CJK}])")
 _LATIN_NAME_WORD = r"[A-Z][^\W\d_'’]*(?:[-'’][^\W\d_]+)?"
 # "Anthony English | (201) 501-9604 | ...", "檀岩 | 8118 7179": a name opening a contact line
 _CONTACT_LINE = re.compile(
-    rf"(?m)^(?:({_LATIN_NAME_WORD}(?:[ \t]{_LATIN_NAME_WORD}){{1,2}})"
+    rf"(?:({_LATIN_NAME_WORD}(?:[ \t]{_LATIN_NAME_WORD}){{1,2}})"
     rf"|([{_CJK}]{{2,5}}))[ \t]+\|[ \t]"
 )
 # "Hazel, here's the card": a first name addressed at the start of a line
 _ADDRESSED = re.compile(
-    r"(?m)^([A-Z][^\W\d_'’]+(?:-[A-Z][^\W\d_]+)?|[" + _CJK + r"]{1,5}),[ \t]+"
+    r"([A-Z][^\W\d_'’]+(?:-[A-Z][^\W\d_]+)?|[" + _CJK + r"]{1,5}),[ \t]+"
     r"(?=here|thanks|thank|congrats|please|can |could |would |great|happy|welcome|hope|just|"
     r"i |i'|we |you |the contract|for the|sorry|quick)"
 )
@@ -137,6 +138,7 @@ _LATIN_HONORIFIC = re.compile(
     rf"(?<![A-Za-z])({_LATIN_WORD}(?:[ \t]{_LATIN_WORD}){{0,2}})(?=さん|様|先生|くん|ちゃん|氏)"
 )
 _HAS_CJK = re.compile(rf"[{_CJK}]")
+_CJK_START = re.compile(rf"(?<![{_CJK}])[{_CJK}]")
 
 
 def _word_ok(tok: str, lex: dict[str, tuple[int, int]], second: bool) -> int:
@@ -168,20 +170,21 @@ def _word_ok(tok: str, lex: dict[str, tuple[int, int]], second: bool) -> int:
 
 
 def _slot_starts(text: str) -> Iterator[tuple[int, bool]]:
-    """(start, relation cue) of every word right after a slot cue: one split of the text
-    at spaces, the phrases of the last four words only where the previous word may end
-    a cue, and signature lines ("— Xia Qiao")."""
-    pos = 0
-    prev = ""
-    for tok in text.split(" "):
-        if tok and prev and (tok[0].isupper() or tok[0] >= "\u3040"):
-            last = prev.rsplit("\n", 1)[-1].lower().strip(_PUNCT)
-            if last in _SLOT_LAST:
-                phrases = phrase_suffixes(text, pos, 4)
-                if not SLOT_PHRASES.isdisjoint(phrases):
-                    yield pos, phrases[0] in _RELATION_WORDS or "hire" in phrases[0]
-        pos += len(tok) + 1
-        prev = tok
+    """(start, relation cue) of every capitalised word or CJK run right after a slot cue:
+    one look at the previous word, the phrases of the last four words only where it may
+    end a cue; and signature lines ("— Xia Qiao")."""
+    starts: Iterable[int] = (a for a, _ in cap_spans(text))
+    if _HAS_CJK.search(text):
+        starts = sorted({*starts, *(m.start() for m in _CJK_START.finditer(text))})
+    for pos in starts:
+        if pos < 2 or text[pos - 1] != " ":
+            continue
+        j = text.rfind(" ", max(0, pos - 30), pos - 1)
+        last = text[j + 1 : pos - 1].rsplit("\n", 1)[-1].lower().strip(_PUNCT)
+        if last in _SLOT_LAST:
+            phrases = phrase_suffixes(text, pos, 4)
+            if not SLOT_PHRASES.isdisjoint(phrases):
+                yield pos, phrases[0] in _RELATION_WORDS or "hire" in phrases[0]
     if "—" in text or "–" in text:
         for m in _SIGNATURE_LINE.finditer(text):
             yield m.end(), False
@@ -230,30 +233,48 @@ _AND_I = re.compile(r"(?<![\w'’\-])([A-Z][^\W\d_'’]{2,})[ \t]+and[ \t]+(?:I|
 
 
 def _lines(text: str, lex: dict[str, tuple[int, int]], name: str) -> Iterator[Finding]:
-    """Names opening a contact line ("Jane Roe | +1 ...") or addressed at a line start."""
-    if " | " in text:
-        for m in _CONTACT_LINE.finditer(text):
-            if m.group(2) is not None:
-                yield Finding(
-                    m.start(2), m.end(2), Label.PERSON, 0.7, name, "name on a contact line"
-                )
-                continue
-            words = m.group(1).split()
-            kinds = [_word_ok(w, lex, second=i > 0) for i, w in enumerate(words)]
-            if all(kinds) and any(k == 2 for k in kinds):
-                yield Finding(
-                    m.start(1), m.end(1), Label.PERSON, 0.8, name, "name on a contact line"
-                )
+    """Names opening a contact line ("Jane Roe | +1 ...") or addressed at a line start,
+    and "X and I"."""
+    contact = " | " in text
+    addressed = ", " in text
+    if contact or addressed:
+        pos = 0
+        for line in text.split("\n"):
+            if contact and " | " in line:
+                m = _CONTACT_LINE.match(line)
+                if m is not None:
+                    yield from _contact(m, pos, lex, name)
+            if addressed and ", " in line[:40]:
+                m = _ADDRESSED.match(line)
+                if m is not None:
+                    w = m.group(1)
+                    if _HAS_CJK.match(w) or _word_ok(w, lex, second=False) in (1, 2):
+                        yield Finding(
+                            pos + m.start(1), pos + m.end(1), Label.PERSON, 0.7, name,
+                            "name addressed",
+                        )  # fmt: skip
+            pos += len(line) + 1
     if " and I" in text or " and me" in text:
         for m in _AND_I.finditer(text):
             # "Parisa and I met": a person beside the writer
             if _word_ok(m.group(1), lex, second=False) in (1, 2):
                 yield Finding(m.start(1), m.end(1), Label.PERSON, 0.65, name, "name and I")
-    if ", " in text:
-        for m in _ADDRESSED.finditer(text):
-            w = m.group(1)
-            if _HAS_CJK.match(w) or _word_ok(w, lex, second=False) in (1, 2):
-                yield Finding(m.start(1), m.end(1), Label.PERSON, 0.7, name, "name addressed")
+
+
+def _contact(
+    m: re.Match[str], pos: int, lex: dict[str, tuple[int, int]], name: str
+) -> Iterator[Finding]:
+    if m.group(2) is not None:
+        yield Finding(
+            pos + m.start(2), pos + m.end(2), Label.PERSON, 0.7, name, "name on a contact line"
+        )
+        return
+    words = m.group(1).split()
+    kinds = [_word_ok(w, lex, second=i > 0) for i, w in enumerate(words)]
+    if all(kinds) and any(k == 2 for k in kinds):
+        yield Finding(
+            pos + m.start(1), pos + m.end(1), Label.PERSON, 0.8, name, "name on a contact line"
+        )
 
 
 def cjk_names(text: str, name: str) -> Iterator[Finding]:
