@@ -49,6 +49,8 @@ NAME_POSITION = [
     ("Thank you Diamond Miller, Marc Breton and everyone at Summit.", "Diamond Miller"),
     ("Congratulations to Jun Han on the new role.", "Jun Han"),
     ("Will Turner joined the team.", "Will Turner"),
+    ("Happy work anniversary Jun! 8 years at Juniper Consulting.", "Jun"),
+    ("Congrats H.-Dieter! Well deserved.", "H.-Dieter"),
     ("Hazel, here's the card for the team", "Hazel"),
 ]
 NAME_POSITION_LOOKALIKES = [
@@ -61,6 +63,7 @@ NAME_POSITION_LOOKALIKES = [
     "Congrats to the whole team!",
     "Happy work anniversary to all of you!",
     "Thanks again, see you soon.",
+    "See you in Jun! Bye",
 ]
 
 
@@ -136,6 +139,7 @@ CJK_FREE_TEXT = [
     ),
     ("Juliana Stollさん、@jstollさん、ありがとうございます。", "@jstoll"),
     ("responsible AIについてJohann Müllerさんと議論できて楽しかったです。", "Johann Müller"),
+    ("product analyticsについてHải Đặngさんと議論できて楽しかったです。", "Hải Đặng"),
 ]
 
 
@@ -222,6 +226,7 @@ NATIONAL = [
     ("Estamos contratando en Córdoba. Llámame al 011 15-2326-1857. #AI", "011 15-2326-1857"),
     ("Meldet euch bei mir unter 01512 3333252. #careers", "01512 3333252"),
     ("Call tel:+14155550123 now", "+14155550123"),
+    ("Natividad Carrillo | 011 15-2352-9660 | natividad@example.com", "011 15-2352-9660"),
     ("NINO: AB 12 34 56 C", "AB 12 34 56"),
     ("Aadhaar 2345 6789 0123 please", "2345 6789 0123"),
     ("CPF 123.456.789-09 is mine", "123 456 789 09"),

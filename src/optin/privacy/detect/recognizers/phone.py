@@ -227,8 +227,11 @@ class PhoneRecognizer(Recognizer):
 
     def _context(self, text: str, start: int, end: int) -> bool:
         """A phone cue before the number ("tel.", "call") or after it."""
-        return bool(_CONTEXT.search(text, max(0, start - self.window), start)) or bool(
-            _AFTER_CONTEXT.match(text, end, min(len(text), end + 12))
+        return (
+            bool(_CONTEXT.search(text, max(0, start - self.window), start))
+            or bool(_AFTER_CONTEXT.match(text, end, min(len(text), end + 12)))
+            # a field of a contact line: "Jane Roe | 011 15-2352-9660 | jane@..."
+            or text[max(0, start - 2) : start] == "| "
         )
 
 

@@ -75,7 +75,7 @@ _RELATION_WORDS = frozenset(
 )  # fmt: skip
 _SIGNATURE_LINE = re.compile(r"(?m)^[—–][ \t]*(?=\S)")
 _PUNCT = ".,;:!?()[]\"'“”"
-_WORD_AT = re.compile(r"[^\W\d_][^\W\d_'’]*(?:-[^\W\d_]+)?")
+_WORD_AT = re.compile(r"(?:[A-Z]\.-)?[^\W\d_][^\W\d_'’]*(?:-[^\W\d_]+)?")
 _CJK_AT = re.compile(rf"[{_CJK}]{{1,5}}(?![{_CJK}])")
 _LATIN_NAME_WORD = r"[A-Z][^\W\d_'’]*(?:[-'’][^\W\d_]+)?"
 # "Anthony English | (201) 501-9604 | ...", "檀岩 | 8118 7179": a name opening a contact line
@@ -133,7 +133,9 @@ _HAN_NOT_NAMES = frozenset(_HAN_NOT_NAMES_TEXT.split())
 _HONORIFIC_AFTER = re.compile(r"さん|様|さま|先生|くん|君|ちゃん|氏")
 _HAN_RUN = re.compile(rf"(?<![{_CJK}])[{_HAN}]{{2,4}}(?![{_CJK}])")
 _HAN_HONORIFIC = re.compile(rf"(?<![{_HAN}])[{_HAN}]{{2,4}}(?=さん|様|先生|くん|ちゃん|氏)")
-_LATIN_WORD = r"[A-Z][a-zß-öø-ÿā-ž'’]+(?:-[A-Z]?[a-zß-öø-ÿā-ž]+)?"
+# letters of any script but CJK (Latin with its extensions: "Hải Đặng"), the first a capital
+_NON_CJK_LETTER = rf"[^\W\d_{_CJK}]"
+_LATIN_WORD = rf"(?=[A-ZÀ-ÖØ-ÞĀ-ſḀ-ỿ]){_NON_CJK_LETTER}[^\W\d_{_CJK}'’]*(?:-{_NON_CJK_LETTER}+)?"
 _LATIN_HONORIFIC = re.compile(
     rf"(?<![A-Za-z])({_LATIN_WORD}(?:[ \t]{_LATIN_WORD}){{0,2}})(?=さん|様|先生|くん|ちゃん|氏)"
 )
@@ -217,6 +219,8 @@ def name_slots(text: str, name: str) -> Iterator[Finding]:
             ):
                 end = w2.end()
         if end < 0 and k1 == 3:
+            if _END_UNKNOWN.match(text, e1):  # "Happy work anniversary Jun!"
+                yield Finding(p, e1, Label.PERSON, 0.65, name, "name after a cue")
             continue
         if end > e1:
             # a first name and a surname outrank a repetition of one of their words
