@@ -2,7 +2,8 @@
 
 Counts the snapshot's kept records whose text still holds a ground-truth span verbatim
 (``demo/ground_truth.jsonl`` in the demo home), by label, and the records that hold a
-member's display name from the platform directory (CJK names included), verbatim.
+member's display name from the platform directory (CJK names included), verbatim (as a
+whole word for Latin-script spans).
 
     OPTIN_HOME=$(mktemp -d) python3 dev.py demo
     .venv/bin/python bench/demo_residual.py --home $OPTIN_HOME [--show 20]
@@ -16,12 +17,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sqlite3
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
+
+def _holds(text: str, span: str) -> bool:
+    """``span`` verbatim in ``text``, as a whole word where it starts or ends with a
+    letter or digit ("Jun" is not in "Juniper"; a CJK name is matched anywhere)."""
+    if span not in text:
+        return False
+    if _CJK.search(span):
+        return True
+    left = r"(?<!\w)" if span[0].isalnum() else ""
+    right = r"(?!\w)" if span[-1].isalnum() else ""
+    return re.search(left + re.escape(span) + right, text) is not None
+
+
+_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 
 def latest_snapshot(home: Path) -> Path:
@@ -73,7 +90,7 @@ def main() -> None:
             rid, text = row["record_id"], row["text"]
             seen: set[str] = set()
             for label, span in truth.get(content_of.get(rid, ""), []):
-                if span in text:
+                if _holds(text, span):
                     with_span.add(rid)
                     by_label[label] += 1
                     seen.add(label)
@@ -81,7 +98,7 @@ def main() -> None:
             for label in seen:
                 rec_by_label[label] += 1
             for _mid, name in names:
-                if name in text:
+                if _holds(text, name):
                     with_name.add(rid)
                     examples.append(("DIRECTORY_NAME", name, text))
     rate = len(with_span) / records if records else 0.0

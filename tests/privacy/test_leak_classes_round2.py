@@ -49,7 +49,7 @@ NAME_POSITION = [
     ("Thank you Diamond Miller, Marc Breton and everyone at Summit.", "Diamond Miller"),
     ("Congratulations to Jun Han on the new role.", "Jun Han"),
     ("Will Turner joined the team.", "Will Turner"),
-    ("Happy work anniversary Jun! 8 years at Juniper Consulting.", "Jun"),
+    ("Happy work anniversary Jun! 8 years at Tidewater Consulting.", "Jun"),
     ("Congrats H.-Dieter! Well deserved.", "H.-Dieter"),
     ("Hazel, here's the card for the team", "Hazel"),
 ]
