@@ -50,6 +50,14 @@ _URLISH = re.compile(
 _PROFILE_PATH = re.compile(r"/(?:in|u|user|users|profile|people|members?)/@?([^/?#]+)|/@([^/?#]+)")
 _TITLE = r"(?:mr|mrs|ms|miss|mx|dr|prof|professor|sir|dame)\.?"
 _TRAIL = ".,;:!?)]}'\"”’"
+_CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_CJK_WORD = re.compile(rf"[{_CJK_CHARS}]+")
+_CJK_RUN = re.compile(rf"[{_CJK_CHARS}]{{3,}}")
+
+
+def _cjk(tok: str) -> bool:
+    """A word written in CJK characters only (a CJK name is often two characters)."""
+    return _CJK_WORD.fullmatch(tok) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,12 +213,15 @@ class Directory:
         self._handles: set[str] = set()
         self._bare: set[str] = set()
         self._urls: set[str] = set()
+        self._cjk_names: set[str] = set()
         count = 0
         for entry in entries:
             count += 1
             toks = _words(entry.display_name)
             for v in _name_variants(toks, lex):
                 self._names.setdefault(v[0], set()).add(v)
+                if len(v) == 1 and _cjk(v[0]):
+                    self._cjk_names.add(v[0])
             if len(toks) >= 2 and len(toks[-1]) > 1:
                 self._surnames.add(toks[-1])
             handle = entry.handle.lstrip("@").lower()
@@ -341,11 +352,42 @@ class Directory:
                 yield Finding(toks[i].start(), end, Label.PERSON, 1.0, recognizer, "member name")
                 i += k - 1
             i += 1
+        if self._cjk_names or (er is not None and er.walk):
+            yield from self._find_cjk(low, recognizer)
         sur = present & self._surname_set
         if er is not None and er.surnames:
             sur |= {w for w in present if er.h(w) in er.surnames}
         if sur:
             yield from _titled_surnames(low, sur, recognizer)
+
+    def _find_cjk(self, low: str, recognizer: str) -> Iterator[Finding]:
+        """CJK member names inside a longer run of CJK characters (no spaces between
+        words in Chinese or Japanese): every 2-4 character substring of the run, longest
+        first at each position (a run the name fills alone is found by the word walk)."""
+        er = self._erased
+        names = self._cjk_names
+        for m in _CJK_RUN.finditer(low):
+            run, base = m.group(), m.start()
+            n = len(run)
+            i = 0
+            while i < n - 1:
+                k = 0
+                for size in (4, 3, 2):
+                    if i + size > n or size == n:
+                        continue
+                    sub = run[i : i + size]
+                    if sub in names or (
+                        er is not None and (hs := er.h(sub)) in er.walk and (hs,) in er.walk[hs]
+                    ):
+                        k = size
+                        break
+                if k:
+                    yield Finding(
+                        base + i, base + i + k, Label.PERSON, 1.0, recognizer, "member name"
+                    )
+                    i += k
+                else:
+                    i += 1
 
     def _is_handle(self, handle: str) -> bool:
         er = self._erased
@@ -401,6 +443,8 @@ def _name_variants(toks: tuple[str, ...], lex: dict[str, tuple[int, int]]) -> li
     a one-word name only when it is not a common word."""
     if len(toks) == 1:
         flags = lex.get(toks[0], (0, 0))[0]
+        if _cjk(toks[0]) and 2 <= len(toks[0]) <= 4:
+            return [toks]  # "毕燕", "许利": two-character CJK names are common
         if not flags & lexicon.WORD and toks[0] not in lexicon.STOP and len(toks[0]) > 2:
             return [toks]
         return []

@@ -19,12 +19,34 @@ _TLD = (
     r"(?:com|org|net|edu|gov|io|co|uk|de|fr|es|it|nl|be|ch|se|no|fi|dk|in|au|ca|us|info|biz|"
     r"me|ai|dev|app)"
 )
+# a local part with its dots spelt out: "isa dot arens at icloud dot com"
+_LOCAL_DOTS = r"(?:(?:\s+dot\s+|\s*[\[({<]\s*dot\s*[\])}>]\s*)[a-z0-9][a-z0-9._%+\-]*){0,3}"
 _OBFUSCATED = re.compile(
-    rf"(?i)(?<![\w.%+\-])[a-z0-9][a-z0-9._%+\-]*{_AT}[a-z0-9][a-z0-9\-]*(?:{_DOT}[a-z0-9\-]+)*?"
+    rf"(?i)(?<![\w.%+\-])[a-z0-9][a-z0-9._%+\-]*{_LOCAL_DOTS}{_AT}[a-z0-9][a-z0-9\-]*(?:{_DOT}[a-z0-9\-]+)*?"
     rf"(?:\s*(?:\[\s*dot\s*\]|\(\s*dot\s*\)|\{{\s*dot\s*\}}|<\s*dot\s*>|\sdot\s)\s*){_TLD}\b"
     rf"(?:{_DOT}{_TLD}\b)?"
 )
 _AT_SIGN = re.compile("@")
+_AT_WORD_SPLIT = re.compile(r"(?i)\s+at\s+")
+# words around a spelt-out "at" that make it English, not an address ("me at the dot com")
+_NOT_MAIL_TEXT = (
+    "me us you him her them it we i the a an my our your his their this that home work noon "
+    "night least last first"
+)
+_NOT_MAIL_WORDS = frozenset(_NOT_MAIL_TEXT.split())
+
+
+def _plain_words(match: str) -> bool:
+    """Whether a spelt-out "x at y dot z" reads as English: a pronoun before "at" or an
+    article or common word after it."""
+    parts = _AT_WORD_SPLIT.split(match, maxsplit=1)
+    if len(parts) != 2:
+        return False
+    before = parts[0].split()[-1].lower() if parts[0].split() else ""
+    after = parts[1].split()[0].lower() if parts[1].split() else ""
+    return before in _NOT_MAIL_WORDS or after in _NOT_MAIL_WORDS
+
+
 # "john @ example . com": spaces around "@" and the dots
 _SPACED = re.compile(
     rf"(?i)(?<![\w.%+\-])[a-z0-9][a-z0-9._%+\-]*[ \t]*@[ \t]*[a-z0-9][a-z0-9\-]*"
@@ -68,6 +90,8 @@ class EmailRecognizer(Recognizer):
         low = lower(text)
         if _hinted(low):
             for m in _OBFUSCATED.finditer(text):
+                if _plain_words(m.group()):
+                    continue  # "meet me at the dot com party"
                 yield Finding(m.start(), m.end(), Label.EMAIL, 0.9, self.name, "obfuscated address")
         if at >= 0 and (" @" in text or "@ " in text or "\t@" in text or "@\t" in text):
             yield from self._spaced(text, at)

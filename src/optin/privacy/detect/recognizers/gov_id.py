@@ -8,8 +8,12 @@
 * Dutch BSN (11-test), only next to "BSN"/"burgerservicenummer".
 * French NIR (mod-97 key).
 * Indian Aadhaar (Verhoeff), grouped ``XXXX XXXX XXXX`` or next to "Aadhaar".
+* Indian PAN (holder-type letter), Brazilian CPF (two check digits), written
+  ``123.456.789-09`` or as 11 digits next to "CPF".
 * Passport, driver's licence and national-id numbers next to those words.
 * Country-prefixed id codes such as ``GB-ID-7401525`` / ``US-DL-74111304325``.
+
+Check digits by python-stdnum (:mod:`optin.privacy.checksums`).
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import re
 from collections.abc import Iterator
 
 from optin.privacy.checksums import (
+    aadhaar_ok,
     bsn_ok,
+    cpf_ok,
     french_nir_ok,
+    pan_ok,
     spanish_dni_ok,
     us_itin_ok,
     us_ssn_ok,
-    verhoeff_ok,
 )
 from optin.privacy.detect.base import Recognizer, register
 from optin.privacy.detect.context import words
@@ -45,6 +51,8 @@ _AADHAAR = re.compile(r"[2-9](?<![\w\-].)\d{3}([ \-]?)\d{4}\1\d{4}(?![\w\-])")
 _AADHAAR_CONTEXT = words("aadhaar", "aadhar", "uidai", "uid")
 # Indian PAN: five letters (the fourth the holder type), four digits, a check letter
 _PAN = re.compile(r"(?<![\w\-])[A-Z]{3}[PCHFATBLJG][A-Z]\d{4}[A-Z](?![\w\-])")
+_CPF = re.compile(r"\d(?<![\w\-.].)\d{2}(\.?)\d{3}\1\d{3}-?\d{2}(?![\w\-]|\.\d)")
+_CPF_CONTEXT = words("cpf")
 _PREFIXED = re.compile(
     r"[A-Z](?<![\w\-].)[A-Z]-(?:ID|DL|PP|NI|SSN|TIN|NIN|PAN|NID|DNI)-[A-Z0-9]{4,14}(?![\w\-])"
 )
@@ -117,12 +125,20 @@ class GovIdRecognizer(Recognizer):
             if french_nir_ok(m.group(0)):
                 yield Finding(m.start(), m.end(), Label.GOV_ID, 0.85, self.name, "French NIR")
         for m in _PAN.finditer(text, lo, hi):
-            yield Finding(m.start(), m.end(), Label.GOV_ID, 0.8, self.name, "Indian PAN")
+            if pan_ok(m.group(0)):
+                yield Finding(m.start(), m.end(), Label.GOV_ID, 0.8, self.name, "Indian PAN")
+        for m in _CPF.finditer(text, lo, hi):
+            cpf = m.group(0)
+            formatted = bool(m.group(1)) and "-" in cpf
+            ctx = _CPF_CONTEXT.search(text, max(0, m.start() - self.window), m.start())
+            if (formatted or ctx) and cpf_ok(cpf):
+                # outranks a phone reading of the same digits
+                yield Finding(m.start(), m.end(), Label.GOV_ID, 0.92, self.name, "Brazilian CPF")
         for m in _AADHAAR.finditer(text, lo, hi):
             digits = m.group(0).replace(" ", "").replace("-", "")
             grouped = bool(m.group(1))
             ctx = _AADHAAR_CONTEXT.search(text, max(0, m.start() - self.window), m.start())
-            if (grouped or ctx) and verhoeff_ok(digits):
+            if (grouped or ctx) and aadhaar_ok(digits):
                 yield Finding(m.start(), m.end(), Label.GOV_ID, 0.8, self.name, "Aadhaar")
 
     def _documents(self, text: str) -> Iterator[Finding]:

@@ -32,6 +32,7 @@ _LEGAL = (
 _SUFFIXED = re.compile(
     rf"(?<![\w@#])(?:{_CAPW}[ \t]+){{0,4}}{_CAPW}(?:,[ \t]+{_LEGAL}|[ \t]+{_SUFFIX})\b\.?"
 )
+_HOUSE_NUMBER = re.compile(r"(?<![\w\-.,])\d{1,5}[A-Za-z]?,?[ \t]+$")
 _SUFFIX_HINT = re.compile(rf"[ \t]{_SUFFIX}\b")
 _PARTNERS = re.compile(
     rf"(?<![\w@#]){_CAPW}(?:,[ \t]+{_CAPW}){{1,3}},?[ \t]+(?:and|&)[ \t]+{_CAPW}(?![\w])"
@@ -143,6 +144,10 @@ class OrgRecognizer(Recognizer):
         wins = [(0, len(text))] if not suffixes else windows_around(text, suffixes, 160, 0)
         for lo, hi in wins:
             for m in _SUFFIXED.finditer(text, lo, hi):
+                if m.group().endswith(("Court", "Office")) and _HOUSE_NUMBER.search(
+                    text, max(0, m.start() - 12), m.start()
+                ):
+                    continue  # "29 Hernandez Court": a street address, not a court
                 yield Finding(m.start(), m.end(), Label.ORG, 0.9, self.name, "organisation suffix")
 
     def _partners(self, text: str, wins: list[tuple[int, int]]) -> Iterator[Finding]:

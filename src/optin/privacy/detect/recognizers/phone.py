@@ -47,6 +47,10 @@ _CONTEXT = words(
     "fax", "whatsapp", "contact", "reach", "ph", "mob", "dial", "ring", "number", "no",
     "hotline", "sms", "signal", "telegram", "landline", "tél", "telefon", "teléfono",
     "office", "desk", "home", "work",
+    # other languages: "Llámame al", "erreichbar unter", "ligue para", "chiamami al"
+    "llámame", "llamame", "llama", "llamar", "móvil", "movil", "celular", "telefone",
+    "ligue", "liga", "unter", "anrufen", "handy", "ruf", "numéro", "appelle", "appelez",
+    "chiamami", "chiama", "cellulare", "contatto", "contacto", "contato", "mobil",
 )  # fmt: skip
 _STRONG_CONTEXT = words(
     "phone", "tel", "telephone", "mobile", "cell", "cellphone", "call", "calls", "fax",
@@ -64,6 +68,8 @@ _NEGATIVE_CONTEXT = words(
 _REGIONS = (
     "US", "GB", "FR", "ES", "IT", "NL", "BE", "AU", "IN", "CA", "SE", "FI", "CH", "DK",
     "NO", "PL", "PT", "IE", "NZ", "CZ", "PH", "BR", "MX", "SG", "ZA",
+    # where the platform's members also write national numbers (tried last)
+    "DE", "AT", "AR", "CO", "CL", "JP", "KR", "CN", "HK", "NG", "KE", "TR", "AE",
 )  # fmt: skip
 
 
@@ -221,8 +227,11 @@ class PhoneRecognizer(Recognizer):
 
     def _context(self, text: str, start: int, end: int) -> bool:
         """A phone cue before the number ("tel.", "call") or after it."""
-        return bool(_CONTEXT.search(text, max(0, start - self.window), start)) or bool(
-            _AFTER_CONTEXT.match(text, end, min(len(text), end + 12))
+        return (
+            bool(_CONTEXT.search(text, max(0, start - self.window), start))
+            or bool(_AFTER_CONTEXT.match(text, end, min(len(text), end + 12)))
+            # a field of a contact line: "Jane Roe | 011 15-2352-9660 | jane@..."
+            or text[max(0, start - 2) : start] == "| "
         )
 
 

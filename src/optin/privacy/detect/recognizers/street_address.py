@@ -73,6 +73,15 @@ _COMPOUND = re.compile(
 _UNIT_ALONE = re.compile(
     r"(?<![\w\-])(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?[ \t]*#?[ \t]*\d[\w\-]{0,5}\b"
 )
+# Japanese block addresses, romanised: "7-26-168 Yamamoto-cho", "Ginza 4-5-6", "1-2-3
+# Nishi-Shinjuku" (chōme-banchi-gō, then or after the district name)
+_JP_DISTRICT = r"[A-Z][a-zāōū]+(?:-[A-Za-zāōū]+)*?-(?:cho|chō|machi|ku|shi|gun|mura|dori|dōri)"
+_JAPANESE = re.compile(
+    rf"(?<![\w\-])(?:\d{{1,4}}-\d{{1,4}}(?:-\d{{1,4}})?,?[ \t]+{_JP_DISTRICT}\b|"
+    rf"\d{{1,2}}-\d{{1,2}}-\d{{1,4}},?[ \t]+[A-Z][a-z]+-[A-Z][a-z]+\b|"
+    rf"{_JP_DISTRICT}[ \t]+\d{{1,4}}-\d{{1,4}}(?:-\d{{1,4}})?(?![\w\-]))"
+)
+_JP_GATE = re.compile(r"\d-\d{1,4}-\d|-(?:cho|chō|machi|ku|shi|gun|mura|dori|dōri)\b")
 _HAS_DIGIT = re.compile(r"\d")
 _PO_BOX = re.compile(r"(?i)(?<![\w])P\.?\s?O\.?\s?Box\s+\d{1,6}\b")
 
@@ -211,4 +220,5 @@ _NUMBER_LATER: tuple[tuple[re.Pattern[str], float, str, Callable[[str], bool]], 
     (_PREFIXED, 0.6, "street prefix", _has_any(_PREFIX_WORDS)),
     (_UNIT_ALONE, 0.6, "unit designator", _has_any(_UNIT_WORDS)),
     (_PO_BOX, 0.8, "PO box", lambda t: "box" in lower(t)),
+    (_JAPANESE, 0.75, "Japanese block address", lambda t: _JP_GATE.search(t) is not None),
 )

@@ -82,9 +82,11 @@ def _lower_surname(text: str, e: int, lex: dict[str, tuple[int, int]]) -> int:
     nxt = _LOWER_NEXT.match(text, e + 1) if text[e : e + 1] == " " else None
     if nxt is None:
         return -1
-    f2 = lex.get(nxt.group(0), (0, 0))[0]
+    f2, rank = lex.get(nxt.group(0), (0, 0))
     if f2 & (LAST | FIRST) and not f2 & (WORD | PLACE):
         return nxt.end()
+    if f2 & LAST and not f2 & PLACE and 0 < rank <= 1000:
+        return nxt.end()  # "jane smith": a common surname that is also a word
     return -1
 
 
@@ -246,12 +248,25 @@ def _name_words(text: str, found: list[Finding]) -> set[str]:
 def propagate(text: str, found: list[Finding], name: str) -> Iterator[Finding]:
     """Every mention of a word of a confident name, as a whole word."""
     n = len(text)
-    for p in sorted(_name_words(text, found)):
+    names = _name_words(text, found)
+    # a confident name with a word that is not repeated ("Will Turner", "Jan de Vries"):
+    # a repetition of its other words inside it must not outrank it and cut it
+    cut = [
+        (f.start, f.end, f.score)
+        for f in found
+        if f.score >= 0.7
+        and any(w.strip(".,") not in names for w in text[f.start : f.end].split()[:-1])
+    ]
+    for p in sorted(names):
         pos = text.find(p)
         while pos >= 0:
             end = pos + len(p)
             before = text[pos - 1] if pos else " "
             after = text[end] if end < n else " "
             if not (before.isalnum() or before in "@#_") and not (after.isalnum() or after == "_"):
-                yield Finding(pos, end, Label.PERSON, 0.75, name, "repeated name")
+                score = 0.75
+                for a, b, sc in cut:
+                    if a <= pos and end <= b and b - a > end - pos:
+                        score = min(score, sc - 0.01)
+                yield Finding(pos, end, Label.PERSON, score, name, "repeated name")
             pos = text.find(p, end)

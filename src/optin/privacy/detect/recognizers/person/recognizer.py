@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from optin.privacy.detect import lexicon
 from optin.privacy.detect.base import Recognizer, register
-from optin.privacy.detect.recognizers.person import cues
+from optin.privacy.detect.recognizers.person import cues, slots
 from optin.privacy.detect.recognizers.person.filters import in_address, product_or_field
 from optin.privacy.detect.recognizers.person.rules import multi, single, single_rules
 from optin.privacy.detect.recognizers.person.tokens import (
@@ -73,6 +73,21 @@ def _with_titles(text: str, found: list[Finding]) -> list[Finding]:
     return out
 
 
+def _initials(text: str, run: list[tuple[int, int]], i: int) -> bool:
+    """Two initials in a row start the run at ``i`` ("J. R. Smith")."""
+    return (
+        i + 1 < len(run)
+        and is_initial(text[run[i][0] : run[i][1]])
+        and is_initial(text[run[i + 1][0] : run[i + 1][1]])
+    )
+
+
+def _common_surname(tok: str) -> bool:
+    """A top-1000 surname that is also a word but no place ("Smith", "Turner")."""
+    f, rank = lexicon.names().get(tok.lower(), (0, 0))
+    return bool(f & lexicon.LAST) and not f & lexicon.PLACE and 0 < rank <= 1000
+
+
 def _particles(gap: str) -> bool:
     words = gap.split()
     return 0 < len(words) <= 2 and all(w in PARTICLES for w in words)
@@ -128,6 +143,8 @@ class PersonRecognizer(Recognizer):
         spans = cap_spans(text)
         if spans:
             self._runs(text, spans, cap_words(text), found)
+        found.extend(slots.name_slots(text, self.name))
+        found.extend(slots.cjk_names(text, self.name))
         if ":" in text:
             found.extend(cues.field_values(text, self.name))
         if self.lowercase_pairs or self.lowercase:
@@ -256,7 +273,7 @@ class PersonRecognizer(Recognizer):
             j = self._stop_first_name(text, run, i, out)
             if j > i:
                 return j
-        if low in lexicon.STOP or (tok.isupper() and len(tok) > 1):
+        if low in lexicon.STOP or (tok.isupper() and len(tok) > 1 and not _initials(text, run, i)):
             j = self._allcaps(text, run, i, out) if tok.isupper() and len(tok) > 2 else i
             return max(j, i + 1)
         return multi(text, run, i, self.name, out)
@@ -289,15 +306,20 @@ class PersonRecognizer(Recognizer):
         f0 = flags(t0)
         s1, e1 = run[i + 1]
         f1 = flags(text[s1:e1])
+        particle = e1 - s1 < 40 and _particles(text[run[i][1] : s1])  # "Jan de Vries"
         if (
             not text[s1:e1].isupper()
             and f0 & lexicon.FIRST
             and (f1 == 0 or f1 & lexicon.LAST)
-            and not f1 & (lexicon.WORD | lexicon.PLACE)
+            and (
+                particle or not f1 & (lexicon.WORD | lexicon.PLACE) or _common_surname(text[s1:e1])
+            )
             and text[s1:e1].lower() not in lexicon.STOP
             and not _DIGIT_AFTER.match(text, e1)
         ):
-            out.append(Finding(run[i][0], e1, Label.PERSON, 0.7, self.name, "name"))
+            # with a particle the name outranks a repeated "Vries" that would cut it
+            score = 0.8 if particle else 0.7
+            out.append(Finding(run[i][0], e1, Label.PERSON, score, self.name, "name"))
             return i + 2
         return i
 
@@ -311,7 +333,9 @@ class PersonRecognizer(Recognizer):
         if (
             fa & lexicon.FIRST
             and fb & lexicon.LAST
-            and not (fa | fb) & (lexicon.WORD | lexicon.PLACE)
+            and not fa & lexicon.PLACE
+            and (not fa & lexicon.WORD or 0 < lexicon.names().get(a.lower(), (0, 0))[1] <= 500)
+            and (not fb & (lexicon.WORD | lexicon.PLACE) or _common_surname(b))
         ):
             out.append(
                 Finding(run[i][0], run[i + 1][1], Label.PERSON, 0.6, self.name, "upper-case name")

@@ -45,11 +45,13 @@ from optin.privacy.detect.recognizers.person.tokens import (
     is_initial,
 )
 from optin.privacy.detect.recognizers.person.words import (
+    CONTRACTIONS,
     CUES,
     FIELD_CUES,
     NOT_NAMES,
     STRONG_CUES,
     SURNAME_STOPS,
+    TECH_TAILS,
 )
 from optin.privacy.findings import Finding, Label
 
@@ -138,7 +140,12 @@ def _speaker_label(w: Word) -> bool:
 
 def _user_name(w: Word) -> bool:
     tok = w.tok
-    return (w.f == 0 or bool(w.f & FIRST)) and tok[1:] != tok[1:].lower() and camel(tok)
+    return (
+        (w.f == 0 or bool(w.f & FIRST))
+        and tok[1:] != tok[1:].lower()
+        and camel(tok)
+        and not _camel_product(tok)
+    )
 
 
 def _common(w: Word) -> bool:
@@ -197,6 +204,19 @@ def _unknown_word(w: Word) -> bool:
     return _no_cue(w) and w.f == 0 and ALPHA.match(w.tok) is not None and len(w.tok) >= 3
 
 
+_PLACE_BEFORE = re.compile(
+    r"(?i)(?:\b(?:in|from|near|at|en|em|na|no|nach|aus|à|visit(?:ing|ed)?|based[ \t]+in|"
+    r"(?:moving|move|moved|relocating|relocated|flying|trip|travel(?:l?ing)?|back|going|"
+    r"way)[ \t]+to))[ \t]+$"
+)
+
+
+def _place_after_place_cue(w: Word) -> bool:
+    # "Moving to Boston", "en Austin": a place name that is also a first name, where a
+    # place is expected
+    return w.is_place and _PLACE_BEFORE.search(w.text, max(0, w.s - 24), w.s) is not None
+
+
 def _known_after_cue(w: Word) -> bool:
     return bool(w.f & NAME_BITS)
 
@@ -223,6 +243,7 @@ SINGLE_RULES: tuple[SingleRule, ...] = (
     (0.55, "surname", _surname, "surnames_alone"),
     (0.5, "unknown capitalised word", _unknown_word, "unknown_words"),
     (None, "no context cue", _no_cue, ""),
+    (None, "place after a place cue", _place_after_place_cue, ""),
     (0.65, "context cue", _known_after_cue, ""),
     (0.6, "context cue, unknown word", _unknown_after_strong_cue, ""),
 )
@@ -314,11 +335,43 @@ def _unknown_names(r: Run) -> bool:
     )
 
 
+def _word_first_and_surname(r: Run) -> bool:
+    # "Robin Chambers", "Heather Gross", "Rose Clay": a first name and a surname that
+    # are both common words too
+    f0, f1 = r.flags[0], r.flags[-1]
+    return (
+        len(r.parts) == 2
+        and 0 < lexicon.names().get(r.parts[0].lower(), (0, 0))[1] <= 1100
+        and bool(f0 & FIRST)
+        and bool(f1 & LAST)
+        and not (f0 | f1) & PLACE
+        and r.parts[1].lower() not in NOT_NAMES
+    )
+
+
+def _unknown_and_word_surname(r: Run) -> bool:
+    # "Guiying Song", "Xiuying Tang", "Da-eun Shin": a first name the lists do not hold
+    # and a common surname that is also a word
+    last = r.flags[-1]
+    return (
+        len(r.parts) == 2
+        and r.flags[0] == 0
+        and len(r.parts[0]) >= 3
+        and ALPHA.match(r.parts[0]) is not None
+        and bool(last & LAST)
+        and not last & PLACE
+        and 0 < lexicon.names().get(r.parts[1].lower(), (0, 0))[1] <= 3000
+        and r.parts[1].lower() not in NOT_NAMES
+    )
+
+
 MULTI_RULES: tuple[tuple[float, str, Callable[[Run], bool]], ...] = (
     (0.85, "name", _first_and_names),
     (0.8, "name", _first_initial_last),
     (0.7, "name + surname", _unknown_and_surname),
     (0.6, "unknown names", _unknown_names),
+    (0.6, "first name + surname (also words)", _word_first_and_surname),
+    (0.6, "unknown name + surname (also a word)", _unknown_and_word_surname),
 )
 
 
@@ -360,9 +413,28 @@ def _trim(parts: list[str], fl: list[int]) -> None:
         fl.pop()
 
 
+_CAMEL_PART = re.compile(r"[A-Z][a-z]+")
+
+
+def _camel_product(tok: str) -> bool:
+    """ "DevOpsDays", "GitHub": a CamelCase word with a tech part ("ops", "hub") is a
+    product or event, not a user name ("SachaBaronCohen" is one)."""
+    rest = tok[1:]
+    if not rest or rest.islower():
+        return False
+    parts = _CAMEL_PART.findall(tok)
+    return len(parts) >= 2 and any(p.lower() in TECH_TAILS for p in parts[1:])
+
+
 def multi(text: str, run: list[tuple[int, int]], i: int, name: str, out: list[Finding]) -> int:
     """Try a multi-word name starting at run[i]; emit it and return the next index."""
     t0 = text[run[i][0] : run[i][1]]
+    if (
+        t0.lower() in NOT_NAMES
+        or t0.lower().replace("’", "'") in CONTRACTIONS
+        or _camel_product(t0)
+    ):
+        return i  # "Congrats Elizabeth", "Gracias Ross Hughes": the greeting is no name
     f0 = flags(t0)
     first_ok = bool(f0 & FIRST) or is_initial(t0)
     if not first_ok and f0 and not _initial_next(text, run, i, f0):

@@ -122,7 +122,10 @@ NOT_NAMES = frozenset(
     tags|rating|size|color|colour|model|brand|type|quantity|total|payment|shipping|delivery|
     summary|question|answer|reply|comment|message|website|link|company|role|position|salary|
     age|gender|language|city|country|zip|postcode|website|username|user|password|id|
-    britain|america|europe|africa|asia|oceania|antarctica|scandinavia""".replace("\n", "")
+    britain|america|europe|africa|asia|oceania|antarctica|scandinavia|
+    congrats|congratulations|gracias|obrigado|obrigada|feliz|contato|contacto|kontakt|
+    danke|grazie|merci|bravo|kudos|cheers|felicidades|parabéns|hola|olá|ciao|bonjour|
+    hallo|saludos|escríbeme|llámame|привет|спасибо|здравствуйте|пока""".replace("\n", "")
     .replace(" ", "")
     .split("|")
 )
