@@ -151,7 +151,7 @@ def test_axe_finds_no_serious_or_critical_violation(
     admin_ctx = browser.new_context(viewport=viewport, is_mobile=mobile)
     admin = admin_ctx.new_page()
     login(admin, base, "admin", "demo-admin-2024")
-    for path in [*ADMIN_PAGES, f"/admin/snapshots/{sid}"]:
+    for path in [*ADMIN_PAGES, f"/admin/snapshots/{sid}", f"/admin/snapshots/{sid}/audit"]:
         admin.goto(f"{base}{path}")
         found[path] = scan(admin)
     # the pages that answer the two Verify buttons
@@ -219,9 +219,12 @@ def test_keyboard_reaches_the_main_controls_with_a_visible_focus(
     assert [(s["tag"], s["name"]) for s in stops] == [("input", "Password"), ("button", "Log in")]
     assert all(s["ring"] and s["visible"] for s in stops), stops
     page.goto(f"{base}/login")
+    # the page's autofocus lands after load: type only once the handle has the focus
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'handle'")
     page.keyboard.type("ada")
     page.keyboard.press("Tab")
     page.keyboard.type("demo-ada-2024")
+    assert page.input_value("#handle") == "ada"
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert page.url.endswith(SETTINGS)
