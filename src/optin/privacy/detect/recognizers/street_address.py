@@ -81,6 +81,15 @@ _JAPANESE = re.compile(
     rf"\d{{1,2}}-\d{{1,2}}-\d{{1,4}},?[ \t]+[A-Z][a-z]+-[A-Z][a-z]+\b|"
     rf"{_JP_DISTRICT}[ \t]+\d{{1,4}}-\d{{1,4}}(?:-\d{{1,4}})?(?![\w\-]))"
 )
+# after a street address: city words, an optional state or province, then the postal code
+# (US ZIP, 4-digit codes that are not years, Canadian and UK forms), or a continental
+# code before the city
+_POSTAL_TAIL = re.compile(
+    rf",?[ \t]+(?:(?:[{_UP}][\w'’\-]*[ \t]+){{0,2}}[{_UP}][\w'’\-]*,?(?:[ \t]+[A-Z]{{2}}\b)?"
+    rf"[ \t]+(?P<code>\d{{5}}(?:-\d{{4}})?|(?!(?:19|20)\d\d\b)\d{{4}}|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d|"
+    rf"[A-Z]{{1,2}}\d[A-Z\d]?[ \t]\d[A-Z]{{2}})(?![\w\-])"
+    rf"|(?P<code2>\d{{4,5}})[ \t]+[{_UP}][\w'’\-]+)"
+)
 _JP_GATE = re.compile(r"\d-\d{1,4}-\d|-(?:cho|chō|machi|ku|shi|gun|mura|dori|dōri)\b")
 _HAS_DIGIT = re.compile(r"\d")
 _PO_BOX = re.compile(r"(?i)(?<![\w])P\.?\s?O\.?\s?Box\s+\d{1,6}\b")
@@ -93,6 +102,17 @@ class StreetAddressRecognizer(Recognizer):
     needs_digit = True
 
     def find(self, text: str) -> Iterator[Finding]:
+        for f in self._streets(text):
+            yield f
+            # the postal code of the same address ("…, Atlanta, IL 97025", "…, Sydney
+            # 2827", "…, 10115 Berlin"): redacted with the street, the city is kept
+            m = _POSTAL_TAIL.match(text, f.end)
+            if m:
+                code = m.start("code") if m.group("code") else m.start("code2")
+                end = m.end("code") if m.group("code") else m.end("code2")
+                yield Finding(code, end, Label.LOCATION, 0.9, self.name, "postal code")
+
+    def _streets(self, text: str) -> Iterator[Finding]:
         if not _HAS_DIGIT.search(text):
             return
         # every form holds a number: scan windows around digit runs only, and only with

@@ -298,8 +298,15 @@ def _first_and_names(r: Run) -> bool:
         and all(r.namey[1:])
         and not all(f & WORD for f in fl)
         and not is_initial(r.parts[-1])
+        and not _code_after_word(r.parts)
         and (any(f & NAME_BITS for f in fl[1:]) or not fl[0] & WORD)
     )
+
+
+def _code_after_word(parts: list[str]) -> bool:
+    """A word then a 1-2 letter capital code: "Paris FR", "Austin TX", "London SW1A"."""
+    last = parts[-1]
+    return len(last) <= 2 and last.isalpha() and last.isupper() and not parts[0].isupper()
 
 
 def _first_initial_last(r: Run) -> bool:
