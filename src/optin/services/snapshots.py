@@ -406,8 +406,10 @@ class SnapshotBuild:
         red_cfg = RedactorConfig(
             profile=cfg.profile,
             operator=cfg.operator,
+            per_label=cfg.per_label(),
             key=snapshot_key(self.settings, plan.snapshot_id, "pseudonym"),
             drop_density=cfg.drop_density,
+            min_real_words=cfg.min_real_words,
             directory_path=str(directory.resolve()),
             directory_key=directory_key,
         )
@@ -544,6 +546,7 @@ class SnapshotBuild:
                 "steps": _step_table(plan.counts, ran),
                 "records": n,
             },
+            "redaction": redaction_summary(cfg),
             "findings_by_label": dict(sorted(findings.items())),
             "files": [
                 {"path": r.file, "sha256": r.sha256, "rows": r.rows, "bytes": r.bytes}
@@ -590,6 +593,40 @@ class SnapshotBuild:
                 f"snapshot {sid}: {n_rows} provenance rows for {proof.records} records"
             )
         return BuildResult(sid, plan.path, "built", proof.records, proof.manifest, self.timings)
+
+
+def redaction_summary(cfg: BuildConfig) -> dict[str, Any]:
+    """The manifest's ``redaction`` block: the profile, the operator and the record-drop
+    rule with its parameters, stated in words."""
+    rule = []
+    if cfg.min_real_words is not None:
+        rule.append(
+            f"too_little_text_left: fewer than {cfg.min_real_words} words of the record's "
+            "own text remain outside the redacted spans (a word is a run of letters and "
+            "digits with a letter; each character of a script written without spaces "
+            "counts as one)"
+        )
+    if cfg.drop_density is not None:
+        rule.append(
+            f"pii_density: more than {cfg.drop_density} of the record's non-space "
+            "characters were redacted"
+        )
+    return {
+        "profile": cfg.profile,
+        "operator": cfg.operator,
+        "per_label": dict(cfg.per_label()),
+        "replacement": (
+            "realistic fake values (never the original, never a platform member's name; "
+            "the same entity gets the same fake within the snapshot); cards, IBANs and "
+            "government ids get type tags such as [IBAN]"
+            if cfg.operator == "surrogate"
+            else f"the '{cfg.operator}' operator's replacements"
+            + (" (type tags such as [PERSON])" if cfg.operator == "mask" else "")
+        ),
+        "min_real_words": cfg.min_real_words,
+        "drop_density": cfg.drop_density,
+        "drop_rule": "; ".join(rule) or "no record is dropped for its personal data",
+    }
 
 
 def _step_table(counts: dict[str, int], ran: _Ran) -> list[dict[str, Any]]:

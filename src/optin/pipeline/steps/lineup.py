@@ -31,7 +31,8 @@ class LanguageStep:
 
 @dataclass(frozen=True)
 class RedactStep:
-    """The privacy engine; drops records over the density bar (``pii_density``)."""
+    """The privacy engine; drops what the drop rule marks (``too_little_text_left``,
+    ``pii_density``)."""
 
     redactor: RedactorConfig
     name: str = "redact"

@@ -1,4 +1,6 @@
-"""Redaction step: the privacy engine over a batch; drop records over the density bar."""
+"""Redaction step: the privacy engine over a batch; drop the records the policy's drop
+rule marks (``too_little_text_left``, ``pii_density``: see
+:func:`optin.privacy.anonymize.engine.drop_reason`)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ class RedactOutcome:
 
 
 def redact_step(table: pa.Table, cfg: RedactorConfig) -> RedactOutcome:
-    """Replace ``text`` by its redacted form; drop rows the policy marks (``pii_density``).
+    """Replace ``text`` by its redacted form; drop rows the policy marks, counted by
+    reason (``too_little_text_left``, ``pii_density``).
 
     ``findings`` counts applied findings by label over every row seen, kept or dropped.
     """
@@ -35,5 +38,5 @@ def redact_step(table: pa.Table, cfg: RedactorConfig) -> RedactOutcome:
     out = out.filter(pc.invert(dropped))
     counts: Counter[str] = Counter()
     if n_dropped:
-        counts["pii_density"] = n_dropped
+        counts.update(r for r in batch.drop_reasons if r is not None)
     return RedactOutcome(out, counts, Counter(batch.counts_by_label()))

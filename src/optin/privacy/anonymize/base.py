@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
@@ -29,12 +29,14 @@ class DocContext:
 
     ``key`` is the snapshot's HMAC key; ``aliases`` maps a surname-only PERSON mention
     (normalised) to the normalised full name it abbreviates in this document, so both
-    get the same pseudonym or surrogate.
+    get the same pseudonym or surrogate. ``avoid`` is the policy's predicate a
+    realistic fake must not satisfy (None: no constraint).
     """
 
     key: bytes
     tag_hex_len: int = 4
     aliases: dict[str, str] = field(default_factory=dict)
+    avoid: Callable[[str], bool] | None = None
 
     def entity(self, value: str, label: Label) -> str:
         """The normalised identity of a mention (after surname aliasing)."""

@@ -2,7 +2,11 @@
 
 See :mod:`.fakes` for the per-label generators and why a fake is never a real
 identifier. Values already in a reserved range (``example.com``, 555-01xx, TEST-NET)
-are kept, so re-redacting surrogate output leaves those unchanged.
+are kept (they are not personal data), so re-redacting surrogate output leaves those
+unchanged; every other fake differs from the original value and from whatever the
+policy's ``avoid`` names (a platform member), else the type tag is used. The fake of
+an entity is the same everywhere in a record (the keyed digest of its normalised form,
+surnames aliased to the full name).
 """
 
 from __future__ import annotations
@@ -25,5 +29,9 @@ class Surrogate(Operator):
             value, finding.label
         ) != normalize(value, finding.label)
         return fake(
-            value, finding.label, ctx.digest(value, finding.label), surname_only=surname_only
+            value,
+            finding.label,
+            ctx.digest(value, finding.label),
+            surname_only=surname_only,
+            avoid=ctx.avoid,
         )
