@@ -126,7 +126,10 @@ def _snapshot_leaks(db: Any, home: Path, snap: Any, truth: dict[str, list[str]])
             leaks += _holds(text or "", truth.get(cid.get(rid, ""), []))
     cfg = m.get("config", {})
     dropped = {
-        k: v for st in m["counts"]["steps"] if st["step"] == "redact" for k, v in st["dropped"].items()
+        k: v
+        for st in m["counts"]["steps"]
+        if st["step"] == "redact"
+        for k, v in st["dropped"].items()
     }
     print(
         f"  {snap.id}: operator {cfg.get('operator')}, min_real_words "
@@ -181,8 +184,10 @@ def main() -> int:
     b.add_argument("--profile", default="default")
     args = ap.parse_args()
     t0, c0 = time.perf_counter(), time.process_time()
-    rc = demo(args.home, args.purpose, args.profile) if args.mode == "demo" else bench(
-        args.split, args.profile
+    rc = (
+        demo(args.home, args.purpose, args.profile)
+        if args.mode == "demo"
+        else bench(args.split, args.profile)
     )
     print(
         f"\nwall {time.perf_counter() - t0:.1f} s, CPU {time.process_time() - c0:.1f} s, "

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path

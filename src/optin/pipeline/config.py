@@ -99,9 +99,7 @@ class BuildConfig:
         if self.drop_density is not None and not 0 < self.drop_density <= 1:
             raise ConfigError(f"drop_density must be in (0, 1] or None (got {self.drop_density})")
         if self.min_real_words is not None and self.min_real_words < 1:
-            raise ConfigError(
-                f"min_real_words must be >= 1 or None (got {self.min_real_words})"
-            )
+            raise ConfigError(f"min_real_words must be >= 1 or None (got {self.min_real_words})")
 
     def per_label(self) -> tuple[tuple[str, str], ...]:
         """Operators per label that differ from ``operator`` (:data:`SURROGATE_TAGGED`)."""

@@ -68,7 +68,9 @@ def count_words(text: str) -> int:
         unspaced = sum(1 for ch in w if _unspaced(ch))
         if unspaced:
             rest = "".join(" " if _unspaced(ch) else ch for ch in w).split()
-            n += unspaced + sum(1 for r in rest if any(unicodedata.category(c)[0] == "L" for c in r))
+            n += unspaced + sum(
+                1 for r in rest if any(unicodedata.category(c)[0] == "L" for c in r)
+            )
         elif any(unicodedata.category(c)[0] == "L" for c in w):
             n += 1
     return n
