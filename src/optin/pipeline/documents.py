@@ -307,8 +307,8 @@ def _replacement(m: dict[str, Any]) -> str:
     if op == "surrogate":
         return (
             "realistic fake values (e-mails at example.com, phones in the fictional "
-            "555-01xx range, made-up names that are never a platform member's; never the "
-            "original value)"
+            "555-01xx range, made-up names that the member directory does not recognize as a "
+            "member's; never the original value)"
         )
     if op == "pseudonym":
         return "keyed pseudonym tags such as `<PERSON_3f2a>`"

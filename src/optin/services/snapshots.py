@@ -616,7 +616,8 @@ def redaction_summary(cfg: BuildConfig) -> dict[str, Any]:
         "operator": cfg.operator,
         "per_label": dict(cfg.per_label()),
         "replacement": (
-            "realistic fake values (never the original, never a platform member's name; "
+            "realistic fake values (never the original, never a name or handle the member "
+            "directory recognizes; "
             "the same entity gets the same fake within the snapshot); cards, IBANs and "
             "government ids get type tags such as [IBAN]"
             if cfg.operator == "surrogate"
