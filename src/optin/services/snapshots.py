@@ -618,7 +618,8 @@ def redaction_summary(cfg: BuildConfig) -> dict[str, Any]:
         "replacement": (
             "realistic fake values (never the original, never a name or handle the member "
             "directory recognizes; "
-            "the same entity gets the same fake within the snapshot); cards, IBANs and "
+            "the same entity gets the same fake within a record and another one in "
+            "another record); cards, IBANs and "
             "government ids get type tags such as [IBAN]"
             if cfg.operator == "surrogate"
             else f"the '{cfg.operator}' operator's replacements"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -168,7 +169,12 @@ def anonymize(text: str, findings: Sequence[Finding], policy: Policy) -> Redacte
     if not chosen:
         return Redacted(text, [], False, 0.0)
     applied = merge_overlaps(chosen) if len(chosen) > 1 else chosen
-    ctx = DocContext(key=policy.key, tag_hex_len=policy.tag_hex_len, avoid=policy.avoid)
+    ctx = DocContext(
+        key=policy.key,
+        tag_hex_len=policy.tag_hex_len,
+        avoid=policy.avoid,
+        scope=hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest(),
+    )
     for f in applied:
         if f.label is Label.PERSON:
             ctx.aliases = build_aliases(text, applied)

@@ -6,7 +6,8 @@ are kept (they are not personal data), so re-redacting surrogate output leaves t
 unchanged; every other fake differs from the original value and from whatever the
 policy's ``avoid`` names (a platform member), else the type tag is used. The fake of
 an entity is the same everywhere in a record (the keyed digest of its normalised form,
-surnames aliased to the full name).
+surnames aliased to the full name, and of the record's text) and, by design, another
+one in another record: fakes do not link one person's records across a snapshot.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Surrogate(Operator):
         return fake(
             value,
             finding.label,
-            ctx.digest(value, finding.label),
+            ctx.digest(value, finding.label, per_record=True),
             surname_only=surname_only,
             avoid=ctx.avoid,
         )
