@@ -38,6 +38,7 @@ from optin.privacy.anonymize import (
     get_operator,
     merge_overlaps,
 )
+from optin.privacy.anonymize.engine import masked_view
 from optin.privacy.detect import Analyzer, Directory, DirectoryEntry
 from optin.privacy.findings import Finding, Label
 from optin.privacy.profiles import get_profile
@@ -99,7 +100,9 @@ class RedactedBatch:
     ``texts`` are the redacted texts (nulls stay null), ``findings`` the applied findings
     per text on the ORIGINAL texts, ``dropped`` the record-drop flags, ``density`` the
     personal-data densities, ``drop_reasons`` why each dropped record was dropped (None
-    for kept ones).
+    for kept ones), ``views`` (with ``redact_batch(..., views=True)``) the texts with
+    every applied finding as its type tag (:func:`~optin.privacy.anonymize.engine.
+    masked_view`), the same for every operator.
     """
 
     texts: pa.Array
@@ -107,6 +110,7 @@ class RedactedBatch:
     dropped: pa.Array
     density: pa.Array
     drop_reasons: list[str | None] = field(default_factory=list)
+    views: pa.Array | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -184,9 +188,10 @@ class Redactor:
         return self.analyze(text)
 
     def redact_batch(
-        self, texts: pa.Array | pa.ChunkedArray | Sequence[str | None]
+        self, texts: pa.Array | pa.ChunkedArray | Sequence[str | None], *, views: bool = False
     ) -> RedactedBatch:
-        """Detect and redact a batch; Arrow ``string``/``large_string`` in, same type out."""
+        """Detect and redact a batch; Arrow ``string``/``large_string`` in, same type out;
+        ``views``: also the operator-independent masked views (``RedactedBatch.views``)."""
         values, out_type = _as_pylist(texts)
         values = [None if t is None else _no_surrogates(t) for t in values]
         small = [t for t in values if t is not None and len(t) <= self.chunk_chars]
@@ -196,6 +201,7 @@ class Redactor:
         dropped: list[bool] = []
         density: list[float] = []
         reasons: list[str | None] = []
+        view_texts: list[str | None] = []
         for t in values:
             if t is None:
                 red_texts.append(None)
@@ -203,6 +209,7 @@ class Redactor:
                 dropped.append(False)
                 density.append(0.0)
                 reasons.append(None)
+                view_texts.append(None)
                 continue
             fs = next(small_findings) if len(t) <= self.chunk_chars else self.analyze(t)
             r = anonymize(t, fs, self.policy)
@@ -211,12 +218,15 @@ class Redactor:
             dropped.append(r.dropped)
             density.append(r.density)
             reasons.append(r.drop_reason)
+            if views:
+                view_texts.append(masked_view(t, r.applied))
         return RedactedBatch(
             texts=pa.array(red_texts, type=out_type),
             findings=applied,
             dropped=pa.array(dropped, type=pa.bool_()),
             density=pa.array(density, type=pa.float64()),
             drop_reasons=reasons,
+            views=pa.array(view_texts, type=out_type) if views else None,
         )
 
 

@@ -105,6 +105,13 @@ def snapshot_key(settings: Settings, snapshot_id: str, use: str) -> bytes:
     return hmac.new(_install_key(settings), f"{use}:{snapshot_id}".encode(), "sha256").digest()
 
 
+def surrogate_key(settings: Settings) -> bytes:
+    """The installation's key for surrogates. Not per snapshot: the surrogate operator
+    already keys every fake by the record's text, so fakes never link records, and a
+    record reads the same in every snapshot that holds it (a rebuild, a lake build)."""
+    return hmac.new(_install_key(settings), b"surrogate", "sha256").digest()
+
+
 # -- paths -----------------------------------------------------------------------------
 
 
@@ -407,7 +414,11 @@ class SnapshotBuild:
             profile=cfg.profile,
             operator=cfg.operator,
             per_label=cfg.per_label(),
-            key=snapshot_key(self.settings, plan.snapshot_id, "pseudonym"),
+            key=(
+                surrogate_key(self.settings)
+                if cfg.operator == "surrogate"
+                else snapshot_key(self.settings, plan.snapshot_id, "pseudonym")
+            ),
             drop_density=cfg.drop_density,
             min_real_words=cfg.min_real_words,
             directory_path=str(directory.resolve()),
@@ -619,7 +630,7 @@ def redaction_summary(cfg: BuildConfig) -> dict[str, Any]:
             "realistic fake values (never the original, never a name or handle the member "
             "directory recognizes; "
             "the same entity gets the same fake within a record and another one in "
-            "another record); cards, IBANs and "
+            "another record; a record reads the same in every snapshot); cards, IBANs and "
             "government ids get type tags such as [IBAN]"
             if cfg.operator == "surrogate"
             else f"the '{cfg.operator}' operator's replacements"

@@ -87,6 +87,23 @@ def real_words(text: str, applied: Sequence[Finding]) -> int:
     return n + count_words(text[pos:])
 
 
+def masked_view(text: str, applied: Sequence[Finding]) -> str:
+    """``text`` with each applied finding (sorted, non-overlapping) replaced by its type
+    tag (``[PERSON]``): what the ``mask`` operator gives, whatever the operator used. A
+    snapshot's quality and duplicate decisions are made on this view, so the operator
+    and its key never change which records are kept."""
+    if not applied:
+        return text
+    parts: list[str] = []
+    pos = 0
+    for f in applied:
+        parts.append(text[pos : f.start])
+        parts.append(f"[{f.label}]")
+        pos = f.end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
 def drop_reason(
     density: float,
     words: int,
