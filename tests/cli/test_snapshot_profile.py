@@ -90,6 +90,8 @@ def test_default_build_uses_surrogates_and_the_words_rule_and_records_them(cli) 
     sheet = (Path(json.loads(out)["path"]) / "datasheet.md").read_text("utf-8")
     assert "operator `surrogate`" in sheet and "realistic fake values" in sheet
     assert "too_little_text_left" in sheet
+    assert "CREDIT_CARD, GOV_ID, IBAN by type tags" in sheet
+    assert "judged on the text with every redacted span as its type tag" in sheet
     rc, vout, verr = cli("snapshot", "verify", json.loads(out)["snapshot_id"], "--json")
     assert rc == 0, verr
     [pd] = [c for c in json.loads(vout)["checks"] if c["name"] == "personal_data"]

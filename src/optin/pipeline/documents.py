@@ -292,7 +292,7 @@ Exact duplicates (normalised text) and near duplicates (MinHash, {cfg["num_perm"
 permutations, {cfg["bands"]} bands, word {cfg["shingle_words"]}-shingles, seed
 {cfg["seed"]}) are removed; the earliest record of each cluster is kept. Quality
 filters: at least {cfg["min_chars"]} characters and {cfg["min_words"]} words, a known
-language tag, no boilerplate phrases, not repetitive.
+language tag, no boilerplate phrases, not repetitive.{_view_note(m)}
 
 ## How to request removal
 
@@ -304,15 +304,28 @@ Generative AI Improvement*, or ask the platform to erase their data. {WITHDRAWAL
 def _replacement(m: dict[str, Any]) -> str:
     """How the manifest's operator replaced personal data, in words."""
     op = m["config"].get("operator", "mask")
+    red = m.get("redaction")
+    tagged = sorted(red.get("per_label") or {}) if isinstance(red, dict) else []
     if op == "surrogate":
         return (
             "realistic fake values (e-mails at example.com, phones in the fictional "
             "555-01xx range, made-up names that the member directory does not recognize as a "
             "member's; never the original value)"
+            + (f", and {', '.join(tagged)} by type tags such as `[IBAN]`" if tagged else "")
         )
     if op == "pseudonym":
         return "keyed pseudonym tags such as `<PERSON_3f2a>`"
     return "type tags such as `[EMAIL]`"
+
+
+def _view_note(m: dict[str, Any]) -> str:
+    """How quality and duplicates were judged (manifests with a ``redaction`` block)."""
+    if not isinstance(m.get("redaction"), dict):
+        return ""
+    return (
+        "\nBoth are judged on the text with every redacted span as its type tag, so the "
+        "operator\nnever changes which records are kept."
+    )
 
 
 def _drop_rule(m: dict[str, Any]) -> str:
