@@ -143,7 +143,10 @@ def test_surrogate_never_what_the_policy_avoids(value: str, label: Label, seed: 
 
     for _ in range(3):  # ban each fake in turn: the next draw is another, never a banned one
         out = fake(value, label, seed, avoid=avoid)
-        assert out not in banned and out.casefold() != value.casefold()
+        assert out.casefold() != value.casefold()
+        if out == f"[{label}]":  # every draw was banned (or equal): the type tag, final
+            break
+        assert out not in banned
         banned.add(out)
 
 
