@@ -200,6 +200,21 @@ def test_when_text_is_dense_with_personal_data_then_redact_drops_it() -> None:
     assert out.findings["EMAIL"] == 1
 
 
+def test_snapshot_rule_drops_only_records_with_too_little_text_left() -> None:
+    texts = [
+        "Mail jane.doe@mailbox.org or call +1 415 867 5309",  # 4 words left: kept
+        "jane.doe@mailbox.org | +1 415 867 5309",  # nothing of its own left: dropped
+        "Our team shipped the new analytics dashboard this week, thanks everyone",
+    ]
+    t = pa.table({"text": pa.array(texts, pa.large_string())})
+    cfg = RedactorConfig(operator="mask", drop_density=None, min_real_words=3)
+    out = redact_step(t, cfg)
+    assert out.dropped == Counter({"too_little_text_left": 1})
+    assert out.table["text"].to_pylist() == ["Mail [EMAIL] or call [PHONE]", texts[2]]
+    both = redact_step(t, RedactorConfig(operator="mask", drop_density=0.25, min_real_words=3))
+    assert both.dropped == Counter({"pii_density": 2})  # the density test comes first
+
+
 def test_config_rejects_unknown_profile_and_lists_allowed() -> None:
     with pytest.raises(ConfigError, match="allowed: default, strict"):
         BuildConfig(purpose="p", profile="nope")

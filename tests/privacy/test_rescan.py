@@ -16,9 +16,11 @@ DIRECTORY = Directory.build(
 )
 
 POSITIVES = [
-    ("write to jane.roe@example.org today", "EMAIL"),
-    ("write to jane.roe＠example.org today", "EMAIL"),  # fullwidth @ (NFKC)
-    ("mail ja\u200bne@example.org", "EMAIL"),  # zero-width space dropped
+    ("write to jane.roe@mailbox.org today", "EMAIL"),
+    ("write to jane.roe＠mailbox.org today", "EMAIL"),  # fullwidth @ (NFKC)
+    ("mail ja\u200bne@mailbox.org", "EMAIL"),  # zero-width space dropped
+    ("write to jane@example.company.com", "EMAIL"),  # not the reserved example.com
+    ("call +1 415-555-0234", "PHONE"),  # 555-02xx is a real range
     ("ping @jroe about it", "HANDLE"),
     ("call +44 20 7946 0958", "PHONE"),
     ("Llámame al 011 15-2356-2484.", "PHONE"),
@@ -37,6 +39,10 @@ NEGATIVES = [
     "follow @someone_else",  # not a member handle
     "an @ sign alone and a.b",
     "order 4111 1111 1111 1112",  # Luhn fails
+    # the surrogate operator's fakes: reserved domains (RFC 2606/6761) and the NANP
+    # range reserved for fiction never reach a real person
+    "write to maya.young@example.com or ben@shop.example or x@host.test",
+    "call +1 720-555-0134 or (212) 555-0199",
 ]
 
 

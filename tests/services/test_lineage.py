@@ -162,6 +162,11 @@ def test_derive_verify_and_retire(built) -> None:  # type: ignore[no-untyped-def
         hashlib.sha256(salt + r.encode()).hexdigest() for r in gone
     )
     assert m["counts"]["steps"][-1]["step"] == "derive"
+    # the child keeps the parent's operator and drop rule, and its documents say so
+    assert m["redaction"] == (parent.manifest or {})["redaction"]
+    assert m["redaction"]["operator"] == "surrogate"
+    sheet = (settings.home / "snapshots" / res.snapshot_id / "datasheet.md").read_text("utf-8")
+    assert "operator `surrogate`" in sheet and m["redaction"]["drop_rule"] in sheet
     # the child's texts are the parent's bytes for the kept records (no re-redaction)
     ptexts, ctexts = _texts(settings, parent.manifest), _texts(settings, m)
     assert set(ctexts) == set(ptexts) - gone

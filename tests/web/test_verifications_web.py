@@ -33,6 +33,11 @@ def test_verify_button_keeps_the_result_and_the_page_shows_it(
     assert r.status_code == 303
     page = c.get(f"/admin/snapshots/{sid}").text
     assert re.search(r'id="snapshot-verified">never', page)
+    assert re.search(
+        r'id="snapshot-redaction">operator <code>surrogate</code>; records dropped when '
+        r"too_little_text_left: fewer than 3 words",
+        page,
+    )
     token = CSRF_RE.search(page).group(1)  # type: ignore[union-attr]
     r = c.post(f"/admin/snapshots/{sid}/verify", data={"csrf_token": token})
     assert r.status_code == 200 and "Verification: passed" in r.text

@@ -85,6 +85,22 @@ class RichProgress(BuildProgress):
             err_console.print(esc(text), highlight=False)
 
 
+def _operators() -> list[str]:
+    from optin.pipeline.config import snapshot_operators
+
+    return snapshot_operators()
+
+
+def _check_choice(value: str, allowed: list[str], option: str) -> None:
+    if value not in allowed:
+        raise InputError(
+            f"unknown value for {option}",
+            field=option,
+            value=value,
+            allowed=", ".join(allowed),
+        )
+
+
 def build(
     ctx: typer.Context,
     purpose: str = typer.Option(..., "--purpose", help="Purpose id, e.g. train_own_models."),
@@ -100,6 +116,25 @@ def build(
     ),
     profile: str = typer.Option(
         "default", "--profile", help=f"One of: {', '.join(profile_names())}."
+    ),
+    operator: str = typer.Option(
+        "surrogate",
+        "--operator",
+        help=f"How personal data is replaced; one of: {', '.join(_operators())} "
+        "(surrogate: realistic fake values; mask: type tags such as [PERSON]).",
+    ),
+    min_real_words: int = typer.Option(
+        3,
+        "--min-real-words",
+        help="Drop a record with redacted personal data when fewer than this many words "
+        "of its own text remain (reason too_little_text_left); 0 never drops.",
+        min=0,
+    ),
+    drop_density: float = typer.Option(
+        None,
+        "--drop-density",
+        help="Also drop a record when more than this share (0 < X <= 1) of its non-space "
+        "characters was redacted (reason pii_density); default off.",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed for near-duplicate hashing."),
     shard_size: int = typer.Option(10_000, "--shard-size", help="Records per shard.", min=1),
@@ -132,12 +167,24 @@ def build(
     from optin.pipeline.config import BuildConfig
     from optin.services.snapshots import build_snapshot
 
+    _check_choice(profile, profile_names(), "--profile")
+    _check_choice(operator, _operators(), "--operator")
+    if drop_density is not None and not 0 < drop_density <= 1:
+        raise InputError(
+            "the density threshold is out of range",
+            field="--drop-density",
+            value=str(drop_density),
+            allowed="a share 0 < X <= 1 (omit the option to turn the density rule off)",
+        )
     settings = settings_from(ctx)
     db = open_db(ctx)
     workers = workers or os.cpu_count() or 1
     cfg = BuildConfig(
         purpose=purpose,
         profile=profile,
+        operator=operator,
+        min_real_words=min_real_words or None,
+        drop_density=drop_density,
         seed=seed,
         shard_size=shard_size,
         row_group_size=shard_size,

@@ -18,6 +18,16 @@ def snapshot_operators() -> list[str]:
     return [name for name in operator_names() if name != "keep"]
 
 
+#: The snapshot's default operator: realistic fakes keep the text natural for training.
+DEFAULT_OPERATOR = "surrogate"
+#: Labels the ``surrogate`` operator leaves to ``mask`` in a snapshot: a fake card, IBAN
+#: or government id (checksum made to fail) carries no language for training and reads
+#: as a real one to every detector, including ``snapshot verify``'s; a tag does not.
+SURROGATE_TAGGED = ("CREDIT_CARD", "GOV_ID", "IBAN")
+#: The snapshot's default drop rule: fewer than this many words of original text left.
+DEFAULT_MIN_REAL_WORDS = 3
+
+
 #: Phrases that mark a post as boilerplate (spam, link bait, placeholders); lower case.
 DEFAULT_BOILERPLATE = (
     "lorem ipsum",
@@ -39,12 +49,22 @@ class BuildConfig:
 
     ``languages`` empty means any well-formed language tag; ``und``/empty tags are
     always dropped as ``language_unknown``.
+
+    The record-drop rule after redaction: a record with redacted personal data is
+    dropped as ``too_little_text_left`` when fewer than ``min_real_words`` words of its
+    own text remain outside the redacted spans (:func:`optin.privacy.anonymize.engine.
+    count_words`), and as ``pii_density`` when ``drop_density`` is set and more than
+    that share of its non-space characters was redacted (off by default: it dropped 36%
+    of the demo's consenting content, most of it with one or two redacted spans).
+    ``operator`` ``surrogate`` (the default) puts realistic fake values in place of the
+    personal data; ``mask`` puts type tags such as ``[PERSON]``.
     """
 
     purpose: str
     profile: str = "default"
-    operator: str = "mask"
-    drop_density: float | None = 0.25
+    operator: str = DEFAULT_OPERATOR
+    drop_density: float | None = None
+    min_real_words: int | None = DEFAULT_MIN_REAL_WORDS
     min_chars: int = 20
     min_words: int = 3
     languages: tuple[str, ...] = ()
@@ -78,6 +98,14 @@ class BuildConfig:
             )
         if self.drop_density is not None and not 0 < self.drop_density <= 1:
             raise ConfigError(f"drop_density must be in (0, 1] or None (got {self.drop_density})")
+        if self.min_real_words is not None and self.min_real_words < 1:
+            raise ConfigError(f"min_real_words must be >= 1 or None (got {self.min_real_words})")
+
+    def per_label(self) -> tuple[tuple[str, str], ...]:
+        """Operators per label that differ from ``operator`` (:data:`SURROGATE_TAGGED`)."""
+        if self.operator != "surrogate":
+            return ()
+        return tuple((label, "mask") for label in SURROGATE_TAGGED)
 
     @property
     def rows_per_band(self) -> int:

@@ -219,15 +219,14 @@ def croissant(
             "not deleted at build time",
             "consent gate: author eligible at the as-of time and at build time",
             f"redaction with the '{m['config']['profile']}' profile, operator "
-            f"'{m['config']['operator']}'; records over a personal-data density of "
-            f"{m['config']['drop_density']} dropped",
+            f"'{m['config']['operator']}'; records dropped when {_drop_rule(m)}",
             "quality filters: language tag, minimum length, boilerplate, repetition",
             "exact and MinHash-LSH near-duplicate removal (earliest record kept)",
             f"counts: {steps}",
         ],
         "rai:personalSensitiveInformation": (
-            f"Personal data of the redacted kinds was replaced by type tags (findings: "
-            f"{findings}). No author ids or content ids are in the shards; the mapping "
+            f"Personal data of the redacted kinds was replaced by {_replacement(m)} "
+            f"(findings: {findings}). No author ids or content ids are in the shards; the mapping "
             f"stays in the platform's database. {plain_text(audit_sentence(audit))}"
         ),
         "rai:dataUseCases": (
@@ -311,8 +310,8 @@ withdrew, were erased or otherwise stopped being eligible before the build.
 
 Profile `{cfg["profile"]}`, operator `{cfg["operator"]}`: detected personal data
 (names of members and private individuals, handles, e-mails, phones, profile URLs,
-street addresses, government ids, cards, IBANs, IPs) is replaced by type tags such as
-`[EMAIL]`. Records whose personal-data density exceeds {cfg["drop_density"]} are dropped.
+street addresses, government ids, cards, IBANs, IPs) is replaced by {_replacement(m)}.
+Records are dropped when {_drop_rule(m)}.
 Findings replaced, by label:
 
 | label | count |
@@ -331,13 +330,50 @@ Exact duplicates (normalised text) and near duplicates (MinHash, {cfg["num_perm"
 permutations, {cfg["bands"]} bands, word {cfg["shingle_words"]}-shingles, seed
 {cfg["seed"]}) are removed; the earliest record of each cluster is kept. Quality
 filters: at least {cfg["min_chars"]} characters and {cfg["min_words"]} words, a known
-language tag, no boilerplate phrases, not repetitive.
+language tag, no boilerplate phrases, not repetitive.{_view_note(m)}
 
 ## How to request removal
 
 Members switch the purpose off in *Settings & Privacy → Data privacy → Data for
 Generative AI Improvement*, or ask the platform to erase their data. {WITHDRAWAL}
 """
+
+
+def _replacement(m: dict[str, Any]) -> str:
+    """How the manifest's operator replaced personal data, in words."""
+    op = m["config"].get("operator", "mask")
+    red = m.get("redaction")
+    tagged = sorted(red.get("per_label") or {}) if isinstance(red, dict) else []
+    if op == "surrogate":
+        return (
+            "realistic fake values (e-mails at example.com, phones in the fictional "
+            "555-01xx range, made-up names that the member directory does not recognize as a "
+            "member's; never the original value)"
+            + (f", and {', '.join(tagged)} by type tags such as `[IBAN]`" if tagged else "")
+        )
+    if op == "pseudonym":
+        return "keyed pseudonym tags such as `<PERSON_3f2a>`"
+    return "type tags such as `[EMAIL]`"
+
+
+def _view_note(m: dict[str, Any]) -> str:
+    """How quality and duplicates were judged (manifests with a ``redaction`` block)."""
+    if not isinstance(m.get("redaction"), dict):
+        return ""
+    return (
+        "\nBoth are judged on the text with every redacted span as its type tag, so the "
+        "operator\nnever changes which records are kept."
+    )
+
+
+def _drop_rule(m: dict[str, Any]) -> str:
+    """The record-drop rule of the manifest, in words (older manifests: the density)."""
+    red = m.get("redaction")
+    if isinstance(red, dict) and red.get("drop_rule"):
+        return str(red["drop_rule"])
+    return f"pii_density: personal-data density over {m['config'].get('drop_density')}"
+
+
 
 
 def write_documents(

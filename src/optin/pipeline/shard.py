@@ -42,6 +42,7 @@ from optin.pipeline.schema import DROPS, PROVENANCE, stage1_schema
 from optin.pipeline.steps import Step
 from optin.pipeline.steps.dedupe import dedupe_keys
 from optin.pipeline.steps.lineup import DedupeStep, stage1_steps
+from optin.pipeline.steps.redact import view_texts
 from optin.pipeline.steps.write import created_months, parquet_bytes, record_ids
 from optin.privacy.api import RedactorConfig
 
@@ -178,7 +179,7 @@ def _row_drops(
 def _with_keys(table: pa.Table, task: ShardTask) -> pa.Table:
     """The stage-1 output: record ids, created month and the dedupe keys per row."""
     cfg = task.config
-    texts = table["text"].to_pylist()
+    texts = view_texts(table).to_pylist()  # the same keys whatever the operator
     n = len(texts)
     if cfg.dedupe:
         exact, bands = dedupe_keys(

@@ -36,6 +36,7 @@ from optin.privacy.anonymize import (
     get_operator,
     merge_overlaps,
 )
+from optin.privacy.anonymize.engine import masked_view
 from optin.privacy.detect import Analyzer, Directory, DirectoryEntry
 from optin.privacy.findings import Finding, Label
 from optin.privacy.profiles import get_profile
@@ -68,6 +69,8 @@ class RedactorConfig:
     per_label: tuple[tuple[str, str], ...] = ()
     tag_hex_len: int = 4
     drop_density: float | None = DEFAULT_DROP_DENSITY
+    #: drop a redacted record with fewer words of original text than this (None: off)
+    min_real_words: int | None = None
     directory_path: str | None = None
     directory_entries: tuple[DirectoryEntry, ...] = ()
     directory_key: bytes = field(default=b"", repr=False)
@@ -97,13 +100,18 @@ class RedactedBatch:
 
     ``texts`` are the redacted texts (nulls stay null), ``findings`` the applied findings
     per text on the ORIGINAL texts, ``dropped`` the record-drop flags, ``density`` the
-    personal-data densities.
+    personal-data densities, ``drop_reasons`` why each dropped record was dropped (None
+    for kept ones), ``views`` (with ``redact_batch(..., views=True)``) the texts with
+    every applied finding as its type tag (:func:`~optin.privacy.anonymize.engine.
+    masked_view`), the same for every operator.
     """
 
     texts: pa.Array
     findings: list[list[Finding]]
     dropped: pa.Array
     density: pa.Array
+    drop_reasons: list[str | None] = field(default_factory=list)
+    views: pa.Array | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -138,8 +146,16 @@ class Redactor:
             key=cfg.key,
             tag_hex_len=cfg.tag_hex_len,
             drop_density=cfg.drop_density,
+            min_real_words=cfg.min_real_words,
             select=self.profile.redacts,
+            avoid=self._names_member if self.directory is not None else None,
         )
+
+    def _names_member(self, value: str) -> bool:
+        """True when ``value`` (a realistic fake) names a member of the directory, so a
+        surrogate never puts a real member's name or handle into a text."""
+        assert self.directory is not None
+        return next(iter(self.directory.find(value)), None) is not None
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self._own_directory:
@@ -173,9 +189,10 @@ class Redactor:
         return self.analyze(text)
 
     def redact_batch(
-        self, texts: pa.Array | pa.ChunkedArray | Sequence[str | None]
+        self, texts: pa.Array | pa.ChunkedArray | Sequence[str | None], *, views: bool = False
     ) -> RedactedBatch:
-        """Detect and redact a batch; Arrow ``string``/``large_string`` in, same type out."""
+        """Detect and redact a batch; Arrow ``string``/``large_string`` in, same type out;
+        ``views``: also the operator-independent masked views (``RedactedBatch.views``)."""
         import pyarrow as pa
 
         values, out_type = _as_pylist(texts)
@@ -186,12 +203,16 @@ class Redactor:
         applied: list[list[Finding]] = []
         dropped: list[bool] = []
         density: list[float] = []
+        reasons: list[str | None] = []
+        view_texts: list[str | None] = []
         for t in values:
             if t is None:
                 red_texts.append(None)
                 applied.append([])
                 dropped.append(False)
                 density.append(0.0)
+                reasons.append(None)
+                view_texts.append(None)
                 continue
             fs = next(small_findings) if len(t) <= self.chunk_chars else self.analyze(t)
             r = anonymize(t, fs, self.policy)
@@ -199,11 +220,16 @@ class Redactor:
             applied.append(r.applied)
             dropped.append(r.dropped)
             density.append(r.density)
+            reasons.append(r.drop_reason)
+            if views:
+                view_texts.append(masked_view(t, r.applied))
         return RedactedBatch(
             texts=pa.array(red_texts, type=out_type),
             findings=applied,
             dropped=pa.array(dropped, type=pa.bool_()),
             density=pa.array(density, type=pa.float64()),
+            drop_reasons=reasons,
+            views=pa.array(view_texts, type=out_type) if views else None,
         )
 
 

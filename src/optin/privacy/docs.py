@@ -96,6 +96,24 @@ def _operators() -> list[str]:
     return [*lines, ""]
 
 
+def _drop_rule() -> list[str]:
+    from optin.privacy.anonymize import engine
+
+    lines = ["## Record-drop rule", ""]
+    for fn in (engine.drop_reason, engine.count_words):
+        lines += [_one_line(p) for p in _paragraphs(fn.__doc__)[:1]]
+        lines.append("")
+    lines += [
+        "Only records with at least one redacted finding are judged; the drop decision is "
+        "made on the original text and its findings, so it is the same for every operator. "
+        "A snapshot build drops with `min_real_words` 3 and no density threshold by default "
+        "(`optin snapshot build --min-real-words K --drop-density X`); `optin redact` keeps "
+        "its `--drop-density` (default 0.25).",
+        "",
+    ]
+    return lines
+
+
 def _profiles() -> list[str]:
     from optin.privacy.profiles import PROFILES
 
@@ -131,6 +149,7 @@ def render_privacy_markdown() -> str:
         "",
         *_profiles(),
         *_operators(),
+        *_drop_rule(),
         *_recognizers(),
     ]
     while lines and not lines[-1]:

@@ -7,10 +7,12 @@ patterns over the text.
 * Text is NFKC-folded, format and control characters dropped (its own fold, not the
   detector's view), then split on whitespace; redaction tags are skipped.
 * EMAIL: a token with one "@" between a local part and a dotted domain (letters on
-  both sides of its last dot).
+  both sides of its last dot), unless the domain is reserved and never delivers mail
+  (RFC 2606 / 6761: example.com/.net/.org, .example, .test, .invalid, .localhost).
 * HANDLE: a token that starts with "@" followed by a platform member's handle.
 * PHONE: a run of digits and separators holding 9–15 digits that starts with "+" or
-  holds at least two separators, and is not a date.
+  holds at least two separators, and is not a date nor in the North American range
+  reserved for fiction (555-0100 to 555-0199).
 * CREDIT_CARD: a run of 13–19 digits passing the Luhn check; IBAN: two letters, two
   digits and 11–30 letters or digits (spaces allowed) passing ISO 7064 mod 97.
 * PERSON: a platform member's full display name as consecutive tokens (case-folded);
@@ -34,6 +36,9 @@ _EDGE = "\"'“”‘’()[]{}<>,;:!?."
 _NUMBERISH = re.compile(r"\+?\(?\d[\d \-.()/]*\d")
 _DATE = re.compile(r"^\d{1,4}[\-/.]\d{1,2}[\-/.]\d{1,4}$")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+_RESERVED_DOMAIN = re.compile(
+    r"(?:^|\.)(?:example\.(?:com|net|org)|[^.]+\.(?:example|test|invalid|localhost))$"
+)
 
 
 def _fold(text: str) -> str:
@@ -67,6 +72,8 @@ def _is_email(tok: str) -> bool:
     if not local or "." not in domain:
         return False
     head, _, tld = domain.rpartition(".")
+    if _RESERVED_DOMAIN.search(domain.casefold()):
+        return False
     return bool(head) and len(tld) >= 2 and tld.isalpha() and any(c.isalnum() for c in local)
 
 
@@ -174,6 +181,7 @@ def _numbers(text: str) -> list[str]:
             and (plus or seps >= 2)
             and not _DATE.match(run.strip())
             and run.count(".") < 3
+            and not _fictional_nanp(digits)
         ):
             out.append("PHONE")
     for m in _IBAN.finditer(text):
@@ -181,6 +189,12 @@ def _numbers(text: str) -> list[str]:
         if 15 <= len(compact) <= 34 and _mod97(compact):
             out.append("IBAN")
     return out
+
+
+def _fictional_nanp(digits: str) -> bool:
+    """A North American number in 555-0100..0199, the range reserved for fiction."""
+    national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+    return len(national) == 10 and national[3:8] == "55501"
 
 
 def _names(text: str, toks: list[str], directory: Directory) -> list[str]:

@@ -106,6 +106,13 @@ def snapshot_key(settings: Settings, snapshot_id: str, use: str) -> bytes:
     return hmac.new(_install_key(settings), f"{use}:{snapshot_id}".encode(), "sha256").digest()
 
 
+def surrogate_key(settings: Settings) -> bytes:
+    """The installation's key for surrogates. Not per snapshot: the surrogate operator
+    already keys every fake by the record's text, so fakes never link records, and a
+    record reads the same in every snapshot that holds it (a rebuild, a lake build)."""
+    return hmac.new(_install_key(settings), b"surrogate", "sha256").digest()
+
+
 # -- paths -----------------------------------------------------------------------------
 
 
@@ -407,8 +414,14 @@ class SnapshotBuild:
         red_cfg = RedactorConfig(
             profile=cfg.profile,
             operator=cfg.operator,
-            key=snapshot_key(self.settings, plan.snapshot_id, "pseudonym"),
+            per_label=cfg.per_label(),
+            key=(
+                surrogate_key(self.settings)
+                if cfg.operator == "surrogate"
+                else snapshot_key(self.settings, plan.snapshot_id, "pseudonym")
+            ),
             drop_density=cfg.drop_density,
+            min_real_words=cfg.min_real_words,
             directory_path=str(directory.resolve()),
             directory_key=directory_key,
         )
@@ -545,6 +558,7 @@ class SnapshotBuild:
                 "steps": _step_table(plan.counts, ran),
                 "records": n,
             },
+            "redaction": redaction_summary(cfg),
             "findings_by_label": dict(sorted(findings.items())),
             "files": [
                 {"path": r.file, "sha256": r.sha256, "rows": r.rows, "bytes": r.bytes}
@@ -601,6 +615,42 @@ class SnapshotBuild:
         from optin.services.incremental import keep_full_build_rows
 
         keep_full_build_rows(self, plan, ran)
+
+
+def redaction_summary(cfg: BuildConfig) -> dict[str, Any]:
+    """The manifest's ``redaction`` block: the profile, the operator and the record-drop
+    rule with its parameters, stated in words."""
+    rule = []
+    if cfg.min_real_words is not None:
+        rule.append(
+            f"too_little_text_left: fewer than {cfg.min_real_words} words of the record's "
+            "own text remain outside the redacted spans (a word is a run of letters and "
+            "digits with a letter; each character of a script written without spaces "
+            "counts as one)"
+        )
+    if cfg.drop_density is not None:
+        rule.append(
+            f"pii_density: more than {cfg.drop_density} of the record's non-space "
+            "characters were redacted"
+        )
+    return {
+        "profile": cfg.profile,
+        "operator": cfg.operator,
+        "per_label": dict(cfg.per_label()),
+        "replacement": (
+            "realistic fake values (never the original, never a name or handle the member "
+            "directory recognizes; "
+            "the same entity gets the same fake within a record and another one in "
+            "another record; a record reads the same in every snapshot); cards, IBANs and "
+            "government ids get type tags such as [IBAN]"
+            if cfg.operator == "surrogate"
+            else f"the '{cfg.operator}' operator's replacements"
+            + (" (type tags such as [PERSON])" if cfg.operator == "mask" else "")
+        ),
+        "min_real_words": cfg.min_real_words,
+        "drop_density": cfg.drop_density,
+        "drop_rule": "; ".join(rule) or "no record is dropped for its personal data",
+    }
 
 
 def _step_table(counts: dict[str, int], ran: _Ran) -> list[dict[str, Any]]:

@@ -1083,6 +1083,7 @@ class _Residuals:
     by_label: Counter[str] = field(default_factory=Counter)
     first_at: dict[str, str] = field(default_factory=dict)  # label -> where first seen
     independent: Any = None  # optin.privacy.rescan.Rescan
+    surrogates: int = 0  # findings skipped as the shape of a surrogate
 
 
 def check_personal_data(
@@ -1095,7 +1096,10 @@ def check_personal_data(
         rc.detail = "skipped"
         return rc
     config = ev.manifest.get("config", {})
-    found = _residuals(db, str(config.get("profile", "default")), ev.shard_files)
+    surrogates = str(config.get("operator", "mask")) == "surrogate"
+    found = _residuals(
+        db, str(config.get("profile", "default")), ev.shard_files, surrogates=surrogates
+    )
     ind = found.independent
     lo, hi = ind.interval()
     rc.counts = {
@@ -1111,9 +1115,12 @@ def check_personal_data(
             "tolerance": INDEPENDENT_TOLERANCE,
         },
     }
-    if str(config.get("operator", "mask")) == "surrogate":
-        rc.detail = "operator 'surrogate' inserts realistic fake values; residuals not judged"
-        return rc
+    if surrogates:
+        rc.counts["surrogates_skipped"] = found.surrogates
+        rc.detail = (
+            f"operator 'surrogate': {found.surrogates} finding(s) that are or overlap a "
+            "surrogate (reserved ranges, surrogate word lists) not counted as residual"
+        )
     if ind.records and lo > INDEPENDENT_TOLERANCE:
         rc.fail(
             f"independent rescan: {ind.with_residual} of {ind.records} records "
@@ -1135,8 +1142,14 @@ def check_personal_data(
     return rc
 
 
-def _residuals(db: Database, profile: str, files: list[Path]) -> _Residuals:
-    """Findings the analyzer makes in the shards' texts outside the redaction tags."""
+def _residuals(
+    db: Database, profile: str, files: list[Path], *, surrogates: bool = False
+) -> _Residuals:
+    """Findings the analyzer makes in the shards' texts outside the redaction tags; with
+    ``surrogates``, findings of the exact shape the surrogate operator gives, or that
+    overlap a surrogate word, are not counted, as findings that overlap a tag are not
+    (:func:`optin.privacy.anonymize.fakes.looks_fake`, ``mentions_fake``)."""
+    from optin.privacy.anonymize.fakes import looks_fake, mentions_fake
     from optin.privacy.detect import Analyzer, Directory, DirectoryEntry
     from optin.services.directory import erased_names
 
@@ -1162,6 +1175,10 @@ def _residuals(db: Database, profile: str, files: list[Path]) -> _Residuals:
             tags = [(m.start(), m.end()) for m in _TAG.finditer(text)]
             for f in analyzer.redactable(analyzer.analyze(text)):
                 if any(f.start < e and s < f.end for s, e in tags):
+                    continue
+                value = text[f.start : f.end]
+                if surrogates and (looks_fake(value, f.label) or mentions_fake(value)):
+                    found.surrogates += 1
                     continue
                 found.by_label[str(f.label)] += 1
                 found.first_at.setdefault(str(f.label), f"{path.name} record {rid}")

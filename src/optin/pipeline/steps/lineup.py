@@ -13,7 +13,7 @@ import pyarrow as pa
 from optin.pipeline.config import BuildConfig
 from optin.pipeline.steps import Step, StepOutcome
 from optin.pipeline.steps.quality import language_filter, quality_filter
-from optin.pipeline.steps.redact import redact_step
+from optin.pipeline.steps.redact import VIEW_COLUMN, redact_step
 from optin.privacy.api import RedactorConfig
 
 
@@ -31,7 +31,8 @@ class LanguageStep:
 
 @dataclass(frozen=True)
 class RedactStep:
-    """The privacy engine; drops records over the density bar (``pii_density``)."""
+    """The privacy engine; drops what the drop rule marks (``too_little_text_left``,
+    ``pii_density``)."""
 
     redactor: RedactorConfig
     name: str = "redact"
@@ -43,7 +44,8 @@ class RedactStep:
 
 @dataclass(frozen=True)
 class QualityStep:
-    """Length, word count, boilerplate and repetition (see ``quality_reason``)."""
+    """Length, word count, boilerplate and repetition (see ``quality_reason``), judged on
+    the operator-independent view the redact step adds (``VIEW_COLUMN``)."""
 
     config: BuildConfig
     name: str = "quality"
@@ -56,6 +58,7 @@ class QualityStep:
             min_words=cfg.min_words,
             boilerplate=cfg.boilerplate,
             max_repeat_ratio=cfg.max_repeat_ratio,
+            column=VIEW_COLUMN if VIEW_COLUMN in table.column_names else "text",
         )
         return StepOutcome(kept, dropped)
 

@@ -64,11 +64,12 @@ def quality_filter(
     min_words: int,
     boilerplate: Sequence[str],
     max_repeat_ratio: float,
+    column: str = "text",
 ) -> tuple[pa.Table, Counter[str]]:
-    """Keep rows whose ``text`` passes :func:`quality_reason`."""
+    """Keep rows whose ``column`` passes :func:`quality_reason`."""
     counts: Counter[str] = Counter()
     keep: list[bool] = []
-    for text in table["text"].to_pylist():
+    for text in table[column].to_pylist():
         r = quality_reason(
             text,
             min_chars=min_chars,

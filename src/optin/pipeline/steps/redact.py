@@ -1,4 +1,6 @@
-"""Redaction step: the privacy engine over a batch; drop records over the density bar."""
+"""Redaction step: the privacy engine over a batch; drop the records the policy's drop
+rule marks (``too_little_text_left``, ``pii_density``: see
+:func:`optin.privacy.anonymize.engine.drop_reason`)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,25 @@ import pyarrow.compute as pc
 
 from optin.privacy.api import RedactorConfig, get_redactor
 
+#: The column the redact step adds: every redacted span as its type tag, whatever the
+#: operator (:func:`optin.privacy.anonymize.engine.masked_view`). The quality filters
+#: and the duplicate keys read it, so the operator and its key never change which
+#: records are kept; it is never written to a shard.
+VIEW_COLUMN = "view_text"
+
+
+def _set(table: pa.Table, name: str, column: pa.Array) -> pa.Table:
+    i = table.schema.get_field_index(name)
+    if i >= 0:
+        return table.set_column(i, name, column)
+    return table.append_column(name, column)
+
+
+def view_texts(table: pa.Table) -> pa.ChunkedArray:
+    """The operator-independent view of ``table``'s texts (``text`` before redaction)."""
+    name = VIEW_COLUMN if VIEW_COLUMN in table.column_names else "text"
+    return table[name]
+
 
 @dataclass
 class RedactOutcome:
@@ -19,21 +40,24 @@ class RedactOutcome:
 
 
 def redact_step(table: pa.Table, cfg: RedactorConfig) -> RedactOutcome:
-    """Replace ``text`` by its redacted form; drop rows the policy marks (``pii_density``).
+    """Replace ``text`` by its redacted form; drop rows the policy marks, counted by
+    reason (``too_little_text_left``, ``pii_density``).
 
     ``findings`` counts applied findings by label over every row seen, kept or dropped.
     """
     if table.num_rows == 0:
         return RedactOutcome(table)
     redactor = get_redactor(cfg)
-    batch = redactor.redact_batch(table["text"].combine_chunks())
-    out = table.set_column(
-        table.schema.get_field_index("text"), "text", batch.texts.cast(pa.large_string())
-    )
+    tags_only = cfg.operator == "mask" and all(op == "mask" for _, op in cfg.per_label)
+    batch = redactor.redact_batch(table["text"].combine_chunks(), views=not tags_only)
+    texts = batch.texts.cast(pa.large_string())
+    out = table.set_column(table.schema.get_field_index("text"), "text", texts)
+    view = texts if batch.views is None else batch.views.cast(pa.large_string())
+    out = _set(out, VIEW_COLUMN, view)
     dropped = pc.fill_null(batch.dropped, False)
     n_dropped = int(pc.sum(dropped).as_py() or 0)
     out = out.filter(pc.invert(dropped))
     counts: Counter[str] = Counter()
     if n_dropped:
-        counts["pii_density"] = n_dropped
+        counts.update(r for r in batch.drop_reasons if r is not None)
     return RedactOutcome(out, counts, Counter(batch.counts_by_label()))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
@@ -29,12 +29,16 @@ class DocContext:
 
     ``key`` is the snapshot's HMAC key; ``aliases`` maps a surname-only PERSON mention
     (normalised) to the normalised full name it abbreviates in this document, so both
-    get the same pseudonym or surrogate.
+    get the same pseudonym or surrogate. ``avoid`` is the policy's predicate a
+    realistic fake must not satisfy (None: no constraint). ``scope`` identifies the
+    record (a digest of its text) for digests that must differ from record to record.
     """
 
     key: bytes
     tag_hex_len: int = 4
     aliases: dict[str, str] = field(default_factory=dict)
+    avoid: Callable[[str], bool] | None = None
+    scope: bytes = b""
 
     def entity(self, value: str, label: Label) -> str:
         """The normalised identity of a mention (after surname aliasing)."""
@@ -43,9 +47,13 @@ class DocContext:
             return self.aliases.get(norm, norm)
         return norm
 
-    def digest(self, value: str, label: Label) -> bytes:
-        """HMAC-SHA256 over (label, normalised entity) under the snapshot key."""
-        msg = f"{label}\x00{self.entity(value, label)}".encode()
+    def digest(self, value: str, label: Label, *, per_record: bool = False) -> bytes:
+        """HMAC-SHA256 over (label, normalised entity) under the snapshot key; with
+        ``per_record``, over the record's ``scope`` too (the same entity gets another
+        digest in another record)."""
+        msg = f"{label}\x00{self.entity(value, label)}".encode("utf-8", "surrogatepass")
+        if per_record:
+            msg = b"record\x00" + self.scope + b"\x00" + msg
         return hmac.new(self.key, msg, hashlib.sha256).digest()
 
 

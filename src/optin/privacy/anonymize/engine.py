@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -16,13 +19,107 @@ class Redacted:
 
     ``applied`` are the findings that were redacted, on the ORIGINAL text, sorted and
     non-overlapping. ``density`` is the share of the text's non-space characters that
-    fall inside ``applied``; ``dropped`` says the record should be left out whole.
+    fall inside ``applied``; ``real_words`` the words of original text left outside them
+    (:func:`real_words`); ``dropped`` says the record should be left out whole, and
+    ``drop_reason`` why (:data:`DROP_DENSITY` or :data:`DROP_LITTLE_TEXT`).
     """
 
     text: str
     applied: list[Finding]
     dropped: bool
     density: float
+    drop_reason: str | None = None
+    real_words: int = -1  # -1: not counted (nothing was redacted)
+
+
+#: Drop reason: redacted non-space characters above the policy's ``drop_density`` share.
+DROP_DENSITY = "pii_density"
+#: Drop reason: fewer than the policy's ``min_real_words`` words of original text remain.
+DROP_LITTLE_TEXT = "too_little_text_left"
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _unspaced(ch: str) -> bool:
+    """A character of a script written without spaces (Han, Hiragana, Katakana, Thai,
+    Lao, Khmer, Myanmar): each one counts as a word."""
+    o = ord(ch)
+    return (
+        0x3040 <= o <= 0x30FF
+        or 0x3400 <= o <= 0x4DBF
+        or 0x4E00 <= o <= 0x9FFF
+        or 0xF900 <= o <= 0xFAFF
+        or 0x20000 <= o <= 0x3134F
+        or 0x0E00 <= o <= 0x0EFF
+        or 0x1000 <= o <= 0x109F
+        or 0x1780 <= o <= 0x17FF
+    )
+
+
+def count_words(text: str) -> int:
+    """Words in ``text``: runs of letters and digits that hold at least one letter (a
+    bare number is not a word), where each character of a script written without spaces
+    counts as one word."""
+    n = 0
+    for m in _WORD.finditer(text):
+        w = m.group(0)
+        if w.isascii():
+            n += not w.isdigit()
+            continue
+        unspaced = sum(1 for ch in w if _unspaced(ch))
+        if unspaced:
+            rest = "".join(" " if _unspaced(ch) else ch for ch in w).split()
+            n += unspaced + sum(
+                1 for r in rest if any(unicodedata.category(c)[0] == "L" for c in r)
+            )
+        elif any(unicodedata.category(c)[0] == "L" for c in w):
+            n += 1
+    return n
+
+
+def real_words(text: str, applied: Sequence[Finding]) -> int:
+    """Words (:func:`count_words`) of ``text`` outside the redacted spans ``applied``
+    (sorted, non-overlapping): the member's own text a redacted record still carries."""
+    pos, n = 0, 0
+    for f in applied:
+        n += count_words(text[pos : f.start])
+        pos = f.end
+    return n + count_words(text[pos:])
+
+
+def masked_view(text: str, applied: Sequence[Finding]) -> str:
+    """``text`` with each applied finding (sorted, non-overlapping) replaced by its type
+    tag (``[PERSON]``): what the ``mask`` operator gives, whatever the operator used. A
+    snapshot's quality and duplicate decisions are made on this view, so the operator
+    and its key never change which records are kept."""
+    if not applied:
+        return text
+    parts: list[str] = []
+    pos = 0
+    for f in applied:
+        parts.append(text[pos : f.start])
+        parts.append(f"[{f.label}]")
+        pos = f.end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def drop_reason(
+    density: float,
+    words: int,
+    *,
+    drop_density: float | None,
+    min_real_words: int | None,
+) -> str | None:
+    """The record-drop rule for a record with redacted spans, or None to keep it:
+    ``pii_density`` when ``density`` is above ``drop_density``; else
+    ``too_little_text_left`` when fewer than ``min_real_words`` words of original text
+    remain (``None`` turns either test off)."""
+    if drop_density is not None and density > drop_density:
+        return DROP_DENSITY
+    if min_real_words is not None and words < min_real_words:
+        return DROP_LITTLE_TEXT
+    return None
 
 
 def _rank(f: Finding) -> tuple[int, float, str, str]:
@@ -89,7 +186,12 @@ def anonymize(text: str, findings: Sequence[Finding], policy: Policy) -> Redacte
     if not chosen:
         return Redacted(text, [], False, 0.0)
     applied = merge_overlaps(chosen) if len(chosen) > 1 else chosen
-    ctx = DocContext(key=policy.key, tag_hex_len=policy.tag_hex_len)
+    ctx = DocContext(
+        key=policy.key,
+        tag_hex_len=policy.tag_hex_len,
+        avoid=policy.avoid,
+        scope=hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest(),
+    )
     for f in applied:
         if f.label is Label.PERSON:
             ctx.aliases = build_aliases(text, applied)
@@ -107,5 +209,8 @@ def anonymize(text: str, findings: Sequence[Finding], policy: Policy) -> Redacte
     parts.append(text[pos:])
     total = nonspace_len(text)
     density = covered / total if total else 0.0
-    dropped = policy.drop_density is not None and density > policy.drop_density
-    return Redacted("".join(parts), applied, dropped, density)
+    words = real_words(text, applied)
+    reason = drop_reason(
+        density, words, drop_density=policy.drop_density, min_real_words=policy.min_real_words
+    )
+    return Redacted("".join(parts), applied, reason is not None, density, reason, words)

@@ -198,17 +198,87 @@ FAKERS: dict[Label, Callable[[str, random.Random], str]] = {
 }
 
 
-def fake(value: str, label: Label, seed: bytes, *, surname_only: bool = False) -> str:
-    """A realistic fake for ``value``; ``[OTHER]``-style tag for labels without one."""
+def fake(
+    value: str,
+    label: Label,
+    seed: bytes,
+    *,
+    surname_only: bool = False,
+    avoid: Callable[[str], bool] | None = None,
+) -> str:
+    """A realistic fake for ``value``; ``[OTHER]``-style tag for labels without one.
+
+    Never ``value`` itself (compared case-folded) and never a value ``avoid`` accepts
+    (e.g. a platform member's name): such a draw is redrawn, and after
+    :data:`REDRAWS` draws the type tag (``[PERSON]``) is returned instead.
+    """
     faker = FAKERS.get(label)
     if faker is None and label is not Label.PERSON:
         return f"[{label}]"
-    out = value
-    for attempt in range(4):  # a fake that happens to equal the original is redrawn
+    folded = value.casefold()
+    for attempt in range(REDRAWS):
         if attempt:
             seed = hashlib.sha256(seed + b"\x01").digest()
         rng = random.Random(int.from_bytes(seed, "big"))
         out = _person(value, rng, surname_only) if faker is None else faker(value, rng)
-        if out.casefold() != value.casefold():
-            break
-    return out
+        if out.casefold() != folded and (avoid is None or not avoid(out)):
+            return out
+    return f"[{label}]"
+
+
+#: Draws of :func:`fake` before it falls back to the type tag.
+REDRAWS = 8
+
+
+def looks_fake(value: str, label: Label) -> bool:
+    """True when ``value`` has the exact shape :func:`fake` gives ``label``: a reserved,
+    never-real value (:func:`is_reserved`), or a person, handle, street or city built
+    only from the surrogate word lists. ``snapshot verify`` uses it to tell the
+    surrogates of a snapshot from residual personal data; a real name made only of
+    list words is indistinguishable from a surrogate (the lists are small: see
+    ``data/*.txt``)."""
+    v = value.strip()
+    if is_reserved(v, label):
+        return True
+    if label is Label.PERSON:
+        toks = v.split()
+        names = set(_words("first_names.txt")) | set(_words("last_names.txt"))
+        return bool(toks) and all(t in names for t in toks)
+    if label is Label.HANDLE:
+        m = _FAKE_HANDLE.match(v)
+        return bool(m) and m.group(1) in {n.lower() for n in _words("first_names.txt")}  # type: ignore[union-attr]
+    if label is Label.LOCATION:
+        m = _FAKE_STREET.match(v)
+        if m:
+            return m.group(1) in _words("streets.txt")
+        return v in _words("cities.txt")
+    if label is Label.GOV_ID:
+        return v.startswith(("000", "QQ"))
+    return False
+
+
+def mentions_fake(value: str) -> bool:
+    """True when ``value`` holds a word of the surrogate word lists (a fake first name,
+    surname, street or city word) or a fake handle: a finding that overlaps a surrogate,
+    as a finding that overlaps a ``[PERSON]`` tag overlaps a mask."""
+    words = _surrogate_words()
+    if any(w in words for w in _LIST_WORD.findall(value)):
+        return True
+    return any(m.group(1).capitalize() in words for m in _FAKE_HANDLE_IN.finditer(value))
+
+
+@cache
+def _surrogate_words() -> frozenset[str]:
+    out: set[str] = set()
+    for name in ("first_names.txt", "last_names.txt", "streets.txt", "cities.txt"):
+        for line in _words(name):
+            out.update(_LIST_WORD.findall(line))
+    return frozenset(out - _GENERIC)
+
+
+_LIST_WORD = re.compile(r"[^\W\d_]+")
+#: street-type words of the lists that are not fake by themselves
+_GENERIC = frozenset({"Street", "Road", "Avenue", "Lane", "Way", "Drive", "Court", "Place"})
+_FAKE_HANDLE_IN = re.compile(r"(?<![\w.])@?([a-z]+)_[0-9a-f]{4}\b")
+_FAKE_HANDLE = re.compile(r"^@?([a-z]+)_[0-9a-f]{4}$")
+_FAKE_STREET = re.compile(r"^\d{1,3} (.+)$")

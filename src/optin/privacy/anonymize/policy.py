@@ -24,8 +24,10 @@ class Policy:
     ``operator`` applies to every selected finding unless ``per_label`` names another
     for its label. ``labels`` selects which labels are redacted (``None``: every finding
     passed in); ``select`` is an optional finer predicate (e.g. a profile's rule that a
-    street-address LOCATION is redacted but a city is not). ``drop_density`` is the
-    record-drop threshold (``None``: never drop).
+    street-address LOCATION is redacted but a city is not). ``drop_density`` and
+    ``min_real_words`` are the record-drop rule (:func:`.engine.drop_reason`; ``None``
+    turns each off). ``avoid`` is an optional predicate a realistic fake must not
+    satisfy (e.g. "names a member of the platform"); the ``surrogate`` operator redraws.
     """
 
     operator: str = "mask"
@@ -35,6 +37,8 @@ class Policy:
     tag_hex_len: int = 4
     drop_density: float | None = DEFAULT_DROP_DENSITY
     select: Callable[[Finding], bool] | None = None
+    min_real_words: int | None = None
+    avoid: Callable[[str], bool] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "per_label", MappingProxyType(dict(self.per_label)))
@@ -53,6 +57,11 @@ class Policy:
         if self.drop_density is not None and not 0.0 <= self.drop_density <= 1.0:
             raise ConfigError(
                 f"drop_density {self.drop_density} is out of range; allowed: 0.0..1.0 or None"
+            )
+
+        if self.min_real_words is not None and self.min_real_words < 1:
+            raise ConfigError(
+                f"min_real_words {self.min_real_words} is out of range; allowed: >= 1 or None"
             )
 
     def selects(self, finding: Finding) -> bool:
