@@ -374,8 +374,6 @@ def _drop_rule(m: dict[str, Any]) -> str:
     return f"pii_density: personal-data density over {m['config'].get('drop_density')}"
 
 
-
-
 def write_documents(
     sdir: Path, manifest: dict[str, Any], pv: PolicyVersion, audit: dict[str, Any] | None = None
 ) -> None:
