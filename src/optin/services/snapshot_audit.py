@@ -835,7 +835,65 @@ GROUND_TRUTH_RULE = (
     "a record leaks when a planted span occurs verbatim in the redacted text, or when a "
     "word of a planted span (3+ characters, 2+ for CJK) occurs in the redacted text more "
     "often than in the original text outside the planted spans; the city of a planted "
-    "street address is not counted (cities are kept by policy), its postal code is"
+    "street address is not counted (cities are kept by policy), its postal code is; words "
+    "that say nothing of a person are not counted either: the structure of e-mails and URLs "
+    "(com, org, net, www, http, https, dot, ...), generic mailbox names (info, hello, ...) "
+    "and street type words (Street, Avenue, ...), which surrogate values also contain"
+)
+
+#: planted words that identify nobody (see :data:`GROUND_TRUTH_RULE`)
+_STRUCTURAL = frozenset(
+    [
+        "com",
+        "org",
+        "net",
+        "edu",
+        "gov",
+        "info",
+        "biz",
+        "www",
+        "http",
+        "https",
+        "html",
+        "htm",
+        "php",
+        "dot",
+        "mail",
+        "email",
+        "gmail",
+        "hey",
+        "hello",
+        "hi",
+        "contact",
+        "team",
+        "office",
+        "support",
+        "jobs",
+        "careers",
+        "admin",
+        "news",
+        "press",
+        "Street",
+        "St",
+        "Avenue",
+        "Ave",
+        "Road",
+        "Rd",
+        "Boulevard",
+        "Blvd",
+        "Lane",
+        "Ln",
+        "Drive",
+        "Dr",
+        "Court",
+        "Ct",
+        "Way",
+        "Place",
+        "Pl",
+        "Suite",
+        "Apt",
+        "Unit",
+    ]
 )
 
 
@@ -911,7 +969,7 @@ def ground_truth_findings(
             found.setdefault((hits[0], hits[0] + len(value)), label)
             continue
         for word in set(_WORD.findall(value)):
-            if len(word) < (2 if _cjk(word) else 3):
+            if len(word) < (2 if _cjk(word) else 3) or word in _STRUCTURAL:
                 continue
             if label == "LOCATION" and (
                 word in _city_words() or (len(word) <= 3 and word.isalpha() and word.isupper())

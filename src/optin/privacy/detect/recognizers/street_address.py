@@ -82,11 +82,12 @@ _JAPANESE = re.compile(
     rf"{_JP_DISTRICT}[ \t]+\d{{1,4}}-\d{{1,4}}(?:-\d{{1,4}})?(?![\w\-]))"
 )
 # after a street address: city words, an optional state or province, then the postal code
-# (US ZIP, 4-digit codes that are not years, Canadian and UK forms), or a continental
+# (US ZIP, Indian PIN, 4-digit codes that are not years, Canadian and UK forms), or a continental
 # code before the city
 _POSTAL_TAIL = re.compile(
     rf",?[ \t]+(?:(?:[{_UP}][\w'’\-]*[ \t]+){{0,2}}[{_UP}][\w'’\-]*,?(?:[ \t]+[A-Z]{{2}}\b)?"
-    rf"[ \t]+(?P<code>\d{{5}}(?:-\d{{4}})?|(?!(?:19|20)\d\d\b)\d{{4}}|[A-Z]\d[A-Z][ \t]?\d[A-Z]\d|"
+    rf"[ \t]+(?P<code>\d{{5,6}}(?:-\d{{4}})?|(?!(?:19|20)\d\d\b)\d{{4}}|"
+    rf"[A-Z]\d[A-Z][ \t]?\d[A-Z]\d|"
     rf"[A-Z]{{1,2}}\d[A-Z\d]?[ \t]\d[A-Z]{{2}})(?![\w\-])"
     rf"|(?P<code2>\d{{4,5}})[ \t]+[{_UP}][\w'’\-]+)"
 )
