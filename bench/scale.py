@@ -110,7 +110,7 @@ def people(n: int, seed: int) -> list[Any]:
     return out
 
 
-def write_members(home: Path, ps: list[Any], seed: int) -> dict[str, int]:
+def write_members(home: Path, ps: list[Any], seed: int, consent_rate: float) -> dict[str, int]:
     """Members, countries, statuses and consent events by bulk insert (one transaction)."""
     from optin.services.setup import DEFAULT_POLICY_EFFECTIVE_AT, init_database
     from optin.settings import Settings
@@ -165,14 +165,14 @@ def write_members(home: Path, ps: list[Any], seed: int) -> dict[str, int]:
             at = joined + timedelta(days=rng.randrange(1, 300))
             for purpose in ("train_own_models", "share_with_providers"):
                 r = rng.random()
-                if r < 0.45:  # opt-in: most members never consent
+                if r >= consent_rate:  # opt-in: many members never consent
                     continue
                 seq += 1
                 events.append(
                     (seq, f"e{seq:010d}", mid, purpose, "grant", _t(at), _t(at), 1, "import",
                      None, "0" * 64, "0" * 64)
                 )
-                if r > 0.93:  # a later withdrawal
+                if r < consent_rate * 0.1:  # a later withdrawal
                     seq += 1
                     w = at + timedelta(days=rng.randrange(1, 400))
                     events.append(
@@ -301,14 +301,16 @@ class Sampler:
         return out
 
 
-def run_build(home: Path, lake: Path, workers: int, posts: int, lake_bytes: int) -> dict[str, Any]:
+def run_build(
+    home: Path, lake: Path, workers: int, posts: int, lake_bytes: int, dedupe_on: str
+) -> dict[str, Any]:
     for d in ("snapshots",):
         shutil.rmtree(home / d, ignore_errors=True)
     env = {**os.environ, "OPTIN_HOME": str(home)}
     cmd = [
         str(Path(sys.executable).with_name("optin")), "snapshot", "build", "--purpose", "train_own_models",
         "--as-of", AS_OF.isoformat(), "--content", str(lake), "--engine", "dask",
-        "--workers", str(workers), "--json",
+        "--workers", str(workers), "--dedupe-on", dedupe_on, "--json",
     ]  # fmt: skip
     load0 = os.getloadavg()
     w0 = time.perf_counter()
@@ -396,6 +398,12 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--workers", type=int, action="append", help="repeatable; default 2 then 1")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--consent-rate", type=float, default=0.55, help="share of members who ever grant"
+    )
+    ap.add_argument(
+        "--dedupe-on", default="workers", help="driver, workers or auto (default workers)"
+    )
     ap.add_argument("--keep", type=Path, help="keep (or reuse) the generated data here")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = ap.parse_args()
@@ -416,7 +424,7 @@ def main() -> None:
     else:
         w0, c0 = time.perf_counter(), time.process_time()
         ps = people(args.members, args.seed)
-        counts = write_members(home, ps, args.seed)
+        counts = write_members(home, ps, args.seed, args.consent_rate)
         w1, c1 = time.perf_counter(), time.process_time()
         print(
             f"  members: {counts['members']:,} members, {counts['events']:,} consent events in "
@@ -434,7 +442,7 @@ def main() -> None:
         meta_path.write_text(json.dumps(meta))
     results = []
     for w in workers:
-        r = run_build(home, lake, w, meta["posts"], meta["lake_bytes"])
+        r = run_build(home, lake, w, meta["posts"], meta["lake_bytes"], args.dedupe_on)
         report(r, meta["posts"])
         results.append(r)
     if len(results) > 1:

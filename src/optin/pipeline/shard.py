@@ -46,7 +46,7 @@ from optin.privacy.api import RedactorConfig
 
 
 #: rows per record batch of a provenance side file (what the Merkle fold buffers per shard)
-PROV_BATCH = 4096
+PROV_BATCH = 1024
 
 
 def shard_name(index: int) -> str:

@@ -60,7 +60,7 @@ from optin.storage.projection import member_bounds
 #: members per eligibility partition (one worker task, one file)
 MEMBERS_PER_PARTITION = 250_000
 #: rows per record batch in the partition and consent files (what a merge buffers)
-BATCH_ROWS = 4096
+BATCH_ROWS = 1024
 
 ELIGIBILITY = pa.schema(
     [

@@ -184,22 +184,29 @@ def _eligibility(db: Database, purpose: str, as_of: datetime, now: datetime) -> 
 
 
 def _write_directory(db: Database, path: Path) -> bytes:
-    """The members' directory file of a build (erased members as keyed-hash lines);
-    returns the directory key that matches those (empty when nobody was erased)."""
+    """The members' directory file of a build (erased members as keyed-hash lines),
+    streamed to the file (the driver holds no list of members); returns the directory key
+    that matches those (empty when nobody was erased)."""
+    from optin.files import atomic_text
+
     # the lines json.dumps({"display_name": name, "handle": handle}) gives, built directly
     quote = json.encoder.encode_basestring_ascii
-    lines: list[str] = []
-    with db.session() as s:
-        for name, handle in repo.iter_directory_rows(s):
-            if name and name.strip() and handle:
-                lines.append(f'{{"display_name": {quote(name)}, "handle": {quote(handle)}}}')
     markers = erasure_markers(db)
     key = b""
     if markers:
         got = erased_names(db)
         key = got[0] if got else b""
-        lines.extend(json.dumps({"erased": m}, sort_keys=True) for m in markers)
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o600)
+    written = 0
+    with atomic_text(path, mode=0o600) as out, db.session() as s:
+        for name, handle in repo.iter_directory_rows(s):
+            if name and name.strip() and handle:
+                out.write(f'{{"display_name": {quote(name)}, "handle": {quote(handle)}}}\n')
+                written += 1
+        for m in markers:
+            out.write(json.dumps({"erased": m}, sort_keys=True) + "\n")
+            written += 1
+        if not written:
+            out.write("\n")
     return key
 
 
