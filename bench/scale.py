@@ -35,6 +35,7 @@ import os
 import random
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -72,7 +73,7 @@ KINDS = (("post", 0.60), ("article", 0.65), ("comment", 0.91), ("message", 0.98)
 
 
 def load() -> str:
-    return "load %.2f %.2f %.2f" % os.getloadavg()
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def _t(dt: datetime) -> str:
@@ -156,7 +157,9 @@ def write_members(home: Path, ps: list[Any], seed: int, consent_rate: float) -> 
             mid = f"m{i:08d}"
             joined = JOINED_FROM + timedelta(seconds=rng.randrange(200 * 86400))
             birth = date(1950 + rng.randrange(55), 1 + rng.randrange(12), 1)
-            members.append((mid, p.handle, p.handle.casefold(), p.display_name, str(birth), _t(joined)))
+            members.append(
+                (mid, p.handle, p.handle.casefold(), p.display_name, str(birth), _t(joined))
+            )
             countries.append((mid, _t(joined), _t(joined), p.country))
             statuses.append((mid, _t(joined), _t(joined), "active"))
             if rng.random() < 0.02:
@@ -169,15 +172,39 @@ def write_members(home: Path, ps: list[Any], seed: int, consent_rate: float) -> 
                     continue
                 seq += 1
                 events.append(
-                    (seq, f"e{seq:010d}", mid, purpose, "grant", _t(at), _t(at), 1, "import",
-                     None, "0" * 64, "0" * 64)
+                    (
+                        seq,
+                        f"e{seq:010d}",
+                        mid,
+                        purpose,
+                        "grant",
+                        _t(at),
+                        _t(at),
+                        1,
+                        "import",
+                        None,
+                        "0" * 64,
+                        "0" * 64,
+                    )
                 )
                 if r < consent_rate * 0.1:  # a later withdrawal
                     seq += 1
                     w = at + timedelta(days=rng.randrange(1, 400))
                     events.append(
-                        (seq, f"e{seq:010d}", mid, purpose, "withdraw", _t(w), _t(w), 1,
-                         "import", None, "0" * 64, "0" * 64)
+                        (
+                            seq,
+                            f"e{seq:010d}",
+                            mid,
+                            purpose,
+                            "withdraw",
+                            _t(w),
+                            _t(w),
+                            1,
+                            "import",
+                            None,
+                            "0" * 64,
+                            "0" * 64,
+                        )
                     )
             if len(members) >= 50_000:
                 flush()
@@ -224,8 +251,10 @@ def write_lake(lake: Path, ps: list[Any], posts: int, days: int, seed: int) -> i
                     a = int(n_members * rng.random() ** 1.7)
                     r = rng.random()
                     kind = next(k_ for k_, upto in KINDS if r < upto)
-                    vis = "private" if kind == "message" else (
-                        "public" if rng.random() < 0.85 else "connections"
+                    vis = (
+                        "private"
+                        if kind == "message"
+                        else ("public" if rng.random() < 0.85 else "connections")
                     )
                     lang = "en"
                     text, _spans = compose(kind, lang, rng, ps[a], other)
@@ -301,14 +330,38 @@ class Sampler:
         return out
 
 
+def subset(lake: Path, out: Path, n_days: int) -> tuple[Path, int, int]:
+    """A lake of the first ``n_days`` day partitions of ``lake`` (hard links)."""
+    days = sorted(d for d in lake.iterdir() if d.name.startswith("day="))[:n_days]
+    rows = size = 0
+    for d in days:
+        src = d / "part-0.parquet"
+        dst = out / d.name / "part-0.parquet"
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.link(src, dst)
+        rows += pq.ParquetFile(src).metadata.num_rows
+        size += src.stat().st_size
+    return out, rows, size
+
+
 def run_build(
-    home: Path, lake: Path, workers: int, posts: int, lake_bytes: int, dedupe_on: str
+    home: Path,
+    lake: Path,
+    workers: int,
+    posts: int,
+    lake_bytes: int,
+    dedupe_on: str,
+    optin: str | None = None,
 ) -> dict[str, Any]:
-    for d in ("snapshots",):
-        shutil.rmtree(home / d, ignore_errors=True)
+    # a fresh build each run: the snapshot of the same inputs would be "up to date"
+    shutil.rmtree(home / "snapshots", ignore_errors=True)
+    with sqlite3.connect(home / "optin.db") as conn:
+        for table in ("snapshot_records", "snapshot_stale_members", "snapshots"):
+            conn.execute(f"DELETE FROM {table}")
     env = {**os.environ, "OPTIN_HOME": str(home)}
     cmd = [
-        str(Path(sys.executable).with_name("optin")), "snapshot", "build", "--purpose", "train_own_models",
+        optin or str(Path(sys.executable).with_name("optin")), "snapshot", "build", "--purpose", "train_own_models",
         "--as-of", AS_OF.isoformat(), "--content", str(lake), "--engine", "dask",
         "--workers", str(workers), "--dedupe-on", dedupe_on, "--json",
     ]  # fmt: skip
@@ -333,6 +386,8 @@ def run_build(
     if proc.returncode != 0:
         raise SystemExit(f"build failed ({proc.returncode}):\n{err_b.decode()[-3000:]}")
     result = json.loads(out_b)
+    if result.get("status") != "built":
+        raise SystemExit(f"expected a fresh build, got {result.get('status')}")
     roles = sampler.roles()
     tree_cpu = (after.children_user - before.children_user) + (
         after.children_system - before.children_system
@@ -406,6 +461,15 @@ def main() -> None:
     )
     ap.add_argument("--keep", type=Path, help="keep (or reuse) the generated data here")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    ap.add_argument(
+        "--subset-days",
+        type=int,
+        action="append",
+        help="also build on the lake's first N days only (hard links; repeatable), to "
+        "scale the posts with the same members",
+    )
+    ap.add_argument("--subsets-only", action="store_true", help="skip the whole lake")
+    ap.add_argument("--optin", help="the optin entry point to build with (default: this venv's)")
     args = ap.parse_args()
     workers = args.workers or [2, 1]
     tmp = None
@@ -417,7 +481,9 @@ def main() -> None:
         base = Path(tmp.name)
     home, lake = base / "home", base / "lake"
     meta_path = base / "meta.json"
-    print(f"scale bench: {args.members:,} members, {args.posts:,} posts, {args.days} days; {load()}")
+    print(
+        f"scale bench: {args.members:,} members, {args.posts:,} posts, {args.days} days; {load()}"
+    )
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
         print(f"  reusing {base}")
@@ -441,12 +507,18 @@ def main() -> None:
         meta = {"members": args.members, "posts": args.posts, "lake_bytes": lake_bytes}
         meta_path.write_text(json.dumps(meta))
     results = []
-    for w in workers:
-        r = run_build(home, lake, w, meta["posts"], meta["lake_bytes"], args.dedupe_on)
-        report(r, meta["posts"])
-        results.append(r)
+    lakes = [] if args.subsets_only else [(lake, meta["posts"], meta["lake_bytes"])]
+    for n_days in sorted(args.subset_days or [], reverse=True):
+        lakes.insert(0, subset(lake, base / f"lake-{n_days}d", n_days))
+    for path, n_posts, n_bytes in lakes:
+        print(f"  lake {path.name}: {n_posts:,} posts, {n_bytes / 1e6:.1f} MB")
+        for w in workers:
+            r = run_build(home, path, w, n_posts, n_bytes, args.dedupe_on, args.optin)
+            r["posts"] = n_posts
+            report(r, n_posts)
+            results.append(r)
     if len(results) > 1:
-        by_w = {r["workers"]: r for r in results}
+        by_w = {r["workers"]: r for r in results if r["posts"] == meta["posts"]}
         if 1 in by_w and 2 in by_w:
             print(
                 f"  speed-up 2 workers vs 1: {by_w[1]['wall_s'] / by_w[2]['wall_s']:.2f}x wall "

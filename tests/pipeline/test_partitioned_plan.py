@@ -131,3 +131,15 @@ def test_the_fold_refuses_unsorted_leaves() -> None:
     fold.add("b")
     with pytest.raises(ValueError, match="ascending"):
         fold.add("a")
+
+
+def test_partition_files_of_a_killed_build_are_removed_by_the_next(tmp_path: Path) -> None:
+    import os
+
+    dead = tmp_path / "_eligibility-999999999-abc"
+    live = tmp_path / f"_eligibility-{os.getpid()}-def"
+    for d in (dead, live):
+        d.mkdir()
+        (d / "elig-00000.arrow").write_bytes(b"x")
+    partitions._remove_orphans(tmp_path)
+    assert not dead.exists() and live.exists()

@@ -338,7 +338,6 @@ class LakeSource:
                 if table.num_rows:
                     yield table
 
-
     def select_file(
         self,
         f: LakeFile,

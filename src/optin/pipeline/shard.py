@@ -44,7 +44,6 @@ from optin.pipeline.steps.lineup import DedupeStep, stage1_steps
 from optin.pipeline.steps.write import created_months, parquet_bytes, record_ids
 from optin.privacy.api import RedactorConfig
 
-
 #: rows per record batch of a provenance side file (what the Merkle fold buffers per shard)
 PROV_BATCH = 1024
 

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import os
+import itertools
 import shutil
 import uuid
 from collections import Counter
@@ -187,8 +189,9 @@ def plan_eligibility(
     """Eligibility at ``as_of`` and at ``now`` per member partition on ``executor``'s
     workers; the digest is the in-driver one (``services.snapshots._eligibility``):
     SHA-256 over ``member\\x1fevent\\x1fversion\\n`` of the eligible members in id order."""
-    root = scratch / f"_eligibility-{uuid.uuid4().hex[:12]}"
-    root.mkdir(parents=True, exist_ok=False)
+    _remove_orphans(scratch)
+    root = scratch / f"_eligibility-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    root.mkdir(mode=0o700, parents=True, exist_ok=False)
     try:
         bounds = member_bounds(db.engine, per_partition or MEMBERS_PER_PARTITION)
         edges: list[str | None] = [None, *bounds, None]
@@ -196,7 +199,7 @@ def plan_eligibility(
             EligibilityTask(
                 db.url, purpose, as_of, now, i, lo, hi, str(root / f"elig-{i:05d}.arrow")
             )
-            for i, (lo, hi) in enumerate(zip(edges, edges[1:], strict=False))
+            for i, (lo, hi) in enumerate(itertools.pairwise(edges))
         ]
         done = executor.map(eligibility_partition, tasks)
         by_reason: Counter[str] = Counter()
@@ -211,12 +214,29 @@ def plan_eligibility(
     return PartitionedEligibility(root, bounds, files, by_reason, eligible, digest)
 
 
+def _remove_orphans(scratch: Path) -> None:
+    """Remove the partition files a killed build left (their process is gone)."""
+    for d in scratch.glob("_eligibility-*"):
+        try:
+            pid = int(d.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def _digest(files: Sequence[Path]) -> str:
     """The eligibility digest from the partition files, merged in Python string order
     (the database's collation may order ids otherwise)."""
 
     def run(path: Path) -> Iterator[tuple[str, str | None, int | None]]:
-        for b in iter_batches(path, ["member_id", "eligible", "consent_event_id", "policy_version"]):
+        for b in iter_batches(
+            path, ["member_id", "eligible", "consent_event_id", "policy_version"]
+        ):
             kept = b.filter(b.column("eligible"))
             yield from zip(
                 kept.column("member_id").to_pylist(),
@@ -274,7 +294,7 @@ def gate_file(task: GateTask) -> dict[str, Any]:
         # not found there (another collation, or not a member) are looked up everywhere
         edges: list[str | None] = [None, *task.bounds, None]
         missing: list[pa.Array] = []
-        for i, (lo, hi) in enumerate(zip(edges, edges[1:], strict=False)):
+        for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
             mask = None
             if lo is not None:
                 mask = pc.greater(authors, pa.scalar(lo, pa.string()))
