@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import os
 import itertools
+import os
 import shutil
 import uuid
 from collections import Counter
