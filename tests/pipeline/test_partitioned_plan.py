@@ -143,3 +143,13 @@ def test_partition_files_of_a_killed_build_are_removed_by_the_next(tmp_path: Pat
         (d / "elig-00000.arrow").write_bytes(b"x")
     partitions._remove_orphans(tmp_path)
     assert not dead.exists() and live.exists()
+
+
+def test_where_the_plan_runs_is_checked() -> None:
+    from optin.errors import ConfigError
+
+    assert not partitions.partitioned(None, "dask", "auto")
+    with pytest.raises(ConfigError, match="needs a lake"):
+        partitions.partitioned(None, "inline", "workers")
+    with pytest.raises(ConfigError, match="allowed: auto, driver, workers"):
+        partitions.partitioned(None, "dask", "gpu")

@@ -50,6 +50,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from optin.domain.eligibility import ELIGIBLE_REASONS
+from optin.errors import ConfigError
 from optin.pipeline.executors import Executor
 from optin.pipeline.io import read_ipc, write_ipc
 from optin.pipeline.lake import LakeFile, LakeSource
@@ -59,6 +60,8 @@ from optin.services.eligibility import decide_all
 from optin.storage.database import Database
 from optin.storage.projection import member_bounds
 
+#: where a build plans: ``auto`` (on the workers for a lake on Dask), ``driver``, ``workers``
+ELIGIBILITY_ON = ("auto", "driver", "workers")
 #: members per eligibility partition (one worker task, one file)
 MEMBERS_PER_PARTITION = 250_000
 #: rows per record batch in the partition and consent files (what a merge buffers)
@@ -87,8 +90,14 @@ def partitioned(lake: LakeSource | None, engine: str, eligibility_on: str) -> bo
     """Whether a build plans on the workers: ``eligibility_on`` ``workers``, or ``auto``
     with a lake on the Dask engine (the SQL content table is the embedded default and
     plans in the driver)."""
+    if eligibility_on not in ELIGIBILITY_ON:
+        raise ConfigError(
+            f"unknown eligibility_on {eligibility_on!r}; allowed: {', '.join(ELIGIBILITY_ON)}"
+        )
     if eligibility_on == "workers":
-        return lake is not None
+        if lake is None:
+            raise ConfigError("planning on the workers needs a lake (--content)")
+        return True
     return eligibility_on == "auto" and lake is not None and engine == "dask"
 
 
