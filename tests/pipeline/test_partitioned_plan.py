@@ -59,7 +59,7 @@ def _provenance(db: Database, sid: str) -> list[tuple[Any, ...]]:
 def pair_fixture(demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The in-driver lake build, and a fresh copy of the demo home for the other one."""
     db, settings_ = demo
-    monkeypatch.setattr(partitions, "MEMBERS_PER_PARTITION", 300)  # several partitions
+    monkeypatch.setattr(partitions, "MEMBERS_PER_PARTITION", 150)  # several partitions
     lake = write_lake(content_rows(db), tmp_path / "lake")
     db2, settings2 = copy_home(settings_.home, tmp_path / "copy")
     a = lake_build(db, settings_, lake, eligibility_on="driver")
@@ -153,3 +153,22 @@ def test_where_the_plan_runs_is_checked() -> None:
         partitions.partitioned(None, "inline", "workers")
     with pytest.raises(ConfigError, match="allowed: auto, driver, workers"):
         partitions.partitioned(None, "dask", "gpu")
+
+
+def test_member_ranges_cover_every_member_once_with_the_same_decisions(demo) -> None:
+    import itertools
+
+    from optin.services.eligibility import decide_all
+    from optin.storage.projection import member_bounds
+
+    db, _ = demo
+    bounds = member_bounds(db.engine, 100)
+    assert len(bounds) >= 3
+    edges: list[str | None] = [None, *bounds, None]
+    parts = [
+        list(decide_all(db, "train_own_models", DEMO_NOW, member_range=r))
+        for r in itertools.pairwise(edges)
+    ]
+    assert sum(1 for p in parts if p) >= 3  # (the last range may be empty)
+    whole = list(decide_all(db, "train_own_models", DEMO_NOW))
+    assert [d for p in parts for d in p] == whole
