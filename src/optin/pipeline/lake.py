@@ -222,6 +222,10 @@ class LakeSource:
 
     # -- reads --
 
+    def files_to_read(self, as_of: datetime) -> tuple[list[LakeFile], int]:
+        """(files whose partition may hold rows created by ``as_of``, rows in the rest)."""
+        return self._read_files(as_of)
+
     def _read_files(self, as_of: datetime) -> tuple[list[LakeFile], int]:
         """(files whose partition may hold rows created by ``as_of``, rows in the rest)."""
         cut = as_of.astimezone(UTC).date().isoformat()
@@ -281,32 +285,10 @@ class LakeSource:
         t = pa.scalar(as_of.astimezone(UTC), _TS)
         for f in files:
             for b in self._batches(f, _COUNT_COLUMNS, None, 65_536):
-                deleted = b.column("deleted_at").is_valid()
-                kind_bad = pc.invert(pc.is_in(b.column("kind"), kinds_a))
-                vis_bad = pc.invert(pc.is_in(b.column("visibility"), vis_a))
-                late = pc.greater(b.column("created_at"), t)
-                n_del = pc.sum(deleted).as_py() or 0
-                rest = pc.invert(deleted)
-                k = pc.and_(rest, kind_bad)
-                n_kind = pc.sum(k).as_py() or 0
-                rest = pc.and_(rest, pc.invert(kind_bad))
-                v = pc.and_(rest, vis_bad)
-                n_vis = pc.sum(v).as_py() or 0
-                rest = pc.and_(rest, pc.invert(vis_bad))
-                lt = pc.and_(rest, late)
-                n_late = pc.sum(lt).as_py() or 0
-                sel = pc.and_(rest, pc.invert(late))
-                for name, n in (
-                    ("deleted", n_del),
-                    ("kind_not_allowed", n_kind),
-                    ("visibility_not_allowed", n_vis),
-                    ("created_after_as_of", n_late),
-                ):
-                    if n:
-                        outcome[name] += n
+                counts, sel = _outcome(b, kinds_a, vis_a, t)
+                outcome.update(counts)
                 picked = pc.filter(b.column("author_id"), sel)
                 if len(picked):
-                    outcome["selected"] += len(picked)
                     vc = pc.value_counts(picked)
                     for a, n in zip(
                         vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True
@@ -355,6 +337,60 @@ class LakeSource:
             for table in self._batches(f, _INPUT_COLUMNS, flt, batch_size):
                 if table.num_rows:
                     yield table
+
+    def select_file(
+        self,
+        f: LakeFile,
+        kinds: Sequence[str],
+        visibilities: Sequence[str],
+        as_of: datetime,
+        batch_size: int = 65_536,
+    ) -> Iterator[tuple[dict[str, int], pa.Table]]:
+        """One file's part of :meth:`scan_counts` and :meth:`iter_selected` in one read
+        (for a worker that gates one file of the lake): per batch, (rows by selection
+        outcome, the selected rows of every author with the input-shard columns)."""
+        kinds_a = pa.array(list(kinds), pa.string())
+        vis_a = pa.array(list(visibilities), pa.string())
+        t = pa.scalar(as_of.astimezone(UTC), _TS)
+        columns = list(dict.fromkeys((*_INPUT_COLUMNS, *_COUNT_COLUMNS)))
+        for b in self._batches(f, columns, None, batch_size):
+            counts, sel = _outcome(b, kinds_a, vis_a, t)
+            yield counts, b.filter(sel).select(list(_INPUT_COLUMNS))
+
+
+def _outcome(
+    b: pa.Table, kinds_a: pa.Array, vis_a: pa.Array, t: pa.Scalar
+) -> tuple[Counter[str], pa.Array]:
+    """(rows by selection outcome, the mask of the selected rows) of one batch: the SQL
+    selection's order: ``deleted``, ``kind_not_allowed``, ``visibility_not_allowed``,
+    ``created_after_as_of``, else ``selected``."""
+    outcome: Counter[str] = Counter()
+    deleted = b.column("deleted_at").is_valid()
+    kind_bad = pc.invert(pc.is_in(b.column("kind"), kinds_a))
+    vis_bad = pc.invert(pc.is_in(b.column("visibility"), vis_a))
+    late = pc.greater(b.column("created_at"), t)
+    n_del = pc.sum(deleted).as_py() or 0
+    rest = pc.invert(deleted)
+    k = pc.and_(rest, kind_bad)
+    n_kind = pc.sum(k).as_py() or 0
+    rest = pc.and_(rest, pc.invert(kind_bad))
+    v = pc.and_(rest, vis_bad)
+    n_vis = pc.sum(v).as_py() or 0
+    rest = pc.and_(rest, pc.invert(vis_bad))
+    lt = pc.and_(rest, late)
+    n_late = pc.sum(lt).as_py() or 0
+    sel = pc.and_(rest, pc.invert(late))
+    n_sel = pc.sum(sel).as_py() or 0
+    for name, n in (
+        ("deleted", n_del),
+        ("kind_not_allowed", n_kind),
+        ("visibility_not_allowed", n_vis),
+        ("created_after_as_of", n_late),
+        ("selected", n_sel),
+    ):
+        if n:
+            outcome[name] += n
+    return outcome, sel
 
 
 def _check_day(created: pa.Array, day: str, shown: str) -> None:

@@ -30,3 +30,56 @@ def merkle_root(record_ids: Iterable[str]) -> str:
             nxt.append(level[-1])
         level = nxt
     return level[0].hex()
+
+
+class MerkleFold:
+    """:func:`merkle_root` over leaves given one at a time, in sorted order, in memory
+    logarithmic in their number: ``pending[level]`` is the one node of that level still
+    waiting for its right neighbour. :meth:`root` folds the pending nodes bottom-up
+    exactly as the level-by-level construction does (an odd last node is promoted)."""
+
+    def __init__(self) -> None:
+        self.pending: list[bytes | None] = []
+        self.leaves = 0
+        self._last: str | None = None
+
+    def add(self, record_id: str) -> None:
+        if self._last is not None and record_id < self._last:
+            raise ValueError("record ids must be added in ascending order")
+        self._last = record_id
+        self.leaves += 1
+        node = hashlib.sha256(record_id.encode()).digest()
+        level = 0
+        while True:
+            if level == len(self.pending):
+                self.pending.append(node)
+                return
+            left = self.pending[level]
+            if left is None:
+                self.pending[level] = node
+                return
+            self.pending[level] = None
+            node = hashlib.sha256(left + node).digest()
+            level += 1
+
+    def root(self) -> str:
+        if not self.leaves:
+            return hashlib.sha256(b"").hexdigest()
+        carry: bytes | None = None
+        for node in self.pending:
+            if node is not None:
+                carry = node if carry is None else hashlib.sha256(node + carry).digest()
+        assert carry is not None
+        return carry.hex()
+
+
+def merkle_root_sorted_runs(runs: Iterable[Iterable[str]]) -> tuple[int, str]:
+    """(leaves, :func:`merkle_root`) of the union of ``runs``, each already sorted
+    ascending (one per shard, read lazily): a k-way merge, so memory is one item per run
+    plus what each run buffers."""
+    import heapq
+
+    fold = MerkleFold()
+    for rid in heapq.merge(*runs):
+        fold.add(rid)
+    return fold.leaves, fold.root()

@@ -5,7 +5,8 @@ Work-dir layout (``<snapshot>/_work``)::
 
     input/00003.arrow        consent-gated rows from the plan (clear text: deleted at the end)
     stage1/00003.arrow       redacted, filtered rows with dedupe keys
-    prov/00003.arrow         record id -> content id, author id (for the database only)
+    prov/00003.arrow         record id -> content id, author id (for the database only),
+                             sorted by record id
     drops/00003.arrow        content id -> ``step:reason`` of each row stage 1 dropped
                              (kept beside the shards by :mod:`optin.pipeline.incremental`)
     _done/stage1-00003.json  completion markers: input/output SHA-256 and counts
@@ -45,6 +46,9 @@ from optin.pipeline.steps.lineup import DedupeStep, stage1_steps
 from optin.pipeline.steps.redact import view_texts
 from optin.pipeline.steps.write import created_months, parquet_bytes, record_ids
 from optin.privacy.api import RedactorConfig
+
+#: rows per record batch of a provenance side file (what the Merkle fold buffers per shard)
+PROV_BATCH = 1024
 
 
 def shard_name(index: int) -> str:
@@ -258,8 +262,9 @@ def run_stage2(task: ShardTask) -> StageTwoResult:
     outcome = dedupe.run(table)
     table = outcome.table
     rows = table.num_rows
-    prov = table.select(PROVENANCE.names).cast(PROVENANCE)
-    write_ipc(task.prov_path(), prov)
+    # sorted by record id, in batches: the Merkle root is folded from these streaming
+    prov = table.select(PROVENANCE.names).cast(PROVENANCE).sort_by("record_id")
+    write_ipc(task.prov_path(), pa.Table.from_batches(prov.to_batches(PROV_BATCH), PROVENANCE))
     file = sha = None
     size = 0
     if rows:

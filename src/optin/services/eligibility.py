@@ -54,18 +54,22 @@ def decide_all(
     at: datetime,
     *,
     member_ids: Iterable[str] | None = None,
+    member_range: tuple[str | None, str | None] | None = None,
 ) -> Iterator[Decision]:
     """One decision per member (ordered by member id), streamed.
 
     ``member_ids`` limits the run to those members (for small sets; unknown ids are
-    skipped). Unknown purposes raise NotFoundError before anything is streamed.
+    skipped); ``member_range`` ``(lo, hi]`` to the members with ids in that range (one
+    partition, read in one query: ``storage.projection.member_bounds``). Unknown
+    purposes raise NotFoundError before anything is streamed.
     """
     ps = policy_set(db)
     require_purpose(ps, purpose, at, any_version=True)
     ids = sorted(set(member_ids)) if member_ids is not None else None
     if ids is not None and not ids:
         return iter(())
-    return _decide_rows(iter_state_rows(db.engine, purpose, at, member_ids=ids), purpose, at, ps)
+    rows = iter_state_rows(db.engine, purpose, at, member_ids=ids, member_range=member_range)
+    return _decide_rows(rows, purpose, at, ps)
 
 
 _STATUS = {s.value: s for s in AccountStatus}

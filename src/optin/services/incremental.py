@@ -162,6 +162,14 @@ class IncrementalBuild(SnapshotBuild):
     def __init__(self, *args: Any, parent: _Parent2, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.parent = parent
+        if self.partitioned:
+            # an incremental build plans in the driver (it holds the parent's rows file)
+            if kwargs.get("eligibility_on") == "workers":
+                raise ConfigError(
+                    "--since plans in the driver; planning on the workers "
+                    "(eligibility_on='workers') is for full builds"
+                )
+            self.partitioned = False
 
     # -- plan: the full build's, under an id that names the parent --
 

@@ -45,13 +45,14 @@ from optin.pipeline.config import BuildConfig
 from optin.pipeline.executors import Executor, engine_names, make_executor, require_engine
 from optin.pipeline.io import atomic_write_bytes, read_ipc, sha256_bytes
 from optin.pipeline.lake import LakeSource
-from optin.pipeline.merkle import merkle_root
+from optin.pipeline.merkle import merkle_root_sorted_runs
 from optin.pipeline.plan import Plan, write_input_shards
 from optin.pipeline.results import BuildProgress, drops_by_step
 from optin.pipeline.run import StageResults, dedupe_pass, run_stages
 from optin.pipeline.shard import ShardTask, output_name
 from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
 from optin.privacy.api import RedactorConfig
+from optin.services import snapshot_partitions as partitions
 from optin.services.directory import erased_names, erasure_markers
 from optin.services.eligibility import decide_all
 from optin.services.policy import policy_set
@@ -161,6 +162,13 @@ class _Eligibility:
     authors_at_as_of: Counter[str]
     digest: str
 
+    @property
+    def eligible_count(self) -> int:
+        return len(self.proofs)
+
+    def cleanup(self) -> None:
+        """Nothing to remove (the partitioned form removes its files)."""
+
 
 def _eligibility(db: Database, purpose: str, as_of: datetime, now: datetime) -> _Eligibility:
     proofs: dict[str, tuple[str | None, int | None]] = {}
@@ -184,22 +192,29 @@ def _eligibility(db: Database, purpose: str, as_of: datetime, now: datetime) -> 
 
 
 def _write_directory(db: Database, path: Path) -> bytes:
-    """The members' directory file of a build (erased members as keyed-hash lines);
-    returns the directory key that matches those (empty when nobody was erased)."""
+    """The members' directory file of a build (erased members as keyed-hash lines),
+    streamed to the file (the driver holds no list of members); returns the directory key
+    that matches those (empty when nobody was erased)."""
+    from optin.files import atomic_text
+
     # the lines json.dumps({"display_name": name, "handle": handle}) gives, built directly
     quote = json.encoder.encode_basestring_ascii
-    lines: list[str] = []
-    with db.session() as s:
-        for name, handle in repo.iter_directory_rows(s):
-            if name and name.strip() and handle:
-                lines.append(f'{{"display_name": {quote(name)}, "handle": {quote(handle)}}}')
     markers = erasure_markers(db)
     key = b""
     if markers:
         got = erased_names(db)
         key = got[0] if got else b""
-        lines.extend(json.dumps({"erased": m}, sort_keys=True) for m in markers)
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o600)
+    written = 0
+    with atomic_text(path, mode=0o600) as out, db.session() as s:
+        for name, handle in repo.iter_directory_rows(s):
+            if name and name.strip() and handle:
+                out.write(f'{{"display_name": {quote(name)}, "handle": {quote(handle)}}}\n')
+                written += 1
+        for m in markers:
+            out.write(json.dumps({"erased": m}, sort_keys=True) + "\n")
+            written += 1
+        if not written:
+            out.write("\n")
     return key
 
 
@@ -259,7 +274,7 @@ class BuildPlan:
 
     selection: Selection
     config: BuildConfig
-    eligibility: _Eligibility
+    eligibility: _Eligibility | partitions.PartitionedEligibility
     head: ledger.LedgerHead
     counts: dict[str, int]  # selection counts by reason, ``selected`` included
     snapshot_id: str
@@ -310,9 +325,13 @@ class SnapshotBuild:
         progress: BuildProgress,
         lake: LakeSource | None = None,
         dedupe_on: str = "auto",
+        eligibility_on: str = "auto",
     ) -> None:
         self.lake = lake
         self.dedupe_on = dedupe_on
+        # issue 15: plan on the workers (snapshot_partitions): eligibility per member
+        # partition, the lake gated per file, nothing in the driver that grows with data
+        self.partitioned = partitions.partitioned(lake, engine, eligibility_on)
         self.db = db
         self.settings = settings
         self.config = config
@@ -329,18 +348,21 @@ class SnapshotBuild:
     def execute(self, as_of: datetime, now: datetime, t_start: float) -> BuildResult:
         cpu_start = time.process_time()
         plan = self.plan(as_of, now)
-        existing = self._existing(plan)
-        if existing is not None:
-            return existing
         try:
-            ran = self.run(plan)
-            result = self.finish(plan, ran, self.prove(plan, ran))
-        except Exception as e:
-            with self.db.session() as s:
-                repo.set_status(s, plan.snapshot_id, "failed")
-            if isinstance(e, InputError):  # bad input (a lake row): a rerun cannot resume
-                shutil.rmtree(plan.work, ignore_errors=True)  # the work dir holds clear text
-            raise
+            existing = self._existing(plan)
+            if existing is not None:
+                return existing
+            try:
+                ran = self.run(plan)
+                result = self.finish(plan, ran, self.prove(plan, ran))
+            except Exception as e:
+                with self.db.session() as s:
+                    repo.set_status(s, plan.snapshot_id, "failed")
+                if isinstance(e, InputError):  # bad input (a lake row): no resume
+                    shutil.rmtree(plan.work, ignore_errors=True)  # it holds clear text
+                raise
+        finally:
+            plan.eligibility.cleanup()
         result.status = "resumed" if self._resumed else "built"
         self.timings["total"] = time.perf_counter() - t_start
         self.timings["driver_cpu"] = time.process_time() - cpu_start
@@ -353,7 +375,14 @@ class SnapshotBuild:
         self.db.require_initialized()
         sel = Selection.resolve(policy_set(self.db), self.config.purpose, as_of, now)
         t0 = time.perf_counter()
-        elig = _eligibility(self.db, sel.purpose, as_of, now)
+        elig: _Eligibility | partitions.PartitionedEligibility
+        if self.partitioned:
+            self.settings.snapshots_dir.mkdir(parents=True, exist_ok=True)
+            elig = partitions.plan_eligibility(
+                self.db, self.executor, self.settings.snapshots_dir, sel.purpose, as_of, now
+            )
+        else:
+            elig = _eligibility(self.db, sel.purpose, as_of, now)
         self._timed("eligibility", t0)
         lake_authors: dict[str, int] | None = None
         with self.db.session() as s:
@@ -364,7 +393,10 @@ class SnapshotBuild:
         if self.lake is not None:
             t0 = time.perf_counter()
             fingerprint = self.lake.fingerprint()
-            counts, lake_authors = self.lake.scan_counts(*sel.filters)
+            if self.partitioned:
+                counts = {}  # counted by the workers' gate (run)
+            else:
+                counts, lake_authors = self.lake.scan_counts(*sel.filters)
             self._timed("lake_counts", t0)
         sid = _snapshot_id(
             sel.purpose,
@@ -434,6 +466,8 @@ class SnapshotBuild:
         red_cfg = self._redactor(plan)
         rkey = snapshot_key(self.settings, plan.snapshot_id, "record-id")
         cfg, elig = plan.config, plan.eligibility
+        if isinstance(elig, partitions.PartitionedEligibility):
+            return self._run_partitioned(plan, elig, red_cfg, rkey)
         shards = Plan()
         t0 = time.perf_counter()
         with self.db.session() as s:
@@ -473,6 +507,39 @@ class SnapshotBuild:
         self._step_timings(stages)
         return _Ran(shards, stages)
 
+    def _run_partitioned(
+        self,
+        plan: BuildPlan,
+        elig: partitions.PartitionedEligibility,
+        red_cfg: RedactorConfig,
+        rkey: bytes,
+    ) -> _Ran:
+        """:meth:`run` with the gate and the cut on the workers (snapshot_partitions)."""
+        assert plan.lake is not None
+        cfg = plan.config
+        t0 = time.perf_counter()
+        gated = partitions.gate_and_cut(
+            self.executor, plan.lake, elig, plan.work, *plan.selection.filters, cfg.shard_size
+        )
+        plan.counts.clear()
+        plan.counts.update(gated.counts)
+        self._timed("gate", t0)
+        t0 = time.perf_counter()
+        tasks = [
+            ShardTask(str(plan.path), i, cfg, red_cfg, rkey, input_sha256=sha, rows=rows)
+            for i, rows, sha in gated.shards.shards
+        ]
+        stages = run_stages(
+            tasks,
+            self.executor,
+            on_stage=self.progress.stage,
+            on_done=self.progress.advance,
+            dedupe_on=self.dedupe_on,
+        )
+        self._timed("shards", t0)
+        self._step_timings(stages)
+        return _Ran(gated.shards, stages)
+
     def _step_timings(self, stages: StageResults) -> None:
         for r in stages.all():
             if r.skipped:
@@ -490,15 +557,14 @@ class SnapshotBuild:
         """The Merkle root over every record id, and the manifest."""
         t0 = time.perf_counter()
         written = ran.stages.written()
-        record_ids: list[str] = []
-        for task, _ in written:
-            record_ids.extend(read_ipc(task.prov_path(), ["record_id"])["record_id"].to_pylist())
-        proofs = plan.eligibility.proofs
-        consented_under = sorted(
-            {pv for _ev, pv in (proofs[a] for a in _authors(written)) if pv is not None}
+        # streaming: the shards' record ids are sorted (stage 2), merged k-way
+        leaves, root = merkle_root_sorted_runs(
+            partitions.record_id_runs([t.prov_path() for t, _ in written])
         )
-        proof = _Proof(len(record_ids), merkle_root(record_ids), consented_under)
-        del record_ids
+        versions: set[int] = set()
+        for task, _ in written:  # one shard's proofs in memory at a time
+            versions.update(pv for _ev, pv in _shard_proofs(plan, task) if pv is not None)
+        proof = _Proof(leaves, root, sorted(versions))
         self._timed("merkle", t0)
         proof.manifest = self._manifest(plan, ran, proof)
         return proof
@@ -550,7 +616,7 @@ class SnapshotBuild:
                 "as of a time T only events effective at or before T and recorded at or "
                 "before T count",
                 "members_by_reason_at_as_of": dict(sorted(elig.authors_at_as_of.items())),
-                "eligible_authors": len(elig.proofs),
+                "eligible_authors": elig.eligible_count,
             },
             "counts": {
                 "candidates": sum(plan.counts.values()),
@@ -673,17 +739,19 @@ def _step_table(counts: dict[str, int], ran: _Ran) -> list[dict[str, Any]]:
 
 def _provenance(plan: BuildPlan, ran: _Ran) -> Iterator[dict[str, Any]]:
     """Provenance rows, streamed from the shards' side files."""
-    proofs = plan.eligibility.proofs
     for task, _ in ran.stages.written():
         prov = read_ipc(task.prov_path())
         shard_file = output_name(task.index)
-        for rid, cid, aid in zip(
-            prov["record_id"].to_pylist(),
-            prov["content_id"].to_pylist(),
-            prov["author_id"].to_pylist(),
+        for (rid, cid, aid), (ev, pv) in zip(
+            zip(
+                prov["record_id"].to_pylist(),
+                prov["content_id"].to_pylist(),
+                prov["author_id"].to_pylist(),
+                strict=True,
+            ),
+            _shard_proofs(plan, task, prov),
             strict=True,
         ):
-            ev, pv = proofs[aid]
             yield {
                 "record_id": rid,
                 "content_id": cid,
@@ -710,6 +778,7 @@ def build_snapshot(
     content: str | None = None,
     dedupe_on: str = "auto",
     since: str | None = None,
+    eligibility_on: str = "auto",
 ) -> BuildResult:
     """Build (or resume) the snapshot of ``purpose`` as of ``as_of`` (default now);
     ``content``: a Parquet lake (directory or glob, see :mod:`optin.pipeline.lake`) to
@@ -754,17 +823,26 @@ def build_snapshot(
             progress=progress or BuildProgress(),
             lake=lake,
             dedupe_on=dedupe_on,
+            eligibility_on=eligibility_on,
         )
         return build.execute(as_of, now, t_start)
     finally:
         executor.close()
 
 
-def _authors(written: Sequence[tuple[ShardTask, Any]]) -> set[str]:
-    out: set[str] = set()
-    for task, _ in written:
-        out.update(read_ipc(task.prov_path(), ["author_id"])["author_id"].to_pylist())
-    return out
+def _shard_proofs(
+    plan: BuildPlan, task: ShardTask, prov: Any = None
+) -> list[tuple[str | None, int | None]]:
+    """(consent event, policy version) of each provenance row of one shard: from the
+    driver's eligibility map, or from the shard's consent side file when the plan ran
+    on the workers."""
+    if prov is None:
+        prov = read_ipc(task.prov_path(), ["content_id", "author_id"])
+    elig = plan.eligibility
+    if isinstance(elig, partitions.PartitionedEligibility):
+        by_content = partitions.shard_proofs(task.work / "consent" / f"{task.name}.arrow")
+        return [by_content[c] for c in prov["content_id"].to_pylist()]
+    return [elig.proofs[a] for a in prov["author_id"].to_pylist()]
 
 
 # -- list / show -----------------------------------------------------------------------

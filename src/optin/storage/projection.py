@@ -182,6 +182,7 @@ def iter_state_rows(
     member_ids: list[str] | None = None,
     batch: int = 20000,
     readers: int | None = None,
+    member_range: tuple[str | None, str | None] | None = None,
 ) -> Iterator[tuple[list[Any], bool]]:
     """Stream raw projection rows in batches, ordered by member id: ``(rows,
     birth_is_text)``.
@@ -192,7 +193,10 @@ def iter_state_rows(
     :func:`split_last`; the country is empty for a withdrawal or when unknown at the
     event's time) and
     ``birth_date`` is ISO text when ``birth_is_text`` (SQLite) or a :class:`date`.
-    ``member_ids`` restricts the projection (small sets only; read in one query).
+    ``member_ids`` restricts the projection (small sets only; read in one query);
+    ``member_range`` ``(lo, hi]`` (None: unbounded) reads only the members with ids in
+    that range, in one query in the calling thread (one partition of a partitioned
+    eligibility pass: :func:`member_bounds`).
 
     The whole table is read in member-id chunks by ``readers`` reader threads on
     PostgreSQL (default :data:`PG_READERS`) or reader processes on a SQLite file
@@ -208,6 +212,9 @@ def iter_state_rows(
         raise ValueError("naive datetime; use UTC-aware datetimes")
     pg = engine.dialect.name == "postgresql"
     n = (PG_READERS if pg else SQLITE_READERS) if readers is None else readers
+    if member_range is not None:
+        yield from _read_range(engine, purpose, at, member_range, batch)
+        return
     if member_ids is not None or n < 1 or (not pg and _sqlite_file(engine) is None):
         yield from _read_single(engine, purpose, at, member_ids, batch)
         return
@@ -253,6 +260,65 @@ def _read_single(
                 yield rows, not pg
         finally:
             cur.close()
+
+
+def _read_range(
+    engine: Engine,
+    purpose: str,
+    at: datetime,
+    member_range: tuple[str | None, str | None],
+    batch: int,
+) -> Iterator[tuple[list[Any], bool]]:
+    """The projection of the members with ids in ``(lo, hi]``, in one query."""
+    lo, hi = member_range
+    pg = engine.dialect.name == "postgresql"
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        if pg:
+            params: dict[str, Any] = {"t": at.astimezone(UTC), "p": purpose}
+            cond, extra = _range_sql("member_id", lo, hi, "%")
+            mcond, _ = _range_sql("m.id", lo, hi, "%")
+            sql = _pg_sql("WHERE TRUE" + mcond, cond)
+            with raw.cursor() as setup:
+                for stmt in _PG_SETTINGS:
+                    setup.execute(stmt)
+        else:
+            params = {"t": _sqlite_time(at), "p": purpose}
+            mcond, extra = _range_sql("m.id", lo, hi, ":")
+            sql = _SQLITE.format(where="WHERE TRUE" + mcond)
+        params.update(extra)
+        cur = raw.cursor()
+        try:
+            cur.execute(sql, params)
+            while True:
+                rows = cur.fetchmany(batch)
+                if not rows:
+                    break
+                yield rows, not pg
+        finally:
+            cur.close()
+            if pg:
+                raw.rollback()
+
+
+def member_bounds(engine: Engine, per_partition: int) -> list[str]:
+    """Member ids that cut the members table, in id order, into partitions of about
+    ``per_partition`` members: partition ``i`` is ``(bounds[i-1], bounds[i]]`` (the first
+    and the last unbounded below and above; see :func:`iter_state_rows`)."""
+    if per_partition < 1:
+        raise ValueError("per_partition must be >= 1")
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        cur = raw.cursor()
+        try:
+            cur.execute(_BOUNDS.format(k=int(per_partition)))
+            return [r[0] for r in cur.fetchall()]
+        finally:
+            cur.close()
+            if engine.dialect.name == "postgresql":
+                raw.rollback()
 
 
 def _pg_sql(where: str, member_range: str) -> str:
