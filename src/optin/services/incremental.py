@@ -67,6 +67,7 @@ from optin.services.derive import _load_parent, _Parent, _write_shards
 from optin.services.snapshots import (
     BuildPlan,
     SnapshotBuild,
+    _Eligibility,
     _Proof,
     _Ran,
     _snapshot_id,
@@ -119,6 +120,14 @@ def load_parent(db: Database, settings: Settings, since: str, cfg: BuildConfig) 
     if rows.schema != inc.rows_schema(cfg.bands):
         raise IntegrityError(f"{parent.path / inc.ROWS_DIR}: rows file of another shape")
     return _Parent2(parent, rows, meta)
+
+
+def _driver_eligibility(plan: BuildPlan) -> _Eligibility:
+    """The plan's eligibility map (an incremental build always plans in the driver)."""
+    elig = plan.eligibility
+    if not isinstance(elig, _Eligibility):
+        raise TypeError("an incremental build plans in the driver")
+    return elig
 
 
 def incremental_build(
@@ -201,7 +210,7 @@ class IncrementalBuild(SnapshotBuild):
         red_cfg = dataclasses.replace(self._redactor(plan), key=pkey)
         directory = inc.directory_digest(plan.work / "directory.jsonl", hkey)
         reprocess_all = directory != self.parent.meta.get("directory")
-        cfg, elig = plan.config, plan.eligibility
+        cfg, elig = plan.config, _driver_eligibility(plan)
         t0 = time.perf_counter()
         prow = self.parent.rows
         p_rid = prow["record_id"].to_pylist()
@@ -492,7 +501,8 @@ class IncrementalBuild(SnapshotBuild):
     ) -> tuple[dict[str, str], list[tuple[str, str, str, str]]]:
         """(parent record id -> why it is not in this snapshot, for each parent record
         that left, edited ones aside; the reused records' provenance)."""
-        proofs, reasons = plan.eligibility.proofs, plan.eligibility.reasons
+        elig = _driver_eligibility(plan)
+        proofs, reasons = elig.proofs, elig.reasons
         why: dict[str, str] = {}
         gone: dict[str, str] = {}
         prov: list[tuple[str, str, str, str]] = []
@@ -563,7 +573,7 @@ class IncrementalBuild(SnapshotBuild):
                 pq.read_table(plan.path / f["path"], columns=["record_id"])["record_id"].to_pylist()
             )
         authors = {r["author_id"] for r in self._provenance_rows(plan, ran)}
-        proofs = plan.eligibility.proofs
+        proofs = _driver_eligibility(plan).proofs
         consented = sorted({pv for a in authors if (pv := proofs[a][1]) is not None})
         proof = _Proof(len(ids), merkle_root(ids), consented)
         self._timed("merkle", t0)
@@ -601,7 +611,7 @@ class IncrementalBuild(SnapshotBuild):
 
     def _provenance_rows(self, plan: BuildPlan, ran: _Ran) -> Iterator[dict[str, Any]]:
         assert isinstance(ran, _IncRan)
-        proofs = plan.eligibility.proofs
+        proofs = _driver_eligibility(plan).proofs
         for rid, cid, aid, shard in ran.reused_prov:
             ev, pv = proofs[aid]
             yield {
