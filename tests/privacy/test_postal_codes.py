@@ -61,3 +61,17 @@ def test_audit_ground_truth_ignores_words_that_identify_nobody() -> None:
     findings, kinds = ground_truth_findings(original, spans, leaked)
     assert kinds == ["partial"]
     assert [leaked[f["start"] : f["end"]] for f in findings] == ["jane"]
+
+
+def test_audit_ground_truth_excuses_short_numbers_and_surrogate_words_only() -> None:
+    original = "Call Chloe Ward on +1 415-555-0163 today"
+    spans = [(5, 15, "PERSON"), (19, 34, "PHONE")]
+    # a surrogate name sharing a word with the planted one, a fake phone in 555-01xx
+    redacted = "Call Chloe Perez on +1 212-555-0199 today"
+    findings, _ = ground_truth_findings(original, spans, redacted)
+    assert [redacted[f["start"] : f["end"]] for f in findings] == ["Chloe"]
+    findings, kinds = ground_truth_findings(original, spans, redacted, frozenset({"Chloe"}))
+    assert findings == [] and kinds == []
+    # a planted span left whole is counted whatever the lists hold
+    _, kinds = ground_truth_findings(original, spans, original, frozenset({"Chloe", "Ward"}))
+    assert kinds == ["verbatim"]

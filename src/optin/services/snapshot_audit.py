@@ -806,12 +806,17 @@ def mark_from_ground_truth(
             file=str(gt),
         )
     texts = _texts(snap, sample)
+    excused: frozenset[str] = frozenset()
+    if snap.manifest.get("config", {}).get("operator") == "surrogate":
+        from optin.privacy.anonymize.fakes import surrogate_words
+
+        excused = surrogate_words()
     who = "ground-truth:" + ("demo/ground_truth.jsonl" if path is None else Path(path).name)
     marks: dict[str, tuple[str, list[dict[str, Any]], str]] = {}
     counts: Counter[str] = Counter()
     for cid, rid in wanted.items():
         original, spans = truth[cid]
-        found, kinds = ground_truth_findings(original, spans, texts.get(rid, ""))
+        found, kinds = ground_truth_findings(original, spans, texts.get(rid, ""), excused)
         counts.update(kinds)
         marks[rid] = ("leak" if found else "clean", found, who)
 
@@ -838,7 +843,10 @@ GROUND_TRUTH_RULE = (
     "street address is not counted (cities are kept by policy), its postal code is; words "
     "that say nothing of a person are not counted either: the structure of e-mails and URLs "
     "(com, org, net, www, http, https, dot, ...), generic mailbox names (info, hello, ...) "
-    "and street type words (Street, Avenue, ...), which surrogate values also contain"
+    "and street type words (Street, Avenue, ...), which surrogate values also contain, "
+    "numbers of fewer than 4 digits (area codes, address octets) and, in a snapshot made "
+    "with surrogates, the words of the surrogate lists (a fake name can share a word with "
+    "a planted one; a planted span left whole is still counted)"
 )
 
 #: planted words that identify nobody (see :data:`GROUND_TRUTH_RULE`)
@@ -951,7 +959,10 @@ def _occurrences(text: str, piece: str) -> list[int]:
 
 
 def ground_truth_findings(
-    original: str, spans: list[tuple[int, int, str]], redacted: str
+    original: str,
+    spans: list[tuple[int, int, str]],
+    redacted: str,
+    excused: frozenset[str] = frozenset(),
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The planted spans left in ``redacted`` (as findings on it) and, once per record,
     ``verbatim`` or ``partial`` (only parts of spans left). See :data:`GROUND_TRUTH_RULE`."""
@@ -969,8 +980,10 @@ def ground_truth_findings(
             found.setdefault((hits[0], hits[0] + len(value)), label)
             continue
         for word in set(_WORD.findall(value)):
-            if len(word) < (2 if _cjk(word) else 3) or word in _STRUCTURAL:
+            if len(word) < (2 if _cjk(word) else 3) or word in _STRUCTURAL or word in excused:
                 continue
+            if word.isdigit() and len(word) < 4:
+                continue  # an area code or an address octet alone identifies nobody
             if label == "LOCATION" and (
                 word in _city_words() or (len(word) <= 3 and word.isalpha() and word.isupper())
             ):

@@ -267,6 +267,11 @@ def mentions_fake(value: str) -> bool:
     return any(m.group(1).capitalize() in words for m in _FAKE_HANDLE_IN.finditer(value))
 
 
+def surrogate_words() -> frozenset[str]:
+    """The words of the surrogate lists (fake first names, surnames, streets, cities)."""
+    return _surrogate_words()
+
+
 @cache
 def _surrogate_words() -> frozenset[str]:
     out: set[str] = set()
