@@ -207,7 +207,9 @@ class IncrementalBuild(SnapshotBuild):
     def run(self, plan: BuildPlan) -> _Ran:  # noqa: C901 - one pass, in order
         plan.work.mkdir(parents=True, exist_ok=True)
         rkey, pkey, hkey = self._keys()
-        red_cfg = dataclasses.replace(self._redactor(plan), key=pkey)
+        red_cfg = self._redactor(plan)
+        if red_cfg.operator != "surrogate":  # surrogates: the installation's key, as in full
+            red_cfg = dataclasses.replace(red_cfg, key=pkey)
         directory = inc.directory_digest(plan.work / "directory.jsonl", hkey)
         reprocess_all = directory != self.parent.meta.get("directory")
         cfg, elig = plan.config, _driver_eligibility(plan)

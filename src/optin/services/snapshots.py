@@ -1063,11 +1063,13 @@ __all__ = [
     "exclusions",
     "get_snapshot",
     "list_snapshots",
+    "redaction_summary",
     "resolve_snapshot_id",
     "show_snapshot",
     "snapshot_dir",
     "snapshot_key",
     "stored_path",
+    "surrogate_key",
 ]
 
 
