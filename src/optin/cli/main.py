@@ -84,7 +84,8 @@ COMMANDS: dict[str, Entry] = {
                     "records become ineligible."),
     "outbox": Entry(_PROV, "The deletion-notice outbox: deliver signed notices to providers' "
                     "webhooks."),
-    "snapshot": Entry(("optin.cli.snapshot", "optin.cli.lineage", "optin.cli.snapshot_audit"), "Build, verify and inspect "
+    "snapshot": Entry(("optin.cli.snapshot", "optin.cli.lineage",
+                       "optin.cli.snapshot_audit"), "Build, verify and inspect "
                       "consent-gated training-data snapshots."),
     "lineage": Entry(("optin.cli.lineage",), "Where content went: snapshots, derived "
                      "snapshots, provider exports, models."),
