@@ -255,16 +255,7 @@ class IncrementalBuild(SnapshotBuild):
 
         t0 = time.perf_counter()
         with self.db.session() as s:
-            if plan.lake is not None and plan.lake_author_counts is not None:
-                author_counts = plan.lake_author_counts
-                batches = plan.lake.iter_selected(
-                    *plan.selection.filters, authors=eligible, batch_size=cfg.shard_size
-                )
-            else:
-                author_counts = repo.selected_author_counts(s, *plan.selection.filters)
-                batches = repo.iter_selected(
-                    s, *plan.selection.filters, authors=eligible, batch_size=cfg.shard_size
-                )
+            author_counts, batches = self._selected(s, plan, eligible)
             shards.selected, shards.consent_dropped = consent_counts(
                 author_counts, eligible, elig.reasons
             )

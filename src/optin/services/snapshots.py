@@ -473,16 +473,7 @@ class SnapshotBuild:
         with self.db.session() as s:
             # consent counts from rows per author; texts are read for eligible authors only
             eligible = elig.proofs.keys()
-            if plan.lake is not None and plan.lake_author_counts is not None:
-                author_counts = plan.lake_author_counts
-                batches = plan.lake.iter_selected(
-                    *plan.selection.filters, authors=eligible, batch_size=cfg.shard_size
-                )
-            else:
-                author_counts = repo.selected_author_counts(s, *plan.selection.filters)
-                batches = repo.iter_selected(
-                    s, *plan.selection.filters, authors=eligible, batch_size=cfg.shard_size
-                )
+            author_counts, batches = self._selected(s, plan, eligible)
             written = write_input_shards(
                 batches,
                 eligible=eligible,
@@ -496,15 +487,7 @@ class SnapshotBuild:
                 ShardTask(str(plan.path), i, cfg, red_cfg, rkey, input_sha256=sha, rows=rows)
                 for i, rows, sha in written
             )
-            stages = run_stages(
-                tasks,
-                self.executor,
-                on_stage=self.progress.stage,
-                on_done=self.progress.advance,
-                dedupe_on=self.dedupe_on,
-            )
-        self._timed("shards", t0)
-        self._step_timings(stages)
+            stages = self._run_tasks(tasks, t0)
         return _Ran(shards, stages)
 
     def _run_partitioned(
@@ -529,6 +512,24 @@ class SnapshotBuild:
             ShardTask(str(plan.path), i, cfg, red_cfg, rkey, input_sha256=sha, rows=rows)
             for i, rows, sha in gated.shards.shards
         ]
+        return _Ran(gated.shards, self._run_tasks(tasks, t0))
+
+    def _selected(self, s: Any, plan: BuildPlan, eligible: Any) -> tuple[Any, Any]:
+        """(rows per author, batches of the eligible authors' selected content): from the
+        lake when the plan read it, else from the SQL content table."""
+        cfg = plan.config
+        if plan.lake is not None and plan.lake_author_counts is not None:
+            batches = plan.lake.iter_selected(
+                *plan.selection.filters, authors=eligible, batch_size=cfg.shard_size
+            )
+            return plan.lake_author_counts, batches
+        batches = repo.iter_selected(
+            s, *plan.selection.filters, authors=eligible, batch_size=cfg.shard_size
+        )
+        return repo.selected_author_counts(s, *plan.selection.filters), batches
+
+    def _run_tasks(self, tasks: Any, t0: float) -> StageResults:
+        """Run the shard tasks on the executor; times them from ``t0``."""
         stages = run_stages(
             tasks,
             self.executor,
@@ -538,7 +539,7 @@ class SnapshotBuild:
         )
         self._timed("shards", t0)
         self._step_timings(stages)
-        return _Ran(gated.shards, stages)
+        return stages
 
     def _step_timings(self, stages: StageResults) -> None:
         for r in stages.all():
