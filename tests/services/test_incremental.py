@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -454,4 +455,44 @@ def test_a_new_member_in_the_directory_reprocesses_every_row(
     if prov[0].content_id in mine:
         assert "Vexhartley" not in mine[prov[0].content_id][0]
     db_full.dispose()
+    db.dispose()
+
+
+def test_unchanged_parent_shards_are_reused_byte_for_byte(small_home: Path, tmp_path: Path) -> None:
+    """One withdrawal (and what the demo's own ledger changes by the later as-of time):
+    the parent's shards none of whose records left are the child's byte for byte (same
+    SHA-256 in both manifests); a shard that lost one is rewritten without it."""
+    db, st_ = copy_home(small_home, tmp_path / "a")
+    parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW)
+    ids_of = {
+        f["path"]: set(pq.read_table(parent.path / f["path"])["record_id"].to_pylist())
+        for f in parent.manifest["files"]
+    }
+    prov = _prov(db, parent.snapshot_id)
+    counts = Counter(p.author_id for p in prov)
+    author = min(counts, key=lambda a: (counts[a], a))  # the fewest records: most shards kept
+    withdrawn = {p.record_id for p in prov if p.author_id == author}
+    at = T1 - timedelta(hours=5)
+    record_consent(db, author, PURPOSE, "withdraw", source="web", at=at, now=at)
+    child = _build(db, st_, as_of=AS_OF2, now=NOW2, since=parent.snapshot_id)
+    child_files = {f["path"]: f for f in child.manifest["files"]}
+    kept = {p.record_id for p in _prov(db, child.snapshot_id)}
+    gone = set().union(*ids_of.values()) - kept
+    assert withdrawn <= gone
+    touched = [p for p, ids in ids_of.items() if ids & gone]
+    assert touched and len(touched) < len(ids_of)
+    for f in parent.manifest["files"]:
+        path, ids = f["path"], ids_of[f["path"]]
+        if not ids & gone:
+            assert child_files[path] == f
+            assert (child.path / path).read_bytes() == (parent.path / path).read_bytes()
+        elif ids - gone:
+            got = set(pq.read_table(child.path / path)["record_id"].to_pylist())
+            assert got == ids - gone
+            assert child_files[path]["rows"] == len(ids - gone)
+            assert child_files[path]["sha256"] != f["sha256"]
+        else:
+            assert path not in child_files
+    assert child.manifest["incremental"]["dropped"]["WITHDRAWN"] >= len(withdrawn)
+    assert sum(child.manifest["incremental"]["dropped"].values()) == len(gone)
     db.dispose()
