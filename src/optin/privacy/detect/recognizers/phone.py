@@ -181,6 +181,12 @@ class PhoneRecognizer(Recognizer):
         self.window = window
         for region in self.regions:  # compile the region filters now, not on a first post
             _region_filter(region)
+        # phonenumbers compiles its metadata patterns through ``re``'s bounded cache;
+        # numbers from many regions evict them and each validation recompiles. Its own
+        # unbounded cache (where this phonenumbers has one) keeps every pattern once.
+        enable = getattr(phonenumbers, "enable_pattern_cache", None)
+        if enable is not None:
+            enable()
 
     def find(self, text: str) -> Iterator[Finding]:
         for lo, hi in number_windows(text, 7):

@@ -171,6 +171,18 @@ def _word_ok(tok: str, lex: dict[str, tuple[int, int]], second: bool) -> int:
     return 0
 
 
+_ENDS_CUE: dict[str, bool] = {}  # the word before a capitalised word -> _ends_cue
+
+
+def _ends_cue(raw: str) -> bool:
+    """Whether ``raw`` (the text from the previous space to the one before a capitalised
+    word) ends in the last word of a slot phrase; remembered per distinct string."""
+    if len(_ENDS_CUE) >= 65536:
+        _ENDS_CUE.clear()
+    hit = _ENDS_CUE[raw] = raw.rsplit("\n", 1)[-1].lower().strip(_PUNCT) in _SLOT_LAST
+    return hit
+
+
 def _slot_starts(text: str) -> Iterator[tuple[int, bool]]:
     """(start, relation cue) of every capitalised word or CJK run right after a slot cue:
     one look at the previous word, the phrases of the last four words only where it may
@@ -182,8 +194,11 @@ def _slot_starts(text: str) -> Iterator[tuple[int, bool]]:
         if pos < 2 or text[pos - 1] != " ":
             continue
         j = text.rfind(" ", max(0, pos - 30), pos - 1)
-        last = text[j + 1 : pos - 1].rsplit("\n", 1)[-1].lower().strip(_PUNCT)
-        if last in _SLOT_LAST:
+        raw = text[j + 1 : pos - 1]
+        ends_cue = _ENDS_CUE.get(raw)
+        if ends_cue is None:
+            ends_cue = _ends_cue(raw)
+        if ends_cue:
             phrases = phrase_suffixes(text, pos, 4)
             if not SLOT_PHRASES.isdisjoint(phrases):
                 yield pos, phrases[0] in _RELATION_WORDS or "hire" in phrases[0]
