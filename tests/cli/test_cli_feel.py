@@ -165,3 +165,104 @@ def test_piped_tables_print_whole_ids(tmp_path: Path) -> None:
     assert sid in out.stdout and "…" not in out.stdout
     row = next(line for line in out.stdout.splitlines() if sid in line)
     assert "train_own_models" in row.replace(sid, "")  # the purpose is on the id's row
+
+
+#: what ``optin consent show`` and ``optin eligibility`` do not need: Typer's pydantic
+#: adapters (``optin.cli.fastparse``), the engines, migrations and the training stack
+SIMPLE_NOT_NEEDED = (
+    "typer._adapters",
+    "dask",
+    "pyarrow",
+    "numpy",
+    "torch",
+    "alembic",
+    "optin.services.snapshots",
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["consent", "show", "m1"],
+        ["eligibility", "m1", "--purpose", "train_own_models"],
+        ["eligibility", "m1", "--purpose", "train_own_models", "--json"],
+    ],
+)
+def test_simple_commands_import_no_heavy_module(tmp_path: Path, argv: list[str]) -> None:
+    from optin.settings import Settings
+    from optin.storage.database import Database
+    from tests.factories import add_member
+
+    env = _env(tmp_path / "home")
+    init = subprocess.run(
+        [sys.executable, "-m", "optin.cli.main", "init"], env=env, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    db = Database.open(Settings(home=tmp_path / "home"))
+    try:
+        add_member(db, "m1", country="IN")
+    finally:
+        db.dispose()
+    code = (
+        f"import sys, runpy; sys.argv = ['optin', *{argv!r}]\n"
+        "try:\n    runpy.run_module('optin.cli.main', run_name='__main__')\n"
+        "except SystemExit as e:\n    print('EXIT', e.code)\n"
+        f"print('LOADED', [m for m in {SIMPLE_NOT_NEEDED!r} if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert "EXIT 0" in out.stdout, out.stdout[-400:] + out.stderr[-400:]
+    assert "m1" in out.stdout
+    assert "LOADED []" in out.stdout, out.stdout[-400:]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["policy", "show", "--version", "abc"], "Invalid value for '--version'"),
+        (["policy", "show", "--version", "2x"], "Invalid value for '--version'"),
+        (["eligibility", "m1"], "Missing option '--purpose'"),
+    ],
+)
+def test_values_fastparse_leaves_to_typer_get_typers_errors(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only plain strings skip Typer's pydantic coercion: an int option is still parsed
+    (and refused) by Typer, with its message naming the option."""
+    from optin.cli.main import run
+
+    assert run(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_fastparse_str_coercion_is_typers(tmp_path: Path) -> None:
+    """For every string, the deferred ``str`` coercion returns what Typer's own adapter
+    returns (the same string); other annotations are Typer's own coercion."""
+    from types import SimpleNamespace
+
+    import typer.core
+    from hypothesis import given
+    from hypothesis import strategies as st
+    from typer import _coercion
+    from typer.models import ArgumentInfo, OptionInfo
+
+    import optin.cli.main  # noqa: F401  # installs optin.cli.fastparse
+
+    fast = typer.core.build_runtime_param
+    assert fast is not _coercion.build_runtime_param
+    ctx = None  # what the str and int coercions pass on to error messages only
+    param = SimpleNamespace(multiple=False, nargs=1)  # one value, as for `--x VALUE`
+
+    @given(st.text(), st.sampled_from([OptionInfo(), ArgumentInfo()]))
+    def same(value: str, info: object) -> None:
+        desc = _coercion.resolve_type_descriptor(str, info)  # type: ignore[arg-type]
+        want = _coercion.build_runtime_param(desc).coerce(value, param=param, ctx=ctx)  # type: ignore[arg-type]
+        got = fast(desc).coerce(value, param=param, ctx=ctx)  # type: ignore[arg-type]
+        assert got == want and type(got) is type(want)
+
+    same()
+    desc = _coercion.resolve_type_descriptor(int, OptionInfo())
+    assert fast(desc).coerce("12", param=param, ctx=ctx) == 12  # type: ignore[arg-type]

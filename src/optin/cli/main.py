@@ -9,6 +9,8 @@ Start-up is kept short (``bench/cli_startup.py`` measures it):
 * help is Click's plain text (``rich_markup_mode=None``): Typer's Rich help would import
   Rich's Markdown renderer and more (~100 ms) for every ``--help``; command lists show each
   command's whole first help paragraph, wrapped, never cut with "...";
+* Typer's pydantic coercion of each parameter is built only for a value that needs it
+  (:mod:`optin.cli.fastparse`), so a command whose options are strings never builds one;
 * the command modules import the services (SQLAlchemy, pydantic, pyarrow ...) inside the
   commands that need them, and this module imports Rich only on an error path."""
 
@@ -24,7 +26,10 @@ import typer
 import typer.core
 
 from optin import __version__
+from optin.cli import fastparse
 from optin.errors import DiskFullError, OptinError, exit_code_for
+
+fastparse.install()  # str options without a pydantic TypeAdapter (start-up)
 
 #: Modules that add commands; each defines ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES = (
