@@ -49,10 +49,13 @@ def install() -> None:
     def build(descriptor: Any) -> Any:
         if getattr(descriptor, "file_annotation", None) is not None:
             return original(descriptor)
-        return _LazyParam(
-            parameter_info=descriptor.parameter_info,
-            annotation=descriptor.annotation,
-            descriptor=descriptor,
-        )
+        try:
+            return _LazyParam(
+                parameter_info=descriptor.parameter_info,
+                annotation=descriptor.annotation,
+                descriptor=descriptor,
+            )
+        except Exception:  # a Typer whose RuntimeParam differs: parse its own way
+            return original(descriptor)
 
     tcore.build_runtime_param = build
