@@ -89,9 +89,11 @@ def _placeholders(home: Path, tmp: Path) -> dict[str, str]:
     """The values the documented command lines' capitals stand for, from the demo."""
     from sqlalchemy import select
 
+    import optin
+
     from optin.settings import Settings
     from optin.storage.database import Database
-    from optin.storage.models import ConsentEventRow, SnapshotRecordRow
+    from optin.storage.models import ConsentEventRow, SnapshotRecordRow, SnapshotRow
 
     db = Database.open(Settings(home=home))
     with db.session() as s:
@@ -99,12 +101,15 @@ def _placeholders(home: Path, tmp: Path) -> dict[str, str]:
             select(ConsentEventRow.event_id).where(ConsentEventRow.member_id == "m0000001")
         ).first()
         content = s.scalars(select(SnapshotRecordRow.content_id)).first()
+        parent = s.scalars(select(SnapshotRow.id)).one()  # the fixture's snapshot
     db.dispose()
     return {
         "MEMBER": "m0000001",
         "PURPOSE": "train_own_models",
         "EVENT": str(event),
         "CONTENT": str(content),  # an item with a record in the demo's snapshot
+        "PARENT": parent,
+        "POLICYFILE": str(Path(optin.__file__).parent / "domain" / "default_policy.toml"),
         "FILE": str(tmp / "export.jsonl"),
         "KEYFILE": str(tmp / "witness.key"),
     }
@@ -114,7 +119,7 @@ def test_every_documented_shape_is_the_output(
     demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sections = _sections()
-    assert len(sections) >= 59, "docs/json.md lost its sections"
+    assert len(sections) >= 61, "docs/json.md lost its sections"
     values = _placeholders(demo_home, tmp_path)
     problems: dict[str, list[str]] = {}
     for cmd, shape in sections:  # in the page's order: a section may use an earlier one's
