@@ -54,6 +54,15 @@ def test_log_commands(cli, db_settings: Settings, tmp_path: Path) -> None:
     rc, out, _ = cli("log", "prove", ids[1])
     pf = ProofFile.decode(out)
     assert rc == 0 and pf.index == 1 and len(pf.proof) == 2
+    # the member's own file, written by the operator for them, opens and verifies
+    member_file = tmp_path / "member.tlog-proof"
+    rc, out, err = cli("log", "prove", ids[1], "--member", "ada", "--out", str(member_file))
+    assert rc == 0 and "wrote" in out, err
+    rc, out, err = cli("log", "verify", str(member_file), "--key", vkey, "--json")
+    assert rc == 0, err
+    assert json.loads(out)["event_id"] == ids[1]
+    rc, _, err = cli("log", "prove", ids[1], "--member", "m-nobody")
+    assert rc != 0 and "nobody" in err
     rc, out, _ = cli("log", "consistency", "1", "3")
     assert rc == 0 and len(out.split()) == 2
     proof = [base64.b64decode(x) for x in out.split()]

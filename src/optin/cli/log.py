@@ -11,6 +11,7 @@ import typer
 from optin.cli.context import console, print_json, settings_from
 from optin.cli.core import JSON_OPT, open_db, say
 from optin.errors import IntegrityError
+from optin.files import atomic_write_bytes
 
 log_app = typer.Typer(
     help="The consent transparency log: checkpoints, proofs, verification.",
@@ -96,18 +97,34 @@ def prove_cmd(
     ctx: typer.Context,
     event_id: str = typer.Argument(..., help="Ledger event id."),
     out: Path = typer.Option(None, "--out", help="Write the .tlog-proof file here."),
+    member: str = typer.Option(
+        None,
+        "--member",
+        help="Member id or @handle: write the member's own proof file instead (receipt "
+        "+ salt + proof, what the member downloads and `optin log verify` opens); the "
+        "event must be theirs.",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Print (or write) the inclusion proof of a ledger event (c2sp.org/tlog-proof)."""
-    from optin.services.tlog import inclusion_proof_file
+    from optin.services.tlog import inclusion_proof_file, member_proof_file
 
     db = open_db(ctx)
     try:
-        pf = inclusion_proof_file(db, settings_from(ctx), event_id, now=_now())
+        if member is None:
+            pf = inclusion_proof_file(db, settings_from(ctx), event_id, now=_now())
+        else:
+            from optin.services.consent import resolve_member
+            from optin.services.receipts import receipt
+
+            mid = resolve_member(db, member)
+            pf = member_proof_file(
+                db, settings_from(ctx), mid, event_id, now=_now(), receipt=receipt(db, event_id)
+            )
     finally:
         db.dispose()
     if out is not None:
-        out.write_text(pf.encode(), "utf-8")
+        atomic_write_bytes(out, pf.encode().encode("utf-8"))
     if as_json:
         print_json(
             {
