@@ -69,6 +69,13 @@ def redact(
         help="Drop a record (text null) when redacted non-space characters exceed this share "
         "of its non-space characters; 1 never drops.",
     ),
+    min_real_words: int = typer.Option(
+        0,
+        "--min-real-words",
+        min=0,
+        help="Also drop a record with redacted personal data when fewer than this many "
+        "words of its own text remain (the snapshot rule; snapshots use 3); 0: off.",
+    ),
     spans_only: bool = typer.Option(
         False, "--spans-only", help="Leave the text out of the output (for score.py)."
     ),
@@ -101,6 +108,7 @@ def redact(
         operator=operator,
         key=key,
         drop_density=None if drop_density >= 1.0 else drop_density,
+        min_real_words=min_real_words or None,
     )
     redactor = Redactor(config, _directory(directory, settings))
     src = "<stdin>" if input == "-" else input
