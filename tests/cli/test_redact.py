@@ -94,7 +94,6 @@ def test_dense_record_is_dropped_with_null_text(tmp_path: Path) -> None:
     assert json.loads(res.stdout.splitlines()[0])["text"] == "[EMAIL]"
 
 
-
 def test_min_real_words_drops_a_record_with_too_little_text_left(tmp_path: Path) -> None:
     rows = [
         json.dumps({"id": "short", "text": "Thanks Jane Doe!"}),
@@ -108,6 +107,7 @@ def test_min_real_words_drops_a_record_with_too_little_text_left(tmp_path: Path)
     got = {r["id"]: r for r in map(json.loads, res.stdout.splitlines())}
     assert got["short"]["dropped"] is True and got["short"]["text"] is None
     assert got["long"]["dropped"] is False and "[PERSON]" in got["long"]["text"]
+
 
 BAD_CASES = [
     ("invalid_json", [GOOD, '{"id": "b", "text": '], "in.jsonl:2: invalid JSON"),
