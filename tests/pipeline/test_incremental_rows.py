@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,3 +66,45 @@ def test_content_hashes_tell_fields_apart() -> None:
     )
     h = inc.content_hashes(table, KEY)
     assert len(set(h[:4])) == 4 and h[3] == h[4] and h[5] != h[0]
+
+
+def _rows(n: int, start: int, bands: int = 2) -> pa.Table:
+    schema = inc.rows_schema(bands)
+    cols = {}
+    for f in schema:
+        if f.name == "record_id":
+            cols[f.name] = pa.array([f"r{start + i}" for i in range(n)], f.type)
+        elif pa.types.is_fixed_size_binary(f.type):
+            cols[f.name] = pa.array(
+                [bytes([i % 256]) * f.type.byte_width for i in range(n)], f.type
+            )
+        else:
+            cols[f.name] = pa.array([None] * n, f.type)
+    return pa.table(cols, schema=schema)
+
+
+def test_rows_streamed_shard_by_shard_read_back_as_one_table(tmp_path) -> None:
+    parts = [_rows(3, 0), _rows(0, 3), _rows(5, 3)]
+    inc.write_rows(tmp_path, iter(parts), {"key_of": "s"}, schema=inc.rows_schema(2))
+    got = inc.read_rows(tmp_path)
+    assert got is not None
+    table, meta = got
+    assert meta["rows"] == 8 and meta["key_of"] == "s"
+    assert table.equals(pa.concat_tables(parts))
+
+
+def test_no_rows_write_an_empty_file_of_the_schema(tmp_path) -> None:
+    inc.write_rows(tmp_path, iter([]), {"key_of": "s"}, schema=inc.rows_schema(2))
+    got = inc.read_rows(tmp_path)
+    assert got is not None and got[0].num_rows == 0 and got[0].schema == inc.rows_schema(2)
+
+
+def test_a_failure_while_streaming_leaves_no_rows_file(tmp_path) -> None:
+    def parts():
+        yield _rows(3, 0)
+        raise OSError("disk went away")
+
+    with pytest.raises(OSError, match="disk went away"):
+        inc.write_rows(tmp_path, parts(), {"key_of": "s"}, schema=inc.rows_schema(2))
+    assert inc.read_rows(tmp_path) is None
+    assert not any((tmp_path / inc.ROWS_DIR).iterdir())  # no temp file left behind

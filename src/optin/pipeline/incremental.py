@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from optin.errors import IntegrityError
+from optin.files import atomic_binary
 from optin.pipeline.config import BuildConfig
-from optin.pipeline.io import atomic_write_bytes, atomic_write_json, read_ipc, read_json
+from optin.pipeline.io import atomic_write_json, read_ipc, read_json
 from optin.pipeline.shard import ShardTask
 from optin.pipeline.steps.dedupe import find_duplicates
 from optin.pipeline.steps.write import record_ids
@@ -170,26 +171,44 @@ def task_rows(
 
 def full_build_rows(
     tasks: Sequence[ShardTask], kept_ids: set[str], hash_key: bytes
-) -> pa.Table | None:
-    """The rows file of a full build (``kept_ids``: the record ids in its shards)."""
-    if not tasks:
-        return None
-    parts = [
-        task_rows(t, hash_key, lambda s1: [r in kept_ids for r in s1["record_id"].to_pylist()])
-        for t in tasks
-    ]
-    return pa.concat_tables(parts) if parts else None
+) -> Iterator[pa.Table]:
+    """The rows file of a full build (``kept_ids``: the record ids in its shards), one
+    table per shard task, so the driver holds one shard's rows at a time."""
+    for t in tasks:
+        yield task_rows(
+            t, hash_key, lambda s1: [r in kept_ids for r in s1["record_id"].to_pylist()]
+        )
 
 
-def write_rows(snapshot: Path, table: pa.Table, meta: dict[str, Any]) -> None:
-    """``_incremental/rows.parquet`` and ``meta.json`` (atomic; meta last)."""
+def write_rows(
+    snapshot: Path,
+    rows: pa.Table | Iterable[pa.Table],
+    meta: dict[str, Any],
+    schema: pa.Schema | None = None,
+) -> None:
+    """``_incremental/rows.parquet`` and ``meta.json`` (atomic; meta last). ``rows`` is a
+    table or an iterable of tables (streamed to the file; ``schema`` then gives the
+    file's schema, needed when the iterable may be empty)."""
     d = snapshot / ROWS_DIR
     d.mkdir(parents=True, exist_ok=True)
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd", row_group_size=1 << 20)
-    data = bytes(sink.getvalue())
-    atomic_write_bytes(d / ROWS_FILE, data, mode=0o600)
-    atomic_write_json(d / META_FILE, {**meta, "rows": table.num_rows})
+    parts: Iterable[pa.Table] = [rows] if isinstance(rows, pa.Table) else rows
+    n = 0
+    with atomic_binary(d / ROWS_FILE, mode=0o600, mkdir=False) as f:
+        writer: pq.ParquetWriter | None = None
+        try:
+            for part in parts:
+                if writer is None:
+                    writer = pq.ParquetWriter(f, part.schema, compression="zstd")
+                writer.write_table(part, row_group_size=1 << 20)
+                n += part.num_rows
+            if writer is None:
+                if schema is None:
+                    raise ValueError("write_rows: no rows and no schema")
+                writer = pq.ParquetWriter(f, schema, compression="zstd")
+        finally:
+            if writer is not None:
+                writer.close()
+    atomic_write_json(d / META_FILE, {**meta, "rows": n})
 
 
 def read_rows(snapshot: Path) -> tuple[pa.Table, dict[str, Any]] | None:

@@ -735,17 +735,15 @@ def keep_full_build_rows(build: SnapshotBuild, plan: BuildPlan, ran: _Ran) -> No
         kept.update(read_ipc(task.prov_path(), ["record_id"])["record_id"].to_pylist())
     hkey = snapshot_key(build.settings, plan.snapshot_id, "content-hash")
     t0 = time.perf_counter()
-    rows = inc.full_build_rows(ran.stages.tasks, kept, hkey)
-    if rows is None:
-        rows = inc.rows_schema(plan.config.bands).empty_table()
     inc.write_rows(
         plan.path,
-        rows,
+        inc.full_build_rows(ran.stages.tasks, kept, hkey),  # streamed: one shard at a time
         {
             "key_of": plan.snapshot_id,
             "config": inc.config_fingerprint(plan.config),
             "directory": inc.directory_digest(plan.work / "directory.jsonl", hkey),
         },
+        schema=inc.rows_schema(plan.config.bands),
     )
     build.timings["keep_rows"] = time.perf_counter() - t0
 
