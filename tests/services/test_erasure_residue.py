@@ -389,6 +389,20 @@ def test_when_member_erased_then_no_residue_anywhere_and_everything_still_verifi
     assert report.request_texts_rewritten >= 4  # identity x2 (+ history), reason, notice
     assert report.compaction is not None and report.compaction.complete
     after = _hits({**_db_blobs(db), **_file_blobs(home, skip)}, needles)
+    for _ in range(3 if after and db.dialect != "sqlite" else 0):
+        # PostgreSQL: VACUUM (FULL) keeps a deleted row version while any backend's
+        # snapshot may still see it; a backend that has not chosen its database yet (a
+        # parallel test worker connecting) counts too, and the compaction report cannot
+        # see it. Compaction is idempotent: run it again once that backend is gone.
+        import time
+
+        from optin.services.erasure import compact_database
+
+        time.sleep(1.0)
+        assert compact_database(db).complete
+        after = _hits({**_db_blobs(db), **_file_blobs(home, skip)}, needles)
+        if not after:
+            break
     assert after == {}, f"residue after erasure: {after}"
 
     # the ledger, the log, the erasure record
