@@ -20,6 +20,7 @@ import io
 import json
 import shutil
 import subprocess
+import time
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,12 @@ from sqlalchemy.engine import make_url
 
 from optin.services import dsr, provider_exports, providers
 from optin.services.demo import generate_demo
-from optin.services.erasure import MENTION_MARKER, erase_member, erasure_records
+from optin.services.erasure import (
+    MENTION_MARKER,
+    compact_database,
+    erase_member,
+    erasure_records,
+)
 from optin.services.outbox import OutboxWorker, RetryPolicy
 from optin.services.snapshots import build_snapshot
 from optin.services.tlog import integrate, verify_log
@@ -394,10 +400,6 @@ def test_when_member_erased_then_no_residue_anywhere_and_everything_still_verifi
         # snapshot may still see it; a backend that has not chosen its database yet (a
         # parallel test worker connecting) counts too, and the compaction report cannot
         # see it. Compaction is idempotent: run it again once that backend is gone.
-        import time
-
-        from optin.services.erasure import compact_database
-
         time.sleep(1.0)
         assert compact_database(db).complete
         after = _hits({**_db_blobs(db), **_file_blobs(home, skip)}, needles)

@@ -102,24 +102,6 @@ def content_hashes(table: pa.Table, key: bytes) -> list[bytes]:
     return [blake(d, key=key64, digest_size=16).digest() for d in data]
 
 
-def _content_hashes_reference(table: pa.Table, key: bytes) -> list[bytes]:
-    """:func:`content_hashes` row by row in Python (the definition; for tests)."""
-    created = pc.cast(table["created_at"], pa.int64()).to_pylist()
-    blake, key64 = hashlib.blake2b, key[:64]
-    out = []
-    for a, k, lang, c, t in zip(
-        table["author_id"].to_pylist(),
-        table["kind"].to_pylist(),
-        table["language"].to_pylist(),
-        created,
-        table["text"].to_pylist(),
-        strict=True,
-    ):
-        data = f"{a}\x1f{k}\x1f{lang}\x1f{c}\x1f{t or ''}".encode("utf-8", "surrogatepass")
-        out.append(blake(data, key=key64, digest_size=16).digest())
-    return out
-
-
 def directory_digest(path: Path, key: bytes) -> str:
     """Keyed digest of the members' directory file a build redacted with."""
     return hmac.new(key, path.read_bytes(), "sha256").hexdigest()
@@ -181,17 +163,13 @@ def full_build_rows(
 
 
 def write_rows(
-    snapshot: Path,
-    rows: pa.Table | Iterable[pa.Table],
-    meta: dict[str, Any],
-    schema: pa.Schema | None = None,
+    snapshot: Path, parts: Iterable[pa.Table], meta: dict[str, Any], schema: pa.Schema
 ) -> None:
-    """``_incremental/rows.parquet`` and ``meta.json`` (atomic; meta last). ``rows`` is a
-    table or an iterable of tables (streamed to the file; ``schema`` then gives the
-    file's schema, needed when the iterable may be empty)."""
+    """``_incremental/rows.parquet`` and ``meta.json`` (atomic; meta last): ``parts`` are
+    streamed to the file one table at a time; ``schema`` is the file's when there are
+    none."""
     d = snapshot / ROWS_DIR
     d.mkdir(parents=True, exist_ok=True)
-    parts: Iterable[pa.Table] = [rows] if isinstance(rows, pa.Table) else rows
     n = 0
     with atomic_binary(d / ROWS_FILE, mode=0o600, mkdir=False) as f:
         writer: pq.ParquetWriter | None = None
@@ -202,8 +180,6 @@ def write_rows(
                 writer.write_table(part, row_group_size=1 << 20)
                 n += part.num_rows
             if writer is None:
-                if schema is None:
-                    raise ValueError("write_rows: no rows and no schema")
                 writer = pq.ParquetWriter(f, schema, compression="zstd")
         finally:
             if writer is not None:

@@ -635,12 +635,13 @@ class IncrementalBuild(SnapshotBuild):
         assert isinstance(ran, _IncRan) and ran.rows is not None
         inc.write_rows(
             plan.path,
-            ran.rows,
+            [ran.rows],
             {
                 "key_of": self.parent.key_of,
                 "config": inc.config_fingerprint(plan.config),
                 "directory": ran.directory,
             },
+            ran.rows.schema,
         )
 
     def finish(self, plan: BuildPlan, ran: _Ran, proof: _Proof) -> Any:
@@ -743,7 +744,7 @@ def keep_full_build_rows(build: SnapshotBuild, plan: BuildPlan, ran: _Ran) -> No
             "config": inc.config_fingerprint(plan.config),
             "directory": inc.directory_digest(plan.work / "directory.jsonl", hkey),
         },
-        schema=inc.rows_schema(plan.config.bands),
+        inc.rows_schema(plan.config.bands),
     )
     build.timings["keep_rows"] = time.perf_counter() - t0
 
