@@ -168,9 +168,16 @@ def test_piped_tables_print_whole_ids(tmp_path: Path) -> None:
 
 
 #: what ``optin consent show`` and ``optin eligibility`` do not need: Typer's pydantic
-#: adapters (``optin.cli.fastparse``), the engines, migrations and the training stack
+#: adapters (``optin.cli.fastparse``), the ORM and pydantic (the embedded database is
+#: read through ``sqlite3``: ``optin.services.quick``; the settings without pydantic:
+#: ``optin.settings_env``), the engines, migrations and the training stack
 SIMPLE_NOT_NEEDED = (
     "typer._adapters",
+    "sqlalchemy",
+    "pydantic",
+    "pydantic_settings",
+    "optin.settings",
+    "optin.storage.database",
     "dask",
     "pyarrow",
     "numpy",
@@ -184,8 +191,10 @@ SIMPLE_NOT_NEEDED = (
     "argv",
     [
         ["consent", "show", "m1"],
+        ["consent", "show", "@H-M1", "--json"],
         ["eligibility", "m1", "--purpose", "train_own_models"],
         ["eligibility", "m1", "--purpose", "train_own_models", "--json"],
+        ["eligibility", "m-nobody", "--purpose", "train_own_models"],
     ],
 )
 def test_simple_commands_import_no_heavy_module(tmp_path: Path, argv: list[str]) -> None:
@@ -214,8 +223,11 @@ def test_simple_commands_import_no_heavy_module(tmp_path: Path, argv: list[str])
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
         check=False,
     )  # fmt: skip
-    assert "EXIT 0" in out.stdout, out.stdout[-400:] + out.stderr[-400:]
-    assert "m1" in out.stdout
+    if "m-nobody" in argv:
+        assert "EXIT 66" in out.stdout and "'m-nobody' does not exist" in out.stderr
+    else:
+        assert "EXIT 0" in out.stdout, out.stdout[-400:] + out.stderr[-400:]
+        assert "m1" in out.stdout
     assert "LOADED []" in out.stdout, out.stdout[-400:]
 
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
+from optin.settings_env import EnvSettings
+
 if TYPE_CHECKING:
     from optin.settings import Settings
 
@@ -31,13 +33,23 @@ err_console = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 def settings_from(ctx: typer.Context) -> Settings:
-    """The Settings built by the root callback (``--home``)."""
+    """The Settings of the root callback (``--home``), built on first use when the root
+    callback read only the environment (:class:`~optin.settings_env.EnvSettings`)."""
     from optin.settings import Settings
 
-    obj = ctx.find_root().obj
-    if isinstance(obj, Settings):
-        return obj
+    root = ctx.find_root()
+    if isinstance(root.obj, EnvSettings):
+        root.obj = root.obj.full()
+    if isinstance(root.obj, Settings):
+        return root.obj
     return Settings()
+
+
+def env_settings(ctx: typer.Context) -> EnvSettings | None:
+    """The root callback's settings while they are read from the environment only (the
+    fast read paths use them; None once the pydantic Settings is built)."""
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, EnvSettings) else None
 
 
 def print_json(data: Any) -> None:

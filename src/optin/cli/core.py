@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from optin.cli.context import console, print_json, settings_from
+from optin.cli.context import console, env_settings, print_json, settings_from
 from optin.cli.output import Table, esc, styled
 from optin.errors import InputError, IntegrityError
 
@@ -215,15 +215,22 @@ def consent_show(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Each purpose: is it switched on, and may the member's content be used."""
-    from optin.services.consent import consent_state, resolve_member
+    from optin.services import quick
 
     when = parse_time(at, "--at") or datetime.now(UTC)
-    db = open_db(ctx)
-    try:
-        member = resolve_member(db, member)
-        states = consent_state(db, member, when)
-    finally:
-        db.dispose()
+    env = env_settings(ctx)
+    fast = quick.consent_state(env, member, when) if env is not None else None
+    if fast is not None:
+        member, states = fast
+    else:
+        from optin.services.consent import consent_state, resolve_member
+
+        db = open_db(ctx)
+        try:
+            member = resolve_member(db, member)
+            states = consent_state(db, member, when)
+        finally:
+            db.dispose()
     if as_json:
         print_json(
             {"member_id": member, "at": _iso(when), "purposes": [s.to_dict() for s in states]}
@@ -524,16 +531,23 @@ def eligibility_cmd(
     as_json: bool = JSON_OPT,
 ) -> None:
     """May MEMBER's content be used for PURPOSE at time T, and why."""
-    from optin.services.consent import resolve_member
-    from optin.services.eligibility import decide_member
+    from optin.services import quick
 
     when = parse_time(at, "--at") or datetime.now(UTC)
-    db = open_db(ctx)
-    try:
-        member = resolve_member(db, member)
-        d = decide_member(db, member, purpose, when)
-    finally:
-        db.dispose()
+    env = env_settings(ctx)
+    fast = quick.decide_member(env, member, purpose, when) if env is not None else None
+    if fast is not None:
+        member, d = fast
+    else:
+        from optin.services.consent import resolve_member
+        from optin.services.eligibility import decide_member
+
+        db = open_db(ctx)
+        try:
+            member = resolve_member(db, member)
+            d = decide_member(db, member, purpose, when)
+        finally:
+            db.dispose()
     if as_json:
         print_json(d.to_dict())
         return

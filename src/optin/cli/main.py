@@ -219,9 +219,15 @@ def root(
     """optin: per-member, per-purpose consent; provable, redacted training snapshots."""
     import logging
 
-    from optin.settings import Settings
+    from optin.settings_env import read_env_settings
 
-    settings = Settings(home=home) if home is not None else Settings()
+    # the pydantic Settings is built only where a command needs it (settings_from), or
+    # here when the environment holds what only pydantic reads (optin.settings_env)
+    settings: Any = read_env_settings(os.environ, home)
+    if settings is None:
+        from optin.settings import Settings
+
+        settings = Settings(home=home) if home is not None else Settings()
     ctx.obj = settings
     level = getattr(logging, settings.log_level.upper(), logging.WARNING)
     logging.basicConfig(

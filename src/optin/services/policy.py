@@ -7,7 +7,6 @@ once per process (cached on the versions' identities), so hot paths may call it 
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,37 +23,23 @@ from optin.domain.changes import (
     schedule_in_force,
 )
 from optin.domain.eligibility import PolicySet
-from optin.domain.model import PolicyVersion, Purpose, Regime
+from optin.domain.model import PolicyVersion, Regime
 from optin.domain.policy import parse_policy
 from optin.errors import ConflictError, InputError, NotFoundError
+from optin.services.policy_rules import parse_version, require_purpose
 from optin.storage.database import Database
 from optin.storage.db import Session
 from optin.storage.models import PolicyVersionRow
 from optin.storage.repos import policies
 
 _lock = threading.Lock()
-_parsed: dict[tuple[int, str, datetime, str, datetime | None], PolicyVersion] = {}
 _sets: dict[tuple[object, ...], PolicySet] = {}
 
 
 def _parse_row(row: PolicyVersionRow) -> PolicyVersion:
-    key = (row.version, row.sha256, row.effective_at, row.material, row.in_force_at)
-    with _lock:
-        hit = _parsed.get(key)
-    if hit is not None:
-        return hit
-    material = frozenset(json.loads(row.material or "[]"))
-    pv = parse_policy(
-        row.document,
-        version=row.version,
-        effective_at=row.effective_at,
-        material=material,
-        source=f"policy version {row.version}",
-        in_force_at=row.in_force_at,
+    return parse_version(
+        row.version, row.sha256, row.effective_at, row.material, row.in_force_at, row.document
     )
-    with _lock:
-        _parsed[key] = pv
-    return pv
 
 
 def policy_set(db: Database) -> PolicySet:
@@ -87,27 +72,6 @@ def current_policy(db: Database, at: datetime) -> PolicyVersion:
             "publish one with `optin policy publish FILE`"
         )
     return pv
-
-
-def require_purpose(
-    ps: PolicySet, purpose: str, at: datetime, *, any_version: bool = False
-) -> Purpose | None:
-    """The one check for a purpose id: it must be defined by the version in force at
-    ``at`` (or, with ``any_version``, by some published version: eligibility may be asked
-    about a purpose a later version dropped). Anything else is a :class:`NotFoundError`
-    (CLI exit 66, HTTP 404) naming the purpose and the valid ones.
-
-    Returns the purpose as the version in force at ``at`` defines it (None when only an
-    other version defines it).
-    """
-    pv = ps.in_force(at)
-    if pv is not None and purpose in pv.purposes:
-        return pv.purposes[purpose]
-    if any_version and any(purpose in v.purposes for v in ps.versions):
-        return None
-    shown = pv or (ps.latest() if any_version else None)
-    valid = ", ".join(sorted(shown.purposes)) if shown else "none (no policy in force)"
-    raise NotFoundError(f"unknown purpose {purpose!r} at {at.isoformat()}; valid purposes: {valid}")
 
 
 def get_policy(db: Database, version: int) -> PolicyVersion:

@@ -14,7 +14,6 @@ Publishing the default policy is a use case, not storage:
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,14 +28,12 @@ from optin.settings import Settings
 from optin.storage.db import make_engine, prepare_data_dir, session_scope
 from optin.storage.keystore import SESSION_KEY as KEYSTORE_SESSION_KEY
 from optin.storage.keystore import KeyStore, open_keystore
+from optin.storage.light import MIGRATIONS, head_from_files
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 log = logging.getLogger(__name__)
-
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-_REVISION = re.compile(r"""^(down_)?revision\s*(?::[^=]+)?=\s*(?:["'](\w+)["']|None)""", re.M)
 
 
 def _alembic_config(url: str) -> Config:
@@ -100,23 +97,12 @@ class Database:
 
     def head_revision(self) -> str | None:
         """The newest migration: read from the migration files' ``revision`` and
-        ``down_revision`` lines (Alembic is loaded only to migrate, or where those
-        lines do not give exactly one head), so every command starts faster."""
-        revisions: set[str] = set()
-        downs: set[str] = set()
-        for f in (MIGRATIONS / "versions").glob("[0-9]*.py"):
-            found = dict.fromkeys(("revision", "down_revision"))
-            for m in _REVISION.finditer(f.read_text("utf-8")):
-                found["down_revision" if m[1] else "revision"] = m[2]
-            if found["revision"] is None:
-                break
-            revisions.add(found["revision"])
-            if found["down_revision"]:
-                downs.add(found["down_revision"])
-        else:
-            heads = revisions - downs
-            if len(heads) == 1:
-                return heads.pop()
+        ``down_revision`` lines (:func:`optin.storage.light.head_from_files`; Alembic is
+        loaded only to migrate, or where those lines do not give exactly one head), so
+        every command starts faster."""
+        head = head_from_files(MIGRATIONS / "versions")
+        if head is not None:
+            return head
         from alembic.script import ScriptDirectory
 
         return ScriptDirectory.from_config(_alembic_config(self.url)).get_current_head()

@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from optin.storage.light import fold_handle
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -71,11 +73,6 @@ def sqlite_datetime(value: datetime) -> str:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-
-
-def fold_handle(handle: str) -> str:
-    """The case-folded form of a handle: what uniqueness is judged on."""
-    return handle.casefold()
 
 
 def _folded_handle(context: Any) -> str:

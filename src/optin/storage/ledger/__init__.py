@@ -36,13 +36,8 @@ from optin.storage.ledger.chain import (
     iso,
     payload_from_iso,
 )
-from optin.storage.ledger.verify import (
-    LedgerReport,
-    is_erasure,
-    iter_rows,
-    row_to_event,
-    verify,
-)
+from optin.storage.ledger.verify import LedgerReport, iter_rows, verify
+from optin.storage.light import is_erasure, row_to_event
 
 __all__ = [
     "GENESIS",

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from optin.domain.model import ERASURE_ACTION, ConsentAction, ConsentEvent, ConsentSource
 from optin.storage.ledger.append import _COLS
 from optin.storage.ledger.chain import GENESIS, ChainEntry, iso
 from optin.storage.models import ConsentEventRow, LedgerHeadRow
@@ -55,28 +54,6 @@ class LedgerReport:
             "first_bad_seq": self.first_bad_seq,
             "problem": self.problem,
         }
-
-
-def is_erasure(row: Any) -> bool:
-    """Whether a ledger row records an erasure (not a consent choice; see
-    :func:`optin.storage.ledger.append.append_erasure`)."""
-    return bool(row.action == ERASURE_ACTION)
-
-
-def row_to_event(row: Any) -> ConsentEvent:
-    """A consent choice row as a domain event (never an erasure row: check
-    :func:`is_erasure` first)."""
-    return ConsentEvent(
-        event_id=row.event_id,
-        member_id=row.member_id,
-        purpose=row.purpose,
-        action=ConsentAction(row.action),
-        at=row.at,
-        policy_version=int(row.policy_version),
-        source=ConsentSource(row.source),
-        seq=int(row.seq),
-        recorded_at=row.recorded_at,
-    )
 
 
 def iter_rows(session: Session, *, chunk: int = _CHUNK) -> Iterator[Any]:
