@@ -143,7 +143,13 @@ def load_command(name: str) -> Any:
             if module in entry.modules and module not in _REGISTERED:
                 importlib.import_module(module).register(_FULL)
                 _REGISTERED.add(module)
-        built = typer.main.get_command(_FULL)
+        # only this command's Click object is built (each command costs Typer a look at
+        # its signature); Typer builds it the same way inside a group of one
+        one = typer.Typer(rich_markup_mode=None, add_completion=False)
+        one.callback()(lambda: None)
+        one.registered_commands = [c for c in _FULL.registered_commands if c.name == name]
+        one.registered_groups = [g for g in _FULL.registered_groups if g.name == name]
+        built = typer.main.get_command(one)
         _BUILT[name] = _whole_short_help(built.commands[name])  # type: ignore[attr-defined]
     return _BUILT[name]
 

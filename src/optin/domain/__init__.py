@@ -1,22 +1,16 @@
 """optin's pure domain: purposes, policies, jurisdictions, consent, eligibility.
 
 No I/O, no clock, no database: time is always a parameter.
+
+The policy-change names (:mod:`optin.domain.changes`, with :mod:`difflib`) are loaded on
+first use (PEP 562): the short CLI commands decide eligibility without them.
 """
 
-from optin.domain.changes import (
-    ChangeKind,
-    PolicyChange,
-    PublishRequirements,
-    changes_for_country,
-    check_publish,
-    describe_change,
-    describe_changes,
-    policy_changes,
-    policy_text_diff,
-    publish_requirements,
-    regime_table,
-    schedule_in_force,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from optin.domain.eligibility import (
     ELIGIBLE_REASONS,
     Decision,
@@ -56,6 +50,53 @@ from optin.domain.policy import (
     is_valid_purpose_id,
     parse_policy,
 )
+
+if TYPE_CHECKING:
+    from optin.domain.changes import (
+        ChangeKind,
+        PolicyChange,
+        PublishRequirements,
+        changes_for_country,
+        check_publish,
+        describe_change,
+        describe_changes,
+        policy_changes,
+        policy_text_diff,
+        publish_requirements,
+        regime_table,
+        schedule_in_force,
+    )
+
+#: The names loaded from :mod:`optin.domain.changes` on first use.
+_CHANGES = frozenset(
+    {
+        "ChangeKind",
+        "PolicyChange",
+        "PublishRequirements",
+        "changes_for_country",
+        "check_publish",
+        "describe_change",
+        "describe_changes",
+        "policy_changes",
+        "policy_text_diff",
+        "publish_requirements",
+        "regime_table",
+        "schedule_in_force",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _CHANGES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module("optin.domain.changes"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_CHANGES})
+
 
 __all__ = [
     "DEFAULT_NOTICE_DAYS",
