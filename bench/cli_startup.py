@@ -1,6 +1,6 @@
 """CLI start-up: how long ``optin`` takes before it does anything.
 
-Runs each command ``--runs`` times as a fresh process (``python -m optin.cli.main``, the
+Runs each command ``--runs`` times as a fresh process (``python -m optin.cli.entry``, the
 same code as the ``optin`` script) and prints the median and min wall time and the median
 process CPU time (user + system of the child) per command, in ms, with the machine's load
 average. Two SQLite homes, made once: one with ``optin init`` only, where ``m-nobody``
@@ -51,7 +51,7 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(
-        [sys.executable, "-m", "optin.cli.main", *argv],
+        [sys.executable, "-m", "optin.cli.entry", *argv],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     wall = time.perf_counter() - t0
@@ -62,7 +62,7 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
 
 def _importtime(argv: list[str], env: dict[str, str]) -> list[tuple[int, str]]:
     p = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "optin.cli.main", *argv],
+        [sys.executable, "-X", "importtime", "-m", "optin.cli.entry", *argv],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     rows = []

@@ -7,12 +7,13 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-import typer
 from rich.console import Console
 
 from optin.settings_env import EnvSettings
 
 if TYPE_CHECKING:
+    import typer
+
     from optin.settings import Settings
 
 #: ``emoji=False``: ``:name:`` codes in data are shown as typed. Values printed inside

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from optin.cli.context import console, env_settings, print_json, settings_from
-from optin.cli.output import Table, esc, styled
+from optin.cli.output import Table, esc
+from optin.cli.simple import iso as _iso
+from optin.cli.simple import (
+    parse_time,
+    print_consent_state,
+    print_decision,
+    say,
+)
 from optin.errors import InputError, IntegrityError
 
 if TYPE_CHECKING:
@@ -25,38 +32,6 @@ keys_app = typer.Typer(help="Member keys and the master key that wraps them.", n
 JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
-#: The one time format of every option that takes a time (as the imports require).
-TIME_FORMAT = (
-    "ISO 8601 with a zone, e.g. 2024-05-01T12:30:00Z or 2024-05-01T14:30:00+02:00; "
-    "or a date, 2024-05-01, meaning 00:00 UTC that day"
-)
-
-
-def parse_time(value: str | None, option: str) -> datetime | None:
-    """ISO 8601 date-time with a zone, or a date (00:00 UTC). A date-time without a zone
-    is refused, not guessed (as imports refuse it). InputError naming ``option``."""
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            d = date.fromisoformat(text)
-            return datetime(d.year, d.month, d.day, tzinfo=UTC)
-        dt = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(
-            "not an ISO 8601 date or date-time", field=option, value=value, allowed=TIME_FORMAT
-        ) from None
-    if dt.tzinfo is None:
-        raise InputError(
-            "time has no zone (times without a zone are refused, not guessed)",
-            field=option,
-            value=value,
-            allowed=TIME_FORMAT,
-        )
-    return dt.astimezone(UTC)
-
-
 def open_db(ctx: typer.Context) -> Database:
     """The initialised database of the current settings (ConfigError with the fix);
     its connections close when the command's context does (in-process runs, tests)."""
@@ -66,14 +41,6 @@ def open_db(ctx: typer.Context) -> Database:
     ctx.call_on_close(db.dispose)
     db.require_initialized()
     return db
-
-
-def say(message: str) -> None:
-    console.print(message, soft_wrap=True, highlight=False)
-
-
-def _iso(dt: datetime | None) -> str:
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else "-"
 
 
 # -- init ------------------------------------------------------------------------------
@@ -231,25 +198,7 @@ def consent_show(
             states = consent_state(db, member, when)
         finally:
             db.dispose()
-    if as_json:
-        print_json(
-            {"member_id": member, "at": _iso(when), "purposes": [s.to_dict() for s in states]}
-        )
-        return
-    table = Table(title=f"{member} as of {_iso(when)}")
-    for col in ("purpose", "switch", "eligible", "reason", "regime", "last event"):
-        table.add_column(col)
-    for s in states:
-        d = s.decision
-        table.add_row(
-            s.purpose,
-            "on" if s.switched_on else "off",
-            styled("yes", "green") if d.eligible else styled("no", "red"),
-            str(d.reason),
-            str(d.regime or "-"),
-            f"{s.last_event.event_id} ({_iso(s.last_event.at)})" if s.last_event else "-",
-        )
-    console.print(table)
+    print_consent_state(member, when, states, as_json)
 
 
 @consent_app.command("history")
@@ -548,17 +497,7 @@ def eligibility_cmd(
             d = decide_member(db, member, purpose, when)
         finally:
             db.dispose()
-    if as_json:
-        print_json(d.to_dict())
-        return
-    verdict = "[green]ELIGIBLE[/]" if d.eligible else "[red]NOT ELIGIBLE[/]"
-    say(f"{esc(member)} / {esc(purpose)} at {_iso(d.at)}: {verdict} ({esc(d.reason)})")
-    say(f"  {esc(d.explanation)}")
-    say(
-        f"  country {esc(d.country or '-')}, regime {esc(d.regime or '-')}, "
-        f"policy v{d.policy_version if d.policy_version is not None else '-'}, "
-        f"consent event {esc(d.consent_event_id or '-')}"
-    )
+    print_decision(member, purpose, d, as_json)
 
 
 @ledger_app.command("verify")

@@ -271,40 +271,53 @@ def run(argv: list[str] | None = None) -> int:
     """Entry point: map optin errors to exit codes and short messages."""
     try:
         app(args=argv, prog_name="optin", standalone_mode=False)
-    except OptinError as e:
-        _err(f"[bold red]error:[/] {_esc(e)}", highlight=False, markup=True)
-        return exit_code_for(e)
-    except typer.Abort:
+    except (Exception, KeyboardInterrupt) as e:
+        code = exit_code_of(e)
+        if code is None:
+            raise
+        return code
+    return 0
+
+
+def exit_code_of(e: BaseException) -> int | None:
+    """Report ``e`` as ``optin`` reports it (a short message, never a traceback) and
+    return the exit code; None: re-raise it (``OPTIN_DEBUG``, or not an ``Exception``)."""
+    if isinstance(e, OptinError):
+        from optin.cli.simple import print_error
+
+        return print_error(e)
+    if isinstance(e, typer.Abort):
         _err("aborted")
         return 130
-    except typer.Exit as e:
+    if isinstance(e, typer.Exit):
         return int(e.exit_code or 0)
-    except KeyboardInterrupt:
+    if isinstance(e, KeyboardInterrupt):
         _err("interrupted")
         return 130
-    except BrokenPipeError:
+    if isinstance(e, BrokenPipeError):
         return 0
-    except Exception as e:  # last resort: never a traceback for users
-        if _click_error(e):
-            from typer._click.exceptions import NoArgsIsHelpError
+    if not isinstance(e, Exception):
+        return None
+    # last resort: never a traceback for users
+    if _click_error(e):
+        from typer._click.exceptions import NoArgsIsHelpError
 
-            if isinstance(e, NoArgsIsHelpError):  # bare `optin` / `optin GROUP`: help on
-                typer.echo(e.format_message())  # stdout, as Typer's Rich help printed it
-                return int(e.exit_code)
-            e.show()  # type: ignore[attr-defined]  # usage errors: message naming the option
-            return int(getattr(e, "exit_code", 2))
-        if os.environ.get("OPTIN_DEBUG"):
-            raise
-        if DiskFullError.matches(e):  # a writer that did not map ENOSPC itself
-            full = DiskFullError.unmapped(e)
-            _err(f"[bold red]error:[/] {_esc(full)}", highlight=False)
-            return exit_code_for(full)
-        _err(
-            f"[bold red]internal error:[/] {_esc(type(e).__name__)}. This is a bug in optin; "
-            "rerun with OPTIN_DEBUG=1 to see the traceback and report it."
-        )
-        return 70
-    return 0
+        if isinstance(e, NoArgsIsHelpError):  # bare `optin` / `optin GROUP`: help on
+            typer.echo(e.format_message())  # stdout, as Typer's Rich help printed it
+            return int(e.exit_code)
+        e.show()  # type: ignore[attr-defined]  # usage errors: message naming the option
+        return int(getattr(e, "exit_code", 2))
+    if os.environ.get("OPTIN_DEBUG"):
+        return None
+    if DiskFullError.matches(e):  # a writer that did not map ENOSPC itself
+        full = DiskFullError.unmapped(e)
+        _err(f"[bold red]error:[/] {_esc(full)}", highlight=False)
+        return exit_code_for(full)
+    _err(
+        f"[bold red]internal error:[/] {_esc(type(e).__name__)}. This is a bug in optin; "
+        "rerun with OPTIN_DEBUG=1 to see the traceback and report it."
+    )
+    return 70
 
 
 def main() -> None:  # pragma: no cover - thin wrapper
