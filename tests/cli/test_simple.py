@@ -177,7 +177,8 @@ def test_script_entry_is_byte_identical_and_loads_neither_typer_nor_the_orm(
 
 
 def test_entry_steps_aside_before_printing(tmp_path: Path) -> None:
-    from optin.cli.simple import fast_run
+    from optin.cli.entry import parse_simple
+    from optin.cli.simple import answer
 
     for argv in (
         ["--help"],
@@ -190,7 +191,22 @@ def test_entry_steps_aside_before_printing(tmp_path: Path) -> None:
         ["consent", "show", "m1", "--at"],
         ["-v", "--verbose", "consent", "show", "m1"],
         ["consent", "--home", str(tmp_path), "show", "m1"],
-        ["--home", str(tmp_path / "nowhere"), "consent", "show", "m1"],
     ):
-        assert fast_run(argv) is None, argv
+        assert parse_simple(argv) is None, argv
+    line = parse_simple(["--home", str(tmp_path / "nowhere"), "consent", "show", "m1"])
+    assert line is not None and answer(line) is None  # no database there: Typer's entry
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_other_command_lines_cost_the_entry_nothing() -> None:
+    """``optin --help`` through the script's entry loads neither Rich nor the fast path
+    (the entry reads the command line with the standard library alone)."""
+    code = (
+        "import sys; sys.argv = ['optin', '--help']\n"
+        "from optin.cli.entry import run\ncode = run()\n"
+        "print('LOADED', code, [m for m in ('rich', 'optin.cli.simple') if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert "LOADED 0 []" in out.stdout, out.stdout[-400:] + out.stderr[-400:]

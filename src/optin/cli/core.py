@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -21,8 +21,13 @@ from optin.cli.simple import (
 from optin.errors import InputError, IntegrityError
 
 if TYPE_CHECKING:
+    from optin.domain.eligibility import Decision
     from optin.domain.model import PolicyVersion
+    from optin.services.consent_view import PurposeState
     from optin.services.setup import Database
+    from optin.settings_env import EnvSettings
+
+T = TypeVar("T")
 
 consent_app = typer.Typer(help="Record and show members' consent choices.", no_args_is_help=True)
 policy_app = typer.Typer(help="Show and publish the data-use policy.", no_args_is_help=True)
@@ -41,6 +46,25 @@ def open_db(ctx: typer.Context) -> Database:
     ctx.call_on_close(db.dispose)
     db.require_initialized()
     return db
+
+
+def _fast_or_full(
+    ctx: typer.Context,
+    fast: Callable[[EnvSettings], T | None],
+    full: Callable[[Database], T],
+) -> T:
+    """``fast(settings)`` where the root callback read the settings from the environment
+    alone and the read-only SQLite path answers (:mod:`optin.services.quick`), else
+    ``full(db)`` on the opened database (every check and error message)."""
+    env = env_settings(ctx)
+    got = fast(env) if env is not None else None
+    if got is not None:
+        return got
+    db = open_db(ctx)
+    try:
+        return full(db)
+    finally:
+        db.dispose()
 
 
 # -- init ------------------------------------------------------------------------------
@@ -185,19 +209,14 @@ def consent_show(
     from optin.services import quick
 
     when = parse_time(at, "--at") or datetime.now(UTC)
-    env = env_settings(ctx)
-    fast = quick.consent_state(env, member, when) if env is not None else None
-    if fast is not None:
-        member, states = fast
-    else:
+
+    def full(db: Database) -> tuple[str, list[PurposeState]]:
         from optin.services.consent import consent_state, resolve_member
 
-        db = open_db(ctx)
-        try:
-            member = resolve_member(db, member)
-            states = consent_state(db, member, when)
-        finally:
-            db.dispose()
+        member_id = resolve_member(db, member)
+        return member_id, consent_state(db, member_id, when)
+
+    member, states = _fast_or_full(ctx, lambda env: quick.consent_state(env, member, when), full)
     print_consent_state(member, when, states, as_json)
 
 
@@ -483,20 +502,17 @@ def eligibility_cmd(
     from optin.services import quick
 
     when = parse_time(at, "--at") or datetime.now(UTC)
-    env = env_settings(ctx)
-    fast = quick.decide_member(env, member, purpose, when) if env is not None else None
-    if fast is not None:
-        member, d = fast
-    else:
+
+    def full(db: Database) -> tuple[str, Decision]:
         from optin.services.consent import resolve_member
         from optin.services.eligibility import decide_member
 
-        db = open_db(ctx)
-        try:
-            member = resolve_member(db, member)
-            d = decide_member(db, member, purpose, when)
-        finally:
-            db.dispose()
+        member_id = resolve_member(db, member)
+        return member_id, decide_member(db, member_id, purpose, when)
+
+    member, d = _fast_or_full(
+        ctx, lambda env: quick.decide_member(env, member, purpose, when), full
+    )
     print_decision(member, purpose, d, as_json)
 
 

@@ -1,7 +1,8 @@
 """The short read commands, ``optin consent show`` and ``optin eligibility``: their
 output, and answering them before Typer loads (start-up, issue 16).
 
-:func:`fast_run` takes the command line when it is one of exactly these forms::
+:func:`answer` takes the command line when :func:`optin.cli.entry.parse_simple` read
+it as one of exactly these forms::
 
     optin [--home DIR] [-v|--verbose] consent show MEMBER [--at T] [--json]
     optin [--home DIR] [-v|--verbose] eligibility MEMBER --purpose P [--at T] [--json]
@@ -29,6 +30,7 @@ from optin.cli.output import Table, esc, styled
 from optin.errors import InputError, OptinError, exit_code_for
 
 if TYPE_CHECKING:
+    from optin.cli.entry import SimpleLine
     from optin.domain.eligibility import Decision
     from optin.services.consent_view import PurposeState
     from optin.settings_env import EnvSettings
@@ -121,86 +123,19 @@ def print_error(e: OptinError) -> int:
 
 # -- before Typer ---------------------------------------------------------------------
 
-#: option spelling -> (its key: one per option, whether it takes a value)
-_ROOT_OPTIONS = {
-    "--home": ("home", True),
-    "-v": ("verbose", False),
-    "--verbose": ("verbose", False),
-}
-_COMMAND_OPTIONS = {
-    ("consent", "show"): {"--at": ("at", True), "--json": ("json", False)},
-    ("eligibility",): {
-        "--at": ("at", True),
-        "--json": ("json", False),
-        "--purpose": ("purpose", True),
-    },
-}
 
-
-def _options(
-    tokens: list[str], known: dict[str, tuple[str, bool]], *, positional: bool
-) -> tuple[dict[str, str | None], list[str], int] | None:
-    """The options (``--opt VALUE``, ``--opt=VALUE``, flags; by key) and positional values
-    of ``tokens``, up to the first positional value (``positional=False``: the root
-    options) or to the end, and where they end; None for anything that is not plainly
-    one of ``known``, given once, with a value that does not start with ``-``."""
-    found: dict[str, str | None] = {}
-    args: list[str] = []
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        i += 1
-        if not tok.startswith("-"):
-            if not positional:
-                return found, args, i - 1
-            args.append(tok)
-            continue
-        name, eq, value = tok.partition("=")
-        if name not in known or known[name][0] in found:
-            return None
-        key, takes = known[name]
-        if not takes:
-            if eq:
-                return None
-            found[key] = None
-            continue
-        if not eq:
-            if i >= len(tokens):
-                return None
-            value = tokens[i]
-            i += 1
-        if not value or value.startswith("-"):
-            return None
-        found[key] = value
-    return found, args, i
-
-
-def fast_run(argv: list[str]) -> int | None:
-    """The exit code of the command ``argv`` answered without Typer, or None (nothing
+def answer(line: SimpleLine) -> int | None:
+    """The exit code of the parsed command line answered without Typer, or None (nothing
     printed) where :func:`optin.cli.main.run` must run it. See the module docstring."""
-    root = _options(argv, _ROOT_OPTIONS, positional=False)
-    if root is None:
-        return None
-    root_opts, _, i = root
-    rest = argv[i:]
-    words = next((w for w in _COMMAND_OPTIONS if tuple(rest[: len(w)]) == w), None)
-    if words is None:
-        return None
-    parsed = _options(rest[len(words) :], _COMMAND_OPTIONS[words], positional=True)
-    if parsed is None:
-        return None
-    opts, args, _ = parsed
-    if len(args) != 1 or (words == ("eligibility",) and "purpose" not in opts):
-        return None
     from optin.settings_env import read_env_settings
 
-    home = root_opts.get("home")
+    home = line.root.get("home")
     env = read_env_settings(os.environ, Path(home) if home is not None else None)
     if env is None:
         return None
-    _configure_logging(env.log_level, verbose="verbose" in root_opts)
+    _configure_logging(env.log_level, verbose="verbose" in line.root)
     try:
-        return _answer(env, words, args[0], opts)
+        return _answer(env, line.member, line.options)
     except OptinError as e:
         return print_error(e)
 
@@ -216,9 +151,7 @@ def _configure_logging(level_name: str, *, verbose: bool) -> None:
     )
 
 
-def _answer(
-    env: EnvSettings, words: tuple[str, ...], member: str, opts: dict[str, str | None]
-) -> int | None:
+def _answer(env: EnvSettings, member: str, opts: dict[str, str | None]) -> int | None:
     from optin.services import quick
 
     when = parse_time(opts.get("at"), "--at") or datetime.now(UTC)
@@ -239,7 +172,7 @@ def _answer(
 
 __all__ = [
     "TIME_FORMAT",
-    "fast_run",
+    "answer",
     "iso",
     "parse_time",
     "print_consent_state",

@@ -17,11 +17,13 @@ to the full path's.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from optin.domain.eligibility import Decision, PolicySet, eligibility
+from optin.domain.model import MemberHistory
 from optin.errors import NotFoundError
 from optin.services.consent_view import PurposeState, member_not_found, state_from_history
 from optin.services.policy_rules import parse_version, require_purpose
@@ -30,6 +32,7 @@ from optin.storage import sqlite_read
 #: Characters that SQLAlchemy's URL parser reads specially in ``sqlite:///PATH``
 #: (a query, an escape): with one in the path, only the full path opens the same file.
 _URL_SPECIAL = frozenset("?%#")
+T = TypeVar("T")
 
 
 class HomeSettings(Protocol):
@@ -59,11 +62,14 @@ def _resolve(conn: sqlite3.Connection, ref: str) -> str:
     return member_id
 
 
-def consent_state(
-    settings: HomeSettings, ref: str, at: datetime
-) -> tuple[str, list[PurposeState]] | None:
-    """``(member id, states)`` as ``resolve_member`` then ``consent_state`` give them;
-    None: take the full path."""
+def _read(
+    settings: HomeSettings,
+    ref: str,
+    answer: Callable[[str, PolicySet, MemberHistory], T],
+    check: Callable[[PolicySet], object] | None = None,
+) -> T | None:
+    """``answer(member id, policies, history)`` from one read of the database, after
+    ``check(policies)``; None: take the full path."""
     path = sqlite_file(settings)
     if path is None:
         return None
@@ -71,14 +77,24 @@ def consent_state(
         with sqlite_read.snapshot(path) as conn:
             member_id = _resolve(conn, ref)
             ps = _policy_set(conn)
+            if check is not None:
+                check(ps)
             history = sqlite_read.member_history(conn, member_id)
         if history is None:
             raise member_not_found(member_id)
-        return member_id, state_from_history(history, ps, at)
+        return answer(member_id, ps, history)
     except NotFoundError:
         raise
     except Exception:  # anything unexpected: the full path decides (and explains)
         return None
+
+
+def consent_state(
+    settings: HomeSettings, ref: str, at: datetime
+) -> tuple[str, list[PurposeState]] | None:
+    """``(member id, states)`` as ``resolve_member`` then ``consent_state`` give them;
+    None: take the full path."""
+    return _read(settings, ref, lambda mid, ps, h: (mid, state_from_history(h, ps, at)))
 
 
 def decide_member(
@@ -86,22 +102,12 @@ def decide_member(
 ) -> tuple[str, Decision] | None:
     """``(member id, decision)`` as ``resolve_member`` then ``decide_member`` give them;
     None: take the full path."""
-    path = sqlite_file(settings)
-    if path is None:
-        return None
-    try:
-        with sqlite_read.snapshot(path) as conn:
-            member_id = _resolve(conn, ref)
-            ps = _policy_set(conn)
-            require_purpose(ps, purpose, at, any_version=True)
-            history = sqlite_read.member_history(conn, member_id)
-        if history is None:
-            raise member_not_found(member_id)
-        return member_id, eligibility(history, purpose, at, ps)
-    except NotFoundError:
-        raise
-    except Exception:  # anything unexpected: the full path decides (and explains)
-        return None
+    return _read(
+        settings,
+        ref,
+        lambda mid, ps, h: (mid, eligibility(h, purpose, at, ps)),
+        lambda ps: require_purpose(ps, purpose, at, any_version=True),
+    )
 
 
 __all__ = ["HomeSettings", "consent_state", "decide_member", "sqlite_file"]
