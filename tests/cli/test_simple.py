@@ -210,3 +210,32 @@ def test_other_command_lines_cost_the_entry_nothing() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert "LOADED 0 []" in out.stdout, out.stdout[-400:] + out.stderr[-400:]
+
+
+def test_a_configured_database_url_takes_the_full_path(
+    db: Database,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL (or any OPTIN_DATABASE_URL): the fast read steps aside and the full
+    path answers, the same through either entry."""
+    from optin.cli.entry import parse_simple
+    from optin.cli.simple import answer
+    from tests.factories import add_member
+
+    add_member(db, "m1", handle="ada")
+    for key in [k for k in os.environ if k.upper().startswith("OPTIN_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("OPTIN_HOME", str(db.home or tmp_path))
+    monkeypatch.setenv("OPTIN_DATABASE_URL", db.url)
+    line = parse_simple(["consent", "show", "@ada", "--at", "2025-01-01"])
+    assert line is not None and answer(line) is None
+    for argv in (
+        ["consent", "show", "@ada", "--at", "2025-01-01", "--json"],
+        ["eligibility", "m1", "--purpose", P, "--at", "2025-01-01"],
+        ["eligibility", "m-nobody", "--purpose", P],
+    ):
+        fast, full = _both(argv, capsys)
+        assert fast == full, argv
+        assert fast[0] in (0, 66)  # type: ignore[index]
