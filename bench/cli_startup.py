@@ -10,6 +10,11 @@ shown and decided (the whole read: policies, history, decisions, the table or JS
 ``--importtime`` also prints the ten slowest imports of ``optin --help`` and of
 ``optin consent show`` on the demo member (``python -X importtime``, cumulative ms).
 
+The children inherit ``PYTHONDONTWRITEBYTECODE``: where it is set (as on the shared
+development machine), every run compiles optin's own modules from source (an editable
+install keeps no ``.pyc`` then). ``--bytecode-cache`` unsets it for the children, so the
+warm-up run of each command writes the caches that an installed package has.
+
     python bench/cli_startup.py                   # optin --help, consent show, eligibility
     python bench/cli_startup.py --runs 20 --importtime
 
@@ -102,9 +107,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--importtime", action="store_true")
+    ap.add_argument(
+        "--bytecode-cache", action="store_true", help="unset PYTHONDONTWRITEBYTECODE for the runs"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="optin-startup-") as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPTIN_")}
+        if args.bytecode_cache:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["OPTIN_HOME"] = str(Path(tmp) / "home")
         demo_env = {**env, "OPTIN_HOME": str(Path(tmp) / "demo")}
         for argv, e in ((["init"], env), (DEMO, demo_env)):
@@ -114,6 +124,8 @@ def main() -> int:
         member = _busiest_member(Path(demo_env["OPTIN_HOME"]))
         la = os.getloadavg()
         print(f"load average before: {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} ({os.cpu_count()} CPUs)")
+        cache = "off" if env.get("PYTHONDONTWRITEBYTECODE") else "on"
+        print(f"bytecode cache for optin's modules: {cache}")
         print(f"{'command':24} {'median ms':>10} {'min ms':>8} {'cpu ms':>8}  exit")
         for label, argv in COMMANDS.items():
             _time(label, argv, env, args.runs)
