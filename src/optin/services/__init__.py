@@ -10,6 +10,9 @@ and, where time matters, an explicit ``now`` (the clock is read by the CLI or we
   ``require_purpose`` (the one unknown-purpose rule)
 * ``consent``: ``record_consent``, ``consent_history``, ``consent_state``, ``get_event``
 * ``eligibility``: ``decide_member``, ``decide_all`` (bulk, streamed), ``member_histories``
+* ``quick``: ``consent_state`` / ``decide_member`` read-only from the embedded SQLite file
+  with stdlib ``sqlite3`` (CLI start-up; None: take the full path); ``consent_view`` and
+  ``policy_rules``: what it shares with ``consent`` and ``policy``
 * ``receipts``: ``receipt`` (ISO/IEC TS 27560 / DPV consent record of one event)
 * ``directory``: ``platform_directory`` (members' names/handles/URLs for PII detection;
   erased members as keyed hashes)
