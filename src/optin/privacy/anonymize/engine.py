@@ -86,11 +86,17 @@ def count_words(text: str) -> int:
 def real_words(text: str, applied: Sequence[Finding]) -> int:
     """Words (:func:`count_words`) of ``text`` outside the redacted spans ``applied``
     (sorted, non-overlapping): the member's own text a redacted record still carries."""
-    pos, n = 0, 0
+    if not applied:
+        return count_words(text)
+    # the parts joined by spaces: no word runs across a space, so one count of the
+    # joined text is the sum of the counts of the parts
+    parts = []
+    pos = 0
     for f in applied:
-        n += count_words(text[pos : f.start])
+        parts.append(text[pos : f.start])
         pos = f.end
-    return n + count_words(text[pos:])
+    parts.append(text[pos:])
+    return count_words(" ".join(parts))
 
 
 def masked_view(text: str, applied: Sequence[Finding]) -> str:
