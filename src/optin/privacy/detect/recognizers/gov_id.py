@@ -50,7 +50,7 @@ _NIR = re.compile(r"[12](?<![\w].) ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} 
 _AADHAAR = re.compile(r"[2-9](?<![\w\-].)\d{3}([ \-]?)\d{4}\1\d{4}(?![\w\-])")
 _AADHAAR_CONTEXT = words("aadhaar", "aadhar", "uidai", "uid")
 # Indian PAN: five letters (the fourth the holder type), four digits, a check letter
-_PAN = re.compile(r"(?<![\w\-])[A-Z]{3}[PCHFATBLJG][A-Z]\d{4}[A-Z](?![\w\-])")
+_PAN = re.compile(r"[A-Z](?<![\w\-].)[A-Z]{2}[PCHFATBLJG][A-Z]\d{4}[A-Z](?![\w\-])")
 _CPF = re.compile(r"\d(?<![\w\-.].)\d{2}(\.?)\d{3}\1\d{3}-?\d{2}(?![\w\-]|\.\d)")
 _CPF_CONTEXT = words("cpf")
 _PREFIXED = re.compile(
