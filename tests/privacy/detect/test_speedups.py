@@ -232,3 +232,27 @@ def test_honorific_before_a_position_holds_one_of_the_initials(text: str) -> Non
         lo = max(0, end - 12)
         if person._HONORIFIC.search(text, lo, end) is not None:
             assert person._HONORIFIC_INITIAL.search(text, lo, end) is not None
+
+
+_JP_GATE_DEF = re.compile(r"\d-\d{1,4}-\d|-(?:cho|chō|machi|ku|shi|gun|mura|dori|dōri)\b")
+_NUMBER_DEF = re.compile(r"(?<![A-Za-z0-9])[0-9]+(?![A-Za-z0-9])")
+_GATE_PARTS = st.sampled_from(
+    ["1", "22", "-", "cho", "chō", "ku", "x", " ", "a", "_", "\n", "dori", "9-9-9", "é", "²",
+     "Ⅳ", "ab-cd", "abc\n", "id", "passport", "licen", "personal number", "Cédula"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_GATE_PARTS, max_size=9).map("".join))
+def test_gates_and_counts_find_what_their_definitions_find(text: str) -> None:
+    from optin.privacy.anonymize.engine import _ASCII_NUMBER
+    from optin.privacy.detect.recognizers import street_address
+    from optin.privacy.detect.recognizers.person.rules import ALPHA, alpha
+
+    assert (street_address._JP_GATE.search(text) is None) == (_JP_GATE_DEF.search(text) is None)
+    low = lower(text)
+    keys = gov_id._DOC_KEYS
+    assert (gov_id._DOC_KEYS_ANY.search(low) is None) == (not any(k in low for k in keys))
+    assert _ASCII_NUMBER.findall(text) == _NUMBER_DEF.findall(text)
+    for word in text.split(" "):
+        assert alpha(word) == (ALPHA.match(word) is not None)

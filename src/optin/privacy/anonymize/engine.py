@@ -41,7 +41,9 @@ _WORD = re.compile(r"[^\W_]+")
 # on ASCII text ``_WORD`` matches ``[A-Za-z0-9]+``: its words are those runs less the
 # runs of digits alone (both counted in C, no Python loop per word)
 _ASCII_RUN = re.compile(r"[A-Za-z0-9]+")
-_ASCII_NUMBER = re.compile(r"(?<![A-Za-z0-9])[0-9]+(?![A-Za-z0-9])")
+# (the look-behind after the first digit: a pattern that starts with a class is searched
+# at C speed; one that starts with a look-behind is tried at every position)
+_ASCII_NUMBER = re.compile(r"[0-9](?<![A-Za-z0-9][0-9])[0-9]*(?![A-Za-z0-9])")
 
 
 def _unspaced(ch: str) -> bool:
