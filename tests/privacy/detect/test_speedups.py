@@ -256,3 +256,13 @@ def test_gates_and_counts_find_what_their_definitions_find(text: str) -> None:
     assert _ASCII_NUMBER.findall(text) == _NUMBER_DEF.findall(text)
     for word in text.split(" "):
         assert alpha(word) == (ALPHA.match(word) is not None)
+
+
+_SHOUT_DEF = re.compile(r"\b[A-Z]{2,}[ \t]+[A-Z]{2,}[ \t]+[A-Z]{2,}\b")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["AB", "CDE", "A", " ", "\t", "x", "_", "1", "É"]), max_size=10))
+def test_shout_pattern_finds_what_its_definition_finds(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert (tagger._SHOUT.search(text) is None) == (_SHOUT_DEF.search(text) is None)

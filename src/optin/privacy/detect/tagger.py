@@ -129,6 +129,9 @@ _SOCIAL_WORDS = re.compile(rf"(?i)(?<![\w']){_SOCIAL_ALTERNATIVES}(?![\w'])")
 # apostrophe on either side: it is a whole maximal run of [\w'] characters, so testing
 # each run once is the same search
 _WORD_RUN = re.compile(r"[\w']+")
+_NOT_RUN_TO_SPACE = str.maketrans(
+    {chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) in "_'")}
+)
 _SOCIAL_RUN = re.compile(rf"(?i){_SOCIAL_ALTERNATIVES}")
 _SOCIAL_FIXED = frozenset(
     w for w in _SOCIAL_ALTERNATIVES[3:-1].split("|") if not w.endswith("\\w*")
@@ -146,7 +149,8 @@ def social_word(text: str) -> bool:
     by the pattern itself (so Unicode case folding stays the pattern's)."""
     if text.isascii():
         low = text.lower()
-        if not _SOCIAL_FIXED.isdisjoint(_WORD_RUN.findall(low)):
+        # the runs of [\w'] characters: every other ASCII character made a space
+        if not _SOCIAL_FIXED.isdisjoint(low.translate(_NOT_RUN_TO_SPACE).split()):
             return True
         return any(p in low for p in _SOCIAL_PREFIXES) and _SOCIAL_PREFIXED.search(low) is not None
     for run in _WORD_RUN.findall(text):
@@ -160,7 +164,9 @@ def social_word(text: str) -> bool:
 
 
 _LOWER_SENTENCE = re.compile(r"[.!?][ \t]+[a-z]")
-_SHOUT = re.compile(r"\b[A-Z]{2,}[ \t]+[A-Z]{2,}[ \t]+[A-Z]{2,}\b")
+# three all-caps words; "\b" before the first as a look-behind after its first letter
+# (a pattern that starts with a class is searched at C speed)
+_SHOUT = re.compile(r"[A-Z](?<!\w[A-Z])[A-Z]+[ \t]+[A-Z]{2,}[ \t]+[A-Z]{2,}\b")
 
 
 _EMOJI = re.compile("[\u2600-\u27bf\U0001f000-\U0010ffff]")

@@ -65,6 +65,7 @@ def alpha(tok: str) -> bool:
     pattern (a letter is always ``[^\\W\\d_]``)."""
     return tok.isalpha() or ALPHA.match(tok) is not None
 
+
 _SENT_END = frozenset('.!?\n\r\t"“”:;|')
 _VERB_AFTER = re.compile(
     r"[ \t]+(?:began|begins|lives|lived|shouted|went|loves|loved|wants|wanted|thinks|thought|"
@@ -171,10 +172,7 @@ def _unknown_subject(w: Word) -> bool:
     # "Vsevolod is very reliable", "Järvilehto began writing": an unknown word as the
     # subject of a verb, even at the start of a sentence
     return (
-        w.f == 0
-        and w.after == " "
-        and _VERB_AFTER.match(w.text, w.e) is not None
-        and alpha(w.tok)
+        w.f == 0 and w.after == " " and _VERB_AFTER.match(w.text, w.e) is not None and alpha(w.tok)
     )
 
 
