@@ -65,7 +65,8 @@ class Words:
 
 
 def words(*alternatives: str) -> Words:
-    """A case-insensitive pattern matching any of the words/phrases as whole words."""
+    """Any of the lower-case words/phrases as whole words, any case (:class:`Words`:
+    ``search`` like a compiled pattern's; ``.pattern`` is the ``(?i)`` pattern)."""
     return Words(alternatives)
 
 
