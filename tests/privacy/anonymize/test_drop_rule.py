@@ -44,6 +44,20 @@ def test_count_words(text: str, words: int) -> None:
     assert count_words(text) == words
 
 
+def _words_by_definition(text: str) -> int:
+    """The definition on ASCII text, word by word: a run of letters and digits that holds
+    a letter."""
+    runs = "".join(c if c.isascii() and c.isalnum() else " " for c in text).split()
+    return sum(1 for r in runs if any(c.isalpha() for c in r))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab Z09_-.'\n\t,", max_size=40))
+def test_count_words_on_ascii_text_follows_the_definition(text: str) -> None:
+    # the ASCII fast path counts in C; it must agree with the word-by-word definition
+    assert count_words(text) == _words_by_definition(text)
+
+
 def _spans(text: str, *values: str) -> list[Finding]:
     out = []
     for v in values:

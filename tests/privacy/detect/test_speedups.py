@@ -7,15 +7,18 @@ Each is checked against the straightforward computation.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optin.privacy.detect import Analyzer, resolve_overlaps
-from optin.privacy.detect.context import last_words, phrase_suffixes
-from optin.privacy.detect.recognizers import date_time, url
+from optin.privacy.detect import Analyzer, resolve_overlaps, tagger
+from optin.privacy.detect.context import Words, last_words, phrase_suffixes
+from optin.privacy.detect.recognizers import date_time, email, gov_id, handle, phone, url
 from optin.privacy.detect.recognizers.org import OrgRecognizer
 from optin.privacy.detect.scan import digit_runs, lower
+from optin.privacy.detect.tagger import social_word
 from optin.privacy.findings import Finding, Label
 from optin.privacy.profiles import PROFILES
 
@@ -112,3 +115,154 @@ def test_when_ranks_tie_then_resolve_overlaps_deduplicates() -> None:
     assert resolve_overlaps([a, b, a]) == [a]
     assert resolve_overlaps([b, a]) == [a]
     assert resolve_overlaps([]) == []
+
+
+# -- issue 17 point 7, second round: faster forms of patterns, each against its definition
+
+
+def _spans(pattern: re.Pattern[str], text: str, *bounds: int) -> list[tuple[int, int]]:
+    return [m.span() for m in pattern.finditer(text, *bounds)]
+
+
+# the handle patterns as first written (look-behind first): the definition
+_HANDLE_DEF = re.compile(
+    r"(?<![\w@.+\-/])@([A-Za-z0-9_](?:[A-Za-z0-9_.]{0,38}[A-Za-z0-9_])?)"
+    r"(?:(?![\w@])|(?=[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]))"
+)
+_PAN_DEF = re.compile(r"(?<![\w\-])[A-Z]{3}[PCHFATBLJG][A-Z]\d{4}[A-Z](?![\w\-])")
+_HANDLE_PARTS = st.sampled_from(
+    ["@", "a", "Z", "9", "_", ".", "-", "+", "/", "@x.com", "さん", " ", "\n", "é", "jane"]
+)
+_PAN_PARTS = st.sampled_from(["A", "B", "P", "1", "2", "-", "x", " ", "\n", "ABCPD1234E", "_"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_HANDLE_PARTS, max_size=12).map("".join), st.integers(0, 3))
+def test_moved_look_behind_handle_pattern_matches_as_written(text: str, cut: int) -> None:
+    assert _spans(handle._HANDLE, text) == _spans(_HANDLE_DEF, text)
+    assert _spans(handle._HANDLE, text, cut) == _spans(_HANDLE_DEF, text, cut)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PAN_PARTS, max_size=8).map("".join), st.integers(0, 3))
+def test_moved_look_behind_pan_pattern_matches_as_written(text: str, cut: int) -> None:
+    assert _spans(gov_id._PAN, text) == _spans(_PAN_DEF, text)
+    assert _spans(gov_id._PAN, text, cut) == _spans(_PAN_DEF, text, cut)
+
+
+_CONTEXT_PARTS = st.sampled_from(
+    ["phone", "PHONE", "Tel", "telephone", "call", "cell", "ph", "mob", "mobile", "ssn",
+     "SS#", "ss no", "Social  Security", "card", "cc", "x", "_", "1", " ", "\n", "-", "é",
+     "tél", "TÉL", "ſsn", "ıd", "İd", "uid", "cpf", "sofi-nummer", "no", "No.", "work"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(_CONTEXT_PARTS, max_size=8).map("".join),
+    st.integers(0, 20),
+    st.integers(0, 20),
+    st.sampled_from([phone._CONTEXT, phone._NEGATIVE_CONTEXT, gov_id._SSN_CONTEXT]),
+)
+def test_words_search_is_the_case_insensitive_pattern(
+    text: str, lo: int, cut: int, w: Words
+) -> None:
+    hi = max(lo, len(text) - cut)
+    got, want = w.search(text, lo, hi), w.pattern.search(text, lo, hi)
+    assert (got is None) == (want is None)
+    assert got is None or want is None or got.span() == want.span()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["lol", "LOL", "haha", "hahaha_x", "haha'", "I", "i'm", "im", "\u212a", "ſ", "ı",
+             "İ", "ok", "Ok!", "fuckin'", "ur", "ür", "x", " ", "'", "é", "hehe9", "1", "_"]
+        ),
+        max_size=8,
+    ).map("".join)
+)  # fmt: skip
+def test_social_word_is_the_slang_pattern(text: str) -> None:
+    assert social_word(text) == (tagger._SOCIAL_WORDS.search(text) is not None)
+
+
+_MAIL_PARTS = st.sampled_from(
+    [
+        "jane",
+        "@",
+        " @ ",
+        "@ ",
+        " at ",
+        "AT",
+        "example",
+        ".",
+        " . ",
+        "com",
+        "org",
+        "dot",
+        "mail",
+        "contact",
+        "x",
+        " ",
+        "\t",
+        "-",
+        "_",
+        "é",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_MAIL_PARTS, max_size=12).map("".join))
+def test_email_hints_skip_only_scans_that_find_nothing(text: str) -> None:
+    rec = email.EmailRecognizer()
+    at = text.find("@")
+    if at >= 0 and email._SPACED_HINT.search(text, at) is None:
+        assert list(rec._spaced(text, at)) == []
+    if email._AT_WORD_HINT.search(text) is None:
+        assert list(rec._at_word(text, lower(text))) == []
+
+
+@given(st.text(alphabet="MrDs. \tJaneRoe,Prof", max_size=30))
+def test_honorific_before_a_position_holds_one_of_the_initials(text: str) -> None:
+    from optin.privacy.detect.recognizers.person import recognizer as person
+
+    for end in range(len(text) + 1):
+        lo = max(0, end - 12)
+        if person._HONORIFIC.search(text, lo, end) is not None:
+            assert person._HONORIFIC_INITIAL.search(text, lo, end) is not None
+
+
+_JP_GATE_DEF = re.compile(r"\d-\d{1,4}-\d|-(?:cho|chō|machi|ku|shi|gun|mura|dori|dōri)\b")
+_NUMBER_DEF = re.compile(r"(?<![A-Za-z0-9])[0-9]+(?![A-Za-z0-9])")
+_GATE_PARTS = st.sampled_from(
+    ["1", "22", "-", "cho", "chō", "ku", "x", " ", "a", "_", "\n", "dori", "9-9-9", "é", "²",
+     "Ⅳ", "ab-cd", "abc\n", "id", "passport", "licen", "personal number", "Cédula"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_GATE_PARTS, max_size=9).map("".join))
+def test_gates_and_counts_find_what_their_definitions_find(text: str) -> None:
+    from optin.privacy.anonymize.engine import _ASCII_NUMBER
+    from optin.privacy.detect.recognizers import street_address
+    from optin.privacy.detect.recognizers.person.rules import ALPHA, alpha
+
+    assert (street_address._JP_GATE.search(text) is None) == (_JP_GATE_DEF.search(text) is None)
+    low = lower(text)
+    keys = gov_id._DOC_KEYS
+    assert (gov_id._DOC_KEYS_ANY.search(low) is None) == (not any(k in low for k in keys))
+    assert _ASCII_NUMBER.findall(text) == _NUMBER_DEF.findall(text)
+    for word in text.split(" "):
+        assert alpha(word) == (ALPHA.match(word) is not None)
+
+
+_SHOUT_DEF = re.compile(r"\b[A-Z]{2,}[ \t]+[A-Z]{2,}[ \t]+[A-Z]{2,}\b")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["AB", "CDE", "A", " ", "\t", "x", "_", "1", "É"]), max_size=10))
+def test_shout_pattern_finds_what_its_definition_finds(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert (tagger._SHOUT.search(text) is None) == (_SHOUT_DEF.search(text) is None)

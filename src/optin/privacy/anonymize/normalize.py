@@ -6,7 +6,6 @@ import re
 
 from optin.privacy.findings import Label
 
-_WS = re.compile(r"\s+")
 _NON_DIGIT = re.compile(r"\D+")
 _NON_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 _URL_PREFIX = re.compile(r"^(?:https?://)?(?:www\.)?", re.IGNORECASE)
@@ -20,7 +19,8 @@ def normalize(value: str, label: Label) -> str:
         return digits or value.strip()
     if label in (Label.CREDIT_CARD, Label.IBAN, Label.GOV_ID):
         return _NON_ALNUM.sub("", value).upper() or value.strip()
-    text = _WS.sub(" ", value).strip().casefold()
+    # whitespace runs to one space, ends stripped (str.split's whitespace is re's \s)
+    text = " ".join(value.split()).casefold()
     if label is Label.HANDLE:
         return text.lstrip("@")
     if label is Label.URL:

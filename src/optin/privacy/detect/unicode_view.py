@@ -100,7 +100,9 @@ def _fold(ch: str) -> str:
 def view(text: str) -> View:
     """The detection view of ``text`` (see the module docstring)."""
     if text.isascii():
-        if _ASCII_CONTROL.search(text) is None:
+        # printable ASCII holds no control character at all (tab and newline are not
+        # printable: those texts take the search)
+        if text.isprintable() or _ASCII_CONTROL.search(text) is None:
             return View(text, None)
     elif _SUSPECT.search(text) is None:
         return View(text, None)

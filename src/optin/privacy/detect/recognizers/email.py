@@ -57,6 +57,11 @@ _AT_WORD = re.compile(
     r"(?i)(?<![\w.%+\-])([a-z0-9][a-z0-9._%+\-]*)[ \t]+at[ \t]+"
     r"([a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.[a-z]{2,24})\b(?![.\-]\w)"
 )
+# necessary for any _SPACED match: an "@", then the first domain label and a dot (an
+# "@handle" alone never starts one), so a text without it skips the spaced scan
+_SPACED_HINT = re.compile(r"(?i)@[ \t]*[a-z0-9][a-z0-9\-]*[ \t]*\.")
+# necessary for any _AT_WORD match: "at" between blanks, then a dotted domain
+_AT_WORD_HINT = re.compile(r"(?i)[ \t]at[ \t]+[a-z0-9][a-z0-9.\-]*\.[a-z]{2}")
 _CUE_WORDS = ("mail", "writ", "wrote", "contact", "reach", "ping", "dm")
 _MAIL_CUE = re.compile(r"(?i)(?:e-?mail|mail|write|writes|wrote|contact|reach|ping|dm)\b")
 
@@ -93,9 +98,17 @@ class EmailRecognizer(Recognizer):
                 if _plain_words(m.group()):
                     continue  # "meet me at the dot com party"
                 yield Finding(m.start(), m.end(), Label.EMAIL, 0.9, self.name, "obfuscated address")
-        if at >= 0 and (" @" in text or "@ " in text or "\t@" in text or "@\t" in text):
+        if (
+            at >= 0
+            and (" @" in text or "@ " in text or "\t@" in text or "@\t" in text)
+            and _SPACED_HINT.search(text, at) is not None
+        ):
             yield from self._spaced(text, at)
-        if " at " in low and any(c in low for c in _CUE_WORDS):
+        if (
+            " at " in low
+            and any(c in low for c in _CUE_WORDS)
+            and _AT_WORD_HINT.search(text) is not None
+        ):
             yield from self._at_word(text, low)
 
     def _spaced(self, text: str, at: int) -> Iterator[Finding]:

@@ -10,8 +10,11 @@ from optin.privacy.findings import Finding, Label
 
 # a handle ends at a character that cannot be in it; a CJK character right after it
 # ("@jstollさん") ends it too
+# (the look-behind comes after the "@" it guards, "@(?<!x@)" for "(?<!x)@": a pattern
+# that starts with a literal is searched for that character at C speed instead of
+# being tried at every position of the text)
 _HANDLE = re.compile(
-    r"(?<![\w@.+\-/])@([A-Za-z0-9_](?:[A-Za-z0-9_.]{0,38}[A-Za-z0-9_])?)"
+    r"@(?<![\w@.+\-/]@)([A-Za-z0-9_](?:[A-Za-z0-9_.]{0,38}[A-Za-z0-9_])?)"
     r"(?:(?![\w@])|(?=[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]))"
 )
 
@@ -19,7 +22,7 @@ _HANDLE = re.compile(
 # other networks' forms: "@jane@mastodon.social" (fediverse, the whole address),
 # "u/jane_doe" (Reddit), "jane#1234" (Discord, after a Discord cue)
 _FEDIVERSE = re.compile(
-    r"(?<![\w@.+\-/])@[A-Za-z0-9_](?:[A-Za-z0-9_.\-]{0,62}[A-Za-z0-9_])?"
+    r"@(?<![\w@.+\-/]@)[A-Za-z0-9_](?:[A-Za-z0-9_.\-]{0,62}[A-Za-z0-9_])?"
     r"@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+"
     r"(?![\w\-]|\.\w)"
 )

@@ -91,7 +91,9 @@ _POSTAL_TAIL = re.compile(
     rf"[A-Z]{{1,2}}\d[A-Z\d]?[ \t]\d[A-Z]{{2}})(?![\w\-])"
     rf"|(?P<code2>\d{{4,5}})[ \t]+[{_UP}][\w'’\-]+)"
 )
-_JP_GATE = re.compile(r"\d-\d{1,4}-\d|-(?:cho|chō|machi|ku|shi|gun|mura|dori|dōri)\b")
+# a gate (found or not): both forms hold a "-", so the pattern starts there (a literal
+# is searched at C speed) and looks back for the digit of the first form
+_JP_GATE = re.compile(r"-(?:(?<=\d-)\d{1,4}-\d|(?:cho|chō|machi|ku|shi|gun|mura|dori|dōri)\b)")
 _HAS_DIGIT = re.compile(r"\d")
 _PO_BOX = re.compile(r"(?i)(?<![\w])P\.?\s?O\.?\s?Box\s+\d{1,6}\b")
 

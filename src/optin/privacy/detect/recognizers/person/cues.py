@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 
 from optin.privacy.detect import lexicon
-from optin.privacy.detect.recognizers.person.rules import ALPHA
+from optin.privacy.detect.recognizers.person.rules import alpha
 from optin.privacy.detect.recognizers.person.tokens import flags, plain_first_names
 from optin.privacy.detect.recognizers.person.words import FIELD_KEYS, NOT_NAMES
 from optin.privacy.detect.scan import lower, windows_around
@@ -216,7 +216,7 @@ def lists(text: str, found: list[Finding], name: str) -> list[Finding]:
 
 def list_item(tok: str, upper: bool) -> bool:
     """Whether ``tok`` can be an item of an enumeration of names (of the seed's case)."""
-    if tok[:1].isupper() != upper or tok.isupper() or len(tok) < 2 or not ALPHA.match(tok):
+    if tok[:1].isupper() != upper or tok.isupper() or len(tok) < 2 or not alpha(tok):
         return False
     low = tok.lower()
     if low in lexicon.STOP or low in lexicon.TITLES or low in NOT_NAMES:
@@ -237,7 +237,7 @@ def _name_words(text: str, found: list[Finding]) -> set[str]:
             p = part.strip('.,:;"“”()')
             if p.endswith(_POSSESSIVE):
                 p = p[:-2]
-            if not ALPHA.match(p) or len(p) < 3 or p.lower() in lexicon.STOP or not p[:1].isupper():
+            if not alpha(p) or len(p) < 3 or p.lower() in lexicon.STOP or not p[:1].isupper():
                 continue
             fl = flags(p)
             if not (fl & WORD and not fl & LAST):

@@ -59,12 +59,19 @@ _HONORIFIC = re.compile(
     r"Mme|Mlle|Dott|Dra|Drs|Ir)\.?[ \t]+\Z"
 )
 
+_HONORIFIC_INITIAL = re.compile("[MDPSRHFI]")
+
 
 def _with_titles(text: str, found: list[Finding]) -> list[Finding]:
     """Findings whose span is extended back over an honorific right before them."""
     out = []
     for f in found:
-        m = _HONORIFIC.search(text, max(0, f.start - 12), f.start)
+        lo = max(0, f.start - 12)
+        # every honorific starts with one of these capitals (most windows hold none)
+        if _HONORIFIC_INITIAL.search(text, lo, f.start) is None:
+            out.append(f)
+            continue
+        m = _HONORIFIC.search(text, lo, f.start)
         if m is not None and f.label is Label.PERSON:
             f = Finding(
                 m.start(), f.end, f.label, f.score, f.recognizer, f.explanation + " + title"

@@ -58,6 +58,14 @@ from optin.privacy.findings import Finding, Label
 FIRST, LAST, WORD, PLACE = lexicon.FIRST, lexicon.LAST, lexicon.WORD, lexicon.PLACE
 
 ALPHA = re.compile(r"^[^\W\d_]+(?:-[^\W\d_]+)*$")
+
+
+def alpha(tok: str) -> bool:
+    """``ALPHA.match(tok) is not None``; a word of letters alone (most) without the
+    pattern (a letter is always ``[^\\W\\d_]``)."""
+    return tok.isalpha() or ALPHA.match(tok) is not None
+
+
 _SENT_END = frozenset('.!?\n\r\t"“”:;|')
 _VERB_AFTER = re.compile(
     r"[ \t]+(?:began|begins|lives|lived|shouted|went|loves|loved|wants|wanted|thinks|thought|"
@@ -164,10 +172,7 @@ def _unknown_subject(w: Word) -> bool:
     # "Vsevolod is very reliable", "Järvilehto began writing": an unknown word as the
     # subject of a verb, even at the start of a sentence
     return (
-        w.f == 0
-        and w.after == " "
-        and _VERB_AFTER.match(w.text, w.e) is not None
-        and ALPHA.match(w.tok) is not None
+        w.f == 0 and w.after == " " and _VERB_AFTER.match(w.text, w.e) is not None and alpha(w.tok)
     )
 
 
@@ -201,7 +206,7 @@ def _no_cue(w: Word) -> bool:
 
 
 def _unknown_word(w: Word) -> bool:
-    return _no_cue(w) and w.f == 0 and ALPHA.match(w.tok) is not None and len(w.tok) >= 3
+    return _no_cue(w) and w.f == 0 and alpha(w.tok) and len(w.tok) >= 3
 
 
 _PLACE_BEFORE = re.compile(
@@ -338,7 +343,7 @@ def _unknown_names(r: Run) -> bool:
         and any(f == 0 for f in fl)
         and all(f == 0 or (f & NAME_BITS and not f & NOT_NAME_FLAGS) for f in fl)
         and not is_initial(r.parts[-1])
-        and all(ALPHA.match(p) for p in r.parts)
+        and all(map(alpha, r.parts))
     )
 
 
@@ -364,7 +369,7 @@ def _unknown_and_word_surname(r: Run) -> bool:
         len(r.parts) == 2
         and r.flags[0] == 0
         and len(r.parts[0]) >= 3
-        and ALPHA.match(r.parts[0]) is not None
+        and alpha(r.parts[0])
         and bool(last & LAST)
         and not last & PLACE
         and 0 < lexicon.names().get(r.parts[1].lower(), (0, 0))[1] <= 3000

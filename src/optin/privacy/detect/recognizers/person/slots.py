@@ -188,7 +188,7 @@ def _slot_starts(text: str) -> Iterator[tuple[int, bool]]:
     one look at the previous word, the phrases of the last four words only where it may
     end a cue; and signature lines ("— Xia Qiao")."""
     starts: Iterable[int] = (a for a, _ in cap_spans(text))
-    if _HAS_CJK.search(text):
+    if not text.isascii() and _HAS_CJK.search(text):  # isascii: O(1), no scan
         starts = sorted({*starts, *(m.start() for m in _CJK_START.finditer(text))})
     for pos in starts:
         if pos < 2 or text[pos - 1] != " ":
@@ -211,7 +211,7 @@ def name_slots(text: str, name: str) -> Iterator[Finding]:
     """Names right after a greeting, thanks or relation word (see the module doc)."""
     lex = lexicon.names()
     for p, relation in _slot_starts(text):
-        if _HAS_CJK.match(text, p):
+        if text[p] >= "\u3040" and _HAS_CJK.match(text, p):
             c = _CJK_AT.match(text, p)
             if c is not None:
                 yield Finding(p, c.end(), Label.PERSON, 0.65, name, "CJK name after a cue")
@@ -299,7 +299,7 @@ def _contact(
 def cjk_names(text: str, name: str) -> Iterator[Finding]:
     """Han names inside other-script text (a family name first) and names before an
     honorific (さん); see the module doc."""
-    if not _HAS_CJK.search(text):
+    if text.isascii() or not _HAS_CJK.search(text):
         return
     for m in _HAN_RUN.finditer(text):
         run = m.group()

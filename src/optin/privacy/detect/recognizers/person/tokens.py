@@ -50,6 +50,8 @@ def is_initial(tok: str) -> bool:
     n = len(tok)
     if n == 1:
         return tok.isupper()
+    if n and tok[1] != ".":
+        return False  # most words: the loop below would stop at its first pair
     return n % 2 == 0 and all(tok[i].isupper() and tok[i + 1] == "." for i in range(0, n, 2))
 
 
