@@ -64,8 +64,15 @@ from optin.pipeline.steps.consent import consent_gate
 from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
 from optin.pipeline.steps.write import record_ids
 from optin.services.derive import _load_parent, _Parent, _write_shards
+from optin.services.incremental_eligibility import (
+    Delta,
+    incremental_eligibility,
+    keep_eligibility,
+    resolve_proofs,
+)
 from optin.services.snapshots import (
     BuildPlan,
+    Selection,
     SnapshotBuild,
     _Eligibility,
     _Proof,
@@ -171,6 +178,7 @@ class IncrementalBuild(SnapshotBuild):
     def __init__(self, *args: Any, parent: _Parent2, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.parent = parent
+        self.delta: Delta | None = None
         if self.partitioned:
             # an incremental build plans in the driver (it holds the parent's rows file)
             if kwargs.get("eligibility_on") == "workers":
@@ -181,6 +189,21 @@ class IncrementalBuild(SnapshotBuild):
             self.partitioned = False
 
     # -- plan: the full build's, under an id that names the parent --
+
+    def _decide(self, sel: Selection, as_of: datetime, now: datetime) -> _Eligibility:
+        """The parent's decisions, decided again only where they can differ
+        (:mod:`optin.services.incremental_eligibility`)."""
+        self.delta = incremental_eligibility(
+            self.db,
+            self.settings,
+            self.parent.snap.path,
+            self.parent.key_of,
+            self.parent.meta.get("eligibility"),
+            sel.purpose,
+            as_of,
+            now,
+        )
+        return self.delta.eligibility
 
     def plan(self, as_of: datetime, now: datetime) -> BuildPlan:
         plan = super().plan(as_of, now)
@@ -388,6 +411,12 @@ class IncrementalBuild(SnapshotBuild):
             ]
         self.progress.stage("dedupe+write", sum(s1_sizes) + len(resurrect))
         s2: list[StageTwoResult] = self.executor.map(run_stage2, tasks2, self.progress.advance)
+        new_authors: set[str] = set()
+        for t2, r2 in zip(tasks2, s2, strict=True):
+            if r2.rows:
+                new_authors.update(read_ipc(t2.prov_path(), ["author_id"])["author_id"].to_pylist())
+        sel = plan.selection
+        resolve_proofs(self.db, elig, new_authors, sel.purpose, sel.as_of, sel.now)
 
         # the parent's shards, less the records that left
         t0 = time.perf_counter()
@@ -503,6 +532,10 @@ class IncrementalBuild(SnapshotBuild):
             for r in repo.iter_provenance(s, self.parent.snap.id):
                 if r.record_id in reused:
                     prov.append((r.record_id, r.content_id, r.author_id, r.shard))
+                    if r.author_id in elig.unresolved:
+                        # decided from the parent: the parent's proof is this build's
+                        proofs[r.author_id] = (r.consent_event_id, r.policy_version)
+                        elig.unresolved.discard(r.author_id)
                     continue
                 if r.record_id not in left:
                     continue
@@ -566,7 +599,7 @@ class IncrementalBuild(SnapshotBuild):
                 pq.read_table(plan.path / f["path"], columns=["record_id"])["record_id"].to_pylist()
             )
         authors = {r["author_id"] for r in self._provenance_rows(plan, ran)}
-        proofs = _driver_eligibility(plan).proofs
+        proofs = _ResolvedProofs(_driver_eligibility(plan))
         consented = sorted({pv for a in authors if (pv := proofs[a][1]) is not None})
         proof = _Proof(len(ids), merkle_root(ids), consented)
         self._timed("merkle", t0)
@@ -590,6 +623,8 @@ class IncrementalBuild(SnapshotBuild):
             f"characters, under the key of snapshot {self.parent.key_of} (record_id_key_of)"
         )
         m["findings_scope"] = "records redacted by this build (new, edited, resurrected)"
+        if self.delta is not None:
+            m["eligibility"]["decided"] = self.delta.to_manifest()
         m["incremental"] = {
             "rule": "a full build's records at the same as-of time: the parent's records "
             "whose content is unchanged (same keyed content hash) and whose author is "
@@ -604,7 +639,8 @@ class IncrementalBuild(SnapshotBuild):
 
     def _provenance_rows(self, plan: BuildPlan, ran: _Ran) -> Iterator[dict[str, Any]]:
         assert isinstance(ran, _IncRan)
-        proofs = _driver_eligibility(plan).proofs
+        elig = _driver_eligibility(plan)
+        proofs = _ResolvedProofs(elig)
         for rid, cid, aid, shard in ran.reused_prov:
             ev, pv = proofs[aid]
             yield {
@@ -633,6 +669,17 @@ class IncrementalBuild(SnapshotBuild):
 
     def _keep_rows(self, plan: BuildPlan, ran: _Ran) -> None:
         assert isinstance(ran, _IncRan) and ran.rows is not None
+        sel = plan.selection
+        eligibility = keep_eligibility(
+            self.db,
+            self.settings,
+            plan.path,
+            self.parent.key_of,
+            _driver_eligibility(plan),
+            sel.purpose,
+            sel.as_of,
+            sel.now,
+        )
         inc.write_rows(
             plan.path,
             [ran.rows],
@@ -640,6 +687,7 @@ class IncrementalBuild(SnapshotBuild):
                 "key_of": self.parent.key_of,
                 "config": inc.config_fingerprint(plan.config),
                 "directory": ran.directory,
+                "eligibility": eligibility,
             },
             ran.rows.schema,
         )
@@ -662,6 +710,21 @@ class IncrementalBuild(SnapshotBuild):
                 },
             )
         return result
+
+
+class _ResolvedProofs:
+    """``proofs[author]`` of an eligibility map, refusing an unresolved one."""
+
+    def __init__(self, elig: _Eligibility) -> None:
+        self.elig = elig
+
+    def __getitem__(self, author: str) -> tuple[str | None, int | None]:
+        if author in self.elig.unresolved:
+            raise IntegrityError(
+                "a record's author was decided from the parent and their consent proof "
+                "was not resolved"
+            )
+        return self.elig.proofs[author]
 
 
 def _hash_words(column: pa.ChunkedArray) -> np.ndarray:
@@ -736,14 +799,27 @@ def keep_full_build_rows(build: SnapshotBuild, plan: BuildPlan, ran: _Ran) -> No
         kept.update(read_ipc(task.prov_path(), ["record_id"])["record_id"].to_pylist())
     hkey = snapshot_key(build.settings, plan.snapshot_id, "content-hash")
     t0 = time.perf_counter()
+    meta: dict[str, Any] = {
+        "key_of": plan.snapshot_id,
+        "config": inc.config_fingerprint(plan.config),
+        "directory": inc.directory_digest(plan.work / "directory.jsonl", hkey),
+    }
+    if isinstance(plan.eligibility, _Eligibility):  # planned in the driver
+        sel = plan.selection
+        meta["eligibility"] = keep_eligibility(
+            build.db,
+            build.settings,
+            plan.path,
+            plan.snapshot_id,
+            plan.eligibility,
+            sel.purpose,
+            sel.as_of,
+            sel.now,
+        )
     inc.write_rows(
         plan.path,
         inc.full_build_rows(ran.stages.tasks, kept, hkey),  # streamed: one shard at a time
-        {
-            "key_of": plan.snapshot_id,
-            "config": inc.config_fingerprint(plan.config),
-            "directory": inc.directory_digest(plan.work / "directory.jsonl", hkey),
-        },
+        meta,
         inc.rows_schema(plan.config.bands),
     )
     build.timings["keep_rows"] = time.perf_counter() - t0
