@@ -38,15 +38,15 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, or_, select, union
+from sqlalchemy import and_, or_, select, text, union
 
 import optin
-from optin.domain.eligibility import PolicySet, Reason, age_on
+from optin.domain.eligibility import PolicySet, Reason
 from optin.pipeline import incremental as inc
 from optin.services.policy import policy_set
 from optin.services.snapshots import (
-    _eligibility,
     _Eligibility,
+    _eligibility,
     history_watermarks,
     snapshot_key,
 )
@@ -56,7 +56,6 @@ from optin.storage.models import (
     ConsentEventRow,
     MemberBirthDateRow,
     MemberCountryRow,
-    MemberRow,
     MemberStatusRow,
 )
 
@@ -212,18 +211,26 @@ def changed_members(
         return {str(m) for (m,) in s.execute(q)}
 
 
-def _age_changed(
-    members: list[tuple[str, date | None]], pairs: list[tuple[date, date]]
-) -> set[str]:
-    """Members whose age differs between the two dates of a pair."""
-    memo: dict[date, bool] = {}
+def _age_changed(members: list[tuple[str, Any]], pairs: list[tuple[date, date]]) -> set[str]:
+    """Members whose age differs between the two dates of a pair. ``age_on(birth, b) -
+    age_on(birth, a)`` depends on the birth date only through its (month, day), so it
+    is worked out once per (month, day); a birth date is a :class:`date` or ISO text."""
+    memo: dict[tuple[int, int], bool] = {}
     out: set[str] = set()
     for mid, birth in members:
         if birth is None:
             continue
-        hit = memo.get(birth)
+        md = (
+            (birth.month, birth.day)
+            if isinstance(birth, date)
+            else (int(birth[5:7]), int(birth[8:10]))
+        )
+        hit = memo.get(md)
         if hit is None:
-            hit = memo[birth] = any(age_on(birth, a) != age_on(birth, b) for a, b in pairs)
+            hit = memo[md] = any(
+                (b.year - a.year) - ((b.month, b.day) < md) + ((a.month, a.day) < md) != 0
+                for a, b in pairs
+            )
         if hit:
             out.add(mid)
     return out
@@ -256,8 +263,8 @@ def incremental_eligibility(
 
     a1 = datetime.fromisoformat(str(meta["as_of"]))
     n1 = datetime.fromisoformat(str(meta["built_at"]))
-    with db.session() as s:
-        members = [(str(m), b) for m, b in s.execute(select(MemberRow.id, MemberRow.birth_date))]
+    with db.session() as s:  # raw values: ISO text on SQLite, dates on PostgreSQL
+        members = [(str(m), b) for m, b in s.execute(text("SELECT id, birth_date FROM members"))]
     changed = changed_members(db, purpose, [(a1, as_of), (n1, now)], meta["watermarks"])
     changed |= _age_changed(members, [(a1.date(), as_of.date()), (n1.date(), now.date())])
     ids = [m for m, _ in members]
