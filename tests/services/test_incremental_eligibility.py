@@ -6,6 +6,7 @@ status, country or birth date, a birthday, a withdrawal written late, a policy c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from optin.domain.model import Regime
+from optin.errors import ConflictError
 from optin.services.consent import record_consent
 from optin.services.incremental_eligibility import _age_changed
 from optin.services.members import update_member
@@ -166,4 +168,16 @@ def test_eligibility_file_names_no_member(home: Path, tmp_path: Path) -> None:
         sum(1 for r in table["reason"].to_pylist() if r == "")
         == (parent.manifest["eligibility"]["eligible_authors"])
     )
+    db.dispose()
+
+
+def test_a_parent_whose_rows_hash_other_fields_is_refused(home: Path, tmp_path: Path) -> None:
+    db, st_ = copy_home(home, tmp_path / "a")
+    parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW)
+    meta_path = parent.path / "_incremental" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["content_hash"]  # as an earlier release wrote it
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ConflictError, match="build a full snapshot first"):
+        _build(db, st_, as_of=AS_OF2, now=NOW2, since=parent.snapshot_id)
     db.dispose()

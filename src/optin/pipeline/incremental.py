@@ -7,9 +7,10 @@ the consent gate (the input of stage 1), in content-id order:
 - ``record_id``: the row's record id (HMAC of the content id under the record-id key of
   ``meta.json``'s ``key_of`` snapshot), so a later build finds it without content ids;
 - ``content_hash``: 16 bytes, keyed BLAKE2b (the platform's ``content-hash`` key of the
-  same snapshot) over author, kind, language, created time and text: a row is
-  *unchanged* when its hash is equal. The hash is keyed so that it cannot confirm a guess
-  of an unredacted text;
+  same snapshot) over content id, author, kind, language, created time and text
+  (:data:`CONTENT_HASH`): a row is *unchanged* when the parent has a row with its hash,
+  found by the hash alone (no record id is computed for it). The hash is keyed so that
+  it cannot confirm a guess of an unredacted text;
 - ``outcome``: ``kept`` (in the shards), ``duplicate`` (dropped by the global duplicate
   pass) or ``step:reason`` (dropped by a stage-1 step, e.g. ``quality:too_short``);
 - ``created_us``, ``exact_hash``, ``band_NN``: the dedupe keys of rows that passed stage 1
@@ -62,6 +63,9 @@ ELIGIBILITY_FILE = "eligibility.parquet"
 META_FILE = "meta.json"
 KEPT = "kept"
 DUPLICATE = "duplicate"
+#: what ``content_hash`` covers (``meta.json`` names it: a parent whose hashes cover
+#: other fields cannot be built from)
+CONTENT_HASH = "content_id,author_id,kind,language,created_at,text"
 #: config fields that change no record (only how records are cut into files)
 LAYOUT_FIELDS = ("shard_size", "row_group_size", "zstd_level")
 
@@ -87,9 +91,11 @@ def config_fingerprint(cfg: BuildConfig) -> str:
 
 
 def content_hashes(table: pa.Table, key: bytes) -> list[bytes]:
-    """Keyed 16-byte BLAKE2b of (author, kind, language, created, text) per row.
+    """Keyed 16-byte BLAKE2b of (content id, author, kind, language, created, text) per
+    row (:data:`CONTENT_HASH`).
 
-    The hashed bytes are ``f"{author}\\x1f{kind}\\x1f{language}\\x1f{created_us}\\x1f{text}"``
+    The hashed bytes are
+    ``f"{content_id}\\x1f{author}\\x1f{kind}\\x1f{language}\\x1f{created_us}\\x1f{text}"``
     in UTF-8 (a null field reads ``None``, a null text the empty string); the join is
     done by Arrow, so only the hash runs per row in Python."""
     n = table.num_rows
@@ -103,6 +109,7 @@ def content_hashes(table: pa.Table, key: bytes) -> list[bytes]:
         return pc.fill_null(pc.cast(col, pa.large_string()), null)
 
     joined = pc.binary_join_element_wise(
+        field("content_id", "None"),
         field("author_id", "None"),
         field("kind", "None"),
         field("language", "None"),
@@ -278,6 +285,7 @@ def duplicates(
 
 
 __all__ = [
+    "CONTENT_HASH",
     "DUPLICATE",
     "ELIGIBILITY_FILE",
     "ELIGIBILITY_SCHEMA",

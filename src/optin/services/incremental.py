@@ -4,10 +4,13 @@ changed.
 
 Every build keeps, beside its shards, one row per content row it saw after the consent
 gate: record id, a keyed content hash, the outcome and the dedupe keys
-(:mod:`optin.pipeline.incremental`). An incremental build plans exactly like a full one
-(selection, eligibility at the as-of and build times through the same
-``services.eligibility.decide_all``, the ledger head), then streams the selected content
-of the eligible authors in content-id order and sorts each row:
+(:mod:`optin.pipeline.incremental`). An incremental build plans like a full one
+(selection, eligibility at the as-of and build times, the ledger head), except that
+eligibility is decided again only for the members whose decision can differ from the
+parent's, the others' decisions being read from the parent's eligibility file
+(:mod:`optin.services.incremental_eligibility`; every member is decided when a policy
+version came into force since, or the parent keeps no such file). It then streams the
+selected content of the eligible authors in content-id order and sorts each row:
 
 - **unchanged** (the parent saw the same record id with the same content hash): its
   stage-1 outcome and keys are the parent's; nothing is redacted again;
@@ -118,6 +121,11 @@ def load_parent(db: Database, settings: Settings, since: str, cfg: BuildConfig) 
             "incremental builds exist can be built from; build a full snapshot first"
         )
     rows, meta = got
+    if meta.get("content_hash") != inc.CONTENT_HASH:
+        raise ConflictError(
+            f"--since {sid}: the snapshot's rows file hashes other fields than this "
+            "release does (it was built by an earlier one); build a full snapshot first"
+        )
     if meta.get("config") != inc.config_fingerprint(cfg):
         raise ConfigError(
             f"--since {sid}: the build config differs from that snapshot's (profile, "
@@ -240,7 +248,10 @@ class IncrementalBuild(SnapshotBuild):
         prow = self.parent.rows
         p_rid = prow["record_id"].to_pylist()
         p_index = {r: i for i, r in enumerate(p_rid)}
-        p_hash = _hash_words(prow["content_hash"])
+        # the hash covers the content id: an unchanged row is found by its hash alone
+        p_by_hash = {h: i for i, h in enumerate(prow["content_hash"].to_pylist())}
+        if len(p_by_hash) != prow.num_rows:
+            raise IntegrityError(f"snapshot {self.parent.snap.id}: rows file repeats a hash")
         p_out = prow["outcome"].to_pylist()
         # 0: kept, 1: duplicate, 2: dropped by stage 1
         p_code = np.array(
@@ -294,17 +305,20 @@ class IncrementalBuild(SnapshotBuild):
                 n = batch.num_rows
                 seq = np.arange(seq0, seq0 + n, dtype=np.int64)
                 seq0 += n
-                rids = record_ids(batch["content_id"].to_pylist(), rkey)
                 hashes = inc.content_hashes(batch, hkey)
-                js = np.fromiter((p_index.get(r, -1) for r in rids), np.int64, count=n)
-                known = js >= 0
-                same = np.zeros(n, dtype=bool)
-                if known.any():
-                    h = np.frombuffer(b"".join(hashes), dtype=np.uint64).reshape(n, 2)
-                    same[known] = (p_hash[js[known]] == h[known]).all(axis=1)
-                    seen.append(js[known])
-                counts["new"] += int((~known).sum())
-                counts["edited"] += int((known & ~same).sum())
+                js = np.fromiter((p_by_hash.get(h, -1) for h in hashes), np.int64, count=n)
+                same = js >= 0
+                seen.append(js[same])
+                if not same.all():  # new or edited: record ids only for these rows
+                    other = batch["content_id"].filter(pa.array(~same)).to_pylist()
+                    jo = np.fromiter(
+                        (p_index.get(r, -1) for r in record_ids(other, rkey)),
+                        np.int64,
+                        count=len(other),
+                    )
+                    seen.append(jo[jo >= 0])
+                    counts["new"] += int((jo < 0).sum())
+                    counts["edited"] += int((jo >= 0).sum())
                 if reprocess_all:
                     counts["directory_changed"] += int(same.sum())
                     same[:] = False
@@ -686,6 +700,7 @@ class IncrementalBuild(SnapshotBuild):
             {
                 "key_of": self.parent.key_of,
                 "config": inc.config_fingerprint(plan.config),
+                "content_hash": inc.CONTENT_HASH,
                 "directory": ran.directory,
                 "eligibility": eligibility,
             },
@@ -725,17 +740,6 @@ class _ResolvedProofs:
                 "was not resolved"
             )
         return self.elig.proofs[author]
-
-
-def _hash_words(column: pa.ChunkedArray) -> np.ndarray:
-    """16-byte hashes as an (n, 2) uint64 array (for vectorised comparison)."""
-    arr = column.combine_chunks()
-    if arr.null_count:
-        raise IntegrityError("rows file: a content hash is null")
-    n = len(arr)
-    data = arr.buffers()[1]
-    words = np.frombuffer(data, dtype=np.uint64, count=2 * (arr.offset + n))
-    return words.reshape(-1, 2)[arr.offset :]
 
 
 def _not_in(drop: set[int]) -> Callable[[pa.Table], list[bool]]:
@@ -802,6 +806,7 @@ def keep_full_build_rows(build: SnapshotBuild, plan: BuildPlan, ran: _Ran) -> No
     meta: dict[str, Any] = {
         "key_of": plan.snapshot_id,
         "config": inc.config_fingerprint(plan.config),
+        "content_hash": inc.CONTENT_HASH,
         "directory": inc.directory_digest(plan.work / "directory.jsonl", hkey),
     }
     if isinstance(plan.eligibility, _Eligibility):  # planned in the driver
