@@ -249,9 +249,8 @@ class IncrementalBuild(SnapshotBuild):
         p_rid = prow["record_id"].to_pylist()
         p_index = {r: i for i, r in enumerate(p_rid)}
         # the hash covers the content id: an unchanged row is found by its hash alone
-        p_by_hash = {h: i for i, h in enumerate(prow["content_hash"].to_pylist())}
-        if len(p_by_hash) != prow.num_rows:
-            raise IntegrityError(f"snapshot {self.parent.snap.id}: rows file repeats a hash")
+        # (a sorted array of the 16-byte hashes, searched a batch at a time)
+        find = _HashIndex(prow["content_hash"], self.parent.snap.id)
         p_out = prow["outcome"].to_pylist()
         # 0: kept, 1: duplicate, 2: dropped by stage 1
         p_code = np.array(
@@ -305,8 +304,7 @@ class IncrementalBuild(SnapshotBuild):
                 n = batch.num_rows
                 seq = np.arange(seq0, seq0 + n, dtype=np.int64)
                 seq0 += n
-                hashes = inc.content_hashes(batch, hkey)
-                js = np.fromiter((p_by_hash.get(h, -1) for h in hashes), np.int64, count=n)
+                js = find(inc.content_hashes(batch, hkey))
                 same = js >= 0
                 seen.append(js[same])
                 if not same.all():  # new or edited: record ids only for these rows
@@ -740,6 +738,33 @@ class _ResolvedProofs:
                 "was not resolved"
             )
         return self.elig.proofs[author]
+
+
+class _HashIndex:
+    """Parent rows by content hash: ``index(hashes)`` gives each hash's parent row, -1
+    where the parent has none (vectorised: a sorted array, no per-row dict)."""
+
+    def __init__(self, column: pa.ChunkedArray, snapshot_id: str) -> None:
+        arr = column.combine_chunks()
+        if arr.null_count:
+            raise IntegrityError(f"snapshot {snapshot_id}: rows file: a content hash is null")
+        data = arr.buffers()[1]
+        n = len(arr)
+        # fixed-width bytes (equal widths: comparing them compares the hashes)
+        h = np.frombuffer(data, dtype="S16", count=n, offset=arr.offset * 16) if n else None
+        self.order = np.argsort(h, kind="stable") if h is not None else np.empty(0, np.int64)
+        self.sorted = h[self.order] if h is not None else np.empty(0, "S16")
+        if n > 1 and bool((self.sorted[1:] == self.sorted[:-1]).any()):
+            raise IntegrityError(f"snapshot {snapshot_id}: rows file repeats a content hash")
+
+    def __call__(self, hashes: list[bytes]) -> np.ndarray:
+        n = len(hashes)
+        if n == 0 or len(self.sorted) == 0:
+            return np.full(n, -1, dtype=np.int64)
+        h = np.frombuffer(b"".join(hashes), dtype="S16", count=n)
+        pos = np.minimum(np.searchsorted(self.sorted, h), len(self.sorted) - 1)
+        hit = self.sorted[pos] == h
+        return np.where(hit, self.order[pos], -1).astype(np.int64)
 
 
 def _not_in(drop: set[int]) -> Callable[[pa.Table], list[bool]]:
