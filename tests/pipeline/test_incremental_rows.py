@@ -1,5 +1,6 @@
 """The rows file's keyed content hash: the Arrow-joined form hashes the same bytes as
-the row-by-row definition (so parents built before it still match), nulls included."""
+the row-by-row definition (:data:`optin.pipeline.incremental.CONTENT_HASH`), nulls
+included; it covers the content id, so a row is found in the parent by its hash."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def _content_hashes_reference(table: pa.Table, key: bytes) -> list[bytes]:
     created = pc.cast(table["created_at"], pa.int64()).to_pylist()
     blake, key64 = hashlib.blake2b, key[:64]
     out = []
-    for a, k, lang, c, t in zip(
+    for cid, a, k, lang, c, t in zip(
+        table["content_id"].to_pylist(),
         table["author_id"].to_pylist(),
         table["kind"].to_pylist(),
         table["language"].to_pylist(),
@@ -47,7 +49,7 @@ def _content_hashes_reference(table: pa.Table, key: bytes) -> list[bytes]:
         table["text"].to_pylist(),
         strict=True,
     ):
-        data = f"{a}\x1f{k}\x1f{lang}\x1f{c}\x1f{t or ''}".encode("utf-8", "surrogatepass")
+        data = f"{cid}\x1f{a}\x1f{k}\x1f{lang}\x1f{c}\x1f{t or ''}".encode("utf-8", "surrogatepass")
         out.append(blake(data, key=key64, digest_size=16).digest())
     return out
 
@@ -82,10 +84,11 @@ def test_content_hashes_tell_fields_apart() -> None:
             {**base, "text": None},
             {**base, "text": ""},
             {**base, "created_at": datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)},
+            {**base, "content_id": "d"},  # the same content under another id
         ]
     )
     h = inc.content_hashes(table, KEY)
-    assert len(set(h[:4])) == 4 and h[3] == h[4] and h[5] != h[0]
+    assert len(set(h[:4])) == 4 and h[3] == h[4] and h[5] != h[0] and h[6] != h[0]
 
 
 def _rows(n: int, start: int, bands: int = 2) -> pa.Table:

@@ -159,6 +159,10 @@ def _incremental_equals_full(home: Path, tmp: Path, seed: int, spec: dict[str, i
     assert child.status == "built" and child.snapshot_id != full.snapshot_id
     assert _contents(db, child) == _contents(db_full, full)
     assert child.manifest["counts"]["steps"] == full.manifest["counts"]["steps"]
+    # eligibility decided only for changed members: the same members by reason
+    decided = child.manifest["eligibility"].pop("decided")
+    assert child.manifest["eligibility"] == full.manifest["eligibility"]
+    assert decided["decided_all_because"] is None and decided["from_parent"] > 0
     inc = child.manifest["incremental"]
     assert inc["reused"] + inc["processed"] >= child.records
     assert child.manifest["parent"]["id"] == parent.snapshot_id

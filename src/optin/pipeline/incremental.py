@@ -7,16 +7,29 @@ the consent gate (the input of stage 1), in content-id order:
 - ``record_id``: the row's record id (HMAC of the content id under the record-id key of
   ``meta.json``'s ``key_of`` snapshot), so a later build finds it without content ids;
 - ``content_hash``: 16 bytes, keyed BLAKE2b (the platform's ``content-hash`` key of the
-  same snapshot) over author, kind, language, created time and text: a row is
-  *unchanged* when its hash is equal. The hash is keyed so that it cannot confirm a guess
-  of an unredacted text;
+  same snapshot) over content id, author, kind, language, created time and text
+  (:data:`CONTENT_HASH`): a row is *unchanged* when the parent has a row with its hash,
+  found by the hash alone (no record id is computed for it). The hash is keyed so that
+  it cannot confirm a guess of an unredacted text;
 - ``outcome``: ``kept`` (in the shards), ``duplicate`` (dropped by the global duplicate
   pass) or ``step:reason`` (dropped by a stage-1 step, e.g. ``quality:too_short``);
 - ``created_us``, ``exact_hash``, ``band_NN``: the dedupe keys of rows that passed stage 1
   (null for the others).
 
+``<snapshot>/_incremental/eligibility.parquet`` (builds that plan in the driver) has one
+row per member the build decided, in key order, so a later build decides again only the
+members whose decision can differ (``services.incremental_eligibility``):
+
+- ``member_key``: 16 bytes, keyed BLAKE2b of the member id (the ``member-key`` key of the
+  ``key_of`` snapshot): the file names no member;
+- ``reason_as_of``: the decision's reason at the as-of time;
+- ``reason``: empty when the member is eligible at the as-of time and at build time,
+  else why not (as the build's consent step counts it, e.g. ``WITHDRAWN_AFTER_AS_OF``).
+
 ``meta.json`` holds the key snapshot id, the config fingerprint (less shard sizes), a
-keyed digest of the members' directory the texts were redacted with, and the row count.
+keyed digest of the members' directory the texts were redacted with, the row count and,
+with an eligibility file, its ``eligibility`` facts (the times decided at, a fingerprint
+of the policy versions in force by then, the eligibility digest, the member count).
 
 The file names no author and no content id; it lives under ``_incremental/`` (not
 ``data/``), is no part of the training set, and is deleted with the shards when the
@@ -46,9 +59,13 @@ from optin.pipeline.steps.write import record_ids
 
 ROWS_DIR = "_incremental"
 ROWS_FILE = "rows.parquet"
+ELIGIBILITY_FILE = "eligibility.parquet"
 META_FILE = "meta.json"
 KEPT = "kept"
 DUPLICATE = "duplicate"
+#: what ``content_hash`` covers (``meta.json`` names it: a parent whose hashes cover
+#: other fields cannot be built from)
+CONTENT_HASH = "content_id,author_id,kind,language,created_at,text"
 #: config fields that change no record (only how records are cut into files)
 LAYOUT_FIELDS = ("shard_size", "row_group_size", "zstd_level")
 
@@ -74,9 +91,11 @@ def config_fingerprint(cfg: BuildConfig) -> str:
 
 
 def content_hashes(table: pa.Table, key: bytes) -> list[bytes]:
-    """Keyed 16-byte BLAKE2b of (author, kind, language, created, text) per row.
+    """Keyed 16-byte BLAKE2b of (content id, author, kind, language, created, text) per
+    row (:data:`CONTENT_HASH`).
 
-    The hashed bytes are ``f"{author}\\x1f{kind}\\x1f{language}\\x1f{created_us}\\x1f{text}"``
+    The hashed bytes are
+    ``f"{content_id}\\x1f{author}\\x1f{kind}\\x1f{language}\\x1f{created_us}\\x1f{text}"``
     in UTF-8 (a null field reads ``None``, a null text the empty string); the join is
     done by Arrow, so only the hash runs per row in Python."""
     n = table.num_rows
@@ -90,6 +109,7 @@ def content_hashes(table: pa.Table, key: bytes) -> list[bytes]:
         return pc.fill_null(pc.cast(col, pa.large_string()), null)
 
     joined = pc.binary_join_element_wise(
+        field("content_id", "None"),
         field("author_id", "None"),
         field("kind", "None"),
         field("language", "None"),
@@ -100,6 +120,45 @@ def content_hashes(table: pa.Table, key: bytes) -> list[bytes]:
     data = pc.cast(joined, pa.large_binary()).to_pylist()
     blake, key64 = hashlib.blake2b, key[:64]
     return [blake(d, key=key64, digest_size=16).digest() for d in data]
+
+
+ELIGIBILITY_SCHEMA = pa.schema(
+    [
+        ("member_key", pa.binary(16)),
+        ("reason_as_of", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
+def member_keys(member_ids: Iterable[str], key: bytes) -> list[bytes]:
+    """Keyed 16-byte BLAKE2b of each member id (the eligibility file's ``member_key``)."""
+    blake, key64 = hashlib.blake2b, key[:64]
+    return [blake(m.encode(), key=key64, digest_size=16).digest() for m in member_ids]
+
+
+def write_eligibility(snapshot: Path, table: pa.Table) -> None:
+    """``_incremental/eligibility.parquet`` (atomic), rows sorted by member key."""
+    d = snapshot / ROWS_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    table = table.cast(ELIGIBILITY_SCHEMA).sort_by("member_key")
+    with atomic_binary(d / ELIGIBILITY_FILE, mode=0o600, mkdir=False) as f:
+        pq.write_table(table, f, compression="zstd", use_dictionary=["reason_as_of", "reason"])
+
+
+def read_eligibility(snapshot: Path, rows: int) -> pa.Table | None:
+    """The eligibility file kept beside ``snapshot``'s shards (``rows`` as its meta
+    says), or None when it has none."""
+    path = snapshot / ROWS_DIR / ELIGIBILITY_FILE
+    if not path.exists():
+        return None
+    table = pq.read_table(path)
+    if table.schema != ELIGIBILITY_SCHEMA or table.num_rows != rows:
+        raise IntegrityError(
+            f"{path}: {table.num_rows} rows of shape {table.schema.names}; its meta says "
+            f"{rows} rows of {ELIGIBILITY_SCHEMA.names}"
+        )
+    return table
 
 
 def directory_digest(path: Path, key: bytes) -> str:
@@ -226,7 +285,10 @@ def duplicates(
 
 
 __all__ = [
+    "CONTENT_HASH",
     "DUPLICATE",
+    "ELIGIBILITY_FILE",
+    "ELIGIBILITY_SCHEMA",
     "KEPT",
     "LAYOUT_FIELDS",
     "ROWS_DIR",
@@ -235,8 +297,11 @@ __all__ = [
     "directory_digest",
     "duplicates",
     "full_build_rows",
+    "member_keys",
+    "read_eligibility",
     "read_rows",
     "rows_schema",
     "task_rows",
+    "write_eligibility",
     "write_rows",
 ]

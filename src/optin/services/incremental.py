@@ -4,10 +4,13 @@ changed.
 
 Every build keeps, beside its shards, one row per content row it saw after the consent
 gate: record id, a keyed content hash, the outcome and the dedupe keys
-(:mod:`optin.pipeline.incremental`). An incremental build plans exactly like a full one
-(selection, eligibility at the as-of and build times through the same
-``services.eligibility.decide_all``, the ledger head), then streams the selected content
-of the eligible authors in content-id order and sorts each row:
+(:mod:`optin.pipeline.incremental`). An incremental build plans like a full one
+(selection, eligibility at the as-of and build times, the ledger head), except that
+eligibility is decided again only for the members whose decision can differ from the
+parent's, the others' decisions being read from the parent's eligibility file
+(:mod:`optin.services.incremental_eligibility`; every member is decided when a policy
+version came into force since, or the parent keeps no such file). It then streams the
+selected content of the eligible authors in content-id order and sorts each row:
 
 - **unchanged** (the parent saw the same record id with the same content hash): its
   stage-1 outcome and keys are the parent's; nothing is redacted again;
@@ -64,8 +67,15 @@ from optin.pipeline.steps.consent import consent_gate
 from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
 from optin.pipeline.steps.write import record_ids
 from optin.services.derive import _load_parent, _Parent, _write_shards
+from optin.services.incremental_eligibility import (
+    Delta,
+    incremental_eligibility,
+    keep_eligibility,
+    resolve_proofs,
+)
 from optin.services.snapshots import (
     BuildPlan,
+    Selection,
     SnapshotBuild,
     _Eligibility,
     _Proof,
@@ -111,6 +121,11 @@ def load_parent(db: Database, settings: Settings, since: str, cfg: BuildConfig) 
             "incremental builds exist can be built from; build a full snapshot first"
         )
     rows, meta = got
+    if meta.get("content_hash") != inc.CONTENT_HASH:
+        raise ConflictError(
+            f"--since {sid}: the snapshot's rows file hashes other fields than this "
+            "release does (it was built by an earlier one); build a full snapshot first"
+        )
     if meta.get("config") != inc.config_fingerprint(cfg):
         raise ConfigError(
             f"--since {sid}: the build config differs from that snapshot's (profile, "
@@ -171,6 +186,7 @@ class IncrementalBuild(SnapshotBuild):
     def __init__(self, *args: Any, parent: _Parent2, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.parent = parent
+        self.delta: Delta | None = None
         if self.partitioned:
             # an incremental build plans in the driver (it holds the parent's rows file)
             if kwargs.get("eligibility_on") == "workers":
@@ -181,6 +197,21 @@ class IncrementalBuild(SnapshotBuild):
             self.partitioned = False
 
     # -- plan: the full build's, under an id that names the parent --
+
+    def _decide(self, sel: Selection, as_of: datetime, now: datetime) -> _Eligibility:
+        """The parent's decisions, decided again only where they can differ
+        (:mod:`optin.services.incremental_eligibility`)."""
+        self.delta = incremental_eligibility(
+            self.db,
+            self.settings,
+            self.parent.snap.path,
+            self.parent.key_of,
+            self.parent.meta.get("eligibility"),
+            sel.purpose,
+            as_of,
+            now,
+        )
+        return self.delta.eligibility
 
     def plan(self, as_of: datetime, now: datetime) -> BuildPlan:
         plan = super().plan(as_of, now)
@@ -217,7 +248,9 @@ class IncrementalBuild(SnapshotBuild):
         prow = self.parent.rows
         p_rid = prow["record_id"].to_pylist()
         p_index = {r: i for i, r in enumerate(p_rid)}
-        p_hash = _hash_words(prow["content_hash"])
+        # the hash covers the content id: an unchanged row is found by its hash alone
+        # (a sorted array of the 16-byte hashes, searched a batch at a time)
+        find = _HashIndex(prow["content_hash"], self.parent.snap.id)
         p_out = prow["outcome"].to_pylist()
         # 0: kept, 1: duplicate, 2: dropped by stage 1
         p_code = np.array(
@@ -271,17 +304,19 @@ class IncrementalBuild(SnapshotBuild):
                 n = batch.num_rows
                 seq = np.arange(seq0, seq0 + n, dtype=np.int64)
                 seq0 += n
-                rids = record_ids(batch["content_id"].to_pylist(), rkey)
-                hashes = inc.content_hashes(batch, hkey)
-                js = np.fromiter((p_index.get(r, -1) for r in rids), np.int64, count=n)
-                known = js >= 0
-                same = np.zeros(n, dtype=bool)
-                if known.any():
-                    h = np.frombuffer(b"".join(hashes), dtype=np.uint64).reshape(n, 2)
-                    same[known] = (p_hash[js[known]] == h[known]).all(axis=1)
-                    seen.append(js[known])
-                counts["new"] += int((~known).sum())
-                counts["edited"] += int((known & ~same).sum())
+                js = find(inc.content_hashes(batch, hkey))
+                same = js >= 0
+                seen.append(js[same])
+                if not same.all():  # new or edited: record ids only for these rows
+                    other = batch["content_id"].filter(pa.array(~same)).to_pylist()
+                    jo = np.fromiter(
+                        (p_index.get(r, -1) for r in record_ids(other, rkey)),
+                        np.int64,
+                        count=len(other),
+                    )
+                    seen.append(jo[jo >= 0])
+                    counts["new"] += int((jo < 0).sum())
+                    counts["edited"] += int((jo >= 0).sum())
                 if reprocess_all:
                     counts["directory_changed"] += int(same.sum())
                     same[:] = False
@@ -388,6 +423,12 @@ class IncrementalBuild(SnapshotBuild):
             ]
         self.progress.stage("dedupe+write", sum(s1_sizes) + len(resurrect))
         s2: list[StageTwoResult] = self.executor.map(run_stage2, tasks2, self.progress.advance)
+        new_authors: set[str] = set()
+        for t2, r2 in zip(tasks2, s2, strict=True):
+            if r2.rows:
+                new_authors.update(read_ipc(t2.prov_path(), ["author_id"])["author_id"].to_pylist())
+        sel = plan.selection
+        resolve_proofs(self.db, elig, new_authors, sel.purpose, sel.as_of, sel.now)
 
         # the parent's shards, less the records that left
         t0 = time.perf_counter()
@@ -503,6 +544,10 @@ class IncrementalBuild(SnapshotBuild):
             for r in repo.iter_provenance(s, self.parent.snap.id):
                 if r.record_id in reused:
                     prov.append((r.record_id, r.content_id, r.author_id, r.shard))
+                    if r.author_id in elig.unresolved:
+                        # decided from the parent: the parent's proof is this build's
+                        proofs[r.author_id] = (r.consent_event_id, r.policy_version)
+                        elig.unresolved.discard(r.author_id)
                     continue
                 if r.record_id not in left:
                     continue
@@ -566,7 +611,7 @@ class IncrementalBuild(SnapshotBuild):
                 pq.read_table(plan.path / f["path"], columns=["record_id"])["record_id"].to_pylist()
             )
         authors = {r["author_id"] for r in self._provenance_rows(plan, ran)}
-        proofs = _driver_eligibility(plan).proofs
+        proofs = _ResolvedProofs(_driver_eligibility(plan))
         consented = sorted({pv for a in authors if (pv := proofs[a][1]) is not None})
         proof = _Proof(len(ids), merkle_root(ids), consented)
         self._timed("merkle", t0)
@@ -590,6 +635,8 @@ class IncrementalBuild(SnapshotBuild):
             f"characters, under the key of snapshot {self.parent.key_of} (record_id_key_of)"
         )
         m["findings_scope"] = "records redacted by this build (new, edited, resurrected)"
+        if self.delta is not None:
+            m["eligibility"]["decided"] = self.delta.to_manifest()
         m["incremental"] = {
             "rule": "a full build's records at the same as-of time: the parent's records "
             "whose content is unchanged (same keyed content hash) and whose author is "
@@ -604,7 +651,8 @@ class IncrementalBuild(SnapshotBuild):
 
     def _provenance_rows(self, plan: BuildPlan, ran: _Ran) -> Iterator[dict[str, Any]]:
         assert isinstance(ran, _IncRan)
-        proofs = _driver_eligibility(plan).proofs
+        elig = _driver_eligibility(plan)
+        proofs = _ResolvedProofs(elig)
         for rid, cid, aid, shard in ran.reused_prov:
             ev, pv = proofs[aid]
             yield {
@@ -633,13 +681,26 @@ class IncrementalBuild(SnapshotBuild):
 
     def _keep_rows(self, plan: BuildPlan, ran: _Ran) -> None:
         assert isinstance(ran, _IncRan) and ran.rows is not None
+        sel = plan.selection
+        eligibility = keep_eligibility(
+            self.db,
+            self.settings,
+            plan.path,
+            self.parent.key_of,
+            _driver_eligibility(plan),
+            sel.purpose,
+            sel.as_of,
+            sel.now,
+        )
         inc.write_rows(
             plan.path,
             [ran.rows],
             {
                 "key_of": self.parent.key_of,
                 "config": inc.config_fingerprint(plan.config),
+                "content_hash": inc.CONTENT_HASH,
                 "directory": ran.directory,
+                "eligibility": eligibility,
             },
             ran.rows.schema,
         )
@@ -664,15 +725,46 @@ class IncrementalBuild(SnapshotBuild):
         return result
 
 
-def _hash_words(column: pa.ChunkedArray) -> np.ndarray:
-    """16-byte hashes as an (n, 2) uint64 array (for vectorised comparison)."""
-    arr = column.combine_chunks()
-    if arr.null_count:
-        raise IntegrityError("rows file: a content hash is null")
-    n = len(arr)
-    data = arr.buffers()[1]
-    words = np.frombuffer(data, dtype=np.uint64, count=2 * (arr.offset + n))
-    return words.reshape(-1, 2)[arr.offset :]
+class _ResolvedProofs:
+    """``proofs[author]`` of an eligibility map, refusing an unresolved one."""
+
+    def __init__(self, elig: _Eligibility) -> None:
+        self.elig = elig
+
+    def __getitem__(self, author: str) -> tuple[str | None, int | None]:
+        if author in self.elig.unresolved:
+            raise IntegrityError(
+                "a record's author was decided from the parent and their consent proof "
+                "was not resolved"
+            )
+        return self.elig.proofs[author]
+
+
+class _HashIndex:
+    """Parent rows by content hash: ``index(hashes)`` gives each hash's parent row, -1
+    where the parent has none (vectorised: a sorted array, no per-row dict)."""
+
+    def __init__(self, column: pa.ChunkedArray, snapshot_id: str) -> None:
+        arr = column.combine_chunks()
+        if arr.null_count:
+            raise IntegrityError(f"snapshot {snapshot_id}: rows file: a content hash is null")
+        data = arr.buffers()[1]
+        n = len(arr)
+        # fixed-width bytes (equal widths: comparing them compares the hashes)
+        h = np.frombuffer(data, dtype="S16", count=n, offset=arr.offset * 16) if n else None
+        self.order = np.argsort(h, kind="stable") if h is not None else np.empty(0, np.int64)
+        self.sorted = h[self.order] if h is not None else np.empty(0, "S16")
+        if n > 1 and bool((self.sorted[1:] == self.sorted[:-1]).any()):
+            raise IntegrityError(f"snapshot {snapshot_id}: rows file repeats a content hash")
+
+    def __call__(self, hashes: list[bytes]) -> np.ndarray:
+        n = len(hashes)
+        if n == 0 or len(self.sorted) == 0:
+            return np.full(n, -1, dtype=np.int64)
+        h = np.frombuffer(b"".join(hashes), dtype="S16", count=n)
+        pos = np.minimum(np.searchsorted(self.sorted, h), len(self.sorted) - 1)
+        hit = self.sorted[pos] == h
+        return np.where(hit, self.order[pos], -1).astype(np.int64)
 
 
 def _not_in(drop: set[int]) -> Callable[[pa.Table], list[bool]]:
@@ -736,14 +828,28 @@ def keep_full_build_rows(build: SnapshotBuild, plan: BuildPlan, ran: _Ran) -> No
         kept.update(read_ipc(task.prov_path(), ["record_id"])["record_id"].to_pylist())
     hkey = snapshot_key(build.settings, plan.snapshot_id, "content-hash")
     t0 = time.perf_counter()
+    meta: dict[str, Any] = {
+        "key_of": plan.snapshot_id,
+        "config": inc.config_fingerprint(plan.config),
+        "content_hash": inc.CONTENT_HASH,
+        "directory": inc.directory_digest(plan.work / "directory.jsonl", hkey),
+    }
+    if isinstance(plan.eligibility, _Eligibility):  # planned in the driver
+        sel = plan.selection
+        meta["eligibility"] = keep_eligibility(
+            build.db,
+            build.settings,
+            plan.path,
+            plan.snapshot_id,
+            plan.eligibility,
+            sel.purpose,
+            sel.as_of,
+            sel.now,
+        )
     inc.write_rows(
         plan.path,
         inc.full_build_rows(ran.stages.tasks, kept, hkey),  # streamed: one shard at a time
-        {
-            "key_of": plan.snapshot_id,
-            "config": inc.config_fingerprint(plan.config),
-            "directory": inc.directory_digest(plan.work / "directory.jsonl", hkey),
-        },
+        meta,
         inc.rows_schema(plan.config.bands),
     )
     build.timings["keep_rows"] = time.perf_counter() - t0

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from optin.domain.eligibility import ELIGIBLE_REASONS, PolicySet
+from optin.domain.eligibility import ELIGIBLE_REASONS, PolicySet, Reason
 from optin.domain.model import PolicyVersion
 from optin.errors import ConfigError, InputError, IntegrityError, NotFoundError
 from optin.files import create_secret_file
@@ -161,6 +161,24 @@ class _Eligibility:
     reasons: dict[str, str]  # author -> why not
     authors_at_as_of: Counter[str]
     digest: str
+    #: members whose decision at the as-of time is ELIGIBLE_OPT_OUT_DEFAULT (the rest of
+    #: those eligible then are ELIGIBLE), for the eligibility file of a later --since build
+    opt_out_at_as_of: set[str] = field(default_factory=set)
+    #: eligible members whose proof is not known yet (an incremental build took their
+    #: decision from its parent; it resolves the proofs of its records' authors)
+    unresolved: set[str] = field(default_factory=set)
+    #: the ledger's and member histories' last row ids read before deciding (a later
+    #: --since build decides again the members with rows after them)
+    watermarks: dict[str, int] = field(default_factory=dict)
+
+    def reason_at_as_of(self, member_id: str) -> str:
+        """The member's decision reason at the as-of time."""
+        why = self.reasons.get(member_id)
+        if why is not None and not why.endswith(AFTER_AS_OF):
+            return why
+        if member_id in self.opt_out_at_as_of:
+            return str(Reason.ELIGIBLE_OPT_OUT_DEFAULT)
+        return str(Reason.ELIGIBLE)
 
     @property
     def eligible_count(self) -> int:
@@ -170,25 +188,69 @@ class _Eligibility:
         """Nothing to remove (the partitioned form removes its files)."""
 
 
-def _eligibility(db: Database, purpose: str, as_of: datetime, now: datetime) -> _Eligibility:
+AFTER_AS_OF = "_AFTER_AS_OF"
+
+
+def _eligibility(
+    db: Database,
+    purpose: str,
+    as_of: datetime,
+    now: datetime,
+    member_ids: Sequence[str] | None = None,
+) -> _Eligibility:
+    """Every member's decision at ``as_of`` and at ``now`` (``member_ids``: only those,
+    in chunks; an incremental build's changed members)."""
     proofs: dict[str, tuple[str | None, int | None]] = {}
     reasons: dict[str, str] = {}
+    opt_out: set[str] = set()
     by_reason: Counter[str] = Counter()
-    for d in decide_all(db, purpose, as_of):
+    marks = history_watermarks(db) if member_ids is None else {}  # before any decision
+    for d in _decided(db, purpose, as_of, member_ids):
         by_reason[str(d.reason)] += 1
         if d.eligible and d.reason in ELIGIBLE_REASONS:
             proofs[d.member_id] = (d.consent_event_id, d.policy_version)
+            if d.reason is Reason.ELIGIBLE_OPT_OUT_DEFAULT:
+                opt_out.add(d.member_id)
         else:
             reasons[d.member_id] = str(d.reason)
-    for d in decide_all(db, purpose, now):
+    for d in _decided(db, purpose, now, member_ids):
         if d.member_id in proofs and not d.eligible:
             del proofs[d.member_id]
-            reasons[d.member_id] = f"{d.reason}_AFTER_AS_OF"
+            reasons[d.member_id] = f"{d.reason}{AFTER_AS_OF}"
     h = hashlib.sha256()
     for mid in sorted(proofs):
         ev, pv = proofs[mid]
         h.update(f"{mid}\x1f{ev}\x1f{pv}\n".encode())
-    return _Eligibility(proofs, reasons, by_reason, h.hexdigest())
+    return _Eligibility(proofs, reasons, by_reason, h.hexdigest(), opt_out, watermarks=marks)
+
+
+def history_watermarks(db: Database) -> dict[str, int]:
+    """The last ledger sequence number and the last country/status row ids."""
+    from sqlalchemy import func, select
+
+    from optin.storage.models import ConsentEventRow, MemberCountryRow, MemberStatusRow
+
+    with db.session() as s:
+        return {
+            "consent_events": int(s.scalar(select(func.max(ConsentEventRow.seq))) or 0),
+            "member_countries": int(s.scalar(select(func.max(MemberCountryRow.id))) or 0),
+            "member_statuses": int(s.scalar(select(func.max(MemberStatusRow.id))) or 0),
+        }
+
+
+#: members per projection query when only some members are decided (bound parameters)
+DECIDE_CHUNK = 5000
+
+
+def _decided(
+    db: Database, purpose: str, at: datetime, member_ids: Sequence[str] | None
+) -> Iterator[Any]:
+    if member_ids is None:
+        yield from decide_all(db, purpose, at)
+        return
+    ids = sorted(member_ids)
+    for i in range(0, len(ids), DECIDE_CHUNK):
+        yield from decide_all(db, purpose, at, member_ids=ids[i : i + DECIDE_CHUNK])
 
 
 def _write_directory(db: Database, path: Path) -> bytes:
@@ -382,7 +444,7 @@ class SnapshotBuild:
                 self.db, self.executor, self.settings.snapshots_dir, sel.purpose, as_of, now
             )
         else:
-            elig = _eligibility(self.db, sel.purpose, as_of, now)
+            elig = self._decide(sel, as_of, now)
         self._timed("eligibility", t0)
         lake_authors: dict[str, int] | None = None
         with self.db.session() as s:
@@ -405,6 +467,10 @@ class SnapshotBuild:
         )
         path = self.settings.snapshots_dir / sid
         return BuildPlan(sel, self.config, elig, head, counts, sid, path, self.lake, lake_authors)
+
+    def _decide(self, sel: Selection, as_of: datetime, now: datetime) -> _Eligibility:
+        """Eligibility at both times, planned in the driver: every member decided."""
+        return _eligibility(self.db, sel.purpose, as_of, now)
 
     def _existing(self, plan: BuildPlan) -> BuildResult | None:
         """The finished snapshot of ``plan`` (up to date), else mark it ``building``."""
