@@ -22,7 +22,7 @@ seed and a thread count).
 No profile uses the model: issue 17's round with it (5 folds, 3 epochs, r 8, top 2
 layers) reached WNUT-17 test PERSON P 0.541 / R 0.695 (``accurate`` 0.519 / 0.592), short
 of R >= .70, and made panorama_spia core and TAB recall worse than ``accurate``; the
-runtime recognizer and profile of that round are kept on the branch ``neural-full``.
+runtime recognizer and profile of that round were not merged.
 
     .venv/bin/python bench/train_name_model.py --cv                  # CV only
     .venv/bin/python bench/train_name_model.py --out /tmp/name_model.safetensors
