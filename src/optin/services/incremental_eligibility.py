@@ -38,8 +38,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text, union
-
 import optin
 from optin.domain.eligibility import PolicySet, Reason
 from optin.pipeline import incremental as inc
@@ -51,13 +49,8 @@ from optin.services.snapshots import (
     snapshot_key,
 )
 from optin.settings import Settings
+from optin.storage import history
 from optin.storage.database import Database
-from optin.storage.models import (
-    ConsentEventRow,
-    MemberBirthDateRow,
-    MemberCountryRow,
-    MemberStatusRow,
-)
 
 #: the eligibility rules a kept file was decided under (a release may change them)
 RULES = f"optin {optin.__version__} / eligibility 1"
@@ -169,46 +162,11 @@ def changed_members(
     windows: Iterable[tuple[datetime, datetime]],
     marks: dict[str, int],
 ) -> set[str]:
-    """Members with a row written after the parent's ``marks`` (ledger sequence, row
-    ids: robust to a writer whose clock is behind) or effective or recorded in one of the
-    ``(lo, hi]`` windows, and every member with a birth-date correction."""
-    wins = [w for w in windows if w[0] < w[1]]
-
-    def within(after: Any, mark: str, *cols: Any) -> Any:
-        return or_(
-            after > int(marks[mark]), *(and_(c > lo, c <= hi) for c in cols for lo, hi in wins)
-        )
-
-    q = union(
-        select(ConsentEventRow.member_id).where(
-            ConsentEventRow.purpose == purpose,
-            within(
-                ConsentEventRow.seq,
-                "consent_events",
-                ConsentEventRow.at,
-                ConsentEventRow.recorded_at,
-            ),
-        ),
-        select(MemberCountryRow.member_id).where(
-            within(
-                MemberCountryRow.id,
-                "member_countries",
-                MemberCountryRow.since,
-                MemberCountryRow.recorded_at,
-            )
-        ),
-        select(MemberStatusRow.member_id).where(
-            within(
-                MemberStatusRow.id,
-                "member_statuses",
-                MemberStatusRow.since,
-                MemberStatusRow.recorded_at,
-            )
-        ),
-        select(MemberBirthDateRow.member_id),
-    )
+    """Members with a row written after the parent's ``marks`` or effective or recorded
+    in one of the ``(lo, hi]`` windows, and every member with a birth-date correction
+    (:func:`optin.storage.history.changed_members`)."""
     with db.session() as s:
-        return {str(m) for (m,) in s.execute(q)}
+        return history.changed_members(s, purpose, windows, marks)
 
 
 def _age_changed(members: list[tuple[str, Any]], pairs: list[tuple[date, date]]) -> set[str]:
@@ -264,7 +222,7 @@ def incremental_eligibility(
     a1 = datetime.fromisoformat(str(meta["as_of"]))
     n1 = datetime.fromisoformat(str(meta["built_at"]))
     with db.session() as s:  # raw values: ISO text on SQLite, dates on PostgreSQL
-        members = [(str(m), b) for m, b in s.execute(text("SELECT id, birth_date FROM members"))]
+        members = history.member_birth_dates(s)
     changed = changed_members(db, purpose, [(a1, as_of), (n1, now)], meta["watermarks"])
     changed |= _age_changed(members, [(a1.date(), as_of.date()), (n1.date(), now.date())])
     ids = [m for m, _ in members]

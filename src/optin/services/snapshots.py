@@ -226,16 +226,10 @@ def _eligibility(
 
 def history_watermarks(db: Database) -> dict[str, int]:
     """The last ledger sequence number and the last country/status row ids."""
-    from sqlalchemy import func, select
-
-    from optin.storage.models import ConsentEventRow, MemberCountryRow, MemberStatusRow
+    from optin.storage.history import history_watermarks as marks
 
     with db.session() as s:
-        return {
-            "consent_events": int(s.scalar(select(func.max(ConsentEventRow.seq))) or 0),
-            "member_countries": int(s.scalar(select(func.max(MemberCountryRow.id))) or 0),
-            "member_statuses": int(s.scalar(select(func.max(MemberStatusRow.id))) or 0),
-        }
+        return marks(s)
 
 
 #: members per projection query when only some members are decided (bound parameters)
@@ -1129,6 +1123,7 @@ __all__ = [
     "engine_names",
     "exclusions",
     "get_snapshot",
+    "history_watermarks",
     "list_snapshots",
     "redaction_summary",
     "resolve_snapshot_id",

@@ -484,5 +484,6 @@ __all__ = [
     "genre",
     "lexicon_info",
     "load_model",
+    "social_word",
     "tokenize",
 ]
