@@ -211,14 +211,26 @@ def task_rows(
 
 
 def full_build_rows(
-    tasks: Sequence[ShardTask], kept_ids: set[str], hash_key: bytes
+    tasks: Sequence[ShardTask], kept_of: Callable[[ShardTask], set[str]], hash_key: bytes
 ) -> Iterator[pa.Table]:
-    """The rows file of a full build (``kept_ids``: the record ids in its shards), one
-    table per shard task, so the driver holds one shard's rows at a time."""
+    """The rows file of a full build, one table per shard task (``kept_of(task)``: the
+    record ids that task's shard holds), so the driver holds one shard's rows and one
+    shard's kept ids at a time. A shard holds only rows of its own task's stage 1; a kept
+    id found in no row of its task is an :class:`IntegrityError`."""
     for t in tasks:
-        yield task_rows(
-            t, hash_key, lambda s1: [r in kept_ids for r in s1["record_id"].to_pylist()]
-        )
+        kept = kept_of(t)
+
+        def is_kept(s1: pa.Table, kept: set[str] = kept) -> list[bool]:
+            return [r in kept for r in s1["record_id"].to_pylist()]
+
+        table = task_rows(t, hash_key, is_kept)
+        marked = pc.sum(pc.equal(table["outcome"], KEPT)).as_py() or 0
+        if marked != len(kept):
+            raise IntegrityError(
+                f"shard task {t.name}: its shard holds {len(kept)} records, "
+                f"{marked} of them found among the task's own rows"
+            )
+        yield table
 
 
 def write_rows(

@@ -822,10 +822,14 @@ def _steps(
 
 def keep_full_build_rows(build: SnapshotBuild, plan: BuildPlan, ran: _Ran) -> None:
     """The rows file of a full build, from its work dir (before it is removed)."""
-    written = ran.stages.written()
-    kept: set[str] = set()
-    for task, _ in written:
-        kept.update(read_ipc(task.prov_path(), ["record_id"])["record_id"].to_pylist())
+    wrote = {task.name for task, _ in ran.stages.written()}
+
+    def kept_of(task: ShardTask) -> set[str]:
+        """The record ids of ``task``'s shard: read one task at a time, never all."""
+        if task.name not in wrote:
+            return set()
+        return set(read_ipc(task.prov_path(), ["record_id"])["record_id"].to_pylist())
+
     hkey = snapshot_key(build.settings, plan.snapshot_id, "content-hash")
     t0 = time.perf_counter()
     meta: dict[str, Any] = {
@@ -848,7 +852,7 @@ def keep_full_build_rows(build: SnapshotBuild, plan: BuildPlan, ran: _Ran) -> No
         )
     inc.write_rows(
         plan.path,
-        inc.full_build_rows(ran.stages.tasks, kept, hkey),  # streamed: one shard at a time
+        inc.full_build_rows(ran.stages.tasks, kept_of, hkey),  # streamed: one shard at a time
         meta,
         inc.rows_schema(plan.config.bands),
     )
