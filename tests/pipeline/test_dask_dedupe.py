@@ -27,7 +27,12 @@ from tests.pipeline.helpers import (  # noqa: F401  (fixtures)
 dask = pytest.importorskip("dask")
 pytest.importorskip("dask.dataframe")
 
-from optin.pipeline.executors.dask_dedupe import distributed_duplicates  # noqa: E402
+from optin.errors import IntegrityError  # noqa: E402
+from optin.pipeline.executors.dask_dedupe import (  # noqa: E402
+    distributed_duplicates,
+    write_duplicates,
+)
+from optin.pipeline.shard import read_duplicates_file, write_duplicates_file  # noqa: E402
 
 BANDS = 3
 
@@ -49,6 +54,34 @@ def _write_shards(
         paths.append(p)
         off += n
     return paths
+
+
+def _per_shard(sizes: list[int], want_e: list[int], want_n: list[int]) -> dict[int, tuple]:
+    """The expected global positions as {shard: (exact rows, near rows)}, local rows,
+    for the shards with any."""
+    out = {}
+    off = 0
+    for i, n in enumerate(sizes):
+        e = [g - off for g in want_e if off <= g < off + n]
+        nd = [g - off for g in want_n if off <= g < off + n]
+        if e or nd:
+            out[i] = (e, nd)
+        off += n
+    return out
+
+
+def _written(root: Path, sizes: list[int], counts: dict[int, tuple[int, int]]) -> dict[int, tuple]:
+    """What :func:`write_duplicates` left: {shard: (exact rows, near rows)}, checked
+    against the counts it returned; no file for a shard it did not report."""
+    out = {}
+    for i in range(len(sizes)):
+        f = root / "dups" / f"{i}.arrow"
+        assert f.exists() == (i in counts)
+        if f.exists():
+            e, nd = read_duplicates_file(f)
+            assert (len(e), len(nd)) == counts[i]
+            out[i] = (e.tolist(), nd.tolist())
+    return out
 
 
 def _expected(created: np.ndarray, exact: np.ndarray, bands: np.ndarray) -> tuple[list, list]:
@@ -80,12 +113,40 @@ def test_distributed_pass_equals_the_driver_pass_synchronous(tmp_path: Path, cas
     root = Path(tempfile.mkdtemp(dir=tmp_path))
     paths = _write_shards(root, sizes, created, exact, bands)
     parts = 1 + int(created.sum()) % 4 if len(created) else 1  # 1-4 shuffle partitions
+    files = [root / "dups" / f"{i}.arrow" for i in range(len(sizes))]
     with dask.config.set(scheduler="synchronous"):
         e, n = distributed_duplicates(paths, sizes, bands=BANDS, near_dup=True, partitions=parts)
         e_only, n_none = distributed_duplicates(paths, sizes, bands=BANDS, near_dup=False)
+        counts = write_duplicates(paths, sizes, files, bands=BANDS, near_dup=True, partitions=parts)
     want_e, want_n = _expected(created, exact, bands)
     assert e.tolist() == want_e and n.tolist() == want_n
     assert e_only.tolist() == want_e and n_none.tolist() == []
+    assert _written(root, sizes, counts) == _per_shard(sizes, want_e, want_n)
+
+
+def test_a_duplicates_file_that_disagrees_with_the_pass_fails_stage_two(tmp_path: Path) -> None:
+    """A shard's duplicates file is checked against the counts the driver was told; a
+    file of another shape is refused; either is an IntegrityError naming the file."""
+    import dataclasses
+
+    from optin.pipeline.config import BuildConfig
+    from optin.pipeline.shard import ShardTask
+    from optin.privacy.api import RedactorConfig
+
+    f = tmp_path / "dups" / "00000.arrow"
+    write_duplicates_file(f, [1, 4], [2])
+    task = ShardTask(
+        str(tmp_path), 0, BuildConfig(purpose="train_own_models"), RedactorConfig(), b"k" * 32
+    )
+    good = dataclasses.replace(task, dups_file=str(f), dups_counts=(2, 1))
+    exact, near = good.duplicates()
+    assert exact.tolist() == [1, 4] and near.tolist() == [2]
+    bad = dataclasses.replace(good, dups_counts=(2, 0))
+    with pytest.raises(IntegrityError, match=r"00000\.arrow.*2 exact and 1 near"):
+        bad.duplicates()
+    write_ipc(f, pa.table({"row": pa.array([1], pa.int32())}))
+    with pytest.raises(IntegrityError, match="not a duplicate-rows file"):
+        good.duplicates()
 
 
 def test_a_long_chain_is_one_component(tmp_path: Path) -> None:
@@ -140,11 +201,14 @@ def test_distributed_pass_equals_the_driver_pass_on_a_local_cluster(
         root = tmp_path / str(case)
         root.mkdir()
         paths = _write_shards(root, sizes, created, exact, bands)
+        files = [root / "dups" / f"{i}.arrow" for i in range(len(sizes))]
         with cluster_client.as_current():  # type: ignore[attr-defined]
             e, near = distributed_duplicates(paths, sizes, bands=BANDS, near_dup=True, partitions=3)
+            counts = write_duplicates(paths, sizes, files, bands=BANDS, near_dup=True, partitions=3)
         want_e, want_n = _expected(created, exact, bands)
         assert len(want_n) > 5 and len(want_e) > 5
         assert e.tolist() == want_e and near.tolist() == want_n
+        assert _written(root, sizes, counts) == _per_shard(sizes, want_e, want_n)
 
 
 def test_snapshot_on_dask_synchronous_is_byte_identical_and_drops_near_duplicates(

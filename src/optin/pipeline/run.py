@@ -62,28 +62,38 @@ def dedupe_pass(executor: Executor | None, dedupe_on: str, records: int) -> str:
     return "driver"
 
 
+#: Stage-2 fields of one shard's drops (see :class:`ShardTask`): ``exact_dup`` and
+#: ``near_dup``, or ``dups_file`` and ``dups_counts``.
+Drops = dict[str, Any]
+
+
 def global_dedupe(
     tasks: Sequence[ShardTask],
     stage1: Sequence[StageOneResult],
     executor: Executor | None = None,
     where: str = "driver",
-) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Per shard: (exact-duplicate rows, near-duplicate rows) of its stage-1 output.
+) -> list[Drops]:
+    """Per shard: the stage-2 fields that name its exact- and near-duplicate rows.
 
     ``where`` ``dask_shuffle`` (see :func:`dedupe_pass`): the pass runs on the executor's
-    workers (:mod:`optin.pipeline.executors.dask_dedupe`) and the driver receives only
-    the duplicates' positions; ``driver``: it runs here on the keys of every shard."""
+    workers (:mod:`optin.pipeline.executors.dask_dedupe`), which write each shard's rows
+    to a file; the driver receives only a count pair per shard. ``driver``: it runs here
+    on the keys of every shard and the rows travel in the tasks."""
     if not tasks:
         return []
     cfg = tasks[0].config
     sizes = [r.rows_out for r in stage1]
     if not cfg.dedupe or sum(sizes) == 0:
-        return [((), ()) for _ in tasks]
+        return [{} for _ in tasks]
     paths = [t.stage1_path() for t in tasks]
     if where == "dask_shuffle":
         distributed = getattr(executor, "find_duplicates")  # noqa: B009
-        exact_g, near_g = distributed(paths, sizes, bands=cfg.bands, near_dup=cfg.near_dup)
-        return split_positions(sizes, exact_g, near_g)
+        files = [t.dups_path() for t in tasks]
+        counts = distributed(paths, sizes, files, bands=cfg.bands, near_dup=cfg.near_dup)
+        return [
+            {"dups_file": str(files[i]), "dups_counts": counts[i]} if i in counts else {}
+            for i in range(len(tasks))
+        ]
 
     def column(name: str, dtype: Any) -> Any:
         parts = [read_ipc(p, [name])[name].to_numpy() for p in paths]
@@ -93,21 +103,7 @@ def global_dedupe(
     exact = column("exact_hash", np.uint64)
     bands = (lambda b: column(f"band_{b:02d}", np.uint64)) if cfg.near_dup else None
     exact_m, near_m = find_duplicates(created, exact, bands, cfg.bands)
-    return split_masks(sizes, exact_m, near_m)
-
-
-def split_positions(
-    sizes: Sequence[int], exact_g: Any, near_g: Any
-) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Sorted global positions of duplicates -> per shard (exact rows, near rows)."""
-    offsets = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
-    out = []
-    for i in range(len(sizes)):
-        lo, hi = offsets[i], offsets[i + 1]
-        e = exact_g[np.searchsorted(exact_g, lo) : np.searchsorted(exact_g, hi)] - lo
-        nd = near_g[np.searchsorted(near_g, lo) : np.searchsorted(near_g, hi)] - lo
-        out.append((tuple(int(x) for x in e), tuple(int(x) for x in nd)))
-    return out
+    return [{"exact_dup": e, "near_dup": n} for e, n in split_masks(sizes, exact_m, near_m)]
 
 
 def split_masks(
@@ -151,8 +147,8 @@ def run_stages(
     drops = global_dedupe(seen, s1, executor, where)
     dt = time.perf_counter() - t0
     tasks2 = [
-        dataclasses.replace(t, stage1_sha256=r.stage1_sha256, exact_dup=e, near_dup=n)
-        for t, r, (e, n) in zip(seen, s1, drops, strict=True)
+        dataclasses.replace(t, stage1_sha256=r.stage1_sha256, **d)
+        for t, r, d in zip(seen, s1, drops, strict=True)
     ]
     if on_stage:
         on_stage("dedupe+write", sum(r.rows_out for r in s1))

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from optin.errors import IntegrityError
 from optin.pipeline.config import BuildConfig
 from optin.pipeline.io import (
     atomic_write_bytes,
@@ -74,6 +75,11 @@ class ShardTask:
     stage1_sha256: str = ""
     exact_dup: tuple[int, ...] = ()
     near_dup: tuple[int, ...] = ()
+    #: stage 2 only, instead of ``exact_dup``/``near_dup`` when the duplicate pass ran on
+    #: the workers: the file they wrote this shard's duplicate rows to (see
+    #: :func:`write_duplicates_file`) and the (exact, near) counts the driver was told
+    dups_file: str = ""
+    dups_counts: tuple[int, int] = (0, 0)
 
     @property
     def work(self) -> Path:
@@ -98,9 +104,49 @@ class ShardTask:
     def marker(self, stage: int) -> Path:
         return self.work / "_done" / f"stage{stage}-{self.name}.json"
 
+    def dups_path(self) -> Path:
+        return self.work / "dups" / f"{self.name}.arrow"
+
+    def duplicates(self) -> tuple[Any, Any]:
+        """(exact rows, near rows) to drop in stage 2: the task's own, or its file's
+        (which must hold the counts the driver was told)."""
+        if not self.dups_file:
+            return self.exact_dup, self.near_dup
+        exact, near = read_duplicates_file(Path(self.dups_file))
+        if (len(exact), len(near)) != tuple(self.dups_counts):
+            raise IntegrityError(
+                f"{self.dups_file}: holds {len(exact)} exact and {len(near)} near duplicates; "
+                f"the duplicate pass reported {self.dups_counts[0]} and {self.dups_counts[1]}"
+            )
+        return exact, near
+
     def drop_digest(self) -> str:
-        blob = json.dumps([list(self.exact_dup), list(self.near_dup)], separators=(",", ":"))
+        exact, near = self.duplicates()
+        blob = json.dumps([[int(i) for i in exact], [int(i) for i in near]], separators=(",", ":"))
         return sha256_bytes(blob.encode())
+
+
+_DUPS = pa.schema([("row", pa.int64()), ("near", pa.bool_())])
+
+
+def write_duplicates_file(path: Path, exact: Any, near: Any) -> None:
+    """One shard's duplicate rows (sorted exact rows, then sorted near rows), atomically."""
+    rows = np.concatenate([np.asarray(exact, np.int64), np.asarray(near, np.int64)])
+    flag = np.concatenate([np.zeros(len(exact), bool), np.ones(len(near), bool)])
+    write_ipc(path, pa.table({"row": rows, "near": flag}, schema=_DUPS))
+
+
+def read_duplicates_file(path: Path) -> tuple[Any, Any]:
+    """(exact rows, near rows) of :func:`write_duplicates_file`."""
+    try:
+        t = read_ipc(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise IntegrityError(f"{path}: duplicate rows unreadable: {exc}") from exc
+    if not t.schema.equals(_DUPS):
+        raise IntegrityError(f"{path}: not a duplicate-rows file (columns row:int64, near:bool)")
+    rows = t["row"].to_numpy()
+    near = t["near"].to_numpy(zero_copy_only=False)
+    return rows[~near], rows[near]
 
 
 R = TypeVar("R", StageOneResult, StageTwoResult)
@@ -258,7 +304,7 @@ def run_stage2(task: ShardTask) -> StageTwoResult:
     cfg = task.config
     clock = _Clock()
     table = read_ipc(task.stage1_path())
-    dedupe = DedupeStep(task.exact_dup, task.near_dup)
+    dedupe = DedupeStep(*task.duplicates())
     outcome = dedupe.run(table)
     table = outcome.table
     rows = table.num_rows

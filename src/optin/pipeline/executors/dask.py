@@ -118,26 +118,27 @@ class DaskExecutor:
         return list(client.gather(futures))
 
     def find_duplicates(
-        self, paths: Any, sizes: Any, *, bands: int, near_dup: bool
-    ) -> tuple[Any, Any]:
+        self, paths: Any, sizes: Any, files: Any, *, bands: int, near_dup: bool
+    ) -> dict[int, tuple[int, int]]:
         """The global duplicate pass on this cluster (keys shuffled by key on the workers;
-        :mod:`optin.pipeline.executors.dask_dedupe`): sorted global positions of the exact
-        and the near duplicates."""
-        from optin.pipeline.executors.dask_dedupe import distributed_duplicates
+        :func:`optin.pipeline.executors.dask_dedupe.write_duplicates`): each shard's
+        duplicate rows written by the workers to ``files[i]``; the (exact, near) counts
+        of the shards that have any."""
+        from optin.pipeline.executors.dask_dedupe import write_duplicates
 
         local = self._local_scheduler()
         if local is not None:
             import dask
 
             with dask.config.set(scheduler=local):
-                return distributed_duplicates(
-                    paths, sizes, bands=bands, near_dup=near_dup, partitions=2 * self.workers
+                return write_duplicates(
+                    paths, sizes, files, bands=bands, near_dup=near_dup, partitions=2 * self.workers
                 )
         client = self._get_client()
         workers = max(1, len(client.nthreads()))
         with client.as_current():
-            return distributed_duplicates(
-                paths, sizes, bands=bands, near_dup=near_dup, partitions=2 * workers
+            return write_duplicates(
+                paths, sizes, files, bands=bands, near_dup=near_dup, partitions=2 * workers
             )
 
     def close(self) -> None:

@@ -20,9 +20,11 @@ On the workers, with ``dask.dataframe``:
    an unchanged labelling);
 4. nodes shuffled by component; all but the lowest (created, g) are near duplicates.
 
-The driver receives only the duplicates' positions (8 bytes each) and, per round, one
-number; no keys, edges or labels. Shuffles use Dask's task-based method, so the same
-code runs on the synchronous scheduler (tests) and on a cluster.
+In a build (:func:`write_duplicates`) the duplicates are then shuffled by shard and each
+shard's rows written by a worker to a file its stage 2 reads; the driver receives one
+count pair per shard and, per round, one number: no positions, keys, edges or labels.
+Shuffles use Dask's task-based method, so the same code runs on the synchronous
+scheduler (tests) and on a cluster.
 """
 
 from __future__ import annotations
@@ -232,6 +234,68 @@ def _components(edges: Any, nparts: int) -> Any:
 RECORDS_PER_PARTITION = 1_000_000
 
 
+def _losers(
+    paths: Sequence[Path],
+    sizes: Sequence[int],
+    *,
+    bands: int,
+    near_dup: bool,
+    partitions: int,
+) -> tuple[Any, Any, int] | None:
+    """Lazy frames of the exact and the near duplicates' positions (column ``g``; the
+    near frame is None when there are none to find) and the shuffle partitions used;
+    None when there are no rows. Call under ``dataframe.convert-string`` off."""
+    import dask.dataframe as dd
+
+    offsets = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+    starts = offsets[:-1]
+    parts = [(str(p), int(o), int(n)) for p, o, n in zip(paths, starts, sizes, strict=True) if n]
+    wanted = max(partitions, -(-sum(sizes) // RECORDS_PER_PARTITION))
+    nparts = max(1, min(len(parts), wanted))
+    empty = np.empty(0, np.int64)
+    if not parts:
+        return None
+    keys = dd.from_map(_read_shard, parts, bands=bands, meta=_meta_keys(bands))
+    by_exact = keys.shuffle(on="exact", npartitions=nparts, shuffle_method=_SHUFFLE).persist()
+    exact_losers = by_exact.map_partitions(
+        _exact_split, losers=True, bands=bands, meta=_frame({"g": empty})
+    )
+    if not near_dup or sum(sizes) < 2:
+        return exact_losers, None, nparts
+    long_meta = _frame(
+        {
+            "band": np.empty(0, np.int16),
+            "key": np.empty(0, np.uint64),
+            "g": empty,
+            "created": empty,
+        }
+    )
+    long = by_exact.map_partitions(_exact_split, losers=False, bands=bands, meta=long_meta)
+    edge_meta = _frame({"u": empty, "cu": empty, "v": empty, "cv": empty})
+    edges = (
+        long.shuffle(on=["band", "key"], npartitions=nparts, shuffle_method=_SHUFFLE)
+        .map_partitions(_star_edges, meta=edge_meta)
+        .persist()
+    )
+    if int(edges["u"].count().compute()) == 0:
+        return exact_losers, None, nparts
+    labels = _components(edges, nparts)
+    created = dd.concat(
+        [
+            edges[["u", "cu"]].rename(columns={"u": "g", "cu": "created"}),
+            edges[["v", "cv"]].rename(columns={"v": "g", "cv": "created"}),
+        ]
+    )
+    nodes = labels.merge(
+        created.drop_duplicates(subset="g", split_out=nparts, shuffle_method=_SHUFFLE),
+        on="g",
+        shuffle_method=_SHUFFLE,
+    )
+    near_losers = nodes.shuffle(on="label", npartitions=nparts, shuffle_method=_SHUFFLE)
+    near = near_losers.map_partitions(_winners_lose, meta=_frame({"g": empty}))
+    return exact_losers, near, nparts
+
+
 def distributed_duplicates(
     paths: Sequence[Path],
     sizes: Sequence[int],
@@ -244,60 +308,109 @@ def distributed_duplicates(
     stage-1 shards ``paths`` holding ``sizes`` rows; computed on the current Dask
     scheduler (a distributed Client when one is active). ``partitions``: at least this
     many shuffle partitions (the executor gives two per worker); more for large inputs
-    (:data:`RECORDS_PER_PARTITION`). The result does not depend on it."""
+    (:data:`RECORDS_PER_PARTITION`). The result does not depend on it. This gathers
+    every position here; a build uses :func:`write_duplicates`, which does not."""
     import dask
-    import dask.dataframe as dd
 
-    offsets = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
-    starts = offsets[:-1]
-    parts = [(str(p), int(o), int(n)) for p, o, n in zip(paths, starts, sizes, strict=True) if n]
-    wanted = max(partitions, -(-sum(sizes) // RECORDS_PER_PARTITION))
-    nparts = max(1, min(len(parts), wanted))
     empty = np.empty(0, np.int64)
-    if not parts:
-        return empty, empty
     with dask.config.set({"dataframe.convert-string": False}):
-        keys = dd.from_map(_read_shard, parts, bands=bands, meta=_meta_keys(bands))
-        by_exact = keys.shuffle(on="exact", npartitions=nparts, shuffle_method=_SHUFFLE).persist()
-        exact_losers = by_exact.map_partitions(
-            _exact_split, losers=True, bands=bands, meta=_frame({"g": empty})
-        )
-        exact_g = np.sort(exact_losers["g"].compute().to_numpy().astype(np.int64))
-        if not near_dup or sum(sizes) < 2:
+        found = _losers(paths, sizes, bands=bands, near_dup=near_dup, partitions=partitions)
+        if found is None:
+            return empty, empty
+        exact, near, _ = found
+        exact_g = np.sort(exact["g"].compute().to_numpy().astype(np.int64))
+        if near is None:
             return exact_g, empty
-        long_meta = _frame(
-            {
-                "band": np.empty(0, np.int16),
-                "key": np.empty(0, np.uint64),
-                "g": empty,
-                "created": empty,
-            }
-        )
-        long = by_exact.map_partitions(_exact_split, losers=False, bands=bands, meta=long_meta)
-        edge_meta = _frame({"u": empty, "cu": empty, "v": empty, "cv": empty})
-        edges = (
-            long.shuffle(on=["band", "key"], npartitions=nparts, shuffle_method=_SHUFFLE)
-            .map_partitions(_star_edges, meta=edge_meta)
-            .persist()
-        )
-        if int(edges["u"].count().compute()) == 0:
-            return exact_g, empty
-        labels = _components(edges, nparts)
-        created = dd.concat(
-            [
-                edges[["u", "cu"]].rename(columns={"u": "g", "cu": "created"}),
-                edges[["v", "cv"]].rename(columns={"v": "g", "cv": "created"}),
-            ]
-        )
-        nodes = labels.merge(
-            created.drop_duplicates(subset="g", split_out=nparts, shuffle_method=_SHUFFLE),
-            on="g",
-            shuffle_method=_SHUFFLE,
-        )
-        near_losers = nodes.shuffle(on="label", npartitions=nparts, shuffle_method=_SHUFFLE)
-        near = near_losers.map_partitions(_winners_lose, meta=_frame({"g": empty}))
         near_g = np.sort(near["g"].compute().to_numpy().astype(np.int64))
     return exact_g, near_g
 
 
-__all__ = ["distributed_duplicates"]
+def _by_shard(df: Any, *, offsets: I64, near: bool) -> Any:
+    """Global positions -> (shard position in the input, row in the shard, near?)."""
+    g = df["g"].to_numpy().astype(np.int64, copy=False)
+    shard = np.searchsorted(offsets, g, side="right") - 1
+    return _frame(
+        {
+            "shard": shard.astype(np.int64),
+            "row": g - offsets[shard],
+            "near": np.full(len(g), near, dtype=bool),
+        }
+    )
+
+
+def _counts_meta() -> Any:
+    return _frame(
+        {
+            "shard": np.empty(0, np.int64),
+            "exact": np.empty(0, np.int64),
+            "near": np.empty(0, np.int64),
+        }
+    )
+
+
+def _write_shards(df: Any, *, files: Sequence[str]) -> Any:
+    """In one shard-keyed partition: each shard's duplicate rows written to its file
+    (:func:`optin.pipeline.shard.write_duplicates_file`); the counts per shard."""
+    from optin.pipeline.shard import write_duplicates_file
+
+    shard = df["shard"].to_numpy()
+    row = df["row"].to_numpy()
+    near = df["near"].to_numpy().astype(bool, copy=False)
+    out: dict[str, list[int]] = {"shard": [], "exact": [], "near": []}
+    for s in np.unique(shard):
+        mine = shard == s
+        e = np.sort(row[mine & ~near])
+        n = np.sort(row[mine & near])
+        write_duplicates_file(Path(files[int(s)]), e, n)
+        out["shard"].append(int(s))
+        out["exact"].append(len(e))
+        out["near"].append(len(n))
+    return _frame({k: np.asarray(v, dtype=np.int64) for k, v in out.items()})
+
+
+def write_duplicates(
+    paths: Sequence[Path],
+    sizes: Sequence[int],
+    files: Sequence[Path],
+    *,
+    bands: int,
+    near_dup: bool,
+    partitions: int = 2,
+) -> dict[int, tuple[int, int]]:
+    """The pass of :func:`distributed_duplicates`, its result left on the workers: the
+    duplicates are shuffled by shard and each shard's rows (exact, near; sorted, local
+    to the shard) written by a worker to ``files[i]`` for the shard ``paths[i]``. Only
+    shards with duplicates get a file. Returns {shard position: (exact count, near
+    count)} for those: the driver holds one small entry per shard, nothing per record."""
+    import dask
+    import dask.dataframe as dd
+
+    offsets = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+    with dask.config.set({"dataframe.convert-string": False}):
+        found = _losers(paths, sizes, bands=bands, near_dup=near_dup, partitions=partitions)
+        if found is None:
+            return {}
+        exact, near, nparts = found
+        meta = _frame(
+            {
+                "shard": np.empty(0, np.int64),
+                "row": np.empty(0, np.int64),
+                "near": np.empty(0, bool),
+            }
+        )
+        frames = [exact.map_partitions(_by_shard, offsets=offsets, near=False, meta=meta)]
+        if near is not None:
+            frames.append(near.map_partitions(_by_shard, offsets=offsets, near=True, meta=meta))
+        rows = dd.concat(frames) if len(frames) > 1 else frames[0]
+        counts = (
+            rows.shuffle(on="shard", npartitions=nparts, shuffle_method=_SHUFFLE)
+            .map_partitions(_write_shards, files=[str(f) for f in files], meta=_counts_meta())
+            .compute()
+        )
+    return {
+        int(s): (int(e), int(n))
+        for s, e, n in zip(counts["shard"], counts["exact"], counts["near"], strict=True)
+    }
+
+
+__all__ = ["distributed_duplicates", "write_duplicates"]

@@ -77,7 +77,7 @@ class DedupeStep:
         keep[list(self.near)] = False
         dropped: Counter[str] = Counter()
         for reason, rows in (("exact_duplicate", self.exact), ("near_duplicate", self.near)):
-            if rows:
+            if len(rows):
                 dropped[reason] = len(rows)
         return StepOutcome(table.filter(pa.array(keep, pa.bool_())), dropped)
 
