@@ -225,14 +225,7 @@ def write_members(home: Path, ps: list[Any], seed: int, consent_rate: float) -> 
 def write_lake(lake: Path, ps: list[Any], posts: int, days: int, seed: int) -> int:
     """``posts`` items over ``days`` days before the as-of day, one Parquet file a day,
     written in row groups as they are generated (memory: one row group)."""
-    from optin.demo.text import compose
-
     rng = random.Random(seed + 2)
-    n_members = len(ps)
-
-    def other() -> Any:
-        return ps[rng.randrange(n_members)]
-
     start = AS_OF - timedelta(days=days)
     per_day = [posts // days + (1 if d < posts % days else 0) for d in range(days)]
     cid = 0
@@ -240,38 +233,54 @@ def write_lake(lake: Path, ps: list[Any], posts: int, days: int, seed: int) -> i
     for d, n in enumerate(per_day):
         day0 = start + timedelta(days=d)
         path = lake / f"day={day0.date().isoformat()}" / "part-0.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # the created times of a day, in content-id order
-        secs = sorted(rng.randrange(86400 * 10**6) for _ in range(n))
-        with pq.ParquetWriter(path, LAKE_SCHEMA, compression="zstd") as w:
-            for lo in range(0, n, 10_000):
-                rows: dict[str, list[Any]] = {f.name: [] for f in LAKE_SCHEMA}
-                for k in range(lo, min(n, lo + 10_000)):
-                    cid += 1
-                    a = int(n_members * rng.random() ** 1.7)
-                    r = rng.random()
-                    kind = next(k_ for k_, upto in KINDS if r < upto)
-                    vis = (
-                        "private"
-                        if kind == "message"
-                        else ("public" if rng.random() < 0.85 else "connections")
-                    )
-                    lang = "en"
-                    text, _spans = compose(kind, lang, rng, ps[a], other)
-                    created = day0 + timedelta(microseconds=secs[k])
-                    r2 = rng.random()
-                    rows["content_id"].append(f"c{cid:010d}")
-                    rows["author_id"].append(f"m{a:08d}")
-                    rows["kind"].append(kind)
-                    rows["visibility"].append(vis)
-                    rows["created_at"].append(created)
-                    rows["edited_at"].append(created + timedelta(hours=1) if r2 < 0.08 else None)
-                    rows["deleted_at"].append(created + timedelta(hours=2) if r2 > 0.98 else None)
-                    rows["language"].append(lang)
-                    rows["text"].append(text)
-                w.write_table(pa.table(rows, schema=LAKE_SCHEMA))
+        cid = write_day(path, ps, n, day0, rng, cid)
         total_bytes += path.stat().st_size
     return total_bytes
+
+
+def write_day(
+    path: Path, ps: list[Any], n: int, day0: datetime, rng: random.Random, cid: int
+) -> int:
+    """``n`` items created on the day from ``day0`` as one Parquet file, content ids
+    after ``cid``; returns the last content id used."""
+    from optin.demo.text import compose
+
+    n_members = len(ps)
+
+    def other() -> Any:
+        return ps[rng.randrange(n_members)]
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # the created times of a day, in content-id order
+    secs = sorted(rng.randrange(86400 * 10**6) for _ in range(n))
+    with pq.ParquetWriter(path, LAKE_SCHEMA, compression="zstd") as w:
+        for lo in range(0, n, 10_000):
+            rows: dict[str, list[Any]] = {f.name: [] for f in LAKE_SCHEMA}
+            for k in range(lo, min(n, lo + 10_000)):
+                cid += 1
+                a = int(n_members * rng.random() ** 1.7)
+                r = rng.random()
+                kind = next(k_ for k_, upto in KINDS if r < upto)
+                vis = (
+                    "private"
+                    if kind == "message"
+                    else ("public" if rng.random() < 0.85 else "connections")
+                )
+                lang = "en"
+                text, _spans = compose(kind, lang, rng, ps[a], other)
+                created = day0 + timedelta(microseconds=secs[k])
+                r2 = rng.random()
+                rows["content_id"].append(f"c{cid:010d}")
+                rows["author_id"].append(f"m{a:08d}")
+                rows["kind"].append(kind)
+                rows["visibility"].append(vis)
+                rows["created_at"].append(created)
+                rows["edited_at"].append(created + timedelta(hours=1) if r2 < 0.08 else None)
+                rows["deleted_at"].append(created + timedelta(hours=2) if r2 > 0.98 else None)
+                rows["language"].append(lang)
+                rows["text"].append(text)
+            w.write_table(pa.table(rows, schema=LAKE_SCHEMA))
+    return cid
 
 
 # -- the build, sampled ----------------------------------------------------------------
