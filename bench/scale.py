@@ -354,6 +354,34 @@ def subset(lake: Path, out: Path, n_days: int) -> tuple[Path, int, int]:
     return out, rows, size
 
 
+def sampled(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run a build command that prints its result as JSON, sampling its process tree:
+    the result, wall, CPU seconds of the tree (the rusage of reaped children: wait4
+    would race ``communicate``), the sampler's roles and the load before and after."""
+    load0 = os.getloadavg()
+    before = os.times()
+    w0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sampler = Sampler(proc.pid)
+    out_b, err_b = proc.communicate()
+    wall = time.perf_counter() - w0
+    after = os.times()
+    sampler.close()
+    if proc.returncode != 0:
+        raise SystemExit(f"build failed ({proc.returncode}):\n{err_b.decode()[-3000:]}")
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return {
+        "result": json.loads(out_b),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "roles": sampler.roles(),
+        "load_before": load0,
+        "load_after": os.getloadavg(),
+    }
+
+
 def run_build(
     home: Path,
     lake: Path,
@@ -374,33 +402,12 @@ def run_build(
         "--as-of", AS_OF.isoformat(), "--content", str(lake), "--engine", "dask",
         "--workers", str(workers), "--dedupe-on", dedupe_on, "--json",
     ]  # fmt: skip
-    load0 = os.getloadavg()
-    w0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    sampler = Sampler(proc.pid)
-    out_b, err_b = b"", b""
-
-    def drain() -> None:
-        nonlocal out_b, err_b
-        out_b, err_b = proc.communicate()
-
-    t = threading.Thread(target=drain)
-    t.start()
-    # wait4 would race communicate(); read the rusage of reaped children instead
-    before = os.times()
-    t.join()
-    wall = time.perf_counter() - w0
-    after = os.times()
-    sampler.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"build failed ({proc.returncode}):\n{err_b.decode()[-3000:]}")
-    result = json.loads(out_b)
+    run = sampled(cmd, env)
+    result, wall, tree_cpu, roles, load0 = (
+        run["result"], run["wall_s"], run["cpu_s"], run["roles"], run["load_before"]
+    )  # fmt: skip
     if result.get("status") != "built":
         raise SystemExit(f"expected a fresh build, got {result.get('status')}")
-    roles = sampler.roles()
-    tree_cpu = (after.children_user - before.children_user) + (
-        after.children_system - before.children_system
-    )
     driver = roles["driver"][0]
     wk = roles["workers"]
     sampled_cpu = sum(i.get("cpu", 0.0) for r in roles.values() for i in r)

@@ -29,13 +29,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import sqlite3
-import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,7 +41,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import AS_OF, Sampler, load, people, write_day
+from scale import AS_OF, load, people, sampled, write_day
 
 PURPOSE = "train_own_models"
 
@@ -68,39 +65,11 @@ def _child(spec: dict[str, Any]) -> None:
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", json.dumps(spec)]
-    load0 = os.getloadavg()
-    before = os.times()
-    w0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    sampler = Sampler(proc.pid)
-    out: list[bytes] = []
-
-    def drain() -> None:
-        out.extend(proc.communicate())
-
-    t = threading.Thread(target=drain)
-    t.start()
-    t.join()
-    wall = time.perf_counter() - w0
-    after = os.times()
-    sampler.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"build failed ({proc.returncode}):\n{out[1].decode()[-3000:]}")
-    result = json.loads(out[0])
-    roles = sampler.roles()
-    cpu = (after.children_user - before.children_user) + (
-        after.children_system - before.children_system
-    )
-    return {
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "load_before": load0,
-        "load_after": os.getloadavg(),
-        "driver_peak_rss_mb": roles["driver"][0]["rss"] / 2**20,
-        "worker_peak_rss_mb": [round(i["rss"] / 2**20) for i in roles["workers"]],
-        "result": result,
-    }
+    r = sampled([sys.executable, __file__, "--child", json.dumps(spec)])
+    roles = r.pop("roles")
+    r["driver_peak_rss_mb"] = roles["driver"][0]["rss"] / 2**20
+    r["worker_peak_rss_mb"] = [round(i["rss"] / 2**20) for i in roles["workers"]]
+    return r
 
 
 def contents(home: Path, result: dict[str, Any]) -> dict[str, tuple[Any, ...]]:

@@ -133,12 +133,12 @@ def test_a_duplicates_file_that_disagrees_with_the_pass_fails_stage_two(tmp_path
     from optin.pipeline.shard import ShardTask
     from optin.privacy.api import RedactorConfig
 
-    f = tmp_path / "dups" / "00000.arrow"
-    write_duplicates_file(f, [1, 4], [2])
     task = ShardTask(
         str(tmp_path), 0, BuildConfig(purpose="train_own_models"), RedactorConfig(), b"k" * 32
     )
-    good = dataclasses.replace(task, dups_file=str(f), dups_counts=(2, 1))
+    f = task.dups_path()
+    write_duplicates_file(f, [1, 4], [2])
+    good = dataclasses.replace(task, dups_counts=(2, 1))
     exact, near = good.duplicates()
     assert exact.tolist() == [1, 4] and near.tolist() == [2]
     bad = dataclasses.replace(good, dups_counts=(2, 0))

@@ -63,7 +63,7 @@ def dedupe_pass(executor: Executor | None, dedupe_on: str, records: int) -> str:
 
 
 #: Stage-2 fields of one shard's drops (see :class:`ShardTask`): ``exact_dup`` and
-#: ``near_dup``, or ``dups_file`` and ``dups_counts``.
+#: ``near_dup``, or ``dups_counts`` (the rows in the task's ``dups_path()``).
 Drops = dict[str, Any]
 
 
@@ -90,10 +90,7 @@ def global_dedupe(
         distributed = getattr(executor, "find_duplicates")  # noqa: B009
         files = [t.dups_path() for t in tasks]
         counts = distributed(paths, sizes, files, bands=cfg.bands, near_dup=cfg.near_dup)
-        return [
-            {"dups_file": str(files[i]), "dups_counts": counts[i]} if i in counts else {}
-            for i in range(len(tasks))
-        ]
+        return [{"dups_counts": counts[i]} if i in counts else {} for i in range(len(tasks))]
 
     def column(name: str, dtype: Any) -> Any:
         parts = [read_ipc(p, [name])[name].to_numpy() for p in paths]

@@ -76,10 +76,9 @@ class ShardTask:
     exact_dup: tuple[int, ...] = ()
     near_dup: tuple[int, ...] = ()
     #: stage 2 only, instead of ``exact_dup``/``near_dup`` when the duplicate pass ran on
-    #: the workers: the file they wrote this shard's duplicate rows to (see
-    #: :func:`write_duplicates_file`) and the (exact, near) counts the driver was told
-    dups_file: str = ""
-    dups_counts: tuple[int, int] = (0, 0)
+    #: the workers: the (exact, near) counts the driver was told; the rows are in
+    #: :meth:`dups_path` (see :func:`write_duplicates_file`)
+    dups_counts: tuple[int, int] | None = None
 
     @property
     def work(self) -> Path:
@@ -110,20 +109,22 @@ class ShardTask:
     def duplicates(self) -> tuple[Any, Any]:
         """(exact rows, near rows) to drop in stage 2: the task's own, or its file's
         (which must hold the counts the driver was told)."""
-        if not self.dups_file:
+        if self.dups_counts is None:
             return self.exact_dup, self.near_dup
-        exact, near = read_duplicates_file(Path(self.dups_file))
+        path = self.dups_path()
+        exact, near = read_duplicates_file(path)
         if (len(exact), len(near)) != tuple(self.dups_counts):
             raise IntegrityError(
-                f"{self.dups_file}: holds {len(exact)} exact and {len(near)} near duplicates; "
+                f"{path}: holds {len(exact)} exact and {len(near)} near duplicates; "
                 f"the duplicate pass reported {self.dups_counts[0]} and {self.dups_counts[1]}"
             )
         return exact, near
 
-    def drop_digest(self) -> str:
-        exact, near = self.duplicates()
-        blob = json.dumps([[int(i) for i in exact], [int(i) for i in near]], separators=(",", ":"))
-        return sha256_bytes(blob.encode())
+
+def drop_digest(exact: Any, near: Any) -> str:
+    """The digest of a shard's duplicate rows that its stage-2 marker records."""
+    blob = json.dumps([[int(i) for i in exact], [int(i) for i in near]], separators=(",", ":"))
+    return sha256_bytes(blob.encode())
 
 
 _DUPS = pa.schema([("row", pa.int64()), ("near", pa.bool_())])
@@ -294,7 +295,8 @@ def run_stage1(task: ShardTask) -> StageOneResult:
 def run_stage2(task: ShardTask) -> StageTwoResult:
     """Drop the duplicates the global pass chose; write the Parquet shard and the
     provenance side file."""
-    drop_sha = task.drop_digest()
+    exact, near = task.duplicates()
+    drop_sha = drop_digest(exact, near)
     done = _finished(
         task.marker(2), StageTwoResult, stage1_sha256=task.stage1_sha256, drop_sha256=drop_sha
     )
@@ -304,7 +306,7 @@ def run_stage2(task: ShardTask) -> StageTwoResult:
     cfg = task.config
     clock = _Clock()
     table = read_ipc(task.stage1_path())
-    dedupe = DedupeStep(*task.duplicates())
+    dedupe = DedupeStep(exact, near)
     outcome = dedupe.run(table)
     table = outcome.table
     rows = table.num_rows
