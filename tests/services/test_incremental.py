@@ -89,12 +89,23 @@ def _config() -> BuildConfig:
 
 def _build(
     db: Database, settings_: Settings, *, as_of: datetime, now: datetime, since: str | None = None,
-    engine: str = "inline", config: BuildConfig | None = None,
+    engine: str = "inline", config: BuildConfig | None = None, lake: Path | None = None,
 ) -> BuildResult:  # fmt: skip
     return build_snapshot(
         db, settings_, PURPOSE, as_of, engine=engine, workers=1, config=config or _config(),
-        now=now, since=since,
+        now=now, since=since, content=str(lake) if lake is not None else None,
     )  # fmt: skip
+
+
+def _write_lake(db: Database, lake: Path | None) -> None:
+    """The content table as a lake (one file per day, rows in content-id order): days
+    whose rows did not change are written byte for byte as before."""
+    if lake is None:
+        return
+    from tests.pipeline.test_lake import content_rows, write_lake
+
+    shutil.rmtree(lake, ignore_errors=True)
+    write_lake(content_rows(db), lake)
 
 
 def _contents(db: Database, r: BuildResult) -> dict[str, tuple[Any, ...]]:
@@ -147,15 +158,22 @@ def _mutate(db: Database, parent: BuildResult, rng: random.Random, spec: dict[st
         add_content(db, author, f"copy-{i:04d}", text, created_at=created)
 
 
-def _incremental_equals_full(home: Path, tmp: Path, seed: int, spec: dict[str, int]) -> BuildResult:
+def _incremental_equals_full(
+    home: Path, tmp: Path, seed: int, spec: dict[str, int], *, lake: bool = False
+) -> BuildResult:
+    """``lake``: the content is read from a lake written from the content table (the
+    days the changes do not touch are the parent's files byte for byte)."""
     db, st_ = copy_home(home, tmp / "a")
-    parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW)
+    source = tmp / "lake" if lake else None
+    _write_lake(db, source)
+    parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW, lake=source)
     _mutate(db, parent, random.Random(seed), spec)
+    _write_lake(db, source)
     db.dispose()
     db_full, st_full = copy_home(tmp / "a", tmp / "b")
     db = Database.open(st_)
-    child = _build(db, st_, as_of=AS_OF2, now=NOW2, since=parent.snapshot_id)
-    full = _build(db_full, st_full, as_of=AS_OF2, now=NOW2)
+    child = _build(db, st_, as_of=AS_OF2, now=NOW2, since=parent.snapshot_id, lake=source)
+    full = _build(db_full, st_full, as_of=AS_OF2, now=NOW2, lake=source)
     assert child.status == "built" and child.snapshot_id != full.snapshot_id
     assert _contents(db, child) == _contents(db_full, full)
     assert child.manifest["counts"]["steps"] == full.manifest["counts"]["steps"]
@@ -191,6 +209,31 @@ def test_incremental_equals_full_build_on_random_changes(
     _incremental_equals_full(small_home, tmp_path_factory.mktemp("h"), seed, spec)
 
 
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    seed=st.integers(0, 10_000),
+    spec=st.fixed_dictionaries(
+        {
+            "new": st.integers(0, 12),
+            "edit": st.integers(0, 4),
+            "delete": st.integers(0, 4),
+            "withdraw": st.integers(0, 5),
+            "grant": st.integers(0, 20),
+            "dups": st.integers(0, 8),
+        }
+    ),
+)
+def test_incremental_from_a_lake_equals_full_on_random_changes(
+    small_home: Path, tmp_path_factory: pytest.TempPathFactory, seed: int, spec: dict[str, int]
+) -> None:
+    """Lake files the parent read byte for byte are read without their texts; the
+    result is still a full build's."""
+    child = _incremental_equals_full(
+        small_home, tmp_path_factory.mktemp("h"), seed, spec, lake=True
+    )
+    assert child.manifest["incremental"]["lake_files_unchanged"] > 0
+
+
 def test_every_kind_of_change_at_once_and_verify_passes(small_home: Path, tmp_path: Path) -> None:
     spec = {"new": 40, "edit": 6, "delete": 6, "withdraw": 4, "grant": 25, "dups": 12}
     child = _incremental_equals_full(small_home, tmp_path, 7, spec)
@@ -204,11 +247,17 @@ def test_every_kind_of_change_at_once_and_verify_passes(small_home: Path, tmp_pa
     db.dispose()
 
 
-def test_withdrawn_winner_brings_its_duplicate_back(small_home: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("lake", [False, True], ids=["sql", "lake"])
+def test_withdrawn_winner_brings_its_duplicate_back(
+    small_home: Path, tmp_path: Path, lake: bool
+) -> None:
     """A parent duplicate whose winner's author withdrew is in the child, as in a full
-    build; an earlier new copy of a parent record replaces it."""
+    build; an earlier new copy of a parent record replaces it. From a lake, the
+    resurrected row is read again from its unchanged file."""
     db, st_ = copy_home(small_home, tmp_path / "a")
-    parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW)
+    source = tmp_path / "lake" if lake else None
+    _write_lake(db, source)
+    parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW, lake=source)
     kept = {p.content_id: p.author_id for p in _prov(db, parent.snapshot_id)}
     pairs = [i for i in range(24) if f"dupA-{i:03d}" in kept and f"dupB-{i:03d}" not in kept]
     assert pairs, "the seeded duplicates are in the parent"
@@ -229,19 +278,55 @@ def test_withdrawn_winner_brings_its_duplicate_back(small_home: Path, tmp_path: 
         text, created = row.text, row.created_at
     add_content(db, b_authors[f"dupB-{i:03d}"], "early-copy", text,
                 created_at=created - timedelta(days=2))  # fmt: skip
+    _write_lake(db, source)
     db.dispose()
     db_full, st_full = copy_home(tmp_path / "a", tmp_path / "b")
     db = Database.open(st_)
-    child = _build(db, st_, as_of=AS_OF2, now=NOW2, since=parent.snapshot_id)
-    full = _build(db_full, st_full, as_of=AS_OF2, now=NOW2)
+    child = _build(db, st_, as_of=AS_OF2, now=NOW2, since=parent.snapshot_id, lake=source)
+    full = _build(db_full, st_full, as_of=AS_OF2, now=NOW2, lake=source)
     mine = _contents(db, child)
     assert mine == _contents(db_full, full)
     assert f"dupB-{i:03d}" in mine and f"dupA-{i:03d}" not in mine
     assert "early-copy" in mine and victim not in mine
     inc = child.manifest["incremental"]
     assert inc["resurrected"] >= 1
+    if lake:  # lake rows are held by reference: the resurrected one was read again
+        assert inc["lake_files_unchanged"] > 0
     assert inc["dropped"].get("exact_duplicate", 0) >= 1
     db_full.dispose()
+    db.dispose()
+
+
+def test_a_lake_file_rewritten_during_the_build_is_refused(
+    small_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file read without its texts (the parent's bytes) must still be those bytes when
+    the build has read it: else the build stops, naming the file."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from optin.services import incremental as incremental_mod
+
+    db, st_ = copy_home(small_home, tmp_path / "a")
+    source = tmp_path / "lake"
+    _write_lake(db, source)
+    parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW, lake=source)
+    chunks = incremental_mod._LakeRead.chunks
+    rewritten: list[Path] = []
+
+    def rewrite_after(self: Any) -> Any:  # another writer rewrites a file meanwhile
+        yield from chunks(self)
+        f = next(f for f in self.files if f.path in self.unchanged)
+        path = self.lake.root / f.path
+        t = pq.read_table(path)
+        text = pc.binary_join_element_wise(t["text"], pa.scalar(" (rewritten)"), "")
+        pq.write_table(t.set_column(t.schema.get_field_index("text"), "text", text), path)
+        rewritten.append(path)
+
+    monkeypatch.setattr(incremental_mod._LakeRead, "chunks", rewrite_after)
+    with pytest.raises(ConflictError, match="changed during the build") as e:
+        _build(db, st_, as_of=AS_OF2, now=NOW2, since=parent.snapshot_id, lake=source)
+    assert str(rewritten[0]) in str(e.value)
     db.dispose()
 
 

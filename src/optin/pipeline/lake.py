@@ -16,6 +16,7 @@ input shards. No database, no clock.
 from __future__ import annotations
 
 import glob
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -97,6 +99,13 @@ class LakeFile:
 
 def _canonical_schema() -> pa.Schema:
     return pa.schema([pa.field(c.name, c.arrow, nullable=c.nullable) for c in LAKE_COLUMNS])
+
+
+def _target(columns: Sequence[str]) -> pa.Schema:
+    """The canonical types of ``columns``, nullable (the null check names the file and
+    the column)."""
+    canonical = _canonical_schema()
+    return pa.schema([pa.field(c, canonical.field(c).type) for c in columns])
 
 
 def _day_of(rel: str, shown: str) -> str | None:
@@ -244,29 +253,81 @@ class LakeSource:
         to microseconds: finer parts are dropped)."""
         path = self.root / f.path
         shown = str(path)
-        canonical = _canonical_schema()
-        # nullable here: the null check below names the file and the column
-        target = pa.schema([pa.field(c, canonical.field(c).type) for c in columns])
+        target = _target(columns)
         try:
             dataset = ds.dataset(str(path), format="parquet")
             expr = flt(dataset.schema) if flt is not None else None
             scanner = dataset.scanner(columns=list(columns), filter=expr, batch_size=batch_size)
             for batch in scanner.to_batches():
-                table = pa.Table.from_batches([batch]).cast(target, safe=False)
-                for name in columns:
-                    col = _BY_NAME[name]
-                    if not col.nullable and table.column(name).null_count:
-                        raise InputError(
-                            f"{table.column(name).null_count} null value(s) in column '{name}'",
-                            file=shown,
-                            field=name,
-                            allowed=f"{col.expected}, never null",
-                        )
-                if f.day is not None and "created_at" in columns and table.num_rows:
-                    _check_day(table.column("created_at"), f.day, shown)
-                yield table
+                yield _conform(pa.Table.from_batches([batch]), target, f.day, shown)
         except (pa.ArrowInvalid, OSError) as e:
             raise InputError(f"cannot read the file ({e})", file=shown) from None
+
+    # -- reads by row group (an incremental build: unchanged files without their texts) --
+
+    def digest(self, f: LakeFile) -> str:
+        """SHA-256 of the file's bytes: what says a file is the one a parent build read."""
+        path = self.root / f.path
+        try:
+            with path.open("rb") as fh:
+                return hashlib.file_digest(fh, "sha256").hexdigest()
+        except OSError as e:
+            raise InputError(f"cannot read the file ({e})", file=str(path)) from None
+
+    def gate_row_groups(
+        self,
+        f: LakeFile,
+        kinds: Sequence[str],
+        visibilities: Sequence[str],
+        as_of: datetime,
+        eligible: pa.Array,
+        *,
+        texts: bool,
+    ) -> Iterator[GatedGroup]:
+        """The selection and the consent gate of ``f``, one row group at a time: per row
+        group, the rows by selection outcome, the selected rows' authors (every author,
+        for the consent counts) and the positions of the selected rows of ``eligible``
+        authors with their content ids; with ``texts``, also those rows' input-shard
+        columns (else the texts are not read)."""
+        path = self.root / f.path
+        shown = str(path)
+        kinds_a = pa.array(list(kinds), pa.string())
+        vis_a = pa.array(list(visibilities), pa.string())
+        t = pa.scalar(as_of.astimezone(UTC), _TS)
+        meta = ("content_id", *_COUNT_COLUMNS)
+        columns = list(dict.fromkeys((*meta, *_INPUT_COLUMNS))) if texts else list(meta)
+        target = _target(columns)
+        try:
+            pf = pq.ParquetFile(path)
+            for rg in range(pf.num_row_groups):
+                b = _conform(pf.read_row_group(rg, columns=columns), target, f.day, shown)
+                counts, sel = _outcome(b, kinds_a, vis_a, t)
+                authors = pc.filter(b.column("author_id"), sel)
+                ok = pc.and_(sel, pc.is_in(b.column("author_id"), value_set=eligible))
+                pos = np.flatnonzero(ok.to_numpy(zero_copy_only=False))
+                picked = b.take(pa.array(pos, pa.int64()))
+                yield GatedGroup(
+                    rg,
+                    counts,
+                    authors,
+                    pos,
+                    picked.column("content_id"),
+                    picked.select(list(_INPUT_COLUMNS)) if texts else None,
+                )
+        except (pa.ArrowInvalid, OSError) as e:
+            raise InputError(f"cannot read the file ({e})", file=shown) from None
+
+    def read_rows(self, f: LakeFile, row_group: int, positions: Sequence[int]) -> pa.Table:
+        """The input-shard columns of the rows at ``positions`` of one row group of ``f``."""
+        path = self.root / f.path
+        shown = str(path)
+        target = _target(_INPUT_COLUMNS)
+        try:
+            table = pq.ParquetFile(path).read_row_group(row_group, columns=list(_INPUT_COLUMNS))
+        except (pa.ArrowInvalid, OSError) as e:
+            raise InputError(f"cannot read the file ({e})", file=shown) from None
+        table = _conform(table, target, f.day, shown)
+        return table.take(pa.array(list(positions), pa.int64()))
 
     def scan_counts(
         self, kinds: Sequence[str], visibilities: Sequence[str], as_of: datetime
@@ -358,6 +419,36 @@ class LakeSource:
             yield counts, b.filter(sel).select(list(_INPUT_COLUMNS))
 
 
+@dataclass(frozen=True)
+class GatedGroup:
+    """One row group of a lake file through the selection and the consent gate."""
+
+    row_group: int
+    counts: Counter[str]  # rows by selection outcome
+    selected_authors: pa.Array  # the selected rows' authors, eligible or not
+    positions: np.ndarray  # positions (in the row group) of the selected eligible rows
+    content_ids: pa.Array  # their content ids
+    table: pa.Table | None  # their input-shard columns, when the texts were read
+
+
+def _conform(table: pa.Table, target: pa.Schema, day: str | None, shown: str) -> pa.Table:
+    """``table`` cast to the canonical types (timestamps to microseconds: finer parts are
+    dropped), its never-null columns and its rows' partition day checked."""
+    table = table.cast(target, safe=False)
+    for name in target.names:
+        col = _BY_NAME[name]
+        if not col.nullable and table.column(name).null_count:
+            raise InputError(
+                f"{table.column(name).null_count} null value(s) in column '{name}'",
+                file=shown,
+                field=name,
+                allowed=f"{col.expected}, never null",
+            )
+    if day is not None and "created_at" in target.names and table.num_rows:
+        _check_day(table.column("created_at"), day, shown)
+    return table
+
+
 def _outcome(
     b: pa.Table, kinds_a: pa.Array, vis_a: pa.Array, t: pa.Scalar
 ) -> tuple[Counter[str], pa.Array]:
@@ -415,6 +506,7 @@ __all__ = [
     "LAKE_COLUMNS",
     "LAKE_FORMAT",
     "PARTITION",
+    "GatedGroup",
     "LakeColumn",
     "LakeFile",
     "LakeSource",

@@ -186,6 +186,7 @@ class IncrementalBuild(SnapshotBuild):
     def __init__(self, *args: Any, parent: _Parent2, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.parent = parent
+        self.counts_in_run = self.lake is not None  # counted in the run's one pass
         self.delta: Delta | None = None
         if self.partitioned:
             # an incremental build plans in the driver (it holds the parent's rows file)
@@ -267,6 +268,8 @@ class IncrementalBuild(SnapshotBuild):
         pending: list[pa.Table] = []
         pending_seq: list[np.ndarray] = []
         held: list[str] = []
+        # lake rows held by reference: (file, row group, positions, seq)
+        held_refs: list[tuple[int, int, np.ndarray, np.ndarray]] = []
         # unchanged rows that passed stage 1 in the parent: (seq, parent row)
         u_seq: list[np.ndarray] = []
         u_row: list[np.ndarray] = []
@@ -288,35 +291,40 @@ class IncrementalBuild(SnapshotBuild):
 
         t0 = time.perf_counter()
         with self.db.session() as s:
-            author_counts, batches = self._selected(s, plan, eligible)
-            shards.selected, shards.consent_dropped = consent_counts(
-                author_counts, eligible, elig.reasons
-            )
-            for batch in batches:
-                if batch.schema != INPUT:
-                    batch = batch.cast(INPUT)
-                batch, dropped = consent_gate(batch, eligible_arr, elig.reasons)
-                if dropped:
-                    raise IntegrityError(
-                        "content batch holds rows by ineligible authors although it was "
-                        "selected for eligible authors only"
-                    )
-                n = batch.num_rows
+            if plan.lake is not None:
+                lake_read = _LakeRead(plan, eligible_arr, self.parent.meta, reprocess_all)
+                chunks: Iterator[_Chunk] = lake_read.chunks()
+            else:
+                lake_read = None
+                author_counts, batches = self._selected(s, plan, eligible)
+                shards.selected, shards.consent_dropped = consent_counts(
+                    author_counts, eligible, elig.reasons
+                )
+                chunks = _sql_chunks(batches, eligible_arr, elig.reasons)
+            for ch in chunks:
+                n = len(ch.content_ids)
                 seq = np.arange(seq0, seq0 + n, dtype=np.int64)
                 seq0 += n
-                js = find(inc.content_hashes(batch, hkey))
-                same = js >= 0
-                seen.append(js[same])
-                if not same.all():  # new or edited: record ids only for these rows
-                    other = batch["content_id"].filter(pa.array(~same)).to_pylist()
-                    jo = np.fromiter(
-                        (p_index.get(r, -1) for r in record_ids(other, rkey)),
-                        np.int64,
-                        count=len(other),
-                    )
-                    seen.append(jo[jo >= 0])
-                    counts["new"] += int((jo < 0).sum())
-                    counts["edited"] += int((jo >= 0).sum())
+                if ch.table is not None:  # texts read: a row is unchanged by its hash
+                    js = find(inc.content_hashes(ch.table, hkey))
+                    same = js >= 0
+                    seen.append(js[same])
+                    if not same.all():  # new or edited: record ids only for these rows
+                        other = ch.content_ids.filter(pa.array(~same)).to_pylist()
+                        jo = np.fromiter(
+                            (p_index.get(r, -1) for r in record_ids(other, rkey)),
+                            np.int64,
+                            count=len(other),
+                        )
+                        seen.append(jo[jo >= 0])
+                        counts["new"] += int((jo < 0).sum())
+                        counts["edited"] += int((jo >= 0).sum())
+                else:  # a lake file the parent read byte for byte: its rows are unchanged
+                    rids = record_ids(ch.content_ids.to_pylist(), rkey)
+                    js = np.fromiter((p_index.get(r, -1) for r in rids), np.int64, count=n)
+                    same = js >= 0
+                    seen.append(js[same])
+                    counts["new"] += int((~same).sum())
                 if reprocess_all:
                     counts["directory_changed"] += int(same.sum())
                     same[:] = False
@@ -329,14 +337,19 @@ class IncrementalBuild(SnapshotBuild):
                 u_row.append(js[passed])
                 reused_drops.update(p_out[j] for j in js[code == 2].tolist())
                 if hold.any():
-                    h = batch.filter(pa.array(hold)).append_column(
-                        "seq", pa.array(seq[hold], pa.int64())
-                    )
-                    path = plan.work / HELD / f"{len(held):05d}.arrow"
-                    write_ipc(path, h)
-                    held.append(str(path))
+                    if ch.ref is not None:  # read again from the lake if it is resurrected
+                        assert ch.positions is not None
+                        held_refs.append((*ch.ref, ch.positions[hold], seq[hold]))
+                    else:
+                        assert ch.table is not None
+                        h = ch.table.filter(pa.array(hold)).append_column(
+                            "seq", pa.array(seq[hold], pa.int64())
+                        )
+                        path = plan.work / HELD / f"{len(held):05d}.arrow"
+                        write_ipc(path, h)
+                        held.append(str(path))
                 if process.any():
-                    pending.append(batch.filter(pa.array(process)))
+                    pending.append(ch.rows(process))
                     pending_seq.append(seq[process])
                 while sum(t.num_rows for t in pending) >= cfg.shard_size:
                     table = pa.concat_tables(pending).combine_chunks()
@@ -346,6 +359,13 @@ class IncrementalBuild(SnapshotBuild):
                     pending, pending_seq = ([rest], [rest_seq]) if rest.num_rows else ([], [])
             if pending:
                 flush(pa.concat_tables(pending).combine_chunks(), np.concatenate(pending_seq))
+        if lake_read is not None:
+            plan.counts.clear()
+            plan.counts.update(lake_read.outcome)
+            shards.selected, shards.consent_dropped = consent_counts(
+                lake_read.authors, eligible, elig.reasons
+            )
+            counts["lake_files_unchanged"] = len(lake_read.unchanged)
         self._timed("select", t0)
 
         # stage 1 on the new and edited rows
@@ -412,7 +432,11 @@ class IncrementalBuild(SnapshotBuild):
                 dataclasses.replace(task, stage1_sha256=r.stage1_sha256, exact_dup=e, near_dup=nd)
             )
             off += size
-        back = self._resurrect(plan, held, resurrect, index0 + len(tasks), cfg, red_cfg, rkey)
+        back = self._resurrect(
+            plan, held, held_refs, lake_read, resurrect, index0 + len(tasks), cfg, red_cfg, rkey
+        )
+        if lake_read is not None:
+            lake_read.check_unchanged()  # the files read without texts are still those bytes
         s1_back: list[StageOneResult] = []
         if back:
             s1_back = self.executor.map(run_stage1, back, self.progress.advance)
@@ -473,6 +497,14 @@ class IncrementalBuild(SnapshotBuild):
                 "reprocessed_directory_changed": counts["directory_changed"],
                 "processed": sum(t.rows for t in [*tasks, *back]),
                 "dropped": dict(sorted(Counter(left_why.values()).items())),
+                **(
+                    {
+                        "lake_files_unchanged": counts["lake_files_unchanged"],
+                        "lake_files_read": len(lake_read.files),
+                    }
+                    if lake_read is not None
+                    else {}
+                ),
             },
             rows=rows,
             directory=directory,
@@ -483,6 +515,8 @@ class IncrementalBuild(SnapshotBuild):
         self,
         plan: BuildPlan,
         held: list[str],
+        held_refs: list[tuple[int, int, np.ndarray, np.ndarray]],
+        lake_read: _LakeRead | None,
         seqs: set[int],
         index: int,
         cfg: BuildConfig,
@@ -499,6 +533,12 @@ class IncrementalBuild(SnapshotBuild):
         for path in held:
             t = read_ipc(Path(path))
             parts.append(t.filter(pc.is_in(t["seq"], value_set=want)))
+        for fi, rg, pos, seq in held_refs:
+            mask = np.isin(seq, want.to_numpy())
+            if mask.any():
+                assert lake_read is not None
+                t = lake_read.rows(fi, rg, pos[mask])
+                parts.append(t.append_column("seq", pa.array(seq[mask], pa.int64())))
         table = pa.concat_tables(parts).sort_by("seq").drop_columns(["seq"]).combine_chunks()
         out: list[ShardTask] = []
         for start in range(0, table.num_rows, cfg.shard_size):
@@ -701,6 +741,7 @@ class IncrementalBuild(SnapshotBuild):
                 "content_hash": inc.CONTENT_HASH,
                 "directory": ran.directory,
                 "eligibility": eligibility,
+                **({"lake_files": plan.lake_digests} if plan.lake_digests is not None else {}),
             },
             ran.rows.schema,
         )
@@ -723,6 +764,103 @@ class IncrementalBuild(SnapshotBuild):
                 },
             )
         return result
+
+
+@dataclass
+class _Chunk:
+    """Selected rows of eligible authors, in stream order: from the SQL table or one
+    lake row group (``ref``: file index, row group; ``positions`` in it)."""
+
+    content_ids: pa.Array
+    table: pa.Table | None  # the input-shard columns; None: a lake file read without texts
+    ref: tuple[int, int] | None = None
+    positions: np.ndarray | None = None
+    lake: _LakeRead | None = None
+
+    def rows(self, mask: np.ndarray) -> pa.Table:
+        """The input-shard columns of the rows in ``mask``."""
+        if self.table is not None:
+            return self.table.filter(pa.array(mask))
+        assert self.ref is not None and self.positions is not None and self.lake is not None
+        return self.lake.rows(*self.ref, self.positions[mask])
+
+
+def _as_input(table: pa.Table) -> pa.Table:
+    return table if table.schema == INPUT else table.cast(INPUT)
+
+
+def _sql_chunks(
+    batches: Iterator[pa.Table], eligible: pa.Array, reasons: dict[str, str]
+) -> Iterator[_Chunk]:
+    for batch in batches:
+        if batch.schema != INPUT:
+            batch = batch.cast(INPUT)
+        batch, dropped = consent_gate(batch, eligible, reasons)
+        if dropped:
+            raise IntegrityError(
+                "content batch holds rows by ineligible authors although it was "
+                "selected for eligible authors only"
+            )
+        yield _Chunk(batch["content_id"].combine_chunks(), batch)
+
+
+class _LakeRead:
+    """The lake's selected rows of eligible authors, one row group at a time, with the
+    selection counts of every row. A file the parent read byte for byte (same SHA-256,
+    taken before any row is read) is read without its texts: its rows are the parent's
+    (content ids are unique in the lake), found by record id; its texts are read only
+    for rows the parent did not see (a newly eligible author, a later as-of)."""
+
+    def __init__(
+        self,
+        plan: BuildPlan,
+        eligible: pa.Array,
+        parent_meta: dict[str, Any],
+        read_all: bool,
+    ) -> None:
+        assert plan.lake is not None and plan.lake_digests is not None
+        self.lake = plan.lake
+        self.plan = plan
+        self.eligible = eligible
+        self.files, self.later = plan.lake.files_to_read(plan.selection.as_of)
+        before = parent_meta.get("lake_files") or {}
+        self.unchanged = (
+            set() if read_all else {p for p, d in plan.lake_digests.items() if before.get(p) == d}
+        )
+        self.outcome: Counter[str] = Counter()
+        self.authors: Counter[str] = Counter()
+
+    def chunks(self) -> Iterator[_Chunk]:
+        if self.later:
+            self.outcome["created_after_as_of"] += self.later
+        for fi, f in enumerate(self.files):
+            texts = f.path not in self.unchanged
+            for g in self.lake.gate_row_groups(
+                f, *self.plan.selection.filters, self.eligible, texts=texts
+            ):
+                self.outcome.update(g.counts)
+                if len(g.selected_authors):
+                    vc = pc.value_counts(g.selected_authors)
+                    for a, n in zip(
+                        vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True
+                    ):
+                        self.authors[a] += n
+                if len(g.positions):
+                    table = _as_input(g.table) if g.table is not None else None
+                    yield _Chunk(g.content_ids, table, (fi, g.row_group), g.positions, self)
+
+    def rows(self, fi: int, row_group: int, positions: np.ndarray) -> pa.Table:
+        return _as_input(self.lake.read_rows(self.files[fi], row_group, positions.tolist()))
+
+    def check_unchanged(self) -> None:
+        """Every file read without its texts still has the digest it had at plan time."""
+        assert self.plan.lake_digests is not None
+        for f in self.files:
+            if f.path in self.unchanged and self.lake.digest(f) != self.plan.lake_digests[f.path]:
+                raise ConflictError(
+                    f"{self.lake.root / f.path}: the lake file changed during the build; "
+                    "a lake's files must not be rewritten while a build reads them (rerun it)"
+                )
 
 
 class _ResolvedProofs:
@@ -838,6 +976,8 @@ def keep_full_build_rows(build: SnapshotBuild, plan: BuildPlan, ran: _Ran) -> No
         "content_hash": inc.CONTENT_HASH,
         "directory": inc.directory_digest(plan.work / "directory.jsonl", hkey),
     }
+    if plan.lake_digests is not None:
+        meta["lake_files"] = plan.lake_digests
     if isinstance(plan.eligibility, _Eligibility):  # planned in the driver
         sel = plan.selection
         meta["eligibility"] = keep_eligibility(

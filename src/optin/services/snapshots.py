@@ -339,6 +339,9 @@ class BuildPlan:
     #: rows per author (counted while planning)
     lake: LakeSource | None = None
     lake_author_counts: dict[str, int] | None = None
+    #: SHA-256 of each lake file the build reads (path -> digest), taken before any row
+    #: is read: what tells a later incremental build which files are unchanged
+    lake_digests: dict[str, str] | None = None
 
     @property
     def work(self) -> Path:
@@ -397,6 +400,8 @@ class SnapshotBuild:
         self.progress = progress
         self.timings: dict[str, float] = {}
         self._resumed = False
+        #: a lake's selection counts come from the run's own pass (not a plan-time scan)
+        self.counts_in_run = False
 
     def _timed(self, name: str, t0: float) -> None:
         self.timings[name] = time.perf_counter() - t0
@@ -446,11 +451,16 @@ class SnapshotBuild:
             if self.lake is None:
                 fingerprint = repo.selection_fingerprint(s, *sel.filters)
                 counts = repo.selection_counts(s, *sel.filters)
+        digests: dict[str, str] | None = None
         if self.lake is not None:
             t0 = time.perf_counter()
             fingerprint = self.lake.fingerprint()
-            if self.partitioned:
-                counts = {}  # counted by the workers' gate (run)
+            files, _ = self.lake.files_to_read(as_of)
+            digests = {f.path: self.lake.digest(f) for f in files}
+            self._timed("lake_digests", t0)
+            t0 = time.perf_counter()
+            if self.partitioned or self.counts_in_run:
+                counts = {}  # counted by the gate (run)
             else:
                 counts, lake_authors = self.lake.scan_counts(*sel.filters)
             self._timed("lake_counts", t0)
@@ -460,7 +470,9 @@ class SnapshotBuild:
             [self.config.fingerprint(), elig.digest, fingerprint, sel.kinds, sel.visibilities],
         )
         path = self.settings.snapshots_dir / sid
-        return BuildPlan(sel, self.config, elig, head, counts, sid, path, self.lake, lake_authors)
+        return BuildPlan(
+            sel, self.config, elig, head, counts, sid, path, self.lake, lake_authors, digests
+        )
 
     def _decide(self, sel: Selection, as_of: datetime, now: datetime) -> _Eligibility:
         """Eligibility at both times, planned in the driver: every member decided."""
