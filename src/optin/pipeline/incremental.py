@@ -27,9 +27,12 @@ members whose decision can differ (``services.incremental_eligibility``):
   else why not (as the build's consent step counts it, e.g. ``WITHDRAWN_AFTER_AS_OF``).
 
 ``meta.json`` holds the key snapshot id, the config fingerprint (less shard sizes), a
-keyed digest of the members' directory the texts were redacted with, the row count and,
-with an eligibility file, its ``eligibility`` facts (the times decided at, a fingerprint
-of the policy versions in force by then, the eligibility digest, the member count).
+keyed digest of the members' directory the texts were redacted with, the row count,
+with an eligibility file its ``eligibility`` facts (the times decided at, a fingerprint
+of the policy versions in force by then, the eligibility digest, the member count) and,
+for a build from a lake, ``lake_files``: the SHA-256 of every lake file it read (path
+relative to the lake's root -> hex digest), so that a later build reads the files that
+did not change without their texts.
 
 The file names no author and no content id; it lives under ``_incremental/`` (not
 ``data/``), is no part of the training set, and is deleted with the shards when the

@@ -23,6 +23,12 @@ selected content of the eligible authors in content-id order and sorts each row:
   ``REASON_AFTER_AS_OF`` at build time), the content was deleted (``CONTENT_DELETED``), or
   it is no longer selected (``NOT_SELECTED``: kind, visibility or created time).
 
+From a lake, a file the parent read byte for byte (the same SHA-256, ``lake_files`` in
+the parent's rows meta) is read without its texts: its selected rows of eligible
+authors are the parent's, found by record id, and texts are read only for the rows the
+parent did not see and for resurrected duplicates (held by file, row group and
+position); the selection counts come from the same pass (``_LakeRead``).
+
 The global duplicate pass then runs on the keys of *every* row that passed stage 1
 (unchanged ones from the parent's file, processed ones from stage 1), ranked by (created
 time, content-id order) exactly as a full build ranks them. So an earlier post of a newly
@@ -44,10 +50,10 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -247,16 +253,21 @@ class IncrementalBuild(SnapshotBuild):
         cfg, elig = plan.config, _driver_eligibility(plan)
         t0 = time.perf_counter()
         prow = self.parent.rows
-        p_rid = prow["record_id"].to_pylist()
-        p_index = {r: i for i, r in enumerate(p_rid)}
+        # parent rows by record id and by content hash: sorted fixed-width arrays, no
+        # per-row Python objects (the parent can hold millions of rows)
+        p_rid = prow["record_id"]
+        rid_index = _KeyIndex(
+            _fixed(p_rid, 32, self.parent.snap.id, "record id"), self.parent.snap.id, "record id"
+        )
         # the hash covers the content id: an unchanged row is found by its hash alone
         # (a sorted array of the 16-byte hashes, searched a batch at a time)
-        find = _HashIndex(prow["content_hash"], self.parent.snap.id)
-        p_out = prow["outcome"].to_pylist()
+        find = _KeyIndex(prow["content_hash"], self.parent.snap.id, "content hash")
+        outcomes = pc.dictionary_encode(prow["outcome"]).combine_chunks()
+        out_names: list[str] = outcomes.dictionary.to_pylist()
+        p_out = outcomes.indices.to_numpy(zero_copy_only=False)  # index into out_names
         # 0: kept, 1: duplicate, 2: dropped by stage 1
-        p_code = np.array(
-            [0 if o == inc.KEPT else 1 if o == inc.DUPLICATE else 2 for o in p_out], np.int8
-        )
+        code_of = [0 if o == inc.KEPT else 1 if o == inc.DUPLICATE else 2 for o in out_names]
+        p_code = np.array(code_of, np.int8)[p_out] if len(p_out) else np.empty(0, np.int8)
         self._timed("parent_rows", t0)
 
         shards = Plan()
@@ -311,17 +322,13 @@ class IncrementalBuild(SnapshotBuild):
                     seen.append(js[same])
                     if not same.all():  # new or edited: record ids only for these rows
                         other = ch.content_ids.filter(pa.array(~same)).to_pylist()
-                        jo = np.fromiter(
-                            (p_index.get(r, -1) for r in record_ids(other, rkey)),
-                            np.int64,
-                            count=len(other),
-                        )
+                        jo = rid_index(record_ids(other, rkey))
                         seen.append(jo[jo >= 0])
                         counts["new"] += int((jo < 0).sum())
                         counts["edited"] += int((jo >= 0).sum())
                 else:  # a lake file the parent read byte for byte: its rows are unchanged
                     rids = record_ids(ch.content_ids.to_pylist(), rkey)
-                    js = np.fromiter((p_index.get(r, -1) for r in rids), np.int64, count=n)
+                    js = rid_index(rids)
                     same = js >= 0
                     seen.append(js[same])
                     counts["new"] += int((~same).sum())
@@ -335,7 +342,10 @@ class IncrementalBuild(SnapshotBuild):
                 hold = code == 1
                 u_seq.append(seq[passed])
                 u_row.append(js[passed])
-                reused_drops.update(p_out[j] for j in js[code == 2].tolist())
+                drop_codes = np.bincount(p_out[js[code == 2]], minlength=len(out_names))
+                reused_drops.update(
+                    {out_names[k]: int(c) for k, c in enumerate(drop_codes.tolist()) if c}
+                )
                 if hold.any():
                     if ch.ref is not None:  # read again from the lake if it is resurrected
                         assert ch.positions is not None
@@ -402,13 +412,16 @@ class IncrementalBuild(SnapshotBuild):
         dup = exact_m | near_m
         nu = len(unchanged_seq)
         u_dup = dup[:nu]
-        was_kept = np.array([p_out[j] == inc.KEPT for j in unchanged_row], dtype=bool)
+        was_kept = p_code[unchanged_row] == 0
         reuse_rows = unchanged_row[was_kept & ~u_dup]
-        superseded = {
-            p_rid[j]: ("exact_duplicate" if exact_m[i] else "near_duplicate")
-            for i, j in enumerate(unchanged_row)
-            if was_kept[i] and u_dup[i]
-        }
+        gone = was_kept & u_dup
+        superseded = dict(
+            zip(
+                _rids(p_rid, unchanged_row[gone]),
+                np.where(exact_m[:nu][gone], "exact_duplicate", "near_duplicate").tolist(),
+                strict=True,
+            )
+        )
         resurrect = set(unchanged_seq[~was_kept & ~u_dup].tolist())
         counts["resurrected"] = len(resurrect)
         dedupe_drops: Counter[str] = Counter(
@@ -440,7 +453,7 @@ class IncrementalBuild(SnapshotBuild):
         s1_back: list[StageOneResult] = []
         if back:
             s1_back = self.executor.map(run_stage1, back, self.progress.advance)
-            self._check_resurrected(back, prow, p_index)
+            self._check_resurrected(back, prow, rid_index)
             tasks2 += [
                 dataclasses.replace(t, stage1_sha256=r.stage1_sha256)
                 for t, r in zip(back, s1_back, strict=True)
@@ -456,8 +469,8 @@ class IncrementalBuild(SnapshotBuild):
 
         # the parent's shards, less the records that left
         t0 = time.perf_counter()
-        parent_kept = {p_rid[j] for j, o in enumerate(p_out) if o == inc.KEPT}
-        reused = {p_rid[j] for j in reuse_rows.tolist()}
+        parent_kept = set(_rids(p_rid, np.flatnonzero(p_code == 0)))
+        reused = set(_rids(p_rid, reuse_rows))
         files, kept_ids = _write_shards(self.parent.snap, plan.path, parent_kept - reused)
         if set(kept_ids) != reused:
             raise IntegrityError(
@@ -470,8 +483,8 @@ class IncrementalBuild(SnapshotBuild):
             for r in s2
             if r.rows
         ]
-        matched = np.concatenate(seen).tolist() if seen else []
-        edited_parent = {p_rid[j] for j in matched} - {p_rid[j] for j in unchanged_row.tolist()}
+        matched = np.concatenate(seen) if seen else np.empty(0, np.int64)
+        edited_parent = set(_rids(p_rid, np.setdiff1d(matched, unchanged_row)))
         left_why, reused_prov = self._parent_records(
             plan, reused, parent_kept - reused - edited_parent, superseded
         )
@@ -553,7 +566,7 @@ class IncrementalBuild(SnapshotBuild):
         return out
 
     @staticmethod
-    def _check_resurrected(tasks: list[ShardTask], prow: pa.Table, p_index: dict[str, int]) -> None:
+    def _check_resurrected(tasks: list[ShardTask], prow: pa.Table, rid_index: _KeyIndex) -> None:
         """A resurrected row's stage-1 keys are the parent's (stage 1 is deterministic)."""
         for t in tasks:
             s1 = read_ipc(t.stage1_path(), ["record_id", "exact_hash", "created_us"])
@@ -563,7 +576,7 @@ class IncrementalBuild(SnapshotBuild):
                     "although they passed it in the parent"
                 )
             for rid, e, c in zip(*(s1[n].to_pylist() for n in s1.column_names), strict=True):
-                j = p_index[rid]
+                j = int(rid_index([rid])[0])
                 if prow["exact_hash"][j].as_py() != e or prow["created_us"][j].as_py() != c:
                     raise IntegrityError(
                         f"record {rid}: stage 1 gave other keys than in the parent; the "
@@ -878,31 +891,55 @@ class _ResolvedProofs:
         return self.elig.proofs[author]
 
 
-class _HashIndex:
-    """Parent rows by content hash: ``index(hashes)`` gives each hash's parent row, -1
-    where the parent has none (vectorised: a sorted array, no per-row dict)."""
+class _KeyIndex:
+    """Parent rows by a fixed-width key (content hash, record id): ``index(keys)`` gives
+    each key's parent row, -1 where the parent has none (vectorised: a sorted array, no
+    per-row dict)."""
 
-    def __init__(self, column: pa.ChunkedArray, snapshot_id: str) -> None:
+    def __init__(self, column: pa.ChunkedArray, snapshot_id: str, what: str) -> None:
         arr = column.combine_chunks()
         if arr.null_count:
-            raise IntegrityError(f"snapshot {snapshot_id}: rows file: a content hash is null")
+            raise IntegrityError(f"snapshot {snapshot_id}: rows file: a {what} is null")
+        width = arr.type.byte_width
+        self.dtype = f"S{width}"
         data = arr.buffers()[1]
         n = len(arr)
-        # fixed-width bytes (equal widths: comparing them compares the hashes)
-        h = np.frombuffer(data, dtype="S16", count=n, offset=arr.offset * 16) if n else None
+        # fixed-width bytes (equal widths: comparing them compares the keys)
+        h = np.frombuffer(data, self.dtype, count=n, offset=arr.offset * width) if n else None
         self.order = np.argsort(h, kind="stable") if h is not None else np.empty(0, np.int64)
-        self.sorted = h[self.order] if h is not None else np.empty(0, "S16")
+        self.sorted = h[self.order] if h is not None else np.empty(0, self.dtype)
         if n > 1 and bool((self.sorted[1:] == self.sorted[:-1]).any()):
-            raise IntegrityError(f"snapshot {snapshot_id}: rows file repeats a content hash")
+            raise IntegrityError(f"snapshot {snapshot_id}: rows file repeats a {what}")
 
-    def __call__(self, hashes: list[bytes]) -> np.ndarray:
-        n = len(hashes)
+    def __call__(self, keys: Sequence[bytes] | Sequence[str]) -> np.ndarray:
+        n = len(keys)
         if n == 0 or len(self.sorted) == 0:
             return np.full(n, -1, dtype=np.int64)
-        h = np.frombuffer(b"".join(hashes), dtype="S16", count=n)
+        if isinstance(keys[0], str):
+            joined = "".join(cast(Sequence[str], keys)).encode("ascii")
+        else:
+            joined = b"".join(cast(Sequence[bytes], keys))
+        h = np.frombuffer(joined, self.dtype, count=n)
         pos = np.minimum(np.searchsorted(self.sorted, h), len(self.sorted) - 1)
         hit = self.sorted[pos] == h
         return np.where(hit, self.order[pos], -1).astype(np.int64)
+
+
+def _fixed(column: pa.ChunkedArray, width: int, snapshot_id: str, what: str) -> pa.ChunkedArray:
+    """``column`` (strings of ``width`` ASCII characters) as fixed-width binary."""
+    try:
+        return pc.cast(column, pa.binary(width))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise IntegrityError(
+            f"snapshot {snapshot_id}: rows file: a {what} is not {width} characters"
+        ) from None
+
+
+def _rids(record_ids: pa.ChunkedArray, rows: np.ndarray) -> list[str]:
+    """The record ids of parent ``rows``."""
+    if len(rows) == 0:
+        return []
+    return record_ids.take(pa.array(rows, pa.int64())).to_pylist()  # type: ignore[no-any-return]
 
 
 def _not_in(drop: set[int]) -> Callable[[pa.Table], list[bool]]:
