@@ -637,7 +637,7 @@ class IncrementalBuild(SnapshotBuild):
         build's duplicate pass) and processed rows, in content-id order."""
         outcome = prow["outcome"].take(pa.array(u_row))
         passed = pc.is_in(outcome, value_set=pa.array([inc.KEPT, inc.DUPLICATE]))
-        new_out = pa.array(np.where(u_dup, inc.DUPLICATE, inc.KEPT).tolist(), pa.string())
+        new_out = pc.if_else(pa.array(u_dup, pa.bool_()), inc.DUPLICATE, inc.KEPT)
         unchanged = prow.take(pa.array(u_row)).set_column(
             2, "outcome", pc.if_else(passed, new_out, outcome)
         )
