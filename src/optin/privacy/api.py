@@ -60,7 +60,11 @@ class RedactorConfig:
     ``directory_path`` names a members JSONL file each worker loads; ``directory_entries``
     carries the entries themselves (``DirectoryEntry`` objects). ``directory_key`` is the
     platform's directory key, which matches the erased members' keyed-hash lines of that
-    file (``{"erased": MARKER}``).
+    file (``{"erased": MARKER}``). ``directory_compiled`` names the file
+    :func:`~optin.privacy.detect.compile_directory` wrote from ``directory_path``, which
+    the workers load instead (the same directory, without computing it again), refused
+    unless it was compiled from that file as it is now and, with
+    ``directory_compiled_sha256``, unless it is exactly that file.
     """
 
     profile: str = "default"
@@ -74,6 +78,8 @@ class RedactorConfig:
     directory_path: str | None = None
     directory_entries: tuple[DirectoryEntry, ...] = ()
     directory_key: bytes = field(default=b"", repr=False)
+    directory_compiled: str | None = None
+    directory_compiled_sha256: str = ""
     chunk_chars: int = DEFAULT_CHUNK_CHARS
 
     def __post_init__(self) -> None:
@@ -86,6 +92,10 @@ class RedactorConfig:
             get_operator(name)  # ConfigError listing the registry's operators
         for label, _ in self.per_label:
             _label(label)
+        if self.directory_compiled is not None and self.directory_path is None:
+            raise ConfigError(
+                "directory_compiled needs directory_path, the JSONL file it was compiled from"
+            )
 
     @cached_property
     def cache_key(self) -> str:
@@ -254,6 +264,13 @@ def get_redactor(cfg: RedactorConfig) -> Redactor:
 
 
 def _config_directory(cfg: RedactorConfig) -> Directory | None:
+    if cfg.directory_path is not None and cfg.directory_compiled is not None:
+        return Directory.from_compiled(
+            cfg.directory_compiled,
+            cfg.directory_path,
+            sha256=cfg.directory_compiled_sha256 or None,
+            erased_key=cfg.directory_key or None,
+        )
     if cfg.directory_path is not None:
         return Directory.from_jsonl(cfg.directory_path, erased_key=cfg.directory_key or None)
     if cfg.directory_entries:

@@ -52,6 +52,7 @@ from optin.pipeline.run import StageResults, dedupe_pass, run_stages
 from optin.pipeline.shard import ShardTask, output_name
 from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
 from optin.privacy.api import RedactorConfig
+from optin.privacy.detect import compile_directory_job
 from optin.services import snapshot_partitions as partitions
 from optin.services.directory import erased_names, erasure_markers
 from optin.services.eligibility import decide_all
@@ -514,6 +515,13 @@ class SnapshotBuild:
         t0 = time.perf_counter()
         directory = plan.work / "directory.jsonl"
         directory_key = _write_directory(self.db, directory)
+        # compiled once, on a worker (the driver's memory stays as it was), and loaded by
+        # every worker; the JSONL stays the directory's content (the incremental digest,
+        # and what the compiled file is checked against)
+        compiled = plan.work / "directory.arrow"
+        (compiled_sha256,) = self.executor.map(
+            compile_directory_job, [(str(directory.resolve()), str(compiled.resolve()))]
+        )
         cfg = plan.config
         red_cfg = RedactorConfig(
             profile=cfg.profile,
@@ -528,6 +536,8 @@ class SnapshotBuild:
             min_real_words=cfg.min_real_words,
             directory_path=str(directory.resolve()),
             directory_key=directory_key,
+            directory_compiled=str(compiled.resolve()),
+            directory_compiled_sha256=compiled_sha256,
         )
         self._timed("directory", t0)
         return red_cfg

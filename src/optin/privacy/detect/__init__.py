@@ -18,6 +18,7 @@ from optin.privacy.detect.directory import (
     erasure_marker,
     keyed_hash,
 )
+from optin.privacy.detect.directory_compiled import compile_directory, compile_directory_job
 
 __all__ = [
     "Analyzer",
@@ -25,6 +26,8 @@ __all__ = [
     "DirectoryEntry",
     "ErasedNames",
     "Recognizer",
+    "compile_directory",
+    "compile_directory_job",
     "create",
     "erasure_marker",
     "get_recognizer_class",

@@ -10,7 +10,10 @@ or ``.``, or is not an ordinary word or name), and profile URLs (the given URL, 
 Matching is a token-set lookup: the text is lower-cased once, its word set intersected
 with the directory's first tokens (in C), and only the names that start with a word of
 the text are compiled into a small per-text pattern. Building 100k members takes well
-under a few seconds.
+under a few seconds; a snapshot build computes its directory's tables once
+(:func:`~optin.privacy.detect.directory_compiled.compile_directory`) and its workers
+load them from that file (:meth:`Directory.from_compiled`: the same tables as
+``from_jsonl``, in about a tenth of the time).
 
 **Erased members** (:class:`ErasedNames`) stay in the directory as keyed hashes only:
 :func:`erasure_marker` turns an entry into HMAC-SHA256 digests (with a platform secret,
@@ -23,8 +26,11 @@ holds nothing that reads back as a name. Guessing a name needs the secret.
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
+import operator
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +43,13 @@ from optin.privacy.findings import Finding, Label
 _TOKEN = re.compile(r"[^\W_](?:[\w'’\-.]*[^\W_])?")
 _SUBTOKEN = re.compile(r"[^\W_](?:[\w'’\-]*[^\W_])?")
 _SUBTOKEN_RE = _SUBTOKEN
+_PLAIN_WORDS = re.compile(rf"{_SUBTOKEN.pattern}(?: {_SUBTOKEN.pattern})*")
 _BEFORE_NAME = re.compile(r"[\w@#/]|[.\-]\w")
 _WORDCH = re.compile(r"\w")
 _AFTER_NAME = re.compile(r"\w|@|[.\-_/]\w")
 _NAME_GAP = " \t\n\r\f\v."
 _TITLE_WORD = re.compile(r"(?<![\w])(?:mr|mrs|ms|miss|mx|dr|prof|professor|sir|dame)\.?\s+")
+_BARE_MARK = re.compile(r"[0-9_.]")
 _HANDLE_OK = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _AT_HANDLE = re.compile(r"(?<![\w@.+\-])@([A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_])?)")
 _URLISH = re.compile(
@@ -80,7 +88,8 @@ def _norm_url(url: str) -> str:
 
 
 def _words(name: str) -> tuple[str, ...]:
-    return tuple(t.lower() for t in _TOKEN.findall(name))
+    # interned: a directory holds a few thousand distinct words in a million names
+    return tuple(map(sys.intern, map(str.lower, _TOKEN.findall(name))))
 
 
 #: Bytes of a keyed hash kept per token (HMAC-SHA256, truncated).
@@ -200,6 +209,79 @@ def _rebuild_erased(
     return e
 
 
+class _Tables:
+    """A directory's lookup tables, accumulated entry by entry: the one computation
+    behind :class:`Directory` (from entries or JSONL) and :func:`compile_directory`.
+    Display names repeat (common names), so each name's words are computed once."""
+
+    def __init__(self) -> None:
+        self.lex = lexicon.names()
+        self.count = 0
+        self.walk: dict[str, set[tuple[str, ...]]] = {}
+        self.cjk_names: set[str] = set()
+        self.surnames: set[str] = set()
+        self.handles: list[str] = []  # as given, lower-cased (a set is made from them)
+        self.bare: list[bool] = []  # per handle: whether the bare handle counts
+        self.urls: list[str] = []
+        self._names: dict[str, _NameTables] = {}
+
+    def add(self, display_name: str, handle: str, profile_url: str | None) -> None:
+        self.count += 1
+        got = self._names.get(display_name)
+        if got is None:
+            if len(self._names) >= _CACHE_MAX:
+                self._names.clear()
+            got = self._names[display_name] = _name_tables(display_name, self.lex)
+        subs, cjk, surname = got
+        for sub in subs:
+            self.walk.setdefault(sub[0], set()).add(sub)
+        if cjk:
+            self.cjk_names.update(cjk)
+        if surname is not None:
+            self.surnames.add(surname)
+        h = handle.lstrip("@").lower()
+        if h:
+            self.handles.append(h)
+            self.bare.append(_bare_ok(h, self.lex))
+        if profile_url:
+            self.urls.append(_norm_url(profile_url))
+
+    def forget_names(self) -> None:
+        """Drop the per-name cache (the tables stay)."""
+        self._names = {}
+
+    def sorted_walk(self) -> dict[str, list[tuple[str, ...]]]:
+        """The name word tuples by first word, longest first (the walk's order)."""
+        return {k: sorted(vs, key=_walk_order) for k, vs in self.walk.items()}
+
+
+#: a display name's walk tuples, its one-word CJK names, its surname (or None)
+_NameTables = tuple[tuple[tuple[str, ...], ...], tuple[str, ...], str | None]
+
+
+def _name_tables(display_name: str, lex: dict[str, tuple[int, int]]) -> _NameTables:
+    toks = _words(display_name)
+    variants = _name_variants(toks, lex)
+    # the same names as word tuples split on dots too, for the walk; a word that is one
+    # subtoken whole (the usual case: no dot) stays as it is
+    if (display_name.isascii() and "." not in display_name) or _PLAIN_WORDS.fullmatch(
+        " ".join(toks)
+    ) is not None:
+        subs = tuple(variants)
+    else:
+        subs = tuple(
+            sub for v in variants if (sub := tuple(w for t in v for w in _SUBTOKEN_RE.findall(t)))
+        )
+    # a one-word CJK name (only a one-word name has a one-word variant)
+    cjk = (toks[0],) if len(toks) == 1 and variants and _cjk(toks[0]) else ()
+    surname = toks[-1] if len(toks) >= 2 and len(toks[-1]) > 1 else None
+    return subs, cjk, surname
+
+
+def _walk_order(v: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:
+    return (-len(v), v)
+
+
 class Directory:
     """Lookup tables over the members (and, as keyed hashes, the erased ones);
     immutable once built."""
@@ -207,43 +289,35 @@ class Directory:
     def __init__(
         self, entries: Iterable[DirectoryEntry], erased: ErasedNames | None = None
     ) -> None:
-        lex = lexicon.names()
-        self._names: dict[str, set[tuple[str, ...]]] = {}
-        self._surnames: set[str] = set()
-        self._handles: set[str] = set()
-        self._bare: set[str] = set()
-        self._urls: set[str] = set()
-        self._cjk_names: set[str] = set()
-        count = 0
+        t = _Tables()
         for entry in entries:
-            count += 1
-            toks = _words(entry.display_name)
-            for v in _name_variants(toks, lex):
-                self._names.setdefault(v[0], set()).add(v)
-                if len(v) == 1 and _cjk(v[0]):
-                    self._cjk_names.add(v[0])
-            if len(toks) >= 2 and len(toks[-1]) > 1:
-                self._surnames.add(toks[-1])
-            handle = entry.handle.lstrip("@").lower()
-            if handle:
-                self._handles.add(handle)
-                if _bare_ok(handle, lex):
-                    self._bare.add(handle)
-            if entry.profile_url:
-                self._urls.add(_norm_url(entry.profile_url))
+            t.add(entry.display_name, entry.handle, entry.profile_url)
+        self._assemble(
+            t.count, t.sorted_walk(), t.cjk_names, t.surnames, t.handles, t.bare, t.urls, erased
+        )
+
+    def _assemble(
+        self,
+        count: int,
+        walk: dict[str, list[tuple[str, ...]]],
+        cjk_names: Iterable[str],
+        surnames: Iterable[str],
+        handles: list[str],
+        bare: list[bool],
+        urls: Iterable[str],
+        erased: ErasedNames | None,
+    ) -> None:
+        """Set the lookup tables (shared by every way a Directory is made)."""
+        self._walk = walk
+        self._first_tokens = frozenset(walk)
+        self._cjk_names = set(cjk_names)
+        self._surname_set = frozenset(surnames)
+        self._handles = frozenset(handles)
+        # the bare handles are the handles less these (most handles count bare: one set)
+        self._not_bare = frozenset(itertools.compress(handles, map(operator.not_, bare)))
+        self._urls = set(urls)
         self._erased = erased if erased is not None and len(erased) else None
         self._size = count + (len(erased) if erased is not None else 0)
-        # the same names as word tuples split on dots too, longest first, for the walk
-        walk: dict[str, set[tuple[str, ...]]] = {}
-        for group in self._names.values():
-            for v in group:
-                sub = tuple(w for t in v for w in _SUBTOKEN_RE.findall(t))
-                if sub:
-                    walk.setdefault(sub[0], set()).add(sub)
-        self._walk = {k: sorted(vs, key=lambda v: (-len(v), v)) for k, vs in walk.items()}
-        self._first_tokens = frozenset(self._walk)
-        self._surname_set = frozenset(self._surnames)
-        self._bare_set = frozenset(self._bare)
 
     def __len__(self) -> int:
         return self._size
@@ -264,54 +338,39 @@ class Directory:
         ``{"erased": MARKER}`` lines (erased members, matched with ``erased_key``);
         InputError on bad input."""
         p = Path(path)
-        entries: list[DirectoryEntry] = []
+        t = _Tables()
         markers: list[dict[str, Any]] = []
-        try:
-            fh = p.open(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot read directory file: {exc.strerror}", file=str(p)) from None
-        with fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"invalid JSON ({exc.msg})", file=str(p), line=n) from None
-                except UnicodeDecodeError:
-                    raise InputError("invalid UTF-8", file=str(p), line=n) from None
-                if not isinstance(obj, dict):
-                    raise InputError("each line must be a JSON object", file=str(p), line=n)
-                if "erased" in obj and isinstance(obj["erased"], dict):
-                    markers.append(obj["erased"])
-                    continue
-                name = obj.get("display_name")
-                if not isinstance(name, str) or not name.strip():
-                    raise InputError(
-                        "missing or empty", file=str(p), line=n, field="display_name",
-                        allowed="a non-empty string",
-                    )  # fmt: skip
-                handle = obj.get("handle")
-                if not isinstance(handle, str) or not _HANDLE_OK.match(handle.lstrip("@")):
-                    raise InputError(
-                        "missing or not a handle", file=str(p), line=n, field="handle",
-                        allowed="1-64 characters of A-Z a-z 0-9 _ . -, optional leading @",
-                    )  # fmt: skip
-                url = obj.get("profile_url")
-                if url is not None and (not isinstance(url, str) or not url.strip()):
-                    raise InputError(
-                        "must be a non-empty string or null", file=str(p), line=n,
-                        field="profile_url", allowed="a URL string or null",
-                    )  # fmt: skip
-                entries.append(DirectoryEntry(name, handle, url))
-        if markers and erased_key is None:
-            raise InputError(
-                "the directory lists erased members (keyed hashes) but no key was given",
-                file=str(p),
-                allowed="the platform's directory key (RedactorConfig.directory_key)",
-            )
-        erased = ErasedNames(erased_key, markers) if markers and erased_key else None
-        return cls(entries, erased)
+        for name, handle, url in _read_jsonl(p, markers):
+            t.add(name, handle, url)
+        erased = _erased_of(markers, erased_key, str(p))
+        return cls._made(
+            t.count, t.sorted_walk(), t.cjk_names, t.surnames, t.handles, t.bare, t.urls, erased
+        )
+
+    @classmethod
+    def from_compiled(
+        cls,
+        path: str | Path,
+        source: str | Path,
+        *,
+        sha256: str | None = None,
+        erased_key: bytes | None = None,
+    ) -> Directory:
+        """The directory of a file :func:`compile_directory` wrote from the JSONL file
+        ``source``: the same Directory as ``from_jsonl(source, erased_key)``, without
+        computing its tables again. The file is refused (IntegrityError) unless it was
+        compiled from ``source`` as it is now (a digest of its bytes is stored in it) and,
+        when ``sha256`` is given, unless it is exactly that file; InputError when it is not
+        a compiled directory of this version of optin."""
+        from optin.privacy.detect.directory_compiled import load_compiled
+
+        return load_compiled(Path(path), Path(source), sha256=sha256, erased_key=erased_key)
+
+    @classmethod
+    def _made(cls, *tables: Any) -> Directory:
+        d = cls.__new__(cls)
+        d._assemble(*tables)
+        return d
 
     # -- matching --------------------------------------------------------------
     def find(self, text: str, recognizer: str = "directory") -> Iterator[Finding]:
@@ -395,7 +454,7 @@ class Directory:
 
     def _is_bare(self, token: str) -> bool:
         er = self._erased
-        return token in self._bare_set or (
+        return (token in self._handles and token not in self._not_bare) or (
             er is not None and bool(er.bare) and er.h(token) in er.bare
         )
 
@@ -411,8 +470,8 @@ class Directory:
                         "member handle",
                     )  # fmt: skip
         words = set(re.findall(r"[\w.\-]+", low))
-        if self._erased is None:  # the common case: one set intersection, in C
-            bare = words & self._bare_set
+        if self._erased is None:  # the common case: set operations, in C
+            bare = (words & self._handles) - self._not_bare
         else:
             bare = {t for t in words if self._is_bare(t)}
         if bare:
@@ -456,10 +515,13 @@ def _name_variants(toks: tuple[str, ...], lex: dict[str, tuple[int, int]]) -> li
 def _bare_ok(handle: str, lex: dict[str, tuple[int, int]]) -> bool:
     """Whether the bare handle (without @) is unambiguous: it has a digit, ``_`` or
     ``.``, or is a long word that is neither an ordinary word nor a name."""
+    if handle.isascii():  # the usual case, in C (str.isdigit is 0-9 on ASCII)
+        if _BARE_MARK.search(handle) is not None:
+            return True
+    elif any(ch.isdigit() or ch in "_." for ch in handle):
+        return True
     flags = lex.get(handle, (0, 0))[0]
-    return any(ch.isdigit() or ch in "_." for ch in handle) or (
-        len(handle) >= 5 and not flags and handle not in lexicon.STOP
-    )
+    return len(handle) >= 5 and not flags and handle not in lexicon.STOP
 
 
 def _glued_before(low: str, start: int) -> bool:
@@ -508,3 +570,76 @@ def _titled_surnames(low: str, sur: set[str], recognizer: str) -> Iterator[Findi
         if end < len(low) and _WORDCH.match(low, end):
             continue
         yield Finding(t.start(), end, Label.PERSON, 1.0, recognizer, "title + member surname")
+
+
+def _read_jsonl(p: Path, markers: list[dict[str, Any]]) -> Iterator[tuple[str, str, str | None]]:
+    """The (display name, handle, profile URL) of each member line of a directory JSONL
+    file, in order, validated; the erased members' markers are appended to ``markers``.
+    InputError (file, line, field) on bad input."""
+    try:
+        fh = p.open(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read directory file: {exc.strerror}", file=str(p)) from None
+    with fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = _json_line(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"invalid JSON ({exc.msg})", file=str(p), line=n) from None
+            except UnicodeDecodeError:
+                raise InputError("invalid UTF-8", file=str(p), line=n) from None
+            if not isinstance(obj, dict):
+                raise InputError("each line must be a JSON object", file=str(p), line=n)
+            if "erased" in obj and isinstance(obj["erased"], dict):
+                markers.append(obj["erased"])
+                continue
+            name = obj.get("display_name")
+            if not isinstance(name, str) or not name.strip():
+                raise InputError(
+                    "missing or empty", file=str(p), line=n, field="display_name",
+                    allowed="a non-empty string",
+                )  # fmt: skip
+            handle = obj.get("handle")
+            if not isinstance(handle, str) or not _HANDLE_OK.match(handle.lstrip("@")):
+                raise InputError(
+                    "missing or not a handle", file=str(p), line=n, field="handle",
+                    allowed="1-64 characters of A-Z a-z 0-9 _ . -, optional leading @",
+                )  # fmt: skip
+            url = obj.get("profile_url")
+            if url is not None and (not isinstance(url, str) or not url.strip()):
+                raise InputError(
+                    "must be a non-empty string or null", file=str(p), line=n,
+                    field="profile_url", allowed="a URL string or null",
+                )  # fmt: skip
+            yield name, handle, url
+
+
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _json_line(line: str) -> Any:
+    """``json.loads(line)``, without its Python-level wrapping in the usual case (one
+    value from the first character, JSON whitespace after it); anything else goes through
+    ``json.loads`` itself, which gives the same value or raises its own error."""
+    try:
+        obj, end = _SCAN(line, 0)
+    except (StopIteration, json.JSONDecodeError):
+        return json.loads(line)
+    if end != len(line) and line[end:].strip(" \t\n\r"):
+        return json.loads(line)
+    return obj
+
+
+def _erased_of(
+    markers: list[dict[str, Any]], erased_key: bytes | None, file: str
+) -> ErasedNames | None:
+    """The erased members of a directory file's markers (matched with ``erased_key``)."""
+    if markers and erased_key is None:
+        raise InputError(
+            "the directory lists erased members (keyed hashes) but no key was given",
+            file=file,
+            allowed="the platform's directory key (RedactorConfig.directory_key)",
+        )
+    return ErasedNames(erased_key, markers) if markers and erased_key else None

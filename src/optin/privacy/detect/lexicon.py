@@ -8,6 +8,7 @@ package) and the SCOWL word list; see that script. Tokens are lower-cased.
 from __future__ import annotations
 
 import gzip
+import hashlib
 from functools import lru_cache
 from importlib import resources
 
@@ -366,3 +367,16 @@ TITLES = frozenset(
         "coach",
     ]
 )
+
+
+@lru_cache(maxsize=1)
+def digest() -> str:
+    """SHA-256 over the shipped name and word lists and :data:`STOP`: what a directory's
+    name variants and bare handles are computed from (a compiled directory records it)."""
+    h = hashlib.sha256()
+    for name in ("names.tsv.gz", "words.txt.gz"):
+        data = resources.files("optin.privacy.data").joinpath(name).read_bytes()
+        h.update(f"{name}\x1f{len(data)}\x1f".encode())
+        h.update(data)
+    h.update("\x1f".join(sorted(STOP)).encode("utf-8"))
+    return h.hexdigest()
