@@ -18,7 +18,7 @@ from __future__ import annotations
 import glob
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Container, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from optin.errors import InputError
+from optin.pipeline.steps.consent import eligible_mask
 
 #: The format name the manifest records for this source.
 LAKE_FORMAT = "parquet-hive-day/1"
@@ -280,7 +281,7 @@ class LakeSource:
         kinds: Sequence[str],
         visibilities: Sequence[str],
         as_of: datetime,
-        eligible: pa.Array,
+        eligible: Container[str],
         *,
         texts: bool,
     ) -> Iterator[GatedGroup]:
@@ -303,7 +304,7 @@ class LakeSource:
                 b = _conform(pf.read_row_group(rg, columns=columns), target, f.day, shown)
                 counts, sel = _outcome(b, kinds_a, vis_a, t)
                 authors = pc.filter(b.column("author_id"), sel)
-                ok = pc.and_(sel, pc.is_in(b.column("author_id"), value_set=eligible))
+                ok = pc.and_(sel, eligible_mask(b.column("author_id"), eligible))
                 pos = np.flatnonzero(ok.to_numpy(zero_copy_only=False))
                 picked = b.take(pa.array(pos, pa.int64()))
                 yield GatedGroup(
@@ -369,11 +370,7 @@ class LakeSource:
         """Selected rows of ``authors`` (not deleted, kind and visibility allowed, created
         by ``as_of``), as tables of the input-shard columns, in file then row order."""
         files, _ = self._read_files(as_of)
-        values = {
-            "kind": list(kinds),
-            "visibility": list(visibilities),
-            "author_id": sorted(authors),
-        }
+        values = {"kind": list(kinds), "visibility": list(visibilities)}
         typed: dict[tuple[str, str], pa.Array] = {}  # (column, type) -> value set
 
         def value_set(schema: pa.Schema, name: str) -> pa.Array:
@@ -391,11 +388,13 @@ class LakeSource:
                 & ds.field("kind").isin(value_set(schema, "kind"))
                 & ds.field("visibility").isin(value_set(schema, "visibility"))
                 & (ds.field("created_at") <= cut)
-                & ds.field("author_id").isin(value_set(schema, "author_id"))
             )
 
+        # the authors are tested here, not in the scanner's filter: an ``isin`` there
+        # builds a hash table of every eligible author for every batch
         for f in files:
             for table in self._batches(f, _INPUT_COLUMNS, flt, batch_size):
+                table = table.filter(eligible_mask(table.column("author_id"), authors))
                 if table.num_rows:
                     yield table
 

@@ -56,7 +56,6 @@ def write_input_shards(
     ``plan``: from ``author_counts`` (selected rows per author) when given, so ``batches``
     may hold only the eligible authors' rows; else from the batches. Memory: about two
     shards."""
-    eligible_arr = pa.array(sorted(eligible), pa.string())
     if author_counts is not None:
         plan.selected, plan.consent_dropped = consent_counts(author_counts, eligible, reasons)
     pending: list[pa.Table] = []
@@ -71,7 +70,7 @@ def write_input_shards(
     for batch in batches:
         if batch.schema != INPUT:
             batch = batch.cast(INPUT)
-        kept, dropped = consent_gate(batch, eligible_arr, reasons)
+        kept, dropped = consent_gate(batch, eligible, reasons)
         if author_counts is None:
             plan.selected += batch.num_rows
             plan.consent_dropped.update(dropped)

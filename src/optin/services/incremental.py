@@ -50,7 +50,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -272,7 +272,6 @@ class IncrementalBuild(SnapshotBuild):
 
         shards = Plan()
         eligible = elig.proofs.keys()
-        eligible_arr = pa.array(sorted(eligible), pa.string())
         index0 = _next_index(self.parent.snap)
         tasks: list[ShardTask] = []
         task_seq: list[np.ndarray] = []
@@ -303,7 +302,7 @@ class IncrementalBuild(SnapshotBuild):
         t0 = time.perf_counter()
         with self.db.session() as s:
             if plan.lake is not None:
-                lake_read = _LakeRead(plan, eligible_arr, self.parent.meta, reprocess_all)
+                lake_read = _LakeRead(plan, eligible, self.parent.meta, reprocess_all)
                 chunks: Iterator[_Chunk] = lake_read.chunks()
             else:
                 lake_read = None
@@ -311,7 +310,7 @@ class IncrementalBuild(SnapshotBuild):
                 shards.selected, shards.consent_dropped = consent_counts(
                     author_counts, eligible, elig.reasons
                 )
-                chunks = _sql_chunks(batches, eligible_arr, elig.reasons)
+                chunks = _sql_chunks(batches, eligible, elig.reasons)
             for ch in chunks:
                 n = len(ch.content_ids)
                 seq = np.arange(seq0, seq0 + n, dtype=np.int64)
@@ -803,7 +802,7 @@ def _as_input(table: pa.Table) -> pa.Table:
 
 
 def _sql_chunks(
-    batches: Iterator[pa.Table], eligible: pa.Array, reasons: dict[str, str]
+    batches: Iterator[pa.Table], eligible: Container[str], reasons: dict[str, str]
 ) -> Iterator[_Chunk]:
     for batch in batches:
         if batch.schema != INPUT:
@@ -827,7 +826,7 @@ class _LakeRead:
     def __init__(
         self,
         plan: BuildPlan,
-        eligible: pa.Array,
+        eligible: Container[str],
         parent_meta: dict[str, Any],
         read_all: bool,
     ) -> None:

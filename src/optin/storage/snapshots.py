@@ -4,7 +4,7 @@ snapshot services use besides the ledger and member repositories)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, KeysView, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -139,7 +139,15 @@ def iter_selected(
             session, kinds, visibilities, as_of, authors=authors, batch_size=batch_size
         )
         return
-    keep = None if authors is None else pa.array(sorted(authors), pa.string())
+    # a set-like container: each row's author is looked up in it (an Arrow ``is_in``
+    # would hash every eligible author again for every batch)
+    keep = (
+        None
+        if authors is None
+        else authors
+        if isinstance(authors, (set, frozenset, KeysView))
+        else set(authors)
+    )
     last: str | None = None
     cols = (
         ContentRow.id,
@@ -162,7 +170,7 @@ def iter_selected(
         ]
         table = pa.table(arrays, schema=CONTENT_SCHEMA)
         if keep is not None:
-            table = table.filter(pc.fill_null(pc.is_in(table["author_id"], value_set=keep), False))
+            table = table.filter(pa.array([a in keep for a in columns[1]], pa.bool_()))
         if table.num_rows:
             yield table
         last = rows[-1][0]
