@@ -22,7 +22,7 @@ from sqlalchemy import select
 from optin.domain.model import Regime
 from optin.errors import ConflictError
 from optin.services.consent import record_consent
-from optin.services.incremental import _HashIndex
+from optin.services.incremental import _fixed, _KeyIndex
 from optin.services.incremental_eligibility import _age_changed
 from optin.services.members import update_member
 from optin.services.policy import policy_set, publish_policy
@@ -203,4 +203,19 @@ def test_hash_index_finds_exactly_the_parent_rows(
     col = pa.chunked_array([arr.slice(1) if offset else pa.array(parent, pa.binary(16))])
     where = {h: i for i, h in enumerate(parent)}
     asked = queries + parent[:5]
-    assert _HashIndex(col, "s")(asked).tolist() == [where.get(h, -1) for h in asked]
+    assert _KeyIndex(col, "s", "content hash")(asked).tolist() == [where.get(h, -1) for h in asked]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.text("0123456789abcdef", min_size=32, max_size=32), unique=True, max_size=40),
+    st.lists(st.text("0123456789abcdef", min_size=32, max_size=32), max_size=40),
+)
+def test_record_id_index_finds_exactly_the_parent_rows(
+    parent: list[str], queries: list[str]
+) -> None:
+    """The parent rows by record id (32 hex characters) equal a dict lookup."""
+    col = _fixed(pa.chunked_array([pa.array(parent, pa.string())]), 32, "s", "record id")
+    where = {r: i for i, r in enumerate(parent)}
+    asked = queries + parent[:5]
+    assert _KeyIndex(col, "s", "record id")(asked).tolist() == [where.get(r, -1) for r in asked]
