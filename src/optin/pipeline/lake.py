@@ -286,10 +286,10 @@ class LakeSource:
         texts: bool,
     ) -> Iterator[GatedGroup]:
         """The selection and the consent gate of ``f``, one row group at a time: per row
-        group, the rows by selection outcome, the selected rows' authors (every author,
-        for the consent counts) and the positions of the selected rows of ``eligible``
-        authors with their content ids; with ``texts``, also those rows' input-shard
-        columns (else the texts are not read)."""
+        group, the rows by selection outcome, the authors of the selected rows the gate
+        drops (for the consent counts by reason) and the positions of the selected rows
+        of ``eligible`` authors with their content ids; with ``texts``, also those rows'
+        input-shard columns (else the texts are not read)."""
         path = self.root / f.path
         shown = str(path)
         kinds_a = pa.array(list(kinds), pa.string())
@@ -303,14 +303,15 @@ class LakeSource:
             for rg in range(pf.num_row_groups):
                 b = _conform(pf.read_row_group(rg, columns=columns), target, f.day, shown)
                 counts, sel = _outcome(b, kinds_a, vis_a, t)
-                authors = pc.filter(b.column("author_id"), sel)
-                ok = pc.and_(sel, eligible_mask(b.column("author_id"), eligible))
+                eligible_rows = eligible_mask(b.column("author_id"), eligible)
+                ok = pc.and_(sel, eligible_rows)
+                gated = pc.filter(b.column("author_id"), pc.and_(sel, pc.invert(eligible_rows)))
                 pos = np.flatnonzero(ok.to_numpy(zero_copy_only=False))
                 picked = b.take(pa.array(pos, pa.int64()))
                 yield GatedGroup(
                     rg,
                     counts,
-                    authors,
+                    gated,
                     pos,
                     picked.column("content_id"),
                     picked.select(list(_INPUT_COLUMNS)) if texts else None,
@@ -424,7 +425,7 @@ class GatedGroup:
 
     row_group: int
     counts: Counter[str]  # rows by selection outcome
-    selected_authors: pa.Array  # the selected rows' authors, eligible or not
+    gated_authors: pa.Array  # the authors of the selected rows the consent gate drops
     positions: np.ndarray  # positions (in the row group) of the selected eligible rows
     content_ids: pa.Array  # their content ids
     table: pa.Table | None  # their input-shard columns, when the texts were read

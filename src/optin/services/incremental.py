@@ -69,7 +69,7 @@ from optin.pipeline.results import StageOneResult, StageTwoResult
 from optin.pipeline.run import StageResults
 from optin.pipeline.schema import INPUT
 from optin.pipeline.shard import ShardTask, output_name, run_stage1, run_stage2
-from optin.pipeline.steps.consent import consent_gate
+from optin.pipeline.steps.consent import consent_gate, reason_counts
 from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
 from optin.pipeline.steps.write import record_ids
 from optin.services.derive import _load_parent, _Parent, _write_shards
@@ -302,7 +302,7 @@ class IncrementalBuild(SnapshotBuild):
         t0 = time.perf_counter()
         with self.db.session() as s:
             if plan.lake is not None:
-                lake_read = _LakeRead(plan, eligible, self.parent.meta, reprocess_all)
+                lake_read = _LakeRead(plan, eligible, elig.reasons, self.parent.meta, reprocess_all)
                 chunks: Iterator[_Chunk] = lake_read.chunks()
             else:
                 lake_read = None
@@ -371,9 +371,8 @@ class IncrementalBuild(SnapshotBuild):
         if lake_read is not None:
             plan.counts.clear()
             plan.counts.update(lake_read.outcome)
-            shards.selected, shards.consent_dropped = consent_counts(
-                lake_read.authors, eligible, elig.reasons
-            )
+            shards.selected = lake_read.outcome.get("selected", 0)
+            shards.consent_dropped = lake_read.dropped
             counts["lake_files_unchanged"] = len(lake_read.unchanged)
         self._timed("select", t0)
 
@@ -827,6 +826,7 @@ class _LakeRead:
         self,
         plan: BuildPlan,
         eligible: Container[str],
+        reasons: dict[str, str],
         parent_meta: dict[str, Any],
         read_all: bool,
     ) -> None:
@@ -839,8 +839,9 @@ class _LakeRead:
         self.unchanged = (
             set() if read_all else {p for p, d in plan.lake_digests.items() if before.get(p) == d}
         )
+        self.reasons = reasons
         self.outcome: Counter[str] = Counter()
-        self.authors: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter()  # consent-gated rows by reason
 
     def chunks(self) -> Iterator[_Chunk]:
         if self.later:
@@ -851,12 +852,7 @@ class _LakeRead:
                 f, *self.plan.selection.filters, self.eligible, texts=texts
             ):
                 self.outcome.update(g.counts)
-                if len(g.selected_authors):
-                    vc = pc.value_counts(g.selected_authors)
-                    for a, n in zip(
-                        vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True
-                    ):
-                        self.authors[a] += n
+                self.dropped.update(reason_counts(g.gated_authors, self.reasons))
                 if len(g.positions):
                     table = _as_input(g.table) if g.table is not None else None
                     yield _Chunk(g.content_ids, table, (fi, g.row_group), g.positions, self)

@@ -36,16 +36,23 @@ def eligible_mask(
     return pa.array(mask, pa.bool_())
 
 
+def reason_counts(authors: pa.Array | pa.ChunkedArray, reasons: Mapping[str, str]) -> Counter[str]:
+    """Rows by their author's reason (``reasons``: author id -> reason code; unknown ->
+    ``NOT_A_MEMBER``), each distinct author looked up once."""
+    counts: Counter[str] = Counter()
+    if len(authors) == 0:
+        return counts
+    vc = pc.value_counts(authors)
+    for a, n in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
+        counts[reasons.get(a, "NOT_A_MEMBER")] += n
+    return counts
+
+
 def consent_gate(
     table: pa.Table, eligible: pa.Array | Container[str], reasons: Mapping[str, str]
 ) -> tuple[pa.Table, Counter[str]]:
     """Keep rows whose ``author_id`` is in ``eligible``; count the rest by their
     author's reason (``reasons``: author id -> reason code; unknown -> ``NOT_A_MEMBER``)."""
     mask = eligible_mask(table["author_id"], eligible)
-    counts: Counter[str] = Counter()
-    excluded = table.filter(pc.invert(mask))["author_id"]
-    if len(excluded):
-        vc = pc.value_counts(excluded)
-        for item in vc.to_pylist():
-            counts[reasons.get(item["values"], "NOT_A_MEMBER")] += item["counts"]
+    counts = reason_counts(table.filter(pc.invert(mask))["author_id"], reasons)
     return table.filter(mask), counts
