@@ -16,7 +16,6 @@ input shards. No database, no clock.
 from __future__ import annotations
 
 import glob
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Collection, Container, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from optin.errors import InputError
+from optin.pipeline.io import sha256_file
 from optin.pipeline.steps.consent import eligible_mask
 
 #: The format name the manifest records for this source.
@@ -270,8 +270,7 @@ class LakeSource:
         """SHA-256 of the file's bytes: what says a file is the one a parent build read."""
         path = self.root / f.path
         try:
-            with path.open("rb") as fh:
-                return hashlib.file_digest(fh, "sha256").hexdigest()
+            return sha256_file(path)
         except OSError as e:
             raise InputError(f"cannot read the file ({e})", file=str(path)) from None
 
@@ -292,9 +291,7 @@ class LakeSource:
         input-shard columns (else the texts are not read)."""
         path = self.root / f.path
         shown = str(path)
-        kinds_a = pa.array(list(kinds), pa.string())
-        vis_a = pa.array(list(visibilities), pa.string())
-        t = pa.scalar(as_of.astimezone(UTC), _TS)
+        kinds_a, vis_a, t = _selection(kinds, visibilities, as_of)
         meta = ("content_id", *_COUNT_COLUMNS)
         columns = list(dict.fromkeys((*meta, *_INPUT_COLUMNS))) if texts else list(meta)
         target = _target(columns)
@@ -343,9 +340,7 @@ class LakeSource:
         authors: Counter[str] = Counter()
         if later:
             outcome["created_after_as_of"] += later
-        kinds_a = pa.array(list(kinds), pa.string())
-        vis_a = pa.array(list(visibilities), pa.string())
-        t = pa.scalar(as_of.astimezone(UTC), _TS)
+        kinds_a, vis_a, t = _selection(kinds, visibilities, as_of)
         for f in files:
             for b in self._batches(f, _COUNT_COLUMNS, None, 65_536):
                 counts, sel = _outcome(b, kinds_a, vis_a, t)
@@ -410,9 +405,7 @@ class LakeSource:
         """One file's part of :meth:`scan_counts` and :meth:`iter_selected` in one read
         (for a worker that gates one file of the lake): per batch, (rows by selection
         outcome, the selected rows of every author with the input-shard columns)."""
-        kinds_a = pa.array(list(kinds), pa.string())
-        vis_a = pa.array(list(visibilities), pa.string())
-        t = pa.scalar(as_of.astimezone(UTC), _TS)
+        kinds_a, vis_a, t = _selection(kinds, visibilities, as_of)
         columns = list(dict.fromkeys((*_INPUT_COLUMNS, *_COUNT_COLUMNS)))
         for b in self._batches(f, columns, None, batch_size):
             counts, sel = _outcome(b, kinds_a, vis_a, t)
@@ -447,6 +440,17 @@ def _conform(table: pa.Table, target: pa.Schema, day: str | None, shown: str) ->
     if day is not None and "created_at" in target.names and table.num_rows:
         _check_day(table.column("created_at"), day, shown)
     return table
+
+
+def _selection(
+    kinds: Sequence[str], visibilities: Sequence[str], as_of: datetime
+) -> tuple[pa.Array, pa.Array, pa.Scalar]:
+    """The selection's value sets and as-of time, typed for :func:`_outcome`."""
+    return (
+        pa.array(list(kinds), pa.string()),
+        pa.array(list(visibilities), pa.string()),
+        pa.scalar(as_of.astimezone(UTC), _TS),
+    )
 
 
 def _outcome(

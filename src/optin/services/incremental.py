@@ -373,7 +373,6 @@ class IncrementalBuild(SnapshotBuild):
             plan.counts.update(lake_read.outcome)
             shards.selected = lake_read.outcome.get("selected", 0)
             shards.consent_dropped = lake_read.dropped
-            counts["lake_files_unchanged"] = len(lake_read.unchanged)
         self._timed("select", t0)
 
         # stage 1 on the new and edited rows
@@ -510,7 +509,7 @@ class IncrementalBuild(SnapshotBuild):
                 "dropped": dict(sorted(Counter(left_why.values()).items())),
                 **(
                     {
-                        "lake_files_unchanged": counts["lake_files_unchanged"],
+                        "lake_files_unchanged": len(lake_read.unchanged),
                         "lake_files_read": len(lake_read.files),
                     }
                     if lake_read is not None
