@@ -5,11 +5,13 @@ the inline engine, Dask's synchronous scheduler and a real LocalCluster."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
 
 import dask
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -73,6 +75,13 @@ def _same(db: Database, a: BuildResult, db2: Database, settings2: Any, b: BuildR
     assert _manifest(a) == _manifest(b)
     assert _provenance(db, a.snapshot_id) == _provenance(db2, b.snapshot_id)
     assert not list(b.path.glob("_work")) and not list(b.path.parent.glob("_eligibility-*"))
+    # the kept eligibility file (for a later --since build): the same members, reasons and
+    # meta, whichever plan decided them (the workers' file has one row group per partition)
+    ea, eb = (pq.read_table(r.path / "_incremental" / "eligibility.parquet") for r in (a, b))
+    assert ea.sort_by("member_key").equals(eb.sort_by("member_key")) and ea.num_rows > 0
+    assert pq.ParquetFile(b.path / "_incremental" / "eligibility.parquet").num_row_groups >= 2
+    ma, mb = (json.loads((r.path / "_incremental" / "meta.json").read_text()) for r in (a, b))
+    assert ma["eligibility"] == mb["eligibility"]
     rep = verify_snapshot(db2, settings2, b.snapshot_id, now=DEMO_NOW, rescan=False)
     assert rep.status == "pass", rep.to_dict()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import random
 from collections import Counter
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from optin.errors import ConfigError
 from optin.pipeline.config import BuildConfig
+from optin.pipeline.incremental import member_keys
 from optin.pipeline.merkle import merkle_root
 from optin.pipeline.schema import INPUT, OUTPUT
 from optin.pipeline.steps.consent import consent_gate
@@ -262,3 +264,24 @@ def test_when_steps_run_then_each_counts_its_drops_under_its_name() -> None:
     assert out.table["x"].to_pylist() == [0, 2]
     assert out.dropped == Counter({"exact_duplicate": 1, "near_duplicate": 2})
     assert DedupeStep(exact=(), near=()).run(table).dropped == Counter()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    ids=st.lists(st.text(max_size=80), max_size=12),
+    key=st.binary(min_size=0, max_size=200),
+)
+def test_record_ids_are_hmac_sha256_of_the_content_id(ids: list[str], key: bytes) -> None:
+    """The precomputed-pad HMAC equals the standard library's, for keys shorter and
+    longer than SHA-256's block (the record id is a published derivation)."""
+    ids = [i.encode("utf-8", "replace").decode() for i in ids]  # no lone surrogates
+    want = [hmac.new(key, i.encode(), "sha256").hexdigest()[:32] for i in ids]
+    assert record_ids(ids, key) == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=st.lists(st.text(max_size=40), max_size=10), key=st.binary(min_size=1, max_size=80))
+def test_member_keys_are_keyed_blake2b_of_the_member_id(ids: list[str], key: bytes) -> None:
+    ids = [i.encode("utf-8", "replace").decode() for i in ids]
+    want = [hashlib.blake2b(i.encode(), key=key[:64], digest_size=16).digest() for i in ids]
+    assert member_keys(ids, key) == want

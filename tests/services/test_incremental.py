@@ -28,6 +28,7 @@ from sqlalchemy import select, update
 
 from optin.errors import ConfigError, ConflictError
 from optin.pipeline.config import BuildConfig
+from optin.services import snapshot_partitions as partitions
 from optin.services.consent import record_consent
 from optin.services.eligibility import decide_all
 from optin.services.snapshots import BuildResult, build_snapshot
@@ -90,10 +91,12 @@ def _config() -> BuildConfig:
 def _build(
     db: Database, settings_: Settings, *, as_of: datetime, now: datetime, since: str | None = None,
     engine: str = "inline", config: BuildConfig | None = None, lake: Path | None = None,
+    eligibility_on: str = "auto",
 ) -> BuildResult:  # fmt: skip
     return build_snapshot(
         db, settings_, PURPOSE, as_of, engine=engine, workers=1, config=config or _config(),
         now=now, since=since, content=str(lake) if lake is not None else None,
+        eligibility_on=eligibility_on,
     )  # fmt: skip
 
 
@@ -159,14 +162,21 @@ def _mutate(db: Database, parent: BuildResult, rng: random.Random, spec: dict[st
 
 
 def _incremental_equals_full(
-    home: Path, tmp: Path, seed: int, spec: dict[str, int], *, lake: bool = False
+    home: Path,
+    tmp: Path,
+    seed: int,
+    spec: dict[str, int],
+    *,
+    lake: bool = False,
+    parent_on: str = "auto",
 ) -> BuildResult:
     """``lake``: the content is read from a lake written from the content table (the
-    days the changes do not touch are the parent's files byte for byte)."""
+    days the changes do not touch are the parent's files byte for byte); ``parent_on``:
+    where the parent's plan runs (``workers``: per member partition)."""
     db, st_ = copy_home(home, tmp / "a")
     source = tmp / "lake" if lake else None
     _write_lake(db, source)
-    parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW, lake=source)
+    parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW, lake=source, eligibility_on=parent_on)
     _mutate(db, parent, random.Random(seed), spec)
     _write_lake(db, source)
     db.dispose()
@@ -178,8 +188,9 @@ def _incremental_equals_full(
     assert _contents(db, child) == _contents(db_full, full)
     assert child.manifest["counts"]["steps"] == full.manifest["counts"]["steps"]
     # eligibility decided only for changed members: the same members by reason
-    decided = child.manifest["eligibility"].pop("decided")
-    assert child.manifest["eligibility"] == full.manifest["eligibility"]
+    elig = dict(child.manifest["eligibility"])
+    decided = elig.pop("decided")
+    assert elig == full.manifest["eligibility"]
     assert decided["decided_all_because"] is None and decided["from_parent"] > 0
     inc = child.manifest["incremental"]
     assert inc["reused"] + inc["processed"] >= child.records
@@ -232,6 +243,18 @@ def test_incremental_from_a_lake_equals_full_on_random_changes(
         small_home, tmp_path_factory.mktemp("h"), seed, spec, lake=True
     )
     assert child.manifest["incremental"]["lake_files_unchanged"] > 0
+
+
+def test_a_parent_planned_on_the_workers_keeps_its_decisions(
+    small_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lake build that planned on the workers (eligibility per member partition) keeps
+    the eligibility file too, so its child decides only the members who changed."""
+    monkeypatch.setattr(partitions, "MEMBERS_PER_PARTITION", 40)  # several partitions
+    spec = {"new": 12, "edit": 3, "delete": 3, "withdraw": 4, "grant": 10, "dups": 6}
+    child = _incremental_equals_full(small_home, tmp_path, 11, spec, lake=True, parent_on="workers")
+    decided = child.manifest["eligibility"]["decided"]
+    assert 4 <= decided["decided"] < decided["members"] / 2
 
 
 def test_every_kind_of_change_at_once_and_verify_passes(small_home: Path, tmp_path: Path) -> None:

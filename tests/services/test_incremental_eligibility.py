@@ -19,16 +19,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from optin.domain.eligibility import age_on
 from optin.domain.model import Regime
 from optin.errors import ConflictError
 from optin.services.consent import record_consent
 from optin.services.incremental import _fixed, _KeyIndex
-from optin.services.incremental_eligibility import _age_changed
+from optin.services.incremental_eligibility import _birthdays_between
 from optin.services.members import update_member
 from optin.services.policy import policy_set, publish_policy
 from optin.services.snapshots import BuildResult
 from optin.services.verify import verify_snapshot
 from optin.settings import Settings
+from optin.storage import history
 from optin.storage.database import Database
 from optin.storage.models import PolicyVersionRow
 from tests.factories import add_content, add_member
@@ -121,7 +123,7 @@ def test_a_birthday_between_the_builds_is_decided_again(home: Path, tmp_path: Pa
                 created_at=AS_OF - timedelta(days=30))  # fmt: skip
     parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW)
     assert parent.manifest["eligibility"]["members_by_reason_at_as_of"]["MINOR"] >= 1
-    assert _age_changed([(mid, born)], [(AS_OF.date(), AS_OF2.date())]) == {mid}
+    assert (born.month, born.day) in _birthdays_between([(AS_OF.date(), AS_OF2.date())])
     child, full = _child_and_full(tmp_path, db, st_, parent)
     minors = full.manifest["eligibility"]["members_by_reason_at_as_of"].get("MINOR", 0)
     assert minors == parent.manifest["eligibility"]["members_by_reason_at_as_of"]["MINOR"] - 1
@@ -219,3 +221,32 @@ def test_record_id_index_finds_exactly_the_parent_rows(
     where = {r: i for i, r in enumerate(parent)}
     asked = queries + parent[:5]
     assert _KeyIndex(col, "s", "record id")(asked).tolist() == [where.get(r, -1) for r in asked]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    birth=st.dates(date(1900, 1, 1), date(2020, 12, 31)),
+    a=st.dates(date(2020, 1, 1), date(2030, 12, 31)),
+    days=st.integers(0, 800),
+)
+def test_birthdays_between_are_the_days_a_members_age_changes_on(
+    birth: date, a: date, days: int
+) -> None:
+    """A member's age differs between two dates (the domain's own ``age_on``) exactly
+    when their (month, day) is among the birthdays worked out once per day of the year."""
+    b = a + timedelta(days=days)
+    changes = age_on(birth, a) != age_on(birth, b)
+    assert ((birth.month, birth.day) in _birthdays_between([(a, b)])) == changes
+
+
+def test_members_born_on_selects_by_month_and_day_on_both_backends(db: Database) -> None:
+    add_member(db, "m-leap", birth_date=date(1992, 2, 29))
+    add_member(db, "m-march", birth_date=date(1990, 3, 1))
+    add_member(db, "m-unknown", birth_date=None)
+    with db.session() as s:
+        assert set(history.member_ids(s)) == {"m-leap", "m-march", "m-unknown"}
+        assert history.members_born_on(s, [(2, 29)]) == {"m-leap"}
+        assert history.members_born_on(s, [(3, 1), (2, 29), (12, 31)]) == {"m-leap", "m-march"}
+        assert history.members_born_on(s, []) == set()
+    # 28 Feb -> 1 Mar of a common year passes both birthdays
+    assert {(2, 29), (3, 1)} <= set(_birthdays_between([(date(2026, 2, 28), date(2026, 3, 1))]))

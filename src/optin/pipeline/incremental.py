@@ -16,9 +16,10 @@ the consent gate (the input of stage 1), in content-id order:
 - ``created_us``, ``exact_hash``, ``band_NN``: the dedupe keys of rows that passed stage 1
   (null for the others).
 
-``<snapshot>/_incremental/eligibility.parquet`` (builds that plan in the driver) has one
-row per member the build decided, in key order, so a later build decides again only the
-members whose decision can differ (``services.incremental_eligibility``):
+``<snapshot>/_incremental/eligibility.parquet`` has one row per member the build
+decided, sorted by key (a build that plans on the workers writes one row group per
+member partition, each sorted by key), so a later build decides again only the members
+whose decision can differ (``services.incremental_eligibility``):
 
 - ``member_key``: 16 bytes, keyed BLAKE2b of the member id (the ``member-key`` key of the
   ``key_of`` snapshot): the file names no member;
@@ -121,8 +122,14 @@ def content_hashes(table: pa.Table, key: bytes) -> list[bytes]:
         pa.scalar("\x1f", pa.large_string()),
     )
     data = pc.cast(joined, pa.large_binary()).to_pylist()
-    blake, key64 = hashlib.blake2b, key[:64]
-    return [blake(d, key=key64, digest_size=16).digest() for d in data]
+    copy = hashlib.blake2b(key=key[:64], digest_size=16).copy  # keyed once, copied per row
+
+    def one(d: bytes) -> bytes:
+        h = copy()
+        h.update(d)
+        return h.digest()
+
+    return [one(d) for d in data]
 
 
 ELIGIBILITY_SCHEMA = pa.schema(
@@ -136,8 +143,14 @@ ELIGIBILITY_SCHEMA = pa.schema(
 
 def member_keys(member_ids: Iterable[str], key: bytes) -> list[bytes]:
     """Keyed 16-byte BLAKE2b of each member id (the eligibility file's ``member_key``)."""
-    blake, key64 = hashlib.blake2b, key[:64]
-    return [blake(m.encode(), key=key64, digest_size=16).digest() for m in member_ids]
+    copy = hashlib.blake2b(key=key[:64], digest_size=16).copy  # keyed once, copied per id
+
+    def one(m: str) -> bytes:
+        h = copy()
+        h.update(m.encode())
+        return h.digest()
+
+    return [one(m) for m in member_ids]
 
 
 def write_eligibility(snapshot: Path, table: pa.Table) -> None:
@@ -147,6 +160,35 @@ def write_eligibility(snapshot: Path, table: pa.Table) -> None:
     table = table.cast(ELIGIBILITY_SCHEMA).sort_by("member_key")
     with atomic_binary(d / ELIGIBILITY_FILE, mode=0o600, mkdir=False) as f:
         pq.write_table(table, f, compression="zstd", use_dictionary=["reason_as_of", "reason"])
+
+
+def write_eligibility_part(path: Path, table: pa.Table) -> None:
+    """One member partition's rows of the eligibility file (Parquet, atomic), sorted by
+    member key; folded into the file by :func:`write_eligibility_parts`."""
+    table = table.cast(ELIGIBILITY_SCHEMA).sort_by("member_key")
+    with atomic_binary(path, mode=0o600) as f:
+        pq.write_table(table, f, compression="zstd", use_dictionary=["reason_as_of", "reason"])
+
+
+def write_eligibility_parts(snapshot: Path, parts: Sequence[Path]) -> int:
+    """``_incremental/eligibility.parquet`` (atomic) from per-partition part files: one
+    row group per part (each sorted by member key), read one part at a time; the rows."""
+    d = snapshot / ROWS_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    with (
+        atomic_binary(d / ELIGIBILITY_FILE, mode=0o600, mkdir=False) as f,
+        pq.ParquetWriter(
+            f, ELIGIBILITY_SCHEMA, compression="zstd", use_dictionary=["reason_as_of", "reason"]
+        ) as w,
+    ):
+        for p in parts:
+            t = pq.read_table(p)
+            if t.schema != ELIGIBILITY_SCHEMA:
+                raise IntegrityError(f"{p}: an eligibility part of shape {t.schema.names}")
+            w.write_table(t)
+            rows += t.num_rows
+    return rows
 
 
 def read_eligibility(snapshot: Path, rows: int) -> pa.Table | None:
@@ -318,5 +360,7 @@ __all__ = [
     "rows_schema",
     "task_rows",
     "write_eligibility",
+    "write_eligibility_part",
+    "write_eligibility_parts",
     "write_rows",
 ]

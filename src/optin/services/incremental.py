@@ -77,8 +77,10 @@ from optin.services.incremental_eligibility import (
     Delta,
     incremental_eligibility,
     keep_eligibility,
+    keep_eligibility_on_workers,
     resolve_proofs,
 )
+from optin.services.snapshot_partitions import PartitionedEligibility
 from optin.services.snapshots import (
     BuildPlan,
     Selection,
@@ -741,6 +743,7 @@ class IncrementalBuild(SnapshotBuild):
             sel.purpose,
             sel.as_of,
             sel.now,
+            rows=self.delta.table if self.delta is not None else None,
         )
         inc.write_rows(
             plan.path,
@@ -1015,6 +1018,20 @@ def keep_full_build_rows(build: SnapshotBuild, plan: BuildPlan, ran: _Ran) -> No
             build.db,
             build.settings,
             plan.path,
+            plan.snapshot_id,
+            plan.eligibility,
+            sel.purpose,
+            sel.as_of,
+            sel.now,
+        )
+    elif isinstance(plan.eligibility, PartitionedEligibility):  # planned on the workers
+        sel = plan.selection
+        meta["eligibility"] = keep_eligibility_on_workers(
+            build.db,
+            build.settings,
+            build.executor,
+            plan.path,
+            plan.work,
             plan.snapshot_id,
             plan.eligibility,
             sel.purpose,

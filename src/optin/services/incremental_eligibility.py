@@ -38,10 +38,20 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 import optin
 from optin.domain.eligibility import PolicySet, Reason
+from optin.errors import IntegrityError
 from optin.pipeline import incremental as inc
+from optin.pipeline.executors import Executor
 from optin.services.policy import policy_set
+from optin.services.snapshot_partitions import (
+    PartitionedEligibility,
+    keep_eligibility_partitioned,
+)
 from optin.services.snapshots import (
     _Eligibility,
     _eligibility,
@@ -75,10 +85,19 @@ def _in_force(ps: PolicySet, at: datetime) -> int | None:
 
 
 def eligibility_meta(
-    db: Database, elig: _Eligibility, purpose: str, as_of: datetime, now: datetime
+    db: Database,
+    elig: _Eligibility | PartitionedEligibility,
+    purpose: str,
+    as_of: datetime,
+    now: datetime,
 ) -> dict[str, Any]:
     """The ``eligibility`` entry of ``meta.json`` for a build decided at (as_of, now)."""
     ps = policy_set(db)
+    members = (
+        elig.members
+        if isinstance(elig, PartitionedEligibility)
+        else len(elig.proofs) + len(elig.reasons)
+    )
     return {
         "purpose": purpose,
         "as_of": as_of.isoformat(),
@@ -87,7 +106,7 @@ def eligibility_meta(
         "policy_at_as_of": _in_force(ps, as_of),
         "rules": RULES,
         "digest": elig.digest,
-        "members": len(elig.proofs) + len(elig.reasons),
+        "members": members,
         "watermarks": dict(elig.watermarks),
     }
 
@@ -101,21 +120,47 @@ def keep_eligibility(
     purpose: str,
     as_of: datetime,
     now: datetime,
+    rows: pa.Table | None = None,
 ) -> dict[str, Any]:
-    """Write the eligibility file beside a build's shards; its meta entry."""
-    import pyarrow as pa
+    """Write the eligibility file beside a build's shards; its meta entry. ``rows``: the
+    file's rows when already known (:attr:`Delta.table`), else keyed from ``elig``."""
+    if rows is None:
+        members = sorted([*elig.proofs, *elig.reasons])
+        keys = inc.member_keys(members, snapshot_key(settings, key_of, MEMBER_KEY))
+        rows = pa.table(
+            [
+                pa.array(keys, pa.binary(16)),
+                pa.array([elig.reason_at_as_of(m) for m in members], pa.string()),
+                pa.array([elig.reasons.get(m, "") for m in members], pa.string()),
+            ],
+            schema=inc.ELIGIBILITY_SCHEMA,
+        )
+    if rows.num_rows != len(elig.proofs) + len(elig.reasons):
+        raise IntegrityError(
+            f"eligibility file of {rows.num_rows} rows for "
+            f"{len(elig.proofs) + len(elig.reasons)} members decided"
+        )
+    inc.write_eligibility(snapshot, rows)
+    return eligibility_meta(db, elig, purpose, as_of, now)
 
-    members = sorted([*elig.proofs, *elig.reasons])
-    keys = inc.member_keys(members, snapshot_key(settings, key_of, MEMBER_KEY))
-    table = pa.table(
-        [
-            pa.array(keys, pa.binary(16)),
-            pa.array([elig.reason_at_as_of(m) for m in members], pa.string()),
-            pa.array([elig.reasons.get(m, "") for m in members], pa.string()),
-        ],
-        schema=inc.ELIGIBILITY_SCHEMA,
+
+def keep_eligibility_on_workers(
+    db: Database,
+    settings: Settings,
+    executor: Executor,
+    snapshot: Path,
+    work: Path,
+    key_of: str,
+    elig: PartitionedEligibility,
+    purpose: str,
+    as_of: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """The eligibility file of a build that planned on the workers (keyed there, one
+    member partition at a time); its meta entry."""
+    keep_eligibility_partitioned(
+        executor, elig, snapshot_key(settings, key_of, MEMBER_KEY), snapshot, work
     )
-    inc.write_eligibility(snapshot, table)
     return eligibility_meta(db, elig, purpose, as_of, now)
 
 
@@ -127,6 +172,9 @@ class Delta:
     members: int
     decided: int  # members decided by this build (all of them when ``why_all``)
     why_all: str | None = None
+    #: the rows of this build's eligibility file when decided from the parent's (the
+    #: parent's rows of the members kept, the fresh decisions), else None
+    table: pa.Table | None = None
 
     def to_manifest(self) -> dict[str, Any]:
         return {
@@ -169,28 +217,22 @@ def changed_members(
         return history.changed_members(s, purpose, windows, marks)
 
 
-def _age_changed(members: list[tuple[str, Any]], pairs: list[tuple[date, date]]) -> set[str]:
-    """Members whose age differs between the two dates of a pair. ``age_on(birth, b) -
-    age_on(birth, a)`` depends on the birth date only through its (month, day), so it
-    is worked out once per (month, day); a birth date is a :class:`date` or ISO text."""
-    memo: dict[tuple[int, int], bool] = {}
-    out: set[str] = set()
-    for mid, birth in members:
-        if birth is None:
+def _birthdays_between(pairs: list[tuple[date, date]]) -> list[tuple[int, int]]:
+    """The (month, day) birthdays on which a member's age differs between the two dates
+    of a pair. ``age_on(birth, b) - age_on(birth, a)`` depends on the birth date only
+    through its (month, day), so each of the 366 is worked out once; the members born on
+    them are selected by the database (``storage.history.members_born_on``)."""
+    out = []
+    for md in ((m, d) for m in range(1, 13) for d in range(1, 32)):
+        try:
+            date(2000, *md)  # a leap year: 29 February is a birthday
+        except ValueError:
             continue
-        md = (
-            (birth.month, birth.day)
-            if isinstance(birth, date)
-            else (int(birth[5:7]), int(birth[8:10]))
-        )
-        hit = memo.get(md)
-        if hit is None:
-            hit = memo[md] = any(
-                (b.year - a.year) - ((b.month, b.day) < md) + ((a.month, a.day) < md) != 0
-                for a, b in pairs
-            )
-        if hit:
-            out.add(mid)
+        if any(
+            (b.year - a.year) - ((b.month, b.day) < md) + ((a.month, a.day) < md) != 0
+            for a, b in pairs
+        ):
+            out.append(md)
     return out
 
 
@@ -221,53 +263,74 @@ def incremental_eligibility(
 
     a1 = datetime.fromisoformat(str(meta["as_of"]))
     n1 = datetime.fromisoformat(str(meta["built_at"]))
-    with db.session() as s:  # raw values: ISO text on SQLite, dates on PostgreSQL
-        members = history.member_birth_dates(s)
     changed = changed_members(db, purpose, [(a1, as_of), (n1, now)], meta["watermarks"])
-    changed |= _age_changed(members, [(a1.date(), as_of.date()), (n1.date(), now.date())])
-    ids = [m for m, _ in members]
-    keys = inc.member_keys(ids, snapshot_key(settings, key_of, MEMBER_KEY))
-    p_keys = table["member_key"].to_pylist()
-    where = {k: j for j, k in enumerate(p_keys)}
-    p_as_of = table["reason_as_of"].to_pylist()
-    p_reason = table["reason"].to_pylist()
-    fresh_ids = [m for m, k in zip(ids, keys, strict=True) if m in changed or k not in where]
-
+    birthdays = _birthdays_between([(a1.date(), as_of.date()), (n1.date(), now.date())])
+    with db.session() as s:
+        changed |= history.members_born_on(s, birthdays)
+        ids = history.member_ids(s)
+    # every member's key, found among the parent's keys by Arrow (no per-member dict)
+    keys = pa.array(inc.member_keys(ids, snapshot_key(settings, key_of, MEMBER_KEY)), pa.binary(16))
+    p_keys = table["member_key"].combine_chunks()
+    j = pc.index_in(keys, value_set=p_keys)  # the member's parent row, null: new
+    ids_arr = pa.array(ids, pa.string())
+    fresh_mask = pc.or_(
+        pc.is_null(j), pc.is_in(ids_arr, value_set=pa.array(sorted(changed), pa.string()))
+    )
+    fresh_ids = ids_arr.filter(fresh_mask).to_pylist()
     fresh = _eligibility(db, purpose, as_of, now, member_ids=fresh_ids)
-    proofs = dict(fresh.proofs)
-    reasons = dict(fresh.reasons)
-    opt_out = set(fresh.opt_out_at_as_of)
+
+    # the others: the parent's decisions, taken column-wise
+    keep = pc.invert(fresh_mask)
+    kj = j.filter(keep)
+    k_ids = ids_arr.filter(keep)
+    k_as_of = table["reason_as_of"].combine_chunks().take(kj)
+    k_reason = table["reason"].combine_chunks().take(kj)
     by_reason: Counter[str] = Counter(fresh.authors_at_as_of)
-    unresolved: set[str] = set()
-    fresh_set = set(fresh_ids)
-    used: set[int] = set()
-    opt_out_reason = str(Reason.ELIGIBLE_OPT_OUT_DEFAULT)
-    for m, k in zip(ids, keys, strict=True):
-        j = where.get(k)
-        if j is not None:
-            used.add(j)
-        if m in fresh_set or j is None:
-            continue
-        ra, r = p_as_of[j], p_reason[j]
-        by_reason[ra] += 1
-        if ra == opt_out_reason:
-            opt_out.add(m)
-        if r:
-            reasons[m] = r
-        else:
-            proofs[m] = (None, None)  # resolved when needed (IncrementalBuild)
-            unresolved.add(m)
+    for r in pc.value_counts(k_as_of).to_pylist():
+        by_reason[r["values"]] += r["counts"]
+    opt_out = set(fresh.opt_out_at_as_of)
+    opt_out.update(
+        k_ids.filter(pc.equal(k_as_of, str(Reason.ELIGIBLE_OPT_OUT_DEFAULT))).to_pylist()
+    )
+    why = pc.not_equal(k_reason, "")
+    reasons = dict(fresh.reasons)
+    reasons.update(
+        zip(k_ids.filter(why).to_pylist(), k_reason.filter(why).to_pylist(), strict=True)
+    )
+    unresolved = set(k_ids.filter(pc.invert(why)).to_pylist())
+    proofs = dict(fresh.proofs)
+    proofs.update(dict.fromkeys(unresolved, (None, None)))  # resolved when needed
     # the digest names the parent's decisions and every change to them (deterministic
     # for the same data and times, so a killed build resumes under the same id)
     h = hashlib.sha256(f"since\x1f{meta['digest']}\n".encode())
+    fresh_set = set(fresh_ids)
     for m in sorted(fresh_set):
         ev, pv = fresh.proofs.get(m, (None, None))
         h.update(f"{m}\x1f{fresh.reason_at_as_of(m)}\x1f{fresh.reasons.get(m, '')}".encode())
         h.update(f"\x1f{ev}\x1f{pv}\n".encode())
-    for j in sorted(set(range(len(p_keys))) - used):  # members no longer in the table
-        h.update(b"gone\x1f" + p_keys[j].hex().encode() + b"\n")
+    matched = np.zeros(len(p_keys), dtype=bool)
+    matched[pc.drop_null(j).to_numpy(zero_copy_only=False)] = True
+    gone = np.flatnonzero(~matched)
+    for g in gone.tolist():  # members no longer in the table (in the parent's row order)
+        h.update(b"gone\x1f" + p_keys[g].as_py().hex().encode() + b"\n")
     elig = _Eligibility(proofs, reasons, by_reason, h.hexdigest(), opt_out, unresolved, marks)
-    return Delta(elig, len(ids), len(fresh_ids))
+    # this build's eligibility file: the parent's rows of the members it kept, the fresh
+    # members' decisions (keep_eligibility's rows, without keying every member again)
+    fk = keys.filter(fresh_mask)
+    kept_file = pa.concat_tables(
+        [
+            pa.table([keys.filter(keep), k_as_of, k_reason], schema=inc.ELIGIBILITY_SCHEMA),
+            pa.table(
+                [
+                    fk,
+                    pa.array([fresh.reason_at_as_of(m) for m in fresh_ids], pa.string()),
+                    pa.array([fresh.reasons.get(m, "") for m in fresh_ids], pa.string()),
+                ],
+                schema=inc.ELIGIBILITY_SCHEMA,
+            ),
+        ]
+    )
+    return Delta(elig, len(ids), len(fresh_ids), table=kept_file)
 
 
 def resolve_proofs(
@@ -280,8 +343,6 @@ def resolve_proofs(
 ) -> None:
     """Decide again the unresolved eligible ``authors`` (authors of new records) and set
     their proofs; IntegrityError when one is not eligible after all."""
-    from optin.errors import IntegrityError
-
     want = sorted(set(authors) & elig.unresolved)
     if not want:
         return
@@ -303,6 +364,7 @@ __all__ = [
     "eligibility_meta",
     "incremental_eligibility",
     "keep_eligibility",
+    "keep_eligibility_on_workers",
     "policy_fingerprint",
     "resolve_proofs",
 ]

@@ -50,7 +50,8 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from optin.domain.eligibility import ELIGIBLE_REASONS
-from optin.errors import ConfigError
+from optin.errors import ConfigError, IntegrityError
+from optin.pipeline import incremental as inc
 from optin.pipeline.executors import Executor
 from optin.pipeline.io import read_ipc, write_ipc
 from optin.pipeline.lake import LakeFile, LakeSource
@@ -58,6 +59,7 @@ from optin.pipeline.plan import Plan
 from optin.pipeline.schema import INPUT
 from optin.services.eligibility import decide_all
 from optin.storage.database import Database
+from optin.storage.history import history_watermarks
 from optin.storage.projection import member_bounds
 
 #: where a build plans: ``auto`` (on the workers for a lake on Dask), ``driver``, ``workers``
@@ -74,6 +76,7 @@ ELIGIBILITY = pa.schema(
         ("reason", pa.string()),
         ("consent_event_id", pa.string()),
         ("policy_version", pa.int64()),
+        ("reason_as_of", pa.string()),
     ]
 )
 CONSENT = pa.schema(
@@ -140,9 +143,11 @@ def eligibility_partition(task: EligibilityTask) -> dict[str, Any]:
         rng = (task.lo, task.hi)
         proofs: dict[str, tuple[str | None, int | None]] = {}
         reasons: dict[str, str] = {}
+        at_as_of: dict[str, str] = {}  # the decision's reason at the as-of time
         by_reason: Counter[str] = Counter()
         for d in decide_all(db, task.purpose, task.as_of, member_range=rng):
             by_reason[str(d.reason)] += 1
+            at_as_of[d.member_id] = str(d.reason)
             if d.eligible and d.reason in ELIGIBLE_REASONS:
                 proofs[d.member_id] = (d.consent_event_id, d.policy_version)
             else:
@@ -163,6 +168,7 @@ def eligibility_partition(task: EligibilityTask) -> dict[str, Any]:
             pa.array([reasons.get(m) for m in ids], pa.string()),
             pa.array(evs, pa.string()),
             pa.array(pvs, pa.int64()),
+            pa.array([at_as_of[m] for m in ids], pa.string()),
         ],
         schema=ELIGIBILITY,
     )
@@ -180,6 +186,10 @@ class PartitionedEligibility:
     authors_at_as_of: Counter[str]
     eligible_count: int
     digest: str
+    #: members decided (the rows of the partition files)
+    members: int = 0
+    #: the ledger's and member histories' last row ids read before deciding
+    watermarks: dict[str, int] = field(default_factory=dict)
 
     def cleanup(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -202,6 +212,8 @@ def plan_eligibility(
     root = scratch / f"_eligibility-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     root.mkdir(mode=0o700, parents=True, exist_ok=False)
     try:
+        with db.session() as s:  # before any decision (a later --since build's marks)
+            marks = history_watermarks(s)
         bounds = member_bounds(db.engine, per_partition or MEMBERS_PER_PARTITION)
         edges: list[str | None] = [None, *bounds, None]
         tasks = [
@@ -220,7 +232,54 @@ def plan_eligibility(
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
-    return PartitionedEligibility(root, bounds, files, by_reason, eligible, digest)
+    members = sum(by_reason.values())
+    return PartitionedEligibility(root, bounds, files, by_reason, eligible, digest, members, marks)
+
+
+@dataclass(frozen=True)
+class EligibilityKeysTask:
+    """One partition file to key for the kept eligibility file; picklable."""
+
+    path: str
+    key: bytes  # the ``member-key`` key of the snapshot the keys are under
+    out: str
+
+
+def eligibility_keys(task: EligibilityKeysTask) -> int:
+    """A worker task: the partition's rows of ``_incremental/eligibility.parquet``
+    (member key, reason at the as-of time, reason or empty), sorted by key, written to
+    ``task.out`` (Parquet, atomic); the row count."""
+    t = read_ipc(Path(task.path), ["member_id", "reason_as_of", "reason"])
+    keys = inc.member_keys(t["member_id"].to_pylist(), task.key)
+    table = pa.table(
+        [
+            pa.array(keys, pa.binary(16)),
+            t["reason_as_of"],
+            pc.fill_null(t["reason"], ""),
+        ],
+        schema=inc.ELIGIBILITY_SCHEMA,
+    ).sort_by("member_key")
+    inc.write_eligibility_part(Path(task.out), table)
+    return table.num_rows
+
+
+def keep_eligibility_partitioned(
+    executor: Executor, elig: PartitionedEligibility, key: bytes, snapshot: Path, work: Path
+) -> None:
+    """``_incremental/eligibility.parquet`` of a build that planned on the workers: each
+    partition keyed on a worker, the parts folded into the file one at a time (the
+    driver holds one partition's keyed rows, never every member)."""
+    (work / "elig_keys").mkdir(parents=True, exist_ok=True)
+    tasks = [
+        EligibilityKeysTask(str(p), key, str(work / "elig_keys" / f"{i:05d}.parquet"))
+        for i, p in enumerate(elig.files)
+    ]
+    rows = sum(executor.map(eligibility_keys, tasks))
+    if rows != elig.members:
+        raise IntegrityError(
+            f"eligibility partitions hold {rows} members; the plan decided {elig.members}"
+        )
+    inc.write_eligibility_parts(snapshot, [Path(t.out) for t in tasks])
 
 
 def _remove_orphans(scratch: Path) -> None:

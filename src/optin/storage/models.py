@@ -131,6 +131,9 @@ class MemberCountryRow(Base):
             "country",
             "recorded_at",
         ),
+        # the members whose history changed in a time window (incremental builds)
+        Index("ix_member_countries_since", "since"),
+        Index("ix_member_countries_recorded", "recorded_at"),
     )
 
 
@@ -156,6 +159,8 @@ class MemberStatusRow(Base):
             "status",
             "recorded_at",
         ),
+        Index("ix_member_statuses_since", "since"),
+        Index("ix_member_statuses_recorded", "recorded_at"),
     )
 
 
@@ -250,6 +255,7 @@ class ConsentEventRow(Base):
             "recorded_at",
         ),
         Index("ix_consent_events_purpose_at", "purpose", "at"),
+        Index("ix_consent_events_purpose_recorded", "purpose", "recorded_at"),
     )
 
 
