@@ -28,6 +28,7 @@ from sqlalchemy import select, update
 
 from optin.errors import ConfigError, ConflictError
 from optin.pipeline.config import BuildConfig
+from optin.services import incremental as incremental_mod
 from optin.services import snapshot_partitions as partitions
 from optin.services.consent import record_consent
 from optin.services.eligibility import decide_all
@@ -353,8 +354,13 @@ def test_a_lake_file_rewritten_during_the_build_is_refused(
     db.dispose()
 
 
-def test_chained_incremental_and_up_to_date(small_home: Path, tmp_path: Path) -> None:
-    """An incremental of an incremental equals a full build too; a rerun is up to date."""
+def test_chained_incremental_and_up_to_date(
+    small_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An incremental of an incremental equals a full build too; a rerun is up to date.
+    The child's rows file is written in parts of a few rows (taken from the parent's
+    table a part at a time) and its grandchild still equals a full build."""
+    monkeypatch.setattr(incremental_mod, "ROWS_PART", 7)
     db, st_ = copy_home(small_home, tmp_path / "a")
     parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW)
     child = _build(db, st_, as_of=AS_OF2, now=NOW2, since=parent.snapshot_id)

@@ -321,18 +321,29 @@ def duplicates(
     seq: np.ndarray,
     created: np.ndarray,
     exact: np.ndarray,
-    bands: list[np.ndarray],
+    band: Callable[[int], np.ndarray],
     cfg: BuildConfig,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(exact mask, near mask) over records given in any order, ranked as a full build
-    ranks them: by (created time, position in content-id order ``seq``)."""
+    ranks them: by (created time, position in content-id order ``seq``). ``band(b)``
+    gives band ``b``'s keys of every record in the same order, built when asked (one
+    band is held at a time, not all of them)."""
     n = len(seq)
     if not cfg.dedupe or n == 0:
         return np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     order = np.argsort(seq, kind="stable")
-    band_fn = (lambda b: bands[b][order]) if cfg.near_dup else None
+
+    def in_order(b: int) -> np.ndarray:
+        keys = band(b)
+        if len(keys) != n:
+            raise IntegrityError(f"band {b}: {len(keys)} keys for {n} records")
+        return keys[order]
+
     e, nd = find_duplicates(
-        created[order].astype(np.int64), exact[order].astype(np.uint64), band_fn, cfg.bands
+        created[order].astype(np.int64),
+        exact[order].astype(np.uint64),
+        in_order if cfg.near_dup else None,
+        cfg.bands,
     )
     exact_m = np.empty(n, dtype=bool)
     near_m = np.empty(n, dtype=bool)

@@ -184,7 +184,7 @@ class _IncRan(_Ran):
     reused_prov: list[tuple[str, str, str, str]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)
-    rows: pa.Table | None = None
+    rows: _ChildRows | None = None
     directory: str = ""
 
 
@@ -387,26 +387,28 @@ class IncrementalBuild(SnapshotBuild):
         unchanged_row = np.concatenate(u_row) if u_row else np.empty(0, np.int64)
         created = [_col(prow, "created_us", unchanged_row)]
         exact = [_col(prow, "exact_hash", unchanged_row)]
-        bands = [[_col(prow, f"band_{b:02d}", unchanged_row)] for b in range(cfg.bands)]
         seqs = [unchanged_seq]
         s1_sizes: list[int] = []
         for task, seq in zip(tasks, task_seq, strict=True):
-            t1 = read_ipc(task.stage1_path())
+            t1 = read_ipc(task.stage1_path(), ["content_id", "created_us", "exact_hash"])
             s1_sizes.append(t1.num_rows)
             cids = read_ipc(task.input_path(), ["content_id"])["content_id"]
             pos = pc.index_in(t1["content_id"], value_set=cids).to_numpy(zero_copy_only=False)
             seqs.append(seq[pos.astype(np.int64)])
             created.append(t1["created_us"].to_numpy())
             exact.append(t1["exact_hash"].to_numpy())
-            for b in range(cfg.bands):
-                bands[b].append(t1[f"band_{b:02d}"].to_numpy())
+
+        def band(b: int) -> np.ndarray:
+            """Band ``b`` of every row of the pass (the unchanged rows', then each
+            processed shard's stage-1 rows'), built when the pass asks for it."""
+            name = f"band_{b:02d}"
+            parts = [_col(prow, name, unchanged_row)]
+            parts += [read_ipc(t.stage1_path(), [name])[name].to_numpy() for t in tasks]
+            return np.concatenate(parts)
+
         all_seq = np.concatenate(seqs)
         exact_m, near_m = inc.duplicates(
-            all_seq,
-            np.concatenate(created),
-            np.concatenate(exact),
-            [np.concatenate(b) for b in bands],
-            cfg,
+            all_seq, np.concatenate(created), np.concatenate(exact), band, cfg
         )
         dup = exact_m | near_m
         nu = len(unchanged_seq)
@@ -631,22 +633,34 @@ class IncrementalBuild(SnapshotBuild):
         task_seq: list[np.ndarray],
         tasks2: list[ShardTask],
         hkey: bytes,
-    ) -> pa.Table:
+    ) -> _ChildRows:
         """This build's rows file: unchanged rows (the parent's, outcome from this
-        build's duplicate pass) and processed rows, in content-id order."""
-        outcome = prow["outcome"].take(pa.array(u_row))
-        passed = pc.is_in(outcome, value_set=pa.array([inc.KEPT, inc.DUPLICATE]))
+        build's duplicate pass) and processed rows, in content-id order; taken from the
+        parent's table a part at a time when written (no copy of the parent's rows)."""
+        outcome = prow["outcome"].combine_chunks()
+        mine = outcome.take(pa.array(u_row, pa.int64()))
+        passed = pc.is_in(mine, value_set=pa.array([inc.KEPT, inc.DUPLICATE]))
         new_out = pc.if_else(pa.array(u_dup, pa.bool_()), inc.DUPLICATE, inc.KEPT)
-        unchanged = prow.take(pa.array(u_row)).set_column(
-            2, "outcome", pc.if_else(passed, new_out, outcome)
+        mine = pc.if_else(passed, new_out, mine)
+        # the parent's outcome column with the unchanged rows' outcomes replaced (the
+        # replacements in row order, as replace_with_mask fills them)
+        by_row = np.argsort(u_row, kind="stable")
+        mask = np.zeros(prow.num_rows, dtype=bool)
+        mask[u_row] = True
+        replaced = pc.replace_with_mask(
+            outcome, pa.array(mask), mine.take(pa.array(by_row, pa.int64()))
         )
-        parts, seqs = [unchanged], [u_seq]
+        parts = [prow.set_column(2, "outcome", replaced)]
+        seqs = [u_seq]
         for task, t2, seq in zip(tasks, tasks2, task_seq, strict=True):
             parts.append(inc.task_rows(task, hkey, _not_in(set(t2.exact_dup) | set(t2.near_dup))))
             seqs.append(seq)
-        table = pa.concat_tables(parts)
+        table = pa.concat_tables(parts)  # no copy: the chunks of each part
+        source = np.concatenate(
+            [u_row.astype(np.int64), prow.num_rows + np.arange(table.num_rows - prow.num_rows)]
+        )
         order = np.argsort(np.concatenate(seqs), kind="stable")
-        return table.take(pa.array(order))
+        return _ChildRows(table, source[order])
 
     # -- prove / manifest / finish --
 
@@ -747,7 +761,7 @@ class IncrementalBuild(SnapshotBuild):
         )
         inc.write_rows(
             plan.path,
-            [ran.rows],
+            ran.rows.parts(),
             {
                 "key_of": self.parent.key_of,
                 "config": inc.config_fingerprint(plan.config),
@@ -871,6 +885,31 @@ class _LakeRead:
                     f"{self.lake.root / f.path}: the lake file changed during the build; "
                     "a lake's files must not be rewritten while a build reads them (rerun it)"
                 )
+
+
+@dataclass
+class _ChildRows:
+    """A child's rows file to be: rows ``take`` of ``table`` in that order, taken a part
+    at a time when written (:data:`ROWS_PART` rows: the rows file's row group size)."""
+
+    table: pa.Table
+    take: np.ndarray
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.table.schema
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.take)
+
+    def parts(self) -> Iterator[pa.Table]:
+        for k in range(0, len(self.take), ROWS_PART):
+            yield self.table.take(pa.array(self.take[k : k + ROWS_PART], pa.int64()))
+
+
+#: rows per part of a child's rows file (the rows file's row group size)
+ROWS_PART = 1 << 20
 
 
 class _ResolvedProofs:
