@@ -10,10 +10,11 @@ per-shard counts). The result is the same as the in-driver plan's, byte for byte
    (``storage.projection.member_bounds``); each worker reads its range of the
    projection itself, through its own database connection, decides at the as-of time
    and at build time (as ``services.snapshots._eligibility`` does) and writes
-   ``elig/PPPPP.arrow`` (member id, eligible, reason, consent event, policy version;
-   sorted by member id). The driver folds the partitions' summaries (members by
-   reason) and the eligibility digest that names the snapshot, reading the files as a
-   k-way merge (one batch per partition in memory).
+   ``elig/PPPPP.arrow`` (member id, eligible, reason, consent event, policy version,
+   reason at the as-of time; sorted by member id). The driver folds the partitions'
+   summaries (members by reason) and the eligibility digest that names the snapshot,
+   reading the files as a k-way merge (one batch per partition in memory); it reads the
+   history watermarks before any partition is decided.
 2. **Gate per lake file** (:func:`gate_and_cut`): each worker reads one file of the
    lake (selection counts and selected rows in one read), looks up each row's author in
    the member partition its id falls in (the partition's file, filtered to the file's
@@ -27,7 +28,11 @@ per-shard counts). The result is the same as the in-driver plan's, byte for byte
    policy version, for the provenance rows).
 
 The shard stages then run as for every build; the Merkle root is folded streaming from
-the shards' sorted record ids (``pipeline.merkle.merkle_root_sorted_runs``).
+the shards' sorted record ids (``pipeline.merkle.merkle_root_sorted_runs``). Once the
+snapshot id is known, each partition is keyed on a worker for the kept eligibility file
+(:func:`keep_eligibility_partitioned`: keyed member hash, reasons; the parts folded one
+row group each), so a later ``--since`` build decides again only the members who
+changed.
 """
 
 from __future__ import annotations
