@@ -899,10 +899,6 @@ class _ChildRows:
     def schema(self) -> pa.Schema:
         return self.table.schema
 
-    @property
-    def num_rows(self) -> int:
-        return len(self.take)
-
     def parts(self) -> Iterator[pa.Table]:
         for k in range(0, len(self.take), ROWS_PART):
             yield self.table.take(pa.array(self.take[k : k + ROWS_PART], pa.int64()))
@@ -1051,8 +1047,8 @@ def keep_full_build_rows(build: SnapshotBuild, plan: BuildPlan, ran: _Ran) -> No
     }
     if plan.lake_digests is not None:
         meta["lake_files"] = plan.lake_digests
+    sel = plan.selection
     if isinstance(plan.eligibility, _Eligibility):  # planned in the driver
-        sel = plan.selection
         meta["eligibility"] = keep_eligibility(
             build.db,
             build.settings,
@@ -1064,7 +1060,6 @@ def keep_full_build_rows(build: SnapshotBuild, plan: BuildPlan, ran: _Ran) -> No
             sel.now,
         )
     elif isinstance(plan.eligibility, PartitionedEligibility):  # planned on the workers
-        sel = plan.selection
         meta["eligibility"] = keep_eligibility_on_workers(
             build.db,
             build.settings,

@@ -263,8 +263,8 @@ def eligibility_keys(task: EligibilityKeysTask) -> int:
             pc.fill_null(t["reason"], ""),
         ],
         schema=inc.ELIGIBILITY_SCHEMA,
-    ).sort_by("member_key")
-    inc.write_eligibility_part(Path(task.out), table)
+    )
+    inc.write_eligibility_part(Path(task.out), table)  # sorted by key there
     return table.num_rows
 
 
