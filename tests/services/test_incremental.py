@@ -544,34 +544,83 @@ def test_verify_fails_when_the_parent_link_does_not_hold(small_home: Path, tmp_p
     db.dispose()
 
 
-def test_a_new_member_in_the_directory_reprocesses_every_row(
+@pytest.mark.parametrize("lake", [False, True], ids=["sql", "lake"])
+def test_a_changed_directory_reprocesses_only_the_rows_it_can_change(
+    small_home: Path, tmp_path: Path, lake: bool
+) -> None:
+    """Redaction matches the members' directory, and a surrogate must never name a
+    member. Between the builds a member joins whose name an unchanged post already
+    holds, a member joins under a fake the parent wrote into a record, and a member is
+    renamed: only the unchanged rows those entries can redact differently are processed
+    again, every other row is reused, and the result equals a full build."""
+    from optin.pipeline import incremental as inc
+    from optin.storage.models import MemberRow
+    from tests.factories import add_member
+
+    db, st_ = copy_home(small_home, tmp_path / "a")
+    author = _eligible(db)[0]
+    add_content(db, author, "pre-quillon",
+                "Great panel with Quillon Vexhartley and @quillon_vex on data rights today",
+                created_at=AS_OF - timedelta(days=10))  # fmt: skip
+    source = tmp_path / "lake" if lake else None
+    _write_lake(db, source)
+    parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW, lake=source)
+    fakes = inc.read_fakes(parent.path)
+    assert fakes is not None and fakes.num_rows
+    fake = next(
+        f for fs in fakes["fakes"].to_pylist() for f in fs or () if f.count(" ") == 1
+    )  # a person surrogate the parent wrote ("First Last")
+    add_member(db, "m-newcomer", handle="quillon_vex", display_name="Quillon Vexhartley",
+               joined_at=T1 - timedelta(days=1))  # fmt: skip
+    add_member(db, "m-fake-name", handle="fake_namesake", display_name=fake,
+               joined_at=T1 - timedelta(days=1))  # fmt: skip
+    with db.session() as s:
+        renamed = s.get(MemberRow, author)
+        assert renamed is not None
+        renamed.display_name = "Zephyrine Albescu-Morrow"
+    _write_lake(db, source)
+    db.dispose()
+    db_full, st_full = copy_home(tmp_path / "a", tmp_path / "b")
+    db = Database.open(st_)
+    child = _build(db, st_, as_of=AS_OF2, now=NOW2, since=parent.snapshot_id, lake=source)
+    full = _build(db_full, st_full, as_of=AS_OF2, now=NOW2, lake=source)
+    mine = _contents(db, child)
+    assert mine == _contents(db_full, full)
+    assert child.manifest["counts"]["steps"] == full.manifest["counts"]["steps"]
+    got = child.manifest["incremental"]
+    assert got["directory"].startswith("changed: ") and got["directory_entries_changed"] > 0
+    assert got["reused"] > 0
+    assert 2 <= got["reprocessed_directory_changed"] < got["reused"]
+    assert "Vexhartley" not in mine.get("pre-quillon", ("",))[0]
+    # the child keeps its own elements and fakes: a grandchild with no change reuses all
+    assert (child.path / inc.ROWS_DIR / inc.ELEMENTS_FILE).exists()
+    assert inc.read_fakes(child.path) is not None
+    db_full.dispose()
+    db.dispose()
+
+
+def test_a_parent_without_directory_elements_reprocesses_every_row(
     small_home: Path, tmp_path: Path
 ) -> None:
-    """Redaction matches the members' directory: when it changed since the parent, every
-    row is processed again, and the result still equals a full build."""
+    """A parent built before directory elements were kept: a changed directory processes
+    every row again (and says so); the result still equals a full build."""
+    from optin.pipeline import incremental as inc
     from tests.factories import add_member
 
     db, st_ = copy_home(small_home, tmp_path / "a")
     parent = _build(db, st_, as_of=AS_OF, now=DEMO_NOW)
-    prov = sorted(_prov(db, parent.snapshot_id), key=lambda p: p.content_id)
+    (parent.path / inc.ROWS_DIR / inc.ELEMENTS_FILE).unlink()
     add_member(db, "m-newcomer", handle="quillon_vex", display_name="Quillon Vexhartley",
                joined_at=T1 - timedelta(days=1))  # fmt: skip
-    with db.session() as s:
-        row = s.get(ContentRow, prov[0].content_id)
-        assert row is not None
-        row.text += " Say hi to Quillon Vexhartley (@quillon_vex)!"
-        row.edited_at = T1 - timedelta(hours=3)
     db.dispose()
     db_full, st_full = copy_home(tmp_path / "a", tmp_path / "b")
     db = Database.open(st_)
     child = _build(db, st_, as_of=AS_OF2, now=NOW2, since=parent.snapshot_id)
     full = _build(db_full, st_full, as_of=AS_OF2, now=NOW2)
-    mine = _contents(db, child)
-    assert mine == _contents(db_full, full)
-    assert child.manifest["incremental"]["directory"].startswith("changed")
-    assert child.manifest["incremental"]["reused"] == 0
-    if prov[0].content_id in mine:
-        assert "Vexhartley" not in mine[prov[0].content_id][0]
+    assert _contents(db, child) == _contents(db_full, full)
+    got = child.manifest["incremental"]
+    assert got["directory"].startswith("changed: every row processed again")
+    assert got["reused"] == 0
     db_full.dispose()
     db.dispose()
 

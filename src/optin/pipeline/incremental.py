@@ -56,8 +56,8 @@ import pyarrow.parquet as pq
 from optin.errors import IntegrityError
 from optin.files import atomic_binary
 from optin.pipeline.config import BuildConfig
-from optin.pipeline.io import atomic_write_json, read_ipc, read_json
-from optin.pipeline.shard import ShardTask
+from optin.pipeline.io import atomic_write_json, read_ipc, read_json, write_ipc
+from optin.pipeline.shard import FAKES, ShardTask
 from optin.pipeline.steps.dedupe import find_duplicates
 from optin.pipeline.steps.write import record_ids
 
@@ -65,6 +65,10 @@ ROWS_DIR = "_incremental"
 ROWS_FILE = "rows.parquet"
 ELIGIBILITY_FILE = "eligibility.parquet"
 META_FILE = "meta.json"
+#: the kept records' fakes the directory check accepted or refused (``shard.FAKES``)
+FAKES_FILE = "fakes.arrow"
+#: the build's directory elements (:func:`optin.privacy.directory_delta.directory_elements`)
+ELEMENTS_FILE = "directory_elements.arrow"
 KEPT = "kept"
 DUPLICATE = "duplicate"
 #: what ``content_hash`` covers (``meta.json`` names it: a parent whose hashes cover
@@ -303,6 +307,49 @@ def write_rows(
     atomic_write_json(d / META_FILE, {**meta, "rows": n})
 
 
+def kept_fakes(fakes: pa.Table | None, kept: pa.Array) -> pa.Table:
+    """The rows of ``fakes`` (``shard.FAKES``) whose record ids are in ``kept``; with no
+    fakes file (a build from before it), a row per kept record with ``refused`` null:
+    unknown, so a changed directory processes it again."""
+    if fakes is None:
+        n = len(kept)
+        return pa.table(
+            [
+                kept.cast(pa.string()),
+                pa.nulls(n, FAKES.field("fakes").type),
+                pa.nulls(n, pa.bool_()),
+            ],
+            schema=FAKES,
+        )
+    return fakes.filter(pc.is_in(fakes["record_id"], value_set=kept))
+
+
+def task_fakes(task: ShardTask, kept: pa.Array) -> pa.Table:
+    """:func:`kept_fakes` of ``task``'s stage-1 fakes file."""
+    path = task.fakes_path()
+    return kept_fakes(read_ipc(path) if path.exists() else None, kept)
+
+
+def write_fakes(snapshot: Path, parts: Iterable[pa.Table]) -> None:
+    """``_incremental/fakes.arrow`` from ``parts`` (atomic; written before the meta)."""
+    d = snapshot / ROWS_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    tables = [p for p in parts if p.num_rows]
+    table = pa.concat_tables(tables) if tables else FAKES.empty_table()
+    write_ipc(d / FAKES_FILE, table.cast(FAKES).combine_chunks())
+
+
+def read_fakes(snapshot: Path) -> pa.Table | None:
+    """The fakes file of ``snapshot``; None when it keeps none (built before it)."""
+    path = snapshot / ROWS_DIR / FAKES_FILE
+    if not path.exists():
+        return None
+    t = read_ipc(path)
+    if t.schema != FAKES:
+        raise IntegrityError(f"{path}: fakes file of another shape")
+    return t
+
+
 def read_rows(snapshot: Path) -> tuple[pa.Table, dict[str, Any]] | None:
     """(rows, meta) kept beside ``snapshot``'s shards, or None when it has none."""
     d = snapshot / ROWS_DIR
@@ -355,8 +402,10 @@ def duplicates(
 __all__ = [
     "CONTENT_HASH",
     "DUPLICATE",
+    "ELEMENTS_FILE",
     "ELIGIBILITY_FILE",
     "ELIGIBILITY_SCHEMA",
+    "FAKES_FILE",
     "KEPT",
     "LAYOUT_FIELDS",
     "ROWS_DIR",
@@ -365,13 +414,17 @@ __all__ = [
     "directory_digest",
     "duplicates",
     "full_build_rows",
+    "kept_fakes",
     "member_keys",
     "read_eligibility",
+    "read_fakes",
     "read_rows",
     "rows_schema",
+    "task_fakes",
     "task_rows",
     "write_eligibility",
     "write_eligibility_part",
     "write_eligibility_parts",
+    "write_fakes",
     "write_rows",
 ]

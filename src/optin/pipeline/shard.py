@@ -44,7 +44,7 @@ from optin.pipeline.schema import DROPS, PROVENANCE, stage1_schema
 from optin.pipeline.steps import Step
 from optin.pipeline.steps.dedupe import dedupe_keys
 from optin.pipeline.steps.lineup import DedupeStep, stage1_steps
-from optin.pipeline.steps.redact import view_texts
+from optin.pipeline.steps.redact import FAKES_COLUMN, REFUSED_COLUMN, view_texts
 from optin.pipeline.steps.write import created_months, parquet_bytes, record_ids
 from optin.privacy.api import RedactorConfig
 
@@ -99,6 +99,11 @@ class ShardTask:
 
     def drops_path(self) -> Path:
         return self.work / "drops" / f"{self.name}.arrow"
+
+    def fakes_path(self) -> Path:
+        """The fakes stage 1's directory check accepted or refused, per record (see
+        :func:`write_fakes_file`)."""
+        return self.work / "fakes" / f"{self.name}.arrow"
 
     def marker(self, stage: int) -> Path:
         return self.work / "_done" / f"stage{stage}-{self.name}.json"
@@ -227,6 +232,38 @@ def _row_drops(
     return out
 
 
+#: one row per stage-1 record whose fakes the directory was asked about
+FAKES = pa.schema(
+    [
+        ("record_id", pa.string()),
+        ("fakes", pa.list_(pa.large_string())),
+        ("refused", pa.bool_()),
+    ]
+)
+
+
+def write_fakes_file(path: Path, table: pa.Table, key: bytes) -> None:
+    """The stage-1 records whose redaction asked the members' directory about a fake
+    (the ``surrogate`` operator), by record id: the fakes it accepted and whether it
+    refused one; an incremental build reads them when the directory has changed
+    (:mod:`optin.privacy.directory_delta`). Always written (empty when none asked)."""
+    rows = pa.table({f.name: pa.array([], f.type) for f in FAKES}, schema=FAKES)
+    if FAKES_COLUMN in table.column_names and table.num_rows:
+        asked = pc.or_(
+            pc.greater(pc.list_value_length(table[FAKES_COLUMN]), 0), table[REFUSED_COLUMN]
+        )
+        t = table.filter(pc.fill_null(asked, False))
+        rows = pa.table(
+            [
+                pa.array(record_ids(t["content_id"].to_pylist(), key), pa.string()),
+                t[FAKES_COLUMN].combine_chunks(),
+                t[REFUSED_COLUMN].combine_chunks(),
+            ],
+            schema=FAKES,
+        )
+    write_ipc(path, rows)
+
+
 def _with_keys(table: pa.Table, task: ShardTask) -> pa.Table:
     """The stage-1 output: record ids, created month and the dedupe keys per row."""
     cfg = task.config
@@ -270,6 +307,7 @@ def run_stage1(task: ShardTask) -> StageOneResult:
     table = read_ipc(task.input_path())
     rows_in = table.num_rows
     steps = _run_steps(table, stage1_steps(task.config, task.redactor), clock)
+    write_fakes_file(task.fakes_path(), steps.table, task.key)
     out = _with_keys(steps.table, task)
     clock.lap("dedupe_keys", out.num_rows)
     out_sha = write_ipc(task.stage1_path(), out)

@@ -122,6 +122,10 @@ class RedactedBatch:
     density: pa.Array
     drop_reasons: list[str | None] = field(default_factory=list)
     views: pa.Array | None = None
+    #: per text, the fakes the directory check accepted and whether it refused one
+    #: (:attr:`~optin.privacy.anonymize.Redacted.fakes`); empty without a directory
+    fakes: list[tuple[str, ...]] = field(default_factory=list)
+    fake_refused: list[bool] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -215,8 +219,12 @@ class Redactor:
         density: list[float] = []
         reasons: list[str | None] = []
         view_texts: list[str | None] = []
+        fakes: list[tuple[str, ...]] = []
+        refused: list[bool] = []
         for t in values:
             if t is None:
+                fakes.append(())
+                refused.append(False)
                 red_texts.append(None)
                 applied.append([])
                 dropped.append(False)
@@ -231,6 +239,8 @@ class Redactor:
             dropped.append(r.dropped)
             density.append(r.density)
             reasons.append(r.drop_reason)
+            fakes.append(r.fakes)
+            refused.append(r.fake_refused)
             if views:
                 view_texts.append(masked_view(t, r.applied))
         return RedactedBatch(
@@ -240,6 +250,8 @@ class Redactor:
             density=pa.array(density, type=pa.float64()),
             drop_reasons=reasons,
             views=pa.array(view_texts, type=out_type) if views else None,
+            fakes=fakes,
+            fake_refused=refused,
         )
 
 

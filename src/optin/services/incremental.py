@@ -41,8 +41,10 @@ for the processed winners.
 Texts equal a full build's when stage 1 would give every unchanged row the same text:
 the config (less shard sizes) must equal the parent's, record ids and pseudonyms are
 keyed with the first full build's keys (``record_id_key_of``), and when the members'
-directory (names and handles redaction matches) changed since the parent, every row is
-processed again (``directory_changed``).
+directory (names and handles redaction matches) changed since the parent, the unchanged
+rows a changed entry can redact differently are processed again (``directory_changed``:
+:mod:`optin.privacy.directory_delta`; every row when the parent keeps no directory
+elements).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from collections import Counter
 from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -62,7 +65,7 @@ import pyarrow.compute as pc
 from optin.errors import ConfigError, ConflictError, IntegrityError
 from optin.pipeline import incremental as inc
 from optin.pipeline.config import BuildConfig
-from optin.pipeline.io import read_ipc, write_ipc
+from optin.pipeline.io import atomic_write_bytes, read_ipc, write_ipc
 from optin.pipeline.lake import LakeSource
 from optin.pipeline.plan import Plan, consent_counts
 from optin.pipeline.results import StageOneResult, StageTwoResult
@@ -72,6 +75,12 @@ from optin.pipeline.shard import ShardTask, output_name, run_stage1, run_stage2
 from optin.pipeline.steps.consent import consent_gate, reason_counts
 from optin.pipeline.steps.lineup import STAGE_STEP_NAMES
 from optin.pipeline.steps.write import record_ids
+from optin.privacy.directory_delta import (
+    ELEMENTS_FORMAT,
+    DirectoryDelta,
+    elements_job,
+    read_elements,
+)
 from optin.services.derive import _load_parent, _Parent, _write_shards
 from optin.services.incremental_eligibility import (
     Delta,
@@ -251,7 +260,17 @@ class IncrementalBuild(SnapshotBuild):
         if red_cfg.operator != "surrogate":  # surrogates: the installation's key, as in full
             red_cfg = dataclasses.replace(red_cfg, key=pkey)
         directory = inc.directory_digest(plan.work / "directory.jsonl", hkey)
-        reprocess_all = directory != self.parent.meta.get("directory")
+        delta: DirectoryDelta | None = None
+        parent_fakes: pa.Table | None = None
+        reprocess_all = False
+        if directory != self.parent.meta.get("directory"):
+            t0 = time.perf_counter()
+            got = self._directory_delta(plan, hkey, red_cfg.directory_key or b"")
+            if got is None:
+                reprocess_all = True
+            elif len(got[0]):  # no entry changed (lines reordered): nothing to check
+                delta, parent_fakes = got
+            self._timed("directory_delta", t0)
         cfg, elig = plan.config, _driver_eligibility(plan)
         t0 = time.perf_counter()
         prow = self.parent.rows
@@ -270,6 +289,18 @@ class IncrementalBuild(SnapshotBuild):
         # 0: kept, 1: duplicate, 2: dropped by stage 1
         code_of = [0 if o == inc.KEPT else 1 if o == inc.DUPLICATE else 2 for o in out_names]
         p_code = np.array(code_of, np.int8)[p_out] if len(p_out) else np.empty(0, np.int8)
+        # parent rows whose fakes a changed directory could change (see directory_delta)
+        fake_hit = np.zeros(len(p_code), dtype=bool)
+        if delta is not None and parent_fakes is not None and parent_fakes.num_rows:
+            where = rid_index(parent_fakes["record_id"].to_pylist())
+            for j, fk, refused in zip(
+                where.tolist(),
+                parent_fakes["fakes"].to_pylist(),
+                parent_fakes["refused"].to_pylist(),
+                strict=True,
+            ):
+                if j >= 0 and (refused is None or refused or delta.names_any(fk or ())):
+                    fake_hit[j] = True
         self._timed("parent_rows", t0)
 
         shards = Plan()
@@ -304,7 +335,13 @@ class IncrementalBuild(SnapshotBuild):
         t0 = time.perf_counter()
         with self.db.session() as s:
             if plan.lake is not None:
-                lake_read = _LakeRead(plan, eligible, elig.reasons, self.parent.meta, reprocess_all)
+                lake_read = _LakeRead(
+                    plan,
+                    eligible,
+                    elig.reasons,
+                    self.parent.meta,
+                    reprocess_all or delta is not None,
+                )
                 chunks: Iterator[_Chunk] = lake_read.chunks()
             else:
                 lake_read = None
@@ -336,6 +373,13 @@ class IncrementalBuild(SnapshotBuild):
                 if reprocess_all:
                     counts["directory_changed"] += int(same.sum())
                     same[:] = False
+                elif delta is not None and same.any():
+                    assert ch.table is not None  # a changed directory reads every text
+                    touched = _touched(
+                        ch.table["text"], same, js, delta, fake_hit, red_cfg.chunk_chars
+                    )
+                    counts["directory_changed"] += int(touched.sum())
+                    same &= ~touched
                 process = ~same
                 code = np.full(n, -1, dtype=np.int8)
                 code[same] = p_code[js[same]]
@@ -509,6 +553,9 @@ class IncrementalBuild(SnapshotBuild):
                 "edited": counts["edited"],
                 "resurrected": counts["resurrected"],
                 "reprocessed_directory_changed": counts["directory_changed"],
+                "directory_entries_changed": (
+                    -1 if reprocess_all else len(delta) if delta is not None else 0
+                ),
                 "processed": sum(t.rows for t in [*tasks, *back]),
                 "dropped": dict(sorted(Counter(left_why.values()).items())),
                 **(
@@ -524,6 +571,30 @@ class IncrementalBuild(SnapshotBuild):
             directory=directory,
         )
         return ran
+
+    def _directory_delta(
+        self, plan: BuildPlan, hkey: bytes, directory_key: bytes
+    ) -> tuple[DirectoryDelta, pa.Table] | None:
+        """The change of the members' directory since the parent (its elements against
+        this build's, computed on a worker) and the parent's fakes; None when the parent
+        keeps no elements or fakes (built before them), or erased members' entries
+        changed and no directory key is known: then every row is processed again."""
+        rows_dir = self.parent.snap.path / inc.ROWS_DIR
+        if self.parent.meta.get("directory_elements") != ELEMENTS_FORMAT:
+            return None
+        before = read_elements(rows_dir / inc.ELEMENTS_FILE)
+        fakes = inc.read_fakes(self.parent.snap.path)
+        if before is None or fakes is None:
+            return None
+        _elements_of(self.executor, plan, hkey, plan.work / inc.ELEMENTS_FILE)
+        now = read_elements(plan.work / inc.ELEMENTS_FILE)
+        if now is None:  # pragma: no cover - just written by this release
+            return None
+        try:
+            delta = DirectoryDelta.between(before, now, hkey, directory_key)
+        except ValueError:
+            return None
+        return delta, fakes
 
     def _resurrect(
         self,
@@ -708,9 +779,7 @@ class IncrementalBuild(SnapshotBuild):
             "whose content is unchanged (same keyed content hash) and whose author is "
             "eligible at as_of and built_at are reused; new and edited content is "
             "processed; the duplicate pass runs on every record's keys",
-            "directory": "changed: every row processed again"
-            if ran.counts["reprocessed_directory_changed"]
-            else "unchanged",
+            "directory": _directory_note(ran.counts),
             **ran.counts,
         }
         return m
@@ -759,6 +828,20 @@ class IncrementalBuild(SnapshotBuild):
             sel.now,
             rows=self.delta.table if self.delta is not None else None,
         )
+        # the kept records' fakes: the parent's for the reused ones, then the processed
+        reused = pa.array(sorted(ran.reused_ids), pa.string())
+        parent_fakes = inc.read_fakes(self.parent.snap.path)
+        inc.write_fakes(
+            plan.path,
+            [
+                inc.kept_fakes(parent_fakes, reused),
+                *(
+                    inc.task_fakes(t, read_ipc(t.prov_path(), ["record_id"])["record_id"])
+                    for t, _ in ran.stages.written()
+                ),
+            ],
+        )
+        self._keep_elements(plan, ran)
         inc.write_rows(
             plan.path,
             ran.rows.parts(),
@@ -767,11 +850,30 @@ class IncrementalBuild(SnapshotBuild):
                 "config": inc.config_fingerprint(plan.config),
                 "content_hash": inc.CONTENT_HASH,
                 "directory": ran.directory,
+                "directory_elements": ELEMENTS_FORMAT,
                 "eligibility": eligibility,
                 **({"lake_files": plan.lake_digests} if plan.lake_digests is not None else {}),
             },
             ran.rows.schema,
         )
+
+    def _keep_elements(self, plan: BuildPlan, ran: _IncRan) -> None:
+        """This build's directory elements beside its rows: computed for the delta, the
+        parent's when the directory is the parent's, else computed now."""
+        out = plan.path / inc.ROWS_DIR / inc.ELEMENTS_FILE
+        parent = self.parent.snap.path / inc.ROWS_DIR / inc.ELEMENTS_FILE
+        computed = plan.work / inc.ELEMENTS_FILE
+        if computed.exists():
+            atomic_write_bytes(out, computed.read_bytes(), mode=0o600)
+        elif (
+            ran.directory == self.parent.meta.get("directory")
+            and self.parent.meta.get("directory_elements") == ELEMENTS_FORMAT
+            and read_elements(parent) is not None
+        ):
+            atomic_write_bytes(out, parent.read_bytes(), mode=0o600)
+        else:
+            hkey = self._keys()[2]
+            _elements_of(self.executor, plan, hkey, out)
 
     def finish(self, plan: BuildPlan, ran: _Ran, proof: _Proof) -> Any:
         result = super().finish(plan, ran, proof)
@@ -1027,6 +1129,61 @@ def _steps(
     return out
 
 
+def _directory_note(counts: dict[str, Any]) -> str:
+    """The manifest's word on the members' directory since the parent."""
+    changed = counts.get("directory_entries_changed", 0)
+    if changed < 0:
+        return "changed: every row processed again (the parent keeps no directory elements)"
+    if changed == 0:
+        return "unchanged"
+    return (
+        f"changed: {changed} entries; the {counts['reprocessed_directory_changed']} unchanged "
+        "rows they could redact differently processed again"
+    )
+
+
+def _touched(
+    texts: pa.ChunkedArray | pa.Array,
+    same: np.ndarray,
+    js: np.ndarray,
+    delta: DirectoryDelta,
+    fake_hit: np.ndarray,
+    chunk_chars: int,
+) -> np.ndarray:
+    """Which rows of a chunk (of those in ``same``, the parent's row ``js``) a change of
+    the directory can redact differently: a changed entry matches in the text, the
+    parent's fakes for the row could now name a member (``fake_hit``), or the text is
+    long enough to be analysed in windows (whose edges the check does not model)."""
+    out = np.zeros(len(same), dtype=bool)
+    idx = np.flatnonzero(same)
+    values = texts.take(pa.array(idx)).to_pylist()
+    for i, t in zip(idx.tolist(), values, strict=True):
+        if t is not None and (fake_hit[js[i]] or len(t) > chunk_chars or delta.touches(t)):
+            out[i] = True
+    return out
+
+
+def _elements_of(executor: Any, plan: BuildPlan, hkey: bytes, out: Path) -> int:
+    """The build's directory elements, computed on a worker from its compiled directory
+    and written to ``out``; returns how many."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    job = (
+        str((plan.work / "directory.arrow").resolve()),
+        str((plan.work / "directory.jsonl").resolve()),
+        str(out.resolve()),
+        hkey.hex(),
+    )
+    (n,) = executor.map(elements_job, [job])
+    return int(n)
+
+
+def _keep_elements(executor: Any, plan: BuildPlan, hkey: bytes) -> str:
+    """The build's directory elements beside its rows (the next incremental build diffs
+    its own directory against them); returns their format."""
+    _elements_of(executor, plan, hkey, plan.path / inc.ROWS_DIR / inc.ELEMENTS_FILE)
+    return ELEMENTS_FORMAT
+
+
 def keep_full_build_rows(build: SnapshotBuild, plan: BuildPlan, ran: _Ran) -> None:
     """The rows file of a full build, from its work dir (before it is removed)."""
     wrote = {task.name for task, _ in ran.stages.written()}
@@ -1072,6 +1229,15 @@ def keep_full_build_rows(build: SnapshotBuild, plan: BuildPlan, ran: _Ran) -> No
             sel.as_of,
             sel.now,
         )
+    inc.write_fakes(
+        plan.path,
+        (
+            inc.task_fakes(t, pa.array(sorted(kept_of(t)), pa.string()))
+            for t in ran.stages.tasks
+            if t.name in wrote
+        ),
+    )
+    meta["directory_elements"] = _keep_elements(build.executor, plan, hkey)
     inc.write_rows(
         plan.path,
         inc.full_build_rows(ran.stages.tasks, kept_of, hkey),  # streamed: one shard at a time

@@ -17,6 +17,13 @@ from optin.privacy.api import RedactorConfig, get_redactor
 #: and the duplicate keys read it, so the operator and its key never change which
 #: records are kept; it is never written to a shard.
 VIEW_COLUMN = "view_text"
+#: Columns the redact step adds when the redactor checks fakes against the members'
+#: directory (the ``surrogate`` operator): the fakes it accepted and whether it refused
+#: one (:attr:`optin.privacy.api.RedactedBatch.fakes`). Stage 1 keeps them beside its
+#: output for incremental builds (:func:`optin.pipeline.incremental.write_fakes`); never
+#: written to a shard.
+FAKES_COLUMN = "directory_fakes"
+REFUSED_COLUMN = "directory_fake_refused"
 
 
 def _set(table: pa.Table, name: str, column: pa.Array) -> pa.Table:
@@ -54,6 +61,9 @@ def redact_step(table: pa.Table, cfg: RedactorConfig) -> RedactOutcome:
     out = table.set_column(table.schema.get_field_index("text"), "text", texts)
     view = texts if batch.views is None else batch.views.cast(pa.large_string())
     out = _set(out, VIEW_COLUMN, view)
+    if any(batch.fake_refused) or any(batch.fakes):
+        out = _set(out, FAKES_COLUMN, pa.array(batch.fakes, pa.list_(pa.large_string())))
+        out = _set(out, REFUSED_COLUMN, pa.array(batch.fake_refused, pa.bool_()))
     dropped = pc.fill_null(batch.dropped, False)
     n_dropped = int(pc.sum(dropped).as_py() or 0)
     out = out.filter(pc.invert(dropped))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from optin.privacy.anonymize.base import DocContext, build_aliases
@@ -30,6 +30,11 @@ class Redacted:
     density: float
     drop_reason: str | None = None
     real_words: int = -1  # -1: not counted (nothing was redacted)
+    #: the fakes the policy's ``avoid`` accepted (they are in ``text``), and whether it
+    #: refused any: what a changed directory could change (see
+    #: :mod:`optin.privacy.directory_delta`); empty without ``avoid``
+    fakes: tuple[str, ...] = ()
+    fake_refused: bool = False
 
 
 #: Drop reason: redacted non-space characters above the policy's ``drop_density`` share.
@@ -182,6 +187,17 @@ def nonspace_len(text: str) -> int:
     return len("".join(text.split()))
 
 
+def _recorded(avoid: Callable[[str], bool], into: list[tuple[str, bool]]) -> Callable[[str], bool]:
+    """``avoid``, appending each value it is asked about and its answer to ``into``."""
+
+    def recorded(value: str) -> bool:
+        refused = avoid(value)
+        into.append((value, refused))
+        return refused
+
+    return recorded
+
+
 def anonymize(text: str, findings: Sequence[Finding], policy: Policy) -> Redacted:
     """Replace every selected finding of ``text`` according to ``policy``.
 
@@ -200,10 +216,15 @@ def anonymize(text: str, findings: Sequence[Finding], policy: Policy) -> Redacte
     if not chosen:
         return Redacted(text, [], False, 0.0)
     applied = merge_overlaps(chosen) if len(chosen) > 1 else chosen
+    checked: list[tuple[str, bool]] | None = None
+    avoid = policy.avoid
+    if avoid is not None:
+        checked = []
+        avoid = _recorded(avoid, checked)
     ctx = DocContext(
         key=policy.key,
         tag_hex_len=policy.tag_hex_len,
-        avoid=policy.avoid,
+        avoid=avoid,
         scope=hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest(),
     )
     for f in applied:
@@ -227,4 +248,11 @@ def anonymize(text: str, findings: Sequence[Finding], policy: Policy) -> Redacte
     reason = drop_reason(
         density, words, drop_density=policy.drop_density, min_real_words=policy.min_real_words
     )
-    return Redacted("".join(parts), applied, reason is not None, density, reason, words)
+    fakes: tuple[str, ...] = ()
+    refused = False
+    if checked:
+        fakes = tuple(v for v, r in checked if not r)
+        refused = any(r for _, r in checked)
+    return Redacted(
+        "".join(parts), applied, reason is not None, density, reason, words, fakes, refused
+    )
